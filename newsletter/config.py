@@ -1,0 +1,174 @@
+"""Settings from the environment and ``.env``, validated once into a typed object.
+
+Precedence: command-line flag > process environment > ``.env`` > default. The password is
+kept out of ``repr`` so that it can never reach output, logs or tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+PREFIX = "NEWSLETTER_"
+SECURITY_MODES = ("starttls", "ssl", "none")
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, with its default. Names map to ``NEWSLETTER_<NAME upper-cased>``."""
+
+    # Where things live (relative to the working directory).
+    issues_dir: Path = Path("issues")
+    templates_dir: Path = Path("templates")
+    recipients: Path = Path("recipients.csv")
+    suppressed: Path = Path("suppressed.csv")
+    state_dir: Path = Path(".newsletter")
+    outbox: Path = Path("outbox")
+
+    # Identity and list headers. Empty ``from_`` means: the organisation's name and email.
+    from_: str = ""
+    reply_to: str = ""
+    test_to: str = ""
+    list_id: str = ""
+    unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
+    secret: str = field(default="", repr=False)
+    archive_url: str = ""
+
+    # Link tagging.
+    utm: bool = False
+    utm_source: str = "newsletter"
+    utm_medium: str = "email"
+    utm_campaign: str = "{slug}"
+
+    # SMTP.
+    smtp_host: str = ""
+    smtp_port: int = 0  # 0: by security mode
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_cafile: str = ""
+    smtp_allow_insecure: bool = False
+    smtp_timeout: float = 30.0
+    smtp_max_per_connection: int = 100
+
+    # Pacing and retries.
+    connections: int = 1
+    rate: float = 0.0  # messages per minute, 0 = unlimited
+    batch_size: int = 0  # 0 = no batches
+    batch_pause: float = 0.0
+    max_attempts: int = 5
+    retry_base_delay: float = 2.0
+
+    @property
+    def port(self) -> int:
+        return self.smtp_port or DEFAULT_PORTS[self.smtp_security]
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Apply command-line flags; ``None`` means "flag not given"."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return _validate(replace(self, **given)) if given else self
+
+    def require_smtp(self) -> None:
+        """Refuse unsafe or incomplete SMTP settings before any connection is made."""
+        if not self.smtp_host:
+            raise ConfigError(
+                "no SMTP server configured",
+                setting="NEWSLETTER_SMTP_HOST",
+                hint="set it in .env or the environment; see .env.example",
+            )
+        if (
+            self.smtp_security == "none"
+            and self.smtp_host not in LOCAL_HOSTS
+            and not self.smtp_allow_insecure
+        ):
+            raise ConfigError(
+                f"refusing an unencrypted connection to {self.smtp_host}",
+                setting="NEWSLETTER_SMTP_SECURITY",
+                hint="use starttls or ssl, or set NEWSLETTER_SMTP_ALLOW_INSECURE=true",
+            )
+        if self.smtp_username and not self.smtp_password:
+            raise ConfigError(
+                "a username is set but no password",
+                setting="NEWSLETTER_SMTP_PASSWORD",
+                hint="set it in .env or the environment",
+            )
+        if self.smtp_security == "none" and self.smtp_username:
+            raise ConfigError(
+                "AUTH is never sent over an unencrypted connection",
+                setting="NEWSLETTER_SMTP_SECURITY",
+                hint="use starttls or ssl, or remove NEWSLETTER_SMTP_USERNAME",
+            )
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.rstrip("_").upper()
+
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+_FALSE = {"0", "false", "no", "off", "n", ""}
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    value = raw.strip()
+    try:
+        if kind in (Path, "Path"):
+            return Path(value)
+        if kind in (bool, "bool"):
+            low = value.lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError
+        if kind in (int, "int"):
+            return int(value)
+        if kind in (float, "float"):
+            return float(value)
+    except ValueError:
+        raise ConfigError(f"invalid value {value!r}", setting=env_name(name)) from None
+    return value
+
+
+def _validate(settings: Settings) -> Settings:
+    if settings.smtp_security not in SECURITY_MODES:
+        raise ConfigError(
+            f"must be one of {', '.join(SECURITY_MODES)}, not {settings.smtp_security!r}",
+            setting="NEWSLETTER_SMTP_SECURITY",
+        )
+    for name in ("connections", "smtp_max_per_connection", "max_attempts"):
+        if getattr(settings, name) < 1:
+            raise ConfigError("must be at least 1", setting=env_name(name))
+    for name in ("rate", "batch_size", "batch_pause", "smtp_timeout", "retry_base_delay"):
+        if getattr(settings, name) < 0:
+            raise ConfigError("must not be negative", setting=env_name(name))
+    if settings.smtp_cafile and not Path(settings.smtp_cafile).is_file():
+        raise ConfigError(
+            f"CA file {settings.smtp_cafile} does not exist", setting="NEWSLETTER_SMTP_CAFILE"
+        )
+    return settings
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> Settings:
+    """Read settings from ``environ`` (default: ``os.environ``) over the ``.env`` file."""
+    values: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        from dotenv import dotenv_values  # imported here: only needed when a .env exists
+
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    kwargs: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = values.get(env_name(f.name))
+        if raw is not None:
+            kwargs[f.name] = _convert(f.name, raw, f.type)
+    return _validate(Settings(**kwargs))

@@ -1,0 +1,124 @@
+"""Every error a user can cause, as one typed exception family.
+
+The CLI catches :class:`NewsletterError` and prints ``str(error)`` as a single line; each
+subclass puts its context (file:line, CSV row, host:port) at the front of that line so the
+user knows where to look, and ``hint`` says what to do about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Exit codes, in one place (the CLI maps exceptions to these).
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # some messages failed or were deferred; a check found errors
+EXIT_USAGE = 2  # bad input or settings: nothing was sent
+EXIT_INTERRUPTED = 130
+
+
+class NewsletterError(Exception):
+    """Base class: a problem the user can fix, reported as one line."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def location(self) -> str:
+        return ""
+
+    def __str__(self) -> str:
+        where = self.location()
+        text = f"{where}: {self.message}" if where else self.message
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        # One line, always: a multi-line message from a library must not break the format.
+        return " ".join(text.split())
+
+
+class FileLocatedError(NewsletterError):
+    """An error in a file, optionally at a 1-based line."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = Path(path) if path is not None else None
+        self.line = line
+
+    def location(self) -> str:
+        if self.path is None:
+            return ""
+        return f"{self.path}:{self.line}" if self.line else str(self.path)
+
+
+class IssueError(FileLocatedError):
+    """An issue file is missing, or its front matter or body is invalid."""
+
+
+class TemplateError(FileLocatedError):
+    """A template failed to render or compile (Jinja2, MJML, CSS inlining)."""
+
+
+class ConfigError(NewsletterError):
+    """A setting is missing or invalid."""
+
+    def __init__(self, message: str, *, setting: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.setting = setting
+
+    def location(self) -> str:
+        return self.setting or ""
+
+
+class RecipientsError(FileLocatedError):
+    """The recipients (or suppression) CSV cannot be used; ``row`` is the 1-based file row."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        row: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path, line=None, hint=hint)
+        self.row = row
+
+    def location(self) -> str:
+        base = super().location()
+        return f"{base}, row {self.row}" if self.row else base
+
+
+class DeliveryError(NewsletterError):
+    """The SMTP server cannot be used at all (unreachable, TLS failure, AUTH refused)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.host = host
+        self.port = port
+
+    def location(self) -> str:
+        if self.host is None:
+            return ""
+        return f"{self.host}:{self.port}" if self.port else self.host
+
+
+class CheckFailed(NewsletterError):
+    """Pre-flight checks found errors; the send refuses to start."""
+
+    exit_code = EXIT_PARTIAL

@@ -1,0 +1,486 @@
+"""Find issue files and parse one into the content model.
+
+An issue is ``issues/<slug>.md``: YAML front matter between ``---`` lines, then a CommonMark
+body. ``#`` starts a section, ``##`` an article, ``###`` a sub-heading; ``::: facts`` holds an
+event's key facts as ``Label: value`` lines; ``[Text](url){.button}`` on its own line is a
+call-to-action button; ``::: signoff`` holds the closing words. Every error names the file
+and line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import IssueError
+from .model import (
+    Article,
+    Block,
+    BulletList,
+    Button,
+    Code,
+    Emphasis,
+    Fact,
+    Facts,
+    Image,
+    Inline,
+    Issue,
+    LineBreak,
+    Link,
+    Paragraph,
+    Quote,
+    Section,
+    SubHeading,
+    Text,
+    plain,
+)
+
+REQUIRED_KEYS = ("title", "subject", "preheader", "date")
+# Optional front-matter keys (documented in the README).
+OPTIONAL_KEYS = ("lang", "greeting", "archive")
+CONTAINERS = ("facts", "signoff")
+_FENCE = "---"
+
+
+def issue_path(slug: str, issues_dir: Path) -> Path:
+    """The file for ``slug`` (a slug, or a path to a ``.md`` file)."""
+    candidate = Path(slug)
+    if candidate.suffix == ".md" and candidate.is_file():
+        return candidate
+    path = issues_dir / f"{slug}.md"
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in issues_dir.glob("*.md"))) or "none"
+        raise IssueError(
+            f"no issue called {slug!r}",
+            path=path,
+            hint=f"issues in {issues_dir}/: {available}; start one with 'newsletter new SLUG'",
+        )
+    return path
+
+
+def list_issue_files(issues_dir: Path) -> list[Path]:
+    if not issues_dir.is_dir():
+        raise IssueError(
+            "issues folder not found",
+            path=issues_dir,
+            hint="run from the folder that holds issues/, or set NEWSLETTER_ISSUES_DIR",
+        )
+    return sorted(issues_dir.glob("*.md"))
+
+
+def newest_issue(issues_dir: Path) -> Path:
+    """The issue with the latest front-matter date (ties: the later file name)."""
+    files = list_issue_files(issues_dir)
+    if not files:
+        raise IssueError(
+            "no issues yet", path=issues_dir, hint="start one with 'newsletter new SLUG'"
+        )
+    dated = []
+    for path in files:
+        text = _read(path)
+        meta, _, _ = split_front_matter(text, path)
+        dated.append((_date(meta, text, path), path.name, path))
+    return max(dated)[2]
+
+
+def load_issue(slug_or_path: str, issues_dir: Path) -> Issue:
+    return parse_issue(issue_path(slug_or_path, issues_dir))
+
+
+def parse_issue(path: Path) -> Issue:
+    text = _read(path)
+    meta, body, body_line = split_front_matter(text, path)
+    for key in REQUIRED_KEYS:
+        if key not in meta or meta[key] in (None, ""):
+            raise IssueError(
+                f"front matter has no {key!r}",
+                path=path,
+                line=1,
+                hint=f"add a line '{key}: …' between the --- lines",
+            )
+    for key in ("title", "subject", "preheader"):
+        if not isinstance(meta[key], str):
+            raise IssueError(
+                f"{key!r} must be text", path=path, line=_key_line(text, key), hint="quote it"
+            )
+        if "\n" in meta[key].strip():
+            raise IssueError(f"{key!r} must be one line", path=path, line=_key_line(text, key))
+    sections, signoff = _BodyParser(path, body_line).parse(body)
+    return Issue(
+        slug=path.stem,
+        path=path,
+        title=meta["title"].strip(),
+        subject=meta["subject"].strip(),
+        preheader=meta["preheader"].strip(),
+        date=_date(meta, text, path),
+        sections=sections,
+        signoff=signoff,
+        front_matter=meta,
+        source=text,
+    )
+
+
+# ---- front matter --------------------------------------------------------------------------
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise IssueError("file not found", path=path) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise IssueError("not UTF-8 text", path=path, line=line, hint="save it as UTF-8") from None
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]:
+    """Return (front matter, body, 1-based line where the body starts)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != _FENCE:
+        raise IssueError(
+            "no front matter",
+            path=path,
+            line=1,
+            hint="start the file with a '---' line, then title/subject/preheader/date, then '---'",
+        )
+    for end, line in enumerate(lines[1:], start=1):
+        if line.strip() == _FENCE:
+            break
+    else:
+        raise IssueError(
+            "front matter is not closed", path=path, line=1, hint="add a '---' line after it"
+        )
+    import yaml  # here, not at import time: keeps `newsletter --help` fast
+
+    try:
+        meta = yaml.safe_load("".join(lines[1:end])) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise IssueError(
+            f"front matter: {problem}",
+            path=path,
+            line=(mark.line + 2) if mark else 1,
+            hint="check quoting: values containing ': ' need quotes",
+        ) from None
+    if not isinstance(meta, dict):
+        raise IssueError(
+            "front matter must be 'key: value' lines", path=path, line=2
+        )
+    return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
+
+
+def _key_line(text: str, key: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"{re.escape(key)}\s*:", line):
+            return number
+    return 1
+
+
+def _date(meta: dict[str, Any], text: str, path: Path) -> dt.date:
+    value = meta.get("date")
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise IssueError(
+            f"date {value!r} is not a date",
+            path=path,
+            line=_key_line(text, "date"),
+            hint="write it as YYYY-MM-DD, e.g. 2023-12-14",
+        ) from None
+
+
+# ---- body ----------------------------------------------------------------------------------
+
+
+def _markdown():
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.attrs import attrs_plugin
+    from mdit_py_plugins.container import container_plugin
+
+    md = MarkdownIt("commonmark", {"html": False, "typographer": False})
+    for name in CONTAINERS:
+        md.use(container_plugin, name=name)
+    return md.use(attrs_plugin)
+
+
+class _BodyParser:
+    """Walks markdown-it's token stream once and builds sections, articles and blocks."""
+
+    def __init__(self, path: Path, first_line: int) -> None:
+        self.path = path
+        self.offset = first_line  # token.map[0] is 0-based within the body
+
+    def error(self, message: str, token: Any, hint: str | None = None) -> IssueError:
+        line = self.offset + token.map[0] if token is not None and token.map else None
+        return IssueError(message, path=self.path, line=line, hint=hint)
+
+    def line(self, token: Any) -> int:
+        return self.offset + token.map[0] if token.map else 0
+
+    def parse(self, body: str) -> tuple[list[Section], list[Block]]:
+        tokens = _markdown().parse(body)
+        sections: list[Section] = []
+        signoff: list[Block] = []
+        target: list[Block] | None = None  # where the next block goes
+        in_signoff = False
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if tok.type == "heading_open":
+                text = plain(self.inlines(tokens[i + 1]))
+                level = int(tok.tag[1])
+                if in_signoff:
+                    raise self.error("headings are not allowed in a signoff block", tok)
+                if level == 1:
+                    sections.append(Section(title=text, line=self.line(tok)))
+                    target = sections[-1].blocks
+                elif level == 2:
+                    if not sections:
+                        sections.append(Section(title="", line=self.line(tok)))
+                    article = Article(title=text, line=self.line(tok))
+                    sections[-1].articles.append(article)
+                    target = article.blocks
+                else:
+                    if target is None:
+                        sections.append(Section(title="", line=self.line(tok)))
+                        target = sections[-1].blocks
+                    target.append(SubHeading(text=text, line=self.line(tok)))
+                if not text.strip():
+                    raise self.error("empty heading", tok)
+                i += 3
+                continue
+            if tok.type == "container_signoff_open":
+                in_signoff = True
+                i += 1
+                continue
+            if tok.type == "container_signoff_close":
+                in_signoff = False
+                i += 1
+                continue
+            if tok.type == "hr":
+                i += 1
+                continue
+            block, i = self.block(tokens, i)
+            if in_signoff:
+                signoff.append(block)
+            else:
+                if target is None:
+                    sections.append(Section(title="", line=block.line))
+                    target = sections[-1].blocks
+                target.append(block)
+        if not sections:
+            raise IssueError(
+                "the issue has no content",
+                path=self.path,
+                line=self.offset,
+                hint="write '# Section' and '## Article' headings with paragraphs below the front matter",
+            )
+        return sections, signoff
+
+    # Each block parser takes the index of an *_open token and returns (block, next index).
+    def block(self, tokens: list[Any], i: int) -> tuple[Block, int]:
+        tok = tokens[i]
+        kind = tok.type
+        if kind == "paragraph_open":
+            return self.paragraph(tokens[i + 1], tok), i + 3
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            return self.list_block(tokens, i)
+        if kind == "blockquote_open":
+            close = _closing(tokens, i)
+            paragraphs = tuple(
+                self.inlines(t) for t in tokens[i + 1 : close] if t.type == "inline"
+            )
+            return Quote(paragraphs=paragraphs, line=self.line(tok)), close + 1
+        if kind == "container_facts_open":
+            close = _closing(tokens, i)
+            return self.facts(tokens[i + 1 : close], tok), close + 1
+        if kind in ("fence", "code_block"):
+            return Paragraph(content=(Code(tok.content.rstrip("\n")),), line=self.line(tok)), i + 1
+        raise self.error(f"unsupported Markdown ({kind.replace('_open', '')})", tok)
+
+    def paragraph(self, inline: Any, opener: Any) -> Block:
+        children = inline.children or []
+        only = [c for c in children if not (c.type == "text" and not c.content.strip())]
+        # A lone image is an image block.
+        if len(only) == 1 and only[0].type == "image":
+            img = only[0]
+            return Image(
+                src=img.attrs.get("src", ""),
+                alt=plain(self.inlines_of(img.children or [])),
+                title=str(img.attrs.get("title") or ""),
+                line=self.line(opener),
+            )
+        # A lone link marked {.button} is a call to action.
+        if (
+            only
+            and only[0].type == "link_open"
+            and "button" in str(only[0].attrs.get("class", "")).split()
+            and only[-1].type == "link_close"
+            and sum(1 for c in only if c.type == "link_open") == 1
+        ):
+            return Button(
+                text=plain(self.inlines_of(only[1:-1])),
+                href=str(only[0].attrs.get("href", "")),
+                line=self.line(opener),
+            )
+        return Paragraph(content=self.inlines(inline), line=self.line(opener))
+
+    def list_block(self, tokens: list[Any], i: int) -> tuple[Block, int]:
+        opener = tokens[i]
+        close = _closing(tokens, i)
+        items: list[tuple[Inline, ...]] = []
+        depth = 0
+        current: list[Inline] = []
+        for tok in tokens[i + 1 : close]:
+            if tok.type == "list_item_open":
+                depth += 1
+                if depth == 1:
+                    current = []
+            elif tok.type == "list_item_close":
+                depth -= 1
+                if depth == 0:
+                    items.append(tuple(current))
+            elif tok.type == "inline":
+                # Nested lists and second paragraphs fold into the item, in order.
+                if current:
+                    current.append(Text(" – " if depth > 1 else " "))
+                current.extend(self.inlines(tok))
+        block = BulletList(
+            items=tuple(items), ordered=opener.type == "ordered_list_open", line=self.line(opener)
+        )
+        return block, close + 1
+
+    def facts(self, inner: list[Any], opener: Any) -> Facts:
+        facts: list[Fact] = []
+        for tok in inner:
+            if tok.type in ("paragraph_open", "paragraph_close"):
+                continue
+            if tok.type != "inline":
+                raise self.error(
+                    "a facts block holds only 'Label: value' lines", tok or opener
+                )
+            for number, line_nodes in enumerate(_split_lines(self.inlines(tok))):
+                line_no = self.line(tok) + number
+                first = line_nodes[0] if line_nodes else None
+                if not isinstance(first, Text) or ":" not in first.text:
+                    raise IssueError(
+                        "each line of a facts block must be 'Label: value'",
+                        path=self.path,
+                        line=line_no,
+                        hint="e.g. 'Date: 6-8 March 2024'",
+                    )
+                label, _, rest = first.text.partition(":")
+                value = ((Text(rest.lstrip()),) if rest.strip() else ()) + tuple(line_nodes[1:])
+                if not label.strip() or not value:
+                    raise IssueError(
+                        "a fact needs a label and a value",
+                        path=self.path,
+                        line=line_no,
+                        hint="e.g. 'Location: Houston, Texas'",
+                    )
+                facts.append(Fact(label=label.strip(), value=value))
+        if not facts:
+            raise self.error("empty facts block", opener)
+        return Facts(facts=tuple(facts), line=self.line(opener))
+
+    def inlines(self, inline_token: Any) -> tuple[Inline, ...]:
+        children = inline_token.children or []
+        for child in children:
+            if child.type == "image":
+                raise self.error(
+                    "an image must stand on a line of its own", inline_token,
+                    hint="put a blank line before and after it",
+                )
+        return self.inlines_of(children)
+
+    def inlines_of(self, children: list[Any]) -> tuple[Inline, ...]:
+        """markdown-it's flat inline tokens → a nested tuple of our inline nodes."""
+        stack: list[tuple[str, dict[str, Any], list[Inline]]] = [("root", {}, [])]
+        for child in children:
+            kind = child.type
+            out = stack[-1][2]
+            if kind == "text":
+                if child.content:
+                    out.append(Text(child.content))
+            elif kind == "softbreak":
+                out.append(Text("\n"))
+            elif kind == "hardbreak":
+                out.append(LineBreak())
+            elif kind == "code_inline":
+                out.append(Code(child.content))
+            elif kind == "image":
+                out.append(Text(child.content))
+            elif kind.endswith("_open"):
+                stack.append((kind, dict(child.attrs), []))
+            elif kind.endswith("_close"):
+                opened, attrs, nodes = stack.pop()
+                if opened == "link_open":
+                    node: Inline = Link(
+                        href=str(attrs.get("href", "")),
+                        children=tuple(nodes),
+                        title=str(attrs.get("title") or ""),
+                    )
+                elif opened == "strong_open":
+                    node = Emphasis(tuple(nodes), strong=True)
+                else:
+                    node = Emphasis(tuple(nodes))
+                stack[-1][2].append(node)
+            elif kind == "html_inline":
+                out.append(Text(child.content))
+        return _merge_text(tuple(stack[0][2]))
+
+
+def _closing(tokens: list[Any], i: int) -> int:
+    """Index of the token that closes tokens[i] (same nesting level)."""
+    level = tokens[i].level
+    close_type = tokens[i].type.replace("_open", "_close")
+    for j in range(i + 1, len(tokens)):
+        if tokens[j].type == close_type and tokens[j].level == level:
+            return j
+    return len(tokens) - 1
+
+
+def _merge_text(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    out: list[Inline] = []
+    for node in nodes:
+        if isinstance(node, Text) and out and isinstance(out[-1], Text):
+            out[-1] = Text(out[-1].text + node.text)
+        else:
+            out.append(node)
+    return tuple(out)
+
+
+def _split_lines(nodes: tuple[Inline, ...]) -> list[list[Inline]]:
+    """Split top-level inline nodes at soft line breaks (facts are one per line)."""
+    lines: list[list[Inline]] = [[]]
+    for node in nodes:
+        if isinstance(node, Text) and "\n" in node.text:
+            parts = node.text.split("\n")
+            for k, part in enumerate(parts):
+                if k:
+                    lines.append([])
+                if part:
+                    lines[-1].append(Text(part))
+        elif isinstance(node, LineBreak):
+            lines.append([])
+        else:
+            lines[-1].append(node)
+    return [line for line in lines if line]
+
+
+def soft_to_space(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    """Soft line breaks inside a paragraph read as spaces."""
+    return tuple(
+        Text(n.text.replace("\n", " ")) if isinstance(n, Text) else n for n in nodes
+    )
+
+
+def has_emphasis(nodes: tuple[Inline, ...]) -> bool:
+    return any(isinstance(n, Emphasis) for n in nodes)

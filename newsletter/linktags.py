@@ -1,0 +1,39 @@
+"""Optional UTM tags on every http(s) link, so the website's analytics can see the bulletin.
+
+Never on mailto: or other schemes, and never on a link that already carries utm_ parameters
+(the author chose those on purpose).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+
+@dataclass(frozen=True)
+class LinkTagger:
+    params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def off(cls) -> LinkTagger:
+        return cls()
+
+    @classmethod
+    def for_issue(cls, slug: str, *, source: str, medium: str, campaign: str) -> LinkTagger:
+        pairs = (
+            ("utm_source", source),
+            ("utm_medium", medium),
+            ("utm_campaign", campaign.replace("{slug}", slug)),
+        )
+        return cls(tuple((k, v) for k, v in pairs if v))
+
+    def tag(self, href: str) -> str:
+        if not self.params or not href.lower().startswith(("http://", "https://")):
+            return href
+        parts = urlsplit(href)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if any(key.lower().startswith("utm_") for key, _ in query):
+            return href
+        extra = urlencode(self.params)
+        new_query = f"{parts.query}&{extra}" if parts.query else extra
+        return urlunsplit(parts._replace(query=new_query))

@@ -1,0 +1,253 @@
+"""Build one member's MIME message from the rendered issue (cheap fill-in per member).
+
+The message is written as bytes directly rather than through ``email.message``: the
+constant parts (the HTML's and text's quoted-printable encoding, the MIME skeleton) are
+prepared once per issue, and each member costs a few small encodings and a join. Every
+message still parses cleanly with strict parsers (the tests check two independent ones).
+
+Quoted-printable with per-chunk soft line breaks: each literal chunk between member slots is
+encoded once, and every chunk ends with ``=\\r\\n`` (a soft break, removed when decoding),
+so a member's value can be encoded on its own and spliced in without re-encoding 60 KB.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import html
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+from urllib.parse import quote
+
+from .errors import ConfigError
+from .recipients import Recipient
+from .render import RenderedIssue
+from .slots import Filled
+from .suppression import unsubscribe_token
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A finished message, ready for SMTP DATA."""
+
+    to: str  # envelope recipient (the member's address)
+    row: int  # CSV row it came from (0 for test sends)
+    message_id: str  # "<...@domain>", as in the Message-ID header
+    data: bytes  # the whole message, CRLF line endings
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the bulletin is from, and the list headers every message carries."""
+
+    name: str
+    address: str
+    reply_to: str = ""
+    list_id: str = ""  # e.g. "Cluster News <cluster-news.wmhtc.co.uk>"
+    unsubscribe_url: str = ""  # template with {email} and {token}
+    unsubscribe_mailto: str = ""  # an address
+    secret: str = ""
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2].lower()
+
+    @property
+    def has_unsubscribe(self) -> bool:
+        return bool(self.unsubscribe_url or self.unsubscribe_mailto)
+
+    def unsubscribe_target(self, address: str) -> tuple[str, str]:
+        """(link for the footer, List-Unsubscribe header value) for one member."""
+        links: list[str] = []
+        if self.unsubscribe_url:
+            token = unsubscribe_token(address, self.secret) if self.secret else ""
+            links.append(
+                self.unsubscribe_url.replace("{email}", quote(address, safe="")).replace(
+                    "{token}", token
+                )
+            )
+        if self.unsubscribe_mailto:
+            links.append(f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe")
+        return (links[0] if links else ""), ", ".join(f"<{link}>" for link in links)
+
+
+def make_sender(
+    *,
+    from_: str,
+    org_name: str,
+    org_email: str,
+    bulletin: str,
+    reply_to: str = "",
+    list_id: str = "",
+    unsubscribe_url: str = "",
+    unsubscribe_mailto: str = "",
+    secret: str = "",
+) -> Sender:
+    """Validate the identity settings once, before any message is built."""
+    name, address = parseaddr(from_) if from_ else (org_name, org_email)
+    if "@" not in address or _CONTROL.search(from_):
+        raise ConfigError(
+            f"not an email address: {from_!r}",
+            setting="NEWSLETTER_FROM",
+            hint='write it as "Name <address@example.org>"',
+        )
+    if unsubscribe_url:
+        if not unsubscribe_url.lower().startswith(("https://", "http://")):
+            raise ConfigError(
+                "must be an http(s) URL", setting="NEWSLETTER_UNSUBSCRIBE_URL"
+            )
+        if "{token}" in unsubscribe_url and not secret:
+            raise ConfigError(
+                "the unsubscribe URL uses {token} but no secret is set",
+                setting="NEWSLETTER_SECRET",
+                hint="set a long random value, shared with the unsubscribe page",
+            )
+    if unsubscribe_mailto and ("@" not in unsubscribe_mailto or _CONTROL.search(unsubscribe_mailto)):
+        raise ConfigError(
+            f"not an email address: {unsubscribe_mailto!r}", setting="NEWSLETTER_UNSUBSCRIBE_MAILTO"
+        )
+    domain = address.rpartition("@")[2].lower()
+    if not list_id:
+        label = re.sub(r"[^a-z0-9]+", "-", (bulletin or "newsletter").lower()).strip("-")
+        list_id = f"{bulletin or 'Newsletter'} <{label}.{domain}>"
+    return Sender(
+        name=name or org_name,
+        address=address,
+        reply_to=reply_to,
+        list_id=_clean(list_id),
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=unsubscribe_mailto,
+        secret=secret,
+    )
+
+
+def _clean(value: str) -> str:
+    """No recipient or setting value may carry a line break into a header."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def _qp_chunk(text: str) -> bytes:
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+class _QPTemplate:
+    """A Filled text whose literal chunks are quoted-printable encoded once."""
+
+    def __init__(self, filled: Filled) -> None:
+        self.slot_ids = filled.slot_ids
+        self.chunks = [_qp_chunk(lit) + b"=\r\n" if lit else b"" for lit in filled.literals]
+        self.chunks[-1] = self.chunks[-1][:-3] + b"\r\n" if self.chunks[-1] else b"\r\n"
+
+    def fill(self, values: list[bytes]) -> bytes:
+        out = [self.chunks[0]]
+        for slot_id, chunk in zip(self.slot_ids, self.chunks[1:], strict=True):
+            out.append(values[slot_id])
+            out.append(chunk)
+        return b"".join(out)
+
+
+def _header(name: str, value: str) -> str:
+    """One header line, RFC 2047-encoded when it is not ASCII, folded at 78 characters."""
+    if value.isascii() and len(name) + len(value) < 76:
+        return f"{name}: {value}\r\n"
+    folded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name)
+    return f"{name}: {folded.encode(linesep=chr(13) + chr(10))}\r\n"
+
+
+def _address(name: str, address: str) -> str:
+    # formataddr quotes specials ("," and quotes) and RFC 2047-encodes non-ASCII names.
+    return formataddr((_clean(name), address), charset="utf-8") if name else address
+
+
+class MessageBuilder:
+    """Builds every member's message from one rendered issue."""
+
+    def __init__(
+        self,
+        rendered: RenderedIssue,
+        sender: Sender,
+        *,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).astimezone(),
+        subject_prefix: str = "",
+    ) -> None:
+        self.rendered = rendered
+        self.sender = sender
+        self.clock = clock
+        self.subject_prefix = subject_prefix
+        self._html = _QPTemplate(rendered.html_filled)
+        self._text = _QPTemplate(rendered.text_filled)
+        # Per-member subject only when the subject uses member fields.
+        self._static_subject = (
+            None
+            if rendered.subject_filled.has_slots
+            else _header("Subject", subject_prefix + rendered.subject)
+        )
+        static = [
+            _header("From", _address(sender.name, sender.address)),
+        ]
+        if sender.reply_to:
+            static.append(_header("Reply-To", _clean(sender.reply_to)))
+        static.append(_header("List-Id", sender.list_id))
+        static.append("MIME-Version: 1.0\r\n")
+        self._static_headers = "".join(static)
+
+    def fields(self, recipient: Recipient) -> dict[str, str]:
+        """The values a template may use for this member (CSV columns and built-ins)."""
+        values = dict(recipient.fields)
+        values["email"] = recipient.email
+        values["name"] = recipient.name
+        values["first_name"] = recipient.first_name
+        values["unsubscribe_url"] = self.sender.unsubscribe_target(recipient.email)[0]
+        return values
+
+    def build(self, recipient: Recipient) -> OutgoingMessage:
+        fields = self.fields(recipient)
+        slot_values = self.rendered.slots.values(fields)
+        # Each value encoded for its part: HTML-escaped then QP for HTML, QP for text.
+        html_values = [_qp_chunk(html.escape(v, quote=True)) + b"=\r\n" for v in slot_values]
+        text_values = [_qp_chunk(v) + b"=\r\n" for v in slot_values]
+        message_id = f"<{secrets.token_hex(12)}@{self.sender.domain}>"
+        boundary = "=_" + secrets.token_hex(16)
+        _, list_unsubscribe = self.sender.unsubscribe_target(recipient.email)
+
+        headers = [self._static_headers]
+        headers.append(_header("To", _address(recipient.name, recipient.email)))
+        if self._static_subject is not None:
+            headers.append(self._static_subject)
+        else:
+            subject = self.rendered.subject_filled.fill(slot_values)
+            headers.append(_header("Subject", self.subject_prefix + _clean(subject)))
+        headers.append(f"Date: {format_datetime(self.clock())}\r\n")
+        headers.append(f"Message-ID: {message_id}\r\n")
+        if list_unsubscribe:
+            headers.append(_header("List-Unsubscribe", list_unsubscribe))
+            if self.sender.unsubscribe_url.lower().startswith("https://"):
+                # RFC 8058 one-click unsubscribe (Gmail and Yahoo expect it for bulk mail).
+                headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n')
+        headers.append("\r\n")
+        head = "".join(headers).encode("ascii")
+        part_head = (
+            f"--{boundary}\r\n"
+            "Content-Type: text/{kind}; charset=\"utf-8\"\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        data = b"".join(
+            (
+                head,
+                part_head.format(kind="plain").encode("ascii"),
+                self._text.fill(text_values),
+                part_head.format(kind="html").encode("ascii"),
+                self._html.fill(html_values),
+                f"--{boundary}--\r\n".encode("ascii"),
+            )
+        )
+        return OutgoingMessage(
+            to=recipient.email, row=recipient.row, message_id=message_id, data=data
+        )

@@ -1,0 +1,181 @@
+"""The content model of one issue: what the chair wrote, independent of any output format.
+
+Both the HTML (via MJML) and the plain-text part are generated from this model, so the two
+can never drift apart. Inline content is a small tree of nodes; blocks are dataclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+# ---- inline nodes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Emphasis:
+    children: tuple[Inline, ...]
+    strong: bool = False
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+
+
+@dataclass(frozen=True)
+class Link:
+    href: str
+    children: tuple[Inline, ...]
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class LineBreak:
+    pass
+
+
+Inline = Union[Text, Emphasis, Code, Link, LineBreak]  # noqa: UP007 (used at runtime)
+
+
+def plain(nodes: tuple[Inline, ...]) -> str:
+    """The inline content as plain text, without any markup or URLs."""
+    out: list[str] = []
+    for node in nodes:
+        if isinstance(node, Text | Code):
+            out.append(node.text)
+        elif isinstance(node, Emphasis | Link):
+            out.append(plain(node.children))
+        else:
+            out.append(" ")
+    return "".join(out)
+
+
+# ---- blocks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    content: tuple[Inline, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class BulletList:
+    items: tuple[tuple[Inline, ...], ...]
+    ordered: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Quote:
+    paragraphs: tuple[tuple[Inline, ...], ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Fact:
+    label: str
+    value: tuple[Inline, ...]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """An event's key facts (date, location, closing date, host …): a scannable block."""
+
+    facts: tuple[Fact, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Button:
+    """A call to action."""
+
+    text: str
+    href: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Image:
+    src: str
+    alt: str
+    title: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class SubHeading:
+    """A ``###`` heading inside an article (e.g. "Speakers")."""
+
+    text: str
+    line: int = 0
+
+
+Block = Union[Paragraph, BulletList, Quote, Facts, Button, Image, SubHeading]  # noqa: UP007
+
+
+@dataclass
+class Article:
+    """A ``##`` heading and what follows it."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    line: int = 0
+
+    @property
+    def anchor(self) -> str:
+        return slugify(self.title)
+
+
+@dataclass
+class Section:
+    """A ``#`` heading (a band such as "Cluster's events"); ``title`` is empty for the opening
+    articles that come before the first ``#`` heading."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)  # before its first article
+    articles: list[Article] = field(default_factory=list)
+    line: int = 0
+
+    @property
+    def anchor(self) -> str:
+        return slugify(self.title) if self.title else "opening"
+
+
+@dataclass
+class Issue:
+    slug: str
+    path: Path
+    title: str
+    subject: str
+    preheader: str
+    date: dt.date
+    sections: list[Section]
+    signoff: list[Block] = field(default_factory=list)
+    front_matter: dict[str, object] = field(default_factory=dict)
+    source: str = ""  # the file's text, for checks that report lines
+
+    def all_blocks(self):  # -> Iterator[Block]
+        for section in self.sections:
+            yield from section.blocks
+            for article in section.articles:
+                yield from article.blocks
+        yield from self.signoff
+
+    @property
+    def articles(self) -> list[Article]:
+        return [a for s in self.sections for a in s.articles]
+
+
+def slugify(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"

@@ -1,0 +1,93 @@
+"""The plain-text twin, written from the content model (never scraped from the HTML).
+
+Links become numbered references ("register your interest [3]") listed after each article,
+lines are wrapped at 78 characters, and non-ASCII text is kept as it is.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+
+from .model import Code, Emphasis, Inline, LineBreak, Link, Text
+
+WIDTH = 78
+
+
+class TextWriter:
+    """Turns inline nodes into wrapped text and collects link references on the way."""
+
+    def __init__(self, url: Callable[[str], str] = str, width: int = WIDTH) -> None:
+        self.url = url  # e.g. adds UTM tags; applied to every link target
+        self.width = width
+        self.count = 0
+        self.pending: list[tuple[int, str]] = []
+
+    def inline(self, nodes: tuple[Inline, ...]) -> str:
+        out: list[str] = []
+        for node in nodes:
+            if isinstance(node, Text):
+                out.append(node.text)
+            elif isinstance(node, Code):
+                out.append(node.text)
+            elif isinstance(node, LineBreak):
+                out.append("\n")
+            elif isinstance(node, Emphasis):
+                inner = self.inline(node.children)
+                out.append(f"*{inner}*" if node.strong else f"_{inner}_")
+            elif isinstance(node, Link):
+                out.append(self.link(self.inline(node.children), node.href))
+        return "".join(out)
+
+    def link(self, label: str, href: str) -> str:
+        target = self.url(href)
+        bare = href.removeprefix("mailto:")
+        if label.strip() in (href, bare):
+            # The text already is the address: repeating it as a reference helps nobody.
+            return label if href.startswith("mailto:") else f"<{target}>"
+        self.count += 1
+        self.pending.append((self.count, target))
+        return f"{label} [{self.count}]"
+
+    def wrap(self, text: str, indent: str = "", first: str | None = None) -> str:
+        """Wrap each hard line of ``text``; soft line breaks read as spaces."""
+        lines: list[str] = []
+        for k, hard in enumerate(text.split("\n\x00")):
+            prefix = first if (first is not None and k == 0) else indent
+            lines.extend(
+                textwrap.wrap(
+                    " ".join(hard.split()),
+                    width=self.width,
+                    initial_indent=prefix,
+                    subsequent_indent=indent,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+                or [prefix.rstrip()]
+            )
+        return "\n".join(lines)
+
+    def paragraph(self, nodes: tuple[Inline, ...], indent: str = "", first: str | None = None) -> str:
+        # A hard break (two spaces or backslash at line end) must survive the wrapping.
+        return self.wrap(self.inline(_mark_hard_breaks(nodes)), indent, first)
+
+    def references(self) -> str:
+        """The links collected since the last call, one per line."""
+        lines = [self.labelled(f"[{n}]", url) for n, url in self.pending]
+        self.pending = []
+        return "\n".join(lines)
+
+    def labelled(self, label: str, url: str) -> str:
+        """``label url`` on one line, or the URL on a line of its own when that is too long
+        (a URL cannot be wrapped without breaking it)."""
+        line = f"{label} {url}"
+        return line if len(line) <= self.width else f"{label}\n{url}"
+
+
+def _mark_hard_breaks(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    return tuple(Text("\n\x00") if isinstance(n, LineBreak) else n for n in nodes)
+
+
+def underline(text: str, char: str = "=") -> str:
+    width = min(len(text), WIDTH)
+    return f"{text}\n{char * width}"

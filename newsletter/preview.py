@@ -1,0 +1,70 @@
+"""Render an issue for looking at: to files (``render``, ``preview --out``) or in the browser.
+
+What is shown is what a member with no known name would get; the unsubscribe link points
+nowhere. The live server itself lives in :mod:`newsletter.preview_server`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .campaign import link_tagger, view_online_url
+from .config import Settings
+from .issue import issue_path, newest_issue, parse_issue
+from .render import RenderedIssue, render_issue
+
+
+def find(settings: Settings, slug: str | None) -> Path:
+    """The issue file for ``slug``; without one, the newest issue by front-matter date."""
+    if slug is None:
+        return newest_issue(settings.issues_dir)
+    return issue_path(slug, settings.issues_dir)
+
+
+def render_path(settings: Settings, path: Path) -> RenderedIssue:
+    issue = parse_issue(path)
+    return render_issue(
+        issue,
+        settings.templates_dir,
+        has_unsubscribe=bool(settings.unsubscribe_url or settings.unsubscribe_mailto),
+        view_online_url=view_online_url(settings, issue.slug),
+        link_tagger=link_tagger(settings, issue.slug),
+    )
+
+
+def write_email_html(settings: Settings, slug: str | None, out: Path) -> tuple[Path, int]:
+    """``preview --out FILE``: the final email HTML, as a member would get it."""
+    rendered = render_path(settings, find(settings, slug))
+    _, html, _ = rendered.sample()
+    _write(out, html)
+    return out, len(html.encode("utf-8"))
+
+
+def render_files(settings: Settings, slug: str, out_dir: Path) -> tuple[Path, Path, int]:
+    """``render --out DIR``: SLUG.html and SLUG.txt."""
+    rendered = render_path(settings, find(settings, slug))
+    _, html, text = rendered.sample()
+    html_path = out_dir / f"{rendered.issue.slug}.html"
+    text_path = out_dir / f"{rendered.issue.slug}.txt"
+    _write(html_path, html)
+    _write(text_path, text)
+    return html_path, text_path, len(html.encode("utf-8"))
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def serve(
+    settings: Settings,
+    slug: str | None,
+    *,
+    port: int = 0,
+    open_browser: bool = True,
+    echo: Callable[[str], None] = print,
+) -> None:
+    from .preview_server import serve as _serve
+
+    _serve(settings, slug, port=port, open_browser=open_browser, echo=echo)

@@ -1,0 +1,387 @@
+"""Content model → MJML (Jinja2) → HTML (mjml-python) → inlined CSS (premailer); and the
+plain-text part. All of it runs once per issue; member fields stay as slot tokens.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import model
+from .errors import TemplateError
+from .linktags import LinkTagger
+from .organisation import Organisation, load_organisation
+from .plaintext import TextWriter, underline
+from .slots import Filled, RecipientStandIn, Slot, SlotTable
+
+HTML_TEMPLATE = "email.mjml.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+SAFE_SCHEMES = ("http://", "https://", "mailto:", "tel:", "#")
+GMAIL_CLIP_BYTES = 102 * 1024
+
+
+@dataclass
+class RenderedIssue:
+    """One issue, rendered once; ``html``/``text``/``subject`` hold member slot tokens."""
+
+    issue: model.Issue
+    org: Organisation
+    html: str
+    text: str
+    subject: str
+    slots: SlotTable
+    view_online_url: str = ""
+
+    def __post_init__(self) -> None:
+        self.html_filled = Filled(self.html)
+        self.text_filled = Filled(self.text)
+        self.subject_filled = Filled(self.subject)
+
+    def personalise(self, fields: dict[str, str]) -> tuple[str, str, str]:
+        """(subject, html, text) for one member's fields; values are escaped for HTML."""
+        values = self.slots.values(fields)
+        return (
+            self.subject_filled.fill(values),
+            self.html_filled.fill(values, _escape),
+            self.text_filled.fill(values),
+        )
+
+    def sample(self) -> tuple[str, str, str]:
+        """The issue as a member with no known name would see it (preview, archive)."""
+        return self.personalise({"unsubscribe_url": "#unsubscribe"})
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+def _escape(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def render_issue(
+    issue: model.Issue,
+    templates_dir: Path,
+    *,
+    has_unsubscribe: bool = True,
+    view_online_url: str = "",
+    link_tagger: LinkTagger | None = None,
+    org: Organisation | None = None,
+) -> RenderedIssue:
+    """Render ``issue`` through the templates in ``templates_dir``."""
+    org = org or load_organisation(templates_dir)
+    slots = SlotTable()
+    tagger = link_tagger or LinkTagger.off()
+
+    def link_url(href: str) -> str:
+        return tagger.tag(href)
+
+    from markupsafe import Markup
+
+    writer = TextWriter(url=link_url)
+    context: dict[str, Any] = {
+        "issue": issue,
+        "org": org,
+        "recipient": RecipientStandIn(slots, Markup),
+        "unsubscribe_url": Markup(slots.token(Slot("unsubscribe_url"))),
+        "has_unsubscribe": has_unsubscribe,
+        "view_online_url": view_online_url,
+        "greeting": _greeting(org, slots, Markup),
+        # Per-render helpers, reached by the context filters below (the Environment is
+        # shared and cached, so nothing render-specific may live on it).
+        "_link_url": link_url,
+        "_writer": writer,
+    }
+    env = _environment(templates_dir)
+    mjml_source = _render_template(env, HTML_TEMPLATE, context)
+    check_mjml(mjml_source, templates_dir)
+    final_html = mjml_to_html(mjml_source, templates_dir)
+
+    text_context = dict(
+        context,
+        recipient=RecipientStandIn(slots, str),
+        unsubscribe_url=slots.token(Slot("unsubscribe_url")),
+        greeting=_greeting(org, slots, str),
+        references=writer.references,
+        wrap=writer.wrap,
+        link=writer.labelled,
+    )
+    text = _render_template(env, TEXT_TEMPLATE, text_context)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+    subject_env = _environment(templates_dir, autoescape=False)
+    try:
+        subject_template = subject_env.from_string(issue.subject)
+        subject = subject_template.render(
+            recipient=RecipientStandIn(slots, str), issue=issue, org=org
+        )
+    except Exception as exc:  # noqa: BLE001 - any Jinja error in the subject line
+        raise TemplateError(f"subject: {_jinja_message(exc)}", path=issue.path, line=2) from None
+    return RenderedIssue(
+        issue=issue,
+        org=org,
+        html=final_html,
+        text=text,
+        subject=" ".join(subject.split()),
+        slots=slots,
+        view_online_url=view_online_url,
+    )
+
+
+def _greeting(org: Organisation, slots: SlotTable, markup: Callable[[str], Any]) -> Any:
+    if not org.greeting:
+        return ""
+    return markup(slots.token(Slot("first_name", fmt=org.greeting, fallback=org.greeting_fallback)))
+
+
+# ---- Jinja2 --------------------------------------------------------------------------------
+
+
+_ENVIRONMENTS: dict[tuple[Path, bool | None], Any] = {}
+
+
+def _environment(templates_dir: Path, autoescape: bool | None = None):
+    """A cached Environment per templates folder: compiling the templates costs more than
+    rendering them. ``auto_reload`` still picks up edited templates (for the preview)."""
+    key = (templates_dir.resolve(), autoescape)
+    if key not in _ENVIRONMENTS:
+        _ENVIRONMENTS[key] = _new_environment(templates_dir, autoescape)
+    return _ENVIRONMENTS[key]
+
+
+def _new_environment(templates_dir: Path, autoescape: bool | None):
+    import jinja2
+    from markupsafe import Markup
+
+    if not templates_dir.is_dir():
+        raise TemplateError(
+            "templates folder not found",
+            path=templates_dir,
+            hint="run from the folder that holds templates/, or set NEWSLETTER_TEMPLATES_DIR",
+        )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        # Autoescape everything except the plain-text templates.
+        autoescape=(
+            jinja2.select_autoescape(disabled_extensions=("txt.j2", "txt"), default=True)
+            if autoescape is None
+            else autoescape
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=True,
+    )
+    for kind in (
+        "Paragraph", "BulletList", "Quote", "Facts", "Button", "Image", "SubHeading",
+    ):
+        cls = getattr(model, kind)
+        env.tests[kind.lower()] = lambda value, cls=cls: isinstance(value, cls)
+    env.filters["plain"] = model.plain
+    env.filters["components"] = components
+    env.filters["underline"] = underline
+    env.filters["inline"] = jinja2.pass_context(
+        lambda ctx, nodes: Markup(_inline_html(nodes, ctx["_link_url"]))
+    )
+    env.filters["url"] = jinja2.pass_context(lambda ctx, href: ctx["_link_url"](href))
+    env.filters["text"] = jinja2.pass_context(
+        lambda ctx, nodes, *args: ctx["_writer"].paragraph(nodes, *args)
+    )
+    return env
+
+
+def components(blocks: list[model.Block]) -> list[tuple[str, Any]]:
+    """Group blocks into MJML components: runs of text blocks share one ``mj-text``."""
+    out: list[tuple[str, Any]] = []
+    for block in blocks:
+        if isinstance(block, model.Button):
+            out.append(("button", block))
+        elif isinstance(block, model.Image):
+            out.append(("image", block))
+        elif out and out[-1][0] == "text":
+            out[-1][1].append(block)
+        else:
+            out.append(("text", [block]))
+    return out
+
+
+def _render_template(env: Any, name: str, context: dict[str, Any]) -> str:
+    import jinja2
+
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"template syntax: {exc.message}", path=exc.filename or name, line=exc.lineno
+        ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"template {exc.name} not found", path=Path(env.loader.searchpath[0]) / str(exc.name)
+        ) from None
+    except TemplateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - UndefinedError, TypeError in a filter, …
+        path, line = _template_frame(exc)
+        raise TemplateError(_jinja_message(exc), path=path or name, line=line) from None
+
+
+def _jinja_message(exc: BaseException) -> str:
+    import jinja2
+
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"unknown template variable: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """Jinja rewrites tracebacks to point at template lines: take the innermost one."""
+    found: tuple[str | None, int | None] = (None, None)
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+# ---- inline HTML ---------------------------------------------------------------------------
+
+
+def _inline_html(nodes: tuple[model.Inline, ...], url: Callable[[str], str]) -> str:
+    out: list[str] = []
+    for node in nodes:
+        if isinstance(node, model.Text):
+            out.append(html.escape(node.text, quote=False))
+        elif isinstance(node, model.Code):
+            out.append(f"<code>{html.escape(node.text, quote=False)}</code>")
+        elif isinstance(node, model.LineBreak):
+            out.append("<br />")
+        elif isinstance(node, model.Emphasis):
+            tag = "strong" if node.strong else "em"
+            out.append(f"<{tag}>{_inline_html(node.children, url)}</{tag}>")
+        elif isinstance(node, model.Link):
+            title = f' title="{html.escape(node.title)}"' if node.title else ""
+            out.append(
+                f'<a href="{html.escape(url(node.href))}"{title}>'
+                f"{_inline_html(node.children, url)}</a>"
+            )
+    return "".join(out)
+
+
+# ---- MJML ----------------------------------------------------------------------------------
+
+# The MJML components our templates may use; mjml-python silently copies unknown tags.
+MJML_TAGS = frozenset(
+    """mjml mj-head mj-body mj-attributes mj-all mj-class mj-breakpoint mj-font mj-preview
+    mj-style mj-title mj-raw mj-section mj-column mj-group mj-wrapper mj-text mj-button
+    mj-image mj-divider mj-spacer mj-table mj-social mj-social-element mj-navbar
+    mj-navbar-link mj-hero mj-accordion mj-accordion-element mj-accordion-title
+    mj-accordion-text mj-carousel mj-carousel-image mj-include""".split()
+)
+_TAG_RE = re.compile(r"<(/?)(mj[a-z-]*)\b[^>]*?(/?)>", re.S)
+_ENDING_TAGS = frozenset({"mj-text", "mj-button", "mj-table", "mj-raw", "mj-navbar-link",
+                          "mj-accordion-title", "mj-accordion-text", "mj-social-element",
+                          "mj-style", "mj-title", "mj-preview"})
+
+
+def check_mjml(source: str, templates_dir: Path) -> None:
+    """Fail loudly on what mjml-python would silently get wrong: unknown or unbalanced tags."""
+    stack: list[tuple[str, int]] = []
+    for match in _TAG_RE.finditer(source):
+        closing, name, self_closing = match.groups()
+        line = source.count("\n", 0, match.start()) + 1
+        if name not in MJML_TAGS:
+            raise _mjml_error(f"unknown MJML tag <{name}>", source, line, templates_dir)
+        if stack and stack[-1][0] in _ENDING_TAGS and not (closing and name == stack[-1][0]):
+            continue  # inside an ending tag: its content is HTML, not MJML
+        if self_closing:
+            continue
+        if not closing:
+            stack.append((name, line))
+        elif not stack or stack[-1][0] != name:
+            expected = f"</{stack[-1][0]}> (opened on line {stack[-1][1]})" if stack else "nothing"
+            raise _mjml_error(
+                f"</{name}> closes nothing open; expected {expected}", source, line, templates_dir
+            )
+        else:
+            stack.pop()
+    if stack:
+        name, line = stack[-1]
+        raise _mjml_error(f"<{name}> is never closed", source, line, templates_dir)
+
+
+def _mjml_error(message: str, source: str, line: int, templates_dir: Path) -> TemplateError:
+    """Map a line of the generated MJML back to a template line where we can."""
+    text = source.splitlines()[line - 1].strip() if source else ""
+    if text:
+        for template in sorted(templates_dir.rglob("*.j2")):
+            for number, candidate in enumerate(
+                template.read_text(encoding="utf-8").splitlines(), start=1
+            ):
+                if candidate.strip() == text:
+                    return TemplateError(f"MJML: {message}", path=template, line=number)
+    return TemplateError(
+        f"MJML: {message} (generated MJML line {line}: {text[:60]!r})",
+        path=templates_dir / HTML_TEMPLATE,
+    )
+
+
+def mjml_to_html(source: str, templates_dir: Path) -> str:
+    from mjml import mjml2html
+
+    try:
+        raw = mjml2html(source, disable_comments=True)
+    except ValueError as exc:
+        line = _line_of_position(source, str(exc))
+        raise _mjml_error(str(exc), source, line, templates_dir) from None
+    return inline_css(raw)
+
+
+def _line_of_position(source: str, message: str) -> int:
+    match = re.search(r"position (\d+)", message)
+    if not match:
+        return 1
+    return source.encode("utf-8")[: int(match.group(1))].count(b"\n") + 1
+
+
+INLINE_MARKER = "/* inline */"
+_STYLE_OPEN = re.compile(r"<style\b[^>]*>")
+
+
+def inline_css(document: str) -> str:
+    """premailer, configured for email: offline, keeps media queries, MSO blocks, doctype."""
+    import premailer
+
+    # Inline only our own `mj-style inline="inline"` rules (marked in the template). MJML's
+    # reset styles (`table, td {…}`, `p {…}`) belong in <head>: inlined into every cell they
+    # would add ~25 KB and push a long issue towards Gmail's 102 KB clip.
+    document = _STYLE_OPEN.sub(
+        lambda m: m.group(0) if INLINE_MARKER in document[m.end() : m.end() + 200]
+        else m.group(0)[:-1] + ' data-premailer="ignore">',
+        document,
+    )
+    try:
+        out = premailer.transform(
+            document,
+            allow_network=False,
+            strip_important=False,  # media-query rules need their !important
+            keep_style_tags=True,  # @media blocks stay in <style>
+            remove_classes=False,
+            disable_validation=True,
+            cssutils_logging_level=logging.CRITICAL,
+            # Font @imports would make cssutils resolve URLs (DNS) even offline.
+            exclude_pseudoclasses=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - premailer raises many kinds
+        raise TemplateError(f"CSS inlining failed: {exc}", path=HTML_TEMPLATE) from None
+    # premailer drops MRML's lower-case doctype (it expects lxml's upper-case form).
+    if not out.lstrip().lower().startswith("<!doctype"):
+        out = "<!doctype html>\n" + out
+    return out

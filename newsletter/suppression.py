@@ -1,0 +1,188 @@
+"""The suppression list: addresses that must never be mailed again (unsubscribed, bounced).
+
+It is a CSV file (``email,reason,date``) kept beside the member list rather than inside it,
+so that re-importing the member list from a spreadsheet can never re-subscribe anyone.
+Unsubscribe links carry an HMAC token so that only the address's owner can use them.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime
+import hashlib
+import hmac
+import io
+import os
+import secrets
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import ConfigError, RecipientsError
+from .recipients import (
+    _clean_text,
+    _csv_error,
+    _decode_error,
+    _open_csv,
+    _open_error,
+    _validate_address,
+)
+
+__all__ = ["add_suppressed", "load_suppressed", "unsubscribe_token", "verify_token"]
+
+HEADER = ("email", "reason", "date")
+TOKEN_LENGTH = 32  # characters of urlsafe base64: 192 bits, short enough for a URL
+
+
+def load_suppressed(path: Path) -> frozenset[str]:
+    """The casefolded suppressed addresses; a missing or zero-byte file is an empty list.
+
+    Any unreadable row is an error rather than skipped: a suppression silently lost would
+    mean mailing someone who asked not to be mailed.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            return frozenset()
+    except FileNotFoundError:
+        return frozenset()
+    except OSError as error:
+        raise _open_error(path, error) from None
+    file, header = _open_csv(path)
+    email_at = header.names.index("email")
+    found: set[str] = set()
+    row = 1
+    with file:
+        reader = csv.reader(file, delimiter=header.delimiter, skipinitialspace=True)
+        try:
+            for record in reader:
+                row += 1
+                if not "".join(record).strip():
+                    continue
+                raw = record[email_at].strip() if email_at < len(record) else ""
+                address, reason = _validate_address(raw)
+                if address is None:
+                    raise RecipientsError(
+                        f"{raw!r} is not a valid address: {reason}" if raw else "no address",
+                        path=path,
+                        row=row,
+                        hint="correct or delete this row",
+                    )
+                # The raw form too, in case normalisation ever differs from the list's.
+                found.add(address.casefold())
+                found.add(raw.casefold())
+        except UnicodeDecodeError as error:
+            raise _decode_error(path, error) from None
+        except csv.Error as error:
+            raise _csv_error(path, row + 1, error) from None
+    return frozenset(found)
+
+
+def add_suppressed(
+    path: Path,
+    addresses: Iterable[str],
+    *,
+    reason: str,
+    today: datetime.date,
+) -> tuple[list[str], list[str]]:
+    """Suppress ``addresses``; return (added, already present), as normalised addresses.
+
+    All addresses are validated before anything is written, so a typo in one of them leaves
+    the file untouched. The file (with its header) is created if missing; an existing file
+    keeps its delimiter, column order and line endings.
+    """
+    path = Path(path)
+    valid: list[str] = []
+    for value in addresses:
+        address, why = _validate_address(value.strip())
+        if address is None:
+            raise RecipientsError(
+                f"cannot suppress {value.strip()!r}: {why}",
+                path=path,
+                hint="nothing was added; correct the address and try again",
+            )
+        valid.append(address)
+    known = set(load_suppressed(path))  # also refuses to append to a broken file
+    added: list[str] = []
+    present: list[str] = []
+    for address in valid:
+        key = address.casefold()
+        if key in known:
+            present.append(address)
+        else:
+            known.add(key)
+            added.append(address)
+    if added:
+        _append(path, added, _clean_text(reason), today.isoformat())
+    return added, present
+
+
+def _append(path: Path, addresses: list[str], reason: str, date: str) -> None:
+    """Write old content + new rows to a temporary file, then atomically replace the file.
+
+    A crash leaves either the old list or the new one, never a half-written row.
+    """
+    exists = path.is_file() and path.stat().st_size > 0
+    if exists:
+        file, header = _open_csv(path)
+        file.close()
+        names, delimiter, ending = header.names, header.delimiter, header.line_ending
+    else:
+        names, delimiter, ending = list(HEADER), ",", "\n"
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=delimiter, lineterminator=ending)
+    if not exists:
+        writer.writerow(HEADER)
+    values = {"reason": reason, "date": date}
+    for address in addresses:
+        writer.writerow([address if n == "email" else values.get(n, "") for n in names])
+    new_rows = text.getvalue().encode("utf-8")
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 so the new file gets the usual umask-derived permissions.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if exists:
+                with path.open("rb") as old:
+                    shutil.copyfileobj(old, out)
+                    old.seek(-1, os.SEEK_END)
+                    if old.read(1) not in (b"\n", b"\r"):
+                        out.write(ending.encode())  # the last row had no line ending
+            out.write(new_rows)
+            out.flush()
+            os.fsync(out.fileno())
+        if exists:
+            shutil.copymode(path, temp)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _require_secret(secret: str) -> bytes:
+    if not secret:
+        # Without a secret anyone could compute the token and unsubscribe anyone.
+        raise ConfigError(
+            "a secret is needed for unsubscribe links",
+            setting="NEWSLETTER_SECRET",
+            hint="set it to a long random string, e.g. the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        )
+    return secret.encode("utf-8")
+
+
+def unsubscribe_token(address: str, secret: str) -> str:
+    """HMAC-SHA256 of the casefolded address: 32 urlsafe-base64 characters, no padding."""
+    digest = hmac.new(
+        _require_secret(secret), address.strip().casefold().encode("utf-8"), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")[:TOKEN_LENGTH]
+
+
+def verify_token(address: str, token: str, secret: str) -> bool:
+    """Whether ``token`` was made for ``address`` under ``secret`` (constant-time compare)."""
+    expected = unsubscribe_token(address, secret)
+    return hmac.compare_digest(expected.encode("ascii"), token.strip().encode("utf-8"))

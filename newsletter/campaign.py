@@ -64,7 +64,9 @@ def link_tagger(settings: Settings, slug: str) -> LinkTagger:
     )
 
 
-def resolve_recipients(settings: Settings, path: Path | None, *, allow_example: bool) -> tuple[Path, list[str]]:
+def resolve_recipients(
+    settings: Settings, path: Path | None, *, allow_example: bool
+) -> tuple[Path, list[str]]:
     """The CSV to use; on a dry run with no list yet, the bundled example (with a notice)."""
     if path is not None:
         return path, []

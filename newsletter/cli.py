@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional  # noqa: UP035 - typer needs Optional on 3.11
+from typing import Annotated  # noqa: UP035 - typer needs Optional on 3.11
 
 import typer
 
@@ -28,8 +28,10 @@ app = typer.Typer(
 )
 
 RecipientsOpt = Annotated[
-    Optional[Path],
-    typer.Option("--recipients", "-r", help="Members CSV [default: NEWSLETTER_RECIPIENTS or recipients.csv]."),
+    Path | None,
+    typer.Option(
+        "--recipients", "-r", help="Members CSV [default: NEWSLETTER_RECIPIENTS or recipients.csv]."
+    ),
 ]
 
 
@@ -54,7 +56,9 @@ def _kb(size: int) -> str:
 @app.command()
 def render(
     slug: Annotated[str, typer.Argument(help="Issue slug (file name in issues/ without .md).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write SLUG.html and SLUG.txt into.")] = Path("."),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write SLUG.html and SLUG.txt into.")
+    ] = Path("."),
 ) -> None:
     """Render an issue to SLUG.html (final email HTML) and SLUG.txt (plain-text part).
 
@@ -69,10 +73,17 @@ def render(
 
 @app.command()
 def preview(
-    slug: Annotated[Optional[str], typer.Argument(help="Issue slug; default: the newest issue by date.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the final email HTML to this file and exit.")] = None,
+    slug: Annotated[
+        str | None, typer.Argument(help="Issue slug; default: the newest issue by date.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the final email HTML to this file and exit."),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 0,
-    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the default browser.")] = True,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the default browser.")
+    ] = True,
 ) -> None:
     """Preview an issue in the browser: inbox line, desktop and mobile widths, plain text.
 
@@ -94,8 +105,12 @@ def preview(
 @app.command()
 def send(
     slug: Annotated[str, typer.Argument(help="Issue slug, e.g. december-2023.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write every message to disk instead of sending.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Dry-run folder [default: outbox/SLUG].")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write every message to disk instead of sending.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Dry-run folder [default: outbox/SLUG].")
+    ] = None,
     recipients: RecipientsOpt = None,
 ) -> None:
     """Send an issue to every member in the recipients CSV (or write them all with --dry-run).
@@ -138,7 +153,9 @@ def _print_dry_run(camp, result) -> None:
 @app.command()
 def unsubscribe(
     addresses: Annotated[list[str], typer.Argument(help="One or more email addresses.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the suppression list).")] = "unsubscribed",
+    reason: Annotated[
+        str, typer.Option(help="Why (kept in the suppression list).")
+    ] = "unsubscribed",
 ) -> None:
     """Add addresses to the suppression list: they are never mailed again.
 

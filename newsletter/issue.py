@@ -145,10 +145,8 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
             line=1,
             hint="start the file with a '---' line, then title/subject/preheader/date, then '---'",
         )
-    for end, line in enumerate(lines[1:], start=1):
-        if line.strip() == _FENCE:
-            break
-    else:
+    end = next((n for n, line in enumerate(lines[1:], start=1) if line.strip() == _FENCE), 0)
+    if not end:
         raise IssueError(
             "front matter is not closed", path=path, line=1, hint="add a '---' line after it"
         )
@@ -166,9 +164,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
             hint="check quoting: values containing ': ' need quotes",
         ) from None
     if not isinstance(meta, dict):
-        raise IssueError(
-            "front matter must be 'key: value' lines", path=path, line=2
-        )
+        raise IssueError("front matter must be 'key: value' lines", path=path, line=2)
     return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
 
 
@@ -280,7 +276,7 @@ class _BodyParser:
                 "the issue has no content",
                 path=self.path,
                 line=self.offset,
-                hint="write '# Section' and '## Article' headings with paragraphs below the front matter",
+                hint="write '# Section' and '## Article' headings with paragraphs below it",
             )
         return sections, signoff
 
@@ -294,9 +290,7 @@ class _BodyParser:
             return self.list_block(tokens, i)
         if kind == "blockquote_open":
             close = _closing(tokens, i)
-            paragraphs = tuple(
-                self.inlines(t) for t in tokens[i + 1 : close] if t.type == "inline"
-            )
+            paragraphs = tuple(self.inlines(t) for t in tokens[i + 1 : close] if t.type == "inline")
             return Quote(paragraphs=paragraphs, line=self.line(tok)), close + 1
         if kind == "container_facts_open":
             close = _closing(tokens, i)
@@ -363,9 +357,7 @@ class _BodyParser:
             if tok.type in ("paragraph_open", "paragraph_close"):
                 continue
             if tok.type != "inline":
-                raise self.error(
-                    "a facts block holds only 'Label: value' lines", tok or opener
-                )
+                raise self.error("a facts block holds only 'Label: value' lines", tok or opener)
             for number, line_nodes in enumerate(_split_lines(self.inlines(tok))):
                 line_no = self.line(tok) + number
                 first = line_nodes[0] if line_nodes else None
@@ -395,7 +387,8 @@ class _BodyParser:
         for child in children:
             if child.type == "image":
                 raise self.error(
-                    "an image must stand on a line of its own", inline_token,
+                    "an image must stand on a line of its own",
+                    inline_token,
                     hint="put a blank line before and after it",
                 )
         return self.inlines_of(children)
@@ -473,14 +466,3 @@ def _split_lines(nodes: tuple[Inline, ...]) -> list[list[Inline]]:
         else:
             lines[-1].append(node)
     return [line for line in lines if line]
-
-
-def soft_to_space(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
-    """Soft line breaks inside a paragraph read as spaces."""
-    return tuple(
-        Text(n.text.replace("\n", " ")) if isinstance(n, Text) else n for n in nodes
-    )
-
-
-def has_emphasis(nodes: tuple[Inline, ...]) -> bool:
-    return any(isinstance(n, Emphasis) for n in nodes)

@@ -99,16 +99,16 @@ def make_sender(
         )
     if unsubscribe_url:
         if not unsubscribe_url.lower().startswith(("https://", "http://")):
-            raise ConfigError(
-                "must be an http(s) URL", setting="NEWSLETTER_UNSUBSCRIBE_URL"
-            )
+            raise ConfigError("must be an http(s) URL", setting="NEWSLETTER_UNSUBSCRIBE_URL")
         if "{token}" in unsubscribe_url and not secret:
             raise ConfigError(
                 "the unsubscribe URL uses {token} but no secret is set",
                 setting="NEWSLETTER_SECRET",
                 hint="set a long random value, shared with the unsubscribe page",
             )
-    if unsubscribe_mailto and ("@" not in unsubscribe_mailto or _CONTROL.search(unsubscribe_mailto)):
+    if unsubscribe_mailto and (
+        "@" not in unsubscribe_mailto or _CONTROL.search(unsubscribe_mailto)
+    ):
         raise ConfigError(
             f"not an email address: {unsubscribe_mailto!r}", setting="NEWSLETTER_UNSUBSCRIBE_MAILTO"
         )
@@ -235,7 +235,7 @@ class MessageBuilder:
         head = "".join(headers).encode("ascii")
         part_head = (
             f"--{boundary}\r\n"
-            "Content-Type: text/{kind}; charset=\"utf-8\"\r\n"
+            'Content-Type: text/{kind}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         )
         data = b"".join(

@@ -70,9 +70,7 @@ def load_organisation(templates_dir: Path) -> Organisation:
     colours.update(data.get("colours", {}))
     for key, value in colours.items():
         if not _COLOUR.fullmatch(str(value)):
-            raise TemplateError(
-                f"colour {key} = {value!r} is not #rrggbb", path=path
-            )
+            raise TemplateError(f"colour {key} = {value!r} is not #rrggbb", path=path)
     data["colours"] = colours
     try:
         org = Organisation(**data)

@@ -67,7 +67,9 @@ class TextWriter:
             )
         return "\n".join(lines)
 
-    def paragraph(self, nodes: tuple[Inline, ...], indent: str = "", first: str | None = None) -> str:
+    def paragraph(
+        self, nodes: tuple[Inline, ...], indent: str = "", first: str | None = None
+    ) -> str:
         # A hard break (two spaces or backslash at line end) must survive the wrapping.
         return self.wrap(self.inline(_mark_hard_breaks(nodes)), indent, first)
 

@@ -98,9 +98,9 @@ def render_issue(
         "_writer": writer,
     }
     env = _environment(templates_dir)
-    mjml_source = _render_template(env, HTML_TEMPLATE, context)
-    check_mjml(mjml_source, templates_dir)
-    final_html = mjml_to_html(mjml_source, templates_dir)
+    mjml_source, origins = strip_markers(_render_template(env, HTML_TEMPLATE, context))
+    check_mjml(mjml_source, origins)
+    final_html = mjml_to_html(mjml_source, origins)
 
     text_context = dict(
         context,
@@ -156,7 +156,21 @@ def _environment(templates_dir: Path, autoescape: bool | None = None):
 
 def _new_environment(templates_dir: Path, autoescape: bool | None):
     import jinja2
+    import jinja2.ext
     from markupsafe import Markup
+
+    class LineMarkers(jinja2.ext.Extension):
+        """Tags each template line that starts an MJML tag with its file and line, so that
+        errors found in the generated MJML can name the template line (see _locate)."""
+
+        def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+            if not (filename or name or "").endswith(".mjml.j2"):
+                return source
+            where = filename or name
+            return "".join(
+                f"\x00{where}|{number}\x00{line}" if _MJML_LINE.match(line) else line
+                for number, line in enumerate(source.splitlines(keepends=True), start=1)
+            )
 
     if not templates_dir.is_dir():
         raise TemplateError(
@@ -177,9 +191,16 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=True,
+        extensions=[LineMarkers],
     )
     for kind in (
-        "Paragraph", "BulletList", "Quote", "Facts", "Button", "Image", "SubHeading",
+        "Paragraph",
+        "BulletList",
+        "Quote",
+        "Facts",
+        "Button",
+        "Image",
+        "SubHeading",
     ):
         cls = getattr(model, kind)
         env.tests[kind.lower()] = lambda value, cls=cls: isinstance(value, cls)
@@ -286,19 +307,48 @@ MJML_TAGS = frozenset(
     mj-accordion-text mj-carousel mj-carousel-image mj-include""".split()
 )
 _TAG_RE = re.compile(r"<(/?)(mj[a-z-]*)\b[^>]*?(/?)>", re.S)
-_ENDING_TAGS = frozenset({"mj-text", "mj-button", "mj-table", "mj-raw", "mj-navbar-link",
-                          "mj-accordion-title", "mj-accordion-text", "mj-social-element",
-                          "mj-style", "mj-title", "mj-preview"})
+_ENDING_TAGS = frozenset(
+    {
+        "mj-text",
+        "mj-button",
+        "mj-table",
+        "mj-raw",
+        "mj-navbar-link",
+        "mj-accordion-title",
+        "mj-accordion-text",
+        "mj-social-element",
+        "mj-style",
+        "mj-title",
+        "mj-preview",
+    }
+)
 
 
-def check_mjml(source: str, templates_dir: Path) -> None:
+_MJML_LINE = re.compile(r"\s*</?mj")
+_MARKER = re.compile(r"\x00([^\x00|]*)\|(\d+)\x00")
+
+
+def strip_markers(marked: str) -> tuple[str, dict[int, tuple[str, int]]]:
+    """Remove the LineMarkers tags; return the MJML and {generated line: (template, line)}."""
+    origins: dict[int, tuple[str, int]] = {}
+    lines = marked.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if "\x00" in line:
+            match = _MARKER.search(line)
+            if match:
+                origins[number] = (match.group(1), int(match.group(2)))
+            lines[number - 1] = _MARKER.sub("", line)
+    return "\n".join(lines), origins
+
+
+def check_mjml(source: str, origins: dict[int, tuple[str, int]]) -> None:
     """Fail loudly on what mjml-python would silently get wrong: unknown or unbalanced tags."""
     stack: list[tuple[str, int]] = []
     for match in _TAG_RE.finditer(source):
         closing, name, self_closing = match.groups()
         line = source.count("\n", 0, match.start()) + 1
         if name not in MJML_TAGS:
-            raise _mjml_error(f"unknown MJML tag <{name}>", source, line, templates_dir)
+            raise _mjml_error(f"unknown MJML tag <{name}>", source, line, origins)
         if stack and stack[-1][0] in _ENDING_TAGS and not (closing and name == stack[-1][0]):
             continue  # inside an ending tag: its content is HTML, not MJML
         if self_closing:
@@ -306,41 +356,39 @@ def check_mjml(source: str, templates_dir: Path) -> None:
         if not closing:
             stack.append((name, line))
         elif not stack or stack[-1][0] != name:
-            expected = f"</{stack[-1][0]}> (opened on line {stack[-1][1]})" if stack else "nothing"
+            expected = f"</{stack[-1][0]}>" if stack else "nothing"
             raise _mjml_error(
-                f"</{name}> closes nothing open; expected {expected}", source, line, templates_dir
+                f"</{name}> does not match: expected {expected}", source, line, origins
             )
         else:
             stack.pop()
     if stack:
         name, line = stack[-1]
-        raise _mjml_error(f"<{name}> is never closed", source, line, templates_dir)
+        raise _mjml_error(f"<{name}> is never closed", source, line, origins)
 
 
-def _mjml_error(message: str, source: str, line: int, templates_dir: Path) -> TemplateError:
-    """Map a line of the generated MJML back to a template line where we can."""
+def _mjml_error(
+    message: str, source: str, line: int, origins: dict[int, tuple[str, int]]
+) -> TemplateError:
+    """Name the template line that produced generated line ``line`` (or the nearest above)."""
+    for candidate in range(line, 0, -1):
+        if candidate in origins:
+            template, template_line = origins[candidate]
+            return TemplateError(f"MJML: {message}", path=template, line=template_line)
     text = source.splitlines()[line - 1].strip() if source else ""
-    if text:
-        for template in sorted(templates_dir.rglob("*.j2")):
-            for number, candidate in enumerate(
-                template.read_text(encoding="utf-8").splitlines(), start=1
-            ):
-                if candidate.strip() == text:
-                    return TemplateError(f"MJML: {message}", path=template, line=number)
     return TemplateError(
-        f"MJML: {message} (generated MJML line {line}: {text[:60]!r})",
-        path=templates_dir / HTML_TEMPLATE,
+        f"MJML: {message} (generated MJML line {line}: {text[:60]!r})", path=HTML_TEMPLATE
     )
 
 
-def mjml_to_html(source: str, templates_dir: Path) -> str:
+def mjml_to_html(source: str, origins: dict[int, tuple[str, int]] | None = None) -> str:
     from mjml import mjml2html
 
     try:
         raw = mjml2html(source, disable_comments=True)
     except ValueError as exc:
         line = _line_of_position(source, str(exc))
-        raise _mjml_error(str(exc), source, line, templates_dir) from None
+        raise _mjml_error(str(exc), source, line, origins or {}) from None
     return inline_css(raw)
 
 
@@ -363,8 +411,11 @@ def inline_css(document: str) -> str:
     # reset styles (`table, td {…}`, `p {…}`) belong in <head>: inlined into every cell they
     # would add ~25 KB and push a long issue towards Gmail's 102 KB clip.
     document = _STYLE_OPEN.sub(
-        lambda m: m.group(0) if INLINE_MARKER in document[m.end() : m.end() + 200]
-        else m.group(0)[:-1] + ' data-premailer="ignore">',
+        lambda m: (
+            m.group(0)
+            if INLINE_MARKER in document[m.end() : m.end() + 200]
+            else m.group(0)[:-1] + ' data-premailer="ignore">'
+        ),
         document,
     )
     try:

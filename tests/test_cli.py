@@ -1,0 +1,137 @@
+"""The command line as a user meets it: help, the quick start, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from newsletter.cli import app
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def command_names() -> list[str]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return sorted(group.commands)
+
+
+def test_python_m_help_lists_commands(project: Path) -> None:
+    result = run(["--help"], project)
+    assert result.returncode == 0
+    for name in command_names():
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", command_names())
+def test_every_command_has_help_with_an_example(project: Path, name: str) -> None:
+    import typer.main
+
+    command = typer.main.get_command(app).commands[name]
+    assert command.help and "Example: newsletter " + name in command.help
+    result = run([name, "--help"], project)
+    assert result.returncode == 0 and "Example:" in result.stdout
+
+
+def test_quick_start_dry_run_on_the_example(project: Path) -> None:
+    (project / "recipients.csv").unlink()  # a fresh checkout has only the example
+    shutil_copy = (Path(__file__).parent.parent / "recipients.csv.example").read_text()
+    (project / "recipients.csv.example").write_text(shutil_copy, encoding="utf-8")
+    result = run(["send", "december-2023", "--dry-run"], project)
+    assert result.returncode == 0, result.stderr
+    assert "using recipients.csv.example" in result.stderr
+    written = sorted((project / "outbox" / "december-2023").glob("*.eml"))
+    assert len(written) >= 5
+    assert f"will send: {len(written)} message(s)" in result.stdout
+    assert "unsubscribed (row" in result.stdout
+    assert "No mail was sent." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "setup", "expected"),
+    [
+        (["send", "nope", "--dry-run"], None, "issues/nope.md: no issue called 'nope'"),
+        (["send", "december-2023", "--dry-run", "-r", "missing.csv"], None, "missing.csv"),
+        (
+            ["render", "broken"],
+            "---\ntitle: x\n---\nbody\n",
+            "issues/broken.md:1: front matter has no 'subject'",
+        ),
+        (
+            ["send", "december-2023", "--dry-run"],
+            "env:NEWSLETTER_SMTP_SECURITY=tls",
+            "NEWSLETTER_SMTP_SECURITY",
+        ),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(project: Path, args, setup, expected) -> None:
+    env = None
+    if setup and setup.startswith("env:"):
+        key, _, value = setup[4:].partition("=")
+        env = {key: value}
+    elif setup:
+        (project / "issues" / "broken.md").write_text(setup, encoding="utf-8")
+    result = run(args, project, env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_template_exit_code_2(project: Path) -> None:
+    template = project / "templates" / "email.mjml.j2"
+    template.write_text(
+        template.read_text(encoding="utf-8").replace("{{ issue.title }}", "{{ issue.nope }}"),
+        encoding="utf-8",
+    )
+    result = run(["render", "december-2023", "--out", "build"], project)
+    assert result.returncode == 2
+    assert (
+        result.stderr.startswith(f"error: {template.relative_to(project)}:")
+        or "email.mjml.j2:" in result.stderr
+    )
+    assert "nope" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_render_and_preview_out(project: Path) -> None:
+    result = run(["render", "december-2023", "--out", "build"], project)
+    assert result.returncode == 0, result.stderr
+    html = (project / "build" / "december-2023.html").read_text(encoding="utf-8")
+    text = (project / "build" / "december-2023.txt").read_text(encoding="utf-8")
+    assert "Ahmar, our lead on Events and Projects" in html and "Ahmar, our lead on Events" in text
+    result = run(["preview", "--out", "email.html"], project)  # newest issue by date
+    assert result.returncode == 0, result.stderr
+    assert (project / "email.html").read_text(encoding="utf-8") == html
+
+
+def test_unsubscribe_command(project: Path) -> None:
+    result = run(
+        ["unsubscribe", "Jane@Example.org", "bob@example.org", "--reason", "asked by phone"],
+        project,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "suppressed Jane@example.org" in result.stdout
+    again = run(["unsubscribe", "jane@example.org"], project)
+    assert "already suppressed" in again.stdout
+    content = (project / "suppressed.csv").read_text(encoding="utf-8")
+    assert "asked by phone" in content and content.count("example.org") == 2
+    bad = run(["unsubscribe", "not-an-address"], project)
+    assert bad.returncode == 2 and "not-an-address" in bad.stderr

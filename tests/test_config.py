@@ -1,0 +1,77 @@
+"""Settings: environment over .env over defaults, validated once, password never shown."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Settings, env_name, load_settings
+from newsletter.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_env_example_documents_every_setting() -> None:
+    documented = set(
+        re.findall(r"^(NEWSLETTER_[A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+    expected = {env_name(f.name) for f in fields(Settings)}
+    assert documented == expected
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [env_name(f.name) for f in fields(Settings) if env_name(f.name) not in readme]
+    assert missing == []
+
+
+def test_precedence_and_types(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("NEWSLETTER_SMTP_HOST=from-dotenv\nNEWSLETTER_RATE=30\nNEWSLETTER_UTM=yes\n")
+    settings = load_settings({"NEWSLETTER_SMTP_HOST": "from-env"}, dotenv)
+    assert settings.smtp_host == "from-env"
+    assert settings.rate == 30.0 and settings.utm is True
+    assert settings.port == 587
+    assert settings.with_overrides(smtp_host="flag", rate=None).smtp_host == "flag"
+
+
+def test_password_never_in_repr(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"NEWSLETTER_SMTP_PASSWORD": "hunter2-secret", "NEWSLETTER_SECRET": "s"}, None
+    )
+    assert settings.smtp_password == "hunter2-secret"
+    assert "hunter2" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"NEWSLETTER_SMTP_SECURITY": "tls"}, "NEWSLETTER_SMTP_SECURITY"),
+        ({"NEWSLETTER_SMTP_PORT": "abc"}, "NEWSLETTER_SMTP_PORT"),
+        ({"NEWSLETTER_CONNECTIONS": "0"}, "NEWSLETTER_CONNECTIONS"),
+        ({"NEWSLETTER_UTM": "maybe"}, "NEWSLETTER_UTM"),
+        ({"NEWSLETTER_SMTP_CAFILE": "/no/such/ca.pem"}, "NEWSLETTER_SMTP_CAFILE"),
+    ],
+)
+def test_invalid_values(env: dict[str, str], setting: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, None)
+    assert str(caught.value).startswith(setting + ":")
+
+
+def test_smtp_safety_rules() -> None:
+    with pytest.raises(ConfigError, match="NEWSLETTER_SMTP_HOST"):
+        Settings().require_smtp()
+    with pytest.raises(ConfigError, match="unencrypted"):
+        Settings(smtp_host="mail.example.org", smtp_security="none").require_smtp()
+    Settings(smtp_host="127.0.0.1", smtp_security="none").require_smtp()
+    Settings(
+        smtp_host="mail.example.org", smtp_security="none", smtp_allow_insecure=True
+    ).require_smtp()
+    with pytest.raises(ConfigError, match="AUTH is never sent"):
+        Settings(
+            smtp_host="127.0.0.1", smtp_security="none", smtp_username="u", smtp_password="p"
+        ).require_smtp()

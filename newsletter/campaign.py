@@ -72,7 +72,7 @@ def resolve_recipients(
         return path, []
     if not settings.recipients.exists() and allow_example and EXAMPLE_RECIPIENTS.is_file():
         return EXAMPLE_RECIPIENTS, [
-            f"{settings.recipients} not found: using {EXAMPLE_RECIPIENTS} for this dry run"
+            f"{settings.recipients} not found: using the example list {EXAMPLE_RECIPIENTS}"
         ]
     return settings.recipients, []
 

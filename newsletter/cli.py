@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated  # noqa: UP035 - typer needs Optional on 3.11
+from typing import Annotated
 
 import typer
 
-from .errors import EXIT_INTERRUPTED, EXIT_OK, NewsletterError
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, NewsletterError
 
 app = typer.Typer(
     name="newsletter",
@@ -151,6 +151,68 @@ def _print_dry_run(camp, result) -> None:
 
 
 @app.command()
+def new(
+    slug: Annotated[str, typer.Argument(help="Slug of the new issue, e.g. january-2024.")],
+    date: Annotated[
+        str | None, typer.Option(help="Issue date, YYYY-MM-DD [default: today].")
+    ] = None,
+    title: Annotated[
+        str | None, typer.Option(help="Title [default: '<bulletin> – <Month YYYY>'].")
+    ] = None,
+) -> None:
+    """Start a new issue from the skeleton in templates/new-issue.md.j2 (never overwrites).
+
+    Example: newsletter new january-2024 --date 2024-01-18
+    """
+    import datetime as dt
+
+    from .errors import IssueError
+    from .skeleton import create_issue
+
+    settings = _settings()
+    try:
+        day = dt.date.fromisoformat(date) if date else dt.date.today()
+    except ValueError:
+        raise IssueError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD") from None
+    path = create_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)
+    _say(
+        f"created {path}: write it, then 'newsletter preview {slug}' and 'newsletter check {slug}'"
+    )
+
+
+@app.command()
+def check(
+    slug: Annotated[str, typer.Argument(help="Issue slug, e.g. december-2023.")],
+    recipients: RecipientsOpt = None,
+) -> None:
+    """Pre-flight report: every problem with its location, severity and fix, then a verdict.
+
+    Checks the front matter, links and images, size against Gmail's clip, unsubscribe and
+    sender details, and renders every member's message. Exits 1 if there are errors.
+
+    Example: newsletter check december-2023 --recipients members.csv
+    """
+    from . import campaign as campaign_mod
+    from .preflight import run_checks
+
+    settings = _settings()
+    camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
+    for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
+        _notice(note)
+    report = run_checks(camp, smtp_username=settings.smtp_username)
+    _print_findings(report)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _print_findings(report) -> None:
+    colours = {"error": "red", "warning": "yellow", "info": None}
+    for finding in report.findings:
+        typer.secho(finding.line(), fg=colours[finding.severity])
+    typer.secho(report.verdict(), bold=True, fg="red" if report.errors else "green")
+
+
+@app.command()
 def unsubscribe(
     addresses: Annotated[list[str], typer.Argument(help="One or more email addresses.")],
     reason: Annotated[
@@ -178,7 +240,10 @@ def unsubscribe(
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning our errors into one line and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns the code of a typer.Exit instead of exiting.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except NewsletterError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         sys.exit(error.exit_code)
@@ -187,6 +252,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except _click_exceptions() as error:
         _handle_click(error)
+    except Exception as error:  # noqa: BLE001 - a bug of ours: still one line, no traceback
+        import os
+
+        if os.environ.get("NEWSLETTER_DEBUG"):
+            raise
+        typer.secho(
+            f"internal error: {type(error).__name__}: {error} "
+            "(please report it; NEWSLETTER_DEBUG=1 shows the traceback)",
+            fg="red",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # some messages failed or were deferred; a check found errors
 EXIT_USAGE = 2  # bad input or settings: nothing was sent
+EXIT_INTERNAL = 70  # a bug of ours (EX_SOFTWARE)
 EXIT_INTERRUPTED = 130
 
 

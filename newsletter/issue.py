@@ -107,7 +107,12 @@ def parse_issue(path: Path) -> Issue:
             )
         if "\n" in meta[key].strip():
             raise IssueError(f"{key!r} must be one line", path=path, line=_key_line(text, key))
-    sections, signoff = _BodyParser(path, body_line).parse(body)
+    for key in ("greeting", "archive"):
+        if key in meta and not isinstance(meta[key], bool):
+            raise IssueError(
+                f"{key!r} must be true or false", path=path, line=_key_line(text, key)
+            )
+    sections, signoff = _BodyParser(path, body_line).parse(_blank_comments(body))
     return Issue(
         slug=path.stem,
         path=path,
@@ -166,6 +171,14 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
     if not isinstance(meta, dict):
         raise IssueError("front matter must be 'key: value' lines", path=path, line=2)
     return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
+
+
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def _blank_comments(body: str) -> str:
+    """Drop <!-- guidance comments --> but keep their line breaks, so line numbers hold."""
+    return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
 
 
 def _key_line(text: str, key: str) -> int:

@@ -56,7 +56,7 @@ def test_quick_start_dry_run_on_the_example(project: Path) -> None:
     (project / "recipients.csv.example").write_text(shutil_copy, encoding="utf-8")
     result = run(["send", "december-2023", "--dry-run"], project)
     assert result.returncode == 0, result.stderr
-    assert "using recipients.csv.example" in result.stderr
+    assert "using the example list recipients.csv.example" in result.stderr
     written = sorted((project / "outbox" / "december-2023").glob("*.eml"))
     assert len(written) >= 5
     assert f"will send: {len(written)} message(s)" in result.stdout

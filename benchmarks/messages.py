@@ -5,7 +5,8 @@
 2. Peak RSS of a whole `newsletter send december-2023 --dry-run` over M generated members
    (target ≤ 200 MB for 100,000), measured on the child process.
 
-Run by hand from the project folder: python benchmarks/messages.py [--members N] [--dry-run-members M]
+Run by hand from the project folder:
+    python benchmarks/messages.py [--members N] [--dry-run-members M]
 Nothing is sent anywhere: the dry run writes .eml files to a temporary folder.
 """
 
@@ -92,9 +93,22 @@ def bench_dry_run_rss(members: int) -> tuple[float, float]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "newsletter", "send", "december-2023", "--dry-run",
-             "--recipients", str(csv_path), "--out", str(work / "outbox")],
-            cwd=ROOT, env=env, check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "newsletter",
+                "send",
+                "december-2023",
+                "--dry-run",
+                "--recipients",
+                str(csv_path),
+                "--out",
+                str(work / "outbox"),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         elapsed = time.perf_counter() - start
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -110,12 +124,16 @@ def main() -> None:
     parser.add_argument("--dry-run-members", type=int, default=100_000)
     args = parser.parse_args()
     rate, size = bench_build(args.members, args.repeats)
-    print(f"build + serialise: {rate:,.0f} messages/s (median of {args.repeats} runs over "
-          f"{args.members:,} members; {size / 1024:.1f} KB each; target ≥ 3,000/s)")
+    print(
+        f"build + serialise: {rate:,.0f} messages/s (median of {args.repeats} runs over "
+        f"{args.members:,} members; {size / 1024:.1f} KB each; target ≥ 3,000/s)"
+    )
     if args.dry_run_members:
         peak, elapsed = bench_dry_run_rss(args.dry_run_members)
-        print(f"dry run of {args.dry_run_members:,} members: peak RSS {peak:.0f} MB "
-              f"(target ≤ 200 MB), {elapsed:.1f} s, {args.dry_run_members / elapsed:,.0f} messages/s")
+        print(
+            f"dry run of {args.dry_run_members:,} members: peak RSS {peak:.0f} MB "
+            f"(target ≤ 200 MB), {elapsed:.1f} s, {args.dry_run_members / elapsed:,.0f} messages/s"
+        )
 
 
 if __name__ == "__main__":

@@ -267,7 +267,8 @@ def _check_compliance(campaign: Campaign, report: Report) -> None:
             ERROR,
             "NEWSLETTER_UNSUBSCRIBE_URL",
             "no unsubscribe link is configured",
-            "set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) or NEWSLETTER_UNSUBSCRIBE_MAILTO",
+            "set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) "
+            "or NEWSLETTER_UNSUBSCRIBE_MAILTO",
         )
     else:
         probe = "probe@example.invalid"

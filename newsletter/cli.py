@@ -112,24 +112,260 @@ def send(
         Path | None, typer.Option("--out", "-o", help="Dry-run folder [default: outbox/SLUG].")
     ] = None,
     recipients: RecipientsOpt = None,
+    test: Annotated[
+        bool,
+        typer.Option(
+            "--test", help="Send one copy to NEWSLETTER_TEST_TO (or --to); members get nothing."
+        ),
+    ] = False,
+    to: Annotated[
+        list[str] | None,
+        typer.Option("--to", help="With --test: where the copy goes (repeatable)."),
+    ] = None,
+    as_address: Annotated[
+        str | None, typer.Option("--as", help="With --test: personalise as this member of the CSV.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Send to the next N pending members only.")
+    ] = None,
+    resend_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--resend-unknown",
+            help="Also send to members whose earlier transaction was cut off (they may get a second copy).",
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Retry members the server refused before.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid", help="Send even though some CSV rows are invalid (they are left out)."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send even though 'newsletter check' finds errors.")
+    ] = False,
+    connections: Annotated[
+        int | None, typer.Option(min=1, help="Parallel SMTP connections [NEWSLETTER_CONNECTIONS].")
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=0, help="Messages per minute, 0 = unlimited [NEWSLETTER_RATE]."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=0, help="Pause after every N messages [NEWSLETTER_BATCH_SIZE]."),
+    ] = None,
+    batch_pause: Annotated[
+        float | None,
+        typer.Option(min=0, help="Seconds to pause between batches [NEWSLETTER_BATCH_PAUSE]."),
+    ] = None,
 ) -> None:
-    """Send an issue to every member in the recipients CSV (or write them all with --dry-run).
+    """Send an issue to every member in the recipients CSV, or write them all with --dry-run.
 
-    Example: newsletter send december-2023 --dry-run
+    A real send runs the pre-flight checks, shows who will get it and asks [y/N], then
+    delivers with a progress bar and a summary. It is resumable: re-run the same command
+    after a crash or Ctrl-C and only members who have not got it are sent to.
+
+    Example: newsletter send december-2023 --test
     """
     from . import campaign as campaign_mod
 
-    settings = _settings()
-    if not dry_run:
-        raise NewsletterError(
-            "real sending is not available yet", hint="use --dry-run to write the messages to disk"
+    settings = _settings(
+        connections=connections, rate=rate, batch_size=batch_size, batch_pause=batch_pause
+    )
+    if dry_run:
+        camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
+        for note in camp.notices:
+            _notice(note)
+        result = campaign_mod.dry_run(camp, out or settings.outbox / camp.issue.slug)
+        _print_dry_run(camp, result)
+        return
+    settings.require_smtp()
+    if test:
+        _send_test(
+            settings,
+            slug,
+            recipients,
+            to or ([settings.test_to] if settings.test_to else []),
+            as_address,
         )
+        return
+    _send_members(
+        settings, slug, recipients, yes=yes, limit=limit, resend_unknown=resend_unknown,
+        retry_failed=retry_failed, skip_invalid=skip_invalid, force=force,
+    )  # fmt: skip
+
+
+def _server(settings) -> str:
+    return f"{settings.smtp_host}:{settings.port} ({settings.smtp_security})"
+
+
+def _send_test(settings, slug, recipients, to, as_address) -> None:
+    from . import campaign as campaign_mod
+    from .sending import send_test
+    from .smtp import transport_factory
+
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
-    for note in camp.notices:
-        _notice(note)
-    out_dir = out or settings.outbox / camp.issue.slug
-    result = campaign_mod.dry_run(camp, out_dir)
-    _print_dry_run(camp, result)
+    with _journal(settings) as journal:
+        sent = send_test(camp, to, transport_factory(settings), journal, as_address=as_address)
+    for address, reply in sent:
+        _say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+
+
+class _journal:
+    """Open the journal for the length of a command."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+
+    def __enter__(self):
+        from .journal import Journal
+
+        self.journal = Journal.for_state_dir(self.settings.state_dir)
+        return self.journal
+
+    def __exit__(self, *exc) -> None:
+        self.journal.close()
+
+
+def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, retry_failed,
+                  skip_invalid, force) -> None:  # fmt: skip
+    from . import campaign as campaign_mod
+    from . import sending
+    from .errors import EXIT_PARTIAL, CheckFailed
+    from .preflight import run_checks
+    from .smtp import transport_factory
+
+    camp = campaign_mod.prepare(settings, slug, recipients=recipients)
+    checks = run_checks(camp, smtp_username=settings.smtp_username)
+    problems = [f for f in checks.errors if not (skip_invalid and f.code == "invalid-rows")]
+    if problems:
+        for finding in problems:
+            typer.secho(finding.line(), fg="red", err=True)
+        if not force:
+            raise CheckFailed(
+                f"{len(problems)} pre-flight error(s); nothing was sent",
+                hint=f"see 'newsletter check {slug}', or add --force to send anyway",
+            )
+    factory = transport_factory(settings)
+    with _journal(settings) as journal:
+        plan = sending.plan(
+            camp, journal, resend_unknown=resend_unknown, retry_failed=retry_failed,
+            limit=limit, skip_invalid=skip_invalid,
+        )  # fmt: skip
+        _print_plan(settings, plan)
+        if plan.to_send == 0:
+            _say("Nothing to send.")
+            if plan.unknown or plan.failed_before:
+                raise typer.Exit(EXIT_PARTIAL)
+            return
+        _confirm(plan, yes)
+        result = _deliver_with_progress(plan, journal, factory)
+    _print_result(slug, plan, result)
+
+
+def _print_plan(settings, plan) -> None:
+    camp, report = plan.campaign, plan.report
+    _say(f"Issue:     {camp.issue.title} ({camp.issue.slug})")
+    _say(f"Subject:   {camp.rendered.subject}")
+    _say(f"From:      {camp.sender.name} <{camp.sender.address}>")
+    _say(f"Server:    {_server(settings)}")
+    _say(f"Members:   {camp.recipients_path}")
+    limited = f" (--limit {plan.limit} of {plan.pending_total} pending)" if plan.limit else ""
+    _say(f"To send:   {plan.to_send}{limited}")
+    if plan.resuming:
+        total = plan.already_sent + plan.pending_total + len(plan.unknown) + plan.failed_before
+        _say(f"Resuming:  {plan.already_sent} of {total} already sent")
+    if plan.failed_before:
+        _say(f"Failed before: {plan.failed_before} (not retried; --retry-failed retries them)")
+    if plan.unknown:
+        shown = ", ".join(plan.unknown[:5]) + (", …" if len(plan.unknown) > 5 else "")
+        _say(f"Unknown:   {len(plan.unknown)} cut off mid-send, not re-sent: {shown}")
+        _say("           (check with them, then --resend-unknown sends them another copy)")
+    for line in report.summary_lines()[1:]:
+        _say(f"Skipped:   {line}")
+
+
+def _confirm(plan, yes: bool) -> None:
+    from .errors import NewsletterError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise NewsletterError(
+            "no terminal to confirm the send; nothing was sent", hint="add --yes to confirm"
+        )
+    if not typer.confirm(f"Send to {plan.to_send} member(s) now?", default=False):
+        _say("Nothing was sent.")
+        raise typer.Exit(0)
+
+
+def _deliver_with_progress(plan, journal, factory):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from . import sending
+
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · "
+                   "deferred {task.fields[deferred]} · {task.fields[rate]}/min"),
+        TimeRemainingColumn(),
+    )  # fmt: skip
+    import time
+
+    started = time.monotonic()
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(
+            "Sending", total=plan.to_send, sent=0, failed=0, deferred=0, rate=0
+        )
+
+        def on_event(event) -> None:
+            done = event.sent + event.failed + event.deferred + event.skipped
+            minutes = max(time.monotonic() - started, 1e-6) / 60
+            progress.update(
+                task, completed=done, sent=event.sent, failed=event.failed,
+                deferred=event.deferred, rate=int(event.sent / minutes),
+            )  # fmt: skip
+
+        return sending.execute(plan, journal, factory, on_event=on_event)
+
+
+def _print_result(slug: str, plan, result) -> None:
+    from .errors import EXIT_INTERRUPTED, EXIT_PARTIAL
+
+    _say("")
+    _say(f"Sent:      {result.sent}")
+    _say(f"Failed:    {result.failed}")
+    _say(f"Deferred:  {result.deferred}")
+    if result.skipped:
+        _say(f"Skipped:   {result.skipped} (already sent or in progress elsewhere)")
+    _say(f"Time:      {result.elapsed:.1f} s")
+    for address, reply in result.failures[:20]:
+        _say(f"  failed   {address}: {reply}")
+    for address, reply in result.deferrals[:20]:
+        _say(f"  deferred {address}: {reply}")
+    if result.unknown:
+        _say(f"Unknown:   {len(result.unknown)} cut off mid-send: {', '.join(result.unknown[:5])}")
+    if result.interrupted:
+        typer.secho(
+            f"Interrupted. Re-run 'newsletter send {slug}' to resume: only members who have not "
+            "got it will be sent to.", fg="yellow", err=True,
+        )  # fmt: skip
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if result.failed or result.deferred or result.unknown:
+        _say(f"Details: newsletter status {slug}. Deferred members are retried on the next run.")
+        raise typer.Exit(EXIT_PARTIAL)
+    _say(f"Done: {slug!r} sent to {result.sent} member(s).")
 
 
 def _print_dry_run(camp, result) -> None:
@@ -210,6 +446,88 @@ def _print_findings(report) -> None:
     for finding in report.findings:
         typer.secho(finding.line(), fg=colours[finding.severity])
     typer.secho(report.verdict(), bold=True, fg="red" if report.errors else "green")
+
+
+@app.command("list")
+def list_(
+    recipients: RecipientsOpt = None,
+) -> None:
+    """Every issue, newest first: date, title, subject and send state from the journal.
+
+    Example: newsletter list
+    """
+    from .status import list_issues, member_count
+
+    settings = _settings()
+    states = list_issues(settings)
+    members = None
+    if any(any(state.counts.values()) for state in states):
+        members = member_count(recipients or settings.recipients, settings.suppressed)
+    if not states:
+        _say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
+    for state in states:
+        _say(f"{state.date.isoformat()}  {state.slug:<24} {state.describe(members)}")
+        _say(f"            {state.title} — subject: {state.subject}")
+
+
+@app.command()
+def status(
+    slug: Annotated[str, typer.Argument(help="Issue slug, e.g. december-2023.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show an issue's delivery record: counts by status, failures with server replies, when.
+
+    Example: newsletter status december-2023 --json
+    """
+    from .status import send_status
+
+    settings = _settings()
+    report = send_status(settings, slug)
+    if as_json:
+        import json
+
+        _say(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        return
+    counts = ", ".join(f"{name} {count}" for name, count in report.counts.items())
+    _say(
+        f"{slug}: {counts}" + (f" (last update {report.last_update})" if report.last_update else "")
+    )
+    for label, rows in (
+        ("failed", report.failures),
+        ("deferred (retried on the next run)", report.deferred),
+        ("unknown: cut off mid-send, not re-sent unless --resend-unknown", report.unknown),
+    ):
+        if rows:
+            _say(f"{label}:")
+            for row in rows:
+                _say(
+                    f"  row {row['row']}: {row['address']}: {row['reply'] or '-'} ({row['updated']})"
+                )
+    for test in report.test_sends:
+        _say(f"test copy to {test['address']} at {test['sent_at']}")
+
+
+@app.command()
+def archive(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the site (replaced).")
+    ] = Path("archive"),
+) -> None:
+    """Build the web archive: one page per issue, an index page and an Atom feed.
+
+    Pages carry no member data and no unsubscribe link. Set NEWSLETTER_ARCHIVE_URL to where
+    the folder will be published, so the feed has absolute links and each email links to
+    its page ("View in your browser").
+
+    Example: newsletter archive --out site/
+    """
+    from .archive import build_archive
+
+    settings = _settings()
+    result = build_archive(settings, out)
+    _say(f"wrote {len(result.pages)} issue page(s), {result.index} and {result.feed}")
+    if not settings.archive_url:
+        _notice("NEWSLETTER_ARCHIVE_URL is not set: the feed's links are relative")
 
 
 @app.command()

@@ -206,7 +206,8 @@ class MessageBuilder:
         values["unsubscribe_url"] = self.sender.unsubscribe_target(recipient.email)[0]
         return values
 
-    def build(self, recipient: Recipient) -> OutgoingMessage:
+    def build(self, recipient: Recipient, *, to: str | None = None) -> OutgoingMessage:
+        """The member's message; ``to`` readdresses it (a test copy personalised as them)."""
         fields = self.fields(recipient)
         slot_values = self.rendered.slots.values(fields)
         # Each value encoded for its part: HTML-escaped then QP for HTML, QP for text.
@@ -217,7 +218,7 @@ class MessageBuilder:
         _, list_unsubscribe = self.sender.unsubscribe_target(recipient.email)
 
         headers = [self._static_headers]
-        headers.append(_header("To", _address(recipient.name, recipient.email)))
+        headers.append(_header("To", to or _address(recipient.name, recipient.email)))
         if self._static_subject is not None:
             headers.append(self._static_subject)
         else:
@@ -249,5 +250,5 @@ class MessageBuilder:
             )
         )
         return OutgoingMessage(
-            to=recipient.email, row=recipient.row, message_id=message_id, data=data
+            to=to or recipient.email, row=recipient.row, message_id=message_id, data=data
         )

@@ -46,6 +46,7 @@ class Finding:
     where: str
     message: str
     fix: str = ""
+    code: str = ""  # stable name for findings a flag may waive (e.g. --skip-invalid)
 
     def line(self) -> str:
         fix = f" — {self.fix}" if self.fix else ""
@@ -58,8 +59,8 @@ class Report:
     members: int = 0
     recipients: RecipientReport | None = None
 
-    def add(self, severity: str, where: str, message: str, fix: str = "") -> None:
-        self.findings.append(Finding(severity, where, message, fix))
+    def add(self, severity: str, where: str, message: str, fix: str = "", code: str = "") -> None:
+        self.findings.append(Finding(severity, where, message, fix, code))
 
     @property
     def errors(self) -> list[Finding]:
@@ -344,6 +345,7 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             where,
             f"{len(recipients.invalid)} invalid address(es) (rows {rows})",
             "fix them, or send with --skip-invalid to leave them out",
+            code="invalid-rows",
         )
     if recipients.duplicates:
         report.add(

@@ -320,14 +320,17 @@ def read_columns(path: Path) -> list[str]:
 # --- streaming ----------------------------------------------------------------------------
 
 
-def _validate_address(value: str) -> tuple[str | None, str]:
+def validate_address(value: str) -> tuple[str | None, str]:
     """(normalised address, "") or (None, reason)."""
     if not value:
         return None, "no address"
     if _CONTROL_RE.search(value):
         return None, "contains a line break or control character"
     try:
-        return validate_email(value, check_deliverability=False).normalized, ""
+        # ASCII only (IDN domains as punycode): headers and the SMTP envelope stay 7-bit,
+        # which every server accepts; non-ASCII local parts would need SMTPUTF8.
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+        return checked.ascii_email or checked.normalized, ""
     except EmailNotValidError as error:
         return None, str(error)
 
@@ -403,7 +406,7 @@ def iter_recipients(
                         )
                         continue
                 raw = values[email_at]
-                address, reason = _validate_address(raw)
+                address, reason = validate_address(raw)
                 if address is None:
                     report.invalid.append((row, _shorten(raw), reason))
                     continue

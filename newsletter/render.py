@@ -72,6 +72,7 @@ def render_issue(
     view_online_url: str = "",
     link_tagger: LinkTagger | None = None,
     org: Organisation | None = None,
+    archive: bool = False,
 ) -> RenderedIssue:
     """Render ``issue`` through the templates in ``templates_dir``."""
     org = org or load_organisation(templates_dir)
@@ -90,15 +91,16 @@ def render_issue(
         "recipient": RecipientStandIn(slots, Markup),
         "unsubscribe_url": Markup(slots.token(Slot("unsubscribe_url"))),
         "has_unsubscribe": has_unsubscribe,
-        "view_online_url": view_online_url,
+        "view_online_url": "" if archive else view_online_url,
+        "archive": archive,  # the web edition: no greeting, no member links
         "greeting": _greeting(org, slots, Markup),
         # Per-render helpers, reached by the context filters below (the Environment is
         # shared and cached, so nothing render-specific may live on it).
         "_link_url": link_url,
         "_writer": writer,
     }
-    env = _environment(templates_dir)
-    mjml_source, origins = strip_markers(_render_template(env, HTML_TEMPLATE, context))
+    env = environment(templates_dir)
+    mjml_source, origins = strip_markers(render_template(env, HTML_TEMPLATE, context))
     check_mjml(mjml_source, origins)
     final_html = mjml_to_html(mjml_source, origins)
 
@@ -111,10 +113,10 @@ def render_issue(
         wrap=writer.wrap,
         link=writer.labelled,
     )
-    text = _render_template(env, TEXT_TEMPLATE, text_context)
+    text = render_template(env, TEXT_TEMPLATE, text_context)
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
-    subject_env = _environment(templates_dir, autoescape=False)
+    subject_env = environment(templates_dir, autoescape=False)
     try:
         subject_template = subject_env.from_string(issue.subject)
         subject = subject_template.render(
@@ -145,7 +147,7 @@ def _greeting(org: Organisation, slots: SlotTable, markup: Callable[[str], Any])
 _ENVIRONMENTS: dict[tuple[Path, bool | None], Any] = {}
 
 
-def _environment(templates_dir: Path, autoescape: bool | None = None):
+def environment(templates_dir: Path, autoescape: bool | None = None):
     """A cached Environment per templates folder: compiling the templates costs more than
     rendering them. ``auto_reload`` still picks up edited templates (for the preview)."""
     key = (templates_dir.resolve(), autoescape)
@@ -232,7 +234,7 @@ def components(blocks: list[model.Block]) -> list[tuple[str, Any]]:
     return out
 
 
-def _render_template(env: Any, name: str, context: dict[str, Any]) -> str:
+def render_template(env: Any, name: str, context: dict[str, Any]) -> str:
     import jinja2
 
     try:

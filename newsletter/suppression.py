@@ -26,7 +26,7 @@ from .recipients import (
     _decode_error,
     _open_csv,
     _open_error,
-    _validate_address,
+    validate_address,
 )
 
 __all__ = ["add_suppressed", "load_suppressed", "unsubscribe_token", "verify_token"]
@@ -61,7 +61,7 @@ def load_suppressed(path: Path) -> frozenset[str]:
                 if not "".join(record).strip():
                     continue
                 raw = record[email_at].strip() if email_at < len(record) else ""
-                address, reason = _validate_address(raw)
+                address, reason = validate_address(raw)
                 if address is None:
                     raise RecipientsError(
                         f"{raw!r} is not a valid address: {reason}" if raw else "no address",
@@ -95,7 +95,7 @@ def add_suppressed(
     path = Path(path)
     valid: list[str] = []
     for value in addresses:
-        address, why = _validate_address(value.strip())
+        address, why = validate_address(value.strip())
         if address is None:
             raise RecipientsError(
                 f"cannot suppress {value.strip()!r}: {why}",

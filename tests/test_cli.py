@@ -135,3 +135,27 @@ def test_unsubscribe_command(project: Path) -> None:
     assert "asked by phone" in content and content.count("example.org") == 2
     bad = run(["unsubscribe", "not-an-address"], project)
     assert bad.returncode == 2 and "not-an-address" in bad.stderr
+
+
+def test_new_check_list_archive(project: Path) -> None:
+    created = run(["new", "january-2024", "--date", "2024-01-18"], project)
+    assert created.returncode == 0, created.stderr
+    assert (project / "issues" / "january-2024.md").is_file()
+    again = run(["new", "january-2024"], project)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad_date = run(["new", "feb", "--date", "18/02/2024"], project)
+    assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+    env = {"NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk"}
+    ok = run(["check", "january-2024"], project, env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "READY to send to" in ok.stdout
+    failing = run(["check", "december-2023"], project)  # no unsubscribe configured
+    assert failing.returncode == 1
+    assert "error: NEWSLETTER_UNSUBSCRIBE_URL: no unsubscribe link" in failing.stdout
+    assert "NOT READY" in failing.stdout
+    listed = run(["list"], project).stdout.splitlines()
+    assert listed[0].startswith("2024-01-18  january-2024") and "never sent" in listed[0]
+    assert any(line.startswith("2023-12-14  december-2023") for line in listed)
+    built = run(["archive", "--out", "site"], project)
+    assert built.returncode == 0, built.stderr
+    assert (project / "site" / "feed.xml").is_file()

@@ -387,14 +387,18 @@ def test_non_ascii_names_and_addresses_are_intact(tmp_path: Path) -> None:
         "email,first_name,last_name\n"
         "zoe@example.org,Zoë,Brontë\n"
         "sian@example.net,Siân,Llŷr\n"
+        "li@bücher.example,李,小龙\n"
         "李@example.com,李,小龙\n",
     )
-    recipients, _ = read_all(path)
+    recipients, report = read_all(path)
+    # Names stay as written; IDN domains become punycode so headers and the SMTP
+    # envelope stay ASCII; a non-ASCII local part (needs SMTPUTF8) is reported invalid.
     assert [(r.email, r.name) for r in recipients] == [
         ("zoe@example.org", "Zoë Brontë"),
         ("sian@example.net", "Siân Llŷr"),
-        ("李@example.com", "李 小龙"),
+        ("li@xn--bcher-kva.example", "李 小龙"),
     ]
+    assert [(row, value) for row, value, _ in report.invalid] == [(5, "李@example.com")]
 
 
 def test_subscribed_column_excludes_false_like_values(tmp_path: Path) -> None:

@@ -133,16 +133,8 @@ def replace_in(path: Path, old: str, new: str) -> int:
     ("old", "new", "words"),
     [
         ("<h3 id=", '<h3 data-x="{{ no_such_variable }}" id=', "no_such_variable"),
-        (
-            '<mj-text><h3 id="{{ article.anchor }}">',
-            '<mj-txt><h3 id="{{ article.anchor }}">',
-            "unknown MJML tag <mj-txt>",
-        ),
-        (
-            "      </mj-column>\n    </mj-section>\n{% endfor %}",
-            "    </mj-section>\n{% endfor %}",
-            "mj-",
-        ),
+        ("<mj-text color=\"#ffffff\"><h2", "<mj-txt color=\"#ffffff\"><h2", "unknown MJML tag <mj-txt>"),
+        ("      </mj-column>\n    </mj-section>\n{% endfor %}", "    </mj-section>\n{% endfor %}", "mj-"),
         ("{{ issue.title }}</h1>", "{{ issue.title }</h1>", "template syntax"),
     ],
 )

@@ -1,0 +1,100 @@
+"""``newsletter archive``: a static web archive of every issue, an index page and an Atom feed.
+
+Pages are the email's own HTML rendered for the web: no greeting, no unsubscribe link, no
+member data at all. An issue with ``archive: false`` in its front matter is left out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from .config import Settings
+from .issue import list_issue_files, parse_issue
+from .model import Issue
+from .organisation import load_organisation
+from .render import environment, render_issue, render_template
+
+INDEX_TEMPLATE = "archive-index.html.j2"
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+@dataclass
+class ArchiveResult:
+    out_dir: Path
+    pages: list[Path]
+    index: Path
+    feed: Path
+
+
+def build_archive(settings: Settings, out_dir: Path) -> ArchiveResult:
+    """Write ``out_dir/SLUG.html`` for each published issue, ``index.html`` and ``feed.xml``."""
+    org = load_organisation(settings.templates_dir)
+    issues = [parse_issue(path) for path in list_issue_files(settings.issues_dir)]
+    published = sorted(
+        (i for i in issues if i.front_matter.get("archive", True) is not False),
+        key=lambda i: (i.date, i.slug),
+        reverse=True,
+    )
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    pages = []
+    for issue in published:
+        rendered = render_issue(issue, settings.templates_dir, org=org, archive=True)
+        _, html, _ = rendered.sample()
+        page = partial / f"{issue.slug}.html"
+        page.write_text(html, encoding="utf-8")
+        pages.append(out_dir / page.name)
+    env = environment(settings.templates_dir)
+    index_html = render_template(env, INDEX_TEMPLATE, {"issues": published, "org": org})
+    (partial / "index.html").write_text(index_html, encoding="utf-8")
+    (partial / "feed.xml").write_bytes(atom_feed(published, org, settings.archive_url))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+    return ArchiveResult(out_dir, pages, out_dir / "index.html", out_dir / "feed.xml")
+
+
+def _stamp(day: dt.date) -> str:
+    return dt.datetime.combine(day, dt.time(9, 0), tzinfo=dt.UTC).isoformat()
+
+
+def atom_feed(issues: list[Issue], org, base_url: str) -> bytes:
+    """An Atom 1.0 feed; links are absolute when NEWSLETTER_ARCHIVE_URL is set."""
+    base = base_url.rstrip("/") + "/" if base_url else ""
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        if text is not None:
+            element.text = text
+        return element
+
+    sub(feed, "title", org.bulletin or org.name)
+    sub(feed, "subtitle", f"The e-bulletin of {org.name}")
+    sub(feed, "id", base or f"urn:newsletter:{org.domain}")
+    sub(feed, "link", href=f"{base}feed.xml", rel="self")
+    sub(feed, "link", href=f"{base}index.html", rel="alternate", type="text/html")
+    updated = max((i.date for i in issues), default=dt.date(2000, 1, 1))
+    sub(feed, "updated", _stamp(updated))
+    author = sub(feed, "author")
+    sub(author, "name", org.name)
+    sub(author, "email", org.email)
+    for issue in issues:
+        entry = sub(feed, "entry")
+        sub(entry, "title", issue.title)
+        entry_id = (
+            f"{base}{issue.slug}.html" if base else f"urn:newsletter:{org.domain}:{issue.slug}"
+        )
+        sub(entry, "id", entry_id)
+        sub(entry, "link", href=f"{base}{issue.slug}.html", rel="alternate", type="text/html")
+        sub(entry, "updated", _stamp(issue.date))
+        sub(entry, "published", _stamp(issue.date))
+        sub(entry, "summary", issue.preheader)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

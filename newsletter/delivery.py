@@ -1,0 +1,410 @@
+"""One delivery run: parallel connections, a shared rate limit, batches, retries, journal.
+
+Guarantee: nobody gets a second copy. Before each SMTP transaction the member is claimed in
+the journal (``sending``, committed); after it, the outcome is committed. The claim is a
+check-and-set in one SQLite transaction, so a member already ``sent`` (or ``sending``:
+unknown, maybe in flight in another run) is skipped even if the caller passes it again.
+
+Threads: ``settings.connections`` workers, each with its own transport (SMTP connection),
+pull messages from the caller's iterator (under a lock: generators are not thread-safe).
+The main thread only relays events to ``on_event`` and waits with timeouts, so Ctrl-C
+(KeyboardInterrupt, delivered to the main thread only) is seen at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .config import Settings
+from .errors import DeliveryError
+from .journal import Journal, address_key
+from .message import OutgoingMessage
+from .smtp import PermanentFailure, SendFailure, TemporaryFailure, Transport
+
+MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on
+_POLL = 0.05  # seconds; how often waiting threads look at the stop flag
+
+
+class Outcome(StrEnum):
+    SENT = "sent"  # accepted by the server
+    FAILED = "failed"  # refused for good (5xx): reply says why
+    DEFERRED = "deferred"  # not accepted after max_attempts (or run stopped): try again later
+    RETRY = "retry"  # temporary failure, will be retried in this run
+    SKIPPED = "skipped"  # already sent or unknown in the journal, or a duplicate address
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEvent:
+    """One message's outcome, with the run's totals so far (for a progress bar)."""
+
+    outcome: Outcome
+    address: str
+    row: int
+    reply: str  # server reply (or reason) for this message; "" for skipped
+    attempt: int  # 1-based SMTP attempt in this run (0 for skipped)
+    sent: int
+    failed: int
+    deferred: int
+    skipped: int
+
+
+@dataclass
+class DeliveryResult:
+    """What a run did. ``unknown``: left ``sending`` (interrupted mid-transaction)."""
+
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (address, server reply)
+    deferrals: list[tuple[str, str]] = field(default_factory=list)  # (address, last reply)
+    unknown: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    elapsed: float = 0.0  # seconds
+
+
+EventHandler = Callable[[DeliveryEvent], None]
+
+
+def retry_delay(attempt: int, base: float, rng: Callable[[], float]) -> float:
+    """Exponential backoff with jitter before retry number ``attempt`` (0-based)."""
+    # Jitter spreads retries of many members refused at the same moment (greylisting).
+    return min(MAX_RETRY_DELAY, base * 2**attempt * (0.5 + rng()))
+
+
+@dataclass(order=True)
+class _Job:
+    due: float
+    seq: int
+    msg: OutgoingMessage = field(compare=False)
+    attempts: int = field(default=0, compare=False)  # SMTP attempts made in this run
+    last_reply: str = field(default="", compare=False)
+
+
+class _Pacer:
+    """Shared send schedule: ``rate`` per minute over all connections, plus batch pauses.
+
+    Each transaction gets the next time slot ``interval`` after the previous one (or now, if
+    that is later), so any window of t seconds holds at most t/interval + 1 starts: no burst
+    after an idle period, no drift.
+    """
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
+        self._interval = 60.0 / settings.rate if settings.rate > 0 else 0.0
+        self._batch_size = settings.batch_size
+        self._batch_pause = settings.batch_pause
+        self._clock = clock
+        self._next: float | None = None
+        self._started = 0
+        self.paced = bool(self._interval or (self._batch_size and self._batch_pause))
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """The (clock) time at which the caller may start its next transaction."""
+        with self._lock:
+            now = self._clock()
+            at = now if self._next is None else max(now, self._next)
+            if self._batch_size and self._started and self._started % self._batch_size == 0:
+                # Counted from when the batch's last message was started; with several
+                # connections a few may still be finishing (milliseconds vs. the pause).
+                at = max(at, now + self._batch_pause)
+            self._started += 1
+            self._next = at + self._interval
+            return at
+
+
+class _Run:
+    """State shared by the worker threads of one :func:`deliver` call."""
+
+    def __init__(
+        self,
+        messages: Iterable[OutgoingMessage],
+        *,
+        slug: str,
+        sender: str,
+        journal: Journal,
+        transport_factory: Callable[[], Transport],
+        settings: Settings,
+        resend_unknown: bool,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        rng: Callable[[], float],
+    ) -> None:
+        self.slug = slug
+        self.sender = sender
+        self.journal = journal
+        self.transport_factory = transport_factory
+        self.settings = settings
+        self.resend_unknown = resend_unknown
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng
+        self.pacer = _Pacer(settings, clock)
+        self.stop = threading.Event()
+        self.events: queue.Queue[DeliveryEvent | None] = queue.Queue()  # None: worker ended
+        self.error: BaseException | None = None
+        self.abandoned = False  # set when the main thread stopped waiting for workers
+
+        self._messages: Iterator[OutgoingMessage] = iter(messages)
+        self._exhausted = False
+        self._retries: list[_Job] = []  # heap by due time
+        self._seq = itertools.count()
+        self._source_lock = threading.Lock()
+
+        self._lock = threading.Lock()  # guards everything below
+        self._claimed: set[str] = set()  # keys taken in this run: duplicates are skipped
+        self._in_flight: dict[str, str] = {}  # key -> address, between claim and outcome
+        self.result = DeliveryResult()
+
+    # -- the message source ---------------------------------------------------------------
+
+    def next_job(self) -> _Job | None:
+        """A due retry, else a fresh message; None when everything is done or stopped."""
+        while not self.stop.is_set():
+            with self._source_lock:
+                now = self.clock()
+                if self._retries and self._retries[0].due <= now:
+                    return heapq.heappop(self._retries)
+                if not self._exhausted:
+                    try:
+                        msg = next(self._messages)
+                    except StopIteration:
+                        self._exhausted = True
+                    else:
+                        return _Job(now, next(self._seq), msg)
+                if not self._retries:
+                    return None
+                wait = self._retries[0].due - now
+            self.sleep(min(max(wait, 0.0), _POLL))
+        return None
+
+    def schedule_retry(self, job: _Job, delay: float) -> None:
+        with self._source_lock:
+            job.due = self.clock() + delay
+            job.seq = next(self._seq)
+            heapq.heappush(self._retries, job)
+
+    def pending_retries(self) -> list[_Job]:
+        with self._source_lock:
+            return list(self._retries)
+
+    def wait_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline`` (clock time); False if the run was stopped meanwhile."""
+        while not self.stop.is_set():
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return True
+            self.sleep(min(remaining, _POLL))
+        return False
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def emit(self, outcome: Outcome, job: _Job, reply: str = "") -> None:
+        address = job.msg.to
+        with self._lock:
+            r = self.result
+            if outcome is Outcome.SENT:
+                r.sent += 1
+            elif outcome is Outcome.FAILED:
+                r.failed += 1
+                r.failures.append((address, reply))
+            elif outcome is Outcome.DEFERRED:
+                r.deferred += 1
+                r.deferrals.append((address, reply))
+            elif outcome is Outcome.SKIPPED:
+                r.skipped += 1
+            event = DeliveryEvent(
+                outcome, address, job.msg.row, reply, job.attempts,
+                r.sent, r.failed, r.deferred, r.skipped,
+            )  # fmt: skip
+        self.events.put(event)
+
+    def fail(self, error: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = error
+        self.stop.set()
+
+    def unknown(self) -> list[str]:
+        with self._lock:
+            return list(self._in_flight.values())
+
+    # -- the worker thread ----------------------------------------------------------------
+
+    def work(self) -> None:
+        transport: Transport | None = None
+        try:
+            transport = self.transport_factory()
+            while (job := self.next_job()) is not None:
+                self.handle(transport, job)
+        except BaseException as error:  # re-raised by the main thread
+            if not self.abandoned:
+                self.fail(error)
+        finally:
+            if transport is not None:
+                try:
+                    transport.close()
+                except Exception:  # closing is best effort; the outcome is recorded
+                    pass
+            self.events.put(None)
+
+    def handle(self, transport: Transport, job: _Job) -> None:
+        msg, slug = job.msg, self.slug
+        key = address_key(msg.to)
+        if job.attempts == 0:
+            with self._lock:
+                duplicate = key in self._claimed
+                self._claimed.add(key)
+            if duplicate:
+                self.emit(Outcome.SKIPPED, job, "duplicate address")
+                return
+            # The claim below checks again; looking first only spares a paced time slot.
+            status = self.journal.status_of(slug, msg.to) if self.pacer.paced else None
+            if status == "sent" or (status == "sending" and not self.resend_unknown):
+                self.emit(Outcome.SKIPPED, job, f"already {status} in the journal")
+                return
+        # Wait for the slot *before* claiming: if the run stops meanwhile, nothing is left
+        # half-done in the journal.
+        if not self.wait_until(self.pacer.reserve()):
+            return
+        allow_unknown = self.resend_unknown and job.attempts == 0
+        if not self.journal.mark_sending(slug, msg, allow_unknown=allow_unknown):
+            self.emit(Outcome.SKIPPED, job, "already sent (or unknown) in the journal")
+            return
+        with self._lock:
+            self._in_flight[key] = msg.to
+        job.attempts += 1
+        try:
+            reply = transport.send(msg, self.sender)
+        except (SendFailure, DeliveryError) as error:
+            outcome: str | BaseException = error
+        else:
+            outcome = reply
+        # Any other exception propagates and leaves the member "sending": we cannot tell.
+        if self.abandoned:
+            # deliver() has returned and reported this member unknown; the caller may have
+            # closed the journal. Keep it "sending" rather than contradict that report.
+            return
+        if isinstance(outcome, str):
+            self.journal.mark_sent(slug, msg.to, outcome)
+            self._settle(key)
+            self.emit(Outcome.SENT, job, outcome)
+        elif isinstance(outcome, PermanentFailure):
+            self.journal.mark_failed(slug, msg.to, outcome.reply)
+            self._settle(key)
+            self.emit(Outcome.FAILED, job, outcome.reply)
+        elif isinstance(outcome, TemporaryFailure):
+            self.journal.mark_deferred(slug, msg.to, outcome.reply)
+            self._settle(key)
+            job.last_reply = outcome.reply
+            if job.attempts >= self.settings.max_attempts or self.stop.is_set():
+                self.emit(Outcome.DEFERRED, job, outcome.reply)
+            else:
+                delay = retry_delay(job.attempts - 1, self.settings.retry_base_delay, self.rng)
+                self.schedule_retry(job, delay)
+                self.emit(Outcome.RETRY, job, outcome.reply)
+        else:
+            # DeliveryError is raised before this message's transaction began (connect,
+            # TLS, AUTH, sender refused): it certainly was not accepted.
+            self.journal.mark_deferred(slug, msg.to, str(outcome))
+            self._settle(key)
+            self.emit(Outcome.DEFERRED, job, str(outcome))
+            raise outcome
+
+    def _settle(self, key: str) -> None:
+        with self._lock:
+            self._in_flight.pop(key, None)
+
+
+def deliver(
+    messages: Iterable[OutgoingMessage],
+    *,
+    slug: str,
+    sender: str,
+    journal: Journal,
+    transport_factory: Callable[[], Transport],
+    settings: Settings,
+    on_event: EventHandler | None = None,
+    resend_unknown: bool = False,
+    grace: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+) -> DeliveryResult:
+    """Send ``messages`` (consumed lazily) for issue ``slug`` and record every outcome.
+
+    ``transport_factory`` makes one transport per connection (``settings.connections``).
+    Members ``sent`` in the journal are skipped, and ``sending`` (unknown) ones too unless
+    ``resend_unknown``. On Ctrl-C, no new transaction starts; those in flight get ``grace``
+    seconds (default: ``settings.smtp_timeout``; a second Ctrl-C abandons them, leaving
+    them ``sending``), then the result is returned with ``interrupted=True``.
+
+    Raises DeliveryError (after all outcomes so far are recorded) if the server cannot be
+    used at all, and re-raises any error from ``messages`` or ``on_event``.
+    """
+    started = clock()
+    run = _Run(
+        messages, slug=slug, sender=sender, journal=journal,
+        transport_factory=transport_factory, settings=settings,
+        resend_unknown=resend_unknown, clock=clock, sleep=sleep, rng=rng,
+    )  # fmt: skip
+    grace = settings.smtp_timeout if grace is None else grace
+    workers = [
+        threading.Thread(target=run.work, name=f"smtp-{i + 1}", daemon=True)
+        for i in range(settings.connections)
+    ]
+    alive = 0
+
+    def relay(deadline: float | None, call: bool = True) -> None:
+        # Pass worker events on until every worker has ended (or the deadline passed).
+        # get() with a timeout keeps the main thread responsive to KeyboardInterrupt.
+        nonlocal alive
+        while alive:
+            timeout = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if timeout <= 0:
+                return
+            try:
+                event = run.events.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            if event is None:
+                alive -= 1
+            elif call and on_event is not None:
+                on_event(event)
+
+    try:
+        for worker in workers:
+            worker.start()
+            alive += 1
+        relay(None)
+    except KeyboardInterrupt:
+        run.result.interrupted = True
+        run.stop.set()
+        try:
+            relay(time.monotonic() + grace)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: do not wait for transactions in flight
+    except BaseException as error:  # on_event failed: stop cleanly, then re-raise
+        run.fail(error)
+        relay(time.monotonic() + grace, call=False)
+    run.abandoned = alive > 0  # those threads are daemons; their members stay "sending"
+
+    result = run.result
+    for job in run.pending_retries():  # stopped before a scheduled retry: already deferred
+        result.deferred += 1
+        result.deferrals.append((job.msg.to, job.last_reply))
+    result.unknown = run.unknown()
+    if not run.abandoned:  # else a worker may still write; its members stay "unknown"
+        journal.flush()  # the last outcomes were committed without an fsync of their own
+    result.elapsed = clock() - started
+    if run.error is not None and not result.interrupted:
+        raise run.error
+    return result

@@ -1,0 +1,186 @@
+"""A real send, planned and carried out: who is still to get the issue, then delivery.
+
+``plan`` reads the member list once (streamed) against the journal and counts who is to be
+sent, who already has it, who is unknown (cut off mid-send) and who is skipped; the CLI
+shows that before asking for confirmation. ``execute`` streams the list again, builds each
+pending member's message lazily and hands them to :func:`newsletter.delivery.deliver`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .campaign import Campaign
+from .delivery import DeliveryResult, EventHandler, deliver
+from .errors import ConfigError, RecipientsError
+from .journal import Journal, address_key
+from .message import OutgoingMessage
+from .recipients import Recipient, RecipientReport, validate_address
+from .smtp import Transport
+
+
+@dataclass
+class SendPlan:
+    campaign: Campaign
+    report: RecipientReport
+    to_send: int = 0  # pending members this run will attempt (after --limit)
+    pending_total: int = 0  # all pending members (before --limit)
+    already_sent: int = 0
+    failed_before: int = 0  # `failed` in the journal, left alone unless --retry-failed
+    unknown: list[str] = field(default_factory=list)  # `sending`: cut off mid-transaction
+    resend_unknown: bool = False
+    retry_failed: bool = False
+    limit: int | None = None
+
+    @property
+    def resuming(self) -> bool:
+        return bool(self.already_sent or self.unknown or self.failed_before)
+
+
+def plan(
+    campaign: Campaign,
+    journal: Journal,
+    *,
+    resend_unknown: bool = False,
+    retry_failed: bool = False,
+    limit: int | None = None,
+    skip_invalid: bool = False,
+) -> SendPlan:
+    """Count who this run would send to; refuses invalid rows unless ``skip_invalid``."""
+    slug = campaign.issue.slug
+    sent = journal.addresses(slug, "sent")
+    failed = journal.addresses(slug, "failed")
+    sending = journal.addresses(slug, "sending")
+    result = SendPlan(
+        campaign, RecipientReport(), resend_unknown=resend_unknown,
+        retry_failed=retry_failed, limit=limit,
+    )  # fmt: skip
+    for recipient in campaign.recipients(result.report):
+        key = address_key(recipient.email)
+        if key in sent:
+            result.already_sent += 1
+        elif key in sending and not resend_unknown:
+            result.unknown.append(recipient.email)
+        elif key in failed and not retry_failed:
+            result.failed_before += 1
+        else:
+            result.pending_total += 1
+    if result.report.invalid and not skip_invalid:
+        rows = ", ".join(str(row) for row, _, _ in result.report.invalid[:10])
+        raise RecipientsError(
+            f"{len(result.report.invalid)} invalid address(es) (rows {rows}); nothing was sent",
+            path=campaign.recipients_path,
+            hint="fix them, or add --skip-invalid to leave them out",
+        )
+    result.to_send = min(result.pending_total, limit) if limit is not None else result.pending_total
+    return result
+
+
+def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[OutgoingMessage]:
+    """The messages of this run, built lazily in CSV order (nothing held in memory)."""
+    campaign = send_plan.campaign
+    slug = campaign.issue.slug
+    skip = journal.addresses(slug, "sent")
+    if not send_plan.resend_unknown:
+        skip |= journal.addresses(slug, "sending")
+    if not send_plan.retry_failed:
+        skip |= journal.addresses(slug, "failed")
+    builder = campaign.builder()
+    produced = 0
+    for recipient in campaign.recipients(RecipientReport()):
+        if send_plan.limit is not None and produced >= send_plan.limit:
+            return
+        if address_key(recipient.email) in skip:
+            continue
+        produced += 1
+        yield builder.build(recipient)
+
+
+def execute(
+    send_plan: SendPlan,
+    journal: Journal,
+    transport_factory: Callable[[], Transport],
+    *,
+    on_event: EventHandler | None = None,
+) -> DeliveryResult:
+    campaign = send_plan.campaign
+    if not campaign.sender.has_unsubscribe:
+        raise ConfigError(
+            "a real send needs an unsubscribe link",
+            setting="NEWSLETTER_UNSUBSCRIBE_URL",
+            hint="set NEWSLETTER_UNSUBSCRIBE_URL (with NEWSLETTER_SECRET) "
+            "or NEWSLETTER_UNSUBSCRIBE_MAILTO",
+        )
+    return deliver(
+        pending_messages(send_plan, journal),
+        slug=campaign.issue.slug,
+        sender=campaign.sender.address,
+        journal=journal,
+        transport_factory=transport_factory,
+        settings=campaign.settings,
+        on_event=on_event,
+        resend_unknown=send_plan.resend_unknown,
+    )
+
+
+# ---- test sends ----------------------------------------------------------------------------
+
+
+def _checked_address(address: str) -> str:
+    normalised, reason = validate_address(address)
+    if normalised is None:
+        raise ConfigError(f"{address!r} is not a valid address: {reason}", setting="--to")
+    return normalised
+
+
+def test_recipient(campaign: Campaign, as_address: str | None) -> Recipient:
+    """Whom the test copy is personalised as: ``--as`` (a CSV row) or the first member."""
+    report = RecipientReport()
+    try:
+        for recipient in campaign.recipients(report):
+            if as_address is None or address_key(recipient.email) == address_key(as_address):
+                return recipient
+    except RecipientsError:
+        if as_address is not None:
+            raise
+    if as_address is not None:
+        raise RecipientsError(
+            f"{as_address} is not a member in the list",
+            path=campaign.recipients_path,
+            hint="--as takes an address from the recipients CSV",
+        )
+    return Recipient(email="member@example.org", row=0, fields={"email": "member@example.org"})
+
+
+def send_test(
+    campaign: Campaign,
+    to: list[str],
+    transport_factory: Callable[[], Transport],
+    journal: Journal,
+    *,
+    as_address: str | None = None,
+) -> list[tuple[str, str]]:
+    """One copy per address in ``to``, subject prefixed "[TEST] "; never a member send."""
+    if not to:
+        raise ConfigError(
+            "no address for the test copy",
+            setting="NEWSLETTER_TEST_TO",
+            hint="set it in .env, or pass --to ADDRESS",
+        )
+    to = [_checked_address(address) for address in to]
+    member = test_recipient(campaign, as_address)
+    builder = campaign.builder(subject_prefix="[TEST] ")
+    transport = transport_factory()
+    sent: list[tuple[str, str]] = []
+    try:
+        transport.connect()
+        for address in to:
+            # Personalised as the member, addressed to the tester.
+            message = builder.build(member, to=address)
+            reply = transport.send(message, campaign.sender.address)
+            journal.record_test_send(campaign.issue.slug, address, message.message_id)
+            sent.append((address, reply))
+    finally:
+        transport.close()
+    return sent

@@ -1,0 +1,286 @@
+"""Real aiosmtpd servers on 127.0.0.1 for tests and benchmarks (no mocked smtplib).
+
+``start_server(...)`` returns a running :class:`Server` (also a context manager) whose
+``handler.messages`` records what arrived, with receive times and the connection number it
+came on. Options: STARTTLS or implicit TLS with a trustme CA, AUTH with one good password,
+and a misbehaving handler (451 once, 550, dropped connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from newsletter.message import OutgoingMessage
+
+HOST = "127.0.0.1"
+USERNAME = "bulletin"
+PASSWORD = "s3cret-Pa55word"
+
+
+@dataclass(frozen=True)
+class Received:
+    rcpts: tuple[str, ...]
+    data: bytes
+    time: float  # time.monotonic() when the server accepted it
+    connection: int  # 1-based number of the connection it arrived on
+    mail_from: str
+
+
+class RecordingHandler:
+    """Accepts everything and remembers it."""
+
+    def __init__(self) -> None:
+        self.messages: list[Received] = []
+        self.lock = threading.Lock()
+
+    def record(self, server: SMTP, envelope: Envelope) -> None:
+        data = envelope.original_content or b""
+        item = Received(
+            tuple(envelope.rcpt_tos),
+            bytes(data),
+            time.monotonic(),
+            getattr(server, "connection_number", 0),
+            envelope.mail_from or "",
+        )
+        with self.lock:
+            self.messages.append(item)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.record(server, envelope)
+        return "250 2.0.0 Ok: queued"
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.messages)
+
+    def copies(self) -> dict[str, int]:
+        """Copies received per recipient (casefolded)."""
+        result: dict[str, int] = {}
+        with self.lock:
+            for item in self.messages:
+                for rcpt in item.rcpts:
+                    result[rcpt.casefold()] = result.get(rcpt.casefold(), 0) + 1
+        return result
+
+
+class SinkHandler:
+    """The cheapest handler: answers 250 and keeps nothing (for benchmarks)."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 OK"
+
+
+class MisbehavingHandler(RecordingHandler):
+    """451 on the first RCPT for each of ``greylist``, 550 for ``unknown``, and every
+    ``drop_every``-th DATA closes the connection without a reply (nothing stored)."""
+
+    def __init__(
+        self,
+        *,
+        greylist: Iterable[str] = (),
+        unknown: Iterable[str] = (),
+        drop_every: int = 0,
+    ) -> None:
+        super().__init__()
+        self.greylist = {a.casefold() for a in greylist}
+        self.unknown = {a.casefold() for a in unknown}
+        self.drop_every = drop_every
+        self.data_count = 0
+        self.drops = 0
+        self.rcpt_seen: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        key = address.casefold()
+        if key in self.unknown:
+            return f"550 5.1.1 <{address}>: user unknown"
+        if key in self.greylist and key not in self.rcpt_seen:
+            self.rcpt_seen.add(key)
+            return "451 4.7.1 greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.data_count += 1
+        if self.drop_every and self.data_count % self.drop_every == 0:
+            assert server.transport is not None
+            self.drops += 1
+            server.transport.close()
+            await asyncio.sleep(10)  # cancelled by connection_lost: no reply is ever sent
+        self.record(server, envelope)
+        return "250 2.0.0 Ok: queued"
+
+
+def authenticator(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USERNAME.encode()
+        and auth_data.password == PASSWORD.encode()
+    )
+    # handled=False on failure: aiosmtpd then answers 535; with handled=True it answers
+    # nothing and the client hangs until its timeout.
+    return AuthResult(success=ok, handled=False)
+
+
+class _CountingController(Controller):
+    """Numbers each connection, so tests can see how many the client opened."""
+
+    def __init__(self, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.connections = 0
+        self._numbers = itertools.count(1)
+
+    def start(self) -> None:
+        super().start()
+        # start() made one probe connection of its own: count the client's from 1.
+        self.connections = 0
+        self._numbers = itertools.count(1)
+
+    def factory(self) -> SMTP:
+        server = super().factory()
+        self.connections = next(self._numbers)
+        server.connection_number = self.connections  # type: ignore[attr-defined]
+        return server
+
+
+@dataclass
+class Server:
+    controller: _CountingController
+    handler: Any
+    host: str
+    port: int
+    cafile: str | None  # the test CA's certificate, for NEWSLETTER_SMTP_CAFILE
+
+    @property
+    def connections(self) -> int:
+        """Connections the clients made so far."""
+        return self.controller.connections
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+_CA: trustme.CA | None = None
+_CA_LOCK = threading.Lock()
+
+
+def test_ca() -> trustme.CA:
+    """One CA per process (issuing is slow-ish), with a cert for 127.0.0.1 and localhost."""
+    global _CA
+    with _CA_LOCK:
+        if _CA is None:
+            _CA = trustme.CA()
+        return _CA
+
+
+test_ca.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def server_tls_context(names: tuple[str, ...] = (HOST, "localhost")) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    test_ca().issue_cert(*names).configure_cert(context)
+    return context
+
+
+def start_server(
+    handler: Any = None,
+    *,
+    tls: str = "none",
+    auth: bool = False,
+    cafile_dir: Path | None = None,
+    cert_names: tuple[str, ...] = (HOST, "localhost"),
+    **smtp_kwargs: Any,
+) -> Server:
+    """Start a server on a free port of 127.0.0.1.
+
+    ``tls``: "none" (plain), "starttls" (offered and required), "ssl" (implicit TLS).
+    ``auth``: require AUTH LOGIN/PLAIN with USERNAME/PASSWORD (after TLS).
+    ``cafile_dir``: where to write the CA certificate the client should trust.
+    ``cert_names``: the names in the server's certificate.
+    ``smtp_kwargs``: passed on to aiosmtpd's SMTP (e.g. ``timeout=`` idle seconds).
+    """
+    handler = handler if handler is not None else RecordingHandler()
+    kwargs: dict[str, Any] = {"hostname": HOST, "port": free_port(), **smtp_kwargs}
+    if tls == "starttls":
+        kwargs.update(tls_context=server_tls_context(cert_names), require_starttls=True)
+    elif tls == "ssl":
+        kwargs.update(ssl_context=server_tls_context(cert_names))
+    elif tls != "none":
+        raise ValueError(tls)
+    if auth:
+        kwargs.update(authenticator=authenticator, auth_required=True)
+        if tls == "ssl":
+            # aiosmtpd 1.4.6 only counts STARTTLS as "TLS": on an implicit-TLS listener it
+            # would never offer AUTH unless told that the (already encrypted) link is fine;
+            # and it warns if AUTH is then also required, so it is only offered there.
+            kwargs.update(auth_require_tls=False, auth_required=False)
+    cafile = None
+    if tls != "none":
+        directory = cafile_dir or Path(_tmpdir())
+        cafile = str(directory / "test-ca.pem")
+        test_ca().cert_pem.write_to_path(cafile)
+    controller = _CountingController(handler, **kwargs)
+    controller.start()
+    return Server(controller, handler, HOST, kwargs["port"], cafile)
+
+
+def _tmpdir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="smtp-ca-")
+
+
+def make_message(to: str, row: int = 1, size: int = 0) -> OutgoingMessage:
+    """A small valid message (CRLF line endings) with a unique Message-ID."""
+    message_id = f"<{row}.{uuid.uuid4().hex}@news.example.org>"
+    lines = [
+        "From: Cluster News <news@example.org>",
+        f"To: {to}",
+        "Subject: Cluster news",
+        f"Message-ID: {message_id}",
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "",
+        f"Hello {to}, this is row {row}.",
+        ".a line starting with a dot must survive",
+    ]
+    lines += ["x" * 70] * (size // 72)
+    return OutgoingMessage(to, row, message_id, ("\r\n".join(lines) + "\r\n").encode())
+
+
+def addresses(count: int, domain: str = "example.org") -> list[str]:
+    return [f"member{i:05d}@{domain}" for i in range(count)]
+
+
+def copies_of(server: Server, wanted: Iterable[str]) -> dict[str, int]:
+    got = server.handler.copies()
+    return {a: got.get(a.casefold(), 0) for a in wanted}

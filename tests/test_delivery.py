@@ -1,0 +1,424 @@
+"""deliver() end to end against real aiosmtpd servers on 127.0.0.1, with a real journal."""
+
+from __future__ import annotations
+
+import _thread
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from smtp_servers import (
+    PASSWORD,
+    USERNAME,
+    MisbehavingHandler,
+    RecordingHandler,
+    Server,
+    addresses,
+    free_port,
+    make_message,
+    start_server,
+)
+
+from newsletter.config import Settings
+from newsletter.delivery import (
+    MAX_RETRY_DELAY,
+    DeliveryEvent,
+    DeliveryResult,
+    Outcome,
+    deliver,
+    retry_delay,
+)
+from newsletter.errors import DeliveryError
+from newsletter.journal import Journal
+from newsletter.message import OutgoingMessage
+from newsletter.smtp import transport_factory
+
+SLUG = "2024-01-cluster-news"
+SENDER = "news@example.org"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def settings_for(server: Server | None, **changes: object) -> Settings:
+    values: dict[str, object] = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": server.port if server else free_port(),
+        "smtp_security": "none",
+        "smtp_timeout": 5.0,
+        "retry_base_delay": 0.01,
+    }
+    values.update(changes)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def messages(to: list[str]) -> Iterator[OutgoingMessage]:
+    # A generator, like the real builder: deliver() must consume it lazily.
+    for row, address in enumerate(to, start=2):
+        yield make_message(address, row)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with Journal.for_state_dir(tmp_path / "state") as j:
+        yield j
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with start_server() as s:
+        yield s
+
+
+def run(
+    server: Server | None,
+    journal: Journal,
+    to: list[str],
+    settings: Settings | None = None,
+    **kwargs: object,
+) -> DeliveryResult:
+    settings = settings or settings_for(server)
+    return deliver(
+        messages(to),
+        slug=SLUG,
+        sender=SENDER,
+        journal=journal,
+        transport_factory=transport_factory(settings),
+        settings=settings,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_delivers_each_member_once_and_reports_events(server: Server, journal: Journal) -> None:
+    to = addresses(25)
+    events: list[DeliveryEvent] = []
+    result = run(server, journal, to, on_event=events.append)
+    assert (result.sent, result.failed, result.deferred, result.skipped) == (25, 0, 0, 0)
+    assert not result.interrupted and result.unknown == []
+    assert server.handler.copies() == dict.fromkeys(to, 1)
+    assert server.connections == 1
+    assert [e.outcome for e in events] == [Outcome.SENT] * 25
+    assert events[-1].sent == 25 and events[0].reply.startswith("250")
+    assert journal.counts(SLUG)["sent"] == 25
+    assert {r.reply for r in journal.rows(SLUG)} == {"250 2.0.0 Ok: queued"}
+
+
+def test_starttls_auth_run(tmp_path: Path, journal: Journal) -> None:
+    with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        settings = settings_for(
+            server,
+            smtp_security="starttls",
+            smtp_cafile=server.cafile,
+            smtp_username=USERNAME,
+            smtp_password=PASSWORD,
+            connections=2,
+        )
+        result = run(server, journal, addresses(10), settings)
+        assert result.sent == 10
+        assert server.connections == 2
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_misbehaving_server(journal: Journal, connections: int) -> None:
+    to = addresses(40)
+    unknown = set(to[3:40:9])  # 4 members
+    greylist = set(to[5:40:8]) - unknown
+    handler = MisbehavingHandler(greylist=greylist, unknown=unknown, drop_every=7)
+    with start_server(handler) as server:
+        events: list[DeliveryEvent] = []
+        settings = settings_for(server, connections=connections, max_attempts=4)
+        result = run(server, journal, to, settings, on_event=events.append)
+        copies = server.handler.copies()
+    assert handler.drops >= 4
+    deliverable = [a for a in to if a not in unknown]
+    assert {a: copies.get(a, 0) for a in deliverable} == dict.fromkeys(deliverable, 1)
+    assert not any(a in copies for a in unknown)
+    assert result.sent == len(deliverable) and result.deferred == 0
+    assert sorted(result.failures) == sorted((a, f"550 5.1.1 <{a}>: user unknown") for a in unknown)
+    failed = {r.address: r.reply for r in journal.rows(SLUG, "failed")}
+    assert failed == {a: f"550 5.1.1 <{a}>: user unknown" for a in unknown}
+    assert journal.counts(SLUG) == {
+        "sending": 0, "sent": len(deliverable), "failed": len(unknown), "deferred": 0,
+    }  # fmt: skip
+    retries = Counter(e.address for e in events if e.outcome is Outcome.RETRY)
+    assert greylist <= set(retries)  # 451 then delivered
+    assert sum(retries.values()) == len(greylist) + handler.drops
+    for row in journal.rows(SLUG, "sent"):
+        assert row.attempts == 1 + retries[row.address]
+
+
+def test_temporary_failures_end_deferred_after_max_attempts(journal: Journal) -> None:
+    class AlwaysGreylisting(MisbehavingHandler):
+        async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+            if address.startswith("grey"):
+                return "451 4.7.1 still greylisted"
+            return await super().handle_RCPT(server, session, envelope, address, options)
+
+    with start_server(AlwaysGreylisting()) as server:
+        settings = settings_for(server, max_attempts=3, retry_base_delay=0.05)
+        started = time.monotonic()
+        result = run(server, journal, ["grey@x.org", "a@x.org"], settings, rng=lambda: 0.5)
+        elapsed = time.monotonic() - started
+    assert result.sent == 1
+    assert result.deferrals == [("grey@x.org", "451 4.7.1 still greylisted")]
+    [row] = journal.rows(SLUG, "deferred")
+    assert (row.address, row.attempts, row.reply) == ("grey@x.org", 3, "451 4.7.1 still greylisted")
+    assert elapsed >= 0.05 + 0.1  # backoff: base * 2**0, then base * 2**1 (jitter 0.5 + 0.5)
+
+
+def test_retry_delay_is_exponential_with_jitter_and_capped() -> None:
+    assert retry_delay(0, 2.0, lambda: 0.5) == 2.0
+    assert retry_delay(3, 2.0, lambda: 0.5) == 16.0
+    assert retry_delay(3, 2.0, lambda: 0.0) == 8.0
+    assert retry_delay(3, 2.0, lambda: 0.999) == pytest.approx(23.984)
+    assert retry_delay(30, 2.0, lambda: 0.5) == MAX_RETRY_DELAY
+
+
+def test_reconnects_after_max_per_connection(server: Server, journal: Journal) -> None:
+    result = run(server, journal, addresses(10), settings_for(server, smtp_max_per_connection=3))
+    assert result.sent == 10
+    assert server.connections == 4
+    assert [m.connection for m in server.handler.messages] == [1] * 3 + [2] * 3 + [3] * 3 + [4]
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_rate_limit_is_accurate(server: Server, journal: Journal, connections: int) -> None:
+    settings = settings_for(server, rate=600, connections=connections)  # one per 0.1 s
+    result = run(server, journal, addresses(20), settings)
+    assert result.sent == 20
+    times = sorted(m.time for m in server.handler.messages)
+    assert times[-1] - times[0] == pytest.approx(1.9, rel=0.15)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) > 0.05  # no bursts, even with several connections
+    # Any 1-second window holds at most 10 + 1 messages.
+    assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 11
+
+
+def test_batches_pause_between_them(server: Server, journal: Journal) -> None:
+    settings = settings_for(server, batch_size=4, batch_pause=0.4, connections=2)
+    result = run(server, journal, addresses(10), settings)
+    assert result.sent == 10
+    times = sorted(m.time for m in server.handler.messages)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert gaps[3] >= 0.35 and gaps[7] >= 0.35  # after messages 4 and 8
+    assert max(gaps[:3] + gaps[4:7]) < 0.3
+
+
+def test_parallel_connections_deliver_each_once(server: Server, journal: Journal) -> None:
+    to = addresses(120)
+    result = run(server, journal, to, settings_for(server, connections=4))
+    assert result.sent == 120
+    assert server.handler.copies() == dict.fromkeys(to, 1)
+    assert server.connections == 4
+    assert len({m.connection for m in server.handler.messages}) == 4
+    assert journal.counts(SLUG)["sent"] == 120
+
+
+def test_resume_skips_sent_and_unknown(server: Server, journal: Journal) -> None:
+    to = addresses(12)
+    for row, address in enumerate(to[:5]):
+        journal.mark_sending(SLUG, make_message(address, row))
+        if row < 4:
+            journal.mark_sent(SLUG, address, "250 earlier run")
+    # to[4] stays "sending": unknown, never resent automatically
+    result = run(server, journal, [a.upper() for a in to])  # compared casefolded
+    assert (result.sent, result.skipped) == (7, 5)
+    assert sorted(server.handler.copies()) == sorted(a for a in to[5:])
+    assert journal.status_of(SLUG, to[4]) == "sending"
+    # Asked for explicitly, the unknown one is sent; the sent ones never are.
+    again = run(server, journal, to, resend_unknown=True)
+    assert (again.sent, again.skipped) == (1, 11)
+    assert server.handler.copies() == dict.fromkeys(to[4:], 1)
+
+
+def test_duplicate_addresses_in_the_stream_get_one_copy(server: Server, journal: Journal) -> None:
+    result = run(server, journal, ["a@x.org", "b@x.org", "A@X.org", "a@x.org"])
+    assert (result.sent, result.skipped) == (2, 2)
+    assert server.handler.copies() == {"a@x.org": 1, "b@x.org": 1}
+
+
+def test_bad_password_stops_the_run(tmp_path: Path, journal: Journal) -> None:
+    with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        settings = settings_for(
+            server,
+            smtp_security="starttls",
+            smtp_cafile=server.cafile,
+            smtp_username=USERNAME,
+            smtp_password="not-" + PASSWORD,
+            connections=2,
+        )
+        started = time.monotonic()
+        with pytest.raises(DeliveryError, match="535") as caught:
+            run(server, journal, addresses(50), settings)
+        assert time.monotonic() - started < 3
+        assert server.handler.messages == []
+    assert PASSWORD not in str(caught.value)
+    counts = journal.counts(SLUG)
+    assert counts["sent"] == 0 and counts["sending"] == 0  # the claimed ones: deferred
+
+
+def test_connection_refused_stops_the_run(journal: Journal) -> None:
+    settings = settings_for(None)
+    with pytest.raises(DeliveryError, match="connection refused"):
+        run(None, journal, addresses(5), settings)
+    assert journal.counts(SLUG)["sent"] == 0
+
+
+def test_errors_from_the_message_source_stop_the_run(server: Server, journal: Journal) -> None:
+    def broken() -> Iterator[OutgoingMessage]:
+        yield make_message("a@x.org")
+        raise ValueError("row 3: bad address")
+
+    settings = settings_for(server)
+    with pytest.raises(ValueError, match="row 3"):
+        deliver(
+            broken(), slug=SLUG, sender=SENDER, journal=journal,
+            transport_factory=transport_factory(settings), settings=settings,
+        )  # fmt: skip
+    assert journal.counts(SLUG)["sent"] == 1
+
+
+def test_ctrl_c_from_the_progress_callback(server: Server, journal: Journal) -> None:
+    produced = 0
+
+    def source() -> Iterator[OutgoingMessage]:
+        nonlocal produced
+        for msg in messages(addresses(200)):
+            produced += 1
+            yield msg
+
+    def on_event(event: DeliveryEvent) -> None:
+        if event.sent == 5:
+            raise KeyboardInterrupt
+
+    settings = settings_for(server, rate=1200, connections=2)
+    result = deliver(
+        source(), slug=SLUG, sender=SENDER, journal=journal,
+        transport_factory=transport_factory(settings), settings=settings, on_event=on_event,
+    )  # fmt: skip
+    assert result.interrupted
+    assert 5 <= result.sent <= 8
+    assert produced <= result.sent + 4  # lazily consumed
+    assert journal.counts(SLUG)["sending"] == 0 and result.unknown == []
+    assert len(server.handler.messages) == result.sent == journal.counts(SLUG)["sent"]
+
+
+def test_ctrl_c_signal_stops_a_slow_run_promptly(server: Server, journal: Journal) -> None:
+    settings = settings_for(server, rate=60, connections=3)  # one per second
+    timer = threading.Timer(1.3, _thread.interrupt_main)
+    timer.start()
+    started = time.monotonic()
+    try:
+        result = run(server, journal, addresses(50), settings)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 2.0
+    assert result.interrupted and result.sent == 2
+    assert len(server.handler.messages) == 2
+    assert threading.active_count() <= 3  # workers ended (main, server loop, maybe timer)
+
+
+def test_ctrl_c_abandons_a_hung_transaction(journal: Journal) -> None:
+    class Hanging(RecordingHandler):
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            self.record(server, envelope)
+            await __import__("asyncio").sleep(3)
+            return "250 OK"
+
+    with start_server(Hanging()) as server:
+        settings = settings_for(server)
+        timer = threading.Timer(0.3, _thread.interrupt_main)
+        timer.start()
+        started = time.monotonic()
+        result = run(server, journal, ["a@x.org", "b@x.org"], settings, grace=0.2)
+        assert time.monotonic() - started < 1.0
+    assert result.interrupted
+    # The server got it, but no 250 was seen: unknown, left "sending", never resent.
+    assert result.unknown == ["a@x.org"]
+    assert [r.address for r in journal.unknown(SLUG)] == ["a@x.org"]
+
+
+def test_errors_in_the_event_handler_stop_the_run(server: Server, journal: Journal) -> None:
+    def on_event(event: DeliveryEvent) -> None:
+        raise RuntimeError("progress bar broke")
+
+    with pytest.raises(RuntimeError, match="progress bar"):
+        run(server, journal, addresses(30), settings_for(server, rate=600), on_event=on_event)
+    assert journal.counts(SLUG)["sending"] == 0
+    assert journal.counts(SLUG)["sent"] < 5
+
+
+# -- crash safety: kill -9 in the middle of a run, then resume ------------------------------
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path[:0] = [{repo!r}, {tests!r}]
+    from newsletter.config import Settings
+    from newsletter.delivery import deliver
+    from newsletter.journal import Journal
+    from newsletter.smtp import transport_factory
+    from smtp_servers import addresses, make_message
+
+    port, connections, state = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
+                        connections=connections, retry_base_delay=0.01)
+    with Journal.for_state_dir(state) as journal:
+        result = deliver(
+            (make_message(a, i) for i, a in enumerate(addresses({count}))),
+            slug="crash", sender="news@example.org", journal=journal,
+            transport_factory=transport_factory(settings), settings=settings,
+        )
+    print(result.sent, result.skipped)
+    """
+)
+
+
+class SlowRecorder(RecordingHandler):
+    """Stores the message, then takes a moment to answer: kills often land in between."""
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.record(server, envelope)
+        await __import__("asyncio").sleep(0.002)
+        return "250 OK"
+
+
+@pytest.mark.parametrize(("kill_after", "connections"), [(1, 1), (60, 2), (150, 1)])
+def test_kill_minus_9_then_resume(tmp_path: Path, kill_after: int, connections: int) -> None:
+    count = 200
+    script = tmp_path / "send.py"
+    script.write_text(SCRIPT.format(repo=str(REPO), tests=str(REPO / "tests"), count=count))
+    state = tmp_path / "state"
+    with start_server(SlowRecorder()) as server:
+        args = [sys.executable, str(script), str(server.port), str(connections), str(state)]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while server.handler.count() < kill_after and proc.poll() is None:
+            assert time.monotonic() < deadline, "the sender made no progress"
+            time.sleep(0.001)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        received_before = server.handler.count()
+        assert kill_after <= received_before < count
+
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        copies = server.handler.copies()
+
+    with Journal.for_state_dir(state) as journal:
+        unknown = {r.address for r in journal.unknown("crash")}
+        counts = journal.counts("crash")
+    assert len(unknown) <= connections
+    assert counts["sent"] + len(unknown) == count
+    for address in addresses(count):
+        if address in unknown:
+            assert copies.get(address, 0) <= 1  # maybe got it, never twice
+        else:
+            assert copies.get(address, 0) == 1, address

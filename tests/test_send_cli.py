@@ -1,0 +1,178 @@
+"""`newsletter send` end to end, as the chair runs it: a real process talking to a real SMTP
+server on 127.0.0.1 (STARTTLS with a test CA, AUTH), the journal on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
+
+MEMBERS = 40
+
+
+class SlowHandler(RecordingHandler):
+    """Takes a while per message, so a run can be interrupted half-way."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def write_members(project: Path, count: int = MEMBERS) -> list[str]:
+    addresses = [f"member{n}@example.org" for n in range(count)]
+    rows = "".join(f"{a},Name{n},Surname\n" for n, a in enumerate(addresses))
+    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows, encoding="utf-8")
+    return addresses
+
+
+def env_for(server, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    base.update(
+        NEWSLETTER_SMTP_HOST=server.host,
+        NEWSLETTER_SMTP_PORT=str(server.port),
+        NEWSLETTER_SMTP_SECURITY="starttls",
+        NEWSLETTER_SMTP_CAFILE=server.cafile or "",
+        NEWSLETTER_SMTP_USERNAME=USERNAME,
+        NEWSLETTER_SMTP_PASSWORD=PASSWORD,
+        NEWSLETTER_FROM="Cluster News <news@example.org>",
+        NEWSLETTER_UNSUBSCRIBE_URL="https://example.org/u?e={email}&t={token}",
+        NEWSLETTER_SECRET="test-secret",
+        NEWSLETTER_TEST_TO="chair@example.org",
+    )
+    base.update(extra)
+    return base
+
+
+def newsletter(project: Path, env: dict[str, str], *args: str, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=project, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    with start_server(RecordingHandler(), tls="starttls", auth=True, cafile_dir=tmp_path) as srv:
+        yield srv
+
+
+def test_full_send_then_rerun_sends_nothing(project: Path, server) -> None:
+    addresses = write_members(project)
+    env = env_for(server)
+    first = newsletter(project, env, "send", "december-2023", "--yes")
+    assert first.returncode == 0, first.stderr
+    assert f"Sent:      {MEMBERS}" in first.stdout
+    assert server.handler.copies() == {a: 1 for a in addresses}
+    again = newsletter(project, env, "send", "december-2023", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert f"Resuming:  {MEMBERS} of {MEMBERS} already sent" in again.stdout
+    assert server.handler.count() == MEMBERS
+    message = email.message_from_bytes(server.handler.messages[0].data, policy=email.policy.default)
+    assert message["Subject"].startswith("Cluster News – December 2023")
+    assert "Dear Name0," in message.get_body(("plain",)).get_content()
+    status = json.loads(newsletter(project, env, "status", "december-2023", "--json").stdout)
+    assert status["counts"]["sent"] == MEMBERS and status["failures"] == []
+    listed = newsletter(project, env, "list").stdout
+    assert f"sent to {MEMBERS} of {MEMBERS}" in listed
+    for result in (first, again):
+        assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_limit_then_resume(project: Path, server) -> None:
+    addresses = write_members(project)
+    env = env_for(server)
+    part = newsletter(project, env, "send", "december-2023", "--yes", "--limit", "7")
+    assert part.returncode == 0, part.stderr
+    assert server.handler.count() == 7
+    rest = newsletter(project, env, "send", "december-2023", "--yes")
+    assert "Resuming:  7 of 40 already sent" in rest.stdout
+    assert server.handler.copies() == {a: 1 for a in addresses}
+
+
+def test_test_send_never_touches_member_record(project: Path, server) -> None:
+    write_members(project)
+    env = env_for(server)
+    result = newsletter(
+        project, env, "send", "december-2023", "--test", "--as", "member3@example.org"
+    )
+    assert result.returncode == 0, result.stderr
+    assert server.handler.count() == 1
+    received = server.handler.messages[0]
+    assert received.rcpts == ("chair@example.org",)
+    message = email.message_from_bytes(received.data, policy=email.policy.default)
+    assert message["Subject"].startswith("[TEST] Cluster News")
+    assert message["To"] == "chair@example.org"
+    assert "Dear Name3," in message.get_body(("plain",)).get_content()
+    status = json.loads(newsletter(project, env, "status", "december-2023", "--json").stdout)
+    assert status["counts"]["sent"] == 0 and len(status["test_sends"]) == 1
+    assert "test-sent" in newsletter(project, env, "list").stdout
+    full = newsletter(project, env, "send", "december-2023", "--yes")
+    assert full.returncode == 0 and server.handler.copies()["member3@example.org"] == 1
+
+
+def test_refusals_send_nothing(project: Path, server) -> None:
+    write_members(project)
+    no_tty = newsletter(project, env_for(server), "send", "december-2023")
+    assert no_tty.returncode == 2 and "add --yes" in no_tty.stderr
+    no_unsub = newsletter(
+        project, env_for(server, NEWSLETTER_UNSUBSCRIBE_URL=""), "send", "december-2023", "--yes"
+    )
+    assert no_unsub.returncode == 1 and "no unsubscribe link" in no_unsub.stderr
+    (project / "recipients.csv").write_text(
+        "email,first_name\nok@example.org,A\nbroken-address,B\n", encoding="utf-8"
+    )
+    invalid = newsletter(project, env_for(server), "send", "december-2023", "--yes")
+    assert invalid.returncode == 1 and "invalid address" in invalid.stderr
+    assert server.handler.count() == 0
+    skipped = newsletter(
+        project, env_for(server), "send", "december-2023", "--yes", "--skip-invalid"
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    assert server.handler.copies() == {"ok@example.org": 1}
+
+
+def test_bad_password_is_one_line_and_nothing_marked_sent(project: Path, server) -> None:
+    write_members(project, 3)
+    env = env_for(server, NEWSLETTER_SMTP_PASSWORD="wrong-password-123")
+    result = newsletter(project, env, "send", "december-2023", "--yes", timeout=60)
+    assert result.returncode == 2
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and f"{server.host}:{server.port}" in error[0]
+    assert "wrong-password-123" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    status = json.loads(newsletter(project, env, "status", "december-2023", "--json").stdout)
+    assert status["counts"]["sent"] == 0
+
+
+def test_ctrl_c_mid_send_then_resume_exactly_once(project: Path, tmp_path: Path) -> None:
+    addresses = write_members(project, 60)
+    with start_server(SlowHandler(), tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        env = env_for(server)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "send", "december-2023", "--yes"],
+            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while server.handler.count() < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "Re-run 'newsletter send december-2023' to resume" in err
+        assert "Traceback" not in err
+        got = server.handler.count()
+        assert 10 <= got < 60
+        rerun = newsletter(project, env, "send", "december-2023", "--yes")
+        assert rerun.returncode == 0, rerun.stderr
+        copies = server.handler.copies()
+        assert copies == {a: 1 for a in addresses}

@@ -1,0 +1,220 @@
+"""The SMTP transport against real aiosmtpd servers on 127.0.0.1 (TLS with a trustme CA)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from smtp_servers import (
+    PASSWORD,
+    USERNAME,
+    MisbehavingHandler,
+    Server,
+    free_port,
+    make_message,
+    start_server,
+)
+
+from newsletter.config import Settings
+from newsletter.errors import DeliveryError
+from newsletter.smtp import PermanentFailure, SmtpTransport, TemporaryFailure, transport_factory
+
+SENDER = "news@example.org"
+
+
+def settings_for(server: Server | None, **changes: object) -> Settings:
+    values: dict[str, object] = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": server.port if server else free_port(),
+        "smtp_security": "none",
+        "smtp_timeout": 5.0,
+    }
+    values.update(changes)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def plain() -> Iterator[Server]:
+    with start_server() as server:
+        yield server
+
+
+@pytest.fixture
+def starttls_auth(tmp_path: Path) -> Iterator[Server]:
+    with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        yield server
+
+
+def tls_settings(server: Server, **changes: object) -> Settings:
+    base: dict[str, object] = {
+        "smtp_security": "starttls",
+        "smtp_cafile": server.cafile,
+        "smtp_username": USERNAME,
+        "smtp_password": PASSWORD,
+    }
+    base.update(changes)
+    return settings_for(server, **base)
+
+
+def assert_clean(error: DeliveryError, server_port: int) -> None:
+    text = str(error)
+    assert f"127.0.0.1:{server_port}" in text
+    assert "\n" not in text
+    for shown in (text, repr(error), repr(error.args)):
+        assert PASSWORD not in shown
+
+
+def test_starttls_with_auth_delivers(starttls_auth: Server) -> None:
+    transport = SmtpTransport(tls_settings(starttls_auth))
+    msg = make_message("Ada@example.org", 1)
+    try:
+        reply = transport.send(msg, SENDER)
+    finally:
+        transport.close()
+    assert reply == "250 2.0.0 Ok: queued"
+    [received] = starttls_auth.handler.messages
+    assert received.rcpts == ("Ada@example.org",)
+    assert received.mail_from == SENDER
+    assert received.data == msg.data  # dot-stuffing undone, CRLF kept
+    assert PASSWORD not in repr(transport)
+
+
+def test_bad_password_fails_fast_without_showing_it(starttls_auth: Server) -> None:
+    transport = SmtpTransport(tls_settings(starttls_auth, smtp_password="wrong-" + PASSWORD))
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as caught:
+        transport.send(make_message("ada@example.org"), SENDER)
+    assert time.monotonic() - started < 3  # a 535 reply, not a hang until the timeout
+    assert "535" in str(caught.value)
+    assert "NEWSLETTER_SMTP_PASSWORD" in str(caught.value)
+    assert "wrong-" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert_clean(caught.value, starttls_auth.port)
+    assert starttls_auth.handler.messages == []
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_untrusted_certificate_is_fatal(security: str, tmp_path: Path) -> None:
+    with start_server(tls=security, cafile_dir=tmp_path) as server:
+        transport = SmtpTransport(tls_settings(server, smtp_security=security, smtp_cafile=""))
+        with pytest.raises(DeliveryError, match="certificate") as caught:
+            transport.send(make_message("ada@example.org"), SENDER)
+        assert_clean(caught.value, server.port)
+        assert server.handler.messages == []
+
+
+def test_certificate_for_another_host_is_fatal(tmp_path: Path) -> None:
+    with start_server(tls="starttls", cafile_dir=tmp_path, cert_names=("mail.example.net",)) as s:
+        transport = SmtpTransport(tls_settings(s, smtp_username="", smtp_password=""))
+        with pytest.raises(DeliveryError, match="certificate"):
+            transport.connect()
+
+
+def test_implicit_tls_delivers(tmp_path: Path) -> None:
+    with start_server(tls="ssl", auth=True, cafile_dir=tmp_path) as server:
+        transport = SmtpTransport(tls_settings(server, smtp_security="ssl"))
+        reply = transport.send(make_message("ada@example.org"), SENDER)
+        transport.close()
+        assert reply.startswith("250")
+        assert len(server.handler.messages) == 1
+
+
+def test_ssl_mode_against_a_plain_server_is_fatal(plain: Server) -> None:
+    transport = SmtpTransport(settings_for(plain, smtp_security="ssl"))
+    with pytest.raises(DeliveryError, match="TLS") as caught:
+        transport.connect()
+    assert "NEWSLETTER_SMTP_SECURITY" in str(caught.value)
+
+
+def test_plain_localhost_delivers(plain: Server) -> None:
+    transport = SmtpTransport(settings_for(plain))
+    for row in range(3):
+        transport.send(make_message(f"m{row}@example.org", row), SENDER)
+    transport.close()
+    assert [m.rcpts for m in plain.handler.messages] == [
+        ("m0@example.org",),
+        ("m1@example.org",),
+        ("m2@example.org",),
+    ]
+    assert plain.connections == 1  # one connection carries many messages
+
+
+def test_starttls_not_offered_is_fatal_not_a_downgrade(plain: Server) -> None:
+    transport = SmtpTransport(settings_for(plain, smtp_security="starttls"))
+    with pytest.raises(DeliveryError, match="does not offer STARTTLS") as caught:
+        transport.send(make_message("ada@example.org"), SENDER)
+    assert_clean(caught.value, plain.port)
+    assert plain.handler.messages == []
+
+
+def test_connection_refused_is_fatal() -> None:
+    settings = settings_for(None)
+    with pytest.raises(DeliveryError, match="connection refused") as caught:
+        SmtpTransport(settings).send(make_message("ada@example.org"), SENDER)
+    assert_clean(caught.value, settings.port)
+    assert "NEWSLETTER_SMTP_HOST" in str(caught.value)
+
+
+def test_replies_are_classified() -> None:
+    handler = MisbehavingHandler(
+        greylist={"grey@example.org"}, unknown={"nobody@example.org"}, drop_every=3
+    )
+    with start_server(handler) as server:
+        transport = SmtpTransport(settings_for(server))
+        with pytest.raises(PermanentFailure) as refused:
+            transport.send(make_message("nobody@example.org"), SENDER)
+        assert refused.value.reply == "550 5.1.1 <nobody@example.org>: user unknown"
+        assert refused.value.code == 550
+        with pytest.raises(TemporaryFailure, match="^451 4.7.1 greylisted"):
+            transport.send(make_message("grey@example.org"), SENDER)
+        # The same connection goes on after a refusal (RSET), and greylisting passes.
+        assert transport.send(make_message("grey@example.org"), SENDER).startswith("250")
+        assert transport.send(make_message("a@example.org"), SENDER).startswith("250")
+        with pytest.raises(TemporaryFailure, match="closed by server during DATA"):
+            transport.send(make_message("b@example.org"), SENDER)  # 3rd DATA: dropped
+        assert transport.send(make_message("b@example.org"), SENDER).startswith("250")
+        transport.close()
+        assert server.connections == 2
+        assert [m.rcpts[0] for m in handler.messages] == [
+            "grey@example.org",
+            "a@example.org",
+            "b@example.org",
+        ]
+
+
+def test_reconnects_after_max_per_connection(plain: Server) -> None:
+    transport = SmtpTransport(settings_for(plain, smtp_max_per_connection=3))
+    for row in range(7):
+        transport.send(make_message(f"m{row}@example.org", row), SENDER)
+    transport.close()
+    assert plain.connections == 3
+    assert [m.connection for m in plain.handler.messages] == [1, 1, 1, 2, 2, 2, 3]
+
+
+def test_idle_connection_closed_by_server_is_reopened() -> None:
+    with start_server(timeout=0.5) as server:  # aiosmtpd closes idle connections after 0.5s
+        transport = SmtpTransport(settings_for(server))
+        transport.send(make_message("a@example.org"), SENDER)
+        time.sleep(0.8)
+        assert transport.send(make_message("b@example.org"), SENDER).startswith("250")
+        transport.close()
+        assert server.connections == 2
+        assert len(server.handler.messages) == 2
+
+
+def test_factory_shares_one_tls_context(starttls_auth: Server) -> None:
+    make = transport_factory(tls_settings(starttls_auth))
+    first, second = make(), make()
+    assert first is not second
+    for transport in (first, second):
+        transport.send(make_message("a@example.org"), SENDER)
+        transport.close()
+    assert starttls_auth.connections == 2
+
+
+def test_missing_ca_file_is_fatal(plain: Server, tmp_path: Path) -> None:
+    settings = settings_for(plain, smtp_security="starttls", smtp_cafile=str(tmp_path / "no.pem"))
+    with pytest.raises(DeliveryError, match="CA file"):
+        transport_factory(settings)

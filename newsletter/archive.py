@@ -13,7 +13,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from .config import Settings
-from .issue import list_issue_files, parse_issue
+from .issue import SkipHandler, parse_all
 from .model import Issue
 from .organisation import load_organisation
 from .render import environment, render_issue, render_template
@@ -30,10 +30,14 @@ class ArchiveResult:
     feed: Path
 
 
-def build_archive(settings: Settings, out_dir: Path) -> ArchiveResult:
-    """Write ``out_dir/SLUG.html`` for each published issue, ``index.html`` and ``feed.xml``."""
+def build_archive(
+    settings: Settings, out_dir: Path, on_skip: SkipHandler | None = None
+) -> ArchiveResult:
+    """Write ``out_dir/SLUG.html`` for each published issue, ``index.html`` and ``feed.xml``.
+
+    Issue files that cannot be read are left out and reported through ``on_skip``."""
     org = load_organisation(settings.templates_dir)
-    issues = [parse_issue(path) for path in list_issue_files(settings.issues_dir)]
+    issues = parse_all(settings.issues_dir, on_skip)
     published = sorted(
         (i for i in issues if i.front_matter.get("archive", True) is not False),
         key=lambda i: (i.date, i.slug),

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, NewsletterError
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, NewsletterError
 
 app = typer.Typer(
     name="newsletter",
@@ -49,13 +49,17 @@ def _notice(message: str) -> None:
     typer.secho(f"note: {message}", fg="yellow", err=True)
 
 
+def _skipped(error) -> None:
+    _notice(f"skipped: {error}")
+
+
 def _kb(size: int) -> str:
     return f"{size / 1024:.1f} KB"
 
 
 @app.command()
 def render(
-    slug: Annotated[str, typer.Argument(help="Issue slug (file name in issues/ without .md).")],
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug (file name in issues/ without .md).")],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder to write SLUG.html and SLUG.txt into.")
     ] = Path("."),
@@ -74,7 +78,7 @@ def render(
 @app.command()
 def preview(
     slug: Annotated[
-        str | None, typer.Argument(help="Issue slug; default: the newest issue by date.")
+        str | None, typer.Argument(metavar="SLUG", help="Issue slug; default: the newest issue by date.")
     ] = None,
     out: Annotated[
         Path | None,
@@ -96,7 +100,7 @@ def preview(
 
     settings = _settings()
     if out is not None:
-        path, size = preview_mod.write_email_html(settings, slug, out)
+        path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
         _say(f"wrote {path} ({_kb(size)})")
         return
     preview_mod.serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
@@ -104,7 +108,7 @@ def preview(
 
 @app.command()
 def send(
-    slug: Annotated[str, typer.Argument(help="Issue slug, e.g. december-2023.")],
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Write every message to disk instead of sending.")
     ] = False,
@@ -120,10 +124,10 @@ def send(
     ] = False,
     to: Annotated[
         list[str] | None,
-        typer.Option("--to", help="With --test: where the copy goes (repeatable)."),
+        typer.Option("--to", metavar="ADDRESS", help="With --test: where the copy goes (repeatable)."),
     ] = None,
     as_address: Annotated[
-        str | None, typer.Option("--as", help="With --test: personalise as this member of the CSV.")
+        str | None, typer.Option("--as", metavar="ADDRESS", help="With --test: personalise as this member of the CSV.")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     limit: Annotated[
@@ -271,7 +275,7 @@ def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, ret
 def _print_plan(settings, plan) -> None:
     camp, report = plan.campaign, plan.report
     _say(f"Issue:     {camp.issue.title} ({camp.issue.slug})")
-    _say(f"Subject:   {camp.rendered.subject}")
+    _say(f"Subject:   {camp.rendered.subject_display}")
     _say(f"From:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"Server:    {_server(settings)}")
     _say(f"Members:   {camp.recipients_path}")
@@ -362,7 +366,7 @@ def _print_result(slug: str, plan, result) -> None:
             "got it will be sent to.", fg="yellow", err=True,
         )  # fmt: skip
         raise typer.Exit(EXIT_INTERRUPTED)
-    if result.failed or result.deferred or result.unknown:
+    if result.failed or result.deferred or result.unknown or plan.unknown or plan.failed_before:
         _say(f"Details: newsletter status {slug}. Deferred members are retried on the next run.")
         raise typer.Exit(EXIT_PARTIAL)
     _say(f"Done: {slug!r} sent to {result.sent} member(s).")
@@ -371,7 +375,7 @@ def _print_result(slug: str, plan, result) -> None:
 def _print_dry_run(camp, result) -> None:
     report = result.report
     _say(f"Dry run of {camp.issue.slug!r}: {camp.issue.title}")
-    _say(f"  subject:   {camp.rendered.subject}")
+    _say(f"  subject:   {camp.rendered.subject_display}")
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
     _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
@@ -388,7 +392,7 @@ def _print_dry_run(camp, result) -> None:
 
 @app.command()
 def new(
-    slug: Annotated[str, typer.Argument(help="Slug of the new issue, e.g. january-2024.")],
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Slug of the new issue, e.g. january-2024.")],
     date: Annotated[
         str | None, typer.Option(help="Issue date, YYYY-MM-DD [default: today].")
     ] = None,
@@ -418,7 +422,7 @@ def new(
 
 @app.command()
 def check(
-    slug: Annotated[str, typer.Argument(help="Issue slug, e.g. december-2023.")],
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
     recipients: RecipientsOpt = None,
 ) -> None:
     """Pre-flight report: every problem with its location, severity and fix, then a verdict.
@@ -459,7 +463,7 @@ def list_(
     from .status import list_issues, member_count
 
     settings = _settings()
-    states = list_issues(settings)
+    states = list_issues(settings, _skipped)
     members = None
     if any(any(state.counts.values()) for state in states):
         members = member_count(recipients or settings.recipients, settings.suppressed)
@@ -472,7 +476,7 @@ def list_(
 
 @app.command()
 def status(
-    slug: Annotated[str, typer.Argument(help="Issue slug, e.g. december-2023.")],
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show an issue's delivery record: counts by status, failures with server replies, when.
@@ -524,7 +528,7 @@ def archive(
     from .archive import build_archive
 
     settings = _settings()
-    result = build_archive(settings, out)
+    result = build_archive(settings, out, _skipped)
     _say(f"wrote {len(result.pages)} issue page(s), {result.index} and {result.feed}")
     if not settings.archive_url:
         _notice("NEWSLETTER_ARCHIVE_URL is not set: the feed's links are relative")
@@ -532,7 +536,7 @@ def archive(
 
 @app.command()
 def unsubscribe(
-    addresses: Annotated[list[str], typer.Argument(help="One or more email addresses.")],
+    addresses: Annotated[list[str], typer.Argument(metavar="ADDRESS...", help="One or more email addresses.")],
     reason: Annotated[
         str, typer.Option(help="Why (kept in the suppression list).")
     ] = "unsubscribed",
@@ -585,19 +589,18 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(EXIT_OK)
 
 
-def _click_exceptions():
-    import click
-
-    return (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
+def _click_exceptions() -> tuple[type[BaseException], ...]:
+    # Typer ships its own copy of click (typer._click); find its ClickException through a
+    # public class rather than importing a private module.
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    return (click_error, typer.Exit, typer.Abort)
 
 
 def _handle_click(error) -> None:
-    import click
-
-    if isinstance(error, click.exceptions.Exit):
+    if isinstance(error, typer.Exit):
         sys.exit(error.exit_code)
-    if isinstance(error, click.exceptions.Abort):
+    if isinstance(error, typer.Abort):
         typer.secho("aborted", fg="yellow", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    error.show()
-    sys.exit(error.exit_code)
+    error.show()  # "Usage: …" and one "Error: …" line, as click formats them
+    sys.exit(EXIT_USAGE)

@@ -143,6 +143,8 @@ def _validate(settings: Settings) -> Settings:
             f"must be one of {', '.join(SECURITY_MODES)}, not {settings.smtp_security!r}",
             setting="NEWSLETTER_SMTP_SECURITY",
         )
+    if not 0 <= settings.smtp_port <= 65535:
+        raise ConfigError("must be a port number from 1 to 65535", setting="NEWSLETTER_SMTP_PORT")
     for name in ("connections", "smtp_max_per_connection", "max_attempts"):
         if getattr(settings, name) < 1:
             raise ConfigError("must be at least 1", setting=env_name(name))

@@ -120,6 +120,4 @@ class DeliveryError(NewsletterError):
 
 
 class CheckFailed(NewsletterError):
-    """Pre-flight checks found errors; the send refuses to start."""
-
-    exit_code = EXIT_PARTIAL
+    """Pre-flight checks found errors; the send refuses to start (nothing sent: exit 2)."""

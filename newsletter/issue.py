@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from .model import (
     plain,
 )
 
+SkipHandler = Callable[[IssueError], None]
 REQUIRED_KEYS = ("title", "subject", "preheader", "date")
 # Optional front-matter keys (documented in the README).
 OPTIONAL_KEYS = ("lang", "greeting", "archive")
@@ -70,19 +72,45 @@ def list_issue_files(issues_dir: Path) -> list[Path]:
     return sorted(issues_dir.glob("*.md"))
 
 
-def newest_issue(issues_dir: Path) -> Path:
-    """The issue with the latest front-matter date (ties: the later file name)."""
+def newest_issue(issues_dir: Path, on_skip: SkipHandler | None = None) -> Path:
+    """The issue with the latest front-matter date (ties: the later file name).
+
+    A file whose front matter cannot be read is skipped (reported through ``on_skip``), so
+    one broken draft does not hide every other issue; if none can be read, the first
+    error is raised.
+    """
     files = list_issue_files(issues_dir)
     if not files:
         raise IssueError(
             "no issues yet", path=issues_dir, hint="start one with 'newsletter new SLUG'"
         )
     dated = []
+    errors: list[IssueError] = []
     for path in files:
-        text = _read(path)
-        meta, _, _ = split_front_matter(text, path)
-        dated.append((_date(meta, text, path), path.name, path))
+        try:
+            text = _read(path)
+            meta, _, _ = split_front_matter(text, path)
+            dated.append((_date(meta, text, path), path.name, path))
+        except IssueError as error:
+            errors.append(error)
+            if on_skip is not None:
+                on_skip(error)
+    if not dated:
+        raise errors[0]
     return max(dated)[2]
+
+
+def parse_all(issues_dir: Path, on_skip: SkipHandler | None = None) -> list[Issue]:
+    """Every issue that parses; the others are reported through ``on_skip`` (or raised)."""
+    issues = []
+    for path in list_issue_files(issues_dir):
+        try:
+            issues.append(parse_issue(path))
+        except IssueError as error:
+            if on_skip is None:
+                raise
+            on_skip(error)
+    return issues
 
 
 def load_issue(slug_or_path: str, issues_dir: Path) -> Issue:
@@ -93,12 +121,16 @@ def parse_issue(path: Path) -> Issue:
     text = _read(path)
     meta, body, body_line = split_front_matter(text, path)
     for key in REQUIRED_KEYS:
-        if key not in meta or meta[key] in (None, ""):
+        if key not in meta:
             raise IssueError(
                 f"front matter has no {key!r}",
                 path=path,
                 line=1,
                 hint=f"add a line '{key}: …' between the --- lines",
+            )
+        if meta[key] is None or (isinstance(meta[key], str) and not meta[key].strip()):
+            raise IssueError(
+                f"{key!r} is empty", path=path, line=_key_line(text, key), hint="write it"
             )
     for key in ("title", "subject", "preheader"):
         if not isinstance(meta[key], str):
@@ -109,9 +141,7 @@ def parse_issue(path: Path) -> Issue:
             raise IssueError(f"{key!r} must be one line", path=path, line=_key_line(text, key))
     for key in ("greeting", "archive"):
         if key in meta and not isinstance(meta[key], bool):
-            raise IssueError(
-                f"{key!r} must be true or false", path=path, line=_key_line(text, key)
-            )
+            raise IssueError(f"{key!r} must be true or false", path=path, line=_key_line(text, key))
     sections, signoff = _BodyParser(path, body_line).parse(_blank_comments(body))
     return Issue(
         slug=path.stem,
@@ -159,6 +189,14 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
 
     try:
         meta = yaml.safe_load("".join(lines[1:end])) or {}
+    except ValueError as exc:
+        # PyYAML builds dates itself: "date: 2024-13-45" fails inside it as a ValueError.
+        raise IssueError(
+            f"front matter: {exc}",
+            path=path,
+            line=_key_line(text, "date"),
+            hint="write dates as YYYY-MM-DD, e.g. 2023-12-14",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
@@ -309,11 +347,21 @@ class _BodyParser:
             close = _closing(tokens, i)
             return self.facts(tokens[i + 1 : close], tok), close + 1
         if kind in ("fence", "code_block"):
-            return Paragraph(content=(Code(tok.content.rstrip("\n")),), line=self.line(tok)), i + 1
+            lines: list[Inline] = []
+            for number, text in enumerate(tok.content.rstrip("\n").split("\n")):
+                lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
+            return Paragraph(content=tuple(lines), line=self.line(tok)), i + 1
         raise self.error(f"unsupported Markdown ({kind.replace('_open', '')})", tok)
 
     def paragraph(self, inline: Any, opener: Any) -> Block:
         children = inline.children or []
+        if inline.content.startswith(":::"):
+            name = inline.content[3:].split("\n")[0].strip()
+            raise self.error(
+                f"unknown block '::: {name}'" if name else "':::' closes no open block",
+                opener,
+                hint=f"known blocks: {', '.join('::: ' + c for c in CONTAINERS)}",
+            )
         only = [c for c in children if not (c.type == "text" and not c.content.strip())]
         # A lone image is an image block.
         if len(only) == 1 and only[0].type == "image":

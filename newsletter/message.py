@@ -100,6 +100,13 @@ def make_sender(
     if unsubscribe_url:
         if not unsubscribe_url.lower().startswith(("https://", "http://")):
             raise ConfigError("must be an http(s) URL", setting="NEWSLETTER_UNSUBSCRIBE_URL")
+        unknown = set(re.findall(r"\{([^{}]*)\}", unsubscribe_url)) - {"email", "token"}
+        if unknown:
+            raise ConfigError(
+                f"unknown placeholder {{{sorted(unknown)[0]}}} in the unsubscribe URL",
+                setting="NEWSLETTER_UNSUBSCRIBE_URL",
+                hint="it may use {email} and {token}",
+            )
         if "{token}" in unsubscribe_url and not secret:
             raise ConfigError(
                 "the unsubscribe URL uses {token} but no secret is set",
@@ -127,9 +134,23 @@ def make_sender(
     )
 
 
+MAX_NAME = 78  # characters of a display name; keeps the To line far below 998 octets
+
+
 def _clean(value: str) -> str:
     """No recipient or setting value may carry a line break into a header."""
     return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def _display_name(name: str) -> str:
+    name = _clean(name)
+    if len(name) > MAX_NAME:
+        name = name[: MAX_NAME - 1].rstrip() + "…"
+    if "=?" in name:
+        # Text that looks like an RFC 2047 encoded-word must not be decoded by clients as
+        # one: encoding the whole name makes it literal.
+        return Header(name, "utf-8").encode()
+    return name
 
 
 def _qp_chunk(text: str) -> bytes:
@@ -162,7 +183,12 @@ def _header(name: str, value: str) -> str:
 
 def _address(name: str, address: str) -> str:
     # formataddr quotes specials ("," and quotes) and RFC 2047-encodes non-ASCII names.
-    return formataddr((_clean(name), address), charset="utf-8") if name else address
+    if not name:
+        return address
+    display = _display_name(name)
+    if display.startswith("=?"):
+        return f"{display} <{address}>"
+    return formataddr((display, address), charset="utf-8")
 
 
 class MessageBuilder:

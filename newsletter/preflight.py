@@ -233,7 +233,14 @@ def _check_content(campaign: Campaign, report: Report) -> None:
                 f"link {said} has an unusual target: {href}" + context_note,
                 "links in email must be absolute (https://…)",
             )
-        if label.lower().strip(" .!") in VAGUE_LINK_TEXT:
+        if not label:
+            report.add(
+                WARNING,
+                where,
+                f"link to {href or '(nothing)'} has no text" + context_note,
+                "write the words to click between the [ ]",
+            )
+        elif label.lower().strip(" .!") in VAGUE_LINK_TEXT:
             report.add(
                 WARNING,
                 where,

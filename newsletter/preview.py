@@ -11,14 +11,14 @@ from pathlib import Path
 
 from .campaign import link_tagger, view_online_url
 from .config import Settings
-from .issue import issue_path, newest_issue, parse_issue
+from .issue import SkipHandler, issue_path, newest_issue, parse_issue
 from .render import RenderedIssue, render_issue
 
 
-def find(settings: Settings, slug: str | None) -> Path:
+def find(settings: Settings, slug: str | None, on_skip: SkipHandler | None = None) -> Path:
     """The issue file for ``slug``; without one, the newest issue by front-matter date."""
     if slug is None:
-        return newest_issue(settings.issues_dir)
+        return newest_issue(settings.issues_dir, on_skip)
     return issue_path(slug, settings.issues_dir)
 
 
@@ -33,9 +33,11 @@ def render_path(settings: Settings, path: Path) -> RenderedIssue:
     )
 
 
-def write_email_html(settings: Settings, slug: str | None, out: Path) -> tuple[Path, int]:
+def write_email_html(
+    settings: Settings, slug: str | None, out: Path, on_skip: SkipHandler | None = None
+) -> tuple[Path, int]:
     """``preview --out FILE``: the final email HTML, as a member would get it."""
-    rendered = render_path(settings, find(settings, slug))
+    rendered = render_path(settings, find(settings, slug, on_skip))
     _, html, _ = rendered.sample()
     _write(out, html)
     return out, len(html.encode("utf-8"))

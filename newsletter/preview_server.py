@@ -158,7 +158,7 @@ def serve(
     """
     from .preview import find
 
-    path = find(settings, slug)  # an unknown slug is an error before anything starts
+    path = find(settings, slug, lambda error: echo(f"note: skipped: {error}"))
     preview = Preview(settings, path, echo)
     try:
         httpd = http.server.ThreadingHTTPServer((HOST, port), _handler(preview))

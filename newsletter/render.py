@@ -38,9 +38,14 @@ class RenderedIssue:
     view_online_url: str = ""
 
     def __post_init__(self) -> None:
-        self.html_filled = Filled(self.html)
-        self.text_filled = Filled(self.text)
-        self.subject_filled = Filled(self.subject)
+        self.html_filled = Filled(self.html, self.slots.pattern)
+        self.text_filled = Filled(self.text, self.slots.pattern)
+        self.subject_filled = Filled(self.subject, self.slots.pattern)
+
+    @property
+    def subject_display(self) -> str:
+        """The subject for summaries: as written when it holds member fields."""
+        return self.issue.subject if self.subject_filled.has_slots else self.subject
 
     def personalise(self, fields: dict[str, str]) -> tuple[str, str, str]:
         """(subject, html, text) for one member's fields; values are escaped for HTML."""
@@ -84,8 +89,27 @@ def render_issue(
 
     from markupsafe import Markup
 
+    subject_env = environment(templates_dir, autoescape=False)
+    try:
+        subject_template = subject_env.from_string(issue.subject)
+        subject = subject_template.render(
+            recipient=RecipientStandIn(slots, str), issue=issue, org=org
+        )
+    except Exception as exc:  # noqa: BLE001 - any Jinja error in the subject line
+        line = next(
+            (
+                n
+                for n, text in enumerate(issue.source.splitlines(), 1)
+                if text.startswith("subject:")
+            ),
+            None,
+        )
+        raise TemplateError(f"subject: {_jinja_message(exc)}", path=issue.path, line=line) from None
+    subject = " ".join(subject.split())
     writer = TextWriter(url=link_url)
     context: dict[str, Any] = {
+        # The <title>: member fields are slot tokens here; the web edition uses the title.
+        "subject": Markup(html.escape(issue.title if archive else subject)),
         "issue": issue,
         "org": org,
         "recipient": RecipientStandIn(slots, Markup),
@@ -109,6 +133,7 @@ def render_issue(
         recipient=RecipientStandIn(slots, str),
         unsubscribe_url=slots.token(Slot("unsubscribe_url")),
         greeting=_greeting(org, slots, str),
+        subject=subject,
         references=writer.references,
         wrap=writer.wrap,
         link=writer.labelled,
@@ -116,20 +141,12 @@ def render_issue(
     text = render_template(env, TEXT_TEMPLATE, text_context)
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
-    subject_env = environment(templates_dir, autoescape=False)
-    try:
-        subject_template = subject_env.from_string(issue.subject)
-        subject = subject_template.render(
-            recipient=RecipientStandIn(slots, str), issue=issue, org=org
-        )
-    except Exception as exc:  # noqa: BLE001 - any Jinja error in the subject line
-        raise TemplateError(f"subject: {_jinja_message(exc)}", path=issue.path, line=2) from None
     return RenderedIssue(
         issue=issue,
         org=org,
         html=final_html,
         text=text,
-        subject=" ".join(subject.split()),
+        subject=subject,
         slots=slots,
         view_online_url=view_online_url,
     )

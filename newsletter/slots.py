@@ -1,8 +1,10 @@
 """Per-member placeholders that survive the once-per-issue render.
 
 The expensive pipeline (Jinja2 → MJML → HTML → CSS inlining) runs once per issue with a
-stand-in ``recipient`` whose every attribute is an opaque token such as ``zzslot3zz``. Tokens
-are plain letters and digits, so MJML, premailer and URL quoting leave them untouched. Each
+stand-in ``recipient`` whose every attribute is an opaque token such as ``zz5f0c9a3bs3zz``.
+Tokens are plain letters and digits, so MJML, premailer and URL quoting leave them
+untouched; each render draws a random nonce for them, so text in an issue can never be
+mistaken for a token. Each
 member's message is then a cheap string join: literal chunks with the member's values
 between them (see :class:`Filled`).
 """
@@ -10,12 +12,11 @@ between them (see :class:`Filled`).
 from __future__ import annotations
 
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-TOKEN_RE = re.compile(r"zzslot(\d+)zz")
 
 # Fields every member has, whatever the CSV's columns (see message.recipient_values).
 BUILT_IN_FIELDS = frozenset({"email", "name", "first_name", "unsubscribe_url"})
@@ -49,16 +50,18 @@ class SlotTable:
         self.slots: list[Slot] = []
         self._ids: dict[Slot, int] = {}
         self.uses: list[Use] = []
+        self.nonce = secrets.token_hex(6)
+        self.pattern = re.compile(rf"zz{self.nonce}s(\d+)zz")
 
     def token(self, slot: Slot) -> str:
         if slot not in self._ids:
             self._ids[slot] = len(self.slots)
             self.slots.append(slot)
         self.uses.append(Use(slot.field, *_template_location()))
-        return f"zzslot{self._ids[slot]}zz"
+        return f"zz{self.nonce}s{self._ids[slot]}zz"
 
     def slot_of(self, token: str) -> Slot:
-        match = TOKEN_RE.fullmatch(str(token))
+        match = self.pattern.fullmatch(str(token))
         if not match:
             raise ValueError(f"not a member field: {token!r}")
         return self.slots[int(match.group(1))]
@@ -111,8 +114,8 @@ class Filled:
 
     __slots__ = ("literals", "slot_ids")
 
-    def __init__(self, text: str) -> None:
-        parts = TOKEN_RE.split(text)
+    def __init__(self, text: str, pattern: re.Pattern[str]) -> None:
+        parts = pattern.split(text)
         self.literals: list[str] = parts[0::2]
         self.slot_ids: list[int] = [int(p) for p in parts[1::2]]
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .issue import list_issue_files, parse_issue
+from .issue import SkipHandler, parse_all
 from .journal import JOURNAL_NAME, STATUSES, Journal
 
 
@@ -25,7 +25,10 @@ class IssueState:
         pending = self.counts.get("deferred", 0) + self.counts.get("sending", 0)
         if not any(self.counts.values()):
             return "test-sent" if self.test_sends else "never sent"
-        of = f" of {members}" if members is not None else ""
+        attempted = sum(self.counts.values())
+        # Sends may have used another list (-r): never claim "10 of 6".
+        total = max(members or 0, attempted)
+        of = f" of {total}" if members is not None else ""
         text = f"sent to {sent}{of}"
         if failed:
             text += f", failed {failed}"
@@ -39,15 +42,14 @@ def _journal(settings: Settings) -> Journal | None:
     return Journal.open(path) if path.is_file() else None
 
 
-def list_issues(settings: Settings) -> list[IssueState]:
-    """Every issue, newest first, with its journal totals."""
+def list_issues(settings: Settings, on_skip: SkipHandler | None = None) -> list[IssueState]:
+    """Every issue, newest first, with its journal totals (unreadable files: ``on_skip``)."""
     journal = _journal(settings)
     summaries = {s.slug: s for s in journal.issues_summary()} if journal else {}
     if journal:
         journal.close()
     states = []
-    for path in list_issue_files(settings.issues_dir):
-        issue = parse_issue(path)
+    for issue in parse_all(settings.issues_dir, on_skip):
         summary = summaries.get(issue.slug)
         states.append(
             IssueState(

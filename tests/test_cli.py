@@ -159,3 +159,30 @@ def test_new_check_list_archive(project: Path) -> None:
     built = run(["archive", "--out", "site"], project)
     assert built.returncode == 0, built.stderr
     assert (project / "site" / "feed.xml").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["send"],
+        ["send", "december-2023", "--bogus"],
+        ["frobnicate"],
+        ["send", "december-2023", "--rate", "-1"],
+        ["unsubscribe"],
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(project: Path, args: list[str]) -> None:
+    result = run(args, project)
+    assert result.returncode == 2, result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_one_broken_draft_does_not_block_list_archive_preview(project: Path) -> None:
+    (project / "issues" / "zz-draft.md").write_text('---\ntitle: "unclosed\n', encoding="utf-8")
+    listed = run(["list"], project)
+    assert listed.returncode == 0 and "december-2023" in listed.stdout
+    assert "skipped: issues/zz-draft.md:1:" in listed.stderr
+    assert run(["archive", "--out", "site"], project).returncode == 0
+    assert run(["preview", "--out", "x.html"], project).returncode == 0
+    assert run(["render", "zz-draft"], project).returncode == 2

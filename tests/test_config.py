@@ -75,3 +75,8 @@ def test_smtp_safety_rules() -> None:
         Settings(
             smtp_host="127.0.0.1", smtp_security="none", smtp_username="u", smtp_password="p"
         ).require_smtp()
+
+
+def test_port_range() -> None:
+    with pytest.raises(ConfigError, match="NEWSLETTER_SMTP_PORT"):
+        load_settings({"NEWSLETTER_SMTP_PORT": "99999"}, None)

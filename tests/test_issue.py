@@ -115,3 +115,32 @@ def test_non_utf8_issue(tmp_path: Path) -> None:
     path.write_bytes(GOOD_FRONT.encode() + "caf\xe9\n".encode("latin-1"))
     with pytest.raises(IssueError, match="not UTF-8"):
         parse_issue(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (
+            "---\ntitle: T\nsubject: S\npreheader: P\ndate: 2024-13-45\n---\nx\n",
+            5,
+            "month must be in 1..12",
+        ),
+        (
+            "---\ntitle: T\nsubject: S\npreheader: ''\ndate: 2024-01-01\n---\nx\n",
+            4,
+            "'preheader' is empty",
+        ),
+        (GOOD_FRONT + "\n::: agenda\nx\n:::\n", 8, "unknown block '::: agenda'"),
+    ],
+)
+def test_more_bad_issue_files(tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(IssueError) as caught:
+        parse_issue(path)
+    assert str(caught.value).startswith(f"{path}:{line}: ") and words in str(caught.value)
+
+
+def test_code_blocks_keep_their_lines(tmp_path: Path) -> None:
+    issue = parse_issue(write(tmp_path, GOOD_FRONT + "\n```\nline one\nline two\n```\n"))
+    content = issue.sections[0].blocks[0].content
+    assert [type(n).__name__ for n in content] == ["Code", "LineBreak", "Code"]

@@ -68,10 +68,7 @@ def test_messages_parse_and_carry_every_header(project: Path, configured: Settin
         assert all(p.get_content_charset() == "utf-8" for p in parts)
         assert str(msg["From"]) == "Cluster News <news@wmhtc.co.uk>"
         assert str(msg["Reply-To"]) == "david@wmhtc.co.uk"
-        assert (
-            msg["Subject"]
-            == "Cluster News – December 2023: skills, statistics, events"
-        )
+        assert msg["Subject"] == "Cluster News – December 2023: skills, statistics, events"
         assert msg["Date"].datetime is not None
         assert re.fullmatch(r"<[0-9a-f]+@wmhtc\.co\.uk>", msg["Message-ID"])
         ids.add(msg["Message-ID"])
@@ -209,3 +206,49 @@ def test_dry_run_replaces_folder_and_skips(project: Path, configured: Settings) 
     assert result.report.suppressed == [(2, "jane@example.org")]
     assert [(row, first) for row, _, first in result.report.duplicates] == [(4, 3)]
     assert [row for row, _, _ in result.report.invalid] == [5]
+
+
+def test_personal_subject_fills_title_and_issue_text_cannot_fake_a_slot(
+    project: Path, configured: Settings
+) -> None:
+    issue = project / "issues" / "december-2023.md"
+    source = issue.read_text(encoding="utf-8")
+    source = source.replace(
+        'subject: "Cluster News', 'subject: "{{ recipient.first_name }}: Cluster News', 1
+    )
+    source = source.replace(
+        "Thank you for all your hard work, Ahmar.", "Literal zzslot0zz and zz000000000000s0zz stay."
+    )
+    issue.write_text(source, encoding="utf-8")
+    members = write_members(project, "jane@example.org,Jane,Doe,Acme\n")
+    camp, _, files = run_dry(configured, members)
+    assert camp.rendered.subject_display.startswith("{{ recipient.first_name }}: Cluster News")
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    html = msg.get_body(("html",)).get_content()
+    assert "<title>Jane: Cluster News" in html
+    assert "Literal zzslot0zz and zz000000000000s0zz stay." in html
+    assert (
+        "Literal zzslot0zz and zz000000000000s0zz stay." in msg.get_body(("plain",)).get_content()
+    )
+
+
+def test_long_and_tricky_names_stay_within_header_limits(
+    project: Path, configured: Settings
+) -> None:
+    members = write_members(
+        project, f"a@example.org,{'N' * 1200},,\nb@example.org,=?utf-8?q?Boss?=,,\n"
+    )
+    _, _, files = run_dry(configured, members)
+    for path in files:
+        data = path.read_bytes()
+        assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    first = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert first["To"].addresses[0].display_name.endswith("…")
+    second = email.message_from_bytes(files[1].read_bytes(), policy=email.policy.default)
+    assert second["To"].addresses[0].display_name == "=?utf-8?q?Boss?="
+
+
+def test_unknown_unsubscribe_placeholder(project: Path, configured: Settings) -> None:
+    members = write_members(project, "jane@example.org,Jane,Doe,Acme\n")
+    with pytest.raises(ConfigError, match=r"unknown placeholder \{bogus\}"):
+        run_dry(replace(configured, unsubscribe_url="https://x.org/{bogus}"), members)

@@ -80,7 +80,7 @@ def test_links_and_images(project: Path, ready: Settings) -> None:
         "Intro.\n\n"
         "Read the report [here](https://www.ons.gov.uk/report). Then more.\n\n"
         "An [old site](http://insecure.org.uk/) and a [draft](TODO) and [nothing](#).\n\n"
-        "See [the example](https://www.example.com/page).\n\n"
+        "See [the example](https://www.example.com/page). And [](https://www.ons.gov.uk/x).\n\n"
         "![](https://cdn.wmhtc.co.uk/chart.png)\n"
     )
     slug = issue(project, body)

@@ -127,12 +127,12 @@ def test_refusals_send_nothing(project: Path, server) -> None:
     no_unsub = newsletter(
         project, env_for(server, NEWSLETTER_UNSUBSCRIBE_URL=""), "send", "december-2023", "--yes"
     )
-    assert no_unsub.returncode == 1 and "no unsubscribe link" in no_unsub.stderr
+    assert no_unsub.returncode == 2 and "no unsubscribe link" in no_unsub.stderr
     (project / "recipients.csv").write_text(
         "email,first_name\nok@example.org,A\nbroken-address,B\n", encoding="utf-8"
     )
     invalid = newsletter(project, env_for(server), "send", "december-2023", "--yes")
-    assert invalid.returncode == 1 and "invalid address" in invalid.stderr
+    assert invalid.returncode == 2 and "invalid address" in invalid.stderr
     assert server.handler.count() == 0
     skipped = newsletter(
         project, env_for(server), "send", "december-2023", "--yes", "--skip-invalid"

@@ -387,28 +387,30 @@ class _BodyParser:
             )
         return Paragraph(content=self.inlines(inline), line=self.line(opener))
 
-    def list_block(self, tokens: list[Any], i: int) -> tuple[Block, int]:
+    def list_block(self, tokens: list[Any], i: int) -> tuple[BulletList, int]:
         opener = tokens[i]
         close = _closing(tokens, i)
         items: list[tuple[Inline, ...]] = []
-        depth = 0
-        current: list[Inline] = []
-        for tok in tokens[i + 1 : close]:
+        sublists: list[BulletList | None] = []
+        j = i + 1
+        while j < close:
+            tok = tokens[j]
             if tok.type == "list_item_open":
-                depth += 1
-                if depth == 1:
-                    current = []
-            elif tok.type == "list_item_close":
-                depth -= 1
-                if depth == 0:
-                    items.append(tuple(current))
+                items.append(())
+                sublists.append(None)
+            elif tok.type in ("bullet_list_open", "ordered_list_open"):
+                sublists[-1], j = self.list_block(tokens, j)
+                continue
             elif tok.type == "inline":
-                # Nested lists and second paragraphs fold into the item, in order.
-                if current:
-                    current.append(Text(" – " if depth > 1 else " "))
-                current.extend(self.inlines(tok))
+                # A second paragraph in the same item reads on after a space.
+                joiner = (Text(" "),) if items[-1] else ()
+                items[-1] = items[-1] + joiner + self.inlines(tok)
+            j += 1
         block = BulletList(
-            items=tuple(items), ordered=opener.type == "ordered_list_open", line=self.line(opener)
+            items=tuple(items),
+            ordered=opener.type == "ordered_list_open",
+            line=self.line(opener),
+            sublists=tuple(sublists) if any(sublists) else (),
         )
         return block, close + 1
 

@@ -72,6 +72,11 @@ class BulletList:
     items: tuple[tuple[Inline, ...], ...]
     ordered: bool = False
     line: int = 0
+    # A nested list under each item, or None (parallel to ``items``; empty = none at all).
+    sublists: tuple[BulletList | None, ...] = ()
+
+    def sublist(self, index: int) -> BulletList | None:
+        return self.sublists[index] if index < len(self.sublists) else None
 
 
 @dataclass(frozen=True)

@@ -153,8 +153,13 @@ def _links(blocks: list[model.Block]) -> Iterator[tuple[int, model.Link, tuple[m
         if isinstance(block, model.Paragraph):
             yield from walk(block.content, block.line, block.content)
         elif isinstance(block, model.BulletList):
-            for item in block.items:
-                yield from walk(item, block.line, item)
+            lists = [block]
+            while lists:
+                current = lists.pop()
+                for index, item in enumerate(current.items):
+                    yield from walk(item, block.line, item)
+                    if current.sublist(index):
+                        lists.append(current.sublist(index))
         elif isinstance(block, model.Quote):
             for para in block.paragraphs:
                 yield from walk(para, block.line, para)

@@ -133,8 +133,16 @@ def replace_in(path: Path, old: str, new: str) -> int:
     ("old", "new", "words"),
     [
         ("<h3 id=", '<h3 data-x="{{ no_such_variable }}" id=', "no_such_variable"),
-        ("<mj-text color=\"#ffffff\"><h2", "<mj-txt color=\"#ffffff\"><h2", "unknown MJML tag <mj-txt>"),
-        ("      </mj-column>\n    </mj-section>\n{% endfor %}", "    </mj-section>\n{% endfor %}", "mj-"),
+        (
+            '<mj-text color="#ffffff"><h2',
+            '<mj-txt color="#ffffff"><h2',
+            "unknown MJML tag <mj-txt>",
+        ),
+        (
+            "      </mj-column>\n    </mj-section>\n{% endfor %}",
+            "    </mj-section>\n{% endfor %}",
+            "mj-",
+        ),
         ("{{ issue.title }}</h1>", "{{ issue.title }</h1>", "template syntax"),
     ],
 )
@@ -159,3 +167,16 @@ def test_autoescape_in_content(project: Path) -> None:
     rendered = render_issue(parse_issue(issue_file), project / "templates")
     assert "<script>alert" not in rendered.html
     assert html_lib.escape("<script>") in rendered.html
+
+
+def test_nested_lists_keep_their_structure(project: Path) -> None:
+    path = project / "issues" / "nested.md"
+    path.write_text(
+        "---\ntitle: T\nsubject: S\npreheader: P\ndate: 2024-01-01\n---\n# Sec\n\n"
+        "- level one\n  - level two\n    1. level three\n- back to one\n",
+        encoding="utf-8",
+    )
+    _, html, text = render_issue(parse_issue(path), project / "templates").sample()
+    root = lxml.html.fromstring(html)
+    assert [li.text.strip() for li in root.xpath("//ul/li/ul/li/ol/li")] == ["level three"]
+    assert " * level one\n    * level two\n      1. level three\n * back to one" in text

@@ -278,6 +278,13 @@ def _print_plan(settings, plan) -> None:
     _say(f"Subject:   {camp.rendered.subject_display}")
     _say(f"From:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"Server:    {_server(settings)}")
+    rate = f"{settings.rate:g} messages/minute" if settings.rate else "no rate limit"
+    batches = (
+        f", pause {settings.batch_pause:g} s every {settings.batch_size}"
+        if settings.batch_size
+        else ""
+    )
+    _say(f"Pacing:    {rate}, {settings.connections} connection(s){batches}")
     _say(f"Members:   {camp.recipients_path}")
     limited = f" (--limit {plan.limit} of {plan.pending_total} pending)" if plan.limit else ""
     _say(f"To send:   {plan.to_send}{limited}")

@@ -18,6 +18,22 @@ PREFIX = "NEWSLETTER_"
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Safe default pacing (messages per minute) for hosted mailboxes with per-minute limits;
+# relays and ESPs default to unlimited. NEWSLETTER_RATE always wins.
+PROVIDER_RATES = {
+    "office365.com": 30.0,  # Microsoft 365: 30 messages a minute per mailbox
+    "outlook.com": 30.0,
+    "gmail.com": 20.0,  # Gmail / Workspace: daily caps; spread the load
+    "googlemail.com": 20.0,
+}
+
+
+def provider_rate(host: str) -> float:
+    host = host.lower().rstrip(".")
+    for domain, rate in PROVIDER_RATES.items():
+        if host == domain or host.endswith("." + domain):
+            return rate
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +187,9 @@ def load_settings(
     kwargs: dict[str, Any] = {}
     for f in fields(Settings):
         raw = values.get(env_name(f.name))
-        if raw is not None:
+        # An empty value means "not set" (as in .env.example), never an invalid number.
+        if raw is not None and raw.strip():
             kwargs[f.name] = _convert(f.name, raw, f.type)
+    if "rate" not in kwargs and kwargs.get("smtp_host"):
+        kwargs["rate"] = provider_rate(kwargs["smtp_host"])
     return _validate(Settings(**kwargs))

@@ -80,3 +80,18 @@ def test_smtp_safety_rules() -> None:
 def test_port_range() -> None:
     with pytest.raises(ConfigError, match="NEWSLETTER_SMTP_PORT"):
         load_settings({"NEWSLETTER_SMTP_PORT": "99999"}, None)
+
+
+def test_provider_default_rates() -> None:
+    assert load_settings({"NEWSLETTER_SMTP_HOST": "smtp.office365.com"}, None).rate == 30
+    assert load_settings({"NEWSLETTER_SMTP_HOST": "smtp.gmail.com"}, None).rate == 20
+    assert load_settings({"NEWSLETTER_SMTP_HOST": "127.0.0.1"}, None).rate == 0
+    explicit = {"NEWSLETTER_SMTP_HOST": "smtp.office365.com", "NEWSLETTER_RATE": "10"}
+    assert load_settings(explicit, None).rate == 10
+
+
+def test_env_example_loads_as_is(tmp_path: Path) -> None:
+    # A user who copies .env.example to .env must get a working configuration.
+    settings = load_settings({}, ROOT / ".env.example")
+    assert settings.smtp_port == 0 and settings.port == 587
+    assert settings.rate == 0  # smtp.example.org: no provider limit known

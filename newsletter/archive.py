@@ -7,7 +7,6 @@ member data at all. An issue with ``archive: false`` in its front matter is left
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -16,6 +15,7 @@ from .config import Settings
 from .issue import SkipHandler, parse_all
 from .model import Issue
 from .organisation import load_organisation
+from .outdir import staged
 from .render import environment, render_issue, render_template
 
 INDEX_TEMPLATE = "archive-index.html.j2"
@@ -43,24 +43,17 @@ def build_archive(
         key=lambda i: (i.date, i.slug),
         reverse=True,
     )
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
     pages = []
-    for issue in published:
-        rendered = render_issue(issue, settings.templates_dir, org=org, archive=True)
-        _, html, _ = rendered.sample()
-        page = partial / f"{issue.slug}.html"
-        page.write_text(html, encoding="utf-8")
-        pages.append(out_dir / page.name)
-    env = environment(settings.templates_dir)
-    index_html = render_template(env, INDEX_TEMPLATE, {"issues": published, "org": org})
-    (partial / "index.html").write_text(index_html, encoding="utf-8")
-    (partial / "feed.xml").write_bytes(atom_feed(published, org, settings.archive_url))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    partial.rename(out_dir)
+    with staged(out_dir) as folder:
+        for issue in published:
+            rendered = render_issue(issue, settings.templates_dir, org=org, archive=True)
+            _, html, _ = rendered.sample()
+            (folder / f"{issue.slug}.html").write_text(html, encoding="utf-8")
+            pages.append(out_dir / f"{issue.slug}.html")
+        env = environment(settings.templates_dir)
+        index_html = render_template(env, INDEX_TEMPLATE, {"issues": published, "org": org})
+        (folder / "index.html").write_text(index_html, encoding="utf-8")
+        (folder / "feed.xml").write_bytes(atom_feed(published, org, settings.archive_url))
     return ArchiveResult(out_dir, pages, out_dir / "index.html", out_dir / "feed.xml")
 
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .errors import RecipientsError, TemplateError
+from .errors import TemplateError
 from .issue import load_issue
 from .linktags import LinkTagger
-from .message import MessageBuilder, OutgoingMessage, Sender, make_sender
+from .message import MessageBuilder, Sender, make_sender
 from .model import Issue
 from .organisation import Organisation, load_organisation
+from .outdir import staged
 from .recipients import Recipient, RecipientReport, iter_recipients, read_columns
 from .render import RenderedIssue, render_issue
 from .suppression import load_suppressed
@@ -159,12 +159,7 @@ def eml_name(number: int, address: str) -> str:
     return f"{number:05d}-{safe}.eml"
 
 
-def dry_run(
-    campaign: Campaign,
-    out_dir: Path,
-    *,
-    progress: Callable[[OutgoingMessage], None] | None = None,
-) -> DryRunResult:
+def dry_run(campaign: Campaign, out_dir: Path) -> DryRunResult:
     """Write one .eml per member a real send would mail; replaces ``out_dir``'s contents.
 
     Messages go to a sibling ``.partial`` folder first and replace ``out_dir`` only when all
@@ -172,26 +167,14 @@ def dry_run(
     """
     report = RecipientReport()
     builder = campaign.builder()
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
     written = total = largest = 0
-    try:
+    with staged(out_dir) as folder:
         for recipient in campaign.recipients(report):
             message = builder.build(recipient)
             written += 1
-            (partial / eml_name(written, recipient.email)).write_bytes(message.data)
+            (folder / eml_name(written, recipient.email)).write_bytes(message.data)
             total += len(message.data)
             largest = max(largest, len(message.data))
-            if progress is not None:
-                progress(message)
-    except (RecipientsError, KeyboardInterrupt):
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    partial.rename(out_dir)
     return DryRunResult(
         out_dir=out_dir,
         written=written,

@@ -15,6 +15,7 @@ The password never appears in an exception message, a log line or a ``repr``.
 from __future__ import annotations
 
 import functools
+import re
 import smtplib
 import socket
 import ssl
@@ -275,10 +276,7 @@ class SmtpTransport:
                 self._after_refusal(code)
                 raise _classify(code, resp)
             stage = "DATA"
-            try:
-                code, resp = conn.data(msg.data)
-            except smtplib.SMTPDataError as error:  # the DATA command itself was refused
-                code, resp = error.smtp_code, error.smtp_error
+            code, resp = _data(conn, msg.data)
             if code != 250:
                 self._after_refusal(code)
                 raise _classify(code, resp)
@@ -328,6 +326,26 @@ class _StaleConnection(Exception):
     def __init__(self, reply: str) -> None:
         super().__init__(reply)
         self.reply = reply
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _data(conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
+    """smtplib's ``data()`` without its dot-stuffing regex when there is nothing to stuff.
+
+    smtplib runs a regex over every message (~250 µs for 80 KB); a ``find`` tells in
+    ~10 µs whether any line starts with "." (ours rarely do: quoted-printable bodies).
+    """
+    code, resp = conn.docmd("data")
+    if code != 354:
+        return code, resp  # the DATA command itself was refused
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    conn.send(data + b".\r\n")
+    return conn.getreply()
 
 
 def _classify(code: int, resp: bytes | str) -> SendFailure:

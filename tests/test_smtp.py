@@ -19,6 +19,7 @@ from smtp_servers import (
 
 from newsletter.config import Settings
 from newsletter.errors import DeliveryError
+from newsletter.message import OutgoingMessage
 from newsletter.smtp import PermanentFailure, SmtpTransport, TemporaryFailure, transport_factory
 
 SENDER = "news@example.org"
@@ -218,3 +219,13 @@ def test_missing_ca_file_is_fatal(plain: Server, tmp_path: Path) -> None:
     settings = settings_for(plain, smtp_security="starttls", smtp_cafile=str(tmp_path / "no.pem"))
     with pytest.raises(DeliveryError, match="CA file"):
         transport_factory(settings)
+
+
+def test_leading_dots_survive_the_transaction(plain: Server) -> None:
+    body = b"Subject: dots\r\n\r\n.starts with a dot\r\n..two dots\r\nplain\r\n."
+    transport = SmtpTransport(settings_for(plain))
+    message = make_message("dots@example.org")
+    transport.send(OutgoingMessage(message.to, 1, message.message_id, body), SENDER)
+    transport.close()
+    received = plain.handler.messages[0].data
+    assert received.replace(b"\r\n", b"\n").endswith(b".starts with a dot\n..two dots\nplain\n.\n")

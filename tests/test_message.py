@@ -252,3 +252,17 @@ def test_unknown_unsubscribe_placeholder(project: Path, configured: Settings) ->
     members = write_members(project, "jane@example.org,Jane,Doe,Acme\n")
     with pytest.raises(ConfigError, match=r"unknown placeholder \{bogus\}"):
         run_dry(replace(configured, unsubscribe_url="https://x.org/{bogus}"), members)
+
+
+def test_no_line_starts_with_a_dot(project: Path, configured: Settings) -> None:
+    # Lines starting with "." would make SMTP dot-stuff every message (and some relays
+    # mishandle them); quoted-printable can always say =2E instead.
+    members = write_members(project, "dotty@example.org,.Dot,.Name,.Org\njane@example.org,Jane,Doe,Acme\n")
+    _, _, files = run_dry(configured, members)
+    for path in files:
+        data = path.read_bytes()
+        assert b"\r\n." not in data
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        assert ".facts" in msg.get_body(("html",)).get_content()  # the CSS rule, decoded
+    first = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert "Dear .Dot," in first.get_body(("plain",)).get_content()

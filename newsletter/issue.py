@@ -429,7 +429,7 @@ class _BodyParser:
                         "each line of a facts block must be 'Label: value'",
                         path=self.path,
                         line=line_no,
-                        hint="e.g. 'Date: 6-8 March 2024'",
+                        hint="e.g. 'Date: 6-8 March 2024'; end the block with a ':::' line",
                     )
                 label, _, rest = first.text.partition(":")
                 value = ((Text(rest.lstrip()),) if rest.strip() else ()) + tuple(line_nodes[1:])

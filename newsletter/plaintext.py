@@ -7,6 +7,7 @@ lines are wrapped at 78 characters, and non-ASCII text is kept as it is.
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from collections.abc import Callable
 
 from .model import Code, Emphasis, Inline, LineBreak, Link, Text
@@ -90,6 +91,11 @@ def _mark_hard_breaks(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
     return tuple(Text("\n\x00") if isinstance(n, LineBreak) else n for n in nodes)
 
 
+def display_width(text: str) -> int:
+    """Columns a terminal or mail client gives ``text``: wide (CJK, emoji) count twice."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def underline(text: str, char: str = "=") -> str:
-    width = min(len(text), WIDTH)
+    width = min(display_width(text), WIDTH)
     return f"{text}\n{char * width}"

@@ -180,3 +180,9 @@ def test_nested_lists_keep_their_structure(project: Path) -> None:
     root = lxml.html.fromstring(html)
     assert [li.text.strip() for li in root.xpath("//ul/li/ul/li/ol/li")] == ["level three"]
     assert " * level one\n    * level two\n      1. level three\n * back to one" in text
+
+
+def test_text_underline_fits_wide_characters() -> None:
+    from newsletter.plaintext import underline
+
+    assert underline("中文 News") == "中文 News\n=========="

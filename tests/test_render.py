@@ -185,4 +185,4 @@ def test_nested_lists_keep_their_structure(project: Path) -> None:
 def test_text_underline_fits_wide_characters() -> None:
     from newsletter.plaintext import underline
 
-    assert underline("中文 News") == "中文 News\n=========="
+    assert underline("中文 News") == "中文 News\n========="  # 2 + 2 + 5 columns

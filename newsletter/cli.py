@@ -256,12 +256,15 @@ def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, ret
                 hint=f"see 'newsletter check {slug}', or add --force to send anyway",
             )
     factory = transport_factory(settings)
+    warnings = len(checks.warnings)
+    checked = f"{warnings} warning(s): see 'newsletter check {slug}'" if warnings else "passed"
     with _journal(settings) as journal:
         plan = sending.plan(
             camp, journal, resend_unknown=resend_unknown, retry_failed=retry_failed,
             limit=limit, skip_invalid=skip_invalid,
         )  # fmt: skip
         _print_plan(settings, plan)
+        _say(f"Checks:    {checked}")
         if plan.to_send == 0:
             _say("Nothing to send.")
             if plan.unknown or plan.failed_before:

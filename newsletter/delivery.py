@@ -27,7 +27,7 @@ from .config import Settings
 from .errors import DeliveryError
 from .journal import Journal, address_key
 from .message import OutgoingMessage
-from .smtp import PermanentFailure, SendFailure, TemporaryFailure, Transport
+from .smtp import PermanentFailure, SendFailure, TemporaryFailure, Transport, UnknownOutcome
 
 MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on
 _POLL = 0.05  # seconds; how often waiting threads look at the stop flag
@@ -39,6 +39,7 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # not accepted after max_attempts (or run stopped): try again later
     RETRY = "retry"  # temporary failure, will be retried in this run
     SKIPPED = "skipped"  # already sent or unknown in the journal, or a duplicate address
+    UNKNOWN = "unknown"  # sent, but no reply in time: stays "sending", never retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +298,11 @@ class _Run:
             self.journal.mark_sent(slug, msg.to, outcome)
             self._settle(key)
             self.emit(Outcome.SENT, job, outcome)
+        elif isinstance(outcome, UnknownOutcome):
+            # Stays in _in_flight, so DeliveryResult.unknown lists it; the journal keeps
+            # it "sending" with the reason.
+            self.journal.mark_unknown(slug, msg.to, outcome.reply)
+            self.emit(Outcome.UNKNOWN, job, outcome.reply)
         elif isinstance(outcome, PermanentFailure):
             self.journal.mark_failed(slug, msg.to, outcome.reply)
             self._settle(key)

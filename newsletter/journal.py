@@ -328,6 +328,10 @@ class Journal:
         """Not accepted, worth trying again later (4xx, dropped connection, run stopped)."""
         self._finish(slug, address, "deferred", reply)
 
+    def mark_unknown(self, slug: str, address: str, reply: str) -> None:
+        """Sent, but no reply came in time: it stays ``sending`` (unknown), with the reason."""
+        self._finish(slug, address, "sending", reply)
+
     def record_test_send(self, slug: str, to: str, message_id: str) -> None:
         """A ``--test`` copy; kept apart so it never counts as a member send."""
         self._write(

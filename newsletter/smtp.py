@@ -55,6 +55,12 @@ class PermanentFailure(SendFailure):
     """Refused for this recipient (5xx on RCPT or DATA): do not retry."""
 
 
+class UnknownOutcome(SendFailure):
+    """The whole message went out and the server's reply did not come in time: it may be
+    accepted (a slow server usually is). Never retried automatically, because a retry
+    could be a second copy; the member stays ``sending`` (unknown) in the journal."""
+
+
 class Transport(Protocol):
     """What :func:`newsletter.delivery.deliver` needs from a transport (one per connection)."""
 
@@ -73,8 +79,12 @@ def _local_hostname() -> str:
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
-    """A client context that always verifies the certificate and the host name."""
-    return ssl.create_default_context(cafile=settings.smtp_cafile or None)
+    """A client context that always verifies the certificate and the host name; a
+    configured CA file is trusted *in addition to* the system's CAs."""
+    context = ssl.create_default_context()
+    if settings.smtp_cafile:
+        context.load_verify_locations(cafile=settings.smtp_cafile)
+    return context
 
 
 def _reply_text(code: int, resp: bytes | str) -> str:
@@ -145,6 +155,11 @@ class SmtpTransport:
             raise self._fatal(f"authentication refused: {reply}", CREDENTIALS_HINT) from None
         except smtplib.SMTPConnectError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
+            if 400 <= error.smtp_code < 500:
+                # "421 too many connections", "try again later": retried like any 4xx.
+                raise TemporaryFailure(
+                    f"server busy at connect: {reply}", code=error.smtp_code
+                ) from None
             raise self._fatal(f"server refused the connection: {reply}", ADDRESS_HINT) from None
         except smtplib.SMTPServerDisconnected:
             raise self._fatal("server closed the connection during setup", SECURITY_HINT) from None
@@ -259,6 +274,7 @@ class SmtpTransport:
         assert conn is not None
         self._transactions += 1
         stage = "MAIL"
+        message_out = False
         try:
             code, resp = conn.mail(sender, self._mail_options(conn, msg, sender))
             if code != 250:
@@ -276,13 +292,23 @@ class SmtpTransport:
                 self._after_refusal(code)
                 raise _classify(code, resp)
             stage = "DATA"
-            code, resp = _data(conn, msg.data)
+            code, resp = conn.docmd("data")
+            if code == 354:
+                conn.send(_dot_stuffed(msg.data))
+                message_out = True  # the whole message is out: the server may now have it
+                code, resp = conn.getreply()
             if code != 250:
                 self._after_refusal(code)
                 raise _classify(code, resp)
             return _reply_text(code, resp)
         except smtplib.SMTPServerDisconnected as error:
             self._drop()
+            if message_out and isinstance(error.__context__, TimeoutError):
+                # A slow server, not a dead one: it most likely accepts the message.
+                raise UnknownOutcome(
+                    f"no reply within {self._settings.smtp_timeout:g}s after the message "
+                    "was sent; it may have been delivered"
+                ) from None
             if stage == "MAIL":
                 raise _StaleConnection(f"connection closed by server ({error})") from None
             raise TemporaryFailure(f"connection closed by server during {stage}") from None
@@ -331,21 +357,15 @@ class _StaleConnection(Exception):
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _data(conn: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
-    """smtplib's ``data()`` without its dot-stuffing regex when there is nothing to stuff.
-
-    smtplib runs a regex over every message (~250 µs for 80 KB); a ``find`` tells in
-    ~10 µs whether any line starts with "." (ours rarely do: quoted-printable bodies).
-    """
-    code, resp = conn.docmd("data")
-    if code != 354:
-        return code, resp  # the DATA command itself was refused
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload as smtplib's ``data()`` sends it, without its regex pass when there
+    is nothing to stuff: smtplib runs one over every message (~250 µs for 80 KB), while a
+    ``find`` tells in ~10 µs whether any line starts with "." (ours never do)."""
     if data.startswith(b".") or b"\n." in data:
         data = _LEADING_DOT.sub(b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    conn.send(data + b".\r\n")
-    return conn.getreply()
+    return data + b".\r\n"
 
 
 def _classify(code: int, resp: bytes | str) -> SendFailure:

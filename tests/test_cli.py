@@ -186,3 +186,23 @@ def test_one_broken_draft_does_not_block_list_archive_preview(project: Path) -> 
     assert run(["archive", "--out", "site"], project).returncode == 0
     assert run(["preview", "--out", "x.html"], project).returncode == 0
     assert run(["render", "zz-draft"], project).returncode == 2
+
+
+def test_output_folders_that_are_not_ours_are_never_replaced(project: Path) -> None:
+    keep = project / "documents"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("keep me")
+    for args in (
+        ["send", "december-2023", "--dry-run", "--out", "documents"],
+        ["send", "december-2023", "--dry-run", "--out", ".."],
+        ["send", "december-2023", "--dry-run", "--out", "."],
+        ["archive", "--out", "documents"],
+    ):
+        result = run(args, project)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "refusing to replace" in result.stderr
+    assert (keep / "precious.txt").read_text() == "keep me"
+    assert (project / "issues" / "december-2023.md").is_file()
+    # Our own output folder is replaced on every run, as documented.
+    assert run(["send", "december-2023", "--dry-run"], project).returncode == 0
+    assert run(["send", "december-2023", "--dry-run"], project).returncode == 0

@@ -422,3 +422,32 @@ def test_kill_minus_9_then_resume(tmp_path: Path, kill_after: int, connections: 
             assert copies.get(address, 0) <= 1  # maybe got it, never twice
         else:
             assert copies.get(address, 0) == 1, address
+
+
+class SlowToAnswer(RecordingHandler):
+    """Stores the message, then answers too late for the client's timeout."""
+
+    def __init__(self, slow: str, delay: float) -> None:
+        super().__init__()
+        self.slow, self.delay = slow, delay
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.record(server, envelope)
+        if self.slow in envelope.rcpt_tos:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
+        return "250 2.0.0 Ok: queued"
+
+
+def test_no_reply_after_the_message_went_out_is_unknown_not_retried(journal: Journal) -> None:
+    to = addresses(3)
+    with start_server(SlowToAnswer(to[1], delay=2.5)) as slow:
+        result = run(slow, journal, to, settings_for(slow, smtp_timeout=1.0))
+        assert result.unknown == [to[1]] and result.sent == 2 and result.deferred == 0
+        assert journal.status_of(SLUG, to[1]) == "sending"
+        assert "may have been delivered" in journal.rows(SLUG, "sending")[0].reply
+        again = run(slow, journal, to, settings_for(slow, smtp_timeout=1.0))
+        assert again.sent == 0
+        time.sleep(1.6)  # let the slow reply finish before counting
+        assert Counter(slow.handler.copies()) == Counter({a: 1 for a in to})

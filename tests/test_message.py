@@ -198,7 +198,7 @@ def test_dry_run_replaces_folder_and_skips(project: Path, configured: Settings) 
         "jane@example.org,Jane,,\nann@example.org,Ann,,\nANN@Example.org,Ann2,,\nnot-an-address,X,,\n",
     )
     out = configured.outbox / "december-2023"
-    out.mkdir(parents=True)
+    run_dry(configured, members)  # a first run: the folder is ours from now on
     (out / "stale.eml").write_text("old")
     _, result, files = run_dry(configured, members)
     assert [p.name for p in files] == ["00001-ann@example.org.eml"]

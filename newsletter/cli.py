@@ -59,7 +59,9 @@ def _kb(size: int) -> str:
 
 @app.command()
 def render(
-    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug (file name in issues/ without .md).")],
+    slug: Annotated[
+        str, typer.Argument(metavar="SLUG", help="Issue slug (file name in issues/ without .md).")
+    ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder to write SLUG.html and SLUG.txt into.")
     ] = Path("."),
@@ -78,13 +80,16 @@ def render(
 @app.command()
 def preview(
     slug: Annotated[
-        str | None, typer.Argument(metavar="SLUG", help="Issue slug; default: the newest issue by date.")
+        str | None,
+        typer.Argument(metavar="SLUG", help="Issue slug; default: the newest issue by date."),
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write the final email HTML to this file and exit."),
     ] = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 0,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 = any free port).")
+    ] = 0,
     open_browser: Annotated[
         bool, typer.Option("--open/--no-open", help="Open the default browser.")
     ] = True,
@@ -124,10 +129,15 @@ def send(
     ] = False,
     to: Annotated[
         list[str] | None,
-        typer.Option("--to", metavar="ADDRESS", help="With --test: where the copy goes (repeatable)."),
+        typer.Option(
+            "--to", metavar="ADDRESS", help="With --test: where the copy goes (repeatable)."
+        ),
     ] = None,
     as_address: Annotated[
-        str | None, typer.Option("--as", metavar="ADDRESS", help="With --test: personalise as this member of the CSV.")
+        str | None,
+        typer.Option(
+            "--as", metavar="ADDRESS", help="With --test: personalise as this member of the CSV."
+        ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     limit: Annotated[
@@ -240,7 +250,7 @@ def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, ret
                   skip_invalid, force) -> None:  # fmt: skip
     from . import campaign as campaign_mod
     from . import sending
-    from .errors import EXIT_PARTIAL, CheckFailed
+    from .errors import EXIT_PARTIAL, CheckFailed, DeliveryError
     from .preflight import run_checks
     from .smtp import transport_factory
 
@@ -258,7 +268,7 @@ def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, ret
     factory = transport_factory(settings)
     warnings = len(checks.warnings)
     checked = f"{warnings} warning(s): see 'newsletter check {slug}'" if warnings else "passed"
-    with _journal(settings) as journal:
+    with sending.run_lock(settings.state_dir, camp.issue.slug), _journal(settings) as journal:
         plan = sending.plan(
             camp, journal, resend_unknown=resend_unknown, retry_failed=retry_failed,
             limit=limit, skip_invalid=skip_invalid,
@@ -271,7 +281,18 @@ def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, ret
                 raise typer.Exit(EXIT_PARTIAL)
             return
         _confirm(plan, yes)
-        result = _deliver_with_progress(plan, journal, factory)
+        try:
+            result = _deliver_with_progress(plan, journal, factory)
+        except DeliveryError as error:
+            # The server became unusable mid-run: say how far it got before the error line.
+            sent_now = journal.counts(camp.issue.slug)["sent"] - plan.already_sent
+            if sent_now > 0:
+                _say(
+                    f"Stopped after {sent_now} message(s) were sent. Once fixed, re-run "
+                    f"'newsletter send {slug}' to resume; nobody gets a second copy."
+                )
+                error.exit_code = EXIT_PARTIAL
+            raise
     _print_result(slug, plan, result)
 
 
@@ -343,8 +364,12 @@ def _deliver_with_progress(plan, journal, factory):
             "Sending", total=plan.to_send, sent=0, failed=0, deferred=0, rate=0
         )
 
+        unknown = 0
+
         def on_event(event) -> None:
-            done = event.sent + event.failed + event.deferred + event.skipped
+            nonlocal unknown
+            unknown += event.outcome == "unknown"  # sent, no reply: counted as done
+            done = event.sent + event.failed + event.deferred + event.skipped + unknown
             minutes = max(time.monotonic() - started, 1e-6) / 60
             progress.update(
                 task, completed=done, sent=event.sent, failed=event.failed,
@@ -402,7 +427,9 @@ def _print_dry_run(camp, result) -> None:
 
 @app.command()
 def new(
-    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Slug of the new issue, e.g. january-2024.")],
+    slug: Annotated[
+        str, typer.Argument(metavar="SLUG", help="Slug of the new issue, e.g. january-2024.")
+    ],
     date: Annotated[
         str | None, typer.Option(help="Issue date, YYYY-MM-DD [default: today].")
     ] = None,
@@ -546,7 +573,9 @@ def archive(
 
 @app.command()
 def unsubscribe(
-    addresses: Annotated[list[str], typer.Argument(metavar="ADDRESS...", help="One or more email addresses.")],
+    addresses: Annotated[
+        list[str], typer.Argument(metavar="ADDRESS...", help="One or more email addresses.")
+    ],
     reason: Annotated[
         str, typer.Option(help="Why (kept in the suppression list).")
     ] = "unsubscribed",

@@ -98,6 +98,11 @@ def make_sender(
             hint='write it as "Name <address@example.org>"',
         )
     if unsubscribe_url:
+        if _CONTROL.search(unsubscribe_url) or " " in unsubscribe_url:
+            raise ConfigError(
+                "the unsubscribe URL contains spaces or control characters",
+                setting="NEWSLETTER_UNSUBSCRIBE_URL",
+            )
         if not unsubscribe_url.lower().startswith(("https://", "http://")):
             raise ConfigError("must be an http(s) URL", setting="NEWSLETTER_UNSUBSCRIBE_URL")
         unknown = set(re.findall(r"\{([^{}]*)\}", unsubscribe_url)) - {"email", "token"}
@@ -178,7 +183,11 @@ class _QPTemplate:
 
 
 def _header(name: str, value: str) -> str:
-    """One header line, RFC 2047-encoded when it is not ASCII, folded at 78 characters."""
+    """One header line, RFC 2047-encoded when it is not ASCII, folded at 78 characters.
+
+    The last guard against header injection: a value can never end the line it is in."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"line break in the {name} header")
     if value.isascii() and len(name) + len(value) < 76:
         return f"{name}: {value}\r\n"
     folded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name)
@@ -227,25 +236,26 @@ class MessageBuilder:
         static.append("MIME-Version: 1.0\r\n")
         self._static_headers = "".join(static)
 
-    def fields(self, recipient: Recipient) -> dict[str, str]:
+    @staticmethod
+    def fields(recipient: Recipient, unsubscribe_url: str) -> dict[str, str]:
         """The values a template may use for this member (CSV columns and built-ins)."""
         values = dict(recipient.fields)
         values["email"] = recipient.email
         values["name"] = recipient.name
         values["first_name"] = recipient.first_name
-        values["unsubscribe_url"] = self.sender.unsubscribe_target(recipient.email)[0]
+        values["unsubscribe_url"] = unsubscribe_url
         return values
 
     def build(self, recipient: Recipient, *, to: str | None = None) -> OutgoingMessage:
         """The member's message; ``to`` readdresses it (a test copy personalised as them)."""
-        fields = self.fields(recipient)
+        unsubscribe_link, list_unsubscribe = self.sender.unsubscribe_target(recipient.email)
+        fields = self.fields(recipient, unsubscribe_link)
         slot_values = self.rendered.slots.values(fields)
         # Each value encoded for its part: HTML-escaped then QP for HTML, QP for text.
         html_values = [_qp_chunk(html.escape(v, quote=True)) + b"=\r\n" for v in slot_values]
         text_values = [_qp_chunk(v) + b"=\r\n" for v in slot_values]
         message_id = f"<{secrets.token_hex(12)}@{self.sender.domain}>"
         boundary = "=_" + secrets.token_hex(16)
-        _, list_unsubscribe = self.sender.unsubscribe_target(recipient.email)
 
         headers = [self._static_headers]
         headers.append(_header("To", to or _address(recipient.name, recipient.email)))

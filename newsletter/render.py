@@ -21,7 +21,6 @@ from .slots import Filled, RecipientStandIn, Slot, SlotTable
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
-SAFE_SCHEMES = ("http://", "https://", "mailto:", "tel:", "#")
 GMAIL_CLIP_BYTES = 102 * 1024
 
 

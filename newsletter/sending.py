@@ -8,16 +8,45 @@ pending member's message lazily and hands them to :func:`newsletter.delivery.del
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .campaign import Campaign
 from .delivery import DeliveryResult, EventHandler, deliver
-from .errors import ConfigError, RecipientsError
+from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, RecipientsError
 from .journal import Journal, address_key
 from .message import OutgoingMessage
 from .recipients import Recipient, RecipientReport, validate_address
-from .smtp import Transport
+from .smtp import SendFailure, Transport
+
+
+@contextmanager
+def run_lock(state_dir: Path, slug: str) -> Iterator[None]:
+    """One send of an issue at a time. Two at once could both claim a member left unknown
+    (``--resend-unknown``) while the other is still talking to the server about it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / f"send-{slug}.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise NewsletterError(
+                f"another send of {slug!r} is running ({holder})",
+                hint="wait for it to finish, or stop it; then run this again to resume",
+            ) from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -178,7 +207,16 @@ def send_test(
         for address in to:
             # Personalised as the member, addressed to the tester.
             message = builder.build(member, to=address)
-            reply = transport.send(message, campaign.sender.address)
+            try:
+                reply = transport.send(message, campaign.sender.address)
+            except SendFailure as failure:
+                error = DeliveryError(
+                    f"the test copy to {address} was not accepted: {failure.reply}",
+                    host=campaign.settings.smtp_host,
+                    port=campaign.settings.port,
+                )
+                error.exit_code = EXIT_PARTIAL
+                raise error from None
             journal.record_test_send(campaign.issue.slug, address, message.message_id)
             sent.append((address, reply))
     finally:

@@ -176,3 +176,73 @@ def test_ctrl_c_mid_send_then_resume_exactly_once(project: Path, tmp_path: Path)
         assert rerun.returncode == 0, rerun.stderr
         copies = server.handler.copies()
         assert copies == {a: 1 for a in addresses}
+
+
+class RefusesSenderAfter(RecordingHandler):
+    """Accepts ``count`` messages, then refuses the sender for good (account suspended)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count_left = count
+
+    async def handle_MAIL(self, server, session, envelope, address, options) -> str:
+        if self.count_left <= 0:
+            return "550 5.7.1 sender suspended"
+        self.count_left -= 1
+        envelope.mail_from = address
+        return "250 OK"
+
+
+def test_server_unusable_mid_run_reports_progress_and_exits_1(
+    project: Path, tmp_path: Path
+) -> None:
+    write_members(project, 8)
+    with start_server(
+        RefusesSenderAfter(3), tls="starttls", auth=True, cafile_dir=tmp_path
+    ) as server:
+        result = newsletter(project, env_for(server), "send", "december-2023", "--yes")
+    assert result.returncode == 1, result.stderr
+    assert "Stopped after 3 message(s) were sent" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "sender suspended" in errors[0]
+
+
+def test_refused_test_copy_is_one_line(project: Path, tmp_path: Path) -> None:
+    write_members(project, 2)
+    with start_server(_RefuseRcpt(), tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        env = env_for(server, NEWSLETTER_TEST_TO="bad-mailbox@example.org")
+        result = newsletter(project, env, "send", "december-2023", "--test")
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "was not accepted: 550" in lines[0]
+
+
+class _RefuseRcpt(RecordingHandler):
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
+        return "550 5.1.1 no such user"
+
+
+def test_second_send_of_the_same_issue_waits_its_turn(project: Path, server) -> None:
+    import fcntl
+
+    write_members(project, 2)
+    state = project / ".newsletter"
+    state.mkdir()
+    with (state / "send-december-2023.lock").open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("pid 4242\n")
+        held.flush()
+        result = newsletter(project, env_for(server), "send", "december-2023", "--yes")
+    assert result.returncode == 2 and "another send of 'december-2023' is running" in result.stderr
+    assert server.handler.count() == 0
+    assert newsletter(project, env_for(server), "send", "december-2023", "--yes").returncode == 0
+
+
+def test_bad_unsubscribe_url_and_preview_port(project: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env["NEWSLETTER_UNSUBSCRIBE_URL"] = "https://x.org/?e={email}\r\nBcc: v@example.org"
+    bad = newsletter(project, env, "send", "december-2023", "--dry-run")
+    assert bad.returncode == 2 and "NEWSLETTER_UNSUBSCRIBE_URL" in bad.stderr
+    port = newsletter(project, env, "preview", "--port", "99999", "--no-open")
+    assert port.returncode == 2 and "internal error" not in port.stderr

@@ -56,6 +56,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
+from messages import write_members  # noqa: E402  (the same generated members)
 from sink import HOST, make_certs  # noqa: E402  (needs the path above)
 
 from newsletter import campaign as campaigns  # noqa: E402
@@ -69,28 +70,8 @@ from newsletter.smtp import transport_factory  # noqa: E402
 
 SLUG = "december-2023"
 USERNAME, PASSWORD = "bench", "bench-password"
-FIRST = ["Jane", "Zoë", "Siân", "Ahmed", "Priya", "Tomasz", "", "Olu", "Marie-Claire"]
-LAST = ["Doe", "Brennan", "Griffiths", "Khan", "Shah", "Nowak", "O’Neill", "Adeyemi"]
 NEW_CONN, CEILING = "new connection per message", "bare smtplib, one connection"
 DELIVER_1, DELIVER_4 = "deliver(), 1 connection", "deliver(), 4 connections"
-
-
-def write_members(path: Path, count: int) -> None:
-    """The same generated members as benchmarks/messages.py."""
-    import csv
-
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["email", "first_name", "last_name", "organisation"])
-        for n in range(count):
-            writer.writerow(
-                [
-                    f"member{n}@example{n % 50}.org",
-                    FIRST[n % len(FIRST)],
-                    LAST[n % len(LAST)],
-                    f"Company {n % 700}, Ltd",
-                ]
-            )
 
 
 # -- the sinks, each in its own process -----------------------------------------------------

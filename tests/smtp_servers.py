@@ -1,4 +1,4 @@
-"""Real aiosmtpd servers on 127.0.0.1 for tests and benchmarks (no mocked smtplib).
+"""Real aiosmtpd servers on 127.0.0.1 for tests and benchmarks (real SMTP, never stand-ins).
 
 ``start_server(...)`` returns a running :class:`Server` (also a context manager) whose
 ``handler.messages`` records what arrived, with receive times and the connection number it

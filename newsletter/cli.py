@@ -230,20 +230,11 @@ def _send_test(settings, slug, recipients, to, as_address) -> None:
         _say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
 
 
-class _journal:
-    """Open the journal for the length of a command."""
+def _journal(settings):
+    """The send journal, opened for the length of a ``with`` block."""
+    from .journal import Journal
 
-    def __init__(self, settings) -> None:
-        self.settings = settings
-
-    def __enter__(self):
-        from .journal import Journal
-
-        self.journal = Journal.for_state_dir(self.settings.state_dir)
-        return self.journal
-
-    def __exit__(self, *exc) -> None:
-        self.journal.close()
+    return Journal.for_state_dir(settings.state_dir)
 
 
 def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, retry_failed,

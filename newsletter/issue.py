@@ -130,18 +130,18 @@ def parse_issue(path: Path) -> Issue:
             )
         if meta[key] is None or (isinstance(meta[key], str) and not meta[key].strip()):
             raise IssueError(
-                f"{key!r} is empty", path=path, line=_key_line(text, key), hint="write it"
+                f"{key!r} is empty", path=path, line=key_line(text, key), hint="write it"
             )
     for key in ("title", "subject", "preheader"):
         if not isinstance(meta[key], str):
             raise IssueError(
-                f"{key!r} must be text", path=path, line=_key_line(text, key), hint="quote it"
+                f"{key!r} must be text", path=path, line=key_line(text, key), hint="quote it"
             )
         if "\n" in meta[key].strip():
-            raise IssueError(f"{key!r} must be one line", path=path, line=_key_line(text, key))
+            raise IssueError(f"{key!r} must be one line", path=path, line=key_line(text, key))
     for key in ("greeting", "archive"):
         if key in meta and not isinstance(meta[key], bool):
-            raise IssueError(f"{key!r} must be true or false", path=path, line=_key_line(text, key))
+            raise IssueError(f"{key!r} must be true or false", path=path, line=key_line(text, key))
     sections, signoff = _BodyParser(path, body_line).parse(_blank_comments(body))
     return Issue(
         slug=path.stem,
@@ -194,7 +194,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
         raise IssueError(
             f"front matter: {exc}",
             path=path,
-            line=_key_line(text, "date"),
+            line=key_line(text, "date"),
             hint="write dates as YYYY-MM-DD, e.g. 2023-12-14",
         ) from None
     except yaml.YAMLError as exc:
@@ -219,7 +219,8 @@ def _blank_comments(body: str) -> str:
     return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
 
 
-def _key_line(text: str, key: str) -> int:
+def key_line(text: str, key: str) -> int:
+    """The 1-based line where front-matter ``key`` is set (1 if it is not)."""
     for number, line in enumerate(text.splitlines(), start=1):
         if re.match(rf"{re.escape(key)}\s*:", line):
             return number
@@ -238,7 +239,7 @@ def _date(meta: dict[str, Any], text: str, path: Path) -> dt.date:
         raise IssueError(
             f"date {value!r} is not a date",
             path=path,
-            line=_key_line(text, "date"),
+            line=key_line(text, "date"),
             hint="write it as YYYY-MM-DD, e.g. 2023-12-14",
         ) from None
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from . import model
 from .campaign import Campaign
+from .issue import key_line
 from .recipients import RecipientReport
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -97,33 +98,26 @@ def _where(campaign: Campaign, line: int) -> str:
     return f"{campaign.issue.path}:{line}" if line else str(campaign.issue.path)
 
 
-def _key_line(campaign: Campaign, key: str) -> int:
-    for number, text in enumerate(campaign.issue.source.splitlines(), start=1):
-        if text.startswith(f"{key}:"):
-            return number
-    return 1
-
-
 def _check_front_matter(campaign: Campaign, report: Report) -> None:
     issue = campaign.issue
     if len(issue.subject) > SUBJECT_MAX:
         report.add(
             WARNING,
-            _where(campaign, _key_line(campaign, "subject")),
+            _where(campaign, key_line(campaign.issue.source, "subject")),
             f"subject is {len(issue.subject)} characters; inboxes cut it at about {SUBJECT_MAX}",
             "put the words that matter first, or shorten it",
         )
     if len(issue.preheader) < 30:
         report.add(
             WARNING,
-            _where(campaign, _key_line(campaign, "preheader")),
+            _where(campaign, key_line(campaign.issue.source, "preheader")),
             "preheader is very short; inboxes fill the rest with the first words of the body",
             "write a sentence (40–100 characters) that adds to the subject",
         )
     if issue.preheader.strip().lower() == issue.subject.strip().lower():
         report.add(
             WARNING,
-            _where(campaign, _key_line(campaign, "preheader")),
+            _where(campaign, key_line(campaign.issue.source, "preheader")),
             "preheader repeats the subject",
             "use it to say what else is inside",
         )
@@ -133,7 +127,7 @@ def _check_front_matter(campaign: Campaign, report: Report) -> None:
         if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
             report.add(
                 WARNING,
-                _where(campaign, _key_line(campaign, key)),
+                _where(campaign, key_line(campaign.issue.source, key)),
                 f"unknown front-matter key {key!r} is ignored",
                 f"known keys: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}",
             )

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import model
 from .errors import TemplateError
+from .issue import key_line
 from .linktags import LinkTagger
 from .organisation import Organisation, load_organisation
 from .plaintext import TextWriter, underline
@@ -95,15 +96,11 @@ def render_issue(
             recipient=RecipientStandIn(slots, str), issue=issue, org=org
         )
     except Exception as exc:  # noqa: BLE001 - any Jinja error in the subject line
-        line = next(
-            (
-                n
-                for n, text in enumerate(issue.source.splitlines(), 1)
-                if text.startswith("subject:")
-            ),
-            None,
-        )
-        raise TemplateError(f"subject: {_jinja_message(exc)}", path=issue.path, line=line) from None
+        raise TemplateError(
+            f"subject: {_jinja_message(exc)}",
+            path=issue.path,
+            line=key_line(issue.source, "subject"),
+        ) from None
     subject = " ".join(subject.split())
     writer = TextWriter(url=link_url)
     context: dict[str, Any] = {

@@ -121,3 +121,7 @@ class DeliveryError(NewsletterError):
 
 class CheckFailed(NewsletterError):
     """Pre-flight checks found errors; the send refuses to start (nothing sent: exit 2)."""
+
+
+class UsageError(NewsletterError):
+    """Options that contradict each other or would be silently ignored (exit 2)."""

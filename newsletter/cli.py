@@ -88,11 +88,13 @@ def preview(
         typer.Option("--out", "-o", help="Write the final email HTML to this file and exit."),
     ] = None,
     port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 = any free port).")
-    ] = 0,
+        int | None,
+        typer.Option(min=0, max=65535, help="Port on 127.0.0.1 [default: 0, any free port]."),
+    ] = None,
     open_browser: Annotated[
-        bool, typer.Option("--open/--no-open", help="Open the default browser.")
-    ] = True,
+        bool | None,
+        typer.Option("--open/--no-open", help="Open the default browser [default: --open]."),
+    ] = None,
 ) -> None:
     """Preview an issue in the browser: inbox line, desktop and mobile widths, plain text.
 
@@ -103,12 +105,23 @@ def preview(
     """
     from . import preview as preview_mod
 
+    if out is not None and (port is not None or open_browser is not None):
+        from .errors import UsageError
+
+        flag = "--port" if port is not None else "--open/--no-open"
+        raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
     settings = _settings()
     if out is not None:
         path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
         _say(f"wrote {path} ({_kb(size)})")
         return
-    preview_mod.serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
+    preview_mod.serve(
+        settings,
+        slug,
+        port=port or 0,
+        open_browser=True if open_browser is None else open_browser,
+        echo=_say,
+    )
 
 
 @app.command()
@@ -355,9 +368,10 @@ def _print_result(slug: str, outcome) -> None:
         stop = outcome.stopped
         typer.secho(f"Stopped:   {stop.reason}.", fg="yellow")
         _say(f"Provider:  {stop.reply}")
+        _say(f"Next:      {stop.advice}: newsletter send {slug}")
         _say(
-            f"Next:      {stop.advice}: 'newsletter send {slug}'. {totals.pending} member(s) "
-            "are pending; nobody gets a second copy."
+            f"           It resumes with the {totals.pending} pending member(s); nobody gets "
+            "a second copy."
         )
     if result is not None and result.interrupted:
         typer.secho(
@@ -460,24 +474,20 @@ def _print_findings(report) -> None:
 
 
 @app.command("list")
-def list_(
-    recipients: RecipientsOpt = None,
-) -> None:
-    """Every issue, newest first: date, title, subject and send state from the journal.
+def list_() -> None:
+    """Every issue, newest first: date, title, subject and what its send reached, from the
+    journal ("sent 128 of 500; 372 pending"), whatever the members CSV holds today.
 
     Example: newsletter list
     """
-    from .status import list_issues, member_count
+    from .status import list_issues
 
     settings = _settings()
     states = list_issues(settings, _skipped)
-    members = None
-    if any(any(state.counts.values()) for state in states):
-        members = member_count(recipients or settings.recipients, settings.suppressed)
     if not states:
         _say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
     for state in states:
-        _say(f"{state.date.isoformat()}  {state.slug:<24} {state.describe(members)}")
+        _say(f"{state.date.isoformat()}  {state.slug:<24} {state.describe()}")
         _say(f"            {state.title} — subject: {state.subject}")
 
 
@@ -485,15 +495,17 @@ def list_(
 def status(
     slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    recipients: RecipientsOpt = None,
 ) -> None:
-    """Show an issue's delivery record: counts by status, failures with server replies, when.
+    """Show an issue's delivery record: counts by status, members of the current list still
+    pending, failures with server replies, when.
 
     Example: newsletter status december-2023 --json
     """
     from .status import send_status
 
     settings = _settings()
-    report = send_status(settings, slug)
+    report = send_status(settings, slug, recipients)
     if as_json:
         import json
 
@@ -503,6 +515,11 @@ def status(
     _say(
         f"{slug}: {counts}" + (f" (last update {report.last_update})" if report.last_update else "")
     )
+    if report.pending is not None:
+        _say(
+            f"pending: {report.pending} of the {report.members} member(s) in "
+            f"{recipients or settings.recipients} have not got it yet"
+        )
     for label, rows in (
         ("failed", report.failures),
         ("deferred (retried on the next run)", report.deferred),

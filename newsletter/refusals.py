@@ -46,7 +46,7 @@ class _Known:
     retry_after: timedelta | None = None
 
 
-_DAILY = "run the same command again in 24 hours; it resumes with the members left"
+_DAILY = "run the same command again in 24 hours"
 _ADMIN_RELEASE = (
     "ask your Microsoft 365 administrator to release the account or tenant "
     "(Defender portal, Restricted entities), then run the same command again"

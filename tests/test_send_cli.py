@@ -83,7 +83,7 @@ def test_full_send_then_rerun_sends_nothing(project: Path, server) -> None:
     status = json.loads(newsletter(project, env, "status", "december-2023", "--json").stdout)
     assert status["counts"]["sent"] == MEMBERS and status["failures"] == []
     listed = newsletter(project, env, "list").stdout
-    assert f"sent to {MEMBERS} of {MEMBERS}" in listed
+    assert f"sent {MEMBERS} of {MEMBERS}" in listed
     for result in (first, again):
         assert PASSWORD not in result.stdout + result.stderr
 

@@ -67,9 +67,7 @@ def test_quota_reply_stops_the_run_members_pending_then_rerun_sends_the_rest(
     assert copies == {a: 1 for a in addresses if a != bad}
 
 
-def test_same_refusal_of_different_members_trips_the_breaker(
-    project: Path, tmp_path: Path
-) -> None:
+def test_same_refusal_of_different_members_trips_the_breaker(project: Path, tmp_path: Path) -> None:
     addresses = write_members(project, 14)
     handler = SameRefusalHandler(3)
     with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as server:
@@ -120,9 +118,7 @@ def test_server_gone_mid_run_is_reported_as_such(project: Path, tmp_path: Path) 
     assert f"Sent:      {sent}   Failed: 0   Pending: {200 - sent}" in result.stdout
 
 
-def test_daily_cap_holds_across_two_issues_sent_the_same_day(
-    project: Path, tmp_path: Path
-) -> None:
+def test_daily_cap_holds_across_two_issues_sent_the_same_day(project: Path, tmp_path: Path) -> None:
     addresses = write_members(project, 5)
     issue = project / "issues" / f"{SLUG}.md"
     shutil.copy(issue, project / "issues" / "january-2024.md")

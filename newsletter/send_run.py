@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,7 @@ from .errors import (
 from .journal import Journal, address_key
 from .recipients import RecipientReport
 from .refusals import SenderRefusal
+from .smtp import Transport
 
 
 @dataclass(frozen=True)
@@ -209,10 +211,13 @@ def send_to_members(
     options: SendOptions,
     ui: SendUI,
     *,
-    journal_clock=None,
-    transport_factory=None,
+    journal_clock: Callable[[], datetime] | None = None,
+    transport_factory: Callable[[], Transport] | None = None,
 ) -> MemberSend:
-    """The real send: checks, plan, confirmation, delivery, final summary."""
+    """The real send: checks, plan, confirmation, delivery, final summary.
+
+    ``journal_clock`` (what "the last 24 hours" is measured against) and
+    ``transport_factory`` (one SMTP connection per call) default to the real ones."""
     from .preflight import run_checks
     from .smtp import transport_factory as smtp_factory
 

@@ -1,9 +1,11 @@
 """A real send, planned and carried out: who is still to get the issue, then delivery.
 
-``plan`` reads the member list once (streamed) against the journal and counts who is to be
-sent, who already has it, who is unknown (cut off mid-send) and who is skipped; the CLI
-shows that before asking for confirmation. ``execute`` streams the list again, builds each
-pending member's message lazily and hands them to :func:`newsletter.delivery.deliver`.
+``plan`` goes through the member list against the journal and counts who is to be sent
+(within ``--limit`` and the daily cap), who already has it, who is unknown (cut off
+mid-send) and who is skipped; the CLI shows that before asking for confirmation.
+``execute`` goes through it again, builds each pending member's message lazily and hands
+them to :func:`newsletter.delivery.deliver`. A real send reads the CSV once for both (see
+``Campaign.read_members_once``); the policy around them lives in :mod:`newsletter.send_run`.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from .campaign import Campaign
 from .delivery import DeliveryResult, EventHandler, deliver
+from .envelope import Envelope as OutgoingMessage
 from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, RecipientsError
 from .journal import Journal, address_key
-from .message import OutgoingMessage
 from .recipients import Recipient, RecipientReport, validate_address
 from .smtp import SendFailure, Transport
 

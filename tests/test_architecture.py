@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -39,3 +40,37 @@ def test_low_layers_do_not_load_the_upper_ones(module: str) -> None:
     }
     assert module in loaded
     assert not loaded & upper, sorted(loaded & upper)
+
+
+def _imports() -> dict[str, list[tuple[str, list[str]]]]:
+    """module -> [(imported newsletter module, names imported from it)], at any depth.
+
+    Read from the source, so imports inside functions (deferred for start-up speed) count too.
+    """
+    graph: dict[str, list[tuple[str, list[str]]]] = {}
+    for path in sorted((ROOT / "newsletter").glob("*.py")):
+        module = f"newsletter.{path.stem}"
+        edges = graph.setdefault(module, [])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    edges.append((f"newsletter.{node.module}", [a.name for a in node.names]))
+                else:  # from . import preview
+                    edges.extend((f"newsletter.{a.name}", []) for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("newsletter"):
+                edges.append((str(node.module), [a.name for a in node.names]))
+            elif isinstance(node, ast.Import):
+                edges.extend((a.name, []) for a in node.names if a.name.startswith("newsletter."))
+    return graph
+
+
+def test_no_module_imports_another_ones_private_names() -> None:
+    # A helper another module needs is public in the module whose job it is (e.g. csvfile).
+    private = [
+        f"{module} imports {name} from {target}"
+        for module, edges in _imports().items()
+        for target, names in edges
+        for name in names
+        if name.startswith("_") and target != module
+    ]
+    assert not private, private

@@ -108,7 +108,9 @@ def preview(
         path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
         _say(f"wrote {path} ({_kb(size)})")
         return
-    preview_mod.serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
+    from .preview_server import serve
+
+    serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
 
 
 @app.command()

@@ -196,13 +196,18 @@ class _sigint_ignored:
     """Ignore SIGINT for a moment (main thread only; elsewhere signals are not ours)."""
 
     def __enter__(self) -> None:
-        self._previous = None
+        self._installed = False
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                self._previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            except (ValueError, OSError):  # an embedding host that owns its signals
+                return
+            self._installed = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:
+            # None: a handler not set from Python (possible on Windows); restore the default.
+            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
 
 
 def _open(url: str, echo: Callable[[str], None]) -> None:

@@ -24,7 +24,7 @@ def _loaded_by(module: str) -> set[str]:
     return set(json.loads(out.stdout))
 
 
-@pytest.mark.parametrize("module", ["newsletter.journal", "newsletter.smtp"])
+@pytest.mark.parametrize("module", ["newsletter.journal", "newsletter.smtp", "newsletter.delivery"])
 def test_low_layers_do_not_load_the_upper_ones(module: str) -> None:
     # The journal and the transport are handed an Envelope; they must not drag in the
     # message builder, the renderer, the CSV reader or the address validator.

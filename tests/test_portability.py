@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.campaign import eml_name
-from newsletter.errors import IssueError
+from newsletter.errors import IssueError, NewsletterError
+from newsletter.sending import run_lock
 from newsletter.skeleton import create_issue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,3 +111,15 @@ def test_new_refuses_a_slug_windows_cannot_store(tmp_path: Path) -> None:
     with pytest.raises(IssueError, match="'con' cannot be a file name on Windows"):
         create_issue(tmp_path / "issues", ROOT / "templates", "con", date=dt.date(2024, 1, 1))
     assert not (tmp_path / "issues").exists()
+
+
+def test_send_lock_is_one_at_a_time_and_names_the_holder(tmp_path: Path) -> None:
+    # filelock: a second holder is refused even within one process (flock / LockFileEx).
+    with run_lock(tmp_path, "december-2023"):
+        with pytest.raises(NewsletterError, match=rf"is running \(pid {os.getpid()}\)"):
+            with run_lock(tmp_path, "december-2023"):
+                pass
+        with run_lock(tmp_path, "january-2024"):  # another issue is not blocked
+            pass
+    with run_lock(tmp_path, "december-2023"):  # released: the next run may start
+        pass

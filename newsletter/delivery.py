@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .config import Settings
+from .envelope import Envelope as OutgoingMessage
 from .errors import DeliveryError
 from .journal import Journal, address_key
-from .message import OutgoingMessage
 from .refusals import CircuitBreaker, SenderRefusal, classify
 from .smtp import (
     PermanentFailure,

@@ -346,7 +346,11 @@ class _Run:
             self.journal.mark_deferred(slug, msg.to, outcome.reply)
             self._settle(key)
             job.last_reply = outcome.reply
-            if job.attempts >= self.settings.max_attempts or self.stop.is_set():
+            quota = classify(outcome.reply)  # a quota said with 4xx: retrying cannot help
+            if quota is not None:
+                self.emit(Outcome.PENDING, job, outcome.reply)
+                self.halt(quota)
+            elif job.attempts >= self.settings.max_attempts or self.stop.is_set():
                 self.emit(Outcome.DEFERRED, job, outcome.reply)
             else:
                 delay = retry_delay(job.attempts - 1, self.settings.retry_base_delay, self.rng)

@@ -155,7 +155,9 @@ class TestSend:
     sent: list[tuple[str, str]]
 
 
-def send(settings: Settings, slug: str, options: SendOptions, ui: SendUI):
+def send(
+    settings: Settings, slug: str, options: SendOptions, ui: SendUI
+) -> DryRun | TestSend | MemberSend:
     """Run ``newsletter send``: a dry run, a test copy or the real send, as options say.
 
     Returns a :class:`DryRun`, :class:`TestSend` or :class:`MemberSend`."""

@@ -481,3 +481,14 @@ def test_sender_refusals_stop_the_run_and_leave_members_pending(
     assert other.stopped is not None and "different members in a row" in other.stopped.reason
     assert other.failed == 0 and other.failures == [] and len(other.returned) >= 5
     assert journal.counts(SLUG)["failed"] == 0
+
+
+def test_a_quota_said_with_a_4xx_reply_stops_instead_of_retrying(journal: Journal) -> None:
+    from smtp_servers import QuotaHandler
+
+    handler = QuotaHandler(3, "451 4.7.0 Daily user sending limit exceeded", "RCPT")
+    with start_server(handler) as server:
+        result = run(server, journal, addresses(12), settings_for(server, max_attempts=5))
+    assert result.stopped is not None and "daily" in result.stopped.reason
+    assert result.sent == 3 and handler.refused == 1  # no retries against a spent quota
+    assert journal.counts(SLUG)["deferred"] == 1 and journal.counts(SLUG)["failed"] == 0

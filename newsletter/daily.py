@@ -30,13 +30,19 @@ class DailyBudget:
     def left(self) -> int:
         return max(0, self.limit - self.used)
 
-    def free_again(self, wanted: int = 1) -> datetime | None:
-        """When ``wanted`` more messages fit the window again (None: they fit now)."""
+    def free_again(self, wanted: int = 1, now: datetime | None = None) -> datetime | None:
+        """When ``wanted`` more messages fit the window again (None: they fit now).
+
+        The window frees one slot as each of the oldest sends turns 24 hours old; when
+        more are wanted than the window holds, the sends still to come count from ``now``
+        (the earliest they can happen)."""
         over = self.used + wanted - self.limit
         if over <= 0:
             return None
-        # The window frees one slot as each of the oldest sends turns 24 hours old.
-        return self.times[min(over, self.used) - 1] + DAY
+        if over <= self.used:
+            return self.times[over - 1] + DAY
+        latest = max(self.times[-1:] + ((now,) if now else ()), default=None)
+        return latest + DAY if latest else None
 
 
 def daily_budget(journal: Journal, limit: int) -> DailyBudget | None:

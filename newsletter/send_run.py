@@ -287,7 +287,7 @@ def _describe(
     if budget is not None:
         plan.daily_limit, plan.daily_used = budget.limit, budget.used
         if plan.held_back:
-            moment = budget.free_again(plan.to_send + 1)
+            moment = budget.free_again(plan.to_send + 1, journal.now())
             plan.resume_after = when(moment, journal.now()) if moment else ""
     plan.duration = duration(plan.to_send, settings.rate, settings.batch_size, settings.batch_pause)
 

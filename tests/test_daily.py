@@ -50,6 +50,10 @@ def test_last_24_hours_over_every_issue_and_test_copies(tmp_path: Path) -> None:
         assert budget.free_again(2) is None
         assert budget.free_again(3) == T0 + timedelta(hours=24)  # the oldest turns 24 h
         assert budget.free_again(4) == T0 + timedelta(hours=26)
+        # More than the window holds: the sends still to come count from now.
+        assert budget.free_again(9, clock.now) == clock.now + timedelta(hours=24)
+        assert DailyBudget(3, ()).free_again(5, T0) == T0 + timedelta(hours=24)
+        assert DailyBudget(3, ()).free_again(5) is None
         clock.now = T0 + timedelta(hours=24, minutes=1)
         assert daily_budget(journal, 5).used == 2  # the first send left the window
         assert daily_budget(journal, 0) is None  # no cap

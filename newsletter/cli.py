@@ -413,6 +413,10 @@ def _print_dry_run(camp, result) -> None:
             f"  size:      HTML {_kb(result.html_bytes)}, message {_kb(average)} on average, "
             f"{_kb(result.largest_bytes)} largest"
         )
+    if result.images_bytes:
+        _say(f"  pictures:  embedded, {_kb(result.images_bytes)} in each message")
+    for offline in result.offline:
+        _notice(f"{offline.line()}: publish the archive first (newsletter archive)")
     _say("No mail was sent.")
 
 

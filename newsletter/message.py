@@ -289,8 +289,8 @@ class MessageBuilder:
             # structure Gmail, Outlook, Apple Mail and Thunderbird all show inline.
             related = "=_r" + boundary[2:]
             html_part = (
-                f'--{boundary}\r\nContent-Type: multipart/related; type="text/html"; '
-                f'boundary="{related}"\r\n\r\n'.encode("ascii"),
+                f'--{boundary}\r\nContent-Type: multipart/related; type="text/html";\r\n'
+                f' boundary="{related}"\r\n\r\n'.encode("ascii"),
                 html_part[0].replace(boundary.encode("ascii"), related.encode("ascii"), 1),
                 html_part[1],
                 *(f"--{related}\r\n".encode("ascii") + part for part in self._inline),

@@ -362,3 +362,19 @@ def test_images_setting() -> None:
         load_settings({"NEWSLETTER_IMAGES": "hosted"}, dotenv_path=None)
     with pytest.raises(ConfigError, match="NEWSLETTER_IMAGES: must be hosted or embed"):
         load_settings({"NEWSLETTER_IMAGES": "inline"}, dotenv_path=None)
+
+
+def test_render_writes_the_pictures_beside_the_html(
+    project: Path, settings: Settings, pictured: str
+) -> None:
+    from newsletter.preview import render_files
+
+    html_path, _, _ = render_files(settings, pictured, project / "build")
+    html = html_path.read_text(encoding="utf-8")
+    shown = re.findall(r'src="assets/([0-9a-f]{20}\.(?:jpg|png))"', html)
+    assert len(shown) == 2 and "cid:" not in html
+    for name in shown:
+        assert (project / "build" / "assets" / name).is_file()
+    (project / "issues" / "images" / "social.jpg").unlink()
+    with pytest.raises(IssueError, match=r"pictures\.md:\d+: image .*social\.jpg not found"):
+        render_files(settings, pictured, project / "build")

@@ -73,7 +73,9 @@ def assert_fits(page: Page) -> None:
         "[document.documentElement.scrollWidth, window.innerWidth]"
     )
     assert scroll_width <= inner_width, f"overflows: {scroll_width} > {inner_width}"
-    widest = page.evaluate("Math.max(...Array.from(document.images).map(i => i.getBoundingClientRect().right))")
+    widest = page.evaluate(
+        "Math.max(...Array.from(document.images).map(i => i.getBoundingClientRect().right))"
+    )
     assert widest <= inner_width
 
 
@@ -85,7 +87,9 @@ def preview_running(settings: Settings) -> Iterator[str]:
 
     def run() -> None:
         try:
-            serve(settings, SLUG, open_browser=False, echo=lambda _: None, ready=ready.put, stop=stop)
+            serve(
+                settings, SLUG, open_browser=False, echo=lambda _: None, ready=ready.put, stop=stop
+            )
         except BaseException as error:  # noqa: BLE001 - reported by the test below
             errors.append(error)
             ready.put("")

@@ -553,7 +553,8 @@ def archive(
 
     Pages carry no member data and no unsubscribe link. Set NEWSLETTER_ARCHIVE_URL to where
     the folder will be published, so the feed has absolute links and each email links to
-    its page ("View in your browser").
+    its page ("View in your browser"). Local pictures go into assets/, from where hosted
+    emails (NEWSLETTER_IMAGES=hosted) load them: publish the folder before sending.
 
     Example: newsletter archive --out site/
     """

@@ -233,7 +233,7 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
         detail = "" if isinstance(error, UnidentifiedImageError) else f" ({error})"
         raise ImageFileError(
             f"{source} is not an image Pillow can read{detail}",
-            "use a JPEG, PNG, GIF or WebP file",
+            "use a JPEG, PNG, GIF or WebP file (export iPhone HEIC photos as JPEG)",
         ) from None
     icc = picture.info.get("icc_profile")
     transparent = _uses_alpha(picture)

@@ -189,7 +189,7 @@ def _picture_lookup(
 
 
 _IMG = re.compile(r"<img\b[^>]*>")
-_FIXED_HEIGHT = re.compile(r"(style=\"[^\"]*?)height:\s*\d+px")
+_FIXED_HEIGHT = re.compile(r"(style=\"(?:[^\"]*?;)?\s*)height:\s*\d+px")  # not max-height
 
 
 def scalable_images(document: str) -> str:

@@ -378,3 +378,12 @@ def test_render_writes_the_pictures_beside_the_html(
     (project / "issues" / "images" / "social.jpg").unlink()
     with pytest.raises(IssueError, match=r"pictures\.md:\d+: image .*social\.jpg not found"):
         render_files(settings, pictured, project / "build")
+
+
+def test_fixed_pixel_heights_become_auto_but_the_attribute_stays() -> None:
+    from newsletter.render import scalable_images
+
+    tag = '<img height="300" width="544" style="max-height:9px;line-height:3px;height:300px;width:100%">'
+    assert scalable_images(tag) == tag.replace("height:300px", "height:auto")
+    remote = '<img height="auto" style="height:auto;width:100%">'
+    assert scalable_images(remote) == remote

@@ -20,12 +20,20 @@ HeadFunction = Callable[[str, float], tuple[int, str]]
 
 
 def http_head(url: str, timeout: float) -> tuple[int, str]:
-    """HEAD ``url`` (certificates verified, redirects followed)."""
+    """HEAD ``url`` (certificates verified, redirects followed); a server that does not
+    allow HEAD (405, 501) is asked with a GET whose body is never read."""
+    status, content_type = _request(url, "HEAD", timeout)
+    if status in (405, 501):
+        status, content_type = _request(url, "GET", timeout)
+    return status, content_type
+
+
+def _request(url: str, method: str, timeout: float) -> tuple[int, str]:
     import urllib.error
     import urllib.request
 
     request = urllib.request.Request(
-        url, method="HEAD", headers={"User-Agent": "newsletter (image check)"}
+        url, method=method, headers={"User-Agent": "newsletter (image check)"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310

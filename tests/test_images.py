@@ -387,3 +387,29 @@ def test_fixed_pixel_heights_become_auto_but_the_attribute_stays() -> None:
     assert scalable_images(tag) == tag.replace("height:300px", "height:auto")
     remote = '<img height="auto" style="height:auto;width:100%">'
     assert scalable_images(remote) == remote
+
+
+def test_http_head_against_a_real_server(tmp_path: Path) -> None:
+    from newsletter.published import http_head
+
+    class NoHead(_Quiet):
+        def do_HEAD(self) -> None:  # noqa: N802 - some servers refuse HEAD
+            self.send_error(405)
+
+    transparent_logo(tmp_path / "logo.png")
+    with web_server(tmp_path) as base:
+        root = base.removesuffix("news/")
+        assert http_head(root + "logo.png", 5) == (200, "image/png")
+        assert http_head(root + "missing.png", 5)[0] == 404
+    handler = functools.partial(NoHead, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        assert http_head(f"http://127.0.0.1:{httpd.server_address[1]}/logo.png", 5) == (
+            200,
+            "image/png",
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert http_head(root + "logo.png", 2)[0] == 0  # the server is gone: no answer

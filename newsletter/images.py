@@ -227,6 +227,10 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
     try:
         with Image.open(io.BytesIO(data)) as opened:
             source_format = opened.format or ""
+            if source_format == "JPEG":
+                # Let the JPEG decoder scale by 1/2, 1/4 or 1/8 while decoding, never below
+                # MAX_WIDTH in either direction (so whatever the orientation): ~4× faster.
+                opened.draft(opened.mode, (MAX_WIDTH, MAX_WIDTH))
             opened.load()
             picture = ImageOps.exif_transpose(opened)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as error:
@@ -238,11 +242,12 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
     icc = picture.info.get("icc_profile")
     transparent = _uses_alpha(picture)
     picture = picture.convert("RGBA" if transparent else "RGB")
-    if icc:
-        picture = _to_srgb(picture, icc)
     if picture.width > MAX_WIDTH:
         height = max(1, round(picture.height * MAX_WIDTH / picture.width))
-        picture = picture.resize((MAX_WIDTH, height), Image.Resampling.LANCZOS)
+        # reduce() first: a 4,000 px photo is box-shrunk cheaply before the fine filter.
+        picture = picture.resize((MAX_WIDTH, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if icc:  # after scaling: converting 1.9 instead of 12 megapixels
+        picture = _to_srgb(picture, icc)
     flat = source_format in {"PNG", "GIF", "BMP"} and picture.getcolors(FLAT_COLOURS) is not None
     # A fresh image carries no info at all: nothing of the original's EXIF, XMP, comments or
     # profile can be written out with it.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageCms, ImageDraw
 
 RED = (220, 20, 20)
 BLUE = (20, 40, 220)
@@ -24,7 +24,8 @@ def phone_photo(path: Path, width: int = 4000, height: int = 3000) -> Path:
     exif[MAKE] = "PhoneMaker"
     exif[MODEL] = "Pocket Camera 12"
     exif[GPS_IFD] = {1: "N", 2: (52.0, 28.0, 51.0), 3: "W", 4: (1.0, 53.0, 24.0)}
-    picture.save(path, "JPEG", exif=exif, quality=90)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    picture.save(path, "JPEG", exif=exif, quality=90, icc_profile=profile)
     return path
 
 

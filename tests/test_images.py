@@ -84,6 +84,7 @@ def test_phone_photo_is_upright_scaled_and_stripped(tmp_path: Path) -> None:
     with Image.open(source) as original:  # the test file really carries what must go
         assert original.size == (4000, 3000)
         assert original.getexif()[0x0112] == 6 and original.getexif().get_ifd(GPS_IFD)
+        assert original.info.get("icc_profile")
     prepared = images.prepare(source)
     assert prepared.mime == "image/jpeg"
     assert prepared.name == hashlib.sha256(prepared.data).hexdigest()[:20] + ".jpg"

@@ -158,25 +158,33 @@ def resolve(issue: model.Issue, org: Organisation, templates_dir: Path) -> Pictu
         path = local_path(org.logo_url, templates_dir)
         pictures.watched.append(path)
         pictures.logo = _prepare_or_problem(
-            org.logo_url, path, templates_dir / ORGANISATION_FILE, None, pictures
-        )
+            org.logo_url, path, templates_dir / ORGANISATION_FILE, None, pictures,
+            where_hint="logo_url is an https URL or a file relative to the templates folder",
+        )  # fmt: skip
     return pictures
 
 
 def _prepare_or_problem(
-    src: str, path: Path, named_in: Path, line: int | None, pictures: Pictures
+    src: str,
+    path: Path,
+    named_in: Path,
+    line: int | None,
+    pictures: Pictures,
+    where_hint: str = "",
 ) -> PreparedImage | None:
     try:
         return prepare(path)
     except ImageFileError as error:
-        pictures.problems.append(ImageProblem(src, named_in, line, str(error), error.hint))
+        hint = where_hint if where_hint and error.not_found else error.hint
+        pictures.problems.append(ImageProblem(src, named_in, line, str(error), hint))
         return None
 
 
 class ImageFileError(Exception):
-    def __init__(self, message: str, hint: str) -> None:
+    def __init__(self, message: str, hint: str, *, not_found: bool = False) -> None:
         super().__init__(message)
         self.hint = hint
+        self.not_found = not_found
 
 
 # Preparing a 4,000 px photo takes a good part of a second; the preview re-renders on every
@@ -194,6 +202,7 @@ def prepare(path: Path) -> PreparedImage:
         raise ImageFileError(
             f"image {path} not found",
             "image paths are relative to the issue file, e.g. images/social.jpg",
+            not_found=True,
         ) from None
     except OSError as error:
         raise ImageFileError(

@@ -245,7 +245,10 @@ def test_local_logo_is_prepared_and_sized(project: Path, ready: Settings) -> Non
     assert 'width="180"' in tag and 'height="60"' in tag
     (project / "templates" / "logo.png").unlink()
     report = run_checks(campaign_mod.prepare(ready, "december-2023"))
-    assert any("organisation.toml" in f.where and "not found" in f.message for f in report.errors)
+    assert any(
+        "organisation.toml" in f.where and "not found" in f.message and "templates folder" in f.fix
+        for f in report.errors
+    )
 
 
 # ---- hosted -------------------------------------------------------------------------------------

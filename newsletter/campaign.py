@@ -50,6 +50,12 @@ class Campaign:
     def recipients(self, report: RecipientReport) -> Iterator[Recipient]:
         return iter_recipients(self.recipients_path, suppressed=self.suppressed, report=report)
 
+    def message_bytes(self) -> int:
+        """The size of one whole message (embedded pictures included), for summaries; the
+        Gmail clip figure is ``rendered.html_bytes``, the HTML alone."""
+        sample = Recipient(email="member@example.org", row=0, fields={})
+        return len(self.builder().build(sample).data)
+
     def hosted_images(self) -> list[tuple[str, images.PreparedImage]]:
         """(URL, picture) of each local picture the email loads from the web archive."""
         pictures = self.rendered.pictures

@@ -301,6 +301,7 @@ def _print_plan(settings, plan) -> None:
     )
     _say(f"Pacing:    {rate}, {settings.connections} connection(s){batches}")
     _say(f"Members:   {camp.recipients_path}")
+    _say(f"Size:      message {_kb(camp.message_bytes())}, HTML {_kb(camp.rendered.html_bytes)}")
     limited = f" (--limit {plan.limit} of {plan.pending_total} pending)" if plan.limit else ""
     _say(f"To send:   {plan.to_send}{limited}")
     if plan.resuming:

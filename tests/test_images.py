@@ -227,6 +227,7 @@ def test_embedded_messages_parse_with_every_cid_resolving(
         assert "cid:" in parsed.text_html[0]
     # The clip figure is the HTML; the message carries the pictures on top.
     assert result.images_bytes > 0
+    assert camp.message_bytes() > camp.rendered.html_bytes + result.images_bytes
     assert result.largest_bytes > result.html_bytes + result.images_bytes
 
 
@@ -320,6 +321,7 @@ def test_hosted_pictures_must_be_published_before_a_real_send(
         assert len(assets) == 2 and assets[0].endswith((".jpg", ".png"))
         sent = newsletter(project, env, "send", pictured, "--yes")
         assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert re.search(r"Size: +message [\d.]+ KB, HTML [\d.]+ KB", sent.stdout)
         assert smtp.handler.copies() == {"a@example.org": 1, "b@example.org": 1}
 
         msg = email.message_from_bytes(smtp.handler.messages[0].data, policy=email.policy.default)

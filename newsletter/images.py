@@ -39,7 +39,6 @@ LOGO_WIDTH = 180  # px, as the header has always shown the logo
 JPEG_QUALITY = 82
 FLAT_COLOURS = 1024  # at most this many colours without alpha: a graphic, kept lossless
 ASSETS = "assets"  # folder of prepared images in the web archive and beside rendered files
-EMBED_WARN_BYTES = 1024 * 1024  # embedded images adding more than this to each message: warn
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from newsletter import campaign as campaign_mod
 from newsletter import images
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, IssueError
+from newsletter.limits import EMBED_WARN_BYTES
 from newsletter.preflight import WARNING, run_checks
 
 FRONT = "---\ntitle: Pictures\nsubject: Pictures from the social\npreheader: A month in pictures from our members, with the December social.\ndate: 2024-02-01\n---\n"
@@ -162,7 +163,7 @@ def test_check_warns_when_embedded_pictures_weigh_over_a_megabyte(
         body += f"![Crowd {n}](images/crowd{n}.jpg)\n\n"
     camp = campaign_mod.prepare(ready, write_issue(project, body))
     weight = sum(len(image.data) for _, image in camp.rendered.inline_images)
-    assert weight * 4 / 3 > images.EMBED_WARN_BYTES  # the fixture is heavy enough
+    assert weight * 4 / 3 > EMBED_WARN_BYTES  # the fixture is heavy enough
     warned = [f.message for f in run_checks(camp).findings if f.severity == WARNING]
     assert any("embedded pictures add" in m and "MB to every message" in m for m in warned)
     assert camp.rendered.html_bytes < 100 * 1024  # the Gmail figure counts the HTML only

@@ -85,6 +85,7 @@ class GoogleBackend:
         )
         if self._http is not None:
             session.verify = self._http.verify
+            session.trust_env = self._http.trust_env
         return session
 
     def endpoints(self) -> dict[str, str]:
@@ -95,7 +96,7 @@ class GoogleBackend:
                 with self._service("discovery"):
                     session = self._session()
                     url = f"{self.authority}/.well-known/openid-configuration"
-                    response = session.get(url, timeout=30)
+                    response = session.get(url, timeout=30, withhold_token=True)
                     response.raise_for_status()
                     self._endpoints = response.json()
         return self._endpoints

@@ -24,7 +24,15 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        params = dict(parse_qsl(urlsplit(self.path).query))
+        self._answer(dict(parse_qsl(urlsplit(self.path).query)))
+
+    def do_POST(self) -> None:  # noqa: N802
+        # response_mode=form_post (RFC 9700 §4.3.1): the code arrives in the body, so it
+        # stays out of the browser's history and of any Referer header.
+        length = min(int(self.headers.get("Content-Length") or 0), 65536)
+        self._answer(dict(parse_qsl(self.rfile.read(length).decode("utf-8", "replace"))))
+
+    def _answer(self, params: dict[str, str]) -> None:
         if "code" not in params and "error" not in params:
             # favicon.ico, a browser's pre-connect: not the redirect we wait for.
             self.send_error(404)

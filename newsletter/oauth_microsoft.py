@@ -160,6 +160,7 @@ class MicrosoftBackend:
                 redirect_uri=receiver.redirect_uri,
                 login_hint=self._settings.smtp_username or None,
                 prompt="select_account",
+                response_mode="form_post",
             )
             echo("Opening the Microsoft sign-in page in your browser. If it does not open, go to:")
             echo(flow["auth_uri"])

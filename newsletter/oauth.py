@@ -68,6 +68,10 @@ class Backend(Protocol):
         ...
 
 
+# A backend with ``fetch_every_time = True`` (the token command) is asked at every call,
+# i.e. at every (re)connection: it owns its tokens' lifetime.
+
+
 class TokenSource:
     """Fresh access tokens on demand; thread-safe (one source serves all connections)."""
 
@@ -85,7 +89,11 @@ class TokenSource:
     def __call__(self) -> str:
         with self._lock:
             now = self.clock()
-            if self._token is None or now >= self._valid_until - REFRESH_MARGIN:
+            if (
+                self._token is None
+                or now >= self._valid_until - REFRESH_MARGIN
+                or getattr(self._backend, "fetch_every_time", False)
+            ):
                 # force only once we held a token: the first call may use a cached one.
                 grant = self._backend.token(force_refresh=self._token is not None)
                 self._token = grant.access_token
@@ -184,6 +192,8 @@ def sign_in_status(settings: Settings) -> SignIn | None:
 
 def logout(settings: Settings, *, http: Any = None) -> SignIn | None:
     """Forget the stored tokens (and revoke them where the provider offers it)."""
+    if settings.smtp_oauth_token_command:
+        return None  # nothing stored here: the command owns its tokens
     backend: Any = backend_for(settings, http=http)
     status = backend.status()
     backend.logout()

@@ -44,7 +44,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
 
-from tests.smtp_servers import HOST, server_tls_context, test_ca
+from smtp_servers import HOST, server_tls_context, test_ca
 
 USER = "chair@example.org"
 TENANT = "organizations"
@@ -472,7 +472,10 @@ class OAuthServer:
                     "</form>"
                 )
             grant_user = USER if request.form.get("confirm") == "yes" else None
-            response = authorization.create_authorization_response(grant_user=grant_user)
+            grant = authorization.get_consent_grant(end_user=grant_user)
+            response = authorization.create_authorization_response(
+                grant_user=grant_user, grant=grant
+            )
             if request.args.get("response_mode") != "form_post" or response.status_code != 302:
                 return response
             # OAuth 2.0 Form Post Response Mode: the answer as a self-submitting form.

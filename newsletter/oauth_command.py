@@ -31,6 +31,7 @@ def _argv(command: str) -> str | list[str]:
 
 class CommandBackend:
     fetch_every_time = True  # run at each (re)connection, as the setting promises
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 

@@ -42,9 +42,8 @@ from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint, DeviceCodeGrant
 from flask import Flask, request
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from werkzeug.serving import make_server
-
 from smtp_servers import HOST, server_tls_context, test_ca
+from werkzeug.serving import make_server
 
 USER = "chair@example.org"
 TENANT = "organizations"

@@ -325,7 +325,11 @@ def test_google_login_send_and_logout_revokes(tmp_path, auth_server, cafile, smt
     assert smtp.handler.attempts == smtp.handler.accepted == 1
     with pytest.raises(SignInError, match="device sign-in"):
         oauth.login(
-            settings, device_code=True, open_browser=print, echo=print, http=auth_server.http(cafile)
+            settings,
+            device_code=True,
+            open_browser=print,
+            echo=print,
+            http=auth_server.http(cafile),
         )
     assert oauth.logout(settings, http=auth_server.http(cafile)).username == USER
     assert auth_server.revocations == 1 and not info.path.exists()
@@ -347,8 +351,10 @@ def test_token_command_runs_at_each_connection(tmp_path, auth_server, cafile, sm
         "print((here / 'token.txt').read_text().strip())\n"
     )
     argv = [sys.executable, str(script)]
-    command = " ".join(shlex.quote(a) for a in argv) if os.name != "nt" else " ".join(
-        f'"{a}"' for a in argv
+    command = (
+        " ".join(shlex.quote(a) for a in argv)
+        if os.name != "nt"
+        else " ".join(f'"{a}"' for a in argv)
     )
     settings = Settings(
         state_dir=tmp_path / "other",

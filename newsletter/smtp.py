@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .config import Settings
-from .errors import DeliveryError
+from .errors import DeliveryError, SignInError
 from .message import OutgoingMessage
 from .oauth import REFRESH_MARGIN, TokenSource, xoauth2
 
@@ -273,7 +273,13 @@ class SmtpTransport:
         source = self._token_source
         assert source is not None
         for attempt in (1, 2):
-            answer = _XOAuth2Answer(source.username, source())
+            try:
+                token = source()
+            except SignInError as error:
+                # The sign-in service unreachable, the token command failing: no message can
+                # go out, so stop the run (and leave nobody "unknown": nothing was sent).
+                raise DeliveryError(error.message, hint=error.hint) from None
+            answer = _XOAuth2Answer(source.username, token)
             try:
                 conn.auth("XOAUTH2", answer, initial_response_ok=True)
             except smtplib.SMTPAuthenticationError as error:

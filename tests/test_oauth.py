@@ -27,9 +27,10 @@ from smtp_servers import PasswordOffHandler, XOAuth2Handler, make_message, start
 from typer.testing import CliRunner
 
 from newsletter import oauth
-from newsletter.cli import app
+from newsletter.cli import app, main
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, DeliveryError, SignInError, SignInRequired
+from newsletter.journal import Journal
 from newsletter.smtp import SmtpTransport
 
 SENDER = USER
@@ -382,7 +383,7 @@ def test_failing_token_command_and_a_refused_token_are_one_line(tmp_path, smtp):
         smtp_username=USER,
         smtp_oauth_token_command=f"{shlex.quote(sys.executable)} -c \"import sys; sys.exit('vault is locked')\"",
     )
-    with pytest.raises(SignInError, match="exit status 1: vault is locked"):
+    with pytest.raises(DeliveryError, match="exit status 1: vault is locked"):
         SmtpTransport(failing).connect()
     bogus = replace(
         failing,
@@ -474,3 +475,36 @@ def test_no_token_in_output_journal_logs_or_help(
     for secret in secrets:
         assert secret not in text
         assert secret.encode() not in journal
+
+
+def test_send_with_a_revoked_sign_in_stops_with_one_line_and_nobody_unknown(
+    tmp_path, auth_server, cafile, smtp, project, monkeypatch, capsys
+):
+    rows = "".join(f"member{n}@example.org,Name{n},Surname\n" for n in range(3))
+    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows)
+    env = {
+        "NEWSLETTER_SMTP_HOST": smtp.host,
+        "NEWSLETTER_SMTP_PORT": str(smtp.port),
+        "NEWSLETTER_SMTP_CAFILE": smtp.cafile,
+        "NEWSLETTER_SMTP_AUTH": "oauth2",
+        "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+        "NEWSLETTER_FROM": f"Cluster News <{USER}>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@example.org",
+        "REQUESTS_CA_BUNDLE": cafile,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    browser_login(load_settings(), auth_server, cafile)
+    auth_server.revoke_all()  # e.g. the password was changed, or an admin revoked sessions
+    auth_server.advance(2 * 3600)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(["send", "december-2023", "--yes"])
+    assert stopped.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: sign in again: newsletter login")
+    assert smtp.handler.count() == 0
+    with Journal.for_state_dir(project / ".newsletter") as journal:
+        assert journal.counts("december-2023").get("sending", 0) == 0  # nobody unknown

@@ -40,7 +40,9 @@ BASIC_AUTH_HINT = (
     "then run newsletter login"
 )
 # Microsoft 365's "Basic authentication is disabled" replies; Google's "app password needed".
-_BASIC_AUTH_OFF = re.compile(r"\b5\.7\.(?:139|30|3|9)\b")
+_BASIC_AUTH_OFF = re.compile(r"\b5\.7\.(?:139|30|9)\b")
+# Microsoft 365 answers 5.7.3 both to a wrong password and where passwords are switched off.
+_BASIC_AUTH_MAYBE_OFF = re.compile(r"\b5\.7\.3\b")
 OAUTH_HINT = (
     "the mailbox refused the sign-in token: check that SMTP AUTH is enabled for the mailbox "
     "and that it is the signed-in account (NEWSLETTER_SMTP_USERNAME), or sign in again: "
@@ -181,7 +183,11 @@ class SmtpTransport:
             # "from None": the context holds smtplib frames whose locals include the password.
             if self._settings.auth_mode == "oauth2":
                 raise self._fatal(f"XOAUTH2 sign-in refused: {reply}", OAUTH_HINT) from None
-            hint = BASIC_AUTH_HINT if _BASIC_AUTH_OFF.search(reply) else CREDENTIALS_HINT
+            hint = CREDENTIALS_HINT
+            if _BASIC_AUTH_OFF.search(reply):
+                hint = BASIC_AUTH_HINT
+            elif _BASIC_AUTH_MAYBE_OFF.search(reply):
+                hint = f"{CREDENTIALS_HINT}; if they are right, {BASIC_AUTH_HINT}"
             raise self._fatal(f"authentication refused: {reply}", hint) from None
         except smtplib.SMTPConnectError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)

@@ -222,6 +222,17 @@ def test_microsoft_device_code_login_via_cli(tmp_path, auth_server, cafile, proj
     assert after.exit_code == 1 and "not signed in" in after.output
 
 
+def test_xoauth2_over_implicit_tls(tmp_path, auth_server, cafile):
+    handler = XOAuth2Handler(auth_server.user_for_token)
+    with start_server(handler, tls="ssl", cafile_dir=tmp_path) as server:
+        settings = ms_settings(tmp_path, auth_server, server, smtp_security="ssl")
+        browser_login(settings, auth_server, cafile)
+        t = transport(settings, auth_server, cafile)
+        assert t.send(make_message("a@example.org"), SENDER).startswith("250")
+        t.close()
+    assert handler.accepted == 1
+
+
 def test_expired_access_token_is_refreshed_before_sending(tmp_path, auth_server, cafile, smtp):
     settings = ms_settings(tmp_path, auth_server, smtp)
     browser_login(settings, auth_server, cafile)
@@ -423,6 +434,8 @@ def test_basic_auth_disabled_says_what_to_do(tmp_path, reply):
     assert reply.split()[1] in message
     assert "set NEWSLETTER_SMTP_AUTH=oauth2" in message and "newsletter login" in message
     assert "old-password" not in message
+    # 5.7.3 is also Microsoft's answer to a wrong password: both causes are named.
+    assert ("NEWSLETTER_SMTP_PASSWORD" in message) == (" 5.7.3 " in f" {reply} ")
 
 
 # -- no token anywhere --------------------------------------------------------------------

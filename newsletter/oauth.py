@@ -19,41 +19,16 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from .config import Settings
 from .errors import SignInError, SignInRequired
+from .oauth_tokens import Clock, Echo, Grant, OpenBrowser, SignIn
 
 # Refresh this long before the access token expires: a paced send checks before every
 # message, so no message starts with a token that could expire mid-connection.
 REFRESH_MARGIN = 300.0
 LOGIN_TIMEOUT = 300.0
-
-Clock = Callable[[], float]
-Echo = Callable[[str], None]
-OpenBrowser = Callable[[str], Any]
-
-
-@dataclass(frozen=True)
-class Grant:
-    """An access token as a provider's library returned it."""
-
-    username: str
-    access_token: str = field(repr=False)
-    expires_in: float  # seconds from now; inf when unknown
-
-
-@dataclass(frozen=True)
-class SignIn:
-    """Who is signed in, for ``newsletter login --status`` (no token in it)."""
-
-    provider: str
-    username: str
-    expires_at: float | None  # wall-clock epoch seconds of the access token; None: none yet
-    path: Path | None  # where the tokens are stored
 
 
 class Backend(Protocol):

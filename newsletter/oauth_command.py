@@ -16,7 +16,7 @@ import subprocess
 
 from .config import Settings
 from .errors import SignInError
-from .oauth import Grant
+from .oauth_tokens import Grant
 
 COMMAND_TIMEOUT = 60.0
 # The command's tokens carry no expiry we could read; Microsoft and Google access tokens

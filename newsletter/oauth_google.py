@@ -20,9 +20,9 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 from .config import Settings
 from .errors import SignInError, SignInRequired
-from .oauth import Clock, Echo, Grant, OpenBrowser, SignIn
 from .oauth_loopback import LoopbackReceiver
 from .oauth_store import read_json, remove, token_path, write_private
+from .oauth_tokens import Clock, Echo, Grant, OpenBrowser, SignIn
 
 # openid + email: so the token response names the account (its ID token's email claim).
 SCOPES = "https://mail.google.com/ openid email"

@@ -18,9 +18,9 @@ import requests
 
 from .config import Settings
 from .errors import SignInError, SignInRequired
-from .oauth import Echo, Grant, OpenBrowser, SignIn
 from .oauth_loopback import LoopbackReceiver
 from .oauth_store import remove, token_path, write_private
+from .oauth_tokens import Echo, Grant, OpenBrowser, SignIn
 
 # offline_access, openid and profile are added by MSAL itself (it refuses them here).
 SCOPES = [

@@ -163,6 +163,7 @@ class GoogleBackend:
             echo("Opening the Google sign-in page in your browser. If it does not open, go to:")
             echo(url)
             open_browser(url)
+            echo(f"Waiting for the sign-in (up to {timeout / 60:g} minutes; Ctrl-C stops)…")
             params = receiver.wait(timeout)
         if "error" in params:
             raise SignInError(f"sign-in refused: {params['error']}")

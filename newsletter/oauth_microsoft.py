@@ -165,11 +165,21 @@ class MicrosoftBackend:
             echo("Opening the Microsoft sign-in page in your browser. If it does not open, go to:")
             echo(flow["auth_uri"])
             open_browser(flow["auth_uri"])
+            echo(f"Waiting for the sign-in (up to {timeout / 60:g} minutes; Ctrl-C stops)…")
             params = receiver.wait(timeout)
             result = app.acquire_token_by_auth_code_flow(flow, params, scopes=SCOPES)
         if "error" in params:
             raise SignInError(f"sign-in refused: {_one_line(params)}")
-        return self._finish(result, "sign-in")
+        return self._only(self._finish(result, "sign-in"))
+
+    def _only(self, grant: Grant) -> Grant:
+        """One mailbox per project: a new sign-in replaces any other account's tokens."""
+        app = self._application()
+        for account in app.get_accounts():
+            if account.get("username") != grant.username:
+                app.remove_account(account)
+        self._save()
+        return grant
 
     def login_device(self, *, echo: Echo, timeout: float) -> Grant:
         app = self._application()
@@ -188,7 +198,7 @@ class MicrosoftBackend:
             result = app.acquire_token_by_device_flow(
                 flow, exit_condition=lambda flow: time.monotonic() > deadline
             )
-        return self._finish(result, "device sign-in")
+        return self._only(self._finish(result, "device sign-in"))
 
     def logout(self) -> None:
         # Microsoft offers public clients no revocation endpoint: forgetting the tokens is

@@ -327,6 +327,7 @@ def test_google_login_send_and_logout_revokes(tmp_path, auth_server, cafile, smt
     assert (info.provider, info.username) == ("google", USER)
     if os.name == "posix":
         assert (info.path.stat().st_mode & 0o777) == 0o600
+    assert GOOGLE_SECRET not in info.path.read_text()  # the client secret stays in .env
     clock = Clock(auth_server)
     clock.advance(2 * 3600)
     t = transport(settings, auth_server, cafile, clock)

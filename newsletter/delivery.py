@@ -37,6 +37,16 @@ from .smtp import (
     UnknownOutcome,
 )
 
+# How smtp.py words a server that cannot be reached at all; after messages went out this
+# means the server went away, not a settings mistake (AUTH, TLS, sign-in are still errors).
+_GONE = (
+    "connection refused",
+    "cannot connect",
+    "no answer within",
+    "unknown host",
+    "server closed the connection",
+    "server refused the connection",
+)
 MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on
 _POLL = 0.05  # seconds; how often waiting threads look at the stop flag
 
@@ -407,8 +417,7 @@ class _Run:
                     "check the account with your provider, then run the same command again",
                 )
             return None
-        setup = error.message.startswith(("authentication", "TLS", "cannot load CA"))
-        if sent and not setup:
+        if sent and error.message.startswith(_GONE):
             return SenderRefusal(
                 error.message,
                 f"the server stopped answering after {sent} message(s)",

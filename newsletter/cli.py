@@ -407,7 +407,8 @@ def _print_result(slug: str, outcome) -> None:
         stop = outcome.stopped
         typer.secho(f"Stopped:   {stop.reason}.", fg="yellow")
         _say(f"Provider:  {stop.reply}")
-        _say(f"Next:      {stop.advice}: newsletter send {slug}")
+        at = f" ({outcome.stop_resume})" if outcome.stop_resume else ""
+        _say(f"Next:      {stop.advice}{at}: newsletter send {slug}")
         _say(
             f"           It resumes with the {totals.pending} pending member(s); nobody gets "
             "a second copy."

@@ -139,6 +139,7 @@ class MemberSend:
     declined: bool = False
     stopped: SenderRefusal | None = None
     resume_after: str = ""  # held back by the daily cap: when they can go
+    stop_resume: str = ""  # stopped by a provider's daily limit: when a re-run can work
     exit_code: int = EXIT_OK
 
 
@@ -313,6 +314,9 @@ def _finish(
     outcome.totals = _totals(camp, journal)
     if result is not None:
         outcome.stopped = result.stopped
+        if result.stopped is not None and result.stopped.retry_after is not None:
+            now = journal.now()
+            outcome.stop_resume = when(now + result.stopped.retry_after, now)
         if result.interrupted:
             outcome.exit_code = EXIT_INTERRUPTED
             return outcome

@@ -50,7 +50,7 @@ def test_quota_reply_stops_the_run_members_pending_then_rerun_sends_the_rest(
         assert first.returncode == 1, first.stderr
         assert f"Stopped:   {words}." in first.stdout
         assert f"Provider:  {reply[:40]}" in first.stdout
-        assert "run the same command again in 24 hours" in first.stdout
+        assert "Next:      run the same command again in 24 hours (after " in first.stdout
         assert "Sent:      5   Failed: 1   Pending: 6   Unknown: 0" in first.stdout
         assert "error:" not in first.stderr and "Traceback" not in first.stderr
         assert handler.refused == 1  # stopped at once: no member after the first refusal

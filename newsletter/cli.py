@@ -657,6 +657,12 @@ def login(
     from . import oauth
     from .errors import EXIT_PARTIAL
 
+    if status and device_code:
+        from .errors import UsageError
+
+        raise UsageError(
+            "--device-code does nothing with --status", hint="--status signs nobody in"
+        )
     settings = _settings()
     if status:
         info = oauth.sign_in_status(settings)

@@ -97,6 +97,13 @@ def test_preview_server_options_with_out_are_refused(
     assert not (project / "page.html").exists()
 
 
+def test_login_status_with_device_code_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = run_main(["login", "--status", "--device-code"], capsys)
+    assert code == 2 and "--device-code does nothing with --status" in output
+
+
 def test_the_forgotten_test_flag_as_a_new_user_types_it(project: Path, server) -> None:
     """The issue's own example, end to end in a real process: nothing reaches anyone."""
     write_members(project, 3)

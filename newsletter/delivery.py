@@ -13,6 +13,7 @@ The main thread only relays events to ``on_event`` and waits with timeouts, so C
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import queue
@@ -25,7 +26,7 @@ from enum import StrEnum
 
 from .config import Settings
 from .envelope import Envelope as OutgoingMessage
-from .errors import DeliveryError
+from .errors import DeliveryError, SignInRequired
 from .journal import Journal, address_key
 from .refusals import CircuitBreaker, SenderRefusal, classify
 from .smtp import (
@@ -47,6 +48,16 @@ _GONE = (
     "server closed the connection",
     "server refused the connection",
 )
+# What a mid-run DeliveryError means, by the words smtp.py uses (first match wins).
+_WHAT_FAILED = (
+    ("sign-in", "the server refused the sign-in"),
+    ("authentication", "the server refused the sign-in"),
+    ("tls", "the secure connection (TLS) failed"),
+    ("certificate", "the secure connection (TLS) failed"),
+)
+# Stand-in for the run's final sent count in a stop reason: with several connections, others
+# may still finish a message after the one that saw the stop (filled in by deliver()).
+_SENT = "{sent}"
 MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on
 _POLL = 0.05  # seconds; how often waiting threads look at the stop flag
 
@@ -402,8 +413,8 @@ class _Run:
         self.halt(tripped)
 
     def _stop_reason(self, error: DeliveryError) -> SenderRefusal | None:
-        """Why a DeliveryError mid-run should end the run with a summary (None: it is a
-        setup problem, reported as an error line)."""
+        """Why a DeliveryError should end the run with a summary: any, once messages went
+        out in this run (None before that: a setup problem, reported as one error line)."""
         with self._lock:
             sent = self.result.sent
         if isinstance(error, SenderRefused):
@@ -413,17 +424,37 @@ class _Run:
             if sent:
                 return SenderRefusal(
                     error.reply,
-                    f"the server stopped accepting the sender after {sent} message(s)",
+                    f"the server stopped accepting the sender after {_SENT} message(s)",
                     "check the account with your provider, then run the same command again",
                 )
             return None
-        if sent and error.message.startswith(_GONE):
+        if not sent:
+            return None  # nothing went out: a setup problem, one error line (exit 2)
+        if error.message.startswith(_GONE):
             return SenderRefusal(
                 error.message,
-                f"the server stopped answering after {sent} message(s)",
+                f"the server stopped answering after {_SENT} message(s)",
                 "run the same command to resume once it answers again",
             )
-        return None
+        # Sign-in or TLS refused after messages went out (a password changed, SMTP AUTH
+        # switched off, a revoked sign-in): still a setting to fix, but the run has a
+        # history, so it ends with the final summary like every other stopped run.
+        where = error.location()
+        reply = f"{where}: {error.message}" if where else error.message
+        if isinstance(error, SignInRequired):
+            reply = f"{reply} ({error.hint})" if error.hint else reply
+            fix = "sign in again with 'newsletter login'"
+        else:
+            fix = error.hint or "fix the settings"
+        what = next(
+            (words for marker, words in _WHAT_FAILED if marker in error.message.casefold()),
+            "the server could no longer be used",
+        )
+        if isinstance(error, SignInRequired):
+            what = "the sign-in expired or was revoked"
+        return SenderRefusal(
+            reply, f"{what} after {_SENT} message(s)", f"{fix}, then run the same command again"
+        )
 
     def _settle(self, key: str) -> None:
         with self._lock:
@@ -456,8 +487,9 @@ def deliver(
     A refusal of the *sender* (a provider's quota or block, see :mod:`newsletter.refusals`)
     or a server that stops answering after messages went out ends the run at once: the
     members refused that way go back to pending (``deferred``), and the result says why in
-    ``stopped``. Raises DeliveryError (after all outcomes so far are recorded) if the server
-    cannot be used at all, and re-raises any error from ``messages`` or ``on_event``.
+    ``stopped``; so does any DeliveryError (sign-in, TLS) once messages went out in this run.
+    Raises DeliveryError (after all outcomes so far are recorded) if the server cannot be
+    used before any message went out, and re-raises any error from ``messages`` or ``on_event``.
     """
     started = clock()
     run = _Run(
@@ -511,6 +543,9 @@ def deliver(
         result.deferred += 1
         result.deferrals.append((job.msg.to, job.last_reply))
     result.unknown = run.unknown()
+    if result.stopped is not None and _SENT in result.stopped.reason:
+        reason = result.stopped.reason.replace(_SENT, str(result.sent))
+        result.stopped = dataclasses.replace(result.stopped, reason=reason)
     if not run.abandoned:  # else a worker may still write; its members stay "unknown"
         journal.flush()  # the last outcomes were committed without an fsync of their own
     result.elapsed = clock() - started

@@ -156,3 +156,54 @@ def test_pre_send_summary_estimates_the_duration(project: Path, tmp_path: Path) 
     assert result.returncode == 2 and "add --yes" in result.stderr
     assert "To send:   1 (--limit 1 of 3 pending), about a minute at 30 a minute" in result.stdout
     assert server.handler.count() == 0
+
+
+class _PasswordChangedAfter:
+    """An authenticator that accepts the right password ``logins`` times, then refuses it
+    (IT changed the mailbox's password, or switched SMTP AUTH off, mid-send)."""
+
+    def __init__(self, logins: int) -> None:
+        self.left = logins
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+        from smtp_servers import authenticator
+
+        ok = authenticator(server, session, envelope, mechanism, auth_data).success
+        if ok and self.left > 0:
+            self.left -= 1
+            return AuthResult(success=True)
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and Password not accepted"
+        )
+
+
+def test_sign_in_refused_mid_run_ends_with_the_final_summary(project: Path, tmp_path: Path) -> None:
+    addresses = write_members(project, 12)
+    auth = _PasswordChangedAfter(1)
+    server = start_server(
+        RecordingHandler(), tls="starttls", cafile_dir=tmp_path,
+        authenticator=auth, auth_required=True,
+    )  # fmt: skip
+    with server:
+        env = env_for(server, NEWSLETTER_SMTP_MAX_PER_CONNECTION="5")
+        first = newsletter(project, env, "send", SLUG, "--yes")
+        # 5 went out on the first connection; the second sign-in was refused.
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert "Sent:      5   Failed: 0   Pending: 7   Unknown: 0" in first.stdout
+        assert "Stopped:   the server refused the sign-in after 5 message(s)." in first.stdout
+        assert "535 5.7.8 Username and Password not accepted" in first.stdout
+        assert "Next:      check NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD" in (
+            first.stdout
+        )
+        assert f"newsletter send {SLUG}" in first.stdout
+        assert "It resumes with the 7 pending member(s)" in first.stdout
+        assert "Traceback" not in first.stderr and PASSWORD_TEXT not in first.stdout
+        assert status_of(project, env)["counts"]["sent"] == 5
+        auth.left = 10  # fixed: the password works again
+        again = newsletter(project, env, "send", SLUG, "--yes")
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert server.handler.copies() == {a: 1 for a in addresses}
+
+
+PASSWORD_TEXT = "s3cret-Pa55word"

@@ -408,25 +408,25 @@ def _print_result(slug: str, outcome) -> None:
         typer.secho(f"Stopped:   {stop.reason}.", fg="yellow")
         _say(f"Provider:  {stop.reply}")
         at = f" ({outcome.stop_resume})" if outcome.stop_resume else ""
-        _say(f"Next:      {stop.advice}{at}: newsletter send {slug}")
+        _say(f"Next:      {stop.advice}{at}: {outcome.resume}")
         _say(
             f"           It resumes with the {totals.pending} pending member(s); nobody gets "
             "a second copy."
         )
     if result is not None and result.interrupted:
         typer.secho(
-            f"Interrupted. Re-run 'newsletter send {slug}' to resume: only members who have not "
+            f"Interrupted. Re-run '{outcome.resume}' to resume: only members who have not "
             "got it will be sent to.", fg="yellow", err=True,
         )  # fmt: skip
         return
     if outcome.resume_after or (plan.held_back and totals.pending):
         later = outcome.resume_after or "tomorrow"
         _say(
-            f"Daily limit: {totals.pending} member(s) stay pending; run 'newsletter send {slug}' "
+            f"Daily limit: {totals.pending} member(s) stay pending; run '{outcome.resume}' "
             f"again {later}."
         )
     if outcome.exit_code:
-        _say(f"Details: newsletter status {slug}. Deferred members are retried on the next run.")
+        _say(f"Details: {outcome.details}. Deferred members are retried on the next run.")
     elif result is not None:
         _say(f"Done: {slug!r} sent to {result.sent} member(s).")
 

@@ -141,6 +141,8 @@ class MemberSend:
     resume_after: str = ""  # held back by the daily cap: when they can go
     stop_resume: str = ""  # stopped by a provider's daily limit: when a re-run can work
     exit_code: int = EXIT_OK
+    resume: str = ""  # the command that resumes this send, e.g. "newsletter send SLUG"
+    details: str = ""  # the status command for the same members list
 
 
 @dataclass
@@ -224,6 +226,7 @@ def send_to_members(
     from .preflight import run_checks
     from .smtp import transport_factory as smtp_factory
 
+    resume, details = resume_commands(slug, options)
     camp = campaign_mod.prepare(settings, slug, recipients=options.recipients)
     camp.read_members_once()  # checks, plan and delivery share one read of the CSV
     checks = run_checks(camp, smtp_username=settings.smtp_username)
@@ -251,7 +254,7 @@ def send_to_members(
             skip_invalid=options.skip_invalid, daily_left=budget.left if budget else None,
         )  # fmt: skip
         _describe(plan, settings, journal, budget)
-        outcome = MemberSend(plan)
+        outcome = MemberSend(plan, resume=resume, details=details)
         ui.plan(plan, checked)
         if plan.to_send == 0:
             return _finish(outcome, camp, journal, settings)
@@ -270,11 +273,29 @@ def send_to_members(
             if sent_now > 0:
                 error.hint = (f"{error.hint}; " if error.hint else "") + (
                     f"{sent_now} message(s) were sent before it: once fixed, run "
-                    f"'newsletter send {slug}' to resume; nobody gets a second copy"
+                    f"'{resume}' to resume; nobody gets a second copy"
                 )
                 error.exit_code = EXIT_PARTIAL
             raise
         return _finish(outcome, camp, journal, settings)
+
+
+def resume_commands(slug: str, options: SendOptions) -> tuple[str, str]:
+    """The command that resumes this send, and the status command for it.
+
+    It carries what decides *who* is sent to and whether the send may start (the members
+    list, --skip-invalid, --force): a bare 'newsletter send SLUG' would read another list,
+    or refuse the rows this run skipped. Not --yes, --limit, --retry-failed or
+    --resend-unknown (each a decision for that run only) nor pacing (settings have it)."""
+    import shlex
+
+    members = f" --recipients {shlex.quote(str(options.recipients))}" if options.recipients else ""
+    flags = "".join(
+        f" {flag}"
+        for flag, given in (("--skip-invalid", options.skip_invalid), ("--force", options.force))
+        if given
+    )
+    return f"newsletter send {slug}{members}{flags}", f"newsletter status {slug}{members}"
 
 
 def _describe(

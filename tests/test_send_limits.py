@@ -207,3 +207,29 @@ def test_sign_in_refused_mid_run_ends_with_the_final_summary(project: Path, tmp_
 
 
 PASSWORD_TEXT = "s3cret-Pa55word"
+
+
+def test_the_printed_resume_command_is_the_one_that_was_run(project: Path, tmp_path: Path) -> None:
+    # The chair sent to another list than recipients.csv, past an invalid row; the quota
+    # stopped the run. The command the summary prints must resume *that* send: the plain
+    # 'newsletter send SLUG' would mail recipients.csv's members (or refuse the bad row).
+    write_members(project, 3)  # recipients.csv: a different, older list
+    members = [f"current{n}@example.org" for n in range(8)]
+    rows = "".join(f"{a},Name,Surname\n" for a in members) + "not-an-address,Bad,Row\n"
+    (project / "members 2024.csv").write_text("email,first_name,last_name\n" + rows)
+    handler = QuotaHandler(3, GMAIL_DAILY_LIMIT, "RCPT")
+    with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        env = env_for(server)
+        args = ("send", SLUG, "-r", "members 2024.csv", "--skip-invalid", "--yes")
+        first = newsletter(project, env, *args)
+        assert first.returncode == 1, first.stdout + first.stderr
+        next_line = next(line for line in first.stdout.splitlines() if line.startswith("Next:"))
+        printed = next_line.split(": newsletter ", 1)[1]
+        assert printed == f"send {SLUG} --recipients 'members 2024.csv' --skip-invalid"
+        assert f"newsletter status {SLUG} --recipients 'members 2024.csv'" in first.stdout
+        handler.recover()
+        import shlex
+
+        again = newsletter(project, env, *shlex.split(printed), "--yes")
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert server.handler.copies() == {a: 1 for a in members}

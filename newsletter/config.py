@@ -7,6 +7,7 @@ kept out of ``repr`` so that it can never reach output, logs or tracebacks.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -256,12 +257,27 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
                 return False
             raise ValueError
         if kind in (int, "int"):
-            return int(value)
+            # "10,000" as the README and provider pages write limits: accept the groups.
+            grouped = _THOUSANDS.fullmatch(value)
+            return int(re.sub(r"[, _]", "", value) if grouped else value)
         if kind in (float, "float"):
             return float(value)
     except ValueError:
-        raise ConfigError(f"invalid value {value!r}", setting=env_name(name)) from None
+        raise ConfigError(
+            f"invalid value {value!r}", setting=env_name(name), hint=_WRITE_AS.get(str(kind))
+        ) from None
     return value
+
+
+_THOUSANDS = re.compile(r"\d{1,3}(?:([, _])\d{3})(?:\1\d{3})*")
+_WRITE_AS = {
+    "int": "write a whole number, e.g. 500",
+    str(int): "write a whole number, e.g. 500",
+    "float": "write a number, e.g. 30 or 0.5",
+    str(float): "write a number, e.g. 30 or 0.5",
+    "bool": "write true or false",
+    str(bool): "write true or false",
+}
 
 
 def _validate(settings: Settings) -> Settings:

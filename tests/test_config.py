@@ -95,3 +95,23 @@ def test_env_example_loads_as_is(tmp_path: Path) -> None:
     settings = load_settings({}, ROOT / ".env.example")
     assert settings.smtp_port == 0 and settings.port == 587
     assert settings.rate == 0  # smtp.example.org: no provider limit known
+
+
+def test_numbers_as_the_readme_writes_them_and_errors_that_say_what_to_write(
+    tmp_path: Path,
+) -> None:
+    # The README says "10,000 for Microsoft 365": a chair copies that into .env.
+    dotenv = tmp_path / ".env"
+    settings = load_settings({"NEWSLETTER_DAILY_LIMIT": "10,000"}, dotenv)
+    assert settings.daily_limit == 10_000
+    assert load_settings({"NEWSLETTER_DAILY_LIMIT": "2 000"}, dotenv).daily_limit == 2000
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"NEWSLETTER_DAILY_LIMIT": "lots"}, dotenv)
+    assert str(caught.value).startswith("NEWSLETTER_DAILY_LIMIT: invalid value 'lots'")
+    assert "a whole number, e.g." in str(caught.value)
+    with pytest.raises(ConfigError, match="NEWSLETTER_RATE: .*a number, e.g. 30"):
+        load_settings({"NEWSLETTER_RATE": "fast"}, dotenv)
+    with pytest.raises(ConfigError, match="NEWSLETTER_UTM: .*true or false"):
+        load_settings({"NEWSLETTER_UTM": "maybe"}, dotenv)
+    with pytest.raises(ConfigError, match="invalid value '1,0000'"):
+        load_settings({"NEWSLETTER_DAILY_LIMIT": "1,0000"}, dotenv)  # not a thousands group

@@ -136,6 +136,14 @@ def test_test_to_setting_takes_several_addresses_and_errors_name_it(project: Pat
     worse = newsletter(project, env, "send", SLUG, "--test", "--to", "nope")
     assert worse.returncode == 2 and worse.stderr.startswith("error: --to: 'nope'")
     assert server.handler.count() == before + 2
+    # Outlook separates addresses with semicolons; a chair copies the habit.
+    outlook = env_for(server, NEWSLETTER_TEST_TO="chair@example.org; editor@example.org;")
+    semis = newsletter(project, outlook, "send", SLUG, "--test")
+    assert semis.returncode == 0, semis.stderr
+    assert [m.rcpts for m in server.handler.messages[before + 2 :]] == [
+        ("chair@example.org",),
+        ("editor@example.org",),
+    ]
 
 
 def test_security_mode_is_case_insensitive(tmp_path: Path) -> None:

@@ -279,10 +279,14 @@ class _Run:
         self.stop.set()
 
     def return_failed(self, addresses: list[str], reply: str) -> None:
-        """Members recorded ``failed`` before the breaker saw it was the sender: pending."""
-        for address in addresses:
-            self.journal.mark_deferred(self.slug, address, reply)
+        """Members recorded ``failed`` before the breaker saw it was the sender: pending.
+
+        Each keeps the server's reply about *them* (``reply`` only where none was kept)."""
         keys = {address_key(a) for a in addresses}
+        with self._lock:
+            own = {address_key(a): why for a, why in self.result.failures}
+        for address in addresses:
+            self.journal.mark_deferred(self.slug, address, own.get(address_key(address), reply))
         with self._lock:
             r = self.result
             kept = [(a, why) for a, why in r.failures if address_key(a) not in keys]

@@ -78,7 +78,12 @@ def test_same_refusal_of_different_members_trips_the_breaker(project: Path, tmp_
         assert "Provider:  554 5.7.1 Message rejected: policy" in first.stdout
         # The five refused members are pending, not failed: the sender was the problem.
         assert "Sent:      3   Failed: 0   Pending: 11   Unknown: 0" in first.stdout
-        assert status_of(project, env)["counts"]["failed"] == 0
+        record = status_of(project, env)
+        assert record["counts"]["failed"] == 0
+        # Each returned member keeps the server's reply about *them* (status shows it).
+        replies = {row["address"]: row["reply"] for row in record["deferred"]}
+        assert len(replies) == 5
+        assert all(f"<{address}>" in reply for address, reply in replies.items()), replies
         handler.left = 10**6
         again = newsletter(project, env, "send", SLUG, "--yes")
         assert again.returncode == 0, again.stdout + again.stderr

@@ -29,6 +29,11 @@ class Organisation:
     colours: dict[str, str] = field(default_factory=dict)
 
     @property
+    def address_lines(self) -> list[str]:
+        """The postal address as written, one entry per line (a multi-line TOML string)."""
+        return [" ".join(line.split()) for line in self.address.splitlines() if line.strip()]
+
+    @property
     def domain(self) -> str:
         return self.email.rpartition("@")[2]
 

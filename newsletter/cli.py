@@ -251,7 +251,8 @@ def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, ret
     if problems:
         for finding in problems:
             typer.secho(finding.line(), fg="red", err=True)
-        if not force:
+        # A draft is never sent to members, not even with --force.
+        if not force or any(f.code == "draft" for f in problems):
             raise CheckFailed(
                 f"{len(problems)} pre-flight error(s); nothing was sent",
                 hint=f"see 'newsletter check {slug}', or add --force to send anyway",
@@ -405,8 +406,12 @@ def _print_dry_run(camp, result) -> None:
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
     _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    if report.columns:
+        _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
         _say(f"  skipped:   {line}")
+    if report.several:
+        _say(f"  note:      {report.several_line()}")
     if result.written:
         average = result.total_bytes // result.written
         _say(
@@ -422,7 +427,8 @@ def new(
         str, typer.Argument(metavar="SLUG", help="Slug of the new issue, e.g. january-2024.")
     ],
     date: Annotated[
-        str | None, typer.Option(help="Issue date, YYYY-MM-DD [default: today].")
+        str | None,
+        typer.Option(help="Issue date, YYYY-MM-DD [default: the slug's month, or today]."),
     ] = None,
     title: Annotated[
         str | None, typer.Option(help="Title [default: '<bulletin> – <Month YYYY>'].")
@@ -439,7 +445,7 @@ def new(
 
     settings = _settings()
     try:
-        day = dt.date.fromisoformat(date) if date else dt.date.today()
+        day = dt.date.fromisoformat(date) if date else None  # None: from the slug, or today
     except ValueError:
         raise IssueError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD") from None
     path = create_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)

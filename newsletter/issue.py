@@ -152,7 +152,7 @@ def parse_issue(path: Path) -> Issue:
     for key in ("greeting", "archive", "draft"):
         if key in meta and not isinstance(meta[key], bool):
             raise IssueError(f"{key!r} must be true or false", path=path, line=key_line(text, key))
-    sections, signoff = _BodyParser(path, body_line).parse(_blank_comments(body))
+    sections, signoff = _BodyParser(path, body_line).parse(blank_comments(body))
     return Issue(
         slug=path.stem,
         path=path,
@@ -234,7 +234,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
-def _blank_comments(body: str) -> str:
+def blank_comments(body: str) -> str:
     """Drop <!-- guidance comments --> but keep their line breaks, so line numbers hold."""
     return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
 

@@ -420,9 +420,10 @@ class _BodyParser:
             ):
                 j += 1
                 continue
-            if child.type != "link_open" or "button" not in str(
-                child.attrs.get("class", "")
-            ).split():
+            if (
+                child.type != "link_open"
+                or "button" not in str(child.attrs.get("class", "")).split()
+            ):
                 return None
             close = next(k for k in range(j + 1, len(only)) if only[k].type == "link_close")
             if any(c.type == "link_open" for c in only[j + 1 : close]):
@@ -431,9 +432,8 @@ class _BodyParser:
                 Button(
                     text=plain(self.inlines_of(only[j + 1 : close])),
                     href=str(child.attrs.get("href", "")),
-                    line=self.line(opener) + sum(
-                        1 for c in only[:j] if c.type in ("softbreak", "hardbreak")
-                    ),
+                    line=self.line(opener)
+                    + sum(1 for c in only[:j] if c.type in ("softbreak", "hardbreak")),
                 )
             )
             j = close + 1

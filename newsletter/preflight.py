@@ -142,7 +142,7 @@ def _check_settings(campaign: Campaign, report: Report) -> None:
         domain = _setting_domain(value)
         if name in flagged or not domain:
             continue
-        if domain in PLACEHOLDER_HOSTS or domain.endswith(tuple("." + h for h in PLACEHOLDER_HOSTS)):
+        if domain.endswith(PLACEHOLDER_HOSTS):
             report.add(
                 ERROR,
                 env_name(name),
@@ -264,10 +264,11 @@ def _check_skeleton(campaign: Campaign, report: Report) -> None:
     for number, line in _body_lines(campaign):
         if line.strip() and line.strip() in lines:
             text = line.strip()
+            shown = text if len(text) <= 70 else text[:67] + "…"
             report.add(
                 ERROR,
                 _where(campaign, number),
-                f"skeleton text left in the issue: {text if len(text) <= 70 else text[:67] + '…'!r}",
+                f"skeleton text left in the issue: {shown!r}",
                 "write your own text here, or delete the line",
                 code="skeleton",
             )

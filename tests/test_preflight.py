@@ -56,8 +56,7 @@ def test_new_issue_is_not_ready_until_written(project: Path, ready: Settings) ->
     assert f"{where}:4: the preheader is still the skeleton's placeholder" in errors
     assert f"{where}:6: this issue is a draft (draft: true): it cannot be sent to members" in errors
     assert (
-        f"{where}:36: skeleton text left in the issue: '## Headline of the opening piece'"
-        in errors
+        f"{where}:36: skeleton text left in the issue: '## Headline of the opening piece'" in errors
     )
     assert f"{where}:79: skeleton text left in the issue: 'Your name, your role'" in errors
     assert len(errors) == 16, errors
@@ -65,11 +64,15 @@ def test_new_issue_is_not_ready_until_written(project: Path, ready: Settings) ->
     lines = text.splitlines()
     for number, line in enumerate(lines):
         if line.startswith(("## ", "Write ", "Your name")):
-            lines[number] = line.replace("headline", f"news {number}").replace(
-                "Write", f"We wrote {number}:"
-            ).replace("Your name", "Ann Lee")
-    written = "\n".join(lines).replace("draft: true\n", "").replace(
-        "One sentence on what", "A sentence about what really"
+            lines[number] = (
+                line.replace("headline", f"news {number}")
+                .replace("Write", f"We wrote {number}:")
+                .replace("Your name", "Ann Lee")
+            )
+    written = (
+        "\n".join(lines)
+        .replace("draft: true\n", "")
+        .replace("One sentence on what", "A sentence about what really")
     )
     written = written.replace("Headline of the opening piece", "A word from the chair")
     path.write_text(written + "\n", encoding="utf-8")
@@ -172,7 +175,6 @@ def test_member_rows(project: Path, ready: Settings) -> None:
         "An email address must have an @-sign."
     ) in messages(report, ERROR)
     assert (
-        f"{project / 'recipients.csv'}: organisation is empty for 1 member (row 5): "
-        "add a fallback"
+        f"{project / 'recipients.csv'}: organisation is empty for 1 member (row 5): add a fallback"
     ) in messages(report, WARNING)
     assert report.members == 2

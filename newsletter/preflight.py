@@ -108,6 +108,7 @@ ENV_EXAMPLE_PLACEHOLDERS = {
     "smtp_host": "smtp.example.org",
 }
 SECRET_MIN = 16
+_DOTTED_PLACEHOLDERS = tuple("." + host for host in PLACEHOLDER_HOSTS)
 _DOMAIN_SETTINGS = ("from_", "reply_to", "unsubscribe_url", "unsubscribe_mailto")
 
 
@@ -142,7 +143,7 @@ def _check_settings(campaign: Campaign, report: Report) -> None:
         domain = _setting_domain(value)
         if name in flagged or not domain:
             continue
-        if domain.endswith(PLACEHOLDER_HOSTS):
+        if domain in PLACEHOLDER_HOSTS or domain.endswith(_DOTTED_PLACEHOLDERS):
             report.add(
                 ERROR,
                 env_name(name),

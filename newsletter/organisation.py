@@ -32,8 +32,10 @@ class Organisation:
 
     @property
     def address_lines(self) -> list[str]:
-        """The postal address as written, one entry per line (a multi-line TOML string)."""
-        return [" ".join(line.split()) for line in self.address.splitlines() if line.strip()]
+        """The postal address one entry per line (a multi-line TOML string), without the
+        commas that end them: HTML breaks the lines, the text part joins them with ", "."""
+        lines = (" ".join(line.split()).rstrip(",") for line in self.address.splitlines())
+        return [line for line in lines if line]
 
     @property
     def domain(self) -> str:

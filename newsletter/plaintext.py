@@ -55,6 +55,8 @@ class TextWriter:
         if label.strip() in (href, bare):
             # The text already is the address: repeating it as a reference helps nobody.
             return label if href.startswith("mailto:") else f"<{target}>"
+        if "://" in href and label.strip() == href.split("://", 1)[1].rstrip("/"):
+            return label  # a bare "www.…" the chair wrote: readable and typeable as it is
         if target not in self.numbers:
             self.count += 1
             self.numbers[target] = self.count

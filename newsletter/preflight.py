@@ -130,7 +130,7 @@ def _check_settings(campaign: Campaign, report: Report) -> None:
         value = str(getattr(settings, name, "") or "")
         if value and value == placeholder:
             flagged.add(name)
-            shown = "(the secret)" if name == "secret" else repr(value)
+            shown = "the secret" if name == "secret" else repr(value)
             report.add(
                 ERROR,
                 env_name(name),
@@ -510,12 +510,12 @@ WHITE = "#ffffff"
 # Every text/background pair the templates use: (text, background, large text?, where).
 # Large = at least 24px, or 18.7px bold (WCAG): 3:1 is enough; else 4.5:1.
 COLOUR_PAIRS = (
-    (WHITE, "brand", False, "white text on the header and section bands"),
-    (WHITE, "accent", False, "white button text"),
-    ("text", WHITE, False, "body text on white"),
-    ("link", WHITE, False, "links on white"),
-    ("brand", WHITE, True, "article headings on white"),
-    ("muted", WHITE, False, "muted text on white"),
+    (WHITE, "brand", False, "header and section bands"),
+    (WHITE, "accent", False, "buttons"),
+    ("text", WHITE, False, "body text"),
+    ("link", WHITE, False, "links"),
+    ("brand", WHITE, True, "article headings"),
+    ("muted", WHITE, False, "muted text"),
     ("text", "facts", False, "key facts and table headers"),
     ("muted", "facts", False, "key-fact labels"),
     ("link", "facts", False, "links in key facts"),
@@ -557,11 +557,18 @@ def _check_colours(campaign: Campaign, report: Report) -> None:
         needed = 3.0 if large else 4.5
         if ratio >= needed:
             continue
-        line = key_line(toml_text, key) if toml_text else 0
+        line = next(
+            (
+                number
+                for number, text in enumerate(toml_text.splitlines(), start=1)
+                if re.match(rf"\s*{key}\s*=", text)
+            ),
+            0,
+        )
         report.add(
             ERROR if ratio < 3.0 else WARNING,
-            f"{path}:{line}" if line > 1 else str(path),
-            f"{name(fg)} on {name(bg)} ({used}): contrast {ratio:.1f}:1, "
+            f"{path}:{line}" if line else str(path),
+            f"{name(fg)} text on {name(bg)} ({used}): contrast {ratio:.1f}:1, "
             f"below WCAG AA {needed:g}:1",
             f"choose a {'darker' if fg == WHITE or bg == WHITE else 'different'} colour for "
             f"colours.{key}",

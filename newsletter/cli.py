@@ -93,11 +93,18 @@ def preview(
     open_browser: Annotated[
         bool, typer.Option("--open/--no-open", help="Open the default browser.")
     ] = True,
+    as_address: Annotated[
+        str | None,
+        typer.Option(
+            "--as", metavar="ADDRESS", help="Personalise as this member [default: the first]."
+        ),
+    ] = None,
 ) -> None:
     """Preview an issue in the browser: inbox line, desktop and mobile widths, plain text.
 
     Serves a page on 127.0.0.1 that re-renders and reloads when the issue or a template
-    changes. Ctrl-C stops it.
+    changes. Shows the issue personalised as the first member of the list (or --as), as a
+    test send does. Ctrl-C stops it.
 
     Example: newsletter preview december-2023 --no-open
     """
@@ -105,10 +112,12 @@ def preview(
 
     settings = _settings()
     if out is not None:
-        path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
+        path, size = preview_mod.write_email_html(settings, slug, out, _skipped, as_address)
         _say(f"wrote {path} ({_kb(size)})")
         return
-    preview_mod.serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
+    preview_mod.serve(
+        settings, slug, port=port, open_browser=open_browser, echo=_say, as_address=as_address
+    )
 
 
 @app.command()

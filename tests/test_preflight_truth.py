@@ -594,3 +594,29 @@ def test_new_takes_the_month_from_the_slug_and_sections_from_the_organisation(
     neutral = create_issue(ready.issues_dir, ready.templates_dir, "april-2024").read_text("utf-8")
     headings = [line for line in neutral.splitlines() if line.startswith("# ")]
     assert headings == ["# News", "# Events", "# Opportunities"]
+
+
+def test_preview_is_personalised_as_the_first_member_or_as(project: Path, ready: Settings) -> None:
+    from newsletter.errors import RecipientsError
+    from newsletter.preview import preview_member, write_email_html
+    from newsletter.preview_server import Preview, page
+
+    slug = write_issue(
+        project,
+        "News for {{ recipient.organisation | default('your organisation') }}.\n",
+        subject='{{ recipient.first_name or "Member" }}, your January news',
+    )
+    path = project / "issues" / "probe.md"
+    first = Preview(ready, path, print, preview_member(ready)).current()
+    assert first.subject == "Priya, your January news"
+    assert "Dear Priya," in first.html and "News for Northgate Digital Health." in first.text
+    assert '<dd class="subject">Priya, your January news</dd>' in page(first)
+    chosen = Preview(ready, path, print, preview_member(ready, "INFO@example.com")).current()
+    assert chosen.subject == "Member, your January news"
+    assert "Dear member," in chosen.text and "News for Pennine Diagnostics, Leeds." in chosen.text
+    out, _ = write_email_html(ready, slug, project / "p.html", as_address="zoe.brennan@example.com")
+    assert "Dear Zoë," in out.read_text("utf-8")
+    with pytest.raises(RecipientsError, match="nobody@example.org is not a member in the list"):
+        preview_member(ready, "nobody@example.org")
+    # No list yet: the anonymous sample, as before.
+    assert preview_member(replace(ready, recipients=project / "none.csv")) is None

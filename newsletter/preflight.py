@@ -288,6 +288,16 @@ def _check_source(campaign: Campaign, report: Report) -> None:
 
     for number, line in _body_lines(campaign):
         where = _where(campaign, number)
+        field = FIELD_RE.search(line)
+        if field and (line.lstrip().startswith("#") or "{.button}" in line or "![" in line):
+            report.add(
+                ERROR,
+                where,
+                f"member field {field.group(0)!r} cannot be filled in a heading, button or "
+                "image text",
+                "use it in a paragraph, list, quote, facts block or table",
+                code="template-syntax",
+            )
         unfilled = FIELD_RE.sub("", line)
         syntax = _TEMPLATE_SYNTAX.search(unfilled)
         if syntax:

@@ -164,12 +164,15 @@ def test_template_syntax_in_the_body_is_an_error_naming_the_line(
         project,
         "Hello {{ recipient.first_name or 'member' }}.\n\n"
         "This is {{ issue.title }} for you.\n\n"
-        "{% if recipient.organisation %}Hi{% endif %}\n",
+        "{% if recipient.organisation %}Hi{% endif %}\n\n"
+        "## News for {{ recipient.organisation }}\n",
     )
     path = project / "issues" / "probe.md"
     assert said(check(ready, slug), ERROR) == [
         f"{path}:9: template syntax '{{{{ issue.title }}}}' would be sent as typed",
         f"{path}:11: template syntax '{{% if recipient.organisation %}}' would be sent as typed",
+        f"{path}:13: member field '{{{{ recipient.organisation }}}}' cannot be filled in a "
+        "heading, button or image text",
     ]
 
 
@@ -278,7 +281,7 @@ def test_member_fields_with_fallbacks_in_body_and_subject(project: Path, ready: 
         project,
         'Dear {{ recipient.first_name or "member" }}, of '
         "{{ recipient.organisation | default('your organisation') }}.\n\n"
-        "## News for {{ recipient.organisation }}\n\n"
+        "## News\n\n"
         "Your **{{ recipient.organisation }}** news.\n",
         subject='{{ recipient.first_name or "Member" }}, your January news',
     )

@@ -152,6 +152,14 @@ def parse_issue(path: Path) -> Issue:
     for key in ("greeting", "archive", "draft"):
         if key in meta and not isinstance(meta[key], bool):
             raise IssueError(f"{key!r} must be true or false", path=path, line=key_line(text, key))
+    lang = meta.get("lang") or ""
+    if not isinstance(lang, str) or "\n" in lang.strip():
+        raise IssueError(
+            f"'lang' must be a language tag, not {lang!r}",
+            path=path,
+            line=key_line(text, "lang"),
+            hint="write e.g. 'lang: en-GB', or leave it out for the organisation's language",
+        )
     sections, signoff = _BodyParser(path, body_line).parse(blank_comments(body))
     return Issue(
         slug=path.stem,
@@ -164,7 +172,10 @@ def parse_issue(path: Path) -> Issue:
         signoff=signoff,
         front_matter=meta,
         source=text,
-        draft=meta.get("draft") is True,
+        lang=lang.strip(),
+        greeting=meta.get("greeting", True),
+        archive=meta.get("archive", True),
+        draft=meta.get("draft", False),
     )
 
 

@@ -3,12 +3,11 @@
 ``preview`` shows the issue personalised as the first member of the list (or ``--as
 ADDRESS``), as a test send does; ``render``, and ``preview`` without a member list, show
 what a member with no known name would get. The unsubscribe link points nowhere. The live
-server itself lives in :mod:`newsletter.preview_server`.
+server (:mod:`newsletter.preview_server`) builds on this module, never the other way round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from .campaign import link_tagger, view_online_url
@@ -102,17 +101,3 @@ def render_files(settings: Settings, slug: str, out_dir: Path) -> tuple[Path, Pa
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-
-
-def serve(
-    settings: Settings,
-    slug: str | None,
-    *,
-    port: int = 0,
-    open_browser: bool = True,
-    echo: Callable[[str], None] = print,
-    as_address: str | None = None,
-) -> None:
-    from .preview_server import serve as _serve
-
-    _serve(settings, slug, port=port, open_browser=open_browser, echo=echo, as_address=as_address)

@@ -36,6 +36,10 @@ MONTHS = {
     for name in names
 }
 _MONTH_YEAR = re.compile(r"(?:^|-)([a-z]+)-(\d{4})(?:-|$)|(?:^|-)(\d{4})-(\d{1,2})(?:-|$)")
+# Device names Windows refuses as a file name, whatever the extension ("con.md" too).
+_WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul"}) | {
+    f"{port}{i}" for port in ("com", "lpt") for i in range(1, 10)
+}
 
 
 def default_title(bulletin: str, date: dt.date) -> str:
@@ -97,6 +101,11 @@ def create_issue(
         raise IssueError(
             f"{slug!r} is not a usable slug",
             hint="use lower-case letters, digits and hyphens, e.g. january-2024",
+        )
+    if slug in _WINDOWS_RESERVED:
+        raise IssueError(
+            f"{slug!r} cannot be a file name on Windows",
+            hint="choose another slug, e.g. january-2024",
         )
     path = issues_dir / f"{slug}.md"
     if path.exists():

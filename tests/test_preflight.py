@@ -58,7 +58,7 @@ def test_new_issue_is_not_ready_until_written(project: Path, ready: Settings) ->
     assert (
         f"{where}:36: skeleton text left in the issue: '## Headline of the opening piece'" in errors
     )
-    assert f"{where}:79: skeleton text left in the issue: 'Your name, your role'" in errors
+    assert f"{where}:74: skeleton text left in the issue: 'Your name, your role'" in errors
     assert len(errors) == 16, errors
     # Written: every placeholder replaced, the draft line gone → READY, nothing to warn about.
     lines = text.splitlines()

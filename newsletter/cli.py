@@ -296,10 +296,15 @@ def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, ret
         for finding in problems:
             typer.secho(finding.line(), fg="red", err=True)
         # A draft is never sent to members, not even with --force.
-        if not force or any(f.code == "draft" for f in problems):
+        draft = any(f.code == "draft" for f in problems)
+        if not force or draft:
             raise CheckFailed(
                 f"{len(problems)} pre-flight error(s); nothing was sent",
-                hint=f"see 'newsletter check {slug}', or add --force to send anyway",
+                hint=(
+                    "a draft is never sent, even with --force: delete its 'draft: true' line"
+                    if draft
+                    else f"see 'newsletter check {slug}', or add --force to send anyway"
+                ),
             )
     factory = transport_factory(settings)
     warnings = len(checks.warnings)

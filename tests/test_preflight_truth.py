@@ -623,3 +623,29 @@ def test_preview_is_personalised_as_the_first_member_or_as(project: Path, ready:
         preview_member(ready, "nobody@example.org")
     # No list yet: the anonymous sample, as before.
     assert preview_member(replace(ready, recipients=project / "none.csv")) is None
+
+
+def test_a_draft_is_never_sent_even_with_force(project: Path) -> None:
+    import subprocess
+    import sys
+
+    slug = write_issue(project, "Body text.\n")
+    path = project / "issues" / "probe.md"
+    path.write_text(path.read_text("utf-8").replace("date:", "draft: true\ndate:"), "utf-8")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "NEWSLETTER_SMTP_HOST": "127.0.0.1",  # never reached: the checks refuse first
+        "NEWSLETTER_SMTP_PORT": "9",
+        "NEWSLETTER_SMTP_SECURITY": "none",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter", "send", slug, "--yes", "--force"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"error: {path.relative_to(project)}:5: this issue is a draft" in done.stderr
+    assert "a draft is never sent, even with --force: delete its 'draft: true' line" in (
+        done.stderr
+    )

@@ -14,8 +14,17 @@ from urllib.parse import urlsplit
 
 from . import model
 from .campaign import Campaign
+from .images import is_local
 from .issue import key_line
-from .limits import GMAIL_CLIP_BYTES, GMAIL_CLIP_KB, HTML_WARN_BYTES, SUBJECT_MAX
+from .limits import (
+    EMBED_WARN_BYTES,
+    GMAIL_CLIP_BYTES,
+    GMAIL_CLIP_KB,
+    HTML_WARN_BYTES,
+    SUBJECT_MAX,
+)
+from .published import PUBLISH_HINT, HeadFunction
+from .published import http_head as http_head_default
 from .recipients import RecipientReport, normalise_column
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -77,8 +86,12 @@ class Report:
         return f"READY to send to {self.members} member(s): {counts}."
 
 
-def run_checks(campaign: Campaign, *, smtp_username: str = "") -> Report:
-    """All checks over one prepared campaign (issue rendered, recipients readable)."""
+def run_checks(
+    campaign: Campaign, *, smtp_username: str = "", http_head: HeadFunction | None = None
+) -> Report:
+    """All checks over one prepared campaign (issue rendered, recipients readable).
+
+    ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each)."""
     report = Report()
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
@@ -87,6 +100,7 @@ def run_checks(campaign: Campaign, *, smtp_username: str = "") -> Report:
     _check_source(campaign, report)
     _check_content(campaign, report)
     _check_colours(campaign, report)
+    _check_images(campaign, report, http_head or http_head_default)
     _check_size(campaign, report)
     _check_compliance(campaign, report)
     _check_sender(campaign, report, smtp_username)
@@ -388,12 +402,12 @@ def _check_content(campaign: Campaign, report: Report) -> None:
             where = _where(campaign, block.line)
             if not block.alt.strip():
                 report.add(
-                    WARNING,
+                    ERROR,
                     where,
                     f"image {block.src} has no alt text",
                     "describe it: ![what the picture shows](…); many clients block images",
                 )
-            if not block.src.lower().startswith("https://"):
+            if not is_local(block.src) and not block.src.lower().startswith(("https://", "data:")):
                 report.add(
                     WARNING,
                     where,
@@ -446,6 +460,27 @@ def _check_content(campaign: Campaign, report: Report) -> None:
                 f"link text {said} does not say where it goes" + context_note,
                 "make the link text describe the target, e.g. 'register on the Innovate UK site'",
             )
+
+
+def _check_images(campaign: Campaign, report: Report, head: HeadFunction) -> None:
+    """Local pictures: readable images (errors), the weight embedding adds to each message,
+    and with hosted pictures whether the web archive already serves each one."""
+    pictures = campaign.rendered.pictures
+    if pictures is None:
+        return
+    for problem in pictures.problems:
+        report.add(ERROR, problem.where(), problem.message, problem.hint)
+    embedded = sum(len(image.data) for _, image in campaign.rendered.inline_images)
+    if embedded * 4 // 3 > EMBED_WARN_BYTES:  # base64 adds a third
+        report.add(
+            WARNING,
+            str(campaign.issue.path),
+            f"embedded pictures add {embedded * 4 / 3 / 1024 / 1024:.1f} MB to every message",
+            "use fewer or smaller pictures, or publish them with the web archive "
+            "(NEWSLETTER_ARCHIVE_URL, NEWSLETTER_IMAGES=hosted)",
+        )
+    for offline in campaign.offline_images(head):
+        report.add(ERROR, "NEWSLETTER_ARCHIVE_URL", offline.line(), PUBLISH_HINT, "images-offline")
 
 
 def _check_size(campaign: Campaign, report: Report) -> None:

@@ -23,11 +23,12 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
 from .errors import NewsletterError
+from .images import ASSETS, PreparedImage
 from .limits import GMAIL_CLIP_BYTES, GMAIL_CLIP_KB
 
 HOST = "127.0.0.1"  # never anything else: the preview is for this machine only
@@ -53,6 +54,8 @@ class Snapshot:
     date: str = ""
     source: str = ""  # the issue file, as given
     error: str = ""  # one line, "file:line: message (hint)", when the render failed
+    # Local pictures the email shows from assets/, by prepared file name.
+    assets: dict[str, PreparedImage] = field(default_factory=dict)
 
 
 class Preview:
@@ -80,6 +83,7 @@ class Preview:
         self._fingerprint: Fingerprint | None = None
         self._snapshot: Snapshot | None = None
         self._last_error = ""
+        self._pictures: list[Path] = []  # local picture files the issue names (even missing)
 
     def current(self) -> Snapshot:
         with self._lock:
@@ -90,8 +94,8 @@ class Preview:
             return self._snapshot
 
     def _watch(self) -> Fingerprint:
-        """(path, mtime_ns, size) of the issue and of every template file; cheap to stat."""
-        files = [self.path]
+        """(path, mtime_ns, size) of the issue, its pictures and every template file."""
+        files = [self.path, *self._pictures]
         templates = self.settings.templates_dir
         if templates.is_dir():
             files += sorted(
@@ -116,7 +120,11 @@ class Preview:
         version = f"{self._boot}-{next(self._counter)}"
         rendered_at = time.strftime("%H:%M:%S")
         try:
-            rendered = render_path(self.settings, self.path)
+            rendered = render_path(self.settings, self.path, strict=False)
+            if rendered.pictures is not None:
+                # Watch every picture the issue names: saving (or adding) one reloads.
+                self._pictures = list(rendered.pictures.watched)
+                rendered.pictures.require()
             subject, email_html, text = personalised(rendered, self.member)
         except NewsletterError as error:
             return self._failed(version, rendered_at, str(error))
@@ -137,6 +145,7 @@ class Preview:
             sender=self.settings.from_ or f"{org.name} <{org.email}>",
             date=f"{rendered.issue.date.day} {rendered.issue.date:%B %Y}",
             source=str(self.path),
+            assets={i.name: i for i in rendered.pictures.prepared} if rendered.pictures else {},
         )
 
     def _failed(self, version: str, rendered_at: str, message: str) -> Snapshot:
@@ -247,6 +256,13 @@ def _handler(preview: Preview) -> type[http.server.BaseHTTPRequestHandler]:
                 self._send(403, "text/plain", "Forbidden: unexpected Host header\n", send_body)
                 return
             route = self.path.split("?", 1)[0]
+            if route.startswith(f"/{ASSETS}/"):
+                image = preview.current().assets.get(route[len(ASSETS) + 2 :])
+                if image is None:
+                    self._send(404, "text/plain", "Not found\n", send_body)
+                else:
+                    self._send(200, image.mime, image.data, send_body)
+                return
             if route not in ("/", "/index.html", "/email.html", "/email.txt", "/version"):
                 self._send(404, "text/plain", "Not found\n", send_body)
                 return
@@ -269,10 +285,11 @@ def _handler(preview: Preview) -> type[http.server.BaseHTTPRequestHandler]:
             host = (self.headers.get("Host") or "").lower()
             return host in {f"127.0.0.1:{port}", f"localhost:{port}"}
 
-        def _send(self, status: int, kind: str, body: str, send_body: bool) -> None:
-            data = body.encode("utf-8")
+        def _send(self, status: int, kind: str, body: str | bytes, send_body: bool) -> None:
+            data = body if isinstance(body, bytes) else body.encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", f"{kind}; charset=utf-8")
+            text = not isinstance(body, bytes)
+            self.send_header("Content-Type", f"{kind}; charset=utf-8" if text else kind)
             self.send_header("Content-Length", str(len(data)))
             # Every response reflects the files right now: never let the browser cache one.
             self.send_header("Cache-Control", "no-store")

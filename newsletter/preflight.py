@@ -310,7 +310,8 @@ def _check_source(campaign: Campaign, report: Report) -> None:
                 "use it in a paragraph, list, quote, facts block or table",
                 code="template-syntax",
             )
-        unfilled = FIELD_RE.sub("", line)
+        without_code = re.sub(r"`[^`]*`", "", line)  # `{{ x }}` in code is shown on purpose
+        unfilled = FIELD_RE.sub("", without_code)
         syntax = _TEMPLATE_SYNTAX.search(unfilled)
         if syntax:
             report.add(
@@ -320,7 +321,6 @@ def _check_source(campaign: Campaign, report: Report) -> None:
                 'only member fields are filled in, e.g. {{ recipient.first_name or "member" }}',
                 code="template-syntax",
             )
-        without_code = re.sub(r"`[^`]*`", "", line)
         tag = _RAW_HTML.search(without_code)
         if tag:
             report.add(

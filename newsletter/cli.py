@@ -433,6 +433,12 @@ def _print_result(slug: str, outcome) -> None:
             f"Daily limit: {totals.pending} member(s) stay pending; run '{outcome.resume}' "
             f"again {later}."
         )
+    elif outcome.exit_code and totals.pending and outcome.stopped is None:
+        # Deferred after their retries (a busy or flaky server): say how to resume too.
+        _say(
+            f"Next:      run '{outcome.resume}' again later: it retries the {totals.pending} "
+            "pending member(s); nobody gets a second copy."
+        )
     if outcome.exit_code:
         _say(f"Details: {outcome.details}. Deferred members are retried on the next run.")
     elif result is not None:

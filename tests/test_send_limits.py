@@ -238,3 +238,25 @@ def test_the_printed_resume_command_is_the_one_that_was_run(project: Path, tmp_p
         again = newsletter(project, env, *shlex.split(printed), "--yes")
         assert again.returncode == 0, again.stdout + again.stderr
     assert server.handler.copies() == {a: 1 for a in members}
+
+
+def test_deferred_members_end_with_the_command_that_retries_them(
+    project: Path, tmp_path: Path
+) -> None:
+    from smtp_servers import MisbehavingHandler
+
+    addresses = write_members(project, 6)
+    handler = MisbehavingHandler(greylist=addresses[:2])  # 451 on the first try
+    with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        env = env_for(server, NEWSLETTER_MAX_ATTEMPTS="1")
+        first = newsletter(project, env, "send", SLUG, "--yes")
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert "Sent:      4   Failed: 0   Pending: 2   Unknown: 0" in first.stdout
+        assert (
+            f"Next:      run 'newsletter send {SLUG}' again later: it retries the 2 pending "
+            "member(s); nobody gets a second copy." in first.stdout
+        )
+        again = newsletter(project, env, "send", SLUG, "--yes")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "Next:" not in again.stdout
+    assert server.handler.copies() == {a: 1 for a in addresses}

@@ -301,7 +301,11 @@ class _SendTerminal:
 
         if not sys.stdin.isatty():
             raise no_terminal(no_terminal_hint)
-        return typer.confirm(question, default=False)
+        try:
+            return typer.confirm(question, default=False)
+        except typer.Abort:  # Ctrl-C (or end of input) at the question
+            typer.secho("\ninterrupted at the question: nothing was sent", fg="yellow", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     def deliver(self, total: int, run):
         return _deliver_with_progress(total, run)

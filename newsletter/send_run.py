@@ -81,7 +81,9 @@ def check_options(options: SendOptions) -> None:
             hint="without --test the issue goes to every member; nothing was sent",
         )
     if options.as_address is not None and not options.test:
-        raise UsageError("--as needs --test", hint="it personalises the test copy")
+        raise UsageError(
+            "--as needs --test", hint="it personalises the test copy; nothing was sent"
+        )
     if options.dry_run and options.test:
         raise UsageError(
             "--dry-run and --test do not go together",
@@ -95,7 +97,8 @@ def check_options(options: SendOptions) -> None:
             if getattr(options, name) not in (None, False):
                 raise UsageError(
                     f"{flag} does nothing with {mode}",
-                    hint=f"it is for the real send to the members; drop it or {mode}",
+                    hint=f"it is for the real send to the members: drop it, or drop {mode}; "
+                    "nothing was sent",
                 )
 
 

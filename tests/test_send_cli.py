@@ -250,3 +250,42 @@ def test_bad_unsubscribe_url_and_preview_port(project: Path) -> None:
     assert bad.returncode == 2 and "NEWSLETTER_UNSUBSCRIBE_URL" in bad.stderr
     port = newsletter(project, env, "preview", "--port", "99999", "--no-open")
     assert port.returncode == 2 and "internal error" not in port.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal (POSIX)")
+def test_ctrl_c_at_the_question_says_nothing_was_sent(project: Path, server) -> None:
+    import pty
+    import select
+
+    write_members(project, 3)
+    env = env_for(server)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: newsletter on a terminal, as the chair runs it
+        os.chdir(project)
+        os.execvpe(sys.executable, [sys.executable, "-m", "newsletter", "send", SLUG_], env)
+    output, asked = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if b"[y/N]" in output and not asked:
+            os.write(fd, b"\x03")  # Ctrl-C: the terminal sends SIGINT
+            asked = True
+    _, status = os.waitpid(pid, 0)
+    text = output.decode("utf-8", "replace")
+    assert asked, text
+    assert os.waitstatus_to_exitcode(status) == 130, text
+    assert "nothing was sent" in text.split("[y/N]", 1)[1], text
+    assert "Traceback" not in text
+    assert server.handler.count() == 0
+
+
+SLUG_ = "december-2023"

@@ -578,7 +578,12 @@ def status(
 
         _say(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
         return
-    counts = ", ".join(f"{name} {count}" for name, count in report.counts.items())
+    # "sending" is the journal's word for a member cut off mid-send; after the run the
+    # chair's word (as in every summary) is "unknown".
+    counts = ", ".join(
+        f"{'unknown' if name == 'sending' else name} {count}"
+        for name, count in report.counts.items()
+    )
     _say(
         f"{slug}: {counts}" + (f" (last update {report.last_update})" if report.last_update else "")
     )
@@ -595,9 +600,10 @@ def status(
         if rows:
             _say(f"{label}:")
             for row in rows:
-                _say(
-                    f"  row {row['row']}: {row['address']}: {row['reply'] or '-'} ({row['updated']})"
+                reply = row["reply"] or (
+                    "no reply (the run ended mid-transaction)" if rows is report.unknown else "-"
                 )
+                _say(f"  row {row['row']}: {row['address']}: {reply} ({row['updated']})")
     for test in report.test_sends:
         _say(f"test copy to {test['address']} at {test['sent_at']}")
 

@@ -210,3 +210,22 @@ def test_a_changed_issue_asks_again_even_with_yes(project: Path, server) -> None
     ok = newsletter(project, env, "send", SLUG, "--yes", "--changed-ok")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert server.handler.count() == before + 4
+
+
+def test_status_calls_a_member_cut_off_mid_send_unknown(project: Path) -> None:
+    # kill -9 (or a closed terminal) mid-transaction leaves the member claimed, no reply:
+    # after the run, "sending 1" reads as if something were still going out.
+    from newsletter.envelope import Envelope
+    from newsletter.journal import Journal
+
+    addresses = write_members(project, 2)
+    with Journal.for_state_dir(project / ".newsletter") as journal:
+        journal.mark_sending(SLUG, Envelope(addresses[0], 2, "<1@x.org>", b""))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    result = newsletter(project, env, "status", SLUG)
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "unknown 1" in first and "sending" not in first, first
+    assert f"{addresses[0]}: no reply (the run ended mid-transaction)" in result.stdout
+    record = json.loads(newsletter(project, env, "status", SLUG, "--json").stdout)
+    assert record["counts"]["sending"] == 1  # the journal's own word stays in the JSON

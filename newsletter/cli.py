@@ -580,13 +580,17 @@ def status(
         return
     # "sending" is the journal's word for a member cut off mid-send; after the run the
     # chair's word (as in every summary) is "unknown".
+    cut_off = "sending" if report.running else "unknown"  # in flight now, or cut off
     counts = ", ".join(
-        f"{'unknown' if name == 'sending' else name} {count}"
-        for name, count in report.counts.items()
+        f"{cut_off if name == 'sending' else name} {count}" for name, count in report.counts.items()
     )
     _say(
         f"{slug}: {counts}" + (f" (last update {report.last_update})" if report.last_update else "")
     )
+    if report.running:
+        _say(
+            f"running: a send of {slug} is running now ({report.running}); these are its counts so far"
+        )
     if report.pending is not None:
         _say(
             f"pending: {report.pending} of the {report.members} member(s) in "
@@ -595,14 +599,18 @@ def status(
     for label, rows in (
         ("failed", report.failures),
         ("deferred (retried on the next run)", report.deferred),
-        ("unknown: cut off mid-send, not re-sent unless --resend-unknown", report.unknown),
+        (
+            "sending now (in flight)"
+            if report.running
+            else "unknown: cut off mid-send, not re-sent unless --resend-unknown",
+            report.unknown,
+        ),
     ):
         if rows:
             _say(f"{label}:")
             for row in rows:
-                reply = row["reply"] or (
-                    "no reply (the run ended mid-transaction)" if rows is report.unknown else "-"
-                )
+                cut = "in flight" if report.running else "no reply (the run ended mid-transaction)"
+                reply = row["reply"] or (cut if rows is report.unknown else "-")
                 _say(f"  row {row['row']}: {row['address']}: {reply} ({row['updated']})")
     for test in report.test_sends:
         _say(f"test copy to {test['address']} at {test['sent_at']}")

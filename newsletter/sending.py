@@ -55,6 +55,26 @@ def run_lock(state_dir: Path, slug: str) -> Iterator[None]:
         lock.release()
 
 
+def running_send(state_dir: Path, slug: str) -> str:
+    """Who is sending ``slug`` right now ("pid 4242"), or "" if no send of it runs."""
+    from filelock import FileLock, Timeout
+
+    path = state_dir / f"send-{slug}.lock"
+    if not path.exists():
+        return ""
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            owner = (state_dir / f"send-{slug}.owner").read_text(encoding="utf-8").strip()
+        except OSError:
+            owner = ""
+        return owner or "another process"
+    lock.release()
+    return ""
+
+
 @dataclass
 class SendPlan:
     campaign: Campaign

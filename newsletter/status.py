@@ -9,6 +9,7 @@ from pathlib import Path
 from .config import Settings
 from .issue import SkipHandler, issue_path, parse_all
 from .journal import JOURNAL_NAME, STATUSES, Journal
+from .sending import running_send
 
 
 @dataclass
@@ -81,6 +82,7 @@ class SendStatus:
     last_update: str = ""
     members: int | None = None  # in the current list (None: there is no list)
     pending: int | None = None  # of them, not sent, failed or unknown yet
+    running: str = ""  # a send of the issue is running now: who ("pid 4242")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -100,6 +102,7 @@ def send_status(settings: Settings, slug: str, recipients: Path | None = None) -
     try:
         rows = journal.rows(slug)
         status = SendStatus(slug=slug, counts=journal.counts(slug))
+        status.running = running_send(settings.state_dir, slug)  # "sending" is in flight
         _count_pending(status, settings, recipients, journal.addresses(slug, *_SETTLED))
         for row in rows:
             record = asdict(row)

@@ -229,3 +229,28 @@ def test_status_calls_a_member_cut_off_mid_send_unknown(project: Path) -> None:
     assert f"{addresses[0]}: no reply (the run ended mid-transaction)" in result.stdout
     record = json.loads(newsletter(project, env, "status", SLUG, "--json").stdout)
     assert record["counts"]["sending"] == 1  # the journal's own word stays in the JSON
+
+
+def test_status_while_a_send_runs_says_so(project: Path) -> None:
+    # The chair looks at status from a second window while the send runs: the member
+    # being sent is in flight, not "cut off".
+    import fcntl
+
+    from newsletter.envelope import Envelope
+    from newsletter.journal import Journal
+
+    addresses = write_members(project, 2)
+    state = project / ".newsletter"
+    with Journal.for_state_dir(state) as journal:
+        journal.mark_sending(SLUG, Envelope(addresses[0], 2, "<1@x.org>", b""))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    (state / f"send-{SLUG}.owner").write_text("pid 4242\n")
+    with (state / f"send-{SLUG}.lock").open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        during = newsletter(project, env, "status", SLUG)
+    assert during.returncode == 0, during.stderr
+    assert "sending 1" in during.stdout.splitlines()[0]
+    assert f"a send of {SLUG} is running now (pid 4242)" in during.stdout
+    assert "cut off" not in during.stdout and "in flight" in during.stdout
+    after = newsletter(project, env, "status", SLUG)
+    assert "unknown 1" in after.stdout.splitlines()[0] and "running now" not in after.stdout

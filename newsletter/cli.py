@@ -443,6 +443,11 @@ def _print_result(slug: str, outcome) -> None:
             f"Next:      run '{outcome.resume}' again later: it retries the {totals.pending} "
             "pending member(s); nobody gets a second copy."
         )
+    if outcome.exit_code and totals.unknown and not (result is not None and result.interrupted):
+        _say(
+            f"Unknown:   {totals.unknown} member(s) may or may not have it (cut off mid-send): "
+            f"check with them; '{outcome.resume} --resend-unknown' sends them another copy."
+        )
     if outcome.exit_code:
         _say(f"Details: {outcome.details}. Deferred members are retried on the next run.")
     elif result is not None:

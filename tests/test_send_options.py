@@ -254,3 +254,25 @@ def test_status_while_a_send_runs_says_so(project: Path) -> None:
     assert "cut off" not in during.stdout and "in flight" in during.stdout
     after = newsletter(project, env, "status", SLUG)
     assert "unknown 1" in after.stdout.splitlines()[0] and "running now" not in after.stdout
+
+
+def test_a_run_leaving_members_unknown_ends_with_the_command_for_them(
+    project: Path, server
+) -> None:
+    from newsletter.envelope import Envelope
+    from newsletter.journal import Journal
+
+    addresses = write_members(project, 3)
+    with Journal.for_state_dir(project / ".newsletter") as journal:  # as kill -9 leaves it
+        journal.mark_sending(SLUG, Envelope(addresses[0], 2, "<1@x.org>", b""))
+    env = env_for(server)
+    result = newsletter(project, env, "send", SLUG, "--yes")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Sent:      2   Failed: 0   Pending: 0   Unknown: 1" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.startswith("Unknown:   1 member"))
+    assert "check with them" in line
+    command = line.split("'")[1]
+    assert command == f"newsletter send {SLUG} --resend-unknown"
+    again = newsletter(project, env, *command.split()[1:], "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert server.handler.copies() == {a: 1 for a in addresses}

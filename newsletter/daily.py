@@ -63,6 +63,8 @@ def duration(messages: int, rate: float, batch_size: int = 0, batch_pause: float
 
 
 def _span(seconds: float) -> str:
+    if seconds < 45:
+        return "under a minute"  # 58 messages at 1200 a minute are 3 s, not "a minute"
     minutes = max(1, round(seconds / 60))
     if minutes <= 1:
         return "about a minute"

@@ -68,7 +68,9 @@ def test_budget_never_negative() -> None:
     ("messages", "rate", "batch", "expected"),
     [
         (1000, 30, (0, 0), "about 33 minutes at 30 a minute"),
-        (10, 30, (0, 0), "about a minute at 30 a minute"),
+        (10, 30, (0, 0), "under a minute at 30 a minute"),
+        (58, 1200, (0, 0), "under a minute at 1200 a minute"),
+        (25, 30, (0, 0), "about a minute at 30 a minute"),
         (10_000, 30, (0, 0), "about 5 hours 33 minutes at 30 a minute"),
         (120, 60, (0, 0), "about 2 minutes at 60 a minute"),
         (100, 60, (10, 60), "about 11 minutes at 60 a minute"),

@@ -159,7 +159,7 @@ def test_pre_send_summary_estimates_the_duration(project: Path, tmp_path: Path) 
         env = env_for(server, NEWSLETTER_RATE="30")
         result = newsletter(project, env, "send", SLUG, "--limit", "1")  # no tty: refuses
     assert result.returncode == 2 and "add --yes" in result.stderr
-    assert "To send:   1 (--limit 1 of 3 pending), about a minute at 30 a minute" in result.stdout
+    assert "To send:   1 (--limit 1 of 3 pending), under a minute at 30 a minute" in result.stdout
     assert server.handler.count() == 0
 
 

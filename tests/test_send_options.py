@@ -266,6 +266,7 @@ def test_a_run_leaving_members_unknown_ends_with_the_command_for_them(
     with Journal.for_state_dir(project / ".newsletter") as journal:  # as kill -9 leaves it
         journal.mark_sending(SLUG, Envelope(addresses[0], 2, "<1@x.org>", b""))
     env = env_for(server)
+    before = server.handler.count()  # the server is shared by this module's tests
     result = newsletter(project, env, "send", SLUG, "--yes")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Sent:      2   Failed: 0   Pending: 0   Unknown: 1" in result.stdout
@@ -275,4 +276,5 @@ def test_a_run_leaving_members_unknown_ends_with_the_command_for_them(
     assert command == f"newsletter send {SLUG} --resend-unknown"
     again = newsletter(project, env, *command.split()[1:], "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert server.handler.copies() == {a: 1 for a in addresses}
+    got = [m.rcpts for m in server.handler.messages[before:]]
+    assert sorted(got) == sorted((a,) for a in addresses)  # one copy each

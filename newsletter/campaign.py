@@ -194,14 +194,33 @@ def prepare(
 
 def check_fields(rendered: RenderedIssue, recipients_path: Path) -> None:
     """Every ``recipient.<field>`` a template uses must be a column of the CSV."""
+    import difflib
+
+    from .slots import BUILT_IN_FIELDS
+
     columns = set(read_columns(recipients_path))
     for use in rendered.slots.unknown_fields(columns):
+        # A field the chair typed in the issue is reported at its line there, not at the
+        # template line that rendered the paragraph holding it.
+        typed = _issue_line(rendered.issue.source, use.field)
+        known = sorted(columns | BUILT_IN_FIELDS - {"unsubscribe_url"})
+        close = difflib.get_close_matches(use.field, known, n=1, cutoff=0.7)
+        shown = ", ".join(sorted(columns)[:15]) + (", …" if len(columns) > 15 else "")
         raise TemplateError(
             f"recipient.{use.field} is not a column of {recipients_path}",
-            path=use.template or rendered.issue.path,
-            line=use.line,
-            hint=f"columns: {', '.join(sorted(columns))}",
+            path=rendered.issue.path if typed else use.template or rendered.issue.path,
+            line=typed or use.line,
+            hint=(f"did you mean {close[0]!r}? " if close else "") + f"columns: {shown}",
         )
+
+
+def _issue_line(source: str, name: str) -> int | None:
+    """The first line of the issue file that uses ``recipient.<name>``."""
+    pattern = re.compile(rf"recipient\.{re.escape(name)}\b")
+    for number, line in enumerate(source.splitlines(), start=1):
+        if pattern.search(line):
+            return number
+    return None
 
 
 # ---- dry run -------------------------------------------------------------------------------

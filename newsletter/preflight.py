@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from . import model
-from .campaign import Campaign
+from .campaign import EXAMPLE_RECIPIENTS, Campaign
 from .images import is_local
 from .issue import key_line
 from .limits import (
@@ -663,6 +663,16 @@ def _check_members(campaign: Campaign, report: Report) -> None:
     report.members = count
     report.recipients = recipients
     where = str(campaign.recipients_path)
+    if campaign.recipients_path == EXAMPLE_RECIPIENTS != campaign.settings.recipients:
+        # A dry run may show the example; READY would promise a send that cannot start.
+        report.add(
+            ERROR,
+            "NEWSLETTER_RECIPIENTS",
+            f"{campaign.settings.recipients} not found: this check used the example list "
+            f"{EXAMPLE_RECIPIENTS}, which a real send never uses",
+            f"save your members' list as {campaign.settings.recipients}, or pass -r FILE",
+            code="example-list",
+        )
     if any(normalise_column(raw) != role for role, raw in recipients.columns.items()):
         report.add(INFO, where, f"columns used: {recipients.columns_line()}")
     if recipients.several:

@@ -68,3 +68,18 @@ def test_unknown_member_field_in_the_subject_names_the_subject_line(
     with pytest.raises(TemplateError) as caught:
         campaign_mod.prepare(ready, slug)
     assert (caught.value.path, caught.value.line) == (project / "issues" / "probe.md", 3)
+
+
+# ---- the example list is never READY -------------------------------------------------------
+
+
+def test_check_with_only_the_example_list_is_not_ready(project: Path, ready: Settings) -> None:
+    (project / "recipients.csv").rename(project / "recipients.csv.example")
+    slug = write_issue(project, "## Hello\n\nDear members, this is January.\n")
+    camp = campaign_mod.prepare(ready, slug, allow_example=True)
+    report = run_checks(camp)
+    assert said(report, ERROR) == [
+        f"NEWSLETTER_RECIPIENTS: {ready.recipients} not found: this check used the example "
+        "list recipients.csv.example, which a real send never uses"
+    ]
+    assert report.verdict().startswith("NOT READY")

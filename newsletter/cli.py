@@ -452,6 +452,8 @@ def _print_dry_run(camp, result) -> None:
         _say(f"  skipped:   {line}")
     if report.several:
         _say(f"  note:      {report.several_line()}")
+    if report.encoding:
+        _say(f"  note:      {report.encoding_line()}")
     if result.written:
         average = result.total_bytes // result.written
         _say(

@@ -677,6 +677,9 @@ def _check_members(campaign: Campaign, report: Report) -> None:
         report.add(INFO, where, f"columns used: {recipients.columns_line()}")
     if recipients.several:
         report.add(INFO, where, recipients.several_line())
+    if recipients.encoding:
+        ansi = recipients.encoding == "Windows-1252"  # a guess: say so louder
+        report.add(WARNING if ansi else INFO, where, recipients.encoding_line())
     for name, rows in sorted(empty.items()):
         members = "member" if len(rows) == 1 else "members"
         report.add(

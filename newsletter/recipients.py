@@ -106,6 +106,7 @@ class RecipientReport:
     unsubscribed: list[int] = field(default_factory=list)  # rows
     columns: dict[str, str] = field(default_factory=dict)  # role -> header cell used for it
     several: list[int] = field(default_factory=list)  # rows whose cell held several addresses
+    encoding: str = ""  # "" for UTF-8, else e.g. "Windows-1252" (csvfile.ENCODING_NAMES)
 
     def columns_line(self) -> str:
         """Which column was used for what, e.g. ``address 'E-mail Address', …``."""
@@ -130,6 +131,15 @@ class RecipientReport:
                 f"{len(self.unsubscribed)} unsubscribed ({_rows_phrase(self.unsubscribed)})"
             )
         return lines
+
+    def encoding_line(self) -> str:
+        """What a file that is not UTF-8 was read as; ANSI may hold the wrong code page."""
+        if self.encoding == "Windows-1252":
+            return (
+                "read as Windows-1252 (an ANSI export, not UTF-8): check that accented "
+                "names look right in a dry run"
+            )
+        return f"read as {self.encoding}" if self.encoding else ""
 
     def several_line(self) -> str:
         if not self.several:
@@ -250,6 +260,7 @@ def iter_recipients(
     # Recognised columns under their aliases ("E-mail Address") also go by the role names.
     role_columns = [(role, i) for role, i in roles.items() if names[i] != role]
     report.columns = {role: header.raw[i] for role, i in roles.items()}
+    report.encoding = header.encoding
     subscribed_at = names.index("subscribed") if "subscribed" in names else None
     # Blank-headed columns (Excel's trailing empty columns) have no name to be used by.
     named = [(i, n) for i, n in enumerate(names) if n]

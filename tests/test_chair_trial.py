@@ -83,3 +83,69 @@ def test_check_with_only_the_example_list_is_not_ready(project: Path, ready: Set
         "list recipients.csv.example, which a real send never uses"
     ]
     assert report.verdict().startswith("NOT READY")
+
+
+# ---- the encodings Outlook and Excel save in -------------------------------------------------
+
+OUTLOOK_HEADER = (
+    '"Title","First Name","Middle Name","Last Name","Suffix","Company","Department",'
+    '"Job Title","Business Street","Business City","E-mail Address","E-mail Type",'
+    '"E-mail Display Name","E-mail 2 Address","E-mail 2 Type","E-mail 2 Display Name",'
+    '"Notes","Priority","Private","Sensitivity"\r\n'
+)
+
+
+def test_outlook_ansi_export_is_read_as_windows_1252(project: Path, ready: Settings) -> None:
+    # Outlook's "Export to a file > Comma Separated Values" writes the Windows ANSI code
+    # page, not UTF-8: "Zoë" is the single byte 0xEB.
+    rows = (
+        '"Dr.","Zoë","","Brennan","","Mersey Medtech","","","1 Dock Rd\r\nUnit 2","Liverpool",'
+        '"zoe@merseymedtech.com","SMTP","Zoë Brennan (zoe@merseymedtech.com)","","","","",'
+        '"Normal","False","Normal"\r\n'
+        '"","Søren","","Ødegård","","Nordic Care","","","","","soren@nordiccare.dk","SMTP",'
+        '"","","","","","Normal","False","Normal"\r\n'
+    )
+    members = project / "outlook.csv"
+    members.write_bytes((OUTLOOK_HEADER + rows).encode("cp1252"))
+    slug = write_issue(project, "## Hello\n\nHello {{ recipient.first_name }}.\n")
+    camp = campaign_mod.prepare(ready, slug, recipients=members)
+    result = campaign_mod.dry_run(camp, ready.outbox / slug)
+    assert result.written == 2
+    assert result.report.encoding == "Windows-1252"
+    texts = [path.read_bytes() for path in sorted(result.out_dir.glob("*.eml"))]
+    import email
+    import email.policy
+
+    zoe, soren = (email.message_from_bytes(t, policy=email.policy.default) for t in texts)
+    assert str(zoe["To"]) == "Zoë Brennan <zoe@merseymedtech.com>"
+    assert "Hello Søren." in soren.get_body(("plain",)).get_content()
+    report = run_checks(campaign_mod.prepare(ready, slug, recipients=members))
+    assert report.errors == []
+    assert (
+        f"{members}: read as Windows-1252 (an ANSI export, not UTF-8): check that accented "
+        "names look right in a dry run"
+    ) in said(report, WARNING)
+
+
+def test_excel_unicode_text_export_is_read(project: Path, ready: Settings) -> None:
+    # Excel "Save as > Unicode Text (*.txt)": UTF-16 with a BOM, TAB-separated, CRLF.
+    members = project / "members.txt"
+    members.write_bytes(
+        "E-mail\tName\tOrganisation\r\n"
+        "ann.lee@wmhtc.co.uk\tDr. Ann Lee\tAston Medical\r\n"
+        "jose@clyde.com\tJosé Núñez-García\tClyde Wearables\r\n".encode("utf-16")
+    )
+    slug = write_issue(project, "## Hello\n\nAt {{ recipient.organisation }}.\n")
+    camp = campaign_mod.prepare(ready, slug, recipients=members)
+    result = campaign_mod.dry_run(camp, ready.outbox / slug)
+    assert result.written == 2
+    assert result.report.columns_line() == "address 'E-mail'"
+    first = sorted(result.out_dir.glob("*.eml"))[0].read_bytes()
+    import email
+    import email.policy
+
+    message = email.message_from_bytes(first, policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()
+    assert "Dear Dr. Ann Lee," in text and "At Aston Medical." in text
+    report = run_checks(campaign_mod.prepare(ready, slug, recipients=members))
+    assert report.errors == []

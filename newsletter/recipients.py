@@ -46,8 +46,24 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "email": ("email", "e_mail", "email_address", "e_mail_address", "e_mail_1_value"),
     "first_name": ("first_name", "given_name", "firstname", "forename"),
     "last_name": ("last_name", "family_name", "lastname", "surname"),
+    # {{ recipient.organisation }}: Outlook's and Mailchimp's "Company", Google's
+    # "Organization Name" (new export) and "Organization 1 - Name" (old one).
+    "organisation": (
+        "organisation",
+        "organization",
+        "company",
+        "organisation_name",
+        "organization_name",
+        "organization_1_name",
+        "company_name",
+    ),
 }
-ROLE_NAMES = {"email": "address", "first_name": "first name", "last_name": "last name"}
+ROLE_NAMES = {
+    "email": "address",
+    "first_name": "first name",
+    "last_name": "last name",
+    "organisation": "organisation",
+}
 # Several addresses in one cell, as Google Contacts writes them.
 MULTI_ADDRESS_SEPARATOR = " ::: "
 

@@ -139,7 +139,7 @@ def test_excel_unicode_text_export_is_read(project: Path, ready: Settings) -> No
     camp = campaign_mod.prepare(ready, slug, recipients=members)
     result = campaign_mod.dry_run(camp, ready.outbox / slug)
     assert result.written == 2
-    assert result.report.columns_line() == "address 'E-mail'"
+    assert result.report.columns_line() == "address 'E-mail', organisation 'Organisation'"
     first = sorted(result.out_dir.glob("*.eml"))[0].read_bytes()
     import email
     import email.policy
@@ -149,3 +149,44 @@ def test_excel_unicode_text_export_is_read(project: Path, ready: Settings) -> No
     assert "Dear Dr. Ann Lee," in text and "At Aston Medical." in text
     report = run_checks(campaign_mod.prepare(ready, slug, recipients=members))
     assert report.errors == []
+
+
+# ---- {{ recipient.organisation }} with every export ------------------------------------------
+
+ORGANISATION_EXPORTS = {
+    "outlook": ("First Name,Last Name,Company,E-mail Address\n", "Company"),
+    "mailchimp": ("Email Address,First Name,Last Name,Company,MEMBER_RATING\n", "Company"),
+    "google-new": ("First Name,Last Name,Organization Name,E-mail 1 - Value\n", "Organization Name"),
+    "google-old": ("Name,Given Name,Family Name,E-mail 1 - Value,Organization 1 - Name\n",
+                   "Organization 1 - Name"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(ORGANISATION_EXPORTS))
+def test_organisation_field_works_with_each_export(
+    project: Path, ready: Settings, kind: str
+) -> None:
+    import csv
+    import io
+
+    header, column = ORGANISATION_EXPORTS[kind]
+    names = next(csv.reader([header]))
+    values = {
+        "First Name": "Ann", "Given Name": "Ann", "Name": "Ann Lee", "Last Name": "Lee",
+        "Family Name": "Lee", column: "Aston Medical", "MEMBER_RATING": "2",
+    }  # fmt: skip
+    cells = [values.get(name, "ann@wmhtc.co.uk") for name in names]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(cells)
+    members = project / f"{kind}.csv"
+    members.write_text(header + out.getvalue(), encoding="utf-8")
+    slug = write_issue(project, "## Hello\n\nEveryone at {{ recipient.organisation }}.\n")
+    camp = campaign_mod.prepare(ready, slug, recipients=members)
+    result = campaign_mod.dry_run(camp, ready.outbox / slug)
+    assert f"organisation {column!r}" in result.report.columns_line()
+    import email
+    import email.policy
+
+    data = next(result.out_dir.glob("*.eml")).read_bytes()
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert "Everyone at Aston Medical." in message.get_body(("plain",)).get_content()

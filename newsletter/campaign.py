@@ -89,6 +89,22 @@ class Campaign:
         sample = Recipient(email="member@example.org", row=0, fields={})
         return len(self.builder().build(sample).data)
 
+    def example_subject(self) -> tuple[str, Recipient] | None:
+        """The first member's subject, for summaries of a subject with member fields (the
+        template alone does not show what members will read); None without fields or
+        members. Streams only the first row (a real send replays its one read)."""
+        if not self.rendered.subject_filled.has_slots:
+            return None
+        members = self.recipients(RecipientReport())
+        first = next(members, None)
+        close = getattr(members, "close", None)
+        if close is not None:
+            close()  # ends the CSV stream now, not at garbage collection
+        if first is None:
+            return None
+        values = self.rendered.slots.values(MessageBuilder.fields(first, ""))
+        return self.rendered.subject_filled.fill(values), first
+
     def hosted_images(self) -> list[tuple[str, images.PreparedImage]]:
         """(URL, picture) of each local picture the email loads from the web archive."""
         pictures = self.rendered.pictures

@@ -311,6 +311,7 @@ def _print_plan(settings, plan) -> None:
     camp, report = plan.campaign, plan.report
     _say(f"Issue:     {camp.issue.title} ({camp.issue.slug})")
     _say(f"Subject:   {camp.rendered.subject_display}")
+    _say_example_subject(camp, indent=11)
     _say(f"From:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"Server:    {_server(settings)}")
     rate = f"{settings.rate:g} messages/minute" if settings.rate else "no rate limit"
@@ -439,10 +440,18 @@ def _print_result(slug: str, outcome) -> None:
         _say(f"Done: {slug!r} sent to {result.sent} member(s).")
 
 
+def _say_example_subject(camp, indent: int) -> None:
+    example = camp.example_subject()
+    if example is not None:
+        subject, member = example
+        _say(f'{" " * indent}e.g. "{subject}" ({member.email}, row {member.row})')
+
+
 def _print_dry_run(camp, result) -> None:
     report = result.report
     _say(f"Dry run of {camp.issue.slug!r}: {camp.issue.title}")
     _say(f"  subject:   {camp.rendered.subject_display}")
+    _say_example_subject(camp, indent=13)
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
     _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")

@@ -190,3 +190,29 @@ def test_organisation_field_works_with_each_export(
     data = next(result.out_dir.glob("*.eml")).read_bytes()
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert "Everyone at Aston Medical." in message.get_body(("plain",)).get_content()
+
+
+# ---- the summaries show the subject members will see -------------------------------------------
+
+
+def test_dry_run_summary_shows_the_personalised_subject(project: Path) -> None:
+    write_issue(
+        project,
+        "## Hello\n\nText.\n",
+        subject='{{ recipient.first_name or "Member" }}, your January news',
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter", "send", "probe", "--dry-run"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    at = lines.index('  subject:   {{ recipient.first_name or "Member" }}, your January news')
+    assert lines[at + 1] == (
+        '             e.g. "Priya, your January news" (priya.shah@example.org, row 2)'
+    )

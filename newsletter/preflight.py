@@ -189,7 +189,8 @@ def _where(campaign: Campaign, line: int) -> str:
 
 def _check_front_matter(campaign: Campaign, report: Report) -> None:
     issue = campaign.issue
-    if len(issue.subject) > SUBJECT_MAX:
+    # With member fields the length depends on the member: measured in _check_members.
+    if not campaign.rendered.subject_filled.has_slots and len(issue.subject) > SUBJECT_MAX:
         report.add(
             WARNING,
             _where(campaign, key_line(campaign.issue.source, "subject")),
@@ -651,10 +652,16 @@ def _check_members(campaign: Campaign, report: Report) -> None:
     }
     empty: dict[str, list[int]] = {}
     count = 0
+    subject = campaign.rendered.subject_filled
+    longest = (0, 0)  # (length, row) of the longest personalised subject
     for recipient in campaign.recipients(recipients):
         # Build every member's message: a field or value problem shows here, not mid-send.
         builder.build(recipient)
         count += 1
+        if subject.has_slots:
+            values = campaign.rendered.slots.values(MessageBuilder.fields(recipient, ""))
+            length = len(" ".join(subject.fill(values).split()))
+            longest = max(longest, (length, -recipient.row))
         if bare:
             values = MessageBuilder.fields(recipient, "")
             for name in bare:
@@ -662,6 +669,14 @@ def _check_members(campaign: Campaign, report: Report) -> None:
                     empty.setdefault(name, []).append(recipient.row)
     report.members = count
     report.recipients = recipients
+    if longest[0] > SUBJECT_MAX:
+        report.add(
+            WARNING,
+            _where(campaign, key_line(campaign.issue.source, "subject")),
+            f"subject is up to {longest[0]} characters as members read it (row {-longest[1]}); "
+            f"inboxes cut it at about {SUBJECT_MAX}",
+            "put the words that matter first, or shorten it",
+        )
     where = str(campaign.recipients_path)
     if campaign.recipients_path == EXAMPLE_RECIPIENTS != campaign.settings.recipients:
         # A dry run may show the example; READY would promise a send that cannot start.

@@ -216,3 +216,19 @@ def test_dry_run_summary_shows_the_personalised_subject(project: Path) -> None:
     assert lines[at + 1] == (
         '             e.g. "Priya, your January news" (priya.shah@example.org, row 2)'
     )
+
+
+def test_subject_length_is_measured_as_members_read_it(project: Path, ready: Settings) -> None:
+    # As typed, 74 characters; as Priya reads it, 41: no warning.
+    subject = '{{ recipient.first_name or "Member" }}, your January news from the cluster'
+    slug = write_issue(project, "## Hello\n\nText.\n", subject=subject)
+    report = run_checks(campaign_mod.prepare(ready, slug))
+    assert not [w for w in said(report, WARNING) if "subject is" in w]
+    # A long organisation name makes some members' subjects too long: the longest is named.
+    subject = "January: {{ recipient.organisation }} in the cluster's news this month"
+    slug = write_issue(project, "## Hello\n\nText.\n", subject=subject)
+    report = run_checks(campaign_mod.prepare(ready, slug))
+    assert [w for w in said(report, WARNING) if "subject is" in w] == [
+        f"{project / 'issues' / 'probe.md'}:3: subject is up to 71 characters as members "
+        "read it (row 4); inboxes cut it at about 60"
+    ]

@@ -715,6 +715,15 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             "fix them, or send with --skip-invalid to leave them out",
             code="invalid-rows",
         )
+    if recipients.no_address:
+        rows = recipients.no_address
+        report.add(
+            WARNING,
+            where,
+            f"{len(rows)} {'row has' if len(rows) == 1 else 'rows have'} no address and "
+            f"{'is' if len(rows) == 1 else 'are'} skipped ({_rows(rows)})",
+            "add the member's address to send them the bulletin",
+        )
     if recipients.duplicates:
         report.add(
             INFO,

@@ -111,7 +111,8 @@ class RecipientReport:
     """What happened to every data row; filled in while :func:`iter_recipients` streams.
 
     ``rows`` counts the non-empty data rows, and each of them ends up in exactly one of
-    ``accepted``, ``invalid``, ``duplicates``, ``suppressed`` or ``unsubscribed``.
+    ``accepted``, ``invalid``, ``no_address``, ``duplicates``, ``suppressed`` or
+    ``unsubscribed``.
     """
 
     rows: int = 0
@@ -122,6 +123,9 @@ class RecipientReport:
     unsubscribed: list[int] = field(default_factory=list)  # rows
     columns: dict[str, str] = field(default_factory=dict)  # role -> header cell used for it
     several: list[int] = field(default_factory=list)  # rows whose cell held several addresses
+    # Rows with an empty address cell: contacts exports (Google, Outlook) hold people known
+    # by phone only. Skipped and listed, not invalid: there is nothing to correct or send.
+    no_address: list[int] = field(default_factory=list)
     encoding: str = ""  # "" for UTF-8, else e.g. "Windows-1252" (csvfile.ENCODING_NAMES)
 
     def columns_line(self) -> str:
@@ -134,6 +138,10 @@ class RecipientReport:
         if self.invalid:
             rows = [r for r, _, _ in self.invalid]
             lines.append(f"{len(rows)} invalid ({_rows_phrase(rows)})")
+        if self.no_address:
+            lines.append(
+                f"{len(self.no_address)} without an address ({_rows_phrase(self.no_address)})"
+            )
         if self.duplicates:
             # "row 7, same as row 3" alone; without the comma when several are listed.
             sep = ", " if len(self.duplicates) == 1 else " "
@@ -327,6 +335,9 @@ def iter_recipients(
                 if MULTI_ADDRESS_SEPARATOR in raw:
                     raw = raw.split(MULTI_ADDRESS_SEPARATOR, 1)[0].strip()
                     report.several.append(row)
+                if not raw:
+                    report.no_address.append(row)
+                    continue
                 address, reason = validate_address(raw)
                 if address is None:
                     report.invalid.append((row, _shorten(raw), reason))

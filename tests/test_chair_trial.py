@@ -232,3 +232,21 @@ def test_subject_length_is_measured_as_members_read_it(project: Path, ready: Set
         f"{project / 'issues' / 'probe.md'}:3: subject is up to 71 characters as members "
         "read it (row 4); inboxes cut it at about 60"
     ]
+
+
+def test_a_contact_without_an_address_is_skipped_not_an_error(
+    project: Path, ready: Settings
+) -> None:
+    # Google Contacts exports everyone, including people known by phone only.
+    members = project / "google.csv"
+    members.write_text(
+        "First Name,Last Name,E-mail 1 - Label,E-mail 1 - Value,Phone 1 - Value\n"
+        "Ann,Lee,* Work,ann@wmhtc.co.uk,\n"
+        "Rachel,Nguyen,,,+44 121 496 0000\n",
+        encoding="utf-8",
+    )
+    slug = write_issue(project, "## Hello\n\nText.\n")
+    report = run_checks(campaign_mod.prepare(ready, slug, recipients=members))
+    assert report.errors == []
+    assert f"{members}: 1 row has no address and is skipped (row 3)" in said(report, WARNING)
+    assert report.members == 1

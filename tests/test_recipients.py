@@ -313,11 +313,16 @@ def test_invalid_addresses_are_reported_with_row_and_reason(tmp_path: Path) -> N
     assert [r.email for r in recipients] == ["ann@example.org", "eve@example.org"]
     assert report.invalid == [
         (3, "not-an-address", validator_reason("not-an-address")),
-        (4, "", "no address"),
         (5, "dan@", validator_reason("dan@")),
     ]
+    # An empty address cell (a contact known by phone only) is skipped, not invalid.
+    assert report.no_address == [4]
     assert report.invalid[0][2] == "An email address must have an @-sign."
-    assert report.summary_lines() == ["5 rows read, 2 accepted", "3 invalid (rows 3, 4, 5)"]
+    assert report.summary_lines() == [
+        "5 rows read, 2 accepted",
+        "2 invalid (rows 3, 5)",
+        "1 without an address (row 4)",
+    ]
 
 
 def test_no_dns_lookup_is_made(tmp_path: Path) -> None:

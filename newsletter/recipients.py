@@ -63,6 +63,7 @@ ROLE_NAMES = {
     "first_name": "first name",
     "last_name": "last name",
     "organisation": "organisation",
+    "name": "full name",  # named in summaries when it is what greets members
 }
 # Several addresses in one cell, as Google Contacts writes them.
 MULTI_ADDRESS_SEPARATOR = " ::: "
@@ -284,6 +285,12 @@ def iter_recipients(
     # Recognised columns under their aliases ("E-mail Address") also go by the role names.
     role_columns = [(role, i) for role, i in roles.items() if names[i] != role]
     report.columns = {role: header.raw[i] for role, i in roles.items()}
+    if "first_name" not in roles and "name" in names:  # greetings use the full name
+        report.columns = {
+            **{k: v for k, v in report.columns.items() if k == "email"},
+            "name": header.raw[names.index("name")],
+            **{k: v for k, v in report.columns.items() if k != "email"},
+        }
     report.encoding = header.encoding
     subscribed_at = names.index("subscribed") if "subscribed" in names else None
     # Blank-headed columns (Excel's trailing empty columns) have no name to be used by.

@@ -139,7 +139,10 @@ def test_excel_unicode_text_export_is_read(project: Path, ready: Settings) -> No
     camp = campaign_mod.prepare(ready, slug, recipients=members)
     result = campaign_mod.dry_run(camp, ready.outbox / slug)
     assert result.written == 2
-    assert result.report.columns_line() == "address 'E-mail', organisation 'Organisation'"
+    # The greeting's column is named too: the full name, as no first-name column exists.
+    assert result.report.columns_line() == (
+        "address 'E-mail', full name 'Name', organisation 'Organisation'"
+    )
     first = sorted(result.out_dir.glob("*.eml"))[0].read_bytes()
     import email
     import email.policy

@@ -157,7 +157,7 @@ def test_email_like_column_is_the_address_column(tmp_path: Path) -> None:
     report = RecipientReport()
     [ann] = iter_recipients(path, report=report)
     assert ann.email == "ann@example.org" and ann.fields["email"] == "ann@example.org"
-    assert report.columns_line() == "address 'E-Mail Address'"
+    assert report.columns_line() == "address 'E-Mail Address', full name 'name'"
     # Only a full name: greet with it as written, never a split fragment ("Dr.").
     assert ann.first_name == "Dr. Ann Lee"
 

@@ -253,3 +253,21 @@ def test_a_contact_without_an_address_is_skipped_not_an_error(
     assert report.errors == []
     assert f"{members}: 1 row has no address and is skipped (row 3)" in said(report, WARNING)
     assert report.members == 1
+
+
+def test_preview_says_who_it_is_personalised_as(project: Path, ready: Settings) -> None:
+    from newsletter.preview import preview_member
+    from newsletter.preview_server import Preview, page
+
+    write_issue(project, "## Hello\n\nText.\n", subject='{{ recipient.first_name or "Member" }}!')
+    path = project / "issues" / "probe.md"
+    first = Preview(ready, path, print, preview_member(ready)).current()
+    assert '<dt>To</dt><dd class="to">Priya Shah &lt;priya.shah@example.org&gt;</dd>' in page(
+        first
+    )
+    nobody = preview_member(replace(ready, recipients=project / "none.csv"))
+    anonymous = Preview(ready, path, print, nobody).current()
+    assert (
+        '<dd class="to">a member with no known name (no readable members&#x27; list: '
+        "NEWSLETTER_RECIPIENTS)</dd>"
+    ) in page(anonymous)

@@ -269,3 +269,35 @@ def test_preview_says_who_it_is_personalised_as(project: Path, ready: Settings) 
         '<dd class="to">a member with no known name (no readable members&#x27; list: '
         "NEWSLETTER_RECIPIENTS)</dd>"
     ) in page(anonymous)
+
+
+# ---- a fallback written with | inside a table cell ------------------------------------------
+
+
+def test_default_filter_in_a_table_cell_is_one_cell(project: Path, ready: Settings) -> None:
+    # The README's `| default("member")` has a pipe: in a table row it must not split the cell.
+    slug = write_issue(
+        project,
+        "## Your membership\n\n"
+        "| Member | Organisation |\n"
+        "|---|---|\n"
+        '| {{ recipient.first_name | default("member") }} | {{ recipient.organisation }} |\n\n'
+        "Code stays as typed: `{{ a | b }}`.\n",
+    )
+    report = run_checks(campaign_mod.prepare(ready, slug))
+    assert report.errors == []
+    camp = campaign_mod.prepare(ready, slug)
+    result = campaign_mod.dry_run(camp, ready.outbox / slug)
+    import email
+    import email.policy
+
+    priya, _, _, info, *_ = (
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted(result.out_dir.glob("*.eml"))
+    )
+    text = info.get_body(("plain",)).get_content()
+    html = priya.get_body(("html",)).get_content()
+    assert "{{ recipient" not in text and "default(" not in text
+    assert "member" in text and "Pennine Diagnostics, Leeds" in text
+    assert "`{{ a | b }}`" not in text and "{{ a | b }}" in text
+    assert ">Priya</td>" in html.replace("\n", "") or "Priya</td>" in html

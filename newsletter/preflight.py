@@ -312,6 +312,17 @@ def _check_source(campaign: Campaign, report: Report) -> None:
                 code="template-syntax",
             )
         without_code = re.sub(r"`[^`]*`", "", line)  # `{{ x }}` in code is shown on purpose
+        if campaign.issue.archived:
+            for used in FIELD_RE.finditer(without_code):
+                if not (used.group(2) or used.group(3)):
+                    report.add(
+                        WARNING,
+                        where,
+                        f"{used.group(0)!r} has no fallback: the web archive page shows "
+                        "nothing there",
+                        f'add one, e.g. {{{{ recipient.{used.group(1)} or "…" }}}}, '
+                        "or 'archive: false' in the front matter",
+                    )
         unfilled = FIELD_RE.sub("", without_code)
         syntax = _TEMPLATE_SYNTAX.search(unfilled)
         if syntax:

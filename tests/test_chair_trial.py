@@ -301,3 +301,26 @@ def test_default_filter_in_a_table_cell_is_one_cell(project: Path, ready: Settin
     assert "member" in text and "Pennine Diagnostics, Leeds" in text
     assert "`{{ a | b }}`" not in text and "{{ a | b }}" in text
     assert ">Priya</td>" in html.replace("\n", "") or "Priya</td>" in html
+
+
+def test_a_field_without_fallback_warns_that_the_web_archive_shows_a_gap(
+    project: Path, ready: Settings
+) -> None:
+    slug = write_issue(
+        project, "## Hello\n\nWe hope everyone at {{ recipient.organisation }} is well.\n"
+    )
+    report = run_checks(campaign_mod.prepare(ready, slug))
+    assert (
+        f"{project / 'issues' / 'probe.md'}:9: '{{{{ recipient.organisation }}}}' has no fallback: "
+        "the web archive page shows nothing there"
+    ) in said(report, WARNING)
+    # With a fallback, or kept out of the archive, nothing to say.
+    body = (
+        '## Hello\n\nWe hope everyone at {{ recipient.organisation or "your company" }} is well.\n'
+    )
+    slug = write_issue(project, body)
+    assert not [
+        w
+        for w in said(run_checks(campaign_mod.prepare(ready, slug)), WARNING)
+        if "web archive" in w
+    ]

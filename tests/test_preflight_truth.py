@@ -306,7 +306,9 @@ def test_member_fields_with_fallbacks_in_body_and_subject(project: Path, ready: 
     # The field used without a fallback is a warning for the members who have it empty.
     report = check(ready, slug, members)
     assert said(report, WARNING) == [
-        f"{members}: organisation is empty for 1 member (row 3): add a fallback"
+        f"{project / 'issues' / 'probe.md'}:11: '{{{{ recipient.organisation }}}}' has no "
+        "fallback: the web archive page shows nothing there",
+        f"{members}: organisation is empty for 1 member (row 3): add a fallback",
     ]
     assert report.errors == []
 

@@ -278,6 +278,15 @@ def _check_compliance(campaign: Campaign, report: Report) -> None:
             "or NEWSLETTER_UNSUBSCRIBE_MAILTO",
         )
     else:
+        if "{email}" in campaign.sender.unsubscribe_url:
+            report.add(
+                WARNING,
+                "NEWSLETTER_UNSUBSCRIBE_URL",
+                "the unsubscribe URL carries the address in clear ({email}): spam filters "
+                "score that and it lands in web-server logs",
+                "use {token} alone (it carries the address and its HMAC); the page checks it "
+                "with newsletter.unsubscribe.verify(token, secret)",
+            )
         probe = "probe@example.invalid"
         target, header = campaign.sender.unsubscribe_target(probe)
         _, html, text = rendered.personalise({"email": probe, "unsubscribe_url": target})

@@ -121,3 +121,7 @@ class DeliveryError(NewsletterError):
 
 class CheckFailed(NewsletterError):
     """Pre-flight checks found errors; the send refuses to start (nothing sent: exit 2)."""
+
+
+class MailboxError(DeliveryError):
+    """The IMAP mailbox cannot be used (unreachable, TLS failure, login refused, no folder)."""

@@ -43,9 +43,7 @@ _AUTO_SUBJECT = re.compile(
     r"on (annual )?leave)",
     re.I,
 )
-_UNSUBSCRIBE_WORDS = re.compile(
-    r"^\s*(re:\s*)?(unsubscribe|remove me|stop)\s*[.!]?\s*$", re.I
-)
+_UNSUBSCRIBE_WORDS = re.compile(r"^\s*(re:\s*)?(unsubscribe|remove me|stop)\s*[.!]?\s*$", re.I)
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,30 @@ class SendStatus:
     deferred: list[dict[str, object]] = field(default_factory=list)
     test_sends: list[dict[str, object]] = field(default_factory=list)
     last_update: str = ""
+    # From newsletter feedback: members per kind (hard, soft, complaint, unsubscribe).
+    feedback: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
+def _feedback_counts(settings: Settings, slug: str) -> dict[str, int]:
+    from .feedback_log import FeedbackLog
+
+    log = FeedbackLog.open_existing(settings.state_dir)
+    if log is None:
+        return {}
+    with log:
+        return log.counts(slug)
+
+
 def send_status(settings: Settings, slug: str) -> SendStatus:
+    status = _send_status(settings, slug)
+    status.feedback = _feedback_counts(settings, slug)
+    return status
+
+
+def _send_status(settings: Settings, slug: str) -> SendStatus:
     journal = _journal(settings)
     if journal is None:
         return SendStatus(slug=slug, counts=dict.fromkeys(STATUSES, 0))

@@ -64,7 +64,7 @@ class Dovecot:
     def uids(self, folder: str = "INBOX") -> list[int]:
         imap = self.client()
         try:
-            typ, _ = imap.select(folder, readonly=True)
+            typ, _ = imap.select(f'"{folder}"', readonly=True)
             if typ != "OK":
                 return []
             _, found = imap.uid("SEARCH", "ALL")
@@ -81,9 +81,10 @@ class Dovecot:
                 name = line.decode().rsplit(' "', 1)[-1].strip('"')
                 if name.upper() != "INBOX":
                     imap.delete(f'"{name}"')
-            imap.select("INBOX")
-            imap.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
-            imap.expunge()
+            _, count = imap.select("INBOX")
+            if int(count[0] or 0):
+                imap.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
+                imap.expunge()
         finally:
             imap.logout()
 

@@ -119,6 +119,7 @@ def xoauth2_login(tokens: TokenProvider) -> Authenticator:
 
         conn.authenticate("XOAUTH2", respond)
 
+    login.hint = "the access token was refused: sign in again"  # type: ignore[attr-defined]
     return login
 
 
@@ -284,10 +285,10 @@ def connect(
         if conn is not None:
             _quiet_logout(conn)
         text = re.sub(r"^b'|'$", "", str(error))
-        raise fail(
-            f"sign-in refused: {text}",
-            hint="check NEWSLETTER_IMAP_USERNAME and NEWSLETTER_IMAP_PASSWORD",
-        ) from None
+        hint = getattr(
+            authenticate, "hint", "check NEWSLETTER_IMAP_USERNAME and NEWSLETTER_IMAP_PASSWORD"
+        )
+        raise fail(f"sign-in refused: {text}", hint=hint) from None
     except TimeoutError:
         raise fail("no answer in time", hint="check NEWSLETTER_IMAP_HOST and the port") from None
     except OSError as error:

@@ -103,7 +103,9 @@ class Dovecot:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start() -> Dovecot:
+def start(introspection_url: str = "") -> Dovecot:
+    """Start a server; with ``introspection_url`` it also accepts XOAUTH2, checking bearer
+    tokens at that RFC 7662 token introspection endpoint (Dovecot's oauth2 passdb)."""
     # Its own folder directly under the temp dir: Dovecot's workers (other users) must be able
     # to reach it, and pytest's tmp_path parents are private (0700).
     root = Path(tempfile.mkdtemp(prefix="newsletter-dovecot-"))
@@ -116,6 +118,15 @@ def start() -> Dovecot:
     ca.cert_pem.write_to_path(str(root / "ca.pem"))
     (root / "passwd").write_text(f"{USERNAME}:{{PLAIN}}{PASSWORD}\n")
     plain_port, tls_port = _free_port(), _free_port()
+    oauth2 = ""
+    if introspection_url:
+        (root / "oauth2.conf").write_text(
+            f"introspection_mode = post\nintrospection_url = {introspection_url}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+        )
+        oauth2 = (
+            f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2\n  args = {root}/oauth2.conf\n}}"
+        )
     (root / "dovecot.conf").write_text(
         f"""
 base_dir = {root}/run
@@ -127,7 +138,7 @@ ssl = yes
 ssl_cert = <{root}/server.pem
 ssl_key = <{root}/server.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2" if introspection_url else ""}
 default_login_user = dovenull
 default_internal_user = dovecot
 first_valid_uid = 1
@@ -135,7 +146,9 @@ mail_location = maildir:{mail}/%u
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {root}/passwd
+  mechanisms = plain login
 }}
+{oauth2}
 userdb {{
   driver = static
   args = uid=dovecot gid=dovecot home={mail}/%u
@@ -160,7 +173,9 @@ service anvil {{
     for path in (root, mail):
         shutil.chown(path, "dovecot", "dovecot")
     os.chmod(root, 0o755)
-    for name in ("passwd", "server.pem"):
+    for name in ("passwd", "server.pem", "oauth2.conf"):
+        if not (root / name).exists():
+            continue
         os.chmod(root / name, 0o644)
     # Output to a file, not a pipe: the daemon's children inherit it and would keep a pipe open.
     with (root / "start.log").open("wb") as out:

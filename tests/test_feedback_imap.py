@@ -3,8 +3,9 @@ TLS with a trustme certificate and plain to localhost, password sign-in, and the
 end — send to a local SMTP server, bounce into the mailbox, feedback, the next send skips
 exactly the suppressed members, a second run changes nothing, nothing is ever deleted.
 
-XOAUTH2 is not exercised against Dovecot here (its oauth2 passdb needs a token
-introspection server); the password path is."""
+XOAUTH2 is tested against Dovecot's oauth2 passdb, which checks each bearer token at an
+RFC 7662 token introspection endpoint: a minimal one (http.server, below) stands in for the
+identity provider's, since only the IMAP side is under test here."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import datetime as dt
 import email
 import json
 import sys
+import threading
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import dovecot
 import pytest
@@ -23,7 +27,7 @@ from test_send_cli import env_for, newsletter
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, MailboxError
 from newsletter.feedback_run import resubscribe, run_feedback
-from newsletter.imap import connect, derived_host, imap_params, password_login
+from newsletter.imap import connect, derived_host, imap_params, password_login, xoauth2_login
 from newsletter.journal import Journal
 from newsletter.suppression import load_suppressed
 
@@ -31,13 +35,40 @@ CORPUS = Path(__file__).parent / "data" / "feedback"
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
 
 
+GOOD_TOKEN = "access-token-good"
+
+
+class Introspection(BaseHTTPRequestHandler):
+    """RFC 7662: POST token=... → {"active": true, "username": ...} for the one good token."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        token = parse_qs(body).get("token", [""])[0]
+        active = token == GOOD_TOKEN
+        answer = {"active": True, "username": dovecot.USERNAME} if active else {"active": False}
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
 @pytest.fixture(scope="module")
 def imap_server():
-    server = dovecot.start()
+    introspection = ThreadingHTTPServer(("127.0.0.1", 0), Introspection)
+    thread = threading.Thread(target=introspection.serve_forever, daemon=True)
+    thread.start()
+    server = dovecot.start(f"http://127.0.0.1:{introspection.server_port}/introspect")
     try:
         yield server
     finally:
         server.stop()
+        introspection.shutdown()
+        thread.join()
 
 
 @pytest.fixture
@@ -131,6 +162,23 @@ def test_untrusted_certificate_and_wrong_password_are_one_line_errors(
     with pytest.raises(MailboxError, match="sign-in refused") as caught:
         connect(params, password_login(dovecot.USERNAME, "wrong-password-123"))
     assert "wrong-password-123" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_xoauth2_sign_in_with_a_token_callable(settings: Settings, mailbox) -> None:
+    settings = imap_settings(settings, mailbox)
+    mailbox.append(corpus("human-reply.eml", "jane@example.org", "<x@example.org>"))
+    calls = []
+
+    def tokens() -> tuple[str, str]:
+        calls.append(1)
+        return dovecot.USERNAME, GOOD_TOKEN
+
+    report = run_feedback(settings, dry_run=True, authenticate=xoauth2_login(tokens))
+    assert calls == [1] and [r.sender for r in report.replies] == ["jane@example.org"]
+    params = imap_params(settings)
+    with pytest.raises(MailboxError, match="sign-in refused") as caught:
+        connect(params, xoauth2_login(lambda: (dovecot.USERNAME, "expired-token")))
+    assert "expired-token" not in str(caught.value) and "sign in again" in str(caught.value)
 
 
 def test_settings_defaults_and_refusals(settings: Settings) -> None:

@@ -130,15 +130,16 @@ def _complaint(msg: Message) -> tuple[list[str], str]:
 
 
 def _looks_like_bounce(msg: Message) -> bool:
-    sender = parseaddr(str(msg.get("From", "")))[1]
-    return bool(
-        msg.get("X-Failed-Recipients")
-        or _BOUNCE_SENDER.match(sender)
-        or str(msg.get("Return-Path", "")).strip() == "<>"
-        and _BOUNCE_SUBJECT.search(str(msg.get("Subject", "")))
-        or _BOUNCE_SUBJECT.search(str(msg.get("Subject", "")))
-        and not msg.get("In-Reply-To")
-    )
+    """Worth running the bounce heuristics on: flufl.bounce's generic detectors would find
+    "failed addresses" in ordinary mail, so they only see what a mail system sent."""
+    if msg.get("X-Failed-Recipients"):
+        return True
+    if _BOUNCE_SENDER.match(parseaddr(str(msg.get("From", "")))[1]):
+        return True
+    bounce_subject = bool(_BOUNCE_SUBJECT.search(str(msg.get("Subject", ""))))
+    null_sender = str(msg.get("Return-Path", "")).strip() == "<>"
+    # A person's reply quoting "Undeliverable: ..." has In-Reply-To and a real sender.
+    return bounce_subject and (null_sender or not msg.get("In-Reply-To"))
 
 
 def _auto_reply(msg: Message) -> str:

@@ -179,14 +179,20 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
         report.rows.append(Row(source, fb.kind, address, slug, action, fb.detail))
         return True
     if fb.kind == UNSUBSCRIBE:
-        # The member's own request: honoured even when no send matches (slug unknown).
+        # Honoured even when no send matches (the issue is then unknown). The member the
+        # Message-ID points at and the sender may differ (a forwarding address replying):
+        # both are suppressed, since mailing someone who asked to stop is the worse error.
         found = matcher.by_message_id(fb) or matcher.by_address(fb.sender)
         slug, address = found if found else ("", fb.sender)
         if not address:
             report.rows.append(Row(source, fb.kind, "", "", "no sender: left", fb.subject))
             return False
-        action = decide.act(address, "unsubscribe", slug, fb.subject)
-        report.rows.append(Row(source, fb.kind, address, slug, action, fb.subject))
+        targets = [address]
+        if fb.sender and fb.sender.casefold() != address.casefold():
+            targets.append(fb.sender)
+        for target in targets:
+            action = decide.act(target, "unsubscribe", slug, fb.subject)
+            report.rows.append(Row(source, fb.kind, target, slug, action, fb.subject))
         return True
     if fb.kind == AUTO_REPLY:
         report.rows.append(Row(source, fb.kind, fb.sender, "", "ignored", fb.detail))

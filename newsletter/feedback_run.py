@@ -24,6 +24,7 @@ from .feedback import (
     COMPLAINT,
     DELAYED,
     HARD_BOUNCE,
+    REPLY,
     SOFT_BOUNCE,
     UNSUBSCRIBE,
     Feedback,
@@ -230,7 +231,7 @@ def run_feedback(
     """Process the mailbox once; see the module docstring. ``authenticate`` defaults to
     the password sign-in from the settings."""
     from .errors import MailboxError
-    from .suppression import suppress_entries
+    from .suppression import load_suppressed, suppress_entries
 
     params = imap_params(settings)
     sign_in = authenticate or authenticator_for(settings, params)
@@ -264,21 +265,23 @@ def run_feedback(
                 data = mailbox.fetch(uid)
                 if data is None:
                     continue
-                fb = classify(data, unsubscribe_mailto=settings.unsubscribe_mailto,
-                              own_address=own)  # fmt: skip
+                fb = _classify(data, settings.unsubscribe_mailto, own)
                 if _handle(fb, f"UID {uid}", matcher, decide):
                     to_move.append(uid)
                 processed.append((uid, fb.kind))
-            report.suppressed = list(decide.suppress.values())
-            if dry_run:
+            if dry_run or log is None:
+                already = load_suppressed(settings.suppressed)
+                report.suppressed = [
+                    entry for entry in decide.suppress.values()
+                    if entry[0].casefold() not in already
+                ]  # fmt: skip
                 return report
             at = now().astimezone(dt.UTC).isoformat(timespec="seconds")
             # The suppression list first (one atomic write): it is what protects members;
             # then the memory, so that a crash in between only means re-doing idempotent work.
             report.suppressed = suppress_entries(
-                settings.suppressed, report.suppressed, today=today or dt.date.today()
+                settings.suppressed, decide.suppress.values(), today=today or dt.date.today()
             )
-            assert log is not None
             log.commit(folder=params.folder, uidvalidity=uidvalidity, processed=processed,
                        events=decide.events, at=at)  # fmt: skip
             if move_to and to_move:
@@ -294,10 +297,28 @@ def run_feedback(
             journal.close()
 
 
+def _classify(data: bytes, unsubscribe_mailto: str, own: str) -> Feedback:
+    """Classify; a message no parser copes with is listed as a reply, never a crash that
+    would stop every later run at the same message."""
+    try:
+        return classify(data, unsubscribe_mailto=unsubscribe_mailto, own_address=own)
+    except Exception as error:  # noqa: BLE001 - third-party heuristics on hostile input
+        return Feedback(REPLY, subject=f"(unreadable message: {type(error).__name__})")
+
+
 def _own_address(settings: Settings) -> str:
+    """The bulletin's From address: NEWSLETTER_FROM, else the organisation's email."""
     from email.utils import parseaddr
 
-    return parseaddr(settings.from_)[1] if settings.from_ else ""
+    from .errors import NewsletterError
+    from .organisation import load_organisation
+
+    if settings.from_:
+        return parseaddr(settings.from_)[1]
+    try:
+        return load_organisation(settings.templates_dir).email
+    except NewsletterError:
+        return ""
 
 
 def resubscribe(

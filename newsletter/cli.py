@@ -639,6 +639,7 @@ def feedback(
 
 
 def _print_feedback(report) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -646,13 +647,19 @@ def _print_feedback(report) -> None:
     title = f"Feedback from {report.folder}" + (
         " (dry run: nothing changed)" if report.dry_run else ""
     )
-    table = Table(title=title, title_justify="left")
-    for name in ("message", "kind", "member", "issue", "action", "detail"):
-        table.add_column(name, overflow="fold")
-    for row in report.rows:
-        table.add_row(
-            row.source, row.kind, row.address or "-", row.issue or "-", row.action, row.detail
-        )
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # One line per message, the facts in full; the detail (the server's words) gets the
+    # space that is left, cut with an ellipsis.
+    cells = [
+        (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)
+        for row in report.rows
+    ]
+    for at, name in enumerate(("kind", "member", "issue", "action")):
+        width = max([len(name)] + [len(cell[at]) for cell in cells])
+        table.add_column(name, no_wrap=True, min_width=width)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis", ratio=1)
+    for cell in cells:
+        table.add_row(*cell)
     if report.rows:
         console.print(table)
     counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing new"

@@ -94,24 +94,24 @@ class _Decisions:
     def suppress_address(self, address: str, kind: str, slug: str) -> str:
         key = address.casefold()
         if key in self.suppress:
-            return "suppress (already in this run)"
+            return "suppress (again)"
         self.suppress[key] = (address, REASONS[kind], slug)
-        return f"suppress: {REASONS[kind]}"
+        return "suppress"
 
     def act(self, address: str, kind: str, slug: str, detail: str) -> str:
         self.events.append(Event(address, slug, kind, detail[:300]))
         if kind != "soft":
             return self.suppress_address(address, kind, slug)
         if not slug:
-            return "soft bounce, no issue matched: not counted"
+            return "not counted: no issue"
         key = address.casefold()
         if key not in self.soft:
             self.soft[key] = self.log.soft_bounce_issues(address) if self.log else set()
         self.soft[key].add(slug)
         count = len(self.soft[key])
         if count >= self.limit:
-            return self.suppress_address(address, kind, slug) + f" ({count} issues soft-bounced)"
-        return f"soft bounce {count} of {self.limit}"
+            return self.suppress_address(address, kind, slug) + f" ({count} issues)"
+        return f"soft {count} of {self.limit}"
 
 
 class _Matcher:
@@ -158,7 +158,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
             found = matcher.member(fb, failure.address, sole=len(fb.failures) == 1)
             if found is None:
                 report.rows.append(
-                    Row(source, fb.kind, failure.address, "", "no member matched: left", detail)
+                    Row(source, fb.kind, failure.address, "", "left: no member", detail)
                 )
                 continue
             matched_any = True
@@ -173,7 +173,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
             if found:
                 break
         if found is None:
-            report.rows.append(Row(source, fb.kind, "", "", "no member matched: left", fb.detail))
+            report.rows.append(Row(source, fb.kind, "", "", "left: no member", fb.detail))
             return False
         slug, address = found
         action = decide.act(address, "complaint", slug, fb.detail)
@@ -186,7 +186,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
         found = matcher.by_message_id(fb) or matcher.by_address(fb.sender)
         slug, address = found if found else ("", fb.sender)
         if not address:
-            report.rows.append(Row(source, fb.kind, "", "", "no sender: left", fb.subject))
+            report.rows.append(Row(source, fb.kind, "", "", "left: no sender", fb.subject))
             return False
         targets = [address]
         if fb.sender and fb.sender.casefold() != address.casefold():

@@ -225,7 +225,7 @@ def test_soft_bounces_suppress_after_the_limit_of_different_issues(
     mailbox.append(corpus(soft, member, "<n1@example.org>"))
     mailbox.append(corpus(soft, member, "<n1@example.org>"))  # same issue twice: one count
     first = run_feedback(settings, today=dt.date(2023, 12, 20))
-    assert [r.action for r in first.rows] == ["soft bounce 1 of 2", "soft bounce 1 of 2"]
+    assert [r.action for r in first.rows] == ["soft 1 of 2", "soft 1 of 2"]
     assert first.suppressed == [] and not settings.suppressed.exists()
     mailbox.append(corpus(soft, member, "<d1@example.org>"))
     second = run_feedback(settings, today=dt.date(2023, 12, 21))

@@ -1,7 +1,7 @@
 """``newsletter archive``: a static web archive of every issue, an index page and an Atom feed.
 
 Pages are the email's own HTML rendered for the web: no greeting, no unsubscribe link, no
-member data at all. An issue with ``archive: false`` in its front matter is left out.
+member data at all. An issue with ``archive: false`` or ``draft: true`` is left out.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from . import images
 from .config import Settings
 from .issue import SkipHandler, parse_all
 from .model import Issue
@@ -39,17 +40,23 @@ def build_archive(
     org = load_organisation(settings.templates_dir)
     issues = parse_all(settings.issues_dir, on_skip)
     published = sorted(
-        (i for i in issues if i.front_matter.get("archive", True) is not False),
+        (i for i in issues if i.archived),
         key=lambda i: (i.date, i.slug),
         reverse=True,
     )
     pages = []
     with staged(out_dir) as folder:
         for issue in published:
-            rendered = render_issue(issue, settings.templates_dir, org=org, archive=True)
+            pictures = images.resolve(issue, org, settings.templates_dir)
+            pictures.require()
+            rendered = render_issue(
+                issue, settings.templates_dir, org=org, archive=True, pictures=pictures
+            )
             _, html, _ = rendered.sample()
             (folder / f"{issue.slug}.html").write_text(html, encoding="utf-8")
             pages.append(out_dir / f"{issue.slug}.html")
+            # The pages show them from assets/; hosted emails load the very same files.
+            images.write_assets(folder, pictures.prepared)
         env = environment(settings.templates_dir)
         index_html = render_template(env, INDEX_TEMPLATE, {"issues": published, "org": org})
         (folder / "index.html").write_text(index_html, encoding="utf-8")

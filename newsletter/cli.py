@@ -13,10 +13,28 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
+from . import __version__
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, NewsletterError
 
+# `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
+# order they happen to be defined in; a command not listed here comes after these.
+COMMAND_ORDER = (
+    "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "feedback",
+    "resubscribe", "render",
+)  # fmt: skip
+
+
+class _ChairOrder(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+
 app = typer.Typer(
+    cls=_ChairOrder,
     name="newsletter",
     help="Write, preview and send the members' e-bulletin from Markdown issues.\n\n"
     "Example: newsletter send december-2023 --dry-run",
@@ -33,6 +51,24 @@ RecipientsOpt = Annotated[
         "--recipients", "-r", help="Members CSV [default: NEWSLETTER_RECIPIENTS or recipients.csv]."
     ),
 ]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"newsletter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _settings(**overrides):
@@ -108,7 +144,9 @@ def preview(
         path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
         _say(f"wrote {path} ({_kb(size)})")
         return
-    preview_mod.serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
+    from .preview_server import serve
+
+    serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
 
 
 @app.command()
@@ -301,6 +339,7 @@ def _print_plan(settings, plan) -> None:
     )
     _say(f"Pacing:    {rate}, {settings.connections} connection(s){batches}")
     _say(f"Members:   {camp.recipients_path}")
+    _say(f"Size:      message {_kb(camp.message_bytes())}, HTML {_kb(camp.rendered.html_bytes)}")
     limited = f" (--limit {plan.limit} of {plan.pending_total} pending)" if plan.limit else ""
     _say(f"To send:   {plan.to_send}{limited}")
     if plan.resuming:
@@ -413,6 +452,10 @@ def _print_dry_run(camp, result) -> None:
             f"  size:      HTML {_kb(result.html_bytes)}, message {_kb(average)} on average, "
             f"{_kb(result.largest_bytes)} largest"
         )
+    if result.images_bytes:
+        _say(f"  pictures:  embedded, {_kb(result.images_bytes)} in each message")
+    for offline in result.offline:
+        _notice(f"{offline.line()}: publish the archive first (newsletter archive)")
     _say("No mail was sent.")
 
 
@@ -555,7 +598,8 @@ def archive(
 
     Pages carry no member data and no unsubscribe link. Set NEWSLETTER_ARCHIVE_URL to where
     the folder will be published, so the feed has absolute links and each email links to
-    its page ("View in your browser").
+    its page ("View in your browser"). Local pictures go into assets/, from where hosted
+    emails (NEWSLETTER_IMAGES=hosted) load them: publish the folder before sending.
 
     Example: newsletter archive --out site/
     """

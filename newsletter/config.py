@@ -17,6 +17,7 @@ from .errors import ConfigError
 PREFIX = "NEWSLETTER_"
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+IMAGE_MODES = ("", "hosted", "embed")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # Safe default pacing (messages per minute) for hosted mailboxes with per-minute limits;
 # relays and ESPs default to unlimited. NEWSLETTER_RATE always wins.
@@ -57,6 +58,9 @@ class Settings:
     unsubscribe_mailto: str = ""
     secret: str = field(default="", repr=False)
     archive_url: str = ""
+    # Local pictures: "hosted" (in the web archive) or "embed" (inline parts); empty = hosted
+    # when archive_url is set, else embed. See image_mode.
+    images: str = ""
 
     # Link tagging.
     utm: bool = False
@@ -93,6 +97,11 @@ class Settings:
     batch_pause: float = 0.0
     max_attempts: int = 5
     retry_base_delay: float = 2.0
+
+    @property
+    def image_mode(self) -> str:
+        """How emails carry local pictures: "hosted" or "embed" (NEWSLETTER_IMAGES)."""
+        return self.images or ("hosted" if self.archive_url else "embed")
 
     @property
     def port(self) -> int:
@@ -189,6 +198,16 @@ def _validate(settings: Settings) -> Settings:
     for name in ("rate", "batch_size", "batch_pause", "smtp_timeout", "retry_base_delay"):
         if getattr(settings, name) < 0:
             raise ConfigError("must not be negative", setting=env_name(name))
+    if settings.images not in IMAGE_MODES:
+        raise ConfigError(
+            f"must be hosted or embed, not {settings.images!r}", setting="NEWSLETTER_IMAGES"
+        )
+    if settings.images == "hosted" and not settings.archive_url:
+        raise ConfigError(
+            "hosted images need the web archive's address",
+            setting="NEWSLETTER_IMAGES",
+            hint="set NEWSLETTER_ARCHIVE_URL, or NEWSLETTER_IMAGES=embed",
+        )
     if settings.smtp_cafile and not Path(settings.smtp_cafile).is_file():
         raise ConfigError(
             f"CA file {settings.smtp_cafile} does not exist", setting="NEWSLETTER_SMTP_CAFILE"

@@ -12,6 +12,7 @@ so a member's value can be encoded on its own and spliced in without re-encoding
 
 from __future__ import annotations
 
+import base64
 import binascii
 import datetime as dt
 import html
@@ -23,7 +24,9 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from urllib.parse import quote
 
+from .envelope import Envelope
 from .errors import ConfigError
+from .images import PreparedImage
 from .recipients import Recipient
 from .render import RenderedIssue
 from .slots import Filled
@@ -33,14 +36,8 @@ from .unsubscribe import make_token
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
-    """A finished message, ready for SMTP DATA."""
-
-    to: str  # envelope recipient (the member's address)
-    row: int  # CSV row it came from (0 for test sends)
-    message_id: str  # "<...@domain>", as in the Message-ID header
-    data: bytes  # the whole message, CRLF line endings
+# The builder's product is the low-level envelope; the old name stays for callers.
+OutgoingMessage = Envelope
 
 
 @dataclass(frozen=True)
@@ -227,6 +224,8 @@ class MessageBuilder:
         self.subject_prefix = subject_prefix
         self._html = _QPTemplate(rendered.html_filled)
         self._text = _QPTemplate(rendered.text_filled)
+        # Embedded pictures: each part encoded once per issue, joined into every message.
+        self._inline = [_image_part(cid, image) for cid, image in rendered.inline_images]
         # Per-member subject only when the subject uses member fields.
         self._static_subject = (
             None
@@ -285,16 +284,39 @@ class MessageBuilder:
             'Content-Type: text/{kind}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         )
+        html_part = (part_head.format(kind="html").encode("ascii"), self._html.fill(html_values))
+        if self._inline:
+            # multipart/related(HTML, pictures by Content-ID) as the second alternative: the
+            # structure Gmail, Outlook, Apple Mail and Thunderbird all show inline.
+            related = "=_r" + boundary[2:]
+            html_part = (
+                f'--{boundary}\r\nContent-Type: multipart/related; type="text/html";\r\n'
+                f' boundary="{related}"\r\n\r\n'.encode("ascii"),
+                html_part[0].replace(boundary.encode("ascii"), related.encode("ascii"), 1),
+                html_part[1],
+                *(f"--{related}\r\n".encode("ascii") + part for part in self._inline),
+                f"--{related}--\r\n".encode("ascii"),
+            )
         data = b"".join(
             (
                 head,
                 part_head.format(kind="plain").encode("ascii"),
                 self._text.fill(text_values),
-                part_head.format(kind="html").encode("ascii"),
-                self._html.fill(html_values),
+                *html_part,
                 f"--{boundary}--\r\n".encode("ascii"),
             )
         )
         return OutgoingMessage(
             to=to or recipient.email, row=recipient.row, message_id=message_id, data=data
         )
+
+
+def _image_part(content_id: str, image: PreparedImage) -> bytes:
+    """One embedded picture's MIME part (headers and base64 body), without its boundary."""
+    body = base64.encodebytes(image.data).replace(b"\n", b"\r\n")  # 76-character lines
+    return (
+        f"Content-Type: {image.mime}\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        f"Content-ID: <{content_id}>\r\n"
+        f'Content-Disposition: inline; filename="{image.name}"\r\n\r\n'
+    ).encode("ascii") + body

@@ -14,13 +14,20 @@ from urllib.parse import urlsplit
 
 from . import model
 from .campaign import Campaign
+from .images import is_local
 from .issue import key_line
+from .limits import (
+    EMBED_WARN_BYTES,
+    GMAIL_CLIP_BYTES,
+    GMAIL_CLIP_KB,
+    HTML_WARN_BYTES,
+    SUBJECT_MAX,
+)
+from .published import PUBLISH_HINT, HeadFunction
+from .published import http_head as http_head_default
 from .recipients import RecipientReport
 
 ERROR, WARNING, INFO = "error", "warning", "info"
-SUBJECT_MAX = 60
-HTML_WARN_BYTES = 80 * 1024
-HTML_CLIP_BYTES = 102 * 1024  # Gmail clips messages above this
 VAGUE_LINK_TEXT = {
     "here",
     "click here",
@@ -79,11 +86,16 @@ class Report:
         return f"READY to send to {self.members} member(s): {counts}."
 
 
-def run_checks(campaign: Campaign, *, smtp_username: str = "") -> Report:
-    """All checks over one prepared campaign (issue rendered, recipients readable)."""
+def run_checks(
+    campaign: Campaign, *, smtp_username: str = "", http_head: HeadFunction | None = None
+) -> Report:
+    """All checks over one prepared campaign (issue rendered, recipients readable).
+
+    ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each)."""
     report = Report()
     _check_front_matter(campaign, report)
     _check_content(campaign, report)
+    _check_images(campaign, report, http_head or http_head_default)
     _check_size(campaign, report)
     _check_compliance(campaign, report)
     _check_sender(campaign, report, smtp_username)
@@ -188,12 +200,12 @@ def _check_content(campaign: Campaign, report: Report) -> None:
             where = _where(campaign, block.line)
             if not block.alt.strip():
                 report.add(
-                    WARNING,
+                    ERROR,
                     where,
                     f"image {block.src} has no alt text",
                     "describe it: ![what the picture shows](…); many clients block images",
                 )
-            if not block.src.lower().startswith("https://"):
+            if not is_local(block.src) and not block.src.lower().startswith(("https://", "data:")):
                 report.add(
                     WARNING,
                     where,
@@ -248,21 +260,42 @@ def _check_content(campaign: Campaign, report: Report) -> None:
             )
 
 
+def _check_images(campaign: Campaign, report: Report, head: HeadFunction) -> None:
+    """Local pictures: readable images (errors), the weight embedding adds to each message,
+    and with hosted pictures whether the web archive already serves each one."""
+    pictures = campaign.rendered.pictures
+    if pictures is None:
+        return
+    for problem in pictures.problems:
+        report.add(ERROR, problem.where(), problem.message, problem.hint)
+    embedded = sum(len(image.data) for _, image in campaign.rendered.inline_images)
+    if embedded * 4 // 3 > EMBED_WARN_BYTES:  # base64 adds a third
+        report.add(
+            WARNING,
+            str(campaign.issue.path),
+            f"embedded pictures add {embedded * 4 / 3 / 1024 / 1024:.1f} MB to every message",
+            "use fewer or smaller pictures, or publish them with the web archive "
+            "(NEWSLETTER_ARCHIVE_URL, NEWSLETTER_IMAGES=hosted)",
+        )
+    for offline in campaign.offline_images(head):
+        report.add(ERROR, "NEWSLETTER_ARCHIVE_URL", offline.line(), PUBLISH_HINT, "images-offline")
+
+
 def _check_size(campaign: Campaign, report: Report) -> None:
     size = campaign.rendered.html_bytes
     where = str(campaign.issue.path)
-    if size > HTML_CLIP_BYTES:
+    if size > GMAIL_CLIP_BYTES:
         report.add(
             ERROR,
             where,
-            f"the HTML is {size / 1024:.0f} KB; Gmail clips messages above 102 KB",
+            f"the HTML is {size / 1024:.0f} KB; Gmail clips messages above {GMAIL_CLIP_KB} KB",
             "shorten the issue or move long pieces to the website",
         )
     elif size > HTML_WARN_BYTES:
         report.add(
             WARNING,
             where,
-            f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clip",
+            f"the HTML is {size / 1024:.0f} KB, close to Gmail's {GMAIL_CLIP_KB} KB clip",
             "consider shortening the issue",
         )
 

@@ -1,17 +1,19 @@
 """Render an issue for looking at: to files (``render``, ``preview --out``) or in the browser.
 
 What is shown is what a member with no known name would get; the unsubscribe link points
-nowhere. The live server itself lives in :mod:`newsletter.preview_server`.
+nowhere. The live server (:mod:`newsletter.preview_server`) builds on this module, never
+the other way round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from . import images
 from .campaign import link_tagger, view_online_url
 from .config import Settings
 from .issue import SkipHandler, issue_path, newest_issue, parse_issue
+from .organisation import load_organisation
 from .render import RenderedIssue, render_issue
 
 
@@ -22,14 +24,23 @@ def find(settings: Settings, slug: str | None, on_skip: SkipHandler | None = Non
     return issue_path(slug, settings.issues_dir)
 
 
-def render_path(settings: Settings, path: Path) -> RenderedIssue:
+def render_path(settings: Settings, path: Path, *, strict: bool = True) -> RenderedIssue:
+    """The issue as a browser shows it: local pictures from ``assets/`` beside the HTML
+    (written there by ``render``/``preview --out``; served by the preview server). A picture
+    that cannot be used is an error unless ``strict`` is False (``rendered.pictures``)."""
     issue = parse_issue(path)
+    org = load_organisation(settings.templates_dir)
+    pictures = images.resolve(issue, org, settings.templates_dir)
+    if strict:
+        pictures.require()
     return render_issue(
         issue,
         settings.templates_dir,
         has_unsubscribe=bool(settings.unsubscribe_url or settings.unsubscribe_mailto),
         view_online_url=view_online_url(settings, issue.slug),
         link_tagger=link_tagger(settings, issue.slug),
+        org=org,
+        pictures=pictures,
     )
 
 
@@ -40,6 +51,7 @@ def write_email_html(
     rendered = render_path(settings, find(settings, slug, on_skip))
     _, html, _ = rendered.sample()
     _write(out, html)
+    _write_assets(out.parent, rendered)
     return out, len(html.encode("utf-8"))
 
 
@@ -51,22 +63,17 @@ def render_files(settings: Settings, slug: str, out_dir: Path) -> tuple[Path, Pa
     text_path = out_dir / f"{rendered.issue.slug}.txt"
     _write(html_path, html)
     _write(text_path, text)
+    _write_assets(out_dir, rendered)
     return html_path, text_path, len(html.encode("utf-8"))
+
+
+def _write_assets(folder: Path, rendered: RenderedIssue) -> None:
+    """The prepared pictures the HTML shows, in ``folder/assets/``."""
+    if rendered.pictures is not None and rendered.pictures.prepared:
+        folder.mkdir(parents=True, exist_ok=True)
+        images.write_assets(folder, rendered.pictures.prepared)
 
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-
-
-def serve(
-    settings: Settings,
-    slug: str | None,
-    *,
-    port: int = 0,
-    open_browser: bool = True,
-    echo: Callable[[str], None] = print,
-) -> None:
-    from .preview_server import serve as _serve
-
-    _serve(settings, slug, port=port, open_browser=open_browser, echo=echo)

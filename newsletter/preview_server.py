@@ -23,17 +23,18 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
 from .errors import NewsletterError
+from .images import ASSETS, PreparedImage
+from .limits import GMAIL_CLIP_BYTES, GMAIL_CLIP_KB
 
 HOST = "127.0.0.1"  # never anything else: the preview is for this machine only
 POLL_MS = 500
 DESKTOP_FRAME_PX = 640  # the email is 600 px wide; the rest shows its background
 MOBILE_FRAME_PX = 375  # an iPhone-sized viewport; below MJML's 480 px breakpoint
-GMAIL_CLIP_BYTES = 102 * 1024
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -53,6 +54,8 @@ class Snapshot:
     date: str = ""
     source: str = ""  # the issue file, as given
     error: str = ""  # one line, "file:line: message (hint)", when the render failed
+    # Local pictures the email shows from assets/, by prepared file name.
+    assets: dict[str, PreparedImage] = field(default_factory=dict)
 
 
 class Preview:
@@ -73,6 +76,7 @@ class Preview:
         self._fingerprint: Fingerprint | None = None
         self._snapshot: Snapshot | None = None
         self._last_error = ""
+        self._pictures: list[Path] = []  # local picture files the issue names (even missing)
 
     def current(self) -> Snapshot:
         with self._lock:
@@ -83,8 +87,8 @@ class Preview:
             return self._snapshot
 
     def _watch(self) -> Fingerprint:
-        """(path, mtime_ns, size) of the issue and of every template file; cheap to stat."""
-        files = [self.path]
+        """(path, mtime_ns, size) of the issue, its pictures and every template file."""
+        files = [self.path, *self._pictures]
         templates = self.settings.templates_dir
         if templates.is_dir():
             files += sorted(
@@ -109,7 +113,11 @@ class Preview:
         version = f"{self._boot}-{next(self._counter)}"
         rendered_at = time.strftime("%H:%M:%S")
         try:
-            rendered = render_path(self.settings, self.path)
+            rendered = render_path(self.settings, self.path, strict=False)
+            if rendered.pictures is not None:
+                # Watch every picture the issue names: saving (or adding) one reloads.
+                self._pictures = list(rendered.pictures.watched)
+                rendered.pictures.require()
             subject, email_html, text = rendered.sample()
         except NewsletterError as error:
             return self._failed(version, rendered_at, str(error))
@@ -130,6 +138,7 @@ class Preview:
             sender=self.settings.from_ or f"{org.name} <{org.email}>",
             date=f"{rendered.issue.date.day} {rendered.issue.date:%B %Y}",
             source=str(self.path),
+            assets={i.name: i for i in rendered.pictures.prepared} if rendered.pictures else {},
         )
 
     def _failed(self, version: str, rendered_at: str, message: str) -> Snapshot:
@@ -196,13 +205,18 @@ class _sigint_ignored:
     """Ignore SIGINT for a moment (main thread only; elsewhere signals are not ours)."""
 
     def __enter__(self) -> None:
-        self._previous = None
+        self._installed = False
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                self._previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            except (ValueError, OSError):  # an embedding host that owns its signals
+                return
+            self._installed = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:
+            # None: a handler not set from Python (possible on Windows); restore the default.
+            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
 
 
 def _open(url: str, echo: Callable[[str], None]) -> None:
@@ -232,6 +246,13 @@ def _handler(preview: Preview) -> type[http.server.BaseHTTPRequestHandler]:
                 self._send(403, "text/plain", "Forbidden: unexpected Host header\n", send_body)
                 return
             route = self.path.split("?", 1)[0]
+            if route.startswith(f"/{ASSETS}/"):
+                image = preview.current().assets.get(route[len(ASSETS) + 2 :])
+                if image is None:
+                    self._send(404, "text/plain", "Not found\n", send_body)
+                else:
+                    self._send(200, image.mime, image.data, send_body)
+                return
             if route not in ("/", "/index.html", "/email.html", "/email.txt", "/version"):
                 self._send(404, "text/plain", "Not found\n", send_body)
                 return
@@ -254,10 +275,11 @@ def _handler(preview: Preview) -> type[http.server.BaseHTTPRequestHandler]:
             host = (self.headers.get("Host") or "").lower()
             return host in {f"127.0.0.1:{port}", f"localhost:{port}"}
 
-        def _send(self, status: int, kind: str, body: str, send_body: bool) -> None:
-            data = body.encode("utf-8")
+        def _send(self, status: int, kind: str, body: str | bytes, send_body: bool) -> None:
+            data = body if isinstance(body, bytes) else body.encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", f"{kind}; charset=utf-8")
+            text = not isinstance(body, bytes)
+            self.send_header("Content-Type", f"{kind}; charset=utf-8" if text else kind)
             self.send_header("Content-Length", str(len(data)))
             # Every response reflects the files right now: never let the browser cache one.
             self.send_header("Cache-Control", "no-store")
@@ -341,7 +363,8 @@ def page(snapshot: Snapshot) -> str:
     else:
         title = snapshot.title
         size = len(snapshot.html.encode("utf-8"))
-        clip = " — over Gmail's 102 KB limit: Gmail will clip it" if size > GMAIL_CLIP_BYTES else ""
+        over = size > GMAIL_CLIP_BYTES
+        clip = f" — over Gmail's {GMAIL_CLIP_KB} KB limit: Gmail will clip it" if over else ""
         version = e(snapshot.version, quote=True)
         body = f"""
 <section aria-labelledby="inbox-heading">

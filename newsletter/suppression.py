@@ -19,15 +19,9 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from .csvfile import Header, clean_text, csv_error, decode_error, open_csv, open_error
 from .errors import ConfigError, RecipientsError
-from .recipients import (
-    _clean_text,
-    _csv_error,
-    _decode_error,
-    _open_csv,
-    _open_error,
-    validate_address,
-)
+from .recipients import validate_address
 
 __all__ = [
     "add_suppressed",
@@ -55,8 +49,8 @@ def load_suppressed(path: Path) -> frozenset[str]:
     except FileNotFoundError:
         return frozenset()
     except OSError as error:
-        raise _open_error(path, error) from None
-    file, header = _open_csv(path)
+        raise open_error(path, error) from None
+    file, header = open_csv(path, _check_columns)
     email_at = header.names.index("email")
     found: set[str] = set()
     row = 1
@@ -80,10 +74,21 @@ def load_suppressed(path: Path) -> frozenset[str]:
                 found.add(address.casefold())
                 found.add(raw.casefold())
         except UnicodeDecodeError as error:
-            raise _decode_error(path, error) from None
+            raise decode_error(path, error) from None
         except csv.Error as error:
-            raise _csv_error(path, row + 1, error) from None
+            raise csv_error(path, row + 1, error) from None
     return frozenset(found)
+
+
+def _check_columns(path: Path, header: Header) -> None:
+    if "email" not in header.names:
+        found = ", ".join(repr(c) for c in header.raw if c.strip()) or "none"
+        raise RecipientsError(
+            f"no 'email' column (columns found: {found})",
+            path=path,
+            row=1,
+            hint="the first row must be the headers " + ",".join(HEADER),
+        )
 
 
 def add_suppressed(
@@ -121,7 +126,7 @@ def add_suppressed(
             known.add(key)
             added.append(address)
     if added:
-        _append(path, added, _clean_text(reason), today.isoformat())
+        _append(path, added, clean_text(reason), today.isoformat())
     return added, present
 
 
@@ -149,8 +154,8 @@ def suppress_entries(
             continue
         known.add(address.casefold())
         rows.append(
-            {"email": address, "reason": _clean_text(reason), "date": today.isoformat(),
-             "issue": _clean_text(issue)}
+            {"email": address, "reason": clean_text(reason), "date": today.isoformat(),
+             "issue": clean_text(issue)}
         )  # fmt: skip
         written.append((address, reason, issue))
     if rows:
@@ -168,7 +173,7 @@ def remove_suppressed(path: Path, address: str) -> int:
     key = address.strip().casefold()
     if not path.is_file() or path.stat().st_size == 0:
         return 0
-    file, header = _open_csv(path)
+    file, header = open_csv(path, _check_columns)
     email_at = header.names.index("email")
     kept: list[list[str]] = []
     removed = 0
@@ -200,7 +205,7 @@ def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     """
     exists = path.is_file() and path.stat().st_size > 0
     if exists:
-        file, header = _open_csv(path)
+        file, header = open_csv(path, _check_columns)
         file.close()
         names, delimiter, ending = header.names, header.delimiter, header.line_ending
     else:

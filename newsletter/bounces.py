@@ -91,7 +91,8 @@ def severity(status: str, diagnostic: str = "", *, action: str = "failed") -> st
 def is_dsn(msg: Message) -> bool:
     return (
         msg.get_content_type() == "multipart/report"
-        and msg.get_param("report-type", "").lower() == "delivery-status"
+        and str(msg.get_param("report-type", "")).lower()
+        in ("delivery-status", "global-delivery-status")  # RFC 6533: SMTPUTF8 reports
     )
 
 
@@ -115,13 +116,22 @@ def _status_blocks(msg: Message) -> list[Message]:
     per-message group (Reporting-MTA), the rest one per recipient.
     """
     for part in msg.walk():
-        if part.get_content_type() == "message/delivery-status":
+        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
             payload = part.get_payload()
+            if (
+                isinstance(payload, list)
+                and part.get_content_type() == "message/global-delivery-status"
+            ):
+                # Parsed as one message (first group = headers, the rest = its body).
+                payload = "\n".join(block.as_string() for block in payload)
             if isinstance(payload, list):
                 return [block for block in payload if isinstance(block, Message)]
             # Some MTAs get the blank lines wrong: parse the text as one block per group.
             from email.parser import HeaderParser
 
+            if isinstance(payload, str) and part.get("Content-Transfer-Encoding"):
+                raw = part.get_payload(decode=True) or b""
+                payload = raw.decode("utf-8", "replace")
             text = payload if isinstance(payload, str) else ""
             return [HeaderParser().parsestr(chunk) for chunk in re.split(r"\n\s*\n", text)]
     return []

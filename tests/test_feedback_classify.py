@@ -152,3 +152,18 @@ def test_a_report_without_failures_is_not_a_bounce() -> None:
 )
 def test_severity(status, diagnostic, action, expected) -> None:
     assert severity(status, diagnostic, action=action) == expected
+
+
+def test_an_smtputf8_report_is_read_like_a_dsn() -> None:
+    # RFC 6533: message/global-delivery-status, same fields (Python parses it differently).
+    data = (
+        (CORPUS / "postfix-dsn-user-unknown.eml")
+        .read_bytes()
+        .replace(b"report-type=delivery-status", b"report-type=global-delivery-status")
+        .replace(b"Type: message/delivery-status", b"Type: message/global-delivery-status")
+    )
+    fb = classify(data)
+    assert fb.kind == "hard-bounce"
+    assert [(f.address, f.status, f.source) for f in fb.failures] == [
+        ("priya.shah@example.org", "5.1.1", "dsn")
+    ]

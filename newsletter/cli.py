@@ -22,7 +22,7 @@ from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Newsle
 # order they happen to be defined in; a command not listed here comes after these.
 COMMAND_ORDER = (
     "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "feedback",
-    "resubscribe", "render",
+    "resubscribe", "render", "login", "logout",
 )  # fmt: skip
 
 
@@ -741,6 +741,65 @@ def resubscribe(
     settings = _settings()
     resubscribe_address(settings, address, reason)
     _say(f"resubscribed {address}: {reason}")
+
+
+@app.command()
+def login(
+    device_code: Annotated[
+        bool,
+        typer.Option(
+            "--device-code",
+            help="Print a code to enter on another device (Microsoft; for a machine without a browser).",
+        ),
+    ] = False,
+    status: Annotated[
+        bool,
+        typer.Option("--status", help="Show who is signed in and when the access token expires."),
+    ] = False,
+) -> None:
+    """Sign the sending mailbox in with Microsoft 365 or Google (OAuth 2.0), once.
+
+    Opens the provider's sign-in page in the browser; the tokens are kept in the state
+    folder (readable by you only) and renewed silently at every send.
+
+    Example: newsletter login --device-code
+    """
+    import datetime as dt
+    import webbrowser
+
+    from . import oauth
+    from .errors import EXIT_PARTIAL
+
+    settings = _settings()
+    if status:
+        info = oauth.sign_in_status(settings)
+    else:
+        info = oauth.login(
+            settings, device_code=device_code, open_browser=webbrowser.open, echo=_say
+        )
+    if info is None:
+        _say("not signed in (run: newsletter login)")
+        raise typer.Exit(EXIT_PARTIAL)
+    if info.expires_at is None:
+        expiry = "no access token yet"
+    else:
+        when = dt.datetime.fromtimestamp(info.expires_at).astimezone()
+        verb = "expired" if when < dt.datetime.now().astimezone() else "expires"
+        expiry = f"access token {verb} {when:%Y-%m-%d %H:%M %Z} (renewed automatically)"
+    where = f"; tokens in {info.path}" if info.path else ""
+    _say(f"signed in as {info.username} ({info.provider}): {expiry}{where}")
+
+
+@app.command()
+def logout() -> None:
+    """Forget the mailbox's sign-in tokens (revoked at the provider where it allows it).
+
+    Example: newsletter logout
+    """
+    from . import oauth
+
+    info = oauth.logout(_settings())
+    _say(f"signed out {info.username} ({info.provider})" if info else "nobody was signed in")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -124,7 +124,15 @@ def xoauth2_login(tokens: TokenProvider) -> Authenticator:
 
 
 def authenticator_for(settings: Settings, params: ImapParams) -> Authenticator:
-    """Password sign-in from the settings (IMAP password, else the SMTP one)."""
+    """The sign-in the settings ask for: XOAUTH2 with the SMTP sign-in's tokens when SMTP
+    signs in with OAuth 2.0 (same mailbox, same tokens; its scopes include IMAP) and no IMAP
+    password is set; otherwise a password (the IMAP one, else the SMTP one)."""
+    if settings.auth_mode == "oauth2" and not settings.imap_password:
+        from .oauth import token_source
+
+        source = token_source(settings)  # SignInRequired (one line) if nobody signed in
+        username = settings.imap_username or source.username
+        return xoauth2_login(lambda: (username, source()))
     password = settings.imap_password or settings.smtp_password
     if not params.username or not password:
         raise ConfigError(

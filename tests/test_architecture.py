@@ -141,7 +141,14 @@ ROOMS: dict[str, tuple[str, ...]] = {
     ),
     "content": ("issue", "plaintext", "images", "render"),
     "members": ("recipients", "suppression"),
-    "transport": ("smtp", "journal", "delivery", "imap", "bounces", "feedback", "feedback_log"),
+    "transport": (
+        "smtp", "journal", "delivery",
+        # Signing in to the mailbox (OAuth 2.0): used by smtp.py and imap.py.
+        "oauth", "oauth_microsoft", "oauth_google", "oauth_command", "oauth_loopback",
+        "oauth_store", "oauth_tokens",
+        # The mailbox side: reading what comes back (newsletter feedback).
+        "imap", "bounces", "feedback", "feedback_log",
+    ),
     "message": ("message",),
     "core": (
         "campaign", "preflight", "sending", "status", "preview", "archive", "skeleton",

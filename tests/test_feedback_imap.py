@@ -181,6 +181,26 @@ def test_xoauth2_sign_in_with_a_token_callable(settings: Settings, mailbox) -> N
     assert "expired-token" not in str(caught.value) and "sign in again" in str(caught.value)
 
 
+def test_oauth_sign_in_for_smtp_signs_in_to_imap_too(settings: Settings, mailbox) -> None:
+    # NEWSLETTER_SMTP_AUTH=oauth2 with the IT department's token command: the same token
+    # source SMTP uses gives IMAP its XOAUTH2 token (no IMAP password set).
+    command = f"{sys.executable} -c \"print('{GOOD_TOKEN}')\""
+    settings = replace(
+        imap_settings(settings, mailbox),
+        imap_username="",
+        imap_password="",
+        smtp_auth="oauth2",
+        smtp_username=dovecot.USERNAME,
+        smtp_oauth_token_command=command,
+    )
+    mailbox.append(corpus("human-reply.eml", "jane@example.org", "<x@example.org>"))
+    report = run_feedback(settings, dry_run=True)
+    assert [r.sender for r in report.replies] == ["jane@example.org"]
+    revoked = replace(settings, smtp_oauth_token_command=f"{sys.executable} -c \"print('old')\"")
+    with pytest.raises(MailboxError, match="sign in again"):
+        run_feedback(revoked, dry_run=True)
+
+
 def test_settings_defaults_and_refusals(settings: Settings) -> None:
     assert derived_host("smtp.office365.com") == "outlook.office365.com"
     assert derived_host("smtp.gmail.com") == "imap.gmail.com"

@@ -28,7 +28,8 @@ PASSWORD = "imap-Pa55word"
 
 
 def available() -> bool:
-    return Path(DOVECOT).is_file()
+    # dovecot-core alone has the master binary but no IMAP service.
+    return Path(DOVECOT).is_file() and Path("/usr/lib/dovecot/imap").is_file()
 
 
 def _free_port() -> int:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import parseaddr
 
+from .refusals import is_recipient_refusal
+
 __all__ = ["Failure", "detect", "failures_from_dsn", "is_dsn", "severity"]
 
 HARD, SOFT, DELAY = "hard", "soft", "delay"
@@ -72,7 +74,8 @@ def severity(status: str, diagnostic: str = "", *, action: str = "failed") -> st
         if klass == "4":
             return SOFT
         if klass == "5" and subject == "1":
-            return HARD
+            # 5.1.7 / 5.1.8 are the *sender's* address (refusals.py): not the member's fault.
+            return HARD if is_recipient_refusal(match.group(0)) else SOFT
         if klass == "5" and subject in ("2", "7"):
             return SOFT  # mailbox full or disabled, policy: the address exists
         if klass == "5" and subject == "0" and _ADDRESS_GONE.search(diagnostic):

@@ -127,6 +127,10 @@ class MailboxError(DeliveryError):
     """The IMAP mailbox cannot be used (unreachable, TLS failure, login refused, no folder)."""
 
 
+class UsageError(NewsletterError):
+    """Options that contradict each other or would be silently ignored (exit 2)."""
+
+
 class SignInError(NewsletterError):
     """Signing in with the mail provider (OAuth 2.0) failed: unreachable sign-in service,
     refused app registration, a failed token command, a browser sign-in that timed out."""

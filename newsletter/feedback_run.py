@@ -33,12 +33,13 @@ from .feedback import (
 from .feedback_log import Event, FeedbackLog
 from .imap import Authenticator, Mailbox, authenticator_for, connect, imap_params
 from .journal import JOURNAL_NAME, Journal
+from .refusals import enhanced_code, is_recipient_refusal
 
 # What each action writes into the suppression list's reason column.
 REASONS = {"hard": "bounced", "soft": "bounced", "complaint": "complained",
            "unsubscribe": "unsubscribed", "rcpt": "bounced"}  # fmt: skip
 
-_RCPT_HARD = re.compile(r"^\s*5\d\d[ -]+5\.1\.\d{1,3}\b")
+_SMTP_PERMANENT = re.compile(r"^\s*5\d\d\b")
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,16 @@ class FeedbackReport:
 
 
 def rcpt_hard_refusal(reply: str) -> bool:
-    """Whether a journal reply is a permanent address failure (``550 5.1.1 ...``)."""
-    return bool(_RCPT_HARD.match(reply))
+    """Whether a journal reply is a permanent address failure (``550 5.1.1 ...``): a 5xx
+    reply whose enhanced code is 5.1.x *about the recipient* (5.1.7/5.1.8 are the sender's
+    address: refusals.py holds that one definition)."""
+    code = enhanced_code(reply)
+    return (
+        bool(_SMTP_PERMANENT.match(reply))
+        and code is not None
+        and code.startswith("5.1.")
+        and is_recipient_refusal(reply)
+    )
 
 
 class _Decisions:

@@ -137,7 +137,7 @@ def test_no_import_cycles_among_newsletter_modules() -> None:
 ROOMS: dict[str, tuple[str, ...]] = {
     "foundation": (
         "__init__", "errors", "config", "limits", "envelope", "model", "linktags", "slots",
-        "csvfile", "outdir", "organisation", "unsubscribe",
+        "csvfile", "outdir", "organisation", "refusals", "unsubscribe",
     ),
     "content": ("issue", "plaintext", "images", "render"),
     "members": ("recipients", "suppression"),
@@ -152,6 +152,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "message": ("message",),
     "core": (
         "campaign", "preflight", "sending", "status", "preview", "archive", "skeleton",
+        "send_run", "daily",
         "published", "feedback_run",
     ),
     "interface": ("cli", "preview_server", "__main__"),

@@ -141,6 +141,7 @@ def test_a_report_without_failures_is_not_a_bounce() -> None:
         ("5.1.1", "", "failed", "hard"),
         ("5.1.10", "", "failed", "hard"),
         ("5.2.2", "mailbox full", "failed", "soft"),
+        ("5.1.8", "sender domain does not exist", "failed", "soft"),
         ("5.7.1", "message rejected as spam", "failed", "soft"),
         ("4.4.1", "", "failed", "soft"),
         ("4.4.1", "", "delayed", "delay"),

@@ -60,6 +60,8 @@ def test_an_invalid_address_writes_nothing(tmp_path: Path) -> None:
         ("550-5.1.1 The email account that you tried to reach does not exist", True),
         ("550 5.1.10 RESOLVER.ADR.RecipientNotFound", True),
         ("552 5.2.2 mailbox full", False),
+        ("553 5.1.8 sender address domain does not exist", False),
+        ("550 5.1.7 bad sender mailbox", False),
         ("550 5.7.1 rejected by policy", False),
         ("554 5.7.1 spam", False),
         ("451 4.1.1 try later", False),

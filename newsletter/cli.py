@@ -663,7 +663,7 @@ def feedback(
     """
     import datetime as dt
 
-    from .errors import NewsletterError
+    from .errors import UsageError
     from .feedback_run import run_feedback
 
     day = None
@@ -671,7 +671,7 @@ def feedback(
         try:
             day = dt.date.fromisoformat(since)
         except ValueError:
-            raise NewsletterError(
+            raise UsageError(
                 f"--since {since!r} is not a date", hint="write it as YYYY-MM-DD"
             ) from None
     settings = _settings()
@@ -710,7 +710,8 @@ def _print_feedback(report) -> None:
     for address, reason, issue in report.suppressed:
         _say(f"  {address}: {reason}" + (f" ({issue})" if issue else ""))
     if report.moved:
-        _say(f"Moved: {report.moved} message(s)")
+        verb = "Would move" if report.dry_run else "Moved"
+        _say(f"{verb}: {report.moved} message(s) to {report.move_to}")
     if report.replies:
         replies = Table(
             title="Replies to read in your mail client (no action taken)", title_justify="left"

@@ -70,7 +70,8 @@ class FeedbackReport:
     suppressed: list[tuple[str, str, str]] = field(default_factory=list)  # address, reason, issue
     counts: dict[str, int] = field(default_factory=dict)
     already_processed: int = 0
-    moved: int = 0
+    moved: int = 0  # in a dry run: would be moved
+    move_to: str = ""
 
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -244,7 +245,7 @@ def run_feedback(
 
     params = imap_params(settings)
     sign_in = authenticate or authenticator_for(settings, params)
-    report = FeedbackReport(folder=params.folder, dry_run=dry_run)
+    report = FeedbackReport(folder=params.folder, dry_run=dry_run, move_to=move_to or "")
     state_dir = Path(settings.state_dir)
     log = FeedbackLog.open_existing(state_dir) if dry_run else FeedbackLog.for_state_dir(state_dir)
     journal_path = state_dir / JOURNAL_NAME
@@ -284,6 +285,7 @@ def run_feedback(
                     entry for entry in decide.suppress.values()
                     if entry[0].casefold() not in already
                 ]  # fmt: skip
+                report.moved = len(to_move) if move_to else 0  # would be moved
                 return report
             at = now().astimezone(dt.UTC).isoformat(timespec="seconds")
             # The suppression list first (one atomic write): it is what protects members;

@@ -314,15 +314,20 @@ def test_send_bounce_feedback_then_the_next_send_skips_them(
     mailbox.append(corpus("human-reply.eml", members[5], ids[members[5]]))
     assert len(mailbox.uids()) == 6
 
-    dry = newsletter(project, env, "feedback", "--dry-run")
+    dry = newsletter(project, env, "feedback", "--dry-run", "--move-to", "Newsletter feedback")
     assert dry.returncode == 0, dry.stderr
     assert "Would suppress: 4" in dry.stdout and "dry run" in dry.stdout
+    assert "Would move: 5 message(s) to Newsletter feedback" in dry.stdout
+    assert len(mailbox.uids("INBOX")) == 6
     assert not (project / "suppressed.csv").exists()
     assert not (project / ".newsletter" / "feedback.sqlite3").exists()
 
     real = newsletter(project, env, "feedback", "--move-to", "Newsletter feedback")
     assert real.returncode == 0, real.stderr
-    assert "Suppressed: 4" in real.stdout and "Moved: 5 message(s)" in real.stdout
+    assert (
+        "Suppressed: 4" in real.stdout
+        and "Moved: 5 message(s) to Newsletter feedback" in real.stdout
+    )
     assert f"{members[5]}" in real.stdout and "Replies to read" in real.stdout
     assert dovecot.PASSWORD not in real.stdout + real.stderr
     rows = (project / "suppressed.csv").read_text(encoding="utf-8").splitlines()

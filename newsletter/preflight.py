@@ -114,7 +114,7 @@ def run_checks(
 ENV_EXAMPLE_PLACEHOLDERS = {
     "from_": "Cluster News <news@example.org>",
     "test_to": "chair@example.org",
-    "unsubscribe_url": "https://example.org/unsubscribe?email={email}&token={token}",
+    "unsubscribe_url": "https://example.org/unsubscribe?token={token}",
     "unsubscribe_mailto": "unsubscribe@example.org",
     "secret": "change-me-to-a-long-random-string",
     "smtp_host": "smtp.example.org",
@@ -513,6 +513,15 @@ def _check_compliance(campaign: Campaign, report: Report) -> None:
             "or NEWSLETTER_UNSUBSCRIBE_MAILTO",
         )
     else:
+        if "{email}" in campaign.sender.unsubscribe_url:
+            report.add(
+                WARNING,
+                "NEWSLETTER_UNSUBSCRIBE_URL",
+                "the unsubscribe URL carries the address in clear ({email}): spam filters "
+                "score that and it lands in web-server logs",
+                "use {token} alone (it carries the address and its HMAC); the page checks it "
+                "with newsletter.unsubscribe.verify(token, secret)",
+            )
         probe = "probe@example.invalid"
         target, header = campaign.sender.unsubscribe_target(probe)
         _, html, text = rendered.personalise({"email": probe, "unsubscribe_url": target})

@@ -262,9 +262,12 @@ def _send_test(settings, slug, recipients, to, as_address) -> None:
 
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     with _journal(settings) as journal:
-        sent = send_test(camp, to, transport_factory(settings), journal, as_address=as_address)
-    for address, reply in sent:
+        result = send_test(camp, to, transport_factory(settings), journal, as_address=as_address)
+    for address, reply in result.sent:
         _say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+    for offline in result.offline:
+        _notice(f"{offline.line()}: the copy shows it broken; publish the archive first "
+                "(newsletter archive) before the real send")  # fmt: skip
 
 
 def _journal(settings):

@@ -35,6 +35,10 @@ from .organisation import Organisation
 
 MAX_WIDTH = 1200  # px: twice the 600 px column
 COLUMN_WIDTH = 544  # px an image may take in the email: 600 minus 2 × 28 px padding
+# px of the column on the narrowest phone (320 px screen minus 2 × 28 px padding): a picture
+# wider than this is stretched to the phone's column (fluid-on-mobile) so it never overflows;
+# a narrower one keeps its own size (stretched, a 16 px icon became a blurry 264 px block).
+PHONE_COLUMN_WIDTH = 264
 LOGO_WIDTH = 180  # px, as the header has always shown the logo
 JPEG_QUALITY = 82
 FLAT_COLOURS = 1024  # at most this many colours without alpha: a graphic, kept lossless
@@ -88,6 +92,12 @@ class Picture:
     src: str
     width: int | None = None
     height: int | None = None
+
+    @property
+    def fluid(self) -> bool:
+        """Shown at the phone column's full width on a phone: only pictures wider than the
+        narrowest phone column, so none is enlarged past its size there."""
+        return self.width is not None and self.width > PHONE_COLUMN_WIDTH
 
 
 @dataclass

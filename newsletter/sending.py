@@ -19,6 +19,7 @@ from .delivery import DeliveryResult, EventHandler, deliver
 from .envelope import Envelope as OutgoingMessage
 from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, RecipientsError
 from .journal import Journal, address_key
+from .published import HeadFunction, Offline, http_head
 from .recipients import Recipient, RecipientReport, validate_address
 from .smtp import SendFailure, Transport
 
@@ -186,6 +187,17 @@ def test_recipient(campaign: Campaign, as_address: str | None) -> Recipient:
     return Recipient(email="member@example.org", row=0, fields={"email": "member@example.org"})
 
 
+@dataclass
+class TestSent:
+    """What ``send --test`` did: (address, server reply) per copy, and the hosted pictures
+    that copy shows broken because the archive does not serve them yet."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    sent: list[tuple[str, str]]
+    offline: list[Offline] = field(default_factory=list)
+
+
 def send_test(
     campaign: Campaign,
     to: list[str],
@@ -193,8 +205,15 @@ def send_test(
     journal: Journal,
     *,
     as_address: str | None = None,
-) -> list[tuple[str, str]]:
-    """One copy per address in ``to``, subject prefixed "[TEST] "; never a member send."""
+    head: HeadFunction | None = http_head,
+) -> TestSent:
+    """One copy per address in ``to``, subject prefixed "[TEST] "; never a member send.
+
+    A local picture that cannot be used refuses it, as every other output does (the copy
+    would show a broken picture). Hosted pictures not yet online do not: the copy is how
+    the chair looks at the issue before publishing; ``head`` lists them (None: not asked)."""
+    if campaign.rendered.pictures is not None:
+        campaign.rendered.pictures.require()
     if not to:
         raise ConfigError(
             "no address for the test copy",
@@ -225,4 +244,4 @@ def send_test(
             sent.append((address, reply))
     finally:
         transport.close()
-    return sent
+    return TestSent(sent, campaign.offline_images(head) if head is not None else [])

@@ -1,0 +1,184 @@
+"""What tripped a chair trying local pictures end to end, with real files, a real SMTP server
+and real Chromium: a file name with spaces, a tiny picture blown up on a phone, and a test
+copy sent with a broken picture."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from images_data import phone_photo
+from PIL import Image
+from smtp_servers import RecordingHandler, start_server
+
+from newsletter import model
+from newsletter.config import Settings
+from newsletter.errors import IssueError
+from newsletter.issue import load_issue
+from newsletter.preview import render_files
+
+FRONT = "---\ntitle: Pictures\nsubject: Pictures from the social\npreheader: A month in pictures from our members, with the December social.\ndate: 2030-02-01\n---\n"
+
+
+def write_issue(project: Path, body: str, slug: str = "pictures") -> str:
+    (project / "issues" / f"{slug}.md").write_text(FRONT + body, encoding="utf-8")
+    return slug
+
+
+def image_blocks(issue: model.Issue) -> list[model.Image]:
+    return [b for b in issue.all_blocks() if isinstance(b, model.Image)]
+
+
+# ---- a file name with spaces ----------------------------------------------------------------
+
+
+def test_picture_file_name_with_spaces_is_a_picture_not_literal_text(
+    project: Path, settings: Settings
+) -> None:
+    """Phones and cameras name files 'Team Photo.JPG' or 'IMG 0042 (1).jpg'. CommonMark only
+    accepts such a path between <…>; written plainly, the chair got the raw Markdown as
+    text in every message, and check said READY."""
+    folder = project / "issues" / "Images"
+    folder.mkdir()
+    Image.new("RGB", (1600, 1067), (30, 120, 60)).save(folder / "Team Photo.JPG", "JPEG")
+    Image.new("RGB", (800, 600), (120, 30, 60)).save(folder / "IMG 0042 (1).jpg", "JPEG")
+    slug = write_issue(
+        project,
+        "## Awards\n\n![The team at the awards](Images/Team Photo.JPG)\n\n"
+        '![A second photo](Images/IMG 0042 (1).jpg "At the dinner")\n',
+    )
+    issue = load_issue(slug, settings.issues_dir)
+    blocks = image_blocks(issue)
+    assert [(b.alt, b.line) for b in blocks] == [
+        ("The team at the awards", 9),
+        ("A second photo", 11),
+    ]
+    assert blocks[1].title == "At the dinner"
+    out = project / "out"
+    render_files(settings, slug, out)
+    html = (out / f"{slug}.html").read_text(encoding="utf-8")
+    text = (out / f"{slug}.txt").read_text(encoding="utf-8")
+    assert "](Images/" not in html and "![" not in text
+    assert "[Image: The team at the awards]" in text
+    sources = re.findall(r'<img[^>]*src="(assets/[^"]+)"', html)
+    assert len(sources) == 2 and all((out / s).is_file() for s in sources)
+
+
+def test_a_line_that_only_looks_like_a_picture_is_an_error_with_the_line(
+    project: Path, settings: Settings
+) -> None:
+    slug = write_issue(project, "## Awards\n\n![The team at the awards](<Images/Team Photo.JPG)\n")
+    with pytest.raises(
+        IssueError, match=r"pictures\.md:9: this line looks like a picture"
+    ) as raised:
+        load_issue(slug, settings.issues_dir)
+    assert "![what the picture shows](images/photo.jpg)" in str(raised.value.hint)
+
+
+# ---- a test copy never carries a broken picture ----------------------------------------------
+
+
+def cli(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def smtp_env(smtp_port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(
+        NEWSLETTER_SMTP_HOST="127.0.0.1", NEWSLETTER_SMTP_PORT=str(smtp_port),
+        NEWSLETTER_SMTP_SECURITY="none", NEWSLETTER_FROM="Cluster News <news@example.org>",
+        NEWSLETTER_TEST_TO="chair@example.org", PYTHONPATH=os.environ.get("PYTHONPATH", ""),
+        **extra,
+    )  # fmt: skip
+    return env
+
+
+def test_test_copy_refuses_a_missing_picture_like_every_other_output(project: Path) -> None:
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    phone_photo(folder / "social.jpg", 1600, 1200)
+    slug = write_issue(
+        project,
+        "## The social\n\n![Members at our December social](images/social.jpg)\n\n"
+        "![The venue](images/venue.jpg)\n",
+    )
+    with start_server(RecordingHandler()) as smtp:
+        result = cli(project, smtp_env(smtp.port), "send", slug, "--test")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "pictures.md:11: image" in result.stderr and "venue.jpg not found" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert smtp.handler.count() == 0
+
+
+def test_hosted_test_copy_says_which_pictures_are_not_online(project: Path) -> None:
+    """The chair looks at the test copy to see the pictures: with hosted pictures not yet
+    published it shows broken images, so say why (it is still sent: it is only a test)."""
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    phone_photo(folder / "social.jpg", 1600, 1200)
+    slug = write_issue(
+        project, "## The social\n\n![Members at our December social](images/social.jpg)\n"
+    )
+    with start_server(RecordingHandler()) as smtp:
+        # Nothing listens on port 9 of 127.0.0.1 (discard): "no answer", at once.
+        env = smtp_env(smtp.port, NEWSLETTER_ARCHIVE_URL="http://127.0.0.1:9/news")
+        result = cli(project, env, "send", slug, "--test")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "social.jpg is not online at http://127.0.0.1:9/news/assets/" in result.stderr
+        assert "publish the archive first" in result.stderr
+        assert smtp.handler.count() == 1
+        msg = email.message_from_bytes(smtp.handler.messages[0].data, policy=email.policy.default)
+        assert msg["Subject"].startswith("[TEST] ")
+
+
+# ---- small pictures are never blown up ------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_small_pictures_keep_their_size_on_a_phone(project: Path, settings: Settings) -> None:
+    """fluid-on-mobile stretched every picture to the phone's column: a 16 px icon became a
+    264 px blurry block at 320 px. Pictures narrower than the phone column keep their size;
+    wider ones shrink to it and none overflows."""
+    from browser import chromium, new_page
+
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(folder / "tiny.png")
+    Image.new("RGB", (200, 100), (30, 30, 200)).save(folder / "badge.png")
+    Image.new("RGB", (400, 300), (30, 200, 30)).save(folder / "chart.png")
+    phone_photo(folder / "social.jpg", 1600, 1200)
+    slug = write_issue(
+        project,
+        "## The social\n\n![A red dot](images/tiny.png)\n\n![A badge](images/badge.png)\n\n"
+        "![A chart](images/chart.png)\n\n![Members at our social](images/social.jpg)\n",
+    )
+    settings = replace(settings, unsubscribe_url="https://example.org/u?e={email}", secret="k")
+    out = project / "out"
+    render_files(settings, slug, out)
+    page_url = (out / f"{slug}.html").as_uri()
+    shown = "() => Object.fromEntries(Array.from(document.images).map(i => [i.alt, [i.naturalWidth, i.getBoundingClientRect().width, i.getBoundingClientRect().right]]))"
+    with chromium() as browser:
+        for width in (320, 600):
+            with new_page(browser, width) as page:
+                page.goto(page_url)
+                page.wait_for_load_state("load")
+                sizes = page.evaluate(shown)
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                assert sizes["A red dot"][:2] == [16, 16], (width, sizes)
+                assert sizes["A badge"][:2] == [200, 200], (width, sizes)
+                for alt in ("A chart", "Members at our social"):
+                    natural, shown_width, right = sizes[alt]
+                    assert 0 < shown_width <= min(natural, 544) and right <= width, sizes
+                    if width == 320:
+                        assert shown_width == 264, sizes  # the whole phone column

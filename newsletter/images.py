@@ -40,6 +40,13 @@ COLUMN_WIDTH = 544  # px an image may take in the email: 600 minus 2 × 28 px pa
 # a narrower one keeps its own size (stretched, a 16 px icon became a blurry 264 px block).
 PHONE_COLUMN_WIDTH = 264
 LOGO_WIDTH = 180  # px, as the header has always shown the logo
+# Pictures larger than this are refused with a clear message before decoding. A JPEG is
+# decoded at 1/8 scale (draft mode), so a 200 MP phone photo (16,320 × 12,240) costs little;
+# other formats are decoded whole (4 bytes a pixel). Pillow's own "decompression bomb" guard
+# (a warning past 89 MP, an error past 179 MP) refused such phone photos as "not an image";
+# ours replaces it, right after the header is read, with limits and words that fit.
+JPEG_MAX_PIXELS = 300_000_000
+OTHER_MAX_PIXELS = 90_000_000
 JPEG_QUALITY = 82
 FLAT_COLOURS = 1024  # at most this many colours without alpha: a graphic, kept lossless
 ASSETS = "assets"  # folder of prepared images in the web archive and beside rendered files
@@ -242,9 +249,11 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
     """Orient, strip, convert and scale one picture (see the module's docstring)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = None  # checked below, by format (see JPEG_MAX_PIXELS)
     try:
         with Image.open(io.BytesIO(data)) as opened:
             source_format = opened.format or ""
+            _check_pixels(opened.size, source_format, source)
             if source_format == "JPEG":
                 # Let the JPEG decoder scale by 1/2, 1/4 or 1/8 while decoding, never below
                 # MAX_WIDTH in either direction (so whatever the orientation): ~4× faster.
@@ -287,6 +296,19 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
         height=clean.height,
         digest=hashlib.sha256(prepared).hexdigest()[:20],
     )
+
+
+def _check_pixels(size: tuple[int, int], source_format: str, source: Path) -> None:
+    limit = JPEG_MAX_PIXELS if source_format == "JPEG" else OTHER_MAX_PIXELS
+    width, height = size
+    if width * height > limit:
+        raise ImageFileError(
+            f"{source} is {width} × {height} px ({width * height / 1e6:.0f} megapixels), "
+            f"too large to prepare (at most {limit / 1e6:.0f} megapixels as "
+            f"{'JPEG' if source_format == 'JPEG' else source_format or 'this format'})",
+            f"save a smaller copy (the email uses at most {MAX_WIDTH} px across)"
+            + ("" if source_format == "JPEG" else ", or save it as JPEG"),
+        )
 
 
 def _uses_alpha(picture) -> bool:

@@ -421,11 +421,14 @@ class _BodyParser:
             found = [c for c in tokens if not (c.type == "text" and not c.content.strip())]
             if len(found) == 1 and found[0].type == "image":
                 return found
+        if path.lower().startswith("file:"):
+            hint = "write the file's path relative to the issue file, e.g. images/photo.jpg"
+        else:
+            hint = "write it as ![what the picture shows](images/photo.jpg), the path relative to the issue file"
         raise self.error(
             "this line looks like a picture but Markdown cannot read it as one",
             opener,
-            hint="write it as ![what the picture shows](images/photo.jpg), "
-            "the path relative to the issue file",
+            hint=hint,
         )
 
     def list_block(self, tokens: list[Any], i: int) -> tuple[BulletList, int]:

@@ -80,6 +80,13 @@ def test_a_line_that_only_looks_like_a_picture_is_an_error_with_the_line(
     ) as raised:
         load_issue(slug, settings.issues_dir)
     assert "![what the picture shows](images/photo.jpg)" in str(raised.value.hint)
+    # A file: URL (Markdown refuses those) gets the path advice.
+    write_issue(project, "## Awards\n\n![The team](file:///C:/Users/chair/Pictures/team.jpg)\n")
+    with pytest.raises(
+        IssueError, match=r"pictures\.md:9: this line looks like a picture"
+    ) as raised:
+        load_issue(slug, settings.issues_dir)
+    assert "relative to the issue file" in str(raised.value.hint)
 
 
 # ---- a test copy never carries a broken picture ----------------------------------------------
@@ -182,3 +189,33 @@ def test_small_pictures_keep_their_size_on_a_phone(project: Path, settings: Sett
                     assert 0 < shown_width <= min(natural, 544) and right <= width, sizes
                     if width == 320:
                         assert shown_width == 264, sizes  # the whole phone column
+
+
+# ---- very large photos ----------------------------------------------------------------------
+
+
+def test_a_200_megapixel_phone_photo_is_prepared_without_a_warning(project: Path) -> None:
+    """Phones shoot 108 MP and 200 MP photos (16,320 × 12,240). Pillow's decompression-bomb
+    guard refused them as "not an image Pillow can read (… DOS attack)" and printed a
+    DecompressionBombWarning over 89 MP; decoded at 1/8 scale, they cost little.
+    (Grey, to keep the test's own memory small; decoding is the same as for colour.)"""
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    Image.new("L", (16320, 12240), 90).save(folder / "huge.jpg", quality=50)
+    Image.new("L", (10000, 10000), 90).save(folder / "huge.png")
+    slug = write_issue(project, "## The view\n\n![The campus from the roof](images/huge.jpg)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    result = cli(project, env, "render", slug, "--out", "out")
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr and "bomb" not in result.stderr.lower()
+    (prepared,) = (project / "out" / "assets").iterdir()
+    with Image.open(prepared) as shown:
+        assert shown.size == (1200, 900)
+    # A picture too large to decode whole is refused with its size and what to do.
+    write_issue(project, "## The view\n\n![The campus from the roof](images/huge.png)\n")
+    result = cli(project, env, "check", slug)
+    assert result.returncode == 1
+    assert (
+        "pictures.md:9: " in result.stdout and "10000 × 10000 px (100 megapixels)" in result.stdout
+    )
+    assert "save a smaller copy" in result.stdout and "DOS" not in result.stdout

@@ -424,7 +424,10 @@ class _BodyParser:
         if path.lower().startswith("file:"):
             hint = "write the file's path relative to the issue file, e.g. images/photo.jpg"
         else:
-            hint = "write it as ![what the picture shows](images/photo.jpg), the path relative to the issue file"
+            hint = (
+                "write it as ![what the picture shows](images/photo.jpg), "
+                "the path relative to the issue file"
+            )
         raise self.error(
             "this line looks like a picture but Markdown cannot read it as one",
             opener,

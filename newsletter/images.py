@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ OTHER_MAX_PIXELS = 90_000_000
 JPEG_QUALITY = 82
 FLAT_COLOURS = 1024  # at most this many colours without alpha: a graphic, kept lossless
 ASSETS = "assets"  # folder of prepared images in the web archive and beside rendered files
+ASSET_NAME = re.compile(r"[0-9a-f]{20}\.(?:jpg|png)")  # PreparedImage.name
 
 
 @dataclass(frozen=True)

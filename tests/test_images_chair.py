@@ -219,3 +219,58 @@ def test_a_200_megapixel_phone_photo_is_prepared_without_a_warning(project: Path
         "pictures.md:9: " in result.stdout and "10000 × 10000 px (100 megapixels)" in result.stdout
     )
     assert "save a smaller copy" in result.stdout and "DOS" not in result.stdout
+
+
+# ---- the archive publishes every picture an email may load -----------------------------------
+
+
+def test_archive_keeps_the_pictures_of_emails_already_sent(
+    project: Path, settings: Settings
+) -> None:
+    """Hosted emails load NEWSLETTER_ARCHIVE_URL/assets/<hash>: once sent, that file must stay.
+    Rebuilding the archive after a picture changed (an edit, a crop, a newer Pillow encoding
+    it differently) deleted the old file and broke every email already in members' inboxes."""
+    from newsletter.archive import build_archive
+
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    Image.new("RGB", (900, 600), (120, 30, 160)).save(folder / "ward.webp", "WEBP")
+    write_issue(project, "## The ward\n\n![The new ward](images/ward.webp)\n")
+    site = project / "site"
+    build_archive(settings, site)
+    (first,) = (site / "assets").iterdir()
+    Image.new("RGB", (900, 600), (20, 140, 90)).save(folder / "ward.webp", "WEBP")
+    build_archive(settings, site)
+    names = sorted(p.name for p in (site / "assets").iterdir())
+    assert len(names) == 2 and first.name in names
+    assert re.search(
+        r'src="assets/(?!' + first.name + r')[0-9a-f]{20}\.jpg"',
+        (site / "pictures.html").read_text(),
+    )
+
+
+def test_pictures_of_an_issue_kept_out_of_the_archive_are_still_published(
+    project: Path, settings: Settings
+) -> None:
+    """With archive: false (or draft: true) the issue has no page, but a hosted email of it
+    still loads its pictures from assets/: 'publish the archive first' could never be met."""
+    from newsletter.archive import build_archive
+
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    Image.new("RGB", (900, 600), (120, 30, 160)).save(folder / "ward.webp", "WEBP")
+    front = FRONT.replace("date: 2030-02-01\n", "date: 2030-02-01\narchive: false\n")
+    (project / "issues" / "members-only.md").write_text(
+        front + "## The ward\n\n![The new ward](images/ward.webp)\n", encoding="utf-8"
+    )
+    # A draft still missing a picture does not stop the archive (it is not published).
+    draft = FRONT.replace("date: 2030-02-01\n", "date: 2030-02-01\ndraft: true\n")
+    (project / "issues" / "draft.md").write_text(
+        draft + "## Soon\n\n![Soon](images/not-yet.jpg)\n", encoding="utf-8"
+    )
+    site = project / "site"
+    build_archive(settings, site)
+    assert not (site / "members-only.html").exists() and not (site / "draft.html").exists()
+    (asset,) = (site / "assets").iterdir()
+    with Image.open(asset) as shown:
+        assert shown.size == (900, 600)

@@ -268,6 +268,7 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
             f"{source} is not an image Pillow can read{detail}",
             "use a JPEG, PNG, GIF or WebP file (export iPhone HEIC photos as JPEG)",
         ) from None
+    picture = _eight_bit(picture)
     icc = picture.info.get("icc_profile")
     transparent = _uses_alpha(picture)
     picture = picture.convert("RGBA" if transparent else "RGB")
@@ -311,6 +312,20 @@ def _check_pixels(size: tuple[int, int], source_format: str, source: Path) -> No
             f"save a smaller copy (the email uses at most {MAX_WIDTH} px across)"
             + ("" if source_format == "JPEG" else ", or save it as JPEG"),
         )
+
+
+def _eight_bit(picture):
+    """16-bit greyscale (scans, microscopy, X-ray exports) as 8-bit grey: converted as it is,
+    every value above 255 was clipped to white and the picture came out blank."""
+    if not picture.mode.startswith("I"):
+        return picture
+    info = picture.info
+    wide = picture.convert("I")
+    if wide.getextrema()[1] > 255:  # 16-bit values: scale 0…65535 onto 0…255
+        wide = wide.point(lambda value: value * (255 / 65535))
+    narrow = wide.convert("L")
+    narrow.info.update(info)  # keep the colour profile for the conversion to sRGB
+    return narrow
 
 
 def _uses_alpha(picture) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import os
 import re
 import subprocess
@@ -274,3 +275,22 @@ def test_pictures_of_an_issue_kept_out_of_the_archive_are_still_published(
     (asset,) = (site / "assets").iterdir()
     with Image.open(asset) as shown:
         assert shown.size == (900, 600)
+
+
+def test_a_16_bit_greyscale_scan_is_not_turned_white(tmp_path: Path) -> None:
+    """A 16-bit greyscale PNG (how scans and imaging software export) came out as a blank
+    white picture: every value above 255 was clipped."""
+    from newsletter import images
+
+    scan = Image.new("I;16", (600, 400), 40000)  # 61 % grey
+    scan.paste(Image.new("I;16", (300, 400), 10000), (0, 0))  # left half darker: 15 % grey
+    scan.save(tmp_path / "scan.png")
+    with Image.open(tmp_path / "scan.png") as stored:
+        assert stored.mode.startswith("I") and stored.getextrema() == (10000, 40000)
+    prepared = images.prepare(tmp_path / "scan.png")
+    with Image.open(io.BytesIO(prepared.data)) as shown:
+        dark, light = (
+            shown.convert("L").getpixel((100, 200)),
+            shown.convert("L").getpixel((500, 200)),
+        )
+    assert abs(dark - 39) <= 2 and abs(light - 156) <= 2, (dark, light)

@@ -49,6 +49,7 @@ LOGO_WIDTH = 180  # px, as the header has always shown the logo
 JPEG_MAX_PIXELS = 300_000_000
 OTHER_MAX_PIXELS = 90_000_000
 JPEG_QUALITY = 82
+ANIMATED = frozenset({"GIF", "PNG", "WEBP"})  # formats whose extra frames are an animation
 FLAT_COLOURS = 1024  # at most this many colours without alpha: a graphic, kept lossless
 ASSETS = "assets"  # folder of prepared images in the web archive and beside rendered files
 ASSET_NAME = re.compile(r"[0-9a-f]{20}\.(?:jpg|png)")  # PreparedImage.name
@@ -64,6 +65,7 @@ class PreparedImage:
     width: int  # px of the prepared file
     height: int
     digest: str
+    frames: int = 1  # of the original: an animation is prepared as its first frame
 
     @property
     def name(self) -> str:
@@ -255,6 +257,10 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
     try:
         with Image.open(io.BytesIO(data)) as opened:
             source_format = opened.format or ""
+            # Only these formats animate; an MPO "JPEG" holds a depth map or a second view.
+            frames = getattr(opened, "n_frames", 1) if source_format in ANIMATED else 1
+            if source_format == "MPO":  # a JPEG with extra pictures: decode it as one
+                source_format = "JPEG"
             _check_pixels(opened.size, source_format, source)
             if source_format == "JPEG":
                 # Let the JPEG decoder scale by 1/2, 1/4 or 1/8 while decoding, never below
@@ -298,6 +304,7 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
         width=clean.width,
         height=clean.height,
         digest=hashlib.sha256(prepared).hexdigest()[:20],
+        frames=frames,
     )
 
 

@@ -294,3 +294,50 @@ def test_a_16_bit_greyscale_scan_is_not_turned_white(tmp_path: Path) -> None:
             shown.convert("L").getpixel((500, 200)),
         )
     assert abs(dark - 39) <= 2 and abs(light - 156) <= 2, (dark, light)
+
+
+# ---- animations and multi-picture JPEGs -------------------------------------------------------
+
+
+def test_an_animated_gif_is_named_as_showing_its_first_frame_only(
+    project: Path, settings: Settings
+) -> None:
+    """An animated GIF became a still PNG of its first frame without a word."""
+    from newsletter import campaign as campaign_mod
+    from newsletter.preflight import WARNING, run_checks
+
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    colours = ((200, 30, 30), (30, 200, 30), (30, 30, 200))
+    frames = [Image.new("RGB", (400, 300), colour) for colour in colours]
+    frames[0].save(
+        folder / "slides.gif", save_all=True, append_images=frames[1:], duration=300, loop=0
+    )
+    # A phone's MPO photo (a JPEG with a second picture) is no animation.
+    first, second = Image.new("RGB", (800, 600), (200, 30, 30)), Image.new("RGB", (800, 600))
+    first.save(folder / "depth.jpg", "MPO", save_all=True, append_images=[second])
+    slug = write_issue(
+        project,
+        "## Slides\n\n![Our three slides](images/slides.gif)\n\n![A photo](images/depth.jpg)\n",
+    )
+    settings = replace(
+        settings,
+        from_="Cluster News <news@example.org>",
+        unsubscribe_url="https://example.org/u?e={email}",
+        secret="k",
+    )
+    camp = campaign_mod.prepare(settings, slug)
+    warnings = [
+        (f.where, f.message)
+        for f in run_checks(camp, http_head=None).findings
+        if f.severity == WARNING
+    ]
+    path = project / "issues" / "pictures.md"
+    assert (
+        f"{path}:9",
+        "images/slides.gif is an animation (3 frames): the email shows its first frame only "
+        "(Outlook would show no more)",
+    ) in warnings
+    assert not any("depth.jpg" in message for _, message in warnings)
+    photo = camp.rendered.pictures.images["images/depth.jpg"]
+    assert photo.mime == "image/jpeg" and (photo.width, photo.height) == (800, 600)

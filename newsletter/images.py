@@ -219,9 +219,13 @@ def prepare(path: Path) -> PreparedImage:
     try:
         stat = path.stat()
     except FileNotFoundError:
+        near = _near_miss(path)
         raise ImageFileError(
             f"image {path} not found",
-            "image paths are relative to the issue file, e.g. images/social.jpg",
+            f"did you mean {near}? The name must match exactly, capitals included, and use / "
+            "(web servers and Linux tell Photo.JPG from photo.jpg)"
+            if near
+            else "image paths are relative to the issue file, e.g. images/social.jpg",
             not_found=True,
         ) from None
     except OSError as error:
@@ -247,6 +251,24 @@ def prepare(path: Path) -> PreparedImage:
             _CACHE.clear()
         _CACHE[key] = prepared
     return prepared
+
+
+def _near_miss(path: Path) -> Path | None:
+    """The file the chair most likely meant: the same path but for capitals, or with \\
+    written for / (a Windows habit). On macOS and Windows the wrong case opens the file,
+    so an issue written there breaks only on Linux and on the web server."""
+    wanted = Path(str(path).replace("\\", "/"))
+    found = Path(wanted.anchor) if wanted.is_absolute() else Path()
+    for part in wanted.parts[1 if wanted.is_absolute() else 0 :]:
+        if part in (".", ".."):
+            found = found / part
+            continue
+        try:
+            match = next(c for c in found.iterdir() if c.name.casefold() == part.casefold())
+        except (OSError, StopIteration):
+            return None
+        found = match
+    return found if found != path and found.is_file() else None
 
 
 def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:

@@ -341,3 +341,29 @@ def test_an_animated_gif_is_named_as_showing_its_first_frame_only(
     assert not any("depth.jpg" in message for _, message in warnings)
     photo = camp.rendered.pictures.images["images/depth.jpg"]
     assert photo.mime == "image/jpeg" and (photo.width, photo.height) == (800, 600)
+
+
+def test_a_picture_named_with_other_capitals_or_backslashes_says_which_file_was_meant(
+    project: Path, settings: Settings
+) -> None:
+    """Written on a Mac or Windows as images/Social.JPG or images\\social.jpg, the picture
+    shows there and is 'not found' on Linux and on the web server: name the right file."""
+    from newsletter import campaign as campaign_mod
+    from newsletter.preflight import run_checks
+
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    phone_photo(folder / "social.jpg", 1600, 1200)
+    slug = write_issue(
+        project,
+        "## The social\n\n![Members at our social](Images/Social.JPG)\n\n"
+        "![Members again](images\\social.jpg)\n\n![The venue](images/venue.jpg)\n",
+    )
+    settings = replace(settings, from_="News <news@example.org>", secret="k")
+    report = run_checks(campaign_mod.prepare(settings, slug), http_head=None)
+    by_line = {f.where.rsplit(":", 1)[1]: f.fix for f in report.errors if "not found" in f.message}
+    meant = f"did you mean {folder / 'social.jpg'}?"
+    assert by_line["9"].startswith(meant) and "capitals" in by_line["9"]
+    if os.sep == "/":
+        assert by_line["11"].startswith(meant)
+    assert by_line["13"] == "image paths are relative to the issue file, e.g. images/social.jpg"

@@ -381,7 +381,15 @@ class _BodyParser:
         only = [c for c in children if not (c.type == "text" and not c.content.strip())]
         if not any(c.type == "image" for c in only) and _LONE_IMAGE.match(inline.content):
             only = self.spaced_image(inline, opener)
-        # A lone image is an image block.
+        # A lone image is an image block; a lone image inside a link is a linked one.
+        href = ""
+        if (
+            len(only) == 3
+            and [c.type for c in only] == ["link_open", "image", "link_close"]
+            and "button" not in str(only[0].attrs.get("class", "")).split()
+        ):
+            href = str(only[0].attrs.get("href", ""))
+            only = only[1:2]
         if len(only) == 1 and only[0].type == "image":
             img = only[0]
             return Image(
@@ -389,6 +397,7 @@ class _BodyParser:
                 alt=plain(self.inlines_of(img.children or [])),
                 title=str(img.attrs.get("title") or ""),
                 line=self.line(opener),
+                href=href,
             )
         # A lone link marked {.button} is a call to action.
         if (

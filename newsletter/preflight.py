@@ -174,6 +174,8 @@ def _links(blocks: list[model.Block]) -> Iterator[tuple[int, model.Link, tuple[m
                 yield from walk(fact.value, block.line, fact.value)
         elif isinstance(block, model.Button):
             yield block.line, model.Link(block.href, (model.Text(block.text),)), ()
+        elif isinstance(block, model.Image) and block.href:
+            yield block.line, model.Link(block.href, (model.Text(block.alt),)), ()
 
 
 def _source_line(campaign: Campaign, start: int, needle: str) -> int:

@@ -367,3 +367,48 @@ def test_a_picture_named_with_other_capitals_or_backslashes_says_which_file_was_
     if os.sep == "/":
         assert by_line["11"].startswith(meant)
     assert by_line["13"] == "image paths are relative to the issue file, e.g. images/social.jpg"
+
+
+# ---- a picture that is a link ----------------------------------------------------------------
+
+
+def test_a_picture_can_be_a_link(project: Path, settings: Settings) -> None:
+    """[![Register for the Expo](images/banner.jpg)](https://…) — the clickable banner every
+    bulletin has — was refused with 'an image must stand on a line of its own (put a blank
+    line before and after it)', which it did and which did not help."""
+    from newsletter import campaign as campaign_mod
+    from newsletter.preflight import WARNING, run_checks
+
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    Image.new("RGB", (1200, 400), (20, 40, 200)).save(folder / "banner.jpg", "JPEG")
+    slug = write_issue(
+        project,
+        "## The Expo\n\n[![Register for the Expo](images/banner.jpg)](https://www.wmhtc.co.uk/expo)\n\n"
+        "[![Click here](images/banner.jpg)](http://www.wmhtc.co.uk/old)\n",
+    )
+    (first, second) = image_blocks(load_issue(slug, settings.issues_dir))
+    assert (first.alt, first.href, first.line) == (
+        "Register for the Expo",
+        "https://www.wmhtc.co.uk/expo",
+        9,
+    )
+    out = project / "out"
+    render_files(settings, slug, out)
+    html = (out / f"{slug}.html").read_text(encoding="utf-8")
+    assert re.search(
+        r'<a href="https://www\.wmhtc\.co\.uk/expo"[^>]*>\s*<img alt="Register for the Expo"', html
+    )
+    text = (out / f"{slug}.txt").read_text(encoding="utf-8")
+    assert "[Image: Register for the Expo]" in text and "https://www.wmhtc.co.uk/expo" in text
+    # Its link is checked like any other.
+    settings = replace(settings, from_="News <news@example.org>", secret="k")
+    warnings = [
+        f"{f.where}: {f.message}"
+        for f in run_checks(campaign_mod.prepare(settings, slug), http_head=None).findings
+        if f.severity == WARNING
+    ]
+    assert any(w.endswith(':11: link "Click here" uses http://') for w in warnings), warnings
+    assert any(
+        w.endswith(':11: link text "Click here" does not say where it goes') for w in warnings
+    )

@@ -131,11 +131,18 @@ def preview(
         bool | None,
         typer.Option("--open/--no-open", help="Open the default browser [default: --open]."),
     ] = None,
+    as_address: Annotated[
+        str | None,
+        typer.Option(
+            "--as", metavar="ADDRESS", help="Personalise as this member [default: the first]."
+        ),
+    ] = None,
 ) -> None:
     """Preview an issue in the browser: inbox line, desktop and mobile widths, plain text.
 
     Serves a page on 127.0.0.1 that re-renders and reloads when the issue or a template
-    changes. Ctrl-C stops it.
+    changes. Shows the issue personalised as the first member of the list (or --as), as a
+    test send does. Ctrl-C stops it.
 
     Example: newsletter preview december-2023 --no-open
     """
@@ -148,7 +155,7 @@ def preview(
         raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
     settings = _settings()
     if out is not None:
-        path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
+        path, size = preview_mod.write_email_html(settings, slug, out, _skipped, as_address)
         _say(f"wrote {path} ({_kb(size)})")
         return
     from .preview_server import serve
@@ -159,6 +166,7 @@ def preview(
         port=port or 0,
         open_browser=True if open_browser is None else open_browser,
         echo=_say,
+        as_address=as_address,
     )
 
 
@@ -441,8 +449,12 @@ def _print_dry_run(camp, result) -> None:
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
     _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    if report.columns:
+        _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
         _say(f"  skipped:   {line}")
+    if report.several:
+        _say(f"  note:      {report.several_line()}")
     if result.written:
         average = result.total_bytes // result.written
         _say(
@@ -462,7 +474,8 @@ def new(
         str, typer.Argument(metavar="SLUG", help="Slug of the new issue, e.g. january-2024.")
     ],
     date: Annotated[
-        str | None, typer.Option(help="Issue date, YYYY-MM-DD [default: today].")
+        str | None,
+        typer.Option(help="Issue date, YYYY-MM-DD [default: the slug's month, or today]."),
     ] = None,
     title: Annotated[
         str | None, typer.Option(help="Title [default: '<bulletin> – <Month YYYY>'].")
@@ -479,7 +492,7 @@ def new(
 
     settings = _settings()
     try:
-        day = dt.date.fromisoformat(date) if date else dt.date.today()
+        day = dt.date.fromisoformat(date) if date else None  # None: from the slug, or today
     except ValueError:
         raise IssueError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD") from None
     path = create_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)

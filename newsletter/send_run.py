@@ -234,10 +234,16 @@ def send_to_members(
     problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
     for finding in problems:
         ui.finding(finding.line())
-    if problems and not options.force:
+    # A draft is never sent to members, not even with --force.
+    draft = any(f.code == "draft" for f in problems)
+    if problems and (not options.force or draft):
         raise CheckFailed(
             f"{len(problems)} pre-flight error(s); nothing was sent",
-            hint=f"see 'newsletter check {slug}', or add --force to send anyway",
+            hint=(
+                "a draft is never sent, even with --force: delete its 'draft: true' line"
+                if draft
+                else f"see 'newsletter check {slug}', or add --force to send anyway"
+            ),
         )
     factory = transport_factory or smtp_factory(settings)
     warnings = len(checks.warnings)

@@ -270,6 +270,9 @@ def send(
     elif isinstance(outcome, send_run.TestSend):
         for address, reply in outcome.sent:
             _say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+        for offline in outcome.offline:
+            _notice(f"{offline.line()}: the copy shows it broken; publish the archive first "
+                    "(newsletter archive) before the real send")  # fmt: skip
     else:
         _print_result(slug, outcome)
         if outcome.exit_code:

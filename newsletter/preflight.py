@@ -376,6 +376,8 @@ def _links(blocks: list[model.Block]) -> Iterator[tuple[int, model.Link, tuple[m
                 yield from walk(fact.value, block.line, fact.value)
         elif isinstance(block, model.Button):
             yield block.line, model.Link(block.href, (model.Text(block.text),)), ()
+        elif isinstance(block, model.Image) and block.href:
+            yield block.line, model.Link(block.href, (model.Text(block.alt),)), ()
 
 
 def _source_line(campaign: Campaign, start: int, needle: str) -> int:
@@ -470,6 +472,16 @@ def _check_images(campaign: Campaign, report: Report, head: HeadFunction) -> Non
         return
     for problem in pictures.problems:
         report.add(ERROR, problem.where(), problem.message, problem.hint)
+    for block in campaign.issue.all_blocks():
+        image = pictures.images.get(block.src) if isinstance(block, model.Image) else None
+        if image is not None and image.frames > 1:
+            report.add(
+                WARNING,
+                f"{campaign.issue.path}:{block.line}",
+                f"{block.src} is an animation ({image.frames} frames): the email shows its "
+                "first frame only (Outlook would show no more)",
+                "use a still picture, or link to the animation on the website",
+            )
     embedded = sum(len(image.data) for _, image in campaign.rendered.inline_images)
     if embedded * 4 // 3 > EMBED_WARN_BYTES:  # base64 adds a third
         report.add(

@@ -243,6 +243,9 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
+# A paragraph that is one ![alt](target) and nothing else (see _BodyParser.spaced_image).
+_LONE_IMAGE = re.compile(r"\A!\[(?P<alt>[^\]\n]*)\]\((?P<target>[^\n]*)\)\s*\Z")
+_TRAILING_TITLE = re.compile(r"""\s+("[^"]*"|'[^']*')\s*\Z""")
 
 
 def blank_comments(body: str) -> str:
@@ -486,7 +489,17 @@ class _BodyParser:
                 hint=f"known blocks: {', '.join('::: ' + c for c in CONTAINERS)}",
             )
         only = [c for c in children if not (c.type == "text" and not c.content.strip())]
-        # A lone image is an image block.
+        if not any(c.type == "image" for c in only) and _LONE_IMAGE.match(inline.content):
+            only = self.spaced_image(inline, opener)
+        # A lone image is an image block; a lone image inside a link is a linked one.
+        href = ""
+        if (
+            len(only) == 3
+            and [c.type for c in only] == ["link_open", "image", "link_close"]
+            and "button" not in str(only[0].attrs.get("class", "")).split()
+        ):
+            href = str(only[0].attrs.get("href", ""))
+            only = only[1:2]
         if len(only) == 1 and only[0].type == "image":
             img = only[0]
             return Image(
@@ -494,12 +507,42 @@ class _BodyParser:
                 alt=plain(self.inlines_of(img.children or [])),
                 title=str(img.attrs.get("title") or ""),
                 line=self.line(opener),
+                href=href,
             )
         # Links marked {.button} alone in a paragraph (one or several): calls to action.
         buttons = self.buttons(only, opener)
         if buttons:
             return buttons[0] if len(buttons) == 1 else buttons
         return Paragraph(content=self.inlines(inline), line=self.line(opener))
+
+    def spaced_image(self, inline: Any, opener: Any) -> list[Any]:
+        """A line written as an image that CommonMark did not take as one: almost always a
+        file name with spaces (``Team Photo.JPG``, ``IMG 0042 (1).jpg``), which CommonMark
+        only accepts between ``<…>``. Read it so; anything else is an error naming the line,
+        never raw Markdown shown to every member."""
+        match = _LONE_IMAGE.match(inline.content)
+        assert match is not None
+        alt, target = match.group("alt"), match.group("target").strip()
+        title = _TRAILING_TITLE.search(target)
+        path = target[: title.start()].strip() if title else target
+        if path and "<" not in path and ">" not in path:
+            rest = f" {title.group(1)}" if title else ""
+            tokens = _markdown().parseInline(f"![{alt}](<{path}>{rest})")[0].children or []
+            found = [c for c in tokens if not (c.type == "text" and not c.content.strip())]
+            if len(found) == 1 and found[0].type == "image":
+                return found
+        if path.lower().startswith("file:"):
+            hint = "write the file's path relative to the issue file, e.g. images/photo.jpg"
+        else:
+            hint = (
+                "write it as ![what the picture shows](images/photo.jpg), "
+                "the path relative to the issue file"
+            )
+        raise self.error(
+            "this line looks like a picture but Markdown cannot read it as one",
+            opener,
+            hint=hint,
+        )
 
     def list_block(self, tokens: list[Any], i: int) -> tuple[BulletList, int]:
         opener = tokens[i]

@@ -114,7 +114,7 @@ def run_checks(
 ENV_EXAMPLE_PLACEHOLDERS = {
     "from_": "Cluster News <news@example.org>",
     "test_to": "chair@example.org",
-    "unsubscribe_url": "https://example.org/unsubscribe?email={email}&token={token}",
+    "unsubscribe_url": "https://example.org/unsubscribe?token={token}",
     "unsubscribe_mailto": "unsubscribe@example.org",
     "secret": "change-me-to-a-long-random-string",
     "smtp_host": "smtp.example.org",
@@ -388,6 +388,8 @@ def _links(blocks: list[model.Block]) -> Iterator[tuple[int, model.Link, tuple[m
                 yield from walk(fact.value, block.line, fact.value)
         elif isinstance(block, model.Button):
             yield block.line, model.Link(block.href, (model.Text(block.text),)), ()
+        elif isinstance(block, model.Image) and block.href:
+            yield block.line, model.Link(block.href, (model.Text(block.alt),)), ()
 
 
 def _source_line(campaign: Campaign, start: int, needle: str) -> int:
@@ -482,6 +484,16 @@ def _check_images(campaign: Campaign, report: Report, head: HeadFunction) -> Non
         return
     for problem in pictures.problems:
         report.add(ERROR, problem.where(), problem.message, problem.hint)
+    for block in campaign.issue.all_blocks():
+        image = pictures.images.get(block.src) if isinstance(block, model.Image) else None
+        if image is not None and image.frames > 1:
+            report.add(
+                WARNING,
+                f"{campaign.issue.path}:{block.line}",
+                f"{block.src} is an animation ({image.frames} frames): the email shows its "
+                "first frame only (Outlook would show no more)",
+                "use a still picture, or link to the animation on the website",
+            )
     embedded = sum(len(image.data) for _, image in campaign.rendered.inline_images)
     if embedded * 4 // 3 > EMBED_WARN_BYTES:  # base64 adds a third
         report.add(
@@ -525,6 +537,15 @@ def _check_compliance(campaign: Campaign, report: Report) -> None:
             "or NEWSLETTER_UNSUBSCRIBE_MAILTO",
         )
     else:
+        if "{email}" in campaign.sender.unsubscribe_url:
+            report.add(
+                WARNING,
+                "NEWSLETTER_UNSUBSCRIBE_URL",
+                "the unsubscribe URL carries the address in clear ({email}): spam filters "
+                "score that and it lands in web-server logs",
+                "use {token} alone (it carries the address and its HMAC); the page checks it "
+                "with newsletter.unsubscribe.verify(token, secret)",
+            )
         probe = "probe@example.invalid"
         target, header = campaign.sender.unsubscribe_target(probe)
         _, html, text = rendered.personalise({"email": probe, "unsubscribe_url": target})

@@ -40,7 +40,7 @@ def ready(settings: Settings) -> Settings:
     return replace(
         settings,
         from_="Cluster News <news@wmhtc.co.uk>",
-        unsubscribe_url="https://wmhtc.co.uk/u?e={email}&t={token}",
+        unsubscribe_url="https://wmhtc.co.uk/u?t={token}",
         secret="a-long-random-test-secret",
     )
 
@@ -90,8 +90,8 @@ def test_env_example_copied_as_is_is_not_ready(project: Path) -> None:
         "NEWSLETTER_FROM: 'Cluster News <news@example.org>' is still the placeholder from "
         ".env.example",
         "NEWSLETTER_TEST_TO: 'chair@example.org' is still the placeholder from .env.example",
-        "NEWSLETTER_UNSUBSCRIBE_URL: 'https://example.org/unsubscribe?email={email}&token="
-        "{token}' is still the placeholder from .env.example",
+        "NEWSLETTER_UNSUBSCRIBE_URL: 'https://example.org/unsubscribe?token={token}' is still "
+        "the placeholder from .env.example",
         "NEWSLETTER_UNSUBSCRIBE_MAILTO: 'unsubscribe@example.org' is still the placeholder "
         "from .env.example",
         "NEWSLETTER_SECRET: the secret is still the placeholder from .env.example",

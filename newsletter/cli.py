@@ -670,8 +670,11 @@ def login(
     if info is None:
         _say("not signed in (run: newsletter login)")
         raise typer.Exit(EXIT_PARTIAL)
-    if info.expires_at is None:
-        expiry = "no access token yet"
+    if info.provider == "token command":
+        expiry = "tokens come from NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND at each connection"
+    elif info.expires_at is None:
+        # MSAL drops expired access tokens from its cache: none may mean "expired".
+        expiry = "no current access token (a new one is fetched at the next send)"
     else:
         when = dt.datetime.fromtimestamp(info.expires_at).astimezone()
         verb = "expired" if when < dt.datetime.now().astimezone() else "expires"

@@ -8,6 +8,7 @@ built. ``dry_run`` writes every message a real send would deliver to disk.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ class Campaign:
     suppressed: frozenset[str]
     notices: list[str] = field(default_factory=list)
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).astimezone()
+    # Set by read_members_once(): the list as read then, so that the checks, the plan and
+    # the delivery of one real send read the CSV once and all see the same members.
+    _members: list[Recipient] | None = field(default=None, repr=False)
+    _members_report: RecipientReport | None = field(default=None, repr=False)
 
     def builder(self, subject_prefix: str = "") -> MessageBuilder:
         return MessageBuilder(
@@ -48,7 +53,35 @@ class Campaign:
         )
 
     def recipients(self, report: RecipientReport) -> Iterator[Recipient]:
+        if self._members is not None and self._members_report is not None:
+            for name in RecipientReport.__dataclass_fields__:
+                value = getattr(self._members_report, name)
+                setattr(report, name, list(value) if isinstance(value, list) else value)
+            return iter(self._members)
         return iter_recipients(self.recipients_path, suppressed=self.suppressed, report=report)
+
+    def read_members_once(self) -> None:
+        """Read the CSV now and keep it: later ``recipients()`` calls replay it. A real
+        send's checks, plan and delivery then stream one read (an edit to the file while
+        the chair is asked to confirm cannot change who gets it); memory grows with the
+        list (~1 KB a member), which a dry run avoids by streaming."""
+        report = RecipientReport()
+        self._members = list(
+            iter_recipients(self.recipients_path, suppressed=self.suppressed, report=report)
+        )
+        self._members_report = report
+
+    def content_hash(self) -> str:
+        """A hash of the rendered issue (subject, HTML, text; not per-member values), so a
+        resumed send can tell that the issue changed after some members got it."""
+        digest = hashlib.sha256()
+        for filled in (
+            self.rendered.subject_filled, self.rendered.html_filled, self.rendered.text_filled,
+        ):  # fmt: skip
+            for literal in filled.literals:
+                digest.update(literal.encode("utf-8") + b"\0")
+            digest.update(repr(filled.slot_ids).encode("ascii") + b"\1")
+        return digest.hexdigest()[:32]
 
     def message_bytes(self) -> int:
         """The size of one whole message (embedded pictures included), for summaries; the

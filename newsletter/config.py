@@ -46,12 +46,29 @@ PROVIDER_RATES = {
 }
 
 
+# Recipients a day per account (rolling 24 hours); NEWSLETTER_DAILY_LIMIT always wins.
+PROVIDER_DAILY_LIMITS = {
+    "office365.com": 10_000,  # Microsoft 365: 10,000 recipients a day
+    "outlook.com": 10_000,
+    "gmail.com": 2_000,  # Google Workspace: 2,000 a day (consumer Gmail: 500)
+    "googlemail.com": 2_000,
+}
+
+
 def provider_rate(host: str) -> float:
     host = host.lower().rstrip(".")
     for domain, rate in PROVIDER_RATES.items():
         if host == domain or host.endswith("." + domain):
             return rate
     return 0.0
+
+
+def provider_daily_limit(host: str) -> int:
+    host = host.lower().rstrip(".")
+    for domain, limit in PROVIDER_DAILY_LIMITS.items():
+        if host == domain or host.endswith("." + domain):
+            return limit
+    return 0
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,7 @@ class Settings:
     batch_pause: float = 0.0
     max_attempts: int = 5
     retry_base_delay: float = 2.0
+    daily_limit: int = 0  # messages per rolling 24 hours, all issues; 0 = no cap
 
     @property
     def image_mode(self) -> str:
@@ -283,7 +301,14 @@ def _validate(settings: Settings) -> Settings:
     for name in ("connections", "smtp_max_per_connection", "max_attempts"):
         if getattr(settings, name) < 1:
             raise ConfigError("must be at least 1", setting=env_name(name))
-    for name in ("rate", "batch_size", "batch_pause", "smtp_timeout", "retry_base_delay"):
+    for name in (
+        "rate",
+        "batch_size",
+        "batch_pause",
+        "smtp_timeout",
+        "retry_base_delay",
+        "daily_limit",
+    ):
         if getattr(settings, name) < 0:
             raise ConfigError("must not be negative", setting=env_name(name))
     if settings.images not in IMAGE_MODES:
@@ -321,4 +346,8 @@ def load_settings(
             kwargs[f.name] = _convert(f.name, raw, f.type)
     if "rate" not in kwargs and kwargs.get("smtp_host"):
         kwargs["rate"] = provider_rate(kwargs["smtp_host"])
+    if "daily_limit" not in kwargs and kwargs.get("smtp_host"):
+        kwargs["daily_limit"] = provider_daily_limit(kwargs["smtp_host"])
+    if "smtp_security" in kwargs:
+        kwargs["smtp_security"] = kwargs["smtp_security"].lower()  # "None", "STARTTLS"
     return _validate(Settings(**kwargs))

@@ -123,6 +123,10 @@ class CheckFailed(NewsletterError):
     """Pre-flight checks found errors; the send refuses to start (nothing sent: exit 2)."""
 
 
+class UsageError(NewsletterError):
+    """Options that contradict each other or would be silently ignored (exit 2)."""
+
+
 class SignInError(NewsletterError):
     """Signing in with the mail provider (OAuth 2.0) failed: unreachable sign-in service,
     refused app registration, a failed token command, a browser sign-in that timed out."""

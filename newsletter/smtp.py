@@ -362,9 +362,13 @@ class SmtpTransport:
                 self._after_refusal(code)
                 if 500 <= code < 600:
                     # The sender is the same for every message: no point going on.
-                    raise self._fatal(
-                        f"server refused sender {sender}: {_reply_text(code, resp)}",
-                        "check NEWSLETTER_FROM and that the account may send as it",
+                    reply = self._scrub(_reply_text(code, resp))
+                    raise SenderRefused(
+                        f"server refused sender {sender}: {reply}",
+                        reply=reply,
+                        host=self._host,
+                        port=self._port,
+                        hint="check NEWSLETTER_FROM and that the account may send as it",
                     )
                 raise TemporaryFailure(_reply_text(code, resp), code=code)
             stage = "RCPT"
@@ -425,6 +429,15 @@ class SmtpTransport:
             self._conn.rset()
         except (smtplib.SMTPException, OSError):
             self._drop()
+
+
+class SenderRefused(DeliveryError):
+    """The server refused the sender at MAIL FROM (5xx): no message can go out now.
+    ``reply`` is the server's answer as one line (quota, blocked account, not allowed)."""
+
+    def __init__(self, message: str, *, reply: str, host: str, port: int, hint: str) -> None:
+        super().__init__(message, host=host, port=port, hint=hint)
+        self.reply = reply
 
 
 class _XOAuth2Answer:

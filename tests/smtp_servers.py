@@ -128,6 +128,87 @@ class MisbehavingHandler(RecordingHandler):
         return "250 2.0.0 Ok: queued"
 
 
+GMAIL_DAILY_LIMIT = (
+    "550 5.4.5 Daily user sending limit exceeded. For more information on Gmail sending "
+    "limits go to https://support.google.com/a/answer/166852"
+)
+MICROSOFT_QUOTA = (
+    "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to "
+    "process message due to a permanent exception with message"
+)
+
+
+class QuotaHandler(RecordingHandler):
+    """Accepts ``accept`` messages, then answers every transaction with ``reply`` at
+    ``stage`` ("MAIL", "RCPT" or "DATA"), as a provider does once the account's daily quota
+    is spent, until :meth:`recover` (the next day). ``refused`` counts those replies."""
+
+    def __init__(
+        self, accept: int, reply: str, stage: str = "RCPT", unknown: Iterable[str] = ()
+    ) -> None:
+        super().__init__()
+        self.left = accept
+        self.reply = reply
+        self.stage = stage
+        self.refused = 0
+        self.unknown = {a.casefold() for a in unknown}  # refused 550 5.1.1 at RCPT
+
+    def recover(self, accept: int = 10**9) -> None:
+        self.left = accept
+
+    def _over(self, stage: str) -> bool:
+        if stage == self.stage and self.left <= 0:
+            self.refused += 1
+            return True
+        return False
+
+    async def handle_MAIL(self, server, session, envelope, address, options) -> str:
+        if self._over("MAIL"):
+            return self.reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
+        if address.casefold() in self.unknown:
+            return f"550 5.1.1 <{address}>: user unknown"
+        if self._over("RCPT"):
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._over("DATA"):
+            return self.reply
+        self.left -= 1
+        self.record(server, envelope)
+        return "250 2.0.0 Ok: queued"
+
+
+class SameRefusalHandler(RecordingHandler):
+    """Accepts ``accept`` messages, then refuses every recipient with one reply that is not
+    a known quota text and not a recipient code (a generic block of the sender)."""
+
+    def __init__(self, accept: int, reply: str = "554 5.7.1 Message rejected: policy") -> None:
+        super().__init__()
+        self.left = accept
+        self.reply = reply
+        self.unknown: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
+        if address.casefold() in self.unknown:
+            return f"550 5.1.1 <{address}>: user unknown"
+        if self.left <= 0:
+            return self.reply.replace("policy", f"policy <{address}>")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.left -= 1
+        self.record(server, envelope)
+        return "250 2.0.0 Ok: queued"
+
+
 class XOAuth2Handler(RecordingHandler):
     """Records mail and offers AUTH XOAUTH2 only (aiosmtpd offers AUTH after TLS only),
     accepting a bearer token when ``validate(token)`` names the user it was issued to, as

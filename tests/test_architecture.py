@@ -137,7 +137,7 @@ def test_no_import_cycles_among_newsletter_modules() -> None:
 ROOMS: dict[str, tuple[str, ...]] = {
     "foundation": (
         "__init__", "errors", "config", "limits", "envelope", "model", "linktags", "slots",
-        "csvfile", "outdir", "organisation",
+        "csvfile", "outdir", "organisation", "refusals",
     ),
     "content": ("issue", "plaintext", "images", "render"),
     "members": ("recipients", "suppression"),
@@ -150,6 +150,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "message": ("message",),
     "core": (
         "campaign", "preflight", "sending", "status", "preview", "archive", "skeleton",
+        "send_run", "daily",
         "published",
     ),
     "interface": ("cli", "preview_server", "__main__"),

@@ -232,9 +232,16 @@ class MicrosoftBackend:
                 f"To sign in, open {flow['verification_uri']} on any device "
                 f"and enter the code {flow['user_code']}"
             )
+            echo(f"Waiting for the sign-in (up to {timeout / 60:g} minutes; Ctrl-C stops)…")
             deadline = time.monotonic() + timeout
             result = app.acquire_token_by_device_flow(
                 flow, exit_condition=lambda flow: time.monotonic() > deadline
+            )
+        if (result or {}).get("error") in ("authorization_pending", "slow_down", "expired_token"):
+            # Nobody entered the code in time: MSAL hands back the last poll's answer.
+            raise SignInError(
+                f"no sign-in within {timeout / 60:g} minutes",
+                hint="run newsletter login --device-code again and enter the new code",
             )
         return self._only(self._finish(result, "device sign-in"))
 

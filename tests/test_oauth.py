@@ -644,3 +644,20 @@ def test_status_with_an_expired_access_token_or_a_token_command(
     command = CliRunner().invoke(app, ["login", "--status"])
     assert command.exit_code == 0
     assert "tokens come from NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND" in command.output
+
+
+def test_device_code_nobody_enters_in_time_is_one_plain_line(tmp_path, auth_server, cafile):
+    lines: list[str] = []
+    with pytest.raises(SignInError) as caught:
+        oauth.login(
+            ms_settings(tmp_path, auth_server),
+            device_code=True,
+            open_browser=print,
+            echo=lines.append,
+            http=auth_server.http(cafile),
+            timeout=1.5,  # nobody approves: MSAL polls (every INTERVAL = 1 s), then gives up
+        )
+    message = str(caught.value)
+    assert message.startswith("no sign-in within") and "--device-code again" in message
+    assert "authorization_pending" not in message
+    assert any(line.startswith("Waiting for the sign-in") for line in lines)

@@ -661,3 +661,21 @@ def test_device_code_nobody_enters_in_time_is_one_plain_line(tmp_path, auth_serv
     assert message.startswith("no sign-in within") and "--device-code again" in message
     assert "authorization_pending" not in message
     assert any(line.startswith("Waiting for the sign-in") for line in lines)
+
+
+def test_check_compares_from_with_the_signed_in_account(
+    tmp_path, auth_server, cafile, project, monkeypatch
+):
+    # With OAuth nobody sets NEWSLETTER_SMTP_USERNAME: the account is the signed-in one.
+    env = {
+        "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+        "NEWSLETTER_FROM": "Cluster News <news@cluster-news.example>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@cluster-news.example",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    browser_login(load_settings(), auth_server, cafile)  # as chair@example.org
+    report = CliRunner().invoke(app, ["check", "december-2023"])
+    assert "the SMTP account is on example.org" in report.output, report.output

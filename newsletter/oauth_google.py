@@ -142,10 +142,17 @@ class GoogleBackend:
         if not force_refresh and remaining > 0:
             return Grant(saved["username"], saved["access_token"], remaining)
         session = self._session()
-        with self._service("token refresh"):
-            token = session.refresh_token(
-                self.endpoints()["token_endpoint"], refresh_token=saved["refresh_token"]
-            )
+        try:
+            with self._service("token refresh"):
+                token = session.refresh_token(
+                    self.endpoints()["token_endpoint"], refresh_token=saved["refresh_token"]
+                )
+        except SignInRequired as refused:
+            if "invalid_grant" in (refused.hint or ""):
+                # The refresh token is dead (revoked, expired): forget it, so `login --status`
+                # says "not signed in" as the send's "sign in again" does.
+                remove(self.path)
+            raise
         # Google keeps the refresh token (no rotation) and omits it from the answer.
         token.setdefault("refresh_token", saved["refresh_token"])
         saved = self._store(token, saved["username"])

@@ -183,6 +183,10 @@ class MicrosoftBackend:
             result = app.acquire_token_silent_with_error(
                 SCOPES, account, force_refresh=force_refresh
             )
+        if result and result.get("error") == "invalid_grant":
+            # The refresh token is dead (revoked, expired, password changed): forget it, so
+            # `login --status` says "not signed in" as the send's "sign in again" does.
+            app.remove_account(account)
         return self._finish(result, "token refresh")
 
     def login_browser(self, *, open_browser: OpenBrowser, echo: Echo, timeout: float) -> Grant:

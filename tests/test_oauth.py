@@ -679,3 +679,22 @@ def test_check_compares_from_with_the_signed_in_account(
     browser_login(load_settings(), auth_server, cafile)  # as chair@example.org
     report = CliRunner().invoke(app, ["check", "december-2023"])
     assert "the SMTP account is on example.org" in report.output, report.output
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_a_revoked_sign_in_is_forgotten_so_status_agrees_with_the_send(
+    tmp_path, auth_server, cafile, smtp, provider
+):
+    make = ms_settings if provider == "microsoft" else google_settings
+    settings = make(tmp_path, auth_server, smtp)
+    browser_login(settings, auth_server, cafile)
+    auth_server.revoke_all()
+    clock = Clock(auth_server)
+    clock.advance(2 * 3600)
+    t = transport(settings, auth_server, cafile, clock)
+    with pytest.raises(SignInRequired):
+        t.send(make_message("a@example.org"), SENDER)
+    # The send said "sign in again"; --status must not go on saying "signed in as …".
+    assert oauth.sign_in_status(settings) is None
+    with pytest.raises(SignInRequired, match="sign in again"):
+        oauth.token_source(settings, http=auth_server.http(cafile))

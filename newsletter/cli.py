@@ -21,8 +21,8 @@ from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Newsle
 # `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
 # order they happen to be defined in; a command not listed here comes after these.
 COMMAND_ORDER = (
-    "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "render",
-    "login", "logout",
+    "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "feedback",
+    "resubscribe", "render", "login", "logout",
 )  # fmt: skip
 
 
@@ -131,11 +131,18 @@ def preview(
         bool | None,
         typer.Option("--open/--no-open", help="Open the default browser [default: --open]."),
     ] = None,
+    as_address: Annotated[
+        str | None,
+        typer.Option(
+            "--as", metavar="ADDRESS", help="Personalise as this member [default: the first]."
+        ),
+    ] = None,
 ) -> None:
     """Preview an issue in the browser: inbox line, desktop and mobile widths, plain text.
 
     Serves a page on 127.0.0.1 that re-renders and reloads when the issue or a template
-    changes. Ctrl-C stops it.
+    changes. Shows the issue personalised as the first member of the list (or --as), as a
+    test send does. Ctrl-C stops it.
 
     Example: newsletter preview december-2023 --no-open
     """
@@ -148,7 +155,7 @@ def preview(
         raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
     settings = _settings()
     if out is not None:
-        path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
+        path, size = preview_mod.write_email_html(settings, slug, out, _skipped, as_address)
         _say(f"wrote {path} ({_kb(size)})")
         return
     from .preview_server import serve
@@ -159,6 +166,7 @@ def preview(
         port=port or 0,
         open_browser=True if open_browser is None else open_browser,
         echo=_say,
+        as_address=as_address,
     )
 
 
@@ -262,6 +270,9 @@ def send(
     elif isinstance(outcome, send_run.TestSend):
         for address, reply in outcome.sent:
             _say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+        for offline in outcome.offline:
+            _notice(f"{offline.line()}: the copy shows it broken; publish the archive first "
+                    "(newsletter archive) before the real send")  # fmt: skip
     else:
         _print_result(slug, outcome)
         if outcome.exit_code:
@@ -438,8 +449,12 @@ def _print_dry_run(camp, result) -> None:
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
     _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    if report.columns:
+        _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
         _say(f"  skipped:   {line}")
+    if report.several:
+        _say(f"  note:      {report.several_line()}")
     if result.written:
         average = result.total_bytes // result.written
         _say(
@@ -459,7 +474,8 @@ def new(
         str, typer.Argument(metavar="SLUG", help="Slug of the new issue, e.g. january-2024.")
     ],
     date: Annotated[
-        str | None, typer.Option(help="Issue date, YYYY-MM-DD [default: today].")
+        str | None,
+        typer.Option(help="Issue date, YYYY-MM-DD [default: the slug's month, or today]."),
     ] = None,
     title: Annotated[
         str | None, typer.Option(help="Title [default: '<bulletin> – <Month YYYY>'].")
@@ -476,7 +492,7 @@ def new(
 
     settings = _settings()
     try:
-        day = dt.date.fromisoformat(date) if date else dt.date.today()
+        day = dt.date.fromisoformat(date) if date else None  # None: from the slug, or today
     except ValueError:
         raise IssueError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD") from None
     path = create_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)
@@ -578,6 +594,12 @@ def status(
                 )
     for test in report.test_sends:
         _say(f"test copy to {test['address']} at {test['sent_at']}")
+    if report.feedback:
+        fb = report.feedback
+        _say(
+            f"feedback: bounced {fb['hard'] + fb['soft']} (hard {fb['hard']}, soft {fb['soft']}), "
+            f"complained {fb['complaint']}, unsubscribed {fb['unsubscribe']}"
+        )
 
 
 @app.command()
@@ -629,6 +651,111 @@ def unsubscribe(
         _say(f"suppressed {address}")
     for address in present:
         _say(f"already suppressed: {address}")
+
+
+@app.command()
+def feedback(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(metavar="YYYY-MM-DD", help="Only messages from this day on.")
+    ] = None,
+    move_to: Annotated[
+        str | None,
+        typer.Option(
+            "--move-to", metavar="FOLDER", help="Move processed feedback (not replies) there."
+        ),
+    ] = None,
+) -> None:
+    """Read the sending mailbox: suppress hard bounces, complaints and unsubscribe requests.
+
+    Classifies what came back since the last run (delivery reports, non-standard bounces,
+    ARF complaints, unsubscribe mails, auto-replies, replies), matches it to members by the
+    Message-IDs in the journal, and updates the suppression list in one write. Soft bounces
+    suppress after NEWSLETTER_SOFT_BOUNCE_LIMIT different issues. Never deletes a message;
+    re-runs skip what was processed. Replies from people are listed for you to read.
+
+    Example: newsletter feedback --dry-run --since 2023-12-01
+    """
+    import datetime as dt
+
+    from .errors import UsageError
+    from .feedback_run import run_feedback
+
+    day = None
+    if since:
+        try:
+            day = dt.date.fromisoformat(since)
+        except ValueError:
+            raise UsageError(
+                f"--since {since!r} is not a date", hint="write it as YYYY-MM-DD"
+            ) from None
+    settings = _settings()
+    report = run_feedback(settings, dry_run=dry_run, since=day, move_to=move_to)
+    _print_feedback(report)
+
+
+def _print_feedback(report) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
+    title = f"Feedback from {report.folder}" + (
+        " (dry run: nothing changed)" if report.dry_run else ""
+    )
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # One line per message, the facts in full; the detail (the server's words) gets the
+    # space that is left, cut with an ellipsis.
+    cells = [
+        (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)
+        for row in report.rows
+    ]
+    for at, name in enumerate(("kind", "member", "issue", "action")):
+        width = max([len(name)] + [len(cell[at]) for cell in cells])
+        table.add_column(name, no_wrap=True, min_width=width)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis", ratio=1)
+    for cell in cells:
+        table.add_row(*cell)
+    if report.rows:
+        console.print(table)
+    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing new"
+    _say(f"New: {counts}; already processed before: {report.already_processed}")
+    verb = "Would suppress" if report.dry_run else "Suppressed"
+    _say(f"{verb}: {len(report.suppressed)}")
+    for address, reason, issue in report.suppressed:
+        _say(f"  {address}: {reason}" + (f" ({issue})" if issue else ""))
+    if report.moved:
+        verb = "Would move" if report.dry_run else "Moved"
+        _say(f"{verb}: {report.moved} message(s) to {report.move_to}")
+    if report.replies:
+        replies = Table(
+            title="Replies to read in your mail client (no action taken)", title_justify="left"
+        )
+        for name in ("from", "subject", "date"):
+            replies.add_column(name, overflow="fold")
+        for reply in report.replies:
+            replies.add_row(reply.sender, reply.subject, reply.date)
+        console.print(replies)
+
+
+@app.command()
+def resubscribe(
+    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="The address to mail again.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "asked to be mailed again",
+) -> None:
+    """Take an address off the suppression list (undoes a bounce, complaint or unsubscribe).
+
+    Earlier soft bounces no longer count towards NEWSLETTER_SOFT_BOUNCE_LIMIT.
+
+    Example: newsletter resubscribe jane@example.org --reason "new mailbox works"
+    """
+    from .feedback_run import resubscribe as resubscribe_address
+
+    settings = _settings()
+    resubscribe_address(settings, address, reason)
+    _say(f"resubscribed {address}: {reason}")
 
 
 @app.command()

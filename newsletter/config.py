@@ -113,6 +113,16 @@ class Settings:
     smtp_timeout: float = 30.0
     smtp_max_per_connection: int = 100
 
+    # Reading the sending mailbox (newsletter feedback). Empty host/username/password:
+    # derived from the SMTP settings (see newsletter/imap.py).
+    imap_host: str = ""
+    imap_port: int = 0  # 0: 993 for ssl, 143 otherwise
+    imap_security: str = "ssl"
+    imap_username: str = ""
+    imap_password: str = field(default="", repr=False)
+    imap_folder: str = "INBOX"
+    imap_cafile: str = ""
+    soft_bounce_limit: int = 3
     # Sign-in (OAuth 2.0). Empty smtp_auth: oauth2 for a Microsoft 365/Google host without a
     # password (or with a token command or a client ID), else password (AUTH only if a
     # username is set).
@@ -298,7 +308,18 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("must be an https:// address", setting="NEWSLETTER_OAUTH_AUTHORITY")
     if not 0 <= settings.smtp_port <= 65535:
         raise ConfigError("must be a port number from 1 to 65535", setting="NEWSLETTER_SMTP_PORT")
-    for name in ("connections", "smtp_max_per_connection", "max_attempts"):
+    if settings.imap_security not in SECURITY_MODES:
+        raise ConfigError(
+            f"must be one of {', '.join(SECURITY_MODES)}, not {settings.imap_security!r}",
+            setting="NEWSLETTER_IMAP_SECURITY",
+        )
+    if not 0 <= settings.imap_port <= 65535:
+        raise ConfigError("must be a port number from 1 to 65535", setting="NEWSLETTER_IMAP_PORT")
+    if settings.imap_cafile and not Path(settings.imap_cafile).is_file():
+        raise ConfigError(
+            f"CA file {settings.imap_cafile} does not exist", setting="NEWSLETTER_IMAP_CAFILE"
+        )
+    for name in ("connections", "smtp_max_per_connection", "max_attempts", "soft_bounce_limit"):
         if getattr(settings, name) < 1:
             raise ConfigError("must be at least 1", setting=env_name(name))
     for name in (

@@ -65,10 +65,17 @@ class Preview:
     arriving together must not both re-render, nor echo the same error twice.
     """
 
-    def __init__(self, settings: Settings, path: Path, echo: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        path: Path,
+        echo: Callable[[str], None],
+        member: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.path = path
         self.echo = echo
+        self.member = member  # personalised as this member, like a test send; None: anonymous
         self._lock = threading.Lock()
         # A per-process prefix: a page left open across a restart of the server reloads too.
         self._boot = secrets.token_hex(4)
@@ -108,7 +115,7 @@ class Preview:
         return tuple(out)
 
     def _render(self) -> Snapshot:
-        from .preview import render_path  # the heavy libraries load on the first render
+        from .preview import personalised, render_path  # heavy libraries load on first use
 
         version = f"{self._boot}-{next(self._counter)}"
         rendered_at = time.strftime("%H:%M:%S")
@@ -118,7 +125,7 @@ class Preview:
                 # Watch every picture the issue names: saving (or adding) one reloads.
                 self._pictures = list(rendered.pictures.watched)
                 rendered.pictures.require()
-            subject, email_html, text = rendered.sample()
+            subject, email_html, text = personalised(rendered, self.member)
         except NewsletterError as error:
             return self._failed(version, rendered_at, str(error))
         except Exception as error:  # noqa: BLE001 - a half-edited template must not kill the server
@@ -159,16 +166,19 @@ def serve(
     echo: Callable[[str], None] = print,
     ready: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    as_address: str | None = None,
 ) -> None:
     """Serve the preview until Ctrl-C (or until ``stop`` is set); then return normally.
 
-    ``slug`` None means the newest issue by front-matter date. ``ready(url)`` is called once
-    the server listens; ``stop`` lets a caller in another thread end it (tests).
+    ``slug`` None means the newest issue by front-matter date; the page shows it
+    personalised as the first member of the list, or as ``as_address``. ``ready(url)`` is
+    called once the server listens; ``stop`` lets a caller in another thread end it (tests).
     """
-    from .preview import find
+    from .preview import find, preview_member
 
     path = find(settings, slug, lambda error: echo(f"note: skipped: {error}"))
-    preview = Preview(settings, path, echo)
+    member = preview_member(settings, as_address)
+    preview = Preview(settings, path, echo, member)
     try:
         httpd = http.server.ThreadingHTTPServer((HOST, port), _handler(preview))
     except OSError as error:

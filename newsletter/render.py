@@ -14,7 +14,7 @@ from typing import Any
 
 from . import images, model
 from .errors import TemplateError
-from .issue import key_line
+from .issue import FIELD_RE, field_of, key_line
 from .limits import GMAIL_CLIP_BYTES  # noqa: F401 - re-exported: tests and callers import it here
 from .linktags import LinkTagger
 from .organisation import Organisation, load_organisation
@@ -100,9 +100,15 @@ def render_issue(
 
     from markupsafe import Markup
 
+    def field_token(node: model.Field) -> str:
+        return slots.token(Slot(node.name, fallback=node.fallback))
+
     subject_env = environment(templates_dir, autoescape=False)
     try:
-        subject_template = subject_env.from_string(issue.subject)
+        # Member fields (with their fallbacks) become slots before Jinja sees the subject:
+        # Jinja would test the stand-in token, never the member's empty value.
+        source = FIELD_RE.sub(lambda m: field_token(field_of(m)), issue.subject)
+        subject_template = subject_env.from_string(source)
         subject = subject_template.render(
             recipient=RecipientStandIn(slots, str), issue=issue, org=org
         )
@@ -113,7 +119,7 @@ def render_issue(
             line=key_line(issue.source, "subject"),
         ) from None
     subject = " ".join(subject.split())
-    writer = TextWriter(url=link_url)
+    writer = TextWriter(url=link_url, field=field_token)
     context: dict[str, Any] = {
         # The <title>: member fields are slot tokens here; the web edition uses the title.
         "subject": Markup(html.escape(issue.title if archive else subject)),
@@ -128,6 +134,7 @@ def render_issue(
         # Per-render helpers, reached by the context filters below (the Environment is
         # shared and cached, so nothing render-specific may live on it).
         "_link_url": link_url,
+        "_field": field_token,
         "_writer": writer,
         "_picture": picture,
     }
@@ -274,6 +281,7 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
         "Button",
         "Image",
         "SubHeading",
+        "Table",
     ):
         cls = getattr(model, kind)
         env.tests[kind.lower()] = lambda value, cls=cls: isinstance(value, cls)
@@ -281,9 +289,10 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
     env.filters["components"] = components
     env.filters["underline"] = underline
     env.filters["inline"] = jinja2.pass_context(
-        lambda ctx, nodes: Markup(_inline_html(nodes, ctx["_link_url"]))
+        lambda ctx, nodes: Markup(_inline_html(nodes, ctx["_link_url"], ctx["_field"]))
     )
     env.filters["url"] = jinja2.pass_context(lambda ctx, href: ctx["_link_url"](href))
+    env.filters["text_table"] = jinja2.pass_context(lambda ctx, table: ctx["_writer"].table(table))
     env.filters["picture"] = jinja2.pass_context(
         lambda ctx, src, logo=False: ctx["_picture"](src, logo)
     )
@@ -351,10 +360,16 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
 # ---- inline HTML ---------------------------------------------------------------------------
 
 
-def _inline_html(nodes: tuple[model.Inline, ...], url: Callable[[str], str]) -> str:
+def _inline_html(
+    nodes: tuple[model.Inline, ...],
+    url: Callable[[str], str],
+    field: Callable[[model.Field], str] = lambda node: html.escape(node.fallback),
+) -> str:
     out: list[str] = []
     for node in nodes:
-        if isinstance(node, model.Text):
+        if isinstance(node, model.Field):
+            out.append(field(node))
+        elif isinstance(node, model.Text):
             out.append(html.escape(node.text, quote=False))
         elif isinstance(node, model.Code):
             out.append(f"<code>{html.escape(node.text, quote=False)}</code>")
@@ -362,12 +377,12 @@ def _inline_html(nodes: tuple[model.Inline, ...], url: Callable[[str], str]) -> 
             out.append("<br />")
         elif isinstance(node, model.Emphasis):
             tag = "strong" if node.strong else "em"
-            out.append(f"<{tag}>{_inline_html(node.children, url)}</{tag}>")
+            out.append(f"<{tag}>{_inline_html(node.children, url, field)}</{tag}>")
         elif isinstance(node, model.Link):
             title = f' title="{html.escape(node.title)}"' if node.title else ""
             out.append(
                 f'<a href="{html.escape(url(node.href))}"{title}>'
-                f"{_inline_html(node.children, url)}</a>"
+                f"{_inline_html(node.children, url, field)}</a>"
             )
     return "".join(out)
 

@@ -29,6 +29,7 @@ from .errors import (
     UsageError,
 )
 from .journal import Journal, address_key
+from .published import Offline
 from .recipients import RecipientReport
 from .refusals import SenderRefusal
 from .smtp import Transport
@@ -154,6 +155,9 @@ class TestSend:
     __test__ = False  # not a pytest class
 
     sent: list[tuple[str, str]]
+    # Hosted pictures the copy shows broken, not yet published (it is sent all the same:
+    # the copy is how the chair looks at the issue before publishing).
+    offline: list[Offline] = field(default_factory=list)
 
 
 def send(
@@ -205,7 +209,7 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
             as_address=options.as_address,
             source=source,
         )
-    return TestSend(sent)
+    return TestSend(sent, camp.offline_images())
 
 
 def send_to_members(
@@ -231,10 +235,16 @@ def send_to_members(
     problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
     for finding in problems:
         ui.finding(finding.line())
-    if problems and not options.force:
+    # A draft is never sent to members, not even with --force.
+    draft = any(f.code == "draft" for f in problems)
+    if problems and (not options.force or draft):
         raise CheckFailed(
             f"{len(problems)} pre-flight error(s); nothing was sent",
-            hint=f"see 'newsletter check {slug}', or add --force to send anyway",
+            hint=(
+                "a draft is never sent, even with --force: delete its 'draft: true' line"
+                if draft
+                else f"see 'newsletter check {slug}', or add --force to send anyway"
+            ),
         )
     factory = transport_factory or smtp_factory(settings)
     warnings = len(checks.warnings)

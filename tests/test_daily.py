@@ -112,8 +112,9 @@ def test_a_real_send_reads_the_list_once(project: Path, settings: Settings) -> N
             smtp_host=server.host,
             smtp_port=server.port,
             smtp_security="none",
-            unsubscribe_mailto="unsubscribe@example.org",
-            from_="Cluster News <news@example.org>",
+            # Not .env.example's placeholders: a real send refuses those.
+            unsubscribe_mailto="unsubscribe@wmhtc.co.uk",
+            from_="Cluster News <news@wmhtc.co.uk>",
         )
         ui = EditingUI(project / "recipients.csv")
         outcome = send_run.send_to_members(

@@ -72,8 +72,8 @@ def ready(settings: Settings) -> Settings:
     return replace(
         settings,
         from_="Cluster News <news@wmhtc.co.uk>",
-        unsubscribe_url="https://wmhtc.example.org/u?e={email}&t={token}",
-        secret="k",
+        unsubscribe_url="https://wmhtc.co.uk/u?e={email}&t={token}",
+        secret="a-long-random-test-secret",
     )
 
 
@@ -299,9 +299,9 @@ def test_hosted_pictures_must_be_published_before_a_real_send(
         env.update(
             NEWSLETTER_SMTP_HOST=smtp.host, NEWSLETTER_SMTP_PORT=str(smtp.port),
             NEWSLETTER_SMTP_CAFILE=smtp.cafile or "", NEWSLETTER_SMTP_USERNAME=USERNAME,
-            NEWSLETTER_SMTP_PASSWORD=PASSWORD, NEWSLETTER_FROM="Cluster News <news@example.org>",
-            NEWSLETTER_UNSUBSCRIBE_URL="https://example.org/u?e={email}&t={token}",
-            NEWSLETTER_SECRET="k", NEWSLETTER_ARCHIVE_URL=archive_url,
+            NEWSLETTER_SMTP_PASSWORD=PASSWORD, NEWSLETTER_FROM="Cluster News <news@wmhtc.co.uk>",
+            NEWSLETTER_UNSUBSCRIBE_URL="https://wmhtc.co.uk/u?e={email}&t={token}",
+            NEWSLETTER_SECRET="test-secret-long-enough", NEWSLETTER_ARCHIVE_URL=archive_url,
             PYTHONPATH=os.environ.get("PYTHONPATH", ""),
         )  # fmt: skip
         settings = load_settings(env, dotenv_path=None)

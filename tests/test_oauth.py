@@ -505,8 +505,9 @@ def test_send_with_a_revoked_sign_in_stops_with_one_line_and_nobody_unknown(
         "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
         "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
         "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
-        "NEWSLETTER_FROM": f"Cluster News <{USER}>",
-        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@example.org",
+        # Not on example.org: check refuses placeholder domains for a real send.
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
         "REQUESTS_CA_BUNDLE": cafile,
     }
     for name, value in env.items():

@@ -525,13 +525,14 @@ def check(
     Example: newsletter check december-2023 --recipients members.csv
     """
     from . import campaign as campaign_mod
+    from .oauth import sending_account
     from .preflight import run_checks
 
     settings = _settings()
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
         _notice(note)
-    report = run_checks(camp, smtp_username=settings.smtp_username)
+    report = run_checks(camp, smtp_username=sending_account(settings))
     _print_findings(report)
     if report.errors:
         raise typer.Exit(1)
@@ -811,8 +812,11 @@ def login(
     if info is None:
         _say("not signed in (run: newsletter login)")
         raise typer.Exit(EXIT_PARTIAL)
-    if info.expires_at is None:
-        expiry = "no access token yet"
+    if info.provider == "token command":
+        expiry = "tokens come from NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND at each connection"
+    elif info.expires_at is None:
+        # MSAL drops expired access tokens from its cache: none may mean "expired".
+        expiry = "no current access token (a new one is fetched at the next send)"
     else:
         when = dt.datetime.fromtimestamp(info.expires_at).astimezone()
         verb = "expired" if when < dt.datetime.now().astimezone() else "expires"

@@ -16,7 +16,7 @@ from pathlib import Path
 from .config import Settings
 from .errors import TemplateError
 from .issue import load_issue
-from .linktags import LinkTagger
+from .linktags import link_tagger, view_online_url
 from .message import MessageBuilder, Sender, make_sender
 from .model import Issue
 from .organisation import Organisation, load_organisation
@@ -47,21 +47,6 @@ class Campaign:
 
     def recipients(self, report: RecipientReport) -> Iterator[Recipient]:
         return iter_recipients(self.recipients_path, suppressed=self.suppressed, report=report)
-
-
-def view_online_url(settings: Settings, slug: str) -> str:
-    return f"{settings.archive_url.rstrip('/')}/{slug}.html" if settings.archive_url else ""
-
-
-def link_tagger(settings: Settings, slug: str) -> LinkTagger:
-    if not settings.utm:
-        return LinkTagger.off()
-    return LinkTagger.for_issue(
-        slug,
-        source=settings.utm_source,
-        medium=settings.utm_medium,
-        campaign=settings.utm_campaign,
-    )
 
 
 def resolve_recipients(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .campaign import link_tagger, view_online_url
 from .config import Settings
 from .issue import SkipHandler, issue_path, newest_issue, parse_issue
+from .linktags import link_tagger, view_online_url
 from .render import RenderedIssue, render_issue
 
 

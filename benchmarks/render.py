@@ -107,9 +107,7 @@ def main() -> None:
         f"parse + render, warm, in-process:    {render['parse_and_render_ms']['median']:.1f} ms"
         " (median, target ≤ 30)"
     )
-    print(
-        f"newsletter render, fresh process:    {fresh['median']:.3f} s (median, target ≤ 0.5)"
-    )
+    print(f"newsletter render, fresh process:    {fresh['median']:.3f} s (median, target ≤ 0.5)")
     print(f"newsletter --help, fresh process:    {help_['median']:.3f} s (median, target ≤ 0.3)")
     print(f"HTML {html / 1024:.1f} KB, text {text / 1024:.1f} KB")
     save("render", figures, load_before=load_before)

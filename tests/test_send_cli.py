@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
 
 MEMBERS = 40
@@ -53,11 +54,11 @@ def env_for(server, **extra: str) -> dict[str, str]:
     return base
 
 
-def newsletter(project: Path, env: dict[str, str], *args: str, timeout: float = 120):
-    return subprocess.run(
-        [sys.executable, "-m", "newsletter", *args],
-        cwd=project, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+def newsletter(project: Path, env: dict[str, str], *args: str):
+    """``newsletter ARGS`` in-process (helpers.run_cli): a real process only where it is the
+    point (Ctrl-C below)."""
+    assert project == Path.cwd()
+    return run_cli(args, env)
 
 
 @pytest.fixture
@@ -144,7 +145,7 @@ def test_refusals_send_nothing(project: Path, server) -> None:
 def test_bad_password_is_one_line_and_nothing_marked_sent(project: Path, server) -> None:
     write_members(project, 3)
     env = env_for(server, NEWSLETTER_SMTP_PASSWORD="wrong-password-123")
-    result = newsletter(project, env, "send", "december-2023", "--yes", timeout=60)
+    result = newsletter(project, env, "send", "december-2023", "--yes")
     assert result.returncode == 2
     error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and f"{server.host}:{server.port}" in error[0]

@@ -1,7 +1,7 @@
 """``newsletter archive``: a static web archive of every issue, an index page and an Atom feed.
 
 Pages are the email's own HTML rendered for the web: no greeting, no unsubscribe link, no
-member data at all. An issue with ``archive: false`` in its front matter is left out.
+member data at all. An issue with ``archive: false`` or ``draft: true`` is left out.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def build_archive(
     org = load_organisation(settings.templates_dir)
     issues = parse_all(settings.issues_dir, on_skip)
     published = sorted(
-        (i for i in issues if i.front_matter.get("archive", True) is not False),
+        (i for i in issues if i.archived),
         key=lambda i: (i.date, i.slug),
         reverse=True,
     )

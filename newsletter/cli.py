@@ -13,10 +13,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
+from . import __version__
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, NewsletterError
 
+# `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
+# order they happen to be defined in; a command not listed here comes after these.
+COMMAND_ORDER = (
+    "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "render",
+)  # fmt: skip
+
+
+class _ChairOrder(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+
 app = typer.Typer(
+    cls=_ChairOrder,
     name="newsletter",
     help="Write, preview and send the members' e-bulletin from Markdown issues.\n\n"
     "Example: newsletter send december-2023 --dry-run",
@@ -33,6 +50,24 @@ RecipientsOpt = Annotated[
         "--recipients", "-r", help="Members CSV [default: NEWSLETTER_RECIPIENTS or recipients.csv]."
     ),
 ]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"newsletter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _settings(**overrides):
@@ -108,7 +143,9 @@ def preview(
         path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
         _say(f"wrote {path} ({_kb(size)})")
         return
-    preview_mod.serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
+    from .preview_server import serve
+
+    serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
 
 
 @app.command()

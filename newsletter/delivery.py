@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .config import Settings
+from .envelope import Envelope as OutgoingMessage
 from .errors import DeliveryError
 from .journal import Journal, address_key
-from .message import OutgoingMessage
 from .smtp import PermanentFailure, SendFailure, TemporaryFailure, Transport, UnknownOutcome
 
 MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on

@@ -41,7 +41,7 @@ from .model import (
 SkipHandler = Callable[[IssueError], None]
 REQUIRED_KEYS = ("title", "subject", "preheader", "date")
 # Optional front-matter keys (documented in the README).
-OPTIONAL_KEYS = ("lang", "greeting", "archive")
+OPTIONAL_KEYS = ("lang", "greeting", "archive", "draft")
 CONTAINERS = ("facts", "signoff")
 _FENCE = "---"
 
@@ -139,9 +139,17 @@ def parse_issue(path: Path) -> Issue:
             )
         if "\n" in meta[key].strip():
             raise IssueError(f"{key!r} must be one line", path=path, line=key_line(text, key))
-    for key in ("greeting", "archive"):
+    for key in ("greeting", "archive", "draft"):
         if key in meta and not isinstance(meta[key], bool):
             raise IssueError(f"{key!r} must be true or false", path=path, line=key_line(text, key))
+    lang = meta.get("lang") or ""
+    if not isinstance(lang, str) or "\n" in lang.strip():
+        raise IssueError(
+            f"'lang' must be a language tag, not {lang!r}",
+            path=path,
+            line=key_line(text, "lang"),
+            hint="write e.g. 'lang: en-GB', or leave it out for the organisation's language",
+        )
     sections, signoff = _BodyParser(path, body_line).parse(_blank_comments(body))
     return Issue(
         slug=path.stem,
@@ -154,6 +162,10 @@ def parse_issue(path: Path) -> Issue:
         signoff=signoff,
         front_matter=meta,
         source=text,
+        lang=lang.strip(),
+        greeting=meta.get("greeting", True),
+        archive=meta.get("archive", True),
+        draft=meta.get("draft", False),
     )
 
 

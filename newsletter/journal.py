@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from .message import OutgoingMessage
+from .envelope import Envelope
 
 JOURNAL_NAME = "journal.sqlite3"
 STATUSES = ("sending", "sent", "failed", "deferred")
@@ -271,7 +271,7 @@ class Journal:
 
     # -- writing (each call is one durable commit) ----------------------------------------
 
-    def mark_sending(self, slug: str, msg: OutgoingMessage, *, allow_unknown: bool = False) -> bool:
+    def mark_sending(self, slug: str, msg: Envelope, *, allow_unknown: bool = False) -> bool:
         """Claim the member for one SMTP transaction; commit before it starts.
 
         Returns False (and changes nothing) if the member is already ``sent``, or is

@@ -23,6 +23,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from urllib.parse import quote
 
+from .envelope import Envelope
 from .errors import ConfigError
 from .recipients import Recipient
 from .render import RenderedIssue
@@ -32,14 +33,8 @@ from .suppression import unsubscribe_token
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
-    """A finished message, ready for SMTP DATA."""
-
-    to: str  # envelope recipient (the member's address)
-    row: int  # CSV row it came from (0 for test sends)
-    message_id: str  # "<...@domain>", as in the Message-ID header
-    data: bytes  # the whole message, CRLF line endings
+# The builder's product is the low-level envelope; the old name stays for callers.
+OutgoingMessage = Envelope
 
 
 @dataclass(frozen=True)

@@ -165,8 +165,19 @@ class Issue:
     date: dt.date
     sections: list[Section]
     signoff: list[Block] = field(default_factory=list)
-    front_matter: dict[str, object] = field(default_factory=dict)
+    front_matter: dict[str, object] = field(default_factory=dict)  # as written, for checks
     source: str = ""  # the file's text, for checks that report lines
+    # The optional front-matter keys, typed and validated by the parser: templates and
+    # the archive read these, never ``front_matter``, so a key's meaning lives in one place.
+    lang: str = ""  # "" = the organisation's language
+    greeting: bool = True  # False leaves out the "Dear …," line
+    archive: bool = True  # False keeps the issue out of the web archive
+    draft: bool = False  # True: not finished; kept out of the web archive
+
+    @property
+    def archived(self) -> bool:
+        """Whether the web archive publishes this issue."""
+        return self.archive and not self.draft
 
     def all_blocks(self):  # -> Iterator[Block]
         for section in self.sections:

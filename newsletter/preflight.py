@@ -15,12 +15,10 @@ from urllib.parse import urlsplit
 from . import model
 from .campaign import Campaign
 from .issue import key_line
+from .limits import GMAIL_CLIP_BYTES, GMAIL_CLIP_KB, HTML_WARN_BYTES, SUBJECT_MAX
 from .recipients import RecipientReport
 
 ERROR, WARNING, INFO = "error", "warning", "info"
-SUBJECT_MAX = 60
-HTML_WARN_BYTES = 80 * 1024
-HTML_CLIP_BYTES = 102 * 1024  # Gmail clips messages above this
 VAGUE_LINK_TEXT = {
     "here",
     "click here",
@@ -251,18 +249,18 @@ def _check_content(campaign: Campaign, report: Report) -> None:
 def _check_size(campaign: Campaign, report: Report) -> None:
     size = campaign.rendered.html_bytes
     where = str(campaign.issue.path)
-    if size > HTML_CLIP_BYTES:
+    if size > GMAIL_CLIP_BYTES:
         report.add(
             ERROR,
             where,
-            f"the HTML is {size / 1024:.0f} KB; Gmail clips messages above 102 KB",
+            f"the HTML is {size / 1024:.0f} KB; Gmail clips messages above {GMAIL_CLIP_KB} KB",
             "shorten the issue or move long pieces to the website",
         )
     elif size > HTML_WARN_BYTES:
         report.add(
             WARNING,
             where,
-            f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clip",
+            f"the HTML is {size / 1024:.0f} KB, close to Gmail's {GMAIL_CLIP_KB} KB clip",
             "consider shortening the issue",
         )
 

@@ -1,12 +1,12 @@
 """Render an issue for looking at: to files (``render``, ``preview --out``) or in the browser.
 
 What is shown is what a member with no known name would get; the unsubscribe link points
-nowhere. The live server itself lives in :mod:`newsletter.preview_server`.
+nowhere. The live server (:mod:`newsletter.preview_server`) builds on this module, never
+the other way round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from .config import Settings
@@ -57,16 +57,3 @@ def render_files(settings: Settings, slug: str, out_dir: Path) -> tuple[Path, Pa
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-
-
-def serve(
-    settings: Settings,
-    slug: str | None,
-    *,
-    port: int = 0,
-    open_browser: bool = True,
-    echo: Callable[[str], None] = print,
-) -> None:
-    from .preview_server import serve as _serve
-
-    _serve(settings, slug, port=port, open_browser=open_browser, echo=echo)

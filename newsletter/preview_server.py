@@ -28,12 +28,12 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import NewsletterError
+from .limits import GMAIL_CLIP_BYTES, GMAIL_CLIP_KB
 
 HOST = "127.0.0.1"  # never anything else: the preview is for this machine only
 POLL_MS = 500
 DESKTOP_FRAME_PX = 640  # the email is 600 px wide; the rest shows its background
 MOBILE_FRAME_PX = 375  # an iPhone-sized viewport; below MJML's 480 px breakpoint
-GMAIL_CLIP_BYTES = 102 * 1024
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -196,13 +196,18 @@ class _sigint_ignored:
     """Ignore SIGINT for a moment (main thread only; elsewhere signals are not ours)."""
 
     def __enter__(self) -> None:
-        self._previous = None
+        self._installed = False
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                self._previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            except (ValueError, OSError):  # an embedding host that owns its signals
+                return
+            self._installed = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:
+            # None: a handler not set from Python (possible on Windows); restore the default.
+            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
 
 
 def _open(url: str, echo: Callable[[str], None]) -> None:
@@ -341,7 +346,8 @@ def page(snapshot: Snapshot) -> str:
     else:
         title = snapshot.title
         size = len(snapshot.html.encode("utf-8"))
-        clip = " — over Gmail's 102 KB limit: Gmail will clip it" if size > GMAIL_CLIP_BYTES else ""
+        over = size > GMAIL_CLIP_BYTES
+        clip = f" — over Gmail's {GMAIL_CLIP_KB} KB limit: Gmail will clip it" if over else ""
         version = e(snapshot.version, quote=True)
         body = f"""
 <section aria-labelledby="inbox-heading">

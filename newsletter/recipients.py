@@ -18,6 +18,9 @@ from typing import TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
+from .csvfile import CONTROL_CHARS as _CONTROL
+from .csvfile import Header, csv_error, decode_error, normalise_column, open_csv
+from .csvfile import clean_text as _clean_text
 from .errors import RecipientsError
 
 __all__ = [
@@ -28,28 +31,15 @@ __all__ = [
     "read_columns",
 ]
 
-RESAVE_HINT = "re-save it as 'CSV UTF-8 (Comma delimited)' in Excel, or as UTF-8 in your editor"
-DELIMITERS = (",", ";", "\t")  # in order of preference when counts tie
 UNSUBSCRIBED_VALUES = frozenset({"no", "false", "0", "n"})
 SUBSCRIBED_VALUES = frozenset({"yes", "true", "1", "y", ""})
 MAX_LISTED_ROWS = 10  # row numbers listed per summary line before "…"
 MAX_REPORTED_VALUE = 100  # a runaway quoted field must not bloat the report
 
-# C0/C1 control characters and the Unicode line/paragraph separators: never valid in an
-# address (a CR/LF would let a cell inject mail headers), replaced by spaces in names.
-_CONTROL = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) + "\u2028\u2029"
+# Control characters are never valid in an address (a CR/LF would let a cell inject headers).
 _CONTROL_RE = re.compile(f"[{re.escape(_CONTROL)}]")
-_CONTROL_TO_SPACE = str.maketrans(_CONTROL, " " * len(_CONTROL))
-_NON_WORD_RE = re.compile(r"[\W_]+")
-# What ``errors="surrogateescape"`` turns undecodable bytes into; strict UTF-8 never yields it.
-_ESCAPED_BYTE_RE = re.compile("[\udc80-\udcff]")
 # Headers that are clearly meant to be the address column, for a better error message.
 _EMAIL_LIKE = ("e_mail", "email_address", "e_mail_address", "mail", "email_addresses")
-
-
-def _clean_text(value: str) -> str:
-    """Control characters (CR/LF from multi-line cells) to spaces, whitespace collapsed."""
-    return " ".join(value.translate(_CONTROL_TO_SPACE).split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,143 +115,7 @@ class RecipientReport:
         return lines
 
 
-def normalise_column(name: str) -> str:
-    """``"First Name"`` -> ``first_name``, ``" E-Mail "`` -> ``e_mail`` (a template name)."""
-    return _NON_WORD_RE.sub("_", name.strip().lower()).strip("_")
-
-
-# --- opening and sniffing ---------------------------------------------------------------
-
-
-def _sniff_delimiter(header: str) -> str:
-    """The one of , ; TAB used most in the header line outside quotes (comma on a tie).
-
-    csv.Sniffer guesses from letter frequencies and is easily fooled by a short header, so
-    count only the candidates, and only outside quoted names.
-    """
-    counts = dict.fromkeys(DELIMITERS, 0)
-    quoted = False
-    for char in header:
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char in counts:
-            counts[char] += 1
-    best = max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first of equal counts
-    return best if counts[best] else ","
-
-
-def _open_error(path: Path, error: OSError) -> RecipientsError:
-    if isinstance(error, FileNotFoundError):
-        return RecipientsError("file not found", path=path, hint="check the path or the setting")
-    if isinstance(error, IsADirectoryError):
-        return RecipientsError("is a directory, not a CSV file", path=path)
-    if isinstance(error, PermissionError):
-        return RecipientsError("cannot be read: permission denied", path=path)
-    return RecipientsError(f"cannot be read: {error.strerror or error}", path=path)
-
-
-def _decode_error(path: Path, error: UnicodeDecodeError) -> RecipientsError:
-    """One clear error for a file that is not UTF-8, at the exact row if it can be found.
-
-    The strict reader decodes ahead in 8 KB chunks, so the row it had reached may be before
-    the bad byte; a second pass with ``surrogateescape`` finds the row that holds it. That
-    costs a re-read, but only on this error path, so the normal path pays nothing.
-    """
-    bad = error.object[error.start : error.start + 1]
-    byte = f"byte 0x{bad.hex()}" if bad else "a byte"
-    hint = RESAVE_HINT
-    try:
-        with path.open("rb") as raw:
-            magic = raw.read(4)
-    except OSError:
-        magic = b""
-    if magic.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return RecipientsError(
-            "is UTF-16 text ('Unicode Text'), not UTF-8", path=path, row=1, hint=hint
-        )
-    if magic.startswith(b"PK\x03\x04"):
-        return RecipientsError(
-            "is a spreadsheet workbook (.xlsx), not a CSV file",
-            path=path,
-            hint="in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'",
-        )
-    row = _find_undecodable_row(path)
-    return RecipientsError(
-        f"is not UTF-8 text ({byte} cannot be decoded)", path=path, row=row, hint=hint
-    )
-
-
-def _find_undecodable_row(path: Path) -> int | None:
-    """The spreadsheet row holding the first byte that is not UTF-8 (None if not found)."""
-    try:
-        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
-            # Same sniffing and parsing as the strict pass, so row numbers agree with it.
-            delimiter = _sniff_delimiter(file.readline())
-            file.seek(0)
-            reader = csv.reader(file, delimiter=delimiter, skipinitialspace=True)
-            for row, record in enumerate(reader, start=1):
-                if _ESCAPED_BYTE_RE.search(delimiter.join(record)):
-                    return row
-    except (OSError, csv.Error):
-        pass
-    return None
-
-
-def _csv_error(path: Path, row: int, error: csv.Error) -> RecipientsError:
-    text = str(error)
-    if "field limit" in text:
-        return RecipientsError(
-            f"a cell is longer than {csv.field_size_limit():,} characters",
-            path=path,
-            row=row,
-            hint='check this row for an unmatched double quote (")',
-        )
-    return RecipientsError(f"is not valid CSV: {text}", path=path, row=row)
-
-
-@dataclass(slots=True)
-class _Header:
-    delimiter: str
-    raw: list[str]  # header cells as written
-    names: list[str]  # normalised; "" for a blank header cell (that column is ignored)
-    line_ending: str
-
-
-def _read_header(path: Path, file: TextIO) -> _Header:
-    """Read row 1 (possibly several lines if a quoted name holds a newline) and sniff it.
-
-    Only the header is read here, so the rest of the file can still be streamed.
-    """
-    head = file.readline()
-    # An odd number of quotes means a quoted header cell continues on the next line.
-    while head.count('"') % 2 and len(head) < 65536:
-        more = file.readline()
-        if not more:
-            break
-        head += more
-    if not head.strip():
-        if file.read(4096).strip():  # blank first line but content further down
-            raise RecipientsError(
-                "row 1 is empty",
-                path=path,
-                row=1,
-                hint="the first row must be the column headers, including 'email'",
-            )
-        raise RecipientsError(
-            "the file is empty",
-            path=path,
-            hint="the first row must be the column headers, including 'email'",
-        )
-    delimiter = _sniff_delimiter(head)
-    try:
-        raw = next(csv.reader([head], delimiter=delimiter, skipinitialspace=True), [])
-    except csv.Error as error:
-        raise _csv_error(path, 1, error) from None
-    ending = "\r\n" if head.endswith("\r\n") else head[-1] if head[-1] in "\r\n" else "\n"
-    return _Header(delimiter, raw, [normalise_column(c) for c in raw], ending)
-
-
-def _check_columns(path: Path, header: _Header) -> None:
+def _check_columns(path: Path, header: Header) -> None:
     seen: dict[str, str] = {}
     for raw, name in zip(header.raw, header.names, strict=True):
         if not name:
@@ -287,23 +141,9 @@ def _check_columns(path: Path, header: _Header) -> None:
         )
 
 
-def _open_csv(path: Path) -> tuple[TextIO, _Header]:
+def _open_csv(path: Path) -> tuple[TextIO, Header]:
     """Open ``path`` for streaming and read its header; the caller closes the file."""
-    try:
-        # utf-8-sig drops Excel's BOM; newline="" lets csv see quoted line breaks intact.
-        file = path.open(encoding="utf-8-sig", errors="strict", newline="")
-    except OSError as error:
-        raise _open_error(path, error) from None
-    try:
-        header = _read_header(path, file)
-        _check_columns(path, header)
-    except UnicodeDecodeError as error:
-        file.close()
-        raise _decode_error(path, error) from None
-    except BaseException:
-        file.close()
-        raise
-    return file, header
+    return open_csv(path, _check_columns)
 
 
 def read_columns(path: Path) -> list[str]:
@@ -426,6 +266,6 @@ def iter_recipients(
                 report.accepted += 1
                 yield Recipient(email=address, row=row, fields=MappingProxyType(fields))
         except UnicodeDecodeError as error:
-            raise _decode_error(path, error) from None
+            raise decode_error(path, error) from None
         except csv.Error as error:
-            raise _csv_error(path, row + 1, error) from None
+            raise csv_error(path, row + 1, error) from None

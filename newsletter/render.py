@@ -15,6 +15,7 @@ from typing import Any
 from . import model
 from .errors import TemplateError
 from .issue import key_line
+from .limits import GMAIL_CLIP_BYTES  # noqa: F401 - re-exported: tests and callers import it here
 from .linktags import LinkTagger
 from .organisation import Organisation, load_organisation
 from .plaintext import TextWriter, underline
@@ -22,7 +23,6 @@ from .slots import Filled, RecipientStandIn, Slot, SlotTable
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
-GMAIL_CLIP_BYTES = 102 * 1024
 
 
 @dataclass

@@ -8,7 +8,6 @@ pending member's message lazily and hands them to :func:`newsletter.delivery.del
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,9 +16,9 @@ from pathlib import Path
 
 from .campaign import Campaign
 from .delivery import DeliveryResult, EventHandler, deliver
+from .envelope import Envelope as OutgoingMessage
 from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, RecipientsError
 from .journal import Journal, address_key
-from .message import OutgoingMessage
 from .recipients import Recipient, RecipientReport, validate_address
 from .smtp import SendFailure, Transport
 
@@ -28,25 +27,30 @@ from .smtp import SendFailure, Transport
 def run_lock(state_dir: Path, slug: str) -> Iterator[None]:
     """One send of an issue at a time. Two at once could both claim a member left unknown
     (``--resend-unknown``) while the other is still talking to the server about it."""
+    # filelock: flock on Linux and macOS, LockFileEx on Windows (fcntl does not exist there).
+    from filelock import FileLock, Timeout
+
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / f"send-{slug}.lock"
-    with path.open("a+") as handle:
+    # Who holds it goes beside the lock: Windows locks the lock file's bytes against reading.
+    owner = state_dir / f"send-{slug}.owner"
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise NewsletterError(
-                f"another send of {slug!r} is running ({holder})",
-                hint="wait for it to finish, or stop it; then run this again to resume",
-            ) from None
-        handle.truncate(0)
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            holder = owner.read_text(encoding="utf-8").strip()
+        except OSError:
+            holder = ""
+        raise NewsletterError(
+            f"another send of {slug!r} is running ({holder or 'another process'})",
+            hint="wait for it to finish, or stop it; then run this again to resume",
+        ) from None
+    try:
+        owner.write_text(f"pid {os.getpid()}\n", encoding="utf-8")
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass

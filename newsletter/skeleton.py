@@ -11,6 +11,10 @@ from .errors import IssueError, TemplateError
 
 SKELETON = "new-issue.md.j2"
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
+# Device names Windows refuses as a file name, whatever the extension ("con.md" too).
+_WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul"}) | {
+    f"{port}{i}" for port in ("com", "lpt") for i in range(1, 10)
+}
 
 
 def default_title(bulletin: str, date: dt.date) -> str:
@@ -25,6 +29,11 @@ def create_issue(
         raise IssueError(
             f"{slug!r} is not a usable slug",
             hint="use lower-case letters, digits and hyphens, e.g. january-2024",
+        )
+    if slug in _WINDOWS_RESERVED:
+        raise IssueError(
+            f"{slug!r} cannot be a file name on Windows",
+            hint="choose another slug, e.g. january-2024",
         )
     path = issues_dir / f"{slug}.md"
     if path.exists():

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .config import Settings
+from .envelope import Envelope
 from .errors import DeliveryError
-from .message import OutgoingMessage
 
 CREDENTIALS_HINT = "check NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD"
 ADDRESS_HINT = "check NEWSLETTER_SMTP_HOST and NEWSLETTER_SMTP_PORT"
@@ -66,7 +66,7 @@ class Transport(Protocol):
 
     def connect(self) -> None: ...
 
-    def send(self, msg: OutgoingMessage, sender: str) -> str: ...
+    def send(self, msg: Envelope, sender: str) -> str: ...
 
     def close(self) -> None: ...
 
@@ -246,7 +246,7 @@ class SmtpTransport:
 
     # -- sending --------------------------------------------------------------------------
 
-    def send(self, msg: OutgoingMessage, sender: str) -> str:
+    def send(self, msg: Envelope, sender: str) -> str:
         """Deliver one message to ``msg.to``; return the server's final reply.
 
         Raises TemporaryFailure, PermanentFailure or DeliveryError (see the module docs).
@@ -269,7 +269,7 @@ class SmtpTransport:
         except _StaleConnection as error:
             raise TemporaryFailure(error.reply) from None
 
-    def _transaction(self, msg: OutgoingMessage, sender: str) -> str:
+    def _transaction(self, msg: Envelope, sender: str) -> str:
         conn = self._conn
         assert conn is not None
         self._transactions += 1
@@ -321,7 +321,7 @@ class SmtpTransport:
             self._drop()
             raise TemporaryFailure(f"SMTP error during {stage}: {error}") from None
 
-    def _mail_options(self, conn: smtplib.SMTP, msg: OutgoingMessage, sender: str) -> list[str]:
+    def _mail_options(self, conn: smtplib.SMTP, msg: Envelope, sender: str) -> list[str]:
         options: list[str] = []
         if not (sender.isascii() and msg.to.isascii()):
             if not conn.has_extn("smtputf8"):

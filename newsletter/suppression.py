@@ -19,15 +19,9 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from .csvfile import Header, clean_text, csv_error, decode_error, open_csv, open_error
 from .errors import ConfigError, RecipientsError
-from .recipients import (
-    _clean_text,
-    _csv_error,
-    _decode_error,
-    _open_csv,
-    _open_error,
-    validate_address,
-)
+from .recipients import validate_address
 
 __all__ = ["add_suppressed", "load_suppressed", "unsubscribe_token", "verify_token"]
 
@@ -48,8 +42,8 @@ def load_suppressed(path: Path) -> frozenset[str]:
     except FileNotFoundError:
         return frozenset()
     except OSError as error:
-        raise _open_error(path, error) from None
-    file, header = _open_csv(path)
+        raise open_error(path, error) from None
+    file, header = open_csv(path, _check_columns)
     email_at = header.names.index("email")
     found: set[str] = set()
     row = 1
@@ -73,10 +67,21 @@ def load_suppressed(path: Path) -> frozenset[str]:
                 found.add(address.casefold())
                 found.add(raw.casefold())
         except UnicodeDecodeError as error:
-            raise _decode_error(path, error) from None
+            raise decode_error(path, error) from None
         except csv.Error as error:
-            raise _csv_error(path, row + 1, error) from None
+            raise csv_error(path, row + 1, error) from None
     return frozenset(found)
+
+
+def _check_columns(path: Path, header: Header) -> None:
+    if "email" not in header.names:
+        found = ", ".join(repr(c) for c in header.raw if c.strip()) or "none"
+        raise RecipientsError(
+            f"no 'email' column (columns found: {found})",
+            path=path,
+            row=1,
+            hint="the first row must be the headers " + ",".join(HEADER),
+        )
 
 
 def add_suppressed(
@@ -114,7 +119,7 @@ def add_suppressed(
             known.add(key)
             added.append(address)
     if added:
-        _append(path, added, _clean_text(reason), today.isoformat())
+        _append(path, added, clean_text(reason), today.isoformat())
     return added, present
 
 
@@ -125,7 +130,7 @@ def _append(path: Path, addresses: list[str], reason: str, date: str) -> None:
     """
     exists = path.is_file() and path.stat().st_size > 0
     if exists:
-        file, header = _open_csv(path)
+        file, header = open_csv(path, _check_columns)
         file.close()
         names, delimiter, ending = header.names, header.delimiter, header.line_ending
     else:

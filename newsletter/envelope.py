@@ -1,0 +1,20 @@
+"""The envelope: one finished message as the transport and the journal see it.
+
+It lives in its own module, below everything, so that the journal and the SMTP
+transport need not import the message builder (and with it the renderer, the CSV
+reader and email-validator) just to name the type they are handed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A finished message, ready for SMTP DATA."""
+
+    to: str  # envelope recipient (the member's address)
+    row: int  # CSV row it came from (0 for test sends)
+    message_id: str  # "<...@domain>", as in the Message-ID header
+    data: bytes  # the whole message, CRLF line endings

@@ -37,7 +37,11 @@ def test_pages_index_and_feed(site: Path) -> None:
     ]  # fmt: skip
     page = (site / "december-2023.html").read_text(encoding="utf-8")
     assert "Ahmar, our lead on Events and Projects" in page
-    assert "Dear " not in page and "Unsubscribe" not in page and not re.search(r"zz[0-9a-f]{12}s\d+zz", page)
+    assert (
+        "Dear " not in page
+        and "Unsubscribe" not in page
+        and not re.search(r"zz[0-9a-f]{12}s\d+zz", page)
+    )
     assert "This is the web edition" in page
     index = (site / "index.html").read_text(encoding="utf-8")
     assert index.index("january-2024.html") < index.index("december-2023.html")

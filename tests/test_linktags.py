@@ -11,7 +11,9 @@ from newsletter.preview import render_path
 
 
 def test_tagger_rules() -> None:
-    tag = LinkTagger.for_issue("december-2023", source="newsletter", medium="email", campaign="{slug}").tag
+    tag = LinkTagger.for_issue(
+        "december-2023", source="newsletter", medium="email", campaign="{slug}"
+    ).tag
     assert tag("https://www.wmgrowth.com/") == (
         "https://www.wmgrowth.com/?utm_source=newsletter&utm_medium=email&utm_campaign=december-2023"
     )
@@ -31,6 +33,9 @@ def test_both_parts_tagged_when_enabled(settings: Settings) -> None:
     assert web and all("utm_campaign=dec-december-2023" in h for h in web)
     assert all("utm_" not in h for h in hrefs if h.startswith("mailto:"))
     assert "https://www.centreforcities.org/?utm_source=newsletter&amp;utm_medium=email" in html
-    assert "https://www.centreforcities.org/?utm_source=newsletter&utm_medium=email&utm_campaign=dec-december-2023" in text
+    assert (
+        "https://www.centreforcities.org/?utm_source=newsletter&utm_medium=email&utm_campaign=dec-december-2023"
+        in text
+    )
     _, plain_html, _ = render_path(settings, settings.issues_dir / "december-2023.md").sample()
     assert "utm_" not in plain_html

@@ -257,7 +257,9 @@ def test_unknown_unsubscribe_placeholder(project: Path, configured: Settings) ->
 def test_no_line_starts_with_a_dot(project: Path, configured: Settings) -> None:
     # Lines starting with "." would make SMTP dot-stuff every message (and some relays
     # mishandle them); quoted-printable can always say =2E instead.
-    members = write_members(project, "dotty@example.org,.Dot,.Name,.Org\njane@example.org,Jane,Doe,Acme\n")
+    members = write_members(
+        project, "dotty@example.org,.Dot,.Name,.Org\njane@example.org,Jane,Doe,Acme\n"
+    )
     _, _, files = run_dry(configured, members)
     for path in files:
         data = path.read_bytes()

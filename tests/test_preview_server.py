@@ -131,8 +131,12 @@ def running(settings: Settings, slug: str | None = SLUG) -> Iterator[Running]:
     def run() -> None:
         try:
             serve(
-                settings, slug, open_browser=False, echo=messages.append,
-                ready=ready.put, stop=stop,
+                settings,
+                slug,
+                open_browser=False,
+                echo=messages.append,
+                ready=ready.put,
+                stop=stop,
             )
         except BaseException as error:  # noqa: BLE001 - reported by the test below
             failures.append(error)
@@ -162,9 +166,7 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 # ---- over HTTP -----------------------------------------------------------------------------
 
 
-def test_page_shows_inbox_line_both_widths_and_text(
-    settings: Settings, expected: Expected
-) -> None:
+def test_page_shows_inbox_line_both_widths_and_text(settings: Settings, expected: Expected) -> None:
     with running(settings) as server:
         status, kind, page = server.get("/")
         assert status == 200 and kind.startswith("text/html")

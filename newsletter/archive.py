@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from . import images
 from .config import Settings
 from .issue import SkipHandler, parse_all
 from .model import Issue
@@ -46,10 +47,16 @@ def build_archive(
     pages = []
     with staged(out_dir) as folder:
         for issue in published:
-            rendered = render_issue(issue, settings.templates_dir, org=org, archive=True)
+            pictures = images.resolve(issue, org, settings.templates_dir)
+            pictures.require()
+            rendered = render_issue(
+                issue, settings.templates_dir, org=org, archive=True, pictures=pictures
+            )
             _, html, _ = rendered.sample()
             (folder / f"{issue.slug}.html").write_text(html, encoding="utf-8")
             pages.append(out_dir / f"{issue.slug}.html")
+            # The pages show them from assets/; hosted emails load the very same files.
+            images.write_assets(folder, pictures.prepared)
         env = environment(settings.templates_dir)
         index_html = render_template(env, INDEX_TEMPLATE, {"issues": published, "org": org})
         (folder / "index.html").write_text(index_html, encoding="utf-8")

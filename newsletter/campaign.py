@@ -8,11 +8,13 @@ built. ``dry_run`` writes every message a real send would deliver to disk.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import images
 from .config import Settings
 from .errors import TemplateError
 from .issue import load_issue
@@ -21,6 +23,7 @@ from .message import MessageBuilder, Sender, make_sender
 from .model import Issue
 from .organisation import Organisation, load_organisation
 from .outdir import staged
+from .published import HeadFunction, Offline, http_head, not_online
 from .recipients import Recipient, RecipientReport, iter_recipients, read_columns
 from .render import RenderedIssue, render_issue
 from .suppression import load_suppressed
@@ -39,6 +42,10 @@ class Campaign:
     suppressed: frozenset[str]
     notices: list[str] = field(default_factory=list)
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).astimezone()
+    # Set by read_members_once(): the list as read then, so that the checks, the plan and
+    # the delivery of one real send read the CSV once and all see the same members.
+    _members: list[Recipient] | None = field(default=None, repr=False)
+    _members_report: RecipientReport | None = field(default=None, repr=False)
 
     def builder(self, subject_prefix: str = "") -> MessageBuilder:
         return MessageBuilder(
@@ -46,7 +53,60 @@ class Campaign:
         )
 
     def recipients(self, report: RecipientReport) -> Iterator[Recipient]:
+        if self._members is not None and self._members_report is not None:
+            for name in RecipientReport.__dataclass_fields__:
+                value = getattr(self._members_report, name)
+                setattr(report, name, list(value) if isinstance(value, list) else value)
+            return iter(self._members)
         return iter_recipients(self.recipients_path, suppressed=self.suppressed, report=report)
+
+    def read_members_once(self) -> None:
+        """Read the CSV now and keep it: later ``recipients()`` calls replay it. A real
+        send's checks, plan and delivery then stream one read (an edit to the file while
+        the chair is asked to confirm cannot change who gets it); memory grows with the
+        list (~1 KB a member), which a dry run avoids by streaming."""
+        report = RecipientReport()
+        self._members = list(
+            iter_recipients(self.recipients_path, suppressed=self.suppressed, report=report)
+        )
+        self._members_report = report
+
+    def content_hash(self) -> str:
+        """A hash of the rendered issue (subject, HTML, text; not per-member values), so a
+        resumed send can tell that the issue changed after some members got it."""
+        digest = hashlib.sha256()
+        for filled in (
+            self.rendered.subject_filled, self.rendered.html_filled, self.rendered.text_filled,
+        ):  # fmt: skip
+            for literal in filled.literals:
+                digest.update(literal.encode("utf-8") + b"\0")
+            digest.update(repr(filled.slot_ids).encode("ascii") + b"\1")
+        return digest.hexdigest()[:32]
+
+    def message_bytes(self) -> int:
+        """The size of one whole message (embedded pictures included), for summaries; the
+        Gmail clip figure is ``rendered.html_bytes``, the HTML alone."""
+        sample = Recipient(email="member@example.org", row=0, fields={})
+        return len(self.builder().build(sample).data)
+
+    def hosted_images(self) -> list[tuple[str, images.PreparedImage]]:
+        """(URL, picture) of each local picture the email loads from the web archive."""
+        pictures = self.rendered.pictures
+        if self.settings.image_mode != "hosted" or pictures is None:
+            return []
+        base = image_placement(self.settings)["image_base"]
+        return [(f"{base}{image.name}", image) for image in pictures.prepared]
+
+    def offline_images(self, head: HeadFunction = http_head) -> list[Offline]:
+        """Hosted pictures the archive's web server does not serve yet (HTTP HEAD each)."""
+        return not_online(self.hosted_images(), head)
+
+
+def image_placement(settings: Settings) -> dict[str, object]:
+    """Where the email points at local pictures (render_issue's keywords)."""
+    if settings.image_mode == "hosted":
+        return {"image_base": f"{settings.archive_url.rstrip('/')}/{images.ASSETS}/"}
+    return {"embed": True}
 
 
 def resolve_recipients(
@@ -91,6 +151,9 @@ def prepare(
         view_online_url=view_online_url(settings, issue.slug),
         link_tagger=link_tagger(settings, issue.slug),
         org=org,
+        # Once per issue, not per member: every message shares the prepared pictures.
+        pictures=images.resolve(issue, org, settings.templates_dir),
+        **image_placement(settings),
     )
     path, notices = resolve_recipients(settings, recipients, allow_example=allow_example)
     check_fields(rendered, path)
@@ -137,6 +200,8 @@ class DryRunResult:
     total_bytes: int
     largest_bytes: int
     html_bytes: int
+    images_bytes: int = 0  # embedded pictures in each message (already in the sizes above)
+    offline: list[Offline] = field(default_factory=list)  # hosted pictures not online yet
 
 
 def eml_name(number: int, address: str) -> str:
@@ -144,12 +209,17 @@ def eml_name(number: int, address: str) -> str:
     return f"{number:05d}-{safe}.eml"
 
 
-def dry_run(campaign: Campaign, out_dir: Path) -> DryRunResult:
+def dry_run(
+    campaign: Campaign, out_dir: Path, *, head: HeadFunction | None = http_head
+) -> DryRunResult:
     """Write one .eml per member a real send would mail; replaces ``out_dir``'s contents.
 
     Messages go to a sibling ``.partial`` folder first and replace ``out_dir`` only when all
     were written, so a failed run never leaves a half-written outbox looking complete.
+    With hosted pictures, ``head`` checks which are not online yet (None: not checked).
     """
+    if campaign.rendered.pictures is not None:
+        campaign.rendered.pictures.require()
     report = RecipientReport()
     builder = campaign.builder()
     written = total = largest = 0
@@ -167,4 +237,6 @@ def dry_run(campaign: Campaign, out_dir: Path) -> DryRunResult:
         total_bytes=total,
         largest_bytes=largest,
         html_bytes=campaign.rendered.html_bytes,
+        images_bytes=sum(len(image.data) for _, image in campaign.rendered.inline_images),
+        offline=campaign.offline_images(head) if head is not None else [],
     )

@@ -22,6 +22,7 @@ from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Newsle
 # order they happen to be defined in; a command not listed here comes after these.
 COMMAND_ORDER = (
     "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "render",
+    "login", "logout",
 )  # fmt: skip
 
 
@@ -123,29 +124,50 @@ def preview(
         typer.Option("--out", "-o", help="Write the final email HTML to this file and exit."),
     ] = None,
     port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 = any free port).")
-    ] = 0,
+        int | None,
+        typer.Option(min=0, max=65535, help="Port on 127.0.0.1 [default: 0, any free port]."),
+    ] = None,
     open_browser: Annotated[
-        bool, typer.Option("--open/--no-open", help="Open the default browser.")
-    ] = True,
+        bool | None,
+        typer.Option("--open/--no-open", help="Open the default browser [default: --open]."),
+    ] = None,
+    as_address: Annotated[
+        str | None,
+        typer.Option(
+            "--as", metavar="ADDRESS", help="Personalise as this member [default: the first]."
+        ),
+    ] = None,
 ) -> None:
     """Preview an issue in the browser: inbox line, desktop and mobile widths, plain text.
 
     Serves a page on 127.0.0.1 that re-renders and reloads when the issue or a template
-    changes. Ctrl-C stops it.
+    changes. Shows the issue personalised as the first member of the list (or --as), as a
+    test send does. Ctrl-C stops it.
 
     Example: newsletter preview december-2023 --no-open
     """
     from . import preview as preview_mod
 
+    if out is not None and (port is not None or open_browser is not None):
+        from .errors import UsageError
+
+        flag = "--port" if port is not None else "--open/--no-open"
+        raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
     settings = _settings()
     if out is not None:
-        path, size = preview_mod.write_email_html(settings, slug, out, _skipped)
+        path, size = preview_mod.write_email_html(settings, slug, out, _skipped, as_address)
         _say(f"wrote {path} ({_kb(size)})")
         return
     from .preview_server import serve
 
-    serve(settings, slug, port=port, open_browser=open_browser, echo=_say)
+    serve(
+        settings,
+        slug,
+        port=port or 0,
+        open_browser=True if open_browser is None else open_browser,
+        echo=_say,
+        as_address=as_address,
+    )
 
 
 @app.command()
@@ -214,114 +236,75 @@ def send(
         float | None,
         typer.Option(min=0, help="Seconds to pause between batches [NEWSLETTER_BATCH_PAUSE]."),
     ] = None,
+    changed_ok: Annotated[
+        bool,
+        typer.Option(
+            "--changed-ok",
+            help="Resume even though the issue changed since some members got it.",
+        ),
+    ] = False,
 ) -> None:
     """Send an issue to every member in the recipients CSV, or write them all with --dry-run.
 
     A real send runs the pre-flight checks, shows who will get it and asks [y/N], then
     delivers with a progress bar and a summary. It is resumable: re-run the same command
-    after a crash or Ctrl-C and only members who have not got it are sent to.
+    after a crash, Ctrl-C, a provider's daily limit or the daily cap, and only members who
+    have not got it are sent to. --to, --as need --test; --out needs --dry-run.
 
     Example: newsletter send december-2023 --test
     """
-    from . import campaign as campaign_mod
+    from . import send_run
 
-    settings = _settings(
-        connections=connections, rate=rate, batch_size=batch_size, batch_pause=batch_pause
-    )
-    if dry_run:
-        camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
-        for note in camp.notices:
-            _notice(note)
-        result = campaign_mod.dry_run(camp, out or settings.outbox / camp.issue.slug)
-        _print_dry_run(camp, result)
-        return
-    settings.require_smtp()
-    if test:
-        _send_test(
-            settings,
-            slug,
-            recipients,
-            to or ([settings.test_to] if settings.test_to else []),
-            as_address,
-        )
-        return
-    _send_members(
-        settings, slug, recipients, yes=yes, limit=limit, resend_unknown=resend_unknown,
+    options = send_run.SendOptions(
+        dry_run=dry_run, out=out, recipients=recipients, test=test, to=tuple(to or ()),
+        as_address=as_address, yes=yes, limit=limit, resend_unknown=resend_unknown,
         retry_failed=retry_failed, skip_invalid=skip_invalid, force=force,
+        changed_ok=changed_ok, connections=connections, rate=rate, batch_size=batch_size,
+        batch_pause=batch_pause,
     )  # fmt: skip
+    send_run.check_options(options)  # a usage mistake is reported before any setting
+    settings = _settings()
+    outcome = send_run.send(settings, slug, options, _SendTerminal(settings))
+    if isinstance(outcome, send_run.DryRun):
+        _print_dry_run(outcome.campaign, outcome.result)
+    elif isinstance(outcome, send_run.TestSend):
+        for address, reply in outcome.sent:
+            _say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+    else:
+        _print_result(slug, outcome)
+        if outcome.exit_code:
+            raise typer.Exit(outcome.exit_code)
 
 
 def _server(settings) -> str:
     return f"{settings.smtp_host}:{settings.port} ({settings.smtp_security})"
 
 
-def _send_test(settings, slug, recipients, to, as_address) -> None:
-    from . import campaign as campaign_mod
-    from .sending import send_test
-    from .smtp import transport_factory
+class _SendTerminal:
+    """The send's prompts, progress bar and plan display (send_run.SendUI)."""
 
-    camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
-    with _journal(settings) as journal:
-        sent = send_test(camp, to, transport_factory(settings), journal, as_address=as_address)
-    for address, reply in sent:
-        _say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+    def __init__(self, settings) -> None:
+        self.settings = settings
 
+    def notice(self, text: str) -> None:
+        _notice(text)
 
-def _journal(settings):
-    """The send journal, opened for the length of a ``with`` block."""
-    from .journal import Journal
+    def finding(self, line: str) -> None:
+        typer.secho(line, fg="red", err=True)
 
-    return Journal.for_state_dir(settings.state_dir)
+    def plan(self, plan, checks: str) -> None:
+        _print_plan(self.settings, plan)
+        _say(f"Checks:    {checks}")
 
+    def confirm(self, question: str, no_terminal_hint: str) -> bool:
+        from .send_run import no_terminal
 
-def _send_members(settings, slug, recipients, *, yes, limit, resend_unknown, retry_failed,
-                  skip_invalid, force) -> None:  # fmt: skip
-    from . import campaign as campaign_mod
-    from . import sending
-    from .errors import EXIT_PARTIAL, CheckFailed, DeliveryError
-    from .preflight import run_checks
-    from .smtp import transport_factory
+        if not sys.stdin.isatty():
+            raise no_terminal(no_terminal_hint)
+        return typer.confirm(question, default=False)
 
-    camp = campaign_mod.prepare(settings, slug, recipients=recipients)
-    checks = run_checks(camp, smtp_username=settings.smtp_username)
-    problems = [f for f in checks.errors if not (skip_invalid and f.code == "invalid-rows")]
-    if problems:
-        for finding in problems:
-            typer.secho(finding.line(), fg="red", err=True)
-        if not force:
-            raise CheckFailed(
-                f"{len(problems)} pre-flight error(s); nothing was sent",
-                hint=f"see 'newsletter check {slug}', or add --force to send anyway",
-            )
-    factory = transport_factory(settings)
-    warnings = len(checks.warnings)
-    checked = f"{warnings} warning(s): see 'newsletter check {slug}'" if warnings else "passed"
-    with sending.run_lock(settings.state_dir, camp.issue.slug), _journal(settings) as journal:
-        plan = sending.plan(
-            camp, journal, resend_unknown=resend_unknown, retry_failed=retry_failed,
-            limit=limit, skip_invalid=skip_invalid,
-        )  # fmt: skip
-        _print_plan(settings, plan)
-        _say(f"Checks:    {checked}")
-        if plan.to_send == 0:
-            _say("Nothing to send.")
-            if plan.unknown or plan.failed_before:
-                raise typer.Exit(EXIT_PARTIAL)
-            return
-        _confirm(plan, yes)
-        try:
-            result = _deliver_with_progress(plan, journal, factory)
-        except DeliveryError as error:
-            # The server became unusable mid-run: say how far it got before the error line.
-            sent_now = journal.counts(camp.issue.slug)["sent"] - plan.already_sent
-            if sent_now > 0:
-                _say(
-                    f"Stopped after {sent_now} message(s) were sent. Once fixed, re-run "
-                    f"'newsletter send {slug}' to resume; nobody gets a second copy."
-                )
-                error.exit_code = EXIT_PARTIAL
-            raise
-    _print_result(slug, plan, result)
+    def deliver(self, total: int, run):
+        return _deliver_with_progress(total, run)
 
 
 def _print_plan(settings, plan) -> None:
@@ -337,12 +320,27 @@ def _print_plan(settings, plan) -> None:
         else ""
     )
     _say(f"Pacing:    {rate}, {settings.connections} connection(s){batches}")
+    if plan.daily_limit:
+        _say(
+            f"Today:     {plan.daily_used} of {plan.daily_limit} sent in the last 24 hours "
+            f"(NEWSLETTER_DAILY_LIMIT); {max(0, plan.daily_limit - plan.daily_used)} left"
+        )
     _say(f"Members:   {camp.recipients_path}")
+    _say(f"Size:      message {_kb(camp.message_bytes())}, HTML {_kb(camp.rendered.html_bytes)}")
     limited = f" (--limit {plan.limit} of {plan.pending_total} pending)" if plan.limit else ""
-    _say(f"To send:   {plan.to_send}{limited}")
+    took = f", {plan.duration}" if plan.duration else ""
+    _say(f"To send:   {plan.to_send}{limited}{took}")
+    if plan.held_back:
+        later = f" {plan.resume_after}" if plan.resume_after else " tomorrow"
+        _say(
+            f"Held back: {plan.held_back} by the daily limit: they stay pending; run the same "
+            f"command again{later}"
+        )
     if plan.resuming:
         total = plan.already_sent + plan.pending_total + len(plan.unknown) + plan.failed_before
         _say(f"Resuming:  {plan.already_sent} of {total} already sent")
+    if plan.issue_changed:
+        _say("Changed:   the issue changed since members got it; the rest get the new version")
     if plan.failed_before:
         _say(f"Failed before: {plan.failed_before} (not retried; --retry-failed retries them)")
     if plan.unknown:
@@ -353,21 +351,9 @@ def _print_plan(settings, plan) -> None:
         _say(f"Skipped:   {line}")
 
 
-def _confirm(plan, yes: bool) -> None:
-    from .errors import NewsletterError
+def _deliver_with_progress(total: int, run):
+    import time
 
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise NewsletterError(
-            "no terminal to confirm the send; nothing was sent", hint="add --yes to confirm"
-        )
-    if not typer.confirm(f"Send to {plan.to_send} member(s) now?", default=False):
-        _say("Nothing was sent.")
-        raise typer.Exit(0)
-
-
-def _deliver_with_progress(plan, journal, factory):
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -376,63 +362,81 @@ def _deliver_with_progress(plan, journal, factory):
         TimeRemainingColumn,
     )
 
-    from . import sending
-
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · "
                    "deferred {task.fields[deferred]} · {task.fields[rate]}/min"),
         TimeRemainingColumn(),
     )  # fmt: skip
-    import time
-
     started = time.monotonic()
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(
-            "Sending", total=plan.to_send, sent=0, failed=0, deferred=0, rate=0
-        )
-
-        unknown = 0
+        task = progress.add_task("Sending", total=total, sent=0, failed=0, deferred=0, rate=0)
+        other = 0
 
         def on_event(event) -> None:
-            nonlocal unknown
-            unknown += event.outcome == "unknown"  # sent, no reply: counted as done
-            done = event.sent + event.failed + event.deferred + event.skipped + unknown
+            nonlocal other
+            other += event.outcome in ("unknown", "pending")  # done, but neither of the above
+            done = event.sent + event.failed + event.deferred + event.skipped + other
             minutes = max(time.monotonic() - started, 1e-6) / 60
             progress.update(
                 task, completed=done, sent=event.sent, failed=event.failed,
                 deferred=event.deferred, rate=int(event.sent / minutes),
             )  # fmt: skip
 
-        return sending.execute(plan, journal, factory, on_event=on_event)
+        return run(on_event)
 
 
-def _print_result(slug: str, plan, result) -> None:
-    from .errors import EXIT_INTERRUPTED, EXIT_PARTIAL
-
-    _say("")
-    _say(f"Sent:      {result.sent}")
-    _say(f"Failed:    {result.failed}")
-    _say(f"Deferred:  {result.deferred}")
-    if result.skipped:
-        _say(f"Skipped:   {result.skipped} (already sent or in progress elsewhere)")
-    _say(f"Time:      {result.elapsed:.1f} s")
-    for address, reply in result.failures[:20]:
-        _say(f"  failed   {address}: {reply}")
-    for address, reply in result.deferrals[:20]:
-        _say(f"  deferred {address}: {reply}")
-    if result.unknown:
-        _say(f"Unknown:   {len(result.unknown)} cut off mid-send: {', '.join(result.unknown[:5])}")
-    if result.interrupted:
+def _print_result(slug: str, outcome) -> None:
+    plan, result, totals = outcome.plan, outcome.result, outcome.totals
+    if outcome.declined:
+        _say("Nothing was sent.")
+        return
+    if result is None:
+        _say("Nothing to send.")
+    else:
+        _say("")
+        _say(f"This run:  sent {result.sent}, failed {result.failed}, deferred {result.deferred}")
+        if result.skipped:
+            _say(f"Skipped:   {result.skipped} (already sent or in progress elsewhere)")
+        _say(f"Time:      {result.elapsed:.1f} s")
+        for address, reply in result.failures[:20]:
+            _say(f"  failed   {address}: {reply}")
+        for address, reply in result.deferrals[:20]:
+            _say(f"  deferred {address}: {reply}")
+        if result.unknown:
+            _say(
+                f"Unknown:   {len(result.unknown)} cut off mid-send: {', '.join(result.unknown[:5])}"
+            )
+    _say(
+        f"Sent:      {totals.sent}   Failed: {totals.failed}   Pending: {totals.pending}   "
+        f"Unknown: {totals.unknown}"
+    )
+    if outcome.stopped is not None:
+        stop = outcome.stopped
+        typer.secho(f"Stopped:   {stop.reason}.", fg="yellow")
+        _say(f"Provider:  {stop.reply}")
+        at = f" ({outcome.stop_resume})" if outcome.stop_resume else ""
+        _say(f"Next:      {stop.advice}{at}: newsletter send {slug}")
+        _say(
+            f"           It resumes with the {totals.pending} pending member(s); nobody gets "
+            "a second copy."
+        )
+    if result is not None and result.interrupted:
         typer.secho(
             f"Interrupted. Re-run 'newsletter send {slug}' to resume: only members who have not "
             "got it will be sent to.", fg="yellow", err=True,
         )  # fmt: skip
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if result.failed or result.deferred or result.unknown or plan.unknown or plan.failed_before:
+        return
+    if outcome.resume_after or (plan.held_back and totals.pending):
+        later = outcome.resume_after or "tomorrow"
+        _say(
+            f"Daily limit: {totals.pending} member(s) stay pending; run 'newsletter send {slug}' "
+            f"again {later}."
+        )
+    if outcome.exit_code:
         _say(f"Details: newsletter status {slug}. Deferred members are retried on the next run.")
-        raise typer.Exit(EXIT_PARTIAL)
-    _say(f"Done: {slug!r} sent to {result.sent} member(s).")
+    elif result is not None:
+        _say(f"Done: {slug!r} sent to {result.sent} member(s).")
 
 
 def _print_dry_run(camp, result) -> None:
@@ -442,14 +446,22 @@ def _print_dry_run(camp, result) -> None:
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
     _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    if report.columns:
+        _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
         _say(f"  skipped:   {line}")
+    if report.several:
+        _say(f"  note:      {report.several_line()}")
     if result.written:
         average = result.total_bytes // result.written
         _say(
             f"  size:      HTML {_kb(result.html_bytes)}, message {_kb(average)} on average, "
             f"{_kb(result.largest_bytes)} largest"
         )
+    if result.images_bytes:
+        _say(f"  pictures:  embedded, {_kb(result.images_bytes)} in each message")
+    for offline in result.offline:
+        _notice(f"{offline.line()}: publish the archive first (newsletter archive)")
     _say("No mail was sent.")
 
 
@@ -459,7 +471,8 @@ def new(
         str, typer.Argument(metavar="SLUG", help="Slug of the new issue, e.g. january-2024.")
     ],
     date: Annotated[
-        str | None, typer.Option(help="Issue date, YYYY-MM-DD [default: today].")
+        str | None,
+        typer.Option(help="Issue date, YYYY-MM-DD [default: the slug's month, or today]."),
     ] = None,
     title: Annotated[
         str | None, typer.Option(help="Title [default: '<bulletin> – <Month YYYY>'].")
@@ -476,7 +489,7 @@ def new(
 
     settings = _settings()
     try:
-        day = dt.date.fromisoformat(date) if date else dt.date.today()
+        day = dt.date.fromisoformat(date) if date else None  # None: from the slug, or today
     except ValueError:
         raise IssueError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD") from None
     path = create_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)
@@ -518,24 +531,20 @@ def _print_findings(report) -> None:
 
 
 @app.command("list")
-def list_(
-    recipients: RecipientsOpt = None,
-) -> None:
-    """Every issue, newest first: date, title, subject and send state from the journal.
+def list_() -> None:
+    """Every issue, newest first: date, title, subject and what its send reached, from the
+    journal ("sent 128 of 500; 372 pending"), whatever the members CSV holds today.
 
     Example: newsletter list
     """
-    from .status import list_issues, member_count
+    from .status import list_issues
 
     settings = _settings()
     states = list_issues(settings, _skipped)
-    members = None
-    if any(any(state.counts.values()) for state in states):
-        members = member_count(recipients or settings.recipients, settings.suppressed)
     if not states:
         _say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
     for state in states:
-        _say(f"{state.date.isoformat()}  {state.slug:<24} {state.describe(members)}")
+        _say(f"{state.date.isoformat()}  {state.slug:<24} {state.describe()}")
         _say(f"            {state.title} — subject: {state.subject}")
 
 
@@ -543,15 +552,17 @@ def list_(
 def status(
     slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    recipients: RecipientsOpt = None,
 ) -> None:
-    """Show an issue's delivery record: counts by status, failures with server replies, when.
+    """Show an issue's delivery record: counts by status, members of the current list still
+    pending, failures with server replies, when.
 
     Example: newsletter status december-2023 --json
     """
     from .status import send_status
 
     settings = _settings()
-    report = send_status(settings, slug)
+    report = send_status(settings, slug, recipients)
     if as_json:
         import json
 
@@ -561,6 +572,11 @@ def status(
     _say(
         f"{slug}: {counts}" + (f" (last update {report.last_update})" if report.last_update else "")
     )
+    if report.pending is not None:
+        _say(
+            f"pending: {report.pending} of the {report.members} member(s) in "
+            f"{recipients or settings.recipients} have not got it yet"
+        )
     for label, rows in (
         ("failed", report.failures),
         ("deferred (retried on the next run)", report.deferred),
@@ -586,7 +602,8 @@ def archive(
 
     Pages carry no member data and no unsubscribe link. Set NEWSLETTER_ARCHIVE_URL to where
     the folder will be published, so the feed has absolute links and each email links to
-    its page ("View in your browser").
+    its page ("View in your browser"). Local pictures go into assets/, from where hosted
+    emails (NEWSLETTER_IMAGES=hosted) load them: publish the folder before sending.
 
     Example: newsletter archive --out site/
     """
@@ -624,6 +641,71 @@ def unsubscribe(
         _say(f"suppressed {address}")
     for address in present:
         _say(f"already suppressed: {address}")
+
+
+@app.command()
+def login(
+    device_code: Annotated[
+        bool,
+        typer.Option(
+            "--device-code",
+            help="Print a code to enter on another device (Microsoft; for a machine without a browser).",
+        ),
+    ] = False,
+    status: Annotated[
+        bool,
+        typer.Option("--status", help="Show who is signed in and when the access token expires."),
+    ] = False,
+) -> None:
+    """Sign the sending mailbox in with Microsoft 365 or Google (OAuth 2.0), once.
+
+    Opens the provider's sign-in page in the browser; the tokens are kept in the state
+    folder (readable by you only) and renewed silently at every send.
+
+    Example: newsletter login --device-code
+    """
+    import datetime as dt
+    import webbrowser
+
+    from . import oauth
+    from .errors import EXIT_PARTIAL
+
+    if status and device_code:
+        from .errors import UsageError
+
+        raise UsageError(
+            "--device-code does nothing with --status", hint="--status signs nobody in"
+        )
+    settings = _settings()
+    if status:
+        info = oauth.sign_in_status(settings)
+    else:
+        info = oauth.login(
+            settings, device_code=device_code, open_browser=webbrowser.open, echo=_say
+        )
+    if info is None:
+        _say("not signed in (run: newsletter login)")
+        raise typer.Exit(EXIT_PARTIAL)
+    if info.expires_at is None:
+        expiry = "no access token yet"
+    else:
+        when = dt.datetime.fromtimestamp(info.expires_at).astimezone()
+        verb = "expired" if when < dt.datetime.now().astimezone() else "expires"
+        expiry = f"access token {verb} {when:%Y-%m-%d %H:%M %Z} (renewed automatically)"
+    where = f"; tokens in {info.path}" if info.path else ""
+    _say(f"signed in as {info.username} ({info.provider}): {expiry}{where}")
+
+
+@app.command()
+def logout() -> None:
+    """Forget the mailbox's sign-in tokens (revoked at the provider where it allows it).
+
+    Example: newsletter logout
+    """
+    from . import oauth
+
+    info = oauth.logout(_settings())
+    _say(f"signed out {info.username} ({info.provider})" if info else "nobody was signed in")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,25 @@ from .errors import ConfigError
 PREFIX = "NEWSLETTER_"
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+IMAGE_MODES = ("", "hosted", "embed")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+AUTH_MODES = ("password", "oauth2", "none")
+OAUTH_PROVIDERS = ("microsoft", "google")
+# SMTP hosts whose provider is known: NEWSLETTER_SMTP_AUTH defaults to oauth2 there when no
+# password is set, and NEWSLETTER_OAUTH_PROVIDER is inferred from them.
+OAUTH_HOSTS = {
+    "office365.com": "microsoft",
+    "outlook.com": "microsoft",
+    "gmail.com": "google",
+    "googlemail.com": "google",
+}
+
+
+def _host_in(host: str, domain: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
 # Safe default pacing (messages per minute) for hosted mailboxes with per-minute limits;
 # relays and ESPs default to unlimited. NEWSLETTER_RATE always wins.
 PROVIDER_RATES = {
@@ -28,12 +46,29 @@ PROVIDER_RATES = {
 }
 
 
+# Recipients a day per account (rolling 24 hours); NEWSLETTER_DAILY_LIMIT always wins.
+PROVIDER_DAILY_LIMITS = {
+    "office365.com": 10_000,  # Microsoft 365: 10,000 recipients a day
+    "outlook.com": 10_000,
+    "gmail.com": 2_000,  # Google Workspace: 2,000 a day (consumer Gmail: 500)
+    "googlemail.com": 2_000,
+}
+
+
 def provider_rate(host: str) -> float:
     host = host.lower().rstrip(".")
     for domain, rate in PROVIDER_RATES.items():
         if host == domain or host.endswith("." + domain):
             return rate
     return 0.0
+
+
+def provider_daily_limit(host: str) -> int:
+    host = host.lower().rstrip(".")
+    for domain, limit in PROVIDER_DAILY_LIMITS.items():
+        if host == domain or host.endswith("." + domain):
+            return limit
+    return 0
 
 
 @dataclass(frozen=True)
@@ -57,6 +92,9 @@ class Settings:
     unsubscribe_mailto: str = ""
     secret: str = field(default="", repr=False)
     archive_url: str = ""
+    # Local pictures: "hosted" (in the web archive) or "embed" (inline parts); empty = hosted
+    # when archive_url is set, else embed. See image_mode.
+    images: str = ""
 
     # Link tagging.
     utm: bool = False
@@ -75,6 +113,16 @@ class Settings:
     smtp_timeout: float = 30.0
     smtp_max_per_connection: int = 100
 
+    # Sign-in (OAuth 2.0). Empty smtp_auth: oauth2 for a Microsoft 365/Google host without a
+    # password (or with a token command), else password (AUTH only if a username is set).
+    smtp_auth: str = ""
+    smtp_oauth_token_command: str = field(default="", repr=False)
+    oauth_provider: str = ""  # empty: inferred from the SMTP host
+    oauth_client_id: str = ""
+    oauth_client_secret: str = field(default="", repr=False)
+    oauth_tenant: str = "organizations"
+    oauth_authority: str = ""  # empty: the provider's public sign-in service
+
     # Pacing and retries.
     connections: int = 1
     rate: float = 0.0  # messages per minute, 0 = unlimited
@@ -82,10 +130,36 @@ class Settings:
     batch_pause: float = 0.0
     max_attempts: int = 5
     retry_base_delay: float = 2.0
+    daily_limit: int = 0  # messages per rolling 24 hours, all issues; 0 = no cap
+
+    @property
+    def image_mode(self) -> str:
+        """How emails carry local pictures: "hosted" or "embed" (NEWSLETTER_IMAGES)."""
+        return self.images or ("hosted" if self.archive_url else "embed")
 
     @property
     def port(self) -> int:
         return self.smtp_port or DEFAULT_PORTS[self.smtp_security]
+
+    @property
+    def auth_mode(self) -> str:
+        """How the SMTP connection authenticates: password, oauth2 or none."""
+        if self.smtp_auth:
+            return self.smtp_auth
+        if self.smtp_oauth_token_command:
+            return "oauth2"
+        if self.provider_from_host and not self.smtp_password:
+            return "oauth2"
+        return "password"
+
+    @property
+    def provider_from_host(self) -> str:
+        return next((p for d, p in OAUTH_HOSTS.items() if _host_in(self.smtp_host, d)), "")
+
+    @property
+    def oauth_provider_name(self) -> str:
+        """microsoft or google: the setting, else inferred from the SMTP host ("" if unknown)."""
+        return self.oauth_provider or self.provider_from_host
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Apply command-line flags; ``None`` means "flag not given"."""
@@ -110,17 +184,54 @@ class Settings:
                 setting="NEWSLETTER_SMTP_SECURITY",
                 hint="use starttls or ssl, or set NEWSLETTER_SMTP_ALLOW_INSECURE=true",
             )
-        if self.smtp_username and not self.smtp_password:
+        if self.auth_mode == "oauth2":
+            self._require_oauth2()
+            return
+        if self.auth_mode == "password" and self.smtp_username and not self.smtp_password:
             raise ConfigError(
                 "a username is set but no password",
                 setting="NEWSLETTER_SMTP_PASSWORD",
                 hint="set it in .env or the environment",
             )
-        if self.smtp_security == "none" and self.smtp_username:
+        if self.smtp_security == "none" and self.smtp_username and self.auth_mode == "password":
             raise ConfigError(
                 "AUTH is never sent over an unencrypted connection",
                 setting="NEWSLETTER_SMTP_SECURITY",
                 hint="use starttls or ssl, or remove NEWSLETTER_SMTP_USERNAME",
+            )
+
+    def _require_oauth2(self) -> None:
+        if self.smtp_security == "none":
+            # A bearer token is as good as a password: never over a plain connection.
+            raise ConfigError(
+                "OAuth 2.0 tokens are never sent over an unencrypted connection",
+                setting="NEWSLETTER_SMTP_SECURITY",
+                hint="use starttls or ssl",
+            )
+        if self.smtp_oauth_token_command:
+            if not self.smtp_username:
+                raise ConfigError(
+                    "the token command needs the mailbox to sign in as",
+                    setting="NEWSLETTER_SMTP_USERNAME",
+                    hint="set it to the sending mailbox's address",
+                )
+            return
+        self.require_oauth_client()
+
+    def require_oauth_client(self) -> None:
+        """Refuse to start a sign-in without a provider and an app registration."""
+        if not self.oauth_provider_name:
+            raise ConfigError(
+                f"cannot tell the sign-in provider from the host {self.smtp_host or '(none)'}",
+                setting="NEWSLETTER_OAUTH_PROVIDER",
+                hint="set it to microsoft or google",
+            )
+        if not self.oauth_client_id:
+            raise ConfigError(
+                "no app registration for signing in",
+                setting="NEWSLETTER_OAUTH_CLIENT_ID",
+                hint="ask your IT person for the application (client) ID; see the README's "
+                "'Signing in with Microsoft 365 or Google'",
             )
 
 
@@ -159,14 +270,43 @@ def _validate(settings: Settings) -> Settings:
             f"must be one of {', '.join(SECURITY_MODES)}, not {settings.smtp_security!r}",
             setting="NEWSLETTER_SMTP_SECURITY",
         )
+    if settings.smtp_auth not in ("", *AUTH_MODES):
+        raise ConfigError(
+            f"must be one of {', '.join(AUTH_MODES)}, not {settings.smtp_auth!r}",
+            setting="NEWSLETTER_SMTP_AUTH",
+        )
+    if settings.oauth_provider not in ("", *OAUTH_PROVIDERS):
+        raise ConfigError(
+            f"must be one of {', '.join(OAUTH_PROVIDERS)}, not {settings.oauth_provider!r}",
+            setting="NEWSLETTER_OAUTH_PROVIDER",
+        )
+    if settings.oauth_authority and not settings.oauth_authority.startswith("https://"):
+        raise ConfigError("must be an https:// address", setting="NEWSLETTER_OAUTH_AUTHORITY")
     if not 0 <= settings.smtp_port <= 65535:
         raise ConfigError("must be a port number from 1 to 65535", setting="NEWSLETTER_SMTP_PORT")
     for name in ("connections", "smtp_max_per_connection", "max_attempts"):
         if getattr(settings, name) < 1:
             raise ConfigError("must be at least 1", setting=env_name(name))
-    for name in ("rate", "batch_size", "batch_pause", "smtp_timeout", "retry_base_delay"):
+    for name in (
+        "rate",
+        "batch_size",
+        "batch_pause",
+        "smtp_timeout",
+        "retry_base_delay",
+        "daily_limit",
+    ):
         if getattr(settings, name) < 0:
             raise ConfigError("must not be negative", setting=env_name(name))
+    if settings.images not in IMAGE_MODES:
+        raise ConfigError(
+            f"must be hosted or embed, not {settings.images!r}", setting="NEWSLETTER_IMAGES"
+        )
+    if settings.images == "hosted" and not settings.archive_url:
+        raise ConfigError(
+            "hosted images need the web archive's address",
+            setting="NEWSLETTER_IMAGES",
+            hint="set NEWSLETTER_ARCHIVE_URL, or NEWSLETTER_IMAGES=embed",
+        )
     if settings.smtp_cafile and not Path(settings.smtp_cafile).is_file():
         raise ConfigError(
             f"CA file {settings.smtp_cafile} does not exist", setting="NEWSLETTER_SMTP_CAFILE"
@@ -192,4 +332,8 @@ def load_settings(
             kwargs[f.name] = _convert(f.name, raw, f.type)
     if "rate" not in kwargs and kwargs.get("smtp_host"):
         kwargs["rate"] = provider_rate(kwargs["smtp_host"])
+    if "daily_limit" not in kwargs and kwargs.get("smtp_host"):
+        kwargs["daily_limit"] = provider_daily_limit(kwargs["smtp_host"])
+    if "smtp_security" in kwargs:
+        kwargs["smtp_security"] = kwargs["smtp_security"].lower()  # "None", "STARTTLS"
     return _validate(Settings(**kwargs))

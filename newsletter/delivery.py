@@ -27,8 +27,26 @@ from .config import Settings
 from .envelope import Envelope as OutgoingMessage
 from .errors import DeliveryError
 from .journal import Journal, address_key
-from .smtp import PermanentFailure, SendFailure, TemporaryFailure, Transport, UnknownOutcome
+from .refusals import CircuitBreaker, SenderRefusal, classify
+from .smtp import (
+    PermanentFailure,
+    SenderRefused,
+    SendFailure,
+    TemporaryFailure,
+    Transport,
+    UnknownOutcome,
+)
 
+# How smtp.py words a server that cannot be reached at all; after messages went out this
+# means the server went away, not a settings mistake (AUTH, TLS, sign-in are still errors).
+_GONE = (
+    "connection refused",
+    "cannot connect",
+    "no answer within",
+    "unknown host",
+    "server closed the connection",
+    "server refused the connection",
+)
 MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on
 _POLL = 0.05  # seconds; how often waiting threads look at the stop flag
 
@@ -40,6 +58,7 @@ class Outcome(StrEnum):
     RETRY = "retry"  # temporary failure, will be retried in this run
     SKIPPED = "skipped"  # already sent or unknown in the journal, or a duplicate address
     UNKNOWN = "unknown"  # sent, but no reply in time: stays "sending", never retried
+    PENDING = "pending"  # refused because of the sender (quota, block): back to pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +89,10 @@ class DeliveryResult:
     unknown: list[str] = field(default_factory=list)
     interrupted: bool = False
     elapsed: float = 0.0  # seconds
+    # Why the run stopped early: the provider refused the sender (quota, blocked account)
+    # or the server stopped answering. ``returned``: members put back to pending for it.
+    stopped: SenderRefusal | None = None
+    returned: list[str] = field(default_factory=list)
 
 
 EventHandler = Callable[[DeliveryEvent], None]
@@ -152,6 +175,7 @@ class _Run:
         self.stop = threading.Event()
         self.events: queue.Queue[DeliveryEvent | None] = queue.Queue()  # None: worker ended
         self.error: BaseException | None = None
+        self.breaker = CircuitBreaker()
         self.abandoned = False  # set when the main thread stopped waiting for workers
 
         self._messages: Iterator[OutgoingMessage] = iter(messages)
@@ -222,6 +246,8 @@ class _Run:
                 r.deferrals.append((address, reply))
             elif outcome is Outcome.SKIPPED:
                 r.skipped += 1
+            elif outcome is Outcome.PENDING:
+                r.returned.append(address)
             event = DeliveryEvent(
                 outcome, address, job.msg.row, reply, job.attempts,
                 r.sent, r.failed, r.deferred, r.skipped,
@@ -233,6 +259,25 @@ class _Run:
             if self.error is None:
                 self.error = error
         self.stop.set()
+
+    def halt(self, refusal: SenderRefusal) -> None:
+        """Stop the run at once for a reason that concerns every member (the first wins)."""
+        with self._lock:
+            if self.result.stopped is None:
+                self.result.stopped = refusal
+        self.stop.set()
+
+    def return_failed(self, addresses: list[str], reply: str) -> None:
+        """Members recorded ``failed`` before the breaker saw it was the sender: pending."""
+        for address in addresses:
+            self.journal.mark_deferred(self.slug, address, reply)
+        keys = {address_key(a) for a in addresses}
+        with self._lock:
+            r = self.result
+            kept = [(a, why) for a, why in r.failures if address_key(a) not in keys]
+            r.failed -= len(r.failures) - len(kept)
+            r.failures = kept
+            r.returned.extend(addresses)
 
     def unknown(self) -> list[str]:
         with self._lock:
@@ -297,6 +342,8 @@ class _Run:
         if isinstance(outcome, str):
             self.journal.mark_sent(slug, msg.to, outcome)
             self._settle(key)
+            with self._lock:
+                self.breaker.success()
             self.emit(Outcome.SENT, job, outcome)
         elif isinstance(outcome, UnknownOutcome):
             # Stays in _in_flight, so DeliveryResult.unknown lists it; the journal keeps
@@ -304,14 +351,16 @@ class _Run:
             self.journal.mark_unknown(slug, msg.to, outcome.reply)
             self.emit(Outcome.UNKNOWN, job, outcome.reply)
         elif isinstance(outcome, PermanentFailure):
-            self.journal.mark_failed(slug, msg.to, outcome.reply)
-            self._settle(key)
-            self.emit(Outcome.FAILED, job, outcome.reply)
+            self._refused(job, key, outcome.reply)
         elif isinstance(outcome, TemporaryFailure):
             self.journal.mark_deferred(slug, msg.to, outcome.reply)
             self._settle(key)
             job.last_reply = outcome.reply
-            if job.attempts >= self.settings.max_attempts or self.stop.is_set():
+            quota = classify(outcome.reply)  # a quota said with 4xx: retrying cannot help
+            if quota is not None:
+                self.emit(Outcome.PENDING, job, outcome.reply)
+                self.halt(quota)
+            elif job.attempts >= self.settings.max_attempts or self.stop.is_set():
                 self.emit(Outcome.DEFERRED, job, outcome.reply)
             else:
                 delay = retry_delay(job.attempts - 1, self.settings.retry_base_delay, self.rng)
@@ -322,8 +371,59 @@ class _Run:
             # TLS, AUTH, sender refused): it certainly was not accepted.
             self.journal.mark_deferred(slug, msg.to, str(outcome))
             self._settle(key)
-            self.emit(Outcome.DEFERRED, job, str(outcome))
-            raise outcome
+            stop = self._stop_reason(outcome)
+            if stop is None:
+                self.emit(Outcome.DEFERRED, job, str(outcome))
+                raise outcome
+            self.emit(Outcome.PENDING, job, stop.reply)
+            self.halt(stop)
+
+    def _refused(self, job: _Job, key: str, reply: str) -> None:
+        """A permanent refusal: the member's own failure, unless it is about the sender."""
+        address = job.msg.to
+        known = classify(reply)
+        if known is not None:
+            self.journal.mark_deferred(self.slug, address, reply)
+            self._settle(key)
+            self.emit(Outcome.PENDING, job, reply)
+            self.halt(known)
+            return
+        self.journal.mark_failed(self.slug, address, reply)
+        self._settle(key)
+        with self._lock:
+            tripped = self.breaker.refused(address, reply)
+            earlier = [m for m in self.breaker.members if address_key(m) != key] if tripped else []
+        if tripped is None:
+            self.emit(Outcome.FAILED, job, reply)
+            return
+        self.journal.mark_deferred(self.slug, address, reply)
+        self.return_failed(earlier, reply)
+        self.emit(Outcome.PENDING, job, reply)
+        self.halt(tripped)
+
+    def _stop_reason(self, error: DeliveryError) -> SenderRefusal | None:
+        """Why a DeliveryError mid-run should end the run with a summary (None: it is a
+        setup problem, reported as an error line)."""
+        with self._lock:
+            sent = self.result.sent
+        if isinstance(error, SenderRefused):
+            known = classify(error.reply)
+            if known is not None:
+                return known
+            if sent:
+                return SenderRefusal(
+                    error.reply,
+                    f"the server stopped accepting the sender after {sent} message(s)",
+                    "check the account with your provider, then run the same command again",
+                )
+            return None
+        if sent and error.message.startswith(_GONE):
+            return SenderRefusal(
+                error.message,
+                f"the server stopped answering after {sent} message(s)",
+                "run the same command to resume once it answers again",
+            )
+        return None
 
     def _settle(self, key: str) -> None:
         with self._lock:
@@ -353,8 +453,11 @@ def deliver(
     seconds (default: ``settings.smtp_timeout``; a second Ctrl-C abandons them, leaving
     them ``sending``), then the result is returned with ``interrupted=True``.
 
-    Raises DeliveryError (after all outcomes so far are recorded) if the server cannot be
-    used at all, and re-raises any error from ``messages`` or ``on_event``.
+    A refusal of the *sender* (a provider's quota or block, see :mod:`newsletter.refusals`)
+    or a server that stops answering after messages went out ends the run at once: the
+    members refused that way go back to pending (``deferred``), and the result says why in
+    ``stopped``. Raises DeliveryError (after all outcomes so far are recorded) if the server
+    cannot be used at all, and re-raises any error from ``messages`` or ``on_event``.
     """
     started = clock()
     run = _Run(

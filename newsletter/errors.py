@@ -121,3 +121,21 @@ class DeliveryError(NewsletterError):
 
 class CheckFailed(NewsletterError):
     """Pre-flight checks found errors; the send refuses to start (nothing sent: exit 2)."""
+
+
+class UsageError(NewsletterError):
+    """Options that contradict each other or would be silently ignored (exit 2)."""
+
+
+class SignInError(NewsletterError):
+    """Signing in with the mail provider (OAuth 2.0) failed: unreachable sign-in service,
+    refused app registration, a failed token command, a browser sign-in that timed out."""
+
+
+class SignInRequired(DeliveryError):
+    """No usable sign-in: never signed in, or the refresh token expired or was revoked.
+
+    A DeliveryError, so a send stops at once (no message can go out without it)."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__("sign in again: newsletter login", hint=reason or None)

@@ -25,6 +25,7 @@ from .model import (
     Emphasis,
     Fact,
     Facts,
+    Field,
     Image,
     Inline,
     Issue,
@@ -34,6 +35,7 @@ from .model import (
     Quote,
     Section,
     SubHeading,
+    Table,
     Text,
     plain,
 )
@@ -122,6 +124,14 @@ def parse_issue(path: Path) -> Issue:
     meta, body, body_line = split_front_matter(text, path)
     for key in REQUIRED_KEYS:
         if key not in meta:
+            typo = _misspelt(key, meta)
+            if typo:
+                raise IssueError(
+                    f"unknown key {typo!r}: did you mean {key!r}?",
+                    path=path,
+                    line=key_line(text, typo),
+                    hint=f"rename it to '{key}:'",
+                )
             raise IssueError(
                 f"front matter has no {key!r}",
                 path=path,
@@ -150,7 +160,7 @@ def parse_issue(path: Path) -> Issue:
             line=key_line(text, "lang"),
             hint="write e.g. 'lang: en-GB', or leave it out for the organisation's language",
         )
-    sections, signoff = _BodyParser(path, body_line).parse(_blank_comments(body))
+    sections, signoff = _BodyParser(path, body_line).parse(blank_comments(body))
     return Issue(
         slug=path.stem,
         path=path,
@@ -167,6 +177,15 @@ def parse_issue(path: Path) -> Issue:
         archive=meta.get("archive", True),
         draft=meta.get("draft", False),
     )
+
+
+def _misspelt(key: str, meta: dict[str, Any]) -> str | None:
+    """The front-matter key that is most likely a typo of the missing ``key``."""
+    import difflib
+
+    unknown = [k for k in meta if k not in REQUIRED_KEYS and k not in OPTIONAL_KEYS]
+    close = difflib.get_close_matches(key, unknown, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 # ---- front matter --------------------------------------------------------------------------
@@ -226,7 +245,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
-def _blank_comments(body: str) -> str:
+def blank_comments(body: str) -> str:
     """Drop <!-- guidance comments --> but keep their line breaks, so line numbers hold."""
     return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
 
@@ -264,7 +283,10 @@ def _markdown():
     from mdit_py_plugins.attrs import attrs_plugin
     from mdit_py_plugins.container import container_plugin
 
-    md = MarkdownIt("commonmark", {"html": False, "typographer": False})
+    # GFM tables; bare URLs become links (linkify-it-py), but only with a scheme or www.
+    md = MarkdownIt("commonmark", {"html": False, "typographer": False, "linkify": True})
+    md.enable(["table", "linkify"])
+    md.linkify.set({"fuzzy_email": False})
     for name in CONTAINERS:
         md.use(container_plugin, name=name)
     return md.use(attrs_plugin)
@@ -327,14 +349,15 @@ class _BodyParser:
             if tok.type == "hr":
                 i += 1
                 continue
-            block, i = self.block(tokens, i)
-            if in_signoff:
-                signoff.append(block)
-            else:
-                if target is None:
-                    sections.append(Section(title="", line=block.line))
-                    target = sections[-1].blocks
-                target.append(block)
+            parsed, i = self.block(tokens, i)
+            for block in parsed if isinstance(parsed, list) else [parsed]:
+                if in_signoff:
+                    signoff.append(block)
+                else:
+                    if target is None:
+                        sections.append(Section(title="", line=block.line))
+                        target = sections[-1].blocks
+                    target.append(block)
         if not sections:
             raise IssueError(
                 "the issue has no content",
@@ -345,7 +368,7 @@ class _BodyParser:
         return sections, signoff
 
     # Each block parser takes the index of an *_open token and returns (block, next index).
-    def block(self, tokens: list[Any], i: int) -> tuple[Block, int]:
+    def block(self, tokens: list[Any], i: int) -> tuple[Block | list[Block], int]:
         tok = tokens[i]
         kind = tok.type
         if kind == "paragraph_open":
@@ -359,6 +382,9 @@ class _BodyParser:
         if kind == "container_facts_open":
             close = _closing(tokens, i)
             return self.facts(tokens[i + 1 : close], tok), close + 1
+        if kind == "table_open":
+            close = _closing(tokens, i)
+            return self.table(tokens[i + 1 : close], tok), close + 1
         if kind in ("fence", "code_block"):
             lines: list[Inline] = []
             for number, text in enumerate(tok.content.rstrip("\n").split("\n")):
@@ -366,7 +392,65 @@ class _BodyParser:
             return Paragraph(content=tuple(lines), line=self.line(tok)), i + 1
         raise self.error(f"unsupported Markdown ({kind.replace('_open', '')})", tok)
 
-    def paragraph(self, inline: Any, opener: Any) -> Block:
+    def table(self, inner: list[Any], opener: Any) -> Table:
+        header: list[tuple[Inline, ...]] = []
+        rows: list[list[tuple[Inline, ...]]] = []
+        align: list[str] = []
+        in_head = False
+        for tok in inner:
+            if tok.type == "thead_open":
+                in_head = True
+            elif tok.type == "thead_close":
+                in_head = False
+            elif tok.type == "tr_open" and not in_head:
+                rows.append([])
+            elif tok.type == "th_open":
+                style = str(tok.attrs.get("style", ""))
+                align.append(style.partition("text-align:")[2].strip())
+            elif tok.type == "inline":
+                cell = self.inlines(tok)
+                if in_head:
+                    header.append(cell)
+                else:
+                    rows[-1].append(cell)
+        return Table(
+            header=tuple(header),
+            rows=tuple(tuple(row) for row in rows),
+            align=tuple(align),
+            line=self.line(opener),
+        )
+
+    def buttons(self, only: list[Any], opener: Any) -> list[Block] | None:
+        """A paragraph of nothing but ``[Text](url){.button}`` links: one button each."""
+        found: list[Block] = []
+        j = 0
+        while j < len(only):
+            child = only[j]
+            if child.type in ("softbreak", "hardbreak") or (
+                child.type == "text" and not child.content.strip()
+            ):
+                j += 1
+                continue
+            if (
+                child.type != "link_open"
+                or "button" not in str(child.attrs.get("class", "")).split()
+            ):
+                return None
+            close = next(k for k in range(j + 1, len(only)) if only[k].type == "link_close")
+            if any(c.type == "link_open" for c in only[j + 1 : close]):
+                return None
+            found.append(
+                Button(
+                    text=plain(self.inlines_of(only[j + 1 : close])),
+                    href=str(child.attrs.get("href", "")),
+                    line=self.line(opener)
+                    + sum(1 for c in only[:j] if c.type in ("softbreak", "hardbreak")),
+                )
+            )
+            j = close + 1
+        return found or None
+
+    def paragraph(self, inline: Any, opener: Any) -> Block | list[Block]:
         children = inline.children or []
         if inline.content.startswith(":::"):
             name = inline.content[3:].split("\n")[0].strip()
@@ -385,19 +469,10 @@ class _BodyParser:
                 title=str(img.attrs.get("title") or ""),
                 line=self.line(opener),
             )
-        # A lone link marked {.button} is a call to action.
-        if (
-            only
-            and only[0].type == "link_open"
-            and "button" in str(only[0].attrs.get("class", "")).split()
-            and only[-1].type == "link_close"
-            and sum(1 for c in only if c.type == "link_open") == 1
-        ):
-            return Button(
-                text=plain(self.inlines_of(only[1:-1])),
-                href=str(only[0].attrs.get("href", "")),
-                line=self.line(opener),
-            )
+        # Links marked {.button} alone in a paragraph (one or several): calls to action.
+        buttons = self.buttons(only, opener)
+        if buttons:
+            return buttons[0] if len(buttons) == 1 else buttons
         return Paragraph(content=self.inlines(inline), line=self.line(opener))
 
     def list_block(self, tokens: list[Any], i: int) -> tuple[BulletList, int]:
@@ -487,12 +562,18 @@ class _BodyParser:
             elif kind == "image":
                 out.append(Text(child.content))
             elif kind.endswith("_open"):
-                stack.append((kind, dict(child.attrs), []))
+                attrs = dict(child.attrs)
+                if child.markup == "linkify":
+                    attrs["linkify"] = True
+                stack.append((kind, attrs, []))
             elif kind.endswith("_close"):
                 opened, attrs, nodes = stack.pop()
                 if opened == "link_open":
+                    href = str(attrs.get("href", ""))
+                    if attrs.get("linkify") and not plain(tuple(nodes)).startswith("http"):
+                        href = "https://" + href.removeprefix("http://")  # "www.…" written
                     node: Inline = Link(
-                        href=str(attrs.get("href", "")),
+                        href=href,
                         children=tuple(nodes),
                         title=str(attrs.get("title") or ""),
                     )
@@ -503,7 +584,42 @@ class _BodyParser:
                 stack[-1][2].append(node)
             elif kind == "html_inline":
                 out.append(Text(child.content))
-        return _merge_text(tuple(stack[0][2]))
+        return _fields(_merge_text(tuple(stack[0][2])))
+
+
+# A member field the chair may write in the body or subject, with an optional fallback:
+# {{ recipient.first_name }}, {{ recipient.first_name or "member" }},
+# {{ recipient.first_name | default("member") }}. Anything else in {{ }} is reported.
+FIELD_RE = re.compile(
+    r"""\{\{-?\s*recipient\.([A-Za-z_][A-Za-z0-9_]*)\s*"""
+    r"""(?:(?:or\s*|\|\s*default\(\s*)(?:"([^"]*)"|'([^']*)')\s*(?:,\s*true\s*)?\)?\s*)?-?\}\}"""
+)
+
+
+def field_of(match: re.Match[str]) -> Field:
+    return Field(match.group(1), match.group(2) or match.group(3) or "")
+
+
+def _fields(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    """Split ``{{ recipient.x }}`` out of text nodes into :class:`Field` nodes."""
+    out: list[Inline] = []
+    for node in nodes:
+        if isinstance(node, Text) and "{{" in node.text:
+            at = 0
+            for match in FIELD_RE.finditer(node.text):
+                if match.start() > at:
+                    out.append(Text(node.text[at : match.start()]))
+                out.append(field_of(match))
+                at = match.end()
+            if at < len(node.text):
+                out.append(Text(node.text[at:]))
+        elif isinstance(node, Emphasis):
+            out.append(Emphasis(_fields(node.children), node.strong))
+        elif isinstance(node, Link):
+            out.append(Link(node.href, _fields(node.children), node.title))
+        else:
+            out.append(node)
+    return tuple(out)
 
 
 def _closing(tokens: list[Any], i: int) -> int:

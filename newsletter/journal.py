@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS test_sends (
 );
 CREATE INDEX IF NOT EXISTS test_sends_slug ON test_sends (slug);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- One row per issue a real send was started for: what the list and the issue were then.
+CREATE TABLE IF NOT EXISTS issue_runs (
+    slug       TEXT PRIMARY KEY,
+    issue_hash TEXT    NOT NULL,  -- hash of the rendered issue the members got
+    members    INTEGER NOT NULL,  -- members the list held (sent, pending, failed, ...)
+    updated    TEXT    NOT NULL
+);
 """
 
 
@@ -338,3 +345,43 @@ class Journal:
             "INSERT INTO test_sends (slug, address, message_id, sent_at) VALUES (?, ?, ?, ?)",
             (slug, to, message_id, self._now()),
         )
+
+    # -- runs and the daily cap -------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The journal's clock (UTC): what "the last 24 hours" is measured against."""
+        return self._clock().astimezone(UTC)
+
+    def record_run(self, slug: str, issue_hash: str, members: int) -> None:
+        """A real send of ``slug`` starts: the rendered issue's hash and the list's size."""
+        self._write(
+            "INSERT INTO issue_runs (slug, issue_hash, members, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (slug) DO UPDATE SET issue_hash = excluded.issue_hash, "
+            "members = excluded.members, updated = excluded.updated",
+            (slug, issue_hash, members, self._now()),
+        )
+
+    def last_run(self, slug: str) -> tuple[str, int] | None:
+        """(issue hash, members) recorded by the last real send of ``slug``."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT issue_hash, members FROM issue_runs WHERE slug = ?", (slug,)
+            ).fetchone()
+        return (found[0], found[1]) if found else None
+
+    def run_members(self) -> dict[str, int]:
+        """Members each issue's last real send was started for, by slug."""
+        with self._lock:
+            return dict(self._db.execute("SELECT slug, members FROM issue_runs"))
+
+    def sent_since(self, window: timedelta) -> list[datetime]:
+        """When each message of the last ``window`` went out, oldest first, over every
+        issue: member sends (``sent``, and ``sending``: maybe sent) and test copies."""
+        cutoff = (self.now() - window).isoformat(timespec="seconds")
+        with self._lock:
+            found = self._db.execute(
+                "SELECT updated FROM deliveries WHERE status IN ('sent', 'sending') "
+                "AND updated >= ? UNION ALL SELECT sent_at FROM test_sends WHERE sent_at >= ?",
+                (cutoff, cutoff),
+            ).fetchall()
+        return sorted(datetime.fromisoformat(value) for (value,) in found)

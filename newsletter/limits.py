@@ -10,3 +10,6 @@ GMAIL_CLIP_KB = GMAIL_CLIP_BYTES // 1024  # for messages: "102 KB"
 HTML_WARN_BYTES = 80 * 1024
 # Inboxes show about this many characters of a subject line before cutting it.
 SUBJECT_MAX = 60
+# Above this many bytes of embedded pictures per message (base64 included), `check` warns:
+# every member downloads them, and some servers refuse large messages.
+EMBED_WARN_BYTES = 1024 * 1024

@@ -12,6 +12,7 @@ so a member's value can be encoded on its own and spliced in without re-encoding
 
 from __future__ import annotations
 
+import base64
 import binascii
 import datetime as dt
 import html
@@ -25,12 +26,14 @@ from urllib.parse import quote
 
 from .envelope import Envelope
 from .errors import ConfigError
-from .recipients import Recipient
+from .images import PreparedImage
+from .recipients import Recipient, validate_address
 from .render import RenderedIssue
 from .slots import Filled
 from .suppression import unsubscribe_token
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_LINE_END = re.compile(r"\r\n?")
 
 
 # The builder's product is the low-level envelope; the old name stays for callers.
@@ -86,12 +89,21 @@ def make_sender(
 ) -> Sender:
     """Validate the identity settings once, before any message is built."""
     name, address = parseaddr(from_) if from_ else (org_name, org_email)
-    if "@" not in address or _CONTROL.search(from_):
+    if "@" not in address or _CONTROL.search(from_) or validate_address(address)[0] is None:
+        why = validate_address(address)[1] if "@" in address else "no address"
         raise ConfigError(
-            f"not an email address: {from_!r}",
-            setting="NEWSLETTER_FROM",
+            f"not an email address: {from_ or org_email!r} ({why})",
+            setting="NEWSLETTER_FROM" if from_ else "templates/organisation.toml email",
             hint='write it as "Name <address@example.org>"',
         )
+    if reply_to:
+        reply_name, reply_address = parseaddr(reply_to)
+        if _CONTROL.search(reply_to) or validate_address(reply_address)[0] is None:
+            raise ConfigError(
+                f"not an email address: {reply_to!r} ({validate_address(reply_address)[1]})",
+                setting="NEWSLETTER_REPLY_TO",
+                hint='write it as "address@example.org" or "Name <address@example.org>"',
+            )
     if unsubscribe_url:
         if _CONTROL.search(unsubscribe_url) or " " in unsubscribe_url:
             raise ConfigError(
@@ -149,7 +161,8 @@ def _display_name(name: str) -> str:
     if "=?" in name:
         # Text that looks like an RFC 2047 encoded-word must not be decoded by clients as
         # one: encoding the whole name makes it literal.
-        return Header(name, "utf-8").encode()
+        # Encoded-words joined by spaces (not a folded line): _header folds the line.
+        return " ".join(Header(name, "utf-8").encode(linesep=" ").split())
     return name
 
 
@@ -189,6 +202,16 @@ def _header(name: str, value: str) -> str:
     return f"{name}: {folded.encode(linesep=chr(13) + chr(10))}\r\n"
 
 
+def _subject_header(value: str) -> str:
+    """The Subject line. Member data that looks like an RFC 2047 encoded-word ("=?utf-8?q?…")
+    would be decoded by mail clients as one, and a word longer than a line cannot be folded
+    (a line over 998 octets): encoding the whole subject keeps it literal and foldable."""
+    if "=?" not in value and max(map(len, value.split()), default=0) < 70:
+        return _header("Subject", value)
+    encoded = Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    return f"Subject: {encoded}\r\n"
+
+
 def _address(name: str, address: str) -> str:
     # formataddr quotes specials ("," and quotes) and RFC 2047-encodes non-ASCII names.
     if not name:
@@ -216,11 +239,13 @@ class MessageBuilder:
         self.subject_prefix = subject_prefix
         self._html = _QPTemplate(rendered.html_filled)
         self._text = _QPTemplate(rendered.text_filled)
+        # Embedded pictures: each part encoded once per issue, joined into every message.
+        self._inline = [_image_part(cid, image) for cid, image in rendered.inline_images]
         # Per-member subject only when the subject uses member fields.
         self._static_subject = (
             None
             if rendered.subject_filled.has_slots
-            else _header("Subject", subject_prefix + rendered.subject)
+            else _subject_header(subject_prefix + rendered.subject)
         )
         static = [
             _header("From", _address(sender.name, sender.address)),
@@ -245,7 +270,9 @@ class MessageBuilder:
         """The member's message; ``to`` readdresses it (a test copy personalised as them)."""
         unsubscribe_link, list_unsubscribe = self.sender.unsubscribe_target(recipient.email)
         fields = self.fields(recipient, unsubscribe_link)
-        slot_values = self.rendered.slots.values(fields)
+        # A CSV cell may hold "Smith, Jones\r\nand Partners": one line-end convention
+        # before encoding, or a bare CR would reach the message (quoted-printable keeps it).
+        slot_values = [_LINE_END.sub("\n", v) for v in self.rendered.slots.values(fields)]
         # Each value encoded for its part: HTML-escaped then QP for HTML, QP for text.
         html_values = [_qp_chunk(html.escape(v, quote=True)) + b"=\r\n" for v in slot_values]
         text_values = [_qp_chunk(v) + b"=\r\n" for v in slot_values]
@@ -258,7 +285,7 @@ class MessageBuilder:
             headers.append(self._static_subject)
         else:
             subject = self.rendered.subject_filled.fill(slot_values)
-            headers.append(_header("Subject", self.subject_prefix + _clean(subject)))
+            headers.append(_subject_header(self.subject_prefix + _clean(subject)))
         headers.append(f"Date: {format_datetime(self.clock())}\r\n")
         headers.append(f"Message-ID: {message_id}\r\n")
         if list_unsubscribe:
@@ -274,16 +301,39 @@ class MessageBuilder:
             'Content-Type: text/{kind}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         )
+        html_part = (part_head.format(kind="html").encode("ascii"), self._html.fill(html_values))
+        if self._inline:
+            # multipart/related(HTML, pictures by Content-ID) as the second alternative: the
+            # structure Gmail, Outlook, Apple Mail and Thunderbird all show inline.
+            related = "=_r" + boundary[2:]
+            html_part = (
+                f'--{boundary}\r\nContent-Type: multipart/related; type="text/html";\r\n'
+                f' boundary="{related}"\r\n\r\n'.encode("ascii"),
+                html_part[0].replace(boundary.encode("ascii"), related.encode("ascii"), 1),
+                html_part[1],
+                *(f"--{related}\r\n".encode("ascii") + part for part in self._inline),
+                f"--{related}--\r\n".encode("ascii"),
+            )
         data = b"".join(
             (
                 head,
                 part_head.format(kind="plain").encode("ascii"),
                 self._text.fill(text_values),
-                part_head.format(kind="html").encode("ascii"),
-                self._html.fill(html_values),
+                *html_part,
                 f"--{boundary}--\r\n".encode("ascii"),
             )
         )
         return OutgoingMessage(
             to=to or recipient.email, row=recipient.row, message_id=message_id, data=data
         )
+
+
+def _image_part(content_id: str, image: PreparedImage) -> bytes:
+    """One embedded picture's MIME part (headers and base64 body), without its boundary."""
+    body = base64.encodebytes(image.data).replace(b"\n", b"\r\n")  # 76-character lines
+    return (
+        f"Content-Type: {image.mime}\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        f"Content-ID: <{content_id}>\r\n"
+        f'Content-Disposition: inline; filename="{image.name}"\r\n\r\n'
+    ).encode("ascii") + body

@@ -42,7 +42,16 @@ class LineBreak:
     pass
 
 
-Inline = Union[Text, Emphasis, Code, Link, LineBreak]  # noqa: UP007 (used at runtime)
+@dataclass(frozen=True)
+class Field:
+    """A member field the chair wrote in the body, e.g. ``{{ recipient.organisation }}``:
+    filled per member, with ``fallback`` when the member's value is empty."""
+
+    name: str
+    fallback: str = ""
+
+
+Inline = Union[Text, Emphasis, Code, Link, LineBreak, Field]  # noqa: UP007 (used at runtime)
 
 
 def plain(nodes: tuple[Inline, ...]) -> str:
@@ -51,6 +60,8 @@ def plain(nodes: tuple[Inline, ...]) -> str:
     for node in nodes:
         if isinstance(node, Text | Code):
             out.append(node.text)
+        elif isinstance(node, Field):
+            out.append(node.fallback or node.name)
         elif isinstance(node, Emphasis | Link):
             out.append(plain(node.children))
         else:
@@ -109,6 +120,17 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Table:
+    """A GFM table: a header row and body rows of inline cells; ``align`` per column
+    ("left", "center", "right" or "")."""
+
+    header: tuple[tuple[Inline, ...], ...]
+    rows: tuple[tuple[tuple[Inline, ...], ...], ...]
+    align: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Image:
     src: str
     alt: str
@@ -124,7 +146,7 @@ class SubHeading:
     line: int = 0
 
 
-Block = Union[Paragraph, BulletList, Quote, Facts, Button, Image, SubHeading]  # noqa: UP007
+Block = Union[Paragraph, BulletList, Quote, Facts, Button, Image, SubHeading, Table]  # noqa: UP007
 
 
 @dataclass

@@ -27,12 +27,22 @@ class Organisation:
     greeting_fallback: str = "Dear member,"
     lang: str = "en"
     colours: dict[str, str] = field(default_factory=dict)
+    # The `#` sections `newsletter new` starts each issue with.
+    sections: list[str] = field(default_factory=lambda: list(DEFAULT_SECTIONS))
+
+    @property
+    def address_lines(self) -> list[str]:
+        """The postal address one entry per line (a multi-line TOML string), without the
+        commas that end them: HTML breaks the lines, the text part joins them with ", "."""
+        lines = (" ".join(line.split()).rstrip(",") for line in self.address.splitlines())
+        return [line for line in lines if line]
 
     @property
     def domain(self) -> str:
         return self.email.rpartition("@")[2]
 
 
+DEFAULT_SECTIONS = ("News", "Events", "Opportunities")
 DEFAULT_COLOURS = {
     "brand": "#0b4f6c",
     "accent": "#b4420f",
@@ -72,6 +82,13 @@ def load_organisation(templates_dir: Path) -> Organisation:
         if not _COLOUR.fullmatch(str(value)):
             raise TemplateError(f"colour {key} = {value!r} is not #rrggbb", path=path)
     data["colours"] = colours
+    sections = data.get("sections", list(DEFAULT_SECTIONS))
+    if not isinstance(sections, list) or not all(
+        isinstance(item, str) and item.strip() for item in sections
+    ):
+        raise TemplateError(
+            "sections must be a list of headings", path=path, hint='e.g. sections = ["News"]'
+        )
     try:
         org = Organisation(**data)
         org.greeting.format(name="x")

@@ -10,7 +10,7 @@ import textwrap
 import unicodedata
 from collections.abc import Callable
 
-from .model import Code, Emphasis, Inline, LineBreak, Link, Text
+from .model import Code, Emphasis, Field, Inline, LineBreak, Link, Table, Text
 
 WIDTH = 78
 
@@ -18,17 +18,26 @@ WIDTH = 78
 class TextWriter:
     """Turns inline nodes into wrapped text and collects link references on the way."""
 
-    def __init__(self, url: Callable[[str], str] = str, width: int = WIDTH) -> None:
+    def __init__(
+        self,
+        url: Callable[[str], str] = str,
+        width: int = WIDTH,
+        field: Callable[[Field], str] = lambda node: node.fallback,
+    ) -> None:
         self.url = url  # e.g. adds UTM tags; applied to every link target
+        self.field = field  # a member field: its slot token, filled per member
         self.width = width
         self.count = 0
         self.pending: list[tuple[int, str]] = []
+        self.numbers: dict[str, int] = {}  # a URL cited again keeps its first number
 
     def inline(self, nodes: tuple[Inline, ...]) -> str:
         out: list[str] = []
         for node in nodes:
             if isinstance(node, Text):
                 out.append(node.text)
+            elif isinstance(node, Field):
+                out.append(self.field(node))
             elif isinstance(node, Code):
                 out.append(node.text)
             elif isinstance(node, LineBreak):
@@ -46,9 +55,13 @@ class TextWriter:
         if label.strip() in (href, bare):
             # The text already is the address: repeating it as a reference helps nobody.
             return label if href.startswith("mailto:") else f"<{target}>"
-        self.count += 1
-        self.pending.append((self.count, target))
-        return f"{label} [{self.count}]"
+        if "://" in href and label.strip() == href.split("://", 1)[1].rstrip("/"):
+            return label  # a bare "www.…" the chair wrote: readable and typeable as it is
+        if target not in self.numbers:
+            self.count += 1
+            self.numbers[target] = self.count
+            self.pending.append((self.count, target))
+        return f"{label} [{self.numbers[target]}]"
 
     def wrap(self, text: str, indent: str = "", first: str | None = None) -> str:
         """Wrap each hard line of ``text``; soft line breaks read as spaces."""
@@ -73,6 +86,40 @@ class TextWriter:
     ) -> str:
         # A hard break (two spaces or backslash at line end) must survive the wrapping.
         return self.wrap(self.inline(_mark_hard_breaks(nodes)), indent, first)
+
+    def table(self, table: Table) -> str:
+        """Aligned columns when they fit the line width; else one "Label: value" line per
+        cell, a blank line between rows (a narrow client still reads it)."""
+        header = [" ".join(self.inline(cell).split()) for cell in table.header]
+        rows = [[" ".join(self.inline(cell).split()) for cell in row] for row in table.rows]
+        columns = len(header)
+        rows = [(row + [""] * columns)[:columns] for row in rows]
+        widths = [
+            max(display_width(text) for text in [header[k]] + [row[k] for row in rows])
+            for k in range(columns)
+        ]
+        if sum(widths) + 2 * (columns - 1) <= self.width:
+            align = list(table.align) + [""] * columns
+
+            def line(cells: list[str]) -> str:
+                padded = []
+                for k, text in enumerate(cells):
+                    pad = " " * (widths[k] - display_width(text))
+                    padded.append(pad + text if align[k] == "right" else text + pad)
+                return "  ".join(padded).rstrip()
+
+            rule = "  ".join("-" * width for width in widths)
+            return "\n".join([line(header), rule] + [line(row) for row in rows])
+        blocks = []
+        for row in rows:
+            blocks.append(
+                "\n".join(
+                    self.wrap(value, "    ", f"{label}: " if label else "")
+                    for label, value in zip(header, row, strict=True)
+                    if value
+                )
+            )
+        return "\n\n".join(blocks)
 
     def references(self) -> str:
         """The links collected since the last call, one per line."""

@@ -14,9 +14,18 @@ from urllib.parse import urlsplit
 
 from . import model
 from .campaign import Campaign
+from .images import is_local
 from .issue import key_line
-from .limits import GMAIL_CLIP_BYTES, GMAIL_CLIP_KB, HTML_WARN_BYTES, SUBJECT_MAX
-from .recipients import RecipientReport
+from .limits import (
+    EMBED_WARN_BYTES,
+    GMAIL_CLIP_BYTES,
+    GMAIL_CLIP_KB,
+    HTML_WARN_BYTES,
+    SUBJECT_MAX,
+)
+from .published import PUBLISH_HINT, HeadFunction
+from .published import http_head as http_head_default
+from .recipients import RecipientReport, normalise_column
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 VAGUE_LINK_TEXT = {
@@ -77,16 +86,98 @@ class Report:
         return f"READY to send to {self.members} member(s): {counts}."
 
 
-def run_checks(campaign: Campaign, *, smtp_username: str = "") -> Report:
-    """All checks over one prepared campaign (issue rendered, recipients readable)."""
+def run_checks(
+    campaign: Campaign, *, smtp_username: str = "", http_head: HeadFunction | None = None
+) -> Report:
+    """All checks over one prepared campaign (issue rendered, recipients readable).
+
+    ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each)."""
     report = Report()
+    _check_settings(campaign, report)
     _check_front_matter(campaign, report)
+    _check_draft(campaign, report)
+    _check_skeleton(campaign, report)
+    _check_source(campaign, report)
     _check_content(campaign, report)
+    _check_colours(campaign, report)
+    _check_images(campaign, report, http_head or http_head_default)
     _check_size(campaign, report)
     _check_compliance(campaign, report)
     _check_sender(campaign, report, smtp_username)
     _check_members(campaign, report)
     return report
+
+
+# ---- settings still as in .env.example --------------------------------------------------------
+
+# The values .env.example ships with (a test keeps this in step with the file).
+ENV_EXAMPLE_PLACEHOLDERS = {
+    "from_": "Cluster News <news@example.org>",
+    "test_to": "chair@example.org",
+    "unsubscribe_url": "https://example.org/unsubscribe?email={email}&token={token}",
+    "unsubscribe_mailto": "unsubscribe@example.org",
+    "secret": "change-me-to-a-long-random-string",
+    "smtp_host": "smtp.example.org",
+}
+SECRET_MIN = 16
+_DOTTED_PLACEHOLDERS = tuple("." + host for host in PLACEHOLDER_HOSTS)
+_DOMAIN_SETTINGS = ("from_", "reply_to", "unsubscribe_url", "unsubscribe_mailto")
+
+
+def _setting_domain(value: str) -> str:
+    if "://" in value:
+        return (urlsplit(value).hostname or "").lower()
+    address = value.rpartition("<")[2].rstrip(">").strip() if "<" in value else value
+    return address.rpartition("@")[2].lower().strip()
+
+
+def _check_settings(campaign: Campaign, report: Report) -> None:
+    """A setting left as the example ships it would send from, or unsubscribe members to,
+    someone else's domain: an error, never READY."""
+    from .config import env_name
+
+    settings = campaign.settings
+    flagged: set[str] = set()
+    for name, placeholder in ENV_EXAMPLE_PLACEHOLDERS.items():
+        value = str(getattr(settings, name, "") or "")
+        if value and value == placeholder:
+            flagged.add(name)
+            shown = "the secret" if name == "secret" else repr(value)
+            report.add(
+                ERROR,
+                env_name(name),
+                f"{shown} is still the placeholder from .env.example",
+                "set your own value in .env",
+                code="placeholder-setting",
+            )
+    for name in _DOMAIN_SETTINGS:
+        value = str(getattr(settings, name, "") or "")
+        domain = _setting_domain(value)
+        if name in flagged or not domain:
+            continue
+        if domain in PLACEHOLDER_HOSTS or domain.endswith(_DOTTED_PLACEHOLDERS):
+            report.add(
+                ERROR,
+                env_name(name),
+                f"{value!r} is on {domain}, a placeholder domain",
+                "use your organisation's real address or web page",
+                code="placeholder-setting",
+            )
+    secret = settings.secret
+    if secret and "secret" not in flagged:
+        if secret.lower().startswith(("change-me", "changeme")) or len(secret) < SECRET_MIN:
+            problem = (
+                "is a placeholder"
+                if secret.lower().startswith(("change-me", "changeme"))
+                else f"is only {len(secret)} characters (at least {SECRET_MIN} needed)"
+            )
+            report.add(
+                ERROR,
+                "NEWSLETTER_SECRET",
+                f"the secret {problem}: unsubscribe links could be forged",
+                'generate one: python -c "import secrets; print(secrets.token_urlsafe(32))"',
+                code="placeholder-setting",
+            )
 
 
 # ---- the issue ------------------------------------------------------------------------------
@@ -119,15 +210,140 @@ def _check_front_matter(campaign: Campaign, report: Report) -> None:
             "preheader repeats the subject",
             "use it to say what else is inside",
         )
+    import difflib
+
     from .issue import OPTIONAL_KEYS, REQUIRED_KEYS
 
+    known = REQUIRED_KEYS + OPTIONAL_KEYS
     for key in issue.front_matter:
-        if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
             report.add(
                 WARNING,
                 _where(campaign, key_line(campaign.issue.source, key)),
-                f"unknown front-matter key {key!r} is ignored",
-                f"known keys: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}",
+                f"unknown front-matter key {key!r} is ignored"
+                + (f": did you mean {close[0]!r}?" if close else ""),
+                f"known keys: {', '.join(known)}",
+            )
+
+
+def _check_draft(campaign: Campaign, report: Report) -> None:
+    if campaign.issue.draft:
+        report.add(
+            ERROR,
+            _where(campaign, key_line(campaign.issue.source, "draft")),
+            "this issue is a draft (draft: true): it cannot be sent to members",
+            "delete the 'draft: true' line when it is ready; previews and --test sends work "
+            "meanwhile",
+            code="draft",
+        )
+
+
+def _body_lines(campaign: Campaign) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the issue's body, without comments and fenced code."""
+    from .issue import blank_comments
+
+    source = campaign.issue.source
+    lines = source.splitlines()
+    fences = [n for n, line in enumerate(lines) if line.strip() == "---"][:2]
+    start = fences[1] + 1 if len(fences) == 2 else 0
+    body = blank_comments("\n".join(lines[start:])).split("\n")
+    fenced = False
+    for offset, line in enumerate(body):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        if not fenced:
+            yield start + offset + 1, line
+
+
+def _check_skeleton(campaign: Campaign, report: Report) -> None:
+    """Text that ``newsletter new`` wrote and nobody changed must not reach members."""
+    from .skeleton import skeleton_text
+
+    issue = campaign.issue
+    skeleton = skeleton_text(campaign.settings.templates_dir, issue, campaign.org)
+    if skeleton is None:
+        return
+    preheader, lines = skeleton
+    if issue.preheader == preheader:
+        report.add(
+            ERROR,
+            _where(campaign, key_line(issue.source, "preheader")),
+            "the preheader is still the skeleton's placeholder",
+            "write one sentence on what is inside this issue",
+            code="skeleton",
+        )
+    for number, line in _body_lines(campaign):
+        if line.strip() and line.strip() in lines:
+            text = line.strip()
+            shown = text if len(text) <= 70 else text[:67] + "…"
+            report.add(
+                ERROR,
+                _where(campaign, number),
+                f"skeleton text left in the issue: {shown!r}",
+                "write your own text here, or delete the line",
+                code="skeleton",
+            )
+
+
+_TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{\{|\{%")
+_RAW_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_FOOTNOTE = re.compile(r"\[\^[^\]]+\]")
+_STRIKE = re.compile(r"~~[^~]+~~")
+
+
+def _check_source(campaign: Campaign, report: Report) -> None:
+    """What the chair typed that the email would show literally: template syntax other than
+    member fields (an error), raw HTML, footnotes, strikethrough (warnings)."""
+    from .issue import FIELD_RE
+
+    for number, line in _body_lines(campaign):
+        where = _where(campaign, number)
+        field = FIELD_RE.search(line)
+        if field and (line.lstrip().startswith("#") or "{.button}" in line or "![" in line):
+            report.add(
+                ERROR,
+                where,
+                f"member field {field.group(0)!r} cannot be filled in a heading, button or "
+                "image text",
+                "use it in a paragraph, list, quote, facts block or table",
+                code="template-syntax",
+            )
+        without_code = re.sub(r"`[^`]*`", "", line)  # `{{ x }}` in code is shown on purpose
+        unfilled = FIELD_RE.sub("", without_code)
+        syntax = _TEMPLATE_SYNTAX.search(unfilled)
+        if syntax:
+            report.add(
+                ERROR,
+                where,
+                f"template syntax {syntax.group(0)!r} would be sent as typed",
+                'only member fields are filled in, e.g. {{ recipient.first_name or "member" }}',
+                code="template-syntax",
+            )
+        tag = _RAW_HTML.search(without_code)
+        if tag:
+            report.add(
+                WARNING,
+                where,
+                f"raw HTML {tag.group(0)!r} is shown as text in the email",
+                "use Markdown instead: **bold**, _italic_, [text](https://…), a blank line",
+            )
+        footnote = _FOOTNOTE.search(without_code)
+        if footnote:
+            report.add(
+                WARNING,
+                where,
+                f"footnote {footnote.group(0)!r} is not supported: it is shown as typed",
+                "put the source in the sentence, or make it a link",
+            )
+        strike = _STRIKE.search(without_code)
+        if strike:
+            report.add(
+                WARNING,
+                where,
+                f"strikethrough {strike.group(0)!r} is not supported: it is shown as typed",
+                "delete the words instead",
             )
 
 
@@ -186,12 +402,12 @@ def _check_content(campaign: Campaign, report: Report) -> None:
             where = _where(campaign, block.line)
             if not block.alt.strip():
                 report.add(
-                    WARNING,
+                    ERROR,
                     where,
                     f"image {block.src} has no alt text",
                     "describe it: ![what the picture shows](…); many clients block images",
                 )
-            if not block.src.lower().startswith("https://"):
+            if not is_local(block.src) and not block.src.lower().startswith(("https://", "data:")):
                 report.add(
                     WARNING,
                     where,
@@ -246,6 +462,27 @@ def _check_content(campaign: Campaign, report: Report) -> None:
             )
 
 
+def _check_images(campaign: Campaign, report: Report, head: HeadFunction) -> None:
+    """Local pictures: readable images (errors), the weight embedding adds to each message,
+    and with hosted pictures whether the web archive already serves each one."""
+    pictures = campaign.rendered.pictures
+    if pictures is None:
+        return
+    for problem in pictures.problems:
+        report.add(ERROR, problem.where(), problem.message, problem.hint)
+    embedded = sum(len(image.data) for _, image in campaign.rendered.inline_images)
+    if embedded * 4 // 3 > EMBED_WARN_BYTES:  # base64 adds a third
+        report.add(
+            WARNING,
+            str(campaign.issue.path),
+            f"embedded pictures add {embedded * 4 / 3 / 1024 / 1024:.1f} MB to every message",
+            "use fewer or smaller pictures, or publish them with the web archive "
+            "(NEWSLETTER_ARCHIVE_URL, NEWSLETTER_IMAGES=hosted)",
+        )
+    for offline in campaign.offline_images(head):
+        report.add(ERROR, "NEWSLETTER_ARCHIVE_URL", offline.line(), PUBLISH_HINT, "images-offline")
+
+
 def _check_size(campaign: Campaign, report: Report) -> None:
     size = campaign.rendered.html_bytes
     where = str(campaign.issue.path)
@@ -287,8 +524,11 @@ def _check_compliance(campaign: Campaign, report: Report) -> None:
                 "keep {{ unsubscribe_url }} in partials/footer.mjml.j2 and email.txt.j2",
             )
     _, html, text = rendered.sample()
+    # However the footer wraps or breaks them: compare with whitespace normalised.
+    html_words, text_words = _words(_html_to_text(html)), _words(text)
     for label, value in (("organisation name", org.name), ("postal address", org.address)):
-        if value not in text or _html_text(value) not in html:
+        parts = [_words(line.strip(" ,")) for line in value.splitlines() if line.strip(" ,")]
+        if not all(part in text_words and part in html_words for part in parts):
             report.add(
                 ERROR,
                 str(campaign.settings.templates_dir / "organisation.toml"),
@@ -297,10 +537,86 @@ def _check_compliance(campaign: Campaign, report: Report) -> None:
             )
 
 
-def _html_text(value: str) -> str:
+def _words(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _html_to_text(document: str) -> str:
     import html
 
-    return html.escape(value, quote=False)
+    return html.unescape(re.sub(r"<[^>]+>", " ", document))
+
+
+# ---- colours ---------------------------------------------------------------------------------
+
+WHITE = "#ffffff"
+# Every text/background pair the templates use: (text, background, large text?, where).
+# Large = at least 24px, or 18.7px bold (WCAG): 3:1 is enough; else 4.5:1.
+COLOUR_PAIRS = (
+    (WHITE, "brand", False, "header and section bands"),
+    (WHITE, "accent", False, "buttons"),
+    ("text", WHITE, False, "body text"),
+    ("link", WHITE, False, "links"),
+    ("brand", WHITE, True, "article headings"),
+    ("muted", WHITE, False, "muted text"),
+    ("text", "facts", False, "key facts and table headers"),
+    ("muted", "facts", False, "key-fact labels"),
+    ("link", "facts", False, "links in key facts"),
+    ("muted", "background", False, "footer text"),
+    ("link", "background", False, "footer links"),
+)
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours (1 to 21)."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[k : k + 2], 16) / 255 for k in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _check_colours(campaign: Campaign, report: Report) -> None:
+    """WCAG AA for every pair the templates use; below 3:1 even headings are unreadable for
+    many members, so that is an error, between 3:1 and 4.5:1 a warning."""
+    colours = campaign.org.colours
+    path = campaign.settings.templates_dir / "organisation.toml"
+    try:
+        toml_text = path.read_text(encoding="utf-8")
+    except OSError:
+        toml_text = ""
+
+    def name(key: str) -> str:
+        return "white" if key == WHITE else f"colours.{key} {colours[key]}"
+
+    for fg, bg, large, used in COLOUR_PAIRS:
+        key = bg if fg == WHITE else fg
+        if fg != WHITE and fg not in colours or bg != WHITE and bg not in colours:
+            continue
+        ratio = contrast(colours.get(fg, fg), colours.get(bg, bg))
+        needed = 3.0 if large else 4.5
+        if ratio >= needed:
+            continue
+        line = next(
+            (
+                number
+                for number, text in enumerate(toml_text.splitlines(), start=1)
+                if re.match(rf"\s*{key}\s*=", text)
+            ),
+            0,
+        )
+        report.add(
+            ERROR if ratio < 3.0 else WARNING,
+            f"{path}:{line}" if line else str(path),
+            f"{name(fg)} text on {name(bg)} ({used}): contrast {ratio:.1f}:1, "
+            f"below WCAG AA {needed:g}:1",
+            f"choose a {'darker' if fg == WHITE or bg == WHITE else 'different'} colour for "
+            f"colours.{key}",
+            code="contrast",
+        )
 
 
 def _check_sender(campaign: Campaign, report: Report, smtp_username: str) -> None:
@@ -317,37 +633,57 @@ def _check_sender(campaign: Campaign, report: Report, smtp_username: str) -> Non
             )
 
 
+def _rows(rows: list[int], limit: int = 10) -> str:
+    label = "row" if len(rows) == 1 else "rows"
+    return f"{label} " + ", ".join(map(str, rows[:limit])) + (", …" if len(rows) > limit else "")
+
+
 def _check_members(campaign: Campaign, report: Report) -> None:
+    from .message import MessageBuilder
+
     recipients = RecipientReport()
     builder = campaign.builder()
-    used = {use.field for use in campaign.rendered.slots.uses}
-    optional = {"first_name", "name", "unsubscribe_url", "email"}
+    # Fields shown with no fallback: an empty value would leave a gap (", your news…").
+    bare = {
+        slot.field
+        for slot in campaign.rendered.slots.slots
+        if not slot.fallback and slot.field not in ("unsubscribe_url", "email")
+    }
     empty: dict[str, list[int]] = {}
     count = 0
     for recipient in campaign.recipients(recipients):
         # Build every member's message: a field or value problem shows here, not mid-send.
         builder.build(recipient)
         count += 1
-        for name in used - optional:
-            if not recipient.fields.get(name, "").strip():
-                empty.setdefault(name, []).append(recipient.row)
+        if bare:
+            values = MessageBuilder.fields(recipient, "")
+            for name in bare:
+                if not values.get(name, "").strip():
+                    empty.setdefault(name, []).append(recipient.row)
     report.members = count
     report.recipients = recipients
     where = str(campaign.recipients_path)
+    if any(normalise_column(raw) != role for role, raw in recipients.columns.items()):
+        report.add(INFO, where, f"columns used: {recipients.columns_line()}")
+    if recipients.several:
+        report.add(INFO, where, recipients.several_line())
     for name, rows in sorted(empty.items()):
-        shown = ", ".join(map(str, rows[:10])) + (", …" if len(rows) > 10 else "")
+        members = "member" if len(rows) == 1 else "members"
         report.add(
             WARNING,
             where,
-            f"{len(rows)} member(s) have no {name} (rows {shown})",
-            "fill it in, or the template shows nothing there",
+            f"{name} is empty for {len(rows)} {members} ({_rows(rows)}): add a fallback",
+            f'e.g. {{{{ recipient.{name} or "…" }}}}, or fill the column in',
         )
     if recipients.invalid:
-        rows = ", ".join(str(row) for row, _, _ in recipients.invalid[:10])
+        shown = "; ".join(
+            f"row {row} {value!r}: {reason}" for row, value, reason in recipients.invalid[:5]
+        )
+        more = f"; and {len(recipients.invalid) - 5} more" if len(recipients.invalid) > 5 else ""
         report.add(
             ERROR,
             where,
-            f"{len(recipients.invalid)} invalid address(es) (rows {rows})",
+            f"{len(recipients.invalid)} invalid address(es): {shown}{more}",
             "fix them, or send with --skip-invalid to leave them out",
             code="invalid-rows",
         )

@@ -1,18 +1,60 @@
 """Render an issue for looking at: to files (``render``, ``preview --out``) or in the browser.
 
-What is shown is what a member with no known name would get; the unsubscribe link points
-nowhere. The live server (:mod:`newsletter.preview_server`) builds on this module, never
-the other way round.
+``preview`` shows the issue personalised as the first member of the list (or ``--as
+ADDRESS``), as a test send does; ``render``, and ``preview`` without a member list, show
+what a member with no known name would get. The unsubscribe link points nowhere. The live
+server (:mod:`newsletter.preview_server`) builds on this module, never the other way round.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from . import images
 from .config import Settings
+from .errors import RecipientsError
 from .issue import SkipHandler, issue_path, newest_issue, parse_issue
 from .linktags import link_tagger, view_online_url
+from .organisation import load_organisation
 from .render import RenderedIssue, render_issue
+
+Fields = dict[str, str]
+
+
+def preview_member(settings: Settings, as_address: str | None = None) -> Fields | None:
+    """The fields of the member the preview is personalised as: ``as_address``, else the
+    first member of the list; None (the anonymous sample) when there is no list."""
+    from .message import MessageBuilder
+    from .recipients import iter_recipients
+
+    path = settings.recipients
+    if not path.is_file():
+        if as_address is None:
+            return None
+        raise RecipientsError("file not found", path=path, hint="--as needs the members' list")
+    wanted = as_address.strip().casefold() if as_address else None
+    try:
+        for recipient in iter_recipients(path):
+            if wanted is None or recipient.email.casefold() == wanted:
+                return MessageBuilder.fields(recipient, "#unsubscribe")
+    except RecipientsError:
+        if as_address is not None:
+            raise
+        return None  # a broken list is `check`'s business; the preview still shows the issue
+    if as_address is not None:
+        raise RecipientsError(
+            f"{as_address} is not a member in the list",
+            path=path,
+            hint="--as takes an address from the recipients CSV",
+        )
+    return None
+
+
+def personalised(rendered: RenderedIssue, member: Fields | None) -> tuple[str, str, str]:
+    """(subject, html, text) as ``member`` gets them, or the anonymous sample."""
+    if member is None:
+        return rendered.sample()
+    return rendered.personalise(member)
 
 
 def find(settings: Settings, slug: str | None, on_skip: SkipHandler | None = None) -> Path:
@@ -22,24 +64,38 @@ def find(settings: Settings, slug: str | None, on_skip: SkipHandler | None = Non
     return issue_path(slug, settings.issues_dir)
 
 
-def render_path(settings: Settings, path: Path) -> RenderedIssue:
+def render_path(settings: Settings, path: Path, *, strict: bool = True) -> RenderedIssue:
+    """The issue as a browser shows it: local pictures from ``assets/`` beside the HTML
+    (written there by ``render``/``preview --out``; served by the preview server). A picture
+    that cannot be used is an error unless ``strict`` is False (``rendered.pictures``)."""
     issue = parse_issue(path)
+    org = load_organisation(settings.templates_dir)
+    pictures = images.resolve(issue, org, settings.templates_dir)
+    if strict:
+        pictures.require()
     return render_issue(
         issue,
         settings.templates_dir,
         has_unsubscribe=bool(settings.unsubscribe_url or settings.unsubscribe_mailto),
         view_online_url=view_online_url(settings, issue.slug),
         link_tagger=link_tagger(settings, issue.slug),
+        org=org,
+        pictures=pictures,
     )
 
 
 def write_email_html(
-    settings: Settings, slug: str | None, out: Path, on_skip: SkipHandler | None = None
+    settings: Settings,
+    slug: str | None,
+    out: Path,
+    on_skip: SkipHandler | None = None,
+    as_address: str | None = None,
 ) -> tuple[Path, int]:
     """``preview --out FILE``: the final email HTML, as a member would get it."""
     rendered = render_path(settings, find(settings, slug, on_skip))
-    _, html, _ = rendered.sample()
+    _, html, _ = personalised(rendered, preview_member(settings, as_address))
     _write(out, html)
+    _write_assets(out.parent, rendered)
     return out, len(html.encode("utf-8"))
 
 
@@ -51,7 +107,15 @@ def render_files(settings: Settings, slug: str, out_dir: Path) -> tuple[Path, Pa
     text_path = out_dir / f"{rendered.issue.slug}.txt"
     _write(html_path, html)
     _write(text_path, text)
+    _write_assets(out_dir, rendered)
     return html_path, text_path, len(html.encode("utf-8"))
+
+
+def _write_assets(folder: Path, rendered: RenderedIssue) -> None:
+    """The prepared pictures the HTML shows, in ``folder/assets/``."""
+    if rendered.pictures is not None and rendered.pictures.prepared:
+        folder.mkdir(parents=True, exist_ok=True)
+        images.write_assets(folder, rendered.pictures.prepared)
 
 
 def _write(path: Path, text: str) -> None:

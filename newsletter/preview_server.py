@@ -23,11 +23,12 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
 from .errors import NewsletterError
+from .images import ASSETS, PreparedImage
 from .limits import GMAIL_CLIP_BYTES, GMAIL_CLIP_KB
 
 HOST = "127.0.0.1"  # never anything else: the preview is for this machine only
@@ -53,6 +54,8 @@ class Snapshot:
     date: str = ""
     source: str = ""  # the issue file, as given
     error: str = ""  # one line, "file:line: message (hint)", when the render failed
+    # Local pictures the email shows from assets/, by prepared file name.
+    assets: dict[str, PreparedImage] = field(default_factory=dict)
 
 
 class Preview:
@@ -62,10 +65,17 @@ class Preview:
     arriving together must not both re-render, nor echo the same error twice.
     """
 
-    def __init__(self, settings: Settings, path: Path, echo: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        path: Path,
+        echo: Callable[[str], None],
+        member: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.path = path
         self.echo = echo
+        self.member = member  # personalised as this member, like a test send; None: anonymous
         self._lock = threading.Lock()
         # A per-process prefix: a page left open across a restart of the server reloads too.
         self._boot = secrets.token_hex(4)
@@ -73,6 +83,7 @@ class Preview:
         self._fingerprint: Fingerprint | None = None
         self._snapshot: Snapshot | None = None
         self._last_error = ""
+        self._pictures: list[Path] = []  # local picture files the issue names (even missing)
 
     def current(self) -> Snapshot:
         with self._lock:
@@ -83,8 +94,8 @@ class Preview:
             return self._snapshot
 
     def _watch(self) -> Fingerprint:
-        """(path, mtime_ns, size) of the issue and of every template file; cheap to stat."""
-        files = [self.path]
+        """(path, mtime_ns, size) of the issue, its pictures and every template file."""
+        files = [self.path, *self._pictures]
         templates = self.settings.templates_dir
         if templates.is_dir():
             files += sorted(
@@ -104,13 +115,17 @@ class Preview:
         return tuple(out)
 
     def _render(self) -> Snapshot:
-        from .preview import render_path  # the heavy libraries load on the first render
+        from .preview import personalised, render_path  # heavy libraries load on first use
 
         version = f"{self._boot}-{next(self._counter)}"
         rendered_at = time.strftime("%H:%M:%S")
         try:
-            rendered = render_path(self.settings, self.path)
-            subject, email_html, text = rendered.sample()
+            rendered = render_path(self.settings, self.path, strict=False)
+            if rendered.pictures is not None:
+                # Watch every picture the issue names: saving (or adding) one reloads.
+                self._pictures = list(rendered.pictures.watched)
+                rendered.pictures.require()
+            subject, email_html, text = personalised(rendered, self.member)
         except NewsletterError as error:
             return self._failed(version, rendered_at, str(error))
         except Exception as error:  # noqa: BLE001 - a half-edited template must not kill the server
@@ -130,6 +145,7 @@ class Preview:
             sender=self.settings.from_ or f"{org.name} <{org.email}>",
             date=f"{rendered.issue.date.day} {rendered.issue.date:%B %Y}",
             source=str(self.path),
+            assets={i.name: i for i in rendered.pictures.prepared} if rendered.pictures else {},
         )
 
     def _failed(self, version: str, rendered_at: str, message: str) -> Snapshot:
@@ -150,16 +166,19 @@ def serve(
     echo: Callable[[str], None] = print,
     ready: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    as_address: str | None = None,
 ) -> None:
     """Serve the preview until Ctrl-C (or until ``stop`` is set); then return normally.
 
-    ``slug`` None means the newest issue by front-matter date. ``ready(url)`` is called once
-    the server listens; ``stop`` lets a caller in another thread end it (tests).
+    ``slug`` None means the newest issue by front-matter date; the page shows it
+    personalised as the first member of the list, or as ``as_address``. ``ready(url)`` is
+    called once the server listens; ``stop`` lets a caller in another thread end it (tests).
     """
-    from .preview import find
+    from .preview import find, preview_member
 
     path = find(settings, slug, lambda error: echo(f"note: skipped: {error}"))
-    preview = Preview(settings, path, echo)
+    member = preview_member(settings, as_address)
+    preview = Preview(settings, path, echo, member)
     try:
         httpd = http.server.ThreadingHTTPServer((HOST, port), _handler(preview))
     except OSError as error:
@@ -237,6 +256,13 @@ def _handler(preview: Preview) -> type[http.server.BaseHTTPRequestHandler]:
                 self._send(403, "text/plain", "Forbidden: unexpected Host header\n", send_body)
                 return
             route = self.path.split("?", 1)[0]
+            if route.startswith(f"/{ASSETS}/"):
+                image = preview.current().assets.get(route[len(ASSETS) + 2 :])
+                if image is None:
+                    self._send(404, "text/plain", "Not found\n", send_body)
+                else:
+                    self._send(200, image.mime, image.data, send_body)
+                return
             if route not in ("/", "/index.html", "/email.html", "/email.txt", "/version"):
                 self._send(404, "text/plain", "Not found\n", send_body)
                 return
@@ -259,10 +285,11 @@ def _handler(preview: Preview) -> type[http.server.BaseHTTPRequestHandler]:
             host = (self.headers.get("Host") or "").lower()
             return host in {f"127.0.0.1:{port}", f"localhost:{port}"}
 
-        def _send(self, status: int, kind: str, body: str, send_body: bool) -> None:
-            data = body.encode("utf-8")
+        def _send(self, status: int, kind: str, body: str | bytes, send_body: bool) -> None:
+            data = body if isinstance(body, bytes) else body.encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", f"{kind}; charset=utf-8")
+            text = not isinstance(body, bytes)
+            self.send_header("Content-Type", f"{kind}; charset=utf-8" if text else kind)
             self.send_header("Content-Length", str(len(data)))
             # Every response reflects the files right now: never let the browser cache one.
             self.send_header("Cache-Control", "no-store")

@@ -38,8 +38,18 @@ MAX_REPORTED_VALUE = 100  # a runaway quoted field must not bloat the report
 
 # Control characters are never valid in an address (a CR/LF would let a cell inject headers).
 _CONTROL_RE = re.compile(f"[{re.escape(_CONTROL)}]")
-# Headers that are clearly meant to be the address column, for a better error message.
-_EMAIL_LIKE = ("e_mail", "email_address", "e_mail_address", "mail", "email_addresses")
+# The headers chairs' exports use, normalised, for the columns the tool itself needs:
+# Excel users ("Email", "E-mail", "Email address"), Outlook ("E-mail Address", "First Name",
+# "Last Name"), Mailchimp ("Email Address", …) and Google Contacts ("E-mail 1 - Value",
+# "Given Name"/"First Name", "Family Name"/"Last Name").
+ALIASES: dict[str, tuple[str, ...]] = {
+    "email": ("email", "e_mail", "email_address", "e_mail_address", "e_mail_1_value"),
+    "first_name": ("first_name", "given_name", "firstname", "forename"),
+    "last_name": ("last_name", "family_name", "lastname", "surname"),
+}
+ROLE_NAMES = {"email": "address", "first_name": "first name", "last_name": "last name"}
+# Several addresses in one cell, as Google Contacts writes them.
+MULTI_ADDRESS_SEPARATOR = " ::: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +62,12 @@ class Recipient:
 
     @property
     def first_name(self) -> str:
+        """The first name; with only a full-name column, the full name as written
+        ("Dr. Ann Lee"): splitting it would greet "Dr." or half a double-barrelled name."""
         first = self.fields.get("first_name", "")
         if first:
             return _clean_text(first)
-        words = _clean_text(self.fields.get("name", "")).split(" ", 1)
-        return words[0]
+        return _clean_text(self.fields.get("name", ""))
 
     @property
     def name(self) -> str:
@@ -93,6 +104,12 @@ class RecipientReport:
     duplicates: list[tuple[int, str, int]] = field(default_factory=list)  # (row, addr, first)
     suppressed: list[tuple[int, str]] = field(default_factory=list)  # (row, address)
     unsubscribed: list[int] = field(default_factory=list)  # rows
+    columns: dict[str, str] = field(default_factory=dict)  # role -> header cell used for it
+    several: list[int] = field(default_factory=list)  # rows whose cell held several addresses
+
+    def columns_line(self) -> str:
+        """Which column was used for what, e.g. ``address 'E-mail Address', …``."""
+        return ", ".join(f"{ROLE_NAMES[role]} {raw!r}" for role, raw in self.columns.items())
 
     def summary_lines(self) -> list[str]:
         """Short lines for the terminal, e.g. ``2 invalid (rows 5, 9)``."""
@@ -114,8 +131,39 @@ class RecipientReport:
             )
         return lines
 
+    def several_line(self) -> str:
+        if not self.several:
+            return ""
+        count = len(self.several)
+        return (
+            f"{_plural(count, 'row')} held several addresses: used the first "
+            f"({_rows_phrase(self.several)})"
+        )
+
+
+def _roles(path: Path, header: Header) -> dict[str, int]:
+    """Column index of the address, first and last name, recognised by their aliases; two
+    candidate address columns are an error naming both."""
+    roles: dict[str, int] = {}
+    for role, aliases in ALIASES.items():
+        candidates = [header.names.index(n) for n in aliases if n in header.names]
+        if role != "email" and role in header.names:
+            candidates = [header.names.index(role)]  # an exact name wins over an alias
+        if len(candidates) > 1 and role == "email":
+            first, second = (header.raw[i] for i in candidates[:2])
+            raise RecipientsError(
+                f"two address columns: {first!r} and {second!r}",
+                path=path,
+                row=1,
+                hint="delete one of them, or rename the one to use to 'email'",
+            )
+        if candidates:
+            roles[role] = candidates[0]
+    return roles
+
 
 def _check_columns(path: Path, header: Header) -> None:
+    """Unique names, and exactly one address column (found by its aliases)."""
     seen: dict[str, str] = {}
     for raw, name in zip(header.raw, header.names, strict=True):
         if not name:
@@ -128,16 +176,14 @@ def _check_columns(path: Path, header: Header) -> None:
                 hint="rename or delete one of them",
             )
         seen[name] = raw
-    if "email" not in seen:
-        near = next((seen[n] for n in _EMAIL_LIKE if n in seen), None)
+    if "email" not in _roles(path, header):
         found = ", ".join(repr(c) for c in seen.values()) or "none"
-        hint = (
-            f"rename the {near!r} column to 'email'"
-            if near
-            else "add a column headed 'email' holding the addresses"
-        )
         raise RecipientsError(
-            f"no 'email' column (columns found: {found})", path=path, row=1, hint=hint
+            f"no 'email' column (columns found: {found})",
+            path=path,
+            row=1,
+            hint="add a column headed 'email' (or 'Email Address', 'E-mail Address') "
+            "holding the addresses",
         )
 
 
@@ -154,7 +200,8 @@ def read_columns(path: Path) -> list[str]:
     """
     file, header = _open_csv(Path(path))
     with file:
-        return [name for name in header.names if name]
+        names = [name for name in header.names if name]
+        return names + [role for role in _roles(path, header) if role not in names]
 
 
 # --- streaming ----------------------------------------------------------------------------
@@ -198,7 +245,11 @@ def iter_recipients(
     file, header = _open_csv(path)
     names = header.names
     width = len(names)
-    email_at = names.index("email")
+    roles = _roles(path, header)
+    email_at = roles["email"]
+    # Recognised columns under their aliases ("E-mail Address") also go by the role names.
+    role_columns = [(role, i) for role, i in roles.items() if names[i] != role]
+    report.columns = {role: header.raw[i] for role, i in roles.items()}
     subscribed_at = names.index("subscribed") if "subscribed" in names else None
     # Blank-headed columns (Excel's trailing empty columns) have no name to be used by.
     named = [(i, n) for i, n in enumerate(names) if n]
@@ -246,6 +297,9 @@ def iter_recipients(
                         )
                         continue
                 raw = values[email_at]
+                if MULTI_ADDRESS_SEPARATOR in raw:
+                    raw = raw.split(MULTI_ADDRESS_SEPARATOR, 1)[0].strip()
+                    report.several.append(row)
                 address, reason = validate_address(raw)
                 if address is None:
                     report.invalid.append((row, _shorten(raw), reason))
@@ -263,6 +317,9 @@ def iter_recipients(
                     fields = dict(zip(names, values, strict=True))
                 else:
                     fields = {n: values[i] for i, n in named}
+                for role, i in role_columns:
+                    fields[role] = values[i]
+                fields["email"] = address
                 report.accepted += 1
                 yield Recipient(email=address, row=row, fields=MappingProxyType(fields))
         except UnicodeDecodeError as error:

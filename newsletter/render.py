@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import model
+from . import images, model
 from .errors import TemplateError
-from .issue import key_line
+from .issue import FIELD_RE, field_of, key_line
 from .limits import GMAIL_CLIP_BYTES  # noqa: F401 - re-exported: tests and callers import it here
 from .linktags import LinkTagger
 from .organisation import Organisation, load_organisation
@@ -36,6 +36,9 @@ class RenderedIssue:
     subject: str
     slots: SlotTable
     view_online_url: str = ""
+    pictures: images.Pictures | None = None
+    # (Content-ID, image) of each picture the HTML shows as ``cid:`` (NEWSLETTER_IMAGES=embed).
+    inline_images: tuple[tuple[str, images.PreparedImage], ...] = ()
 
     def __post_init__(self) -> None:
         self.html_filled = Filled(self.html, self.slots.pattern)
@@ -78,9 +81,17 @@ def render_issue(
     link_tagger: LinkTagger | None = None,
     org: Organisation | None = None,
     archive: bool = False,
+    pictures: images.Pictures | None = None,
+    image_base: str = images.ASSETS + "/",
+    embed: bool = False,
 ) -> RenderedIssue:
-    """Render ``issue`` through the templates in ``templates_dir``."""
+    """Render ``issue`` through the templates in ``templates_dir``.
+
+    Local images (``pictures``, resolved once per issue by :func:`images.resolve`) are shown
+    from ``image_base`` + their prepared file name, or with ``embed`` as ``cid:`` references
+    to inline parts of the message. Without ``pictures`` their paths stay as written."""
     org = org or load_organisation(templates_dir)
+    picture, inline = _picture_lookup(pictures, image_base, embed, org.domain)
     slots = SlotTable()
     tagger = link_tagger or LinkTagger.off()
 
@@ -89,9 +100,15 @@ def render_issue(
 
     from markupsafe import Markup
 
+    def field_token(node: model.Field) -> str:
+        return slots.token(Slot(node.name, fallback=node.fallback))
+
     subject_env = environment(templates_dir, autoescape=False)
     try:
-        subject_template = subject_env.from_string(issue.subject)
+        # Member fields (with their fallbacks) become slots before Jinja sees the subject:
+        # Jinja would test the stand-in token, never the member's empty value.
+        source = FIELD_RE.sub(lambda m: field_token(field_of(m)), issue.subject)
+        subject_template = subject_env.from_string(source)
         subject = subject_template.render(
             recipient=RecipientStandIn(slots, str), issue=issue, org=org
         )
@@ -102,7 +119,7 @@ def render_issue(
             line=key_line(issue.source, "subject"),
         ) from None
     subject = " ".join(subject.split())
-    writer = TextWriter(url=link_url)
+    writer = TextWriter(url=link_url, field=field_token)
     context: dict[str, Any] = {
         # The <title>: member fields are slot tokens here; the web edition uses the title.
         "subject": Markup(html.escape(issue.title if archive else subject)),
@@ -117,12 +134,14 @@ def render_issue(
         # Per-render helpers, reached by the context filters below (the Environment is
         # shared and cached, so nothing render-specific may live on it).
         "_link_url": link_url,
+        "_field": field_token,
         "_writer": writer,
+        "_picture": picture,
     }
     env = environment(templates_dir)
     mjml_source, origins = strip_markers(render_template(env, HTML_TEMPLATE, context))
     check_mjml(mjml_source, origins)
-    final_html = mjml_to_html(mjml_source, origins)
+    final_html = scalable_images(mjml_to_html(mjml_source, origins))
 
     text_context = dict(
         context,
@@ -145,6 +164,52 @@ def render_issue(
         subject=subject,
         slots=slots,
         view_online_url=view_online_url,
+        pictures=pictures,
+        inline_images=tuple(inline.items()),
+    )
+
+
+def _picture_lookup(
+    pictures: images.Pictures | None, base: str, embed: bool, domain: str
+) -> tuple[Callable[..., images.Picture], dict[str, images.PreparedImage]]:
+    """The ``picture`` filter for this render, and the inline parts the HTML refers to
+    (filled while the template renders: only pictures it really shows travel along)."""
+    inline: dict[str, images.PreparedImage] = {}
+
+    def url(image: images.PreparedImage) -> str:
+        if not embed:
+            return base + image.name
+        cid = images.content_id(image, domain)
+        inline.setdefault(cid, image)
+        return "cid:" + cid
+
+    def picture(src: str, logo: bool = False) -> images.Picture:
+        found = None
+        if pictures is not None:
+            found = pictures.logo if logo else pictures.images.get(src)
+        if found is None:  # an https URL (left as it is), or no local images resolved
+            return images.Picture(src)
+        width, height = found.display_size(images.LOGO_WIDTH if logo else images.COLUMN_WIDTH)
+        return images.Picture(url(found), width, height)
+
+    return picture, inline
+
+
+_IMG = re.compile(r"<img\b[^>]*>")
+_FIXED_HEIGHT = re.compile(r"(style=\"(?:[^\"]*?;)?\s*)height:\s*\d+px")  # not max-height
+
+
+def scalable_images(document: str) -> str:
+    """Keep the ``height`` attribute (Outlook on Windows sizes images by it) but let CSS scale
+    the image with its width (``height:auto``): MJML would fix the height in px, which
+    squashes a picture that shrinks to a phone's width."""
+    return _IMG.sub(
+        lambda m: (
+            _FIXED_HEIGHT.sub(r"\1height:auto", m.group(0))
+            if re.search(r'\sheight="\d+"', m.group(0))
+            else m.group(0)
+        ),
+        document,
     )
 
 
@@ -216,6 +281,7 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
         "Button",
         "Image",
         "SubHeading",
+        "Table",
     ):
         cls = getattr(model, kind)
         env.tests[kind.lower()] = lambda value, cls=cls: isinstance(value, cls)
@@ -223,9 +289,13 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
     env.filters["components"] = components
     env.filters["underline"] = underline
     env.filters["inline"] = jinja2.pass_context(
-        lambda ctx, nodes: Markup(_inline_html(nodes, ctx["_link_url"]))
+        lambda ctx, nodes: Markup(_inline_html(nodes, ctx["_link_url"], ctx["_field"]))
     )
     env.filters["url"] = jinja2.pass_context(lambda ctx, href: ctx["_link_url"](href))
+    env.filters["text_table"] = jinja2.pass_context(lambda ctx, table: ctx["_writer"].table(table))
+    env.filters["picture"] = jinja2.pass_context(
+        lambda ctx, src, logo=False: ctx["_picture"](src, logo)
+    )
     env.filters["text"] = jinja2.pass_context(
         lambda ctx, nodes, *args: ctx["_writer"].paragraph(nodes, *args)
     )
@@ -290,10 +360,16 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
 # ---- inline HTML ---------------------------------------------------------------------------
 
 
-def _inline_html(nodes: tuple[model.Inline, ...], url: Callable[[str], str]) -> str:
+def _inline_html(
+    nodes: tuple[model.Inline, ...],
+    url: Callable[[str], str],
+    field: Callable[[model.Field], str] = lambda node: html.escape(node.fallback),
+) -> str:
     out: list[str] = []
     for node in nodes:
-        if isinstance(node, model.Text):
+        if isinstance(node, model.Field):
+            out.append(field(node))
+        elif isinstance(node, model.Text):
             out.append(html.escape(node.text, quote=False))
         elif isinstance(node, model.Code):
             out.append(f"<code>{html.escape(node.text, quote=False)}</code>")
@@ -301,12 +377,12 @@ def _inline_html(nodes: tuple[model.Inline, ...], url: Callable[[str], str]) -> 
             out.append("<br />")
         elif isinstance(node, model.Emphasis):
             tag = "strong" if node.strong else "em"
-            out.append(f"<{tag}>{_inline_html(node.children, url)}</{tag}>")
+            out.append(f"<{tag}>{_inline_html(node.children, url, field)}</{tag}>")
         elif isinstance(node, model.Link):
             title = f' title="{html.escape(node.title)}"' if node.title else ""
             out.append(
                 f'<a href="{html.escape(url(node.href))}"{title}>'
-                f"{_inline_html(node.children, url)}</a>"
+                f"{_inline_html(node.children, url, field)}</a>"
             )
     return "".join(out)
 

@@ -1,9 +1,11 @@
 """A real send, planned and carried out: who is still to get the issue, then delivery.
 
-``plan`` reads the member list once (streamed) against the journal and counts who is to be
-sent, who already has it, who is unknown (cut off mid-send) and who is skipped; the CLI
-shows that before asking for confirmation. ``execute`` streams the list again, builds each
-pending member's message lazily and hands them to :func:`newsletter.delivery.deliver`.
+``plan`` goes through the member list against the journal and counts who is to be sent
+(within ``--limit`` and the daily cap), who already has it, who is unknown (cut off
+mid-send) and who is skipped; the CLI shows that before asking for confirmation.
+``execute`` goes through it again, builds each pending member's message lazily and hands
+them to :func:`newsletter.delivery.deliver`. A real send reads the CSV once for both (see
+``Campaign.read_members_once``); the policy around them lives in :mod:`newsletter.send_run`.
 """
 
 from __future__ import annotations
@@ -65,6 +67,14 @@ class SendPlan:
     resend_unknown: bool = False
     retry_failed: bool = False
     limit: int | None = None
+    # The daily cap (NEWSLETTER_DAILY_LIMIT): sent in the last 24 hours over all issues,
+    # and how many pending members it holds back today (they stay pending).
+    daily_limit: int = 0
+    daily_used: int = 0
+    held_back: int = 0
+    resume_after: str = ""  # when the held-back members can go, e.g. "after 14:05"
+    duration: str = ""  # e.g. "about 33 minutes at 30 a minute"
+    issue_changed: bool = False  # the rendered issue differs from what members already got
 
     @property
     def resuming(self) -> bool:
@@ -79,6 +89,7 @@ def plan(
     retry_failed: bool = False,
     limit: int | None = None,
     skip_invalid: bool = False,
+    daily_left: int | None = None,
 ) -> SendPlan:
     """Count who this run would send to; refuses invalid rows unless ``skip_invalid``."""
     slug = campaign.issue.slug
@@ -107,6 +118,9 @@ def plan(
             hint="fix them, or add --skip-invalid to leave them out",
         )
     result.to_send = min(result.pending_total, limit) if limit is not None else result.pending_total
+    if daily_left is not None and result.to_send > daily_left:
+        result.held_back = result.to_send - daily_left
+        result.to_send = daily_left
     return result
 
 
@@ -122,7 +136,7 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
     builder = campaign.builder()
     produced = 0
     for recipient in campaign.recipients(RecipientReport()):
-        if send_plan.limit is not None and produced >= send_plan.limit:
+        if produced >= send_plan.to_send:  # --limit and the daily cap
             return
         if address_key(recipient.email) in skip:
             continue
@@ -160,10 +174,10 @@ def execute(
 # ---- test sends ----------------------------------------------------------------------------
 
 
-def _checked_address(address: str) -> str:
+def _checked_address(address: str, source: str = "--to") -> str:
     normalised, reason = validate_address(address)
     if normalised is None:
-        raise ConfigError(f"{address!r} is not a valid address: {reason}", setting="--to")
+        raise ConfigError(f"{address!r} is not a valid address: {reason}", setting=source)
     return normalised
 
 
@@ -193,15 +207,17 @@ def send_test(
     journal: Journal,
     *,
     as_address: str | None = None,
+    source: str = "--to",
 ) -> list[tuple[str, str]]:
-    """One copy per address in ``to``, subject prefixed "[TEST] "; never a member send."""
+    """One copy per address in ``to``, subject prefixed "[TEST] "; never a member send.
+    ``source``: where ``to`` came from (``--to`` or the setting), for error messages."""
     if not to:
         raise ConfigError(
             "no address for the test copy",
             setting="NEWSLETTER_TEST_TO",
             hint="set it in .env, or pass --to ADDRESS",
         )
-    to = [_checked_address(address) for address in to]
+    to = [_checked_address(address, source) for address in to]
     member = test_recipient(campaign, as_address)
     builder = campaign.builder(subject_prefix="[TEST] ")
     transport = transport_factory()

@@ -15,6 +15,7 @@ The password never appears in an exception message, a log line or a ``repr``.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import smtplib
 import socket
@@ -24,13 +25,28 @@ from typing import Protocol
 
 from .config import Settings
 from .envelope import Envelope
-from .errors import DeliveryError
+from .errors import DeliveryError, SignInError
+from .oauth import REFRESH_MARGIN, TokenSource, xoauth2
 
 CREDENTIALS_HINT = "check NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD"
 ADDRESS_HINT = "check NEWSLETTER_SMTP_HOST and NEWSLETTER_SMTP_PORT"
 SECURITY_HINT = (
     "check NEWSLETTER_SMTP_SECURITY and NEWSLETTER_SMTP_PORT "
     "(ssl is implicit TLS, usually port 465; starttls usually port 587)"
+)
+BASIC_AUTH_HINT = (
+    "this server no longer accepts passwords: set NEWSLETTER_SMTP_AUTH=oauth2 and "
+    "NEWSLETTER_OAUTH_CLIENT_ID (README: 'Signing in with Microsoft 365 or Google'), "
+    "then run newsletter login"
+)
+# Microsoft 365's "Basic authentication is disabled" replies; Google's "app password needed".
+_BASIC_AUTH_OFF = re.compile(r"\b5\.7\.(?:139|30|9)\b")
+# Microsoft 365 answers 5.7.3 both to a wrong password and where passwords are switched off.
+_BASIC_AUTH_MAYBE_OFF = re.compile(r"\b5\.7\.3\b")
+OAUTH_HINT = (
+    "the mailbox refused the sign-in token: check that SMTP AUTH is enabled for the mailbox "
+    "and that it is the signed-in account (NEWSLETTER_SMTP_USERNAME), or sign in again: "
+    "newsletter login"
 )
 CERT_HINT = (
     "the server's certificate is not trusted for this host name; "
@@ -100,7 +116,13 @@ class SmtpTransport:
     after the server dropped the connection. Not thread-safe: use one per worker thread.
     """
 
-    def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        token_source: TokenSource | None = None,
+    ) -> None:
         settings.require_smtp()
         self._settings = settings
         self._host = settings.smtp_host
@@ -110,6 +132,13 @@ class SmtpTransport:
         self._conn: smtplib.SMTP | None = None
         self._transactions = 0  # on the current connection
         self.connections_opened = 0
+        # OAuth 2.0 (XOAUTH2): fresh tokens on demand; the one in use is never kept here.
+        self._token_source = token_source
+        if token_source is None and settings.auth_mode == "oauth2":
+            from .oauth import token_source as make_token_source
+
+            self._token_source = make_token_source(settings)
+        self._token_valid_until = float("inf")
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self._host}:{self._port}, {self._settings.smtp_security})"
@@ -152,7 +181,14 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             # "from None": the context holds smtplib frames whose locals include the password.
-            raise self._fatal(f"authentication refused: {reply}", CREDENTIALS_HINT) from None
+            if self._settings.auth_mode == "oauth2":
+                raise self._fatal(f"XOAUTH2 sign-in refused: {reply}", OAUTH_HINT) from None
+            hint = CREDENTIALS_HINT
+            if _BASIC_AUTH_OFF.search(reply):
+                hint = BASIC_AUTH_HINT
+            elif _BASIC_AUTH_MAYBE_OFF.search(reply):
+                hint = f"{CREDENTIALS_HINT}; if they are right, {BASIC_AUTH_HINT}"
+            raise self._fatal(f"authentication refused: {reply}", hint) from None
         except smtplib.SMTPConnectError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             if 400 <= error.smtp_code < 500:
@@ -216,7 +252,9 @@ class SmtpTransport:
                 raise self._fatal("server does not offer STARTTLS", SECURITY_HINT)
             conn.starttls(context=self._context())
             conn.ehlo()
-        if s.smtp_username:
+        if s.auth_mode == "oauth2":
+            self._xoauth2(conn)
+        elif s.auth_mode == "password" and s.smtp_username:
             if s.smtp_security == "none":
                 raise self._fatal(
                     "AUTH is never sent over an unencrypted connection", SECURITY_HINT
@@ -226,6 +264,45 @@ class SmtpTransport:
             conn.login(s.smtp_username, s.smtp_password)
             # smtplib keeps the credentials on the object; they are not needed any more.
             conn.user = conn.password = ""  # type: ignore[attr-defined]
+
+    def _xoauth2(self, conn: smtplib.SMTP) -> None:
+        """AUTH XOAUTH2 with a fresh token; one retry with a refreshed token if refused
+        (the server may have revoked it, or clocks disagree on its expiry)."""
+        if self._settings.smtp_security == "none":  # require_smtp refuses it too
+            raise self._fatal("tokens are never sent over an unencrypted connection", SECURITY_HINT)
+        mechanisms = (conn.esmtp_features.get("auth") or "").upper().split()
+        if "XOAUTH2" not in mechanisms:
+            raise self._fatal(
+                "server offers no AUTH XOAUTH2 after TLS",
+                "check NEWSLETTER_SMTP_HOST, or set NEWSLETTER_SMTP_AUTH=password",
+            )
+        source = self._token_source
+        assert source is not None
+        for attempt in (1, 2):
+            try:
+                token = source()
+            except SignInError as error:
+                # The sign-in service unreachable, the token command failing: no message can
+                # go out, so stop the run (and leave nobody "unknown": nothing was sent).
+                raise DeliveryError(error.message, hint=error.hint) from None
+            answer = _XOAuth2Answer(source.username, token)
+            try:
+                conn.auth("XOAUTH2", answer, initial_response_ok=True)
+            except smtplib.SMTPAuthenticationError as error:
+                if attempt == 2:
+                    status = f" (status {answer.status})" if answer.status else ""
+                    reply = _reply_text(error.smtp_code, error.smtp_error)
+                    raise self._fatal(
+                        f"XOAUTH2 sign-in refused: {reply}{status}", OAUTH_HINT
+                    ) from None
+                source.invalidate()
+                continue
+            self._token_valid_until = source.valid_until
+            return
+
+    def _token_expiring(self) -> bool:
+        source = self._token_source
+        return source is not None and source.clock() >= self._token_valid_until - REFRESH_MARGIN
 
     def close(self) -> None:
         """Say QUIT (politely, but never fail) and drop the connection."""
@@ -251,7 +328,11 @@ class SmtpTransport:
 
         Raises TemporaryFailure, PermanentFailure or DeliveryError (see the module docs).
         """
-        if self._conn is not None and self._transactions >= self._settings.smtp_max_per_connection:
+        if self._conn is not None and (
+            self._transactions >= self._settings.smtp_max_per_connection or self._token_expiring()
+        ):
+            # A long paced send outlives an access token: reconnect with a fresh one
+            # before it expires rather than find out from a refused command.
             self.close()
         reused = self._conn is not None
         if not reused:
@@ -281,9 +362,13 @@ class SmtpTransport:
                 self._after_refusal(code)
                 if 500 <= code < 600:
                     # The sender is the same for every message: no point going on.
-                    raise self._fatal(
-                        f"server refused sender {sender}: {_reply_text(code, resp)}",
-                        "check NEWSLETTER_FROM and that the account may send as it",
+                    reply = self._scrub(_reply_text(code, resp))
+                    raise SenderRefused(
+                        f"server refused sender {sender}: {reply}",
+                        reply=reply,
+                        host=self._host,
+                        port=self._port,
+                        hint="check NEWSLETTER_FROM and that the account may send as it",
                     )
                 raise TemporaryFailure(_reply_text(code, resp), code=code)
             stage = "RCPT"
@@ -346,6 +431,37 @@ class SmtpTransport:
             self._drop()
 
 
+class SenderRefused(DeliveryError):
+    """The server refused the sender at MAIL FROM (5xx): no message can go out now.
+    ``reply`` is the server's answer as one line (quota, blocked account, not allowed)."""
+
+    def __init__(self, message: str, *, reply: str, host: str, port: int, hint: str) -> None:
+        super().__init__(message, host=host, port=port, hint=hint)
+        self.reply = reply
+
+
+class _XOAuth2Answer:
+    """smtplib's AUTH callback: the XOAUTH2 string first; an empty line after a ``334``
+    challenge (the provider's base64 JSON error), after which the server answers 535."""
+
+    def __init__(self, username: str, token: str) -> None:
+        self._initial = xoauth2(username, token)
+        self.status = ""
+
+    def __repr__(self) -> str:
+        return "_XOAuth2Answer()"
+
+    def __call__(self, challenge: bytes | None = None) -> str:
+        if challenge is None:
+            return self._initial
+        self._initial = ""
+        try:
+            self.status = str(json.loads(challenge).get("status", ""))[:20]
+        except (ValueError, AttributeError):
+            self.status = ""
+        return ""
+
+
 class _StaleConnection(Exception):
     """Connection found dead at MAIL FROM: safe to reconnect and retry at once."""
 
@@ -376,7 +492,10 @@ def _classify(code: int, resp: bytes | str) -> SendFailure:
 
 
 def transport_factory(
-    settings: Settings, *, ssl_context: ssl.SSLContext | None = None
+    settings: Settings,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    token_source: TokenSource | None = None,
 ) -> Callable[[], SmtpTransport]:
     """A factory for :func:`newsletter.delivery.deliver`: one new transport per call."""
     settings.require_smtp()  # fail before any thread starts
@@ -384,4 +503,11 @@ def transport_factory(
     if context is None and settings.smtp_security != "none":
         # Load the CA file once for all connections; errors surface as DeliveryError.
         context = SmtpTransport(settings)._context()
-    return functools.partial(SmtpTransport, settings, ssl_context=context)
+    if token_source is None and settings.auth_mode == "oauth2":
+        # One source for all connections: one refresh serves every worker thread.
+        from .oauth import token_source as make_token_source
+
+        token_source = make_token_source(settings)
+    return functools.partial(
+        SmtpTransport, settings, ssl_context=context, token_source=token_source
+    )

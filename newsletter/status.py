@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .issue import SkipHandler, parse_all
+from .issue import SkipHandler, issue_path, parse_all
 from .journal import JOURNAL_NAME, STATUSES, Journal
 
 
@@ -19,21 +19,25 @@ class IssueState:
     subject: str
     counts: dict[str, int]
     test_sends: int
+    members: int | None = None  # the list's size when the last real send started
 
-    def describe(self, members: int | None) -> str:
+    def describe(self) -> str:
+        """What the issue's send reached, from the journal alone (not today's CSV):
+        "sent 128 of 500; 372 pending"."""
         sent, failed = self.counts.get("sent", 0), self.counts.get("failed", 0)
-        pending = self.counts.get("deferred", 0) + self.counts.get("sending", 0)
+        unknown = self.counts.get("sending", 0)
         if not any(self.counts.values()):
             return "test-sent" if self.test_sends else "never sent"
         attempted = sum(self.counts.values())
-        # Sends may have used another list (-r): never claim "10 of 6".
-        total = max(members or 0, attempted)
-        of = f" of {total}" if members is not None else ""
-        text = f"sent to {sent}{of}"
-        if failed:
-            text += f", failed {failed}"
+        total = max(self.members or 0, attempted)  # never "10 of 6"
+        pending = total - sent - failed - unknown  # deferred, and never attempted yet
+        text = f"sent {sent} of {total}"
         if pending:
-            text += f", {pending} pending"
+            text += f"; {pending} pending"
+        if failed:
+            text += f"; {failed} failed"
+        if unknown:
+            text += f"; {unknown} unknown"
         return text
 
 
@@ -46,6 +50,7 @@ def list_issues(settings: Settings, on_skip: SkipHandler | None = None) -> list[
     """Every issue, newest first, with its journal totals (unreadable files: ``on_skip``)."""
     journal = _journal(settings)
     summaries = {s.slug: s for s in journal.issues_summary()} if journal else {}
+    members = journal.run_members() if journal else {}
     if journal:
         journal.close()
     states = []
@@ -59,19 +64,10 @@ def list_issues(settings: Settings, on_skip: SkipHandler | None = None) -> list[
                 subject=issue.subject,
                 counts=dict(summary.counts) if summary else dict.fromkeys(STATUSES, 0),
                 test_sends=summary.test_sends if summary else 0,
+                members=members.get(issue.slug),
             )
         )
     return sorted(states, key=lambda s: (s.date, s.slug), reverse=True)
-
-
-def member_count(recipients: Path, suppressed: Path) -> int | None:
-    """How many members the current list would mail (None when there is no list)."""
-    from .recipients import iter_recipients
-    from .suppression import load_suppressed
-
-    if not recipients.is_file():
-        return None
-    return sum(1 for _ in iter_recipients(recipients, suppressed=load_suppressed(suppressed)))
 
 
 @dataclass
@@ -83,18 +79,28 @@ class SendStatus:
     deferred: list[dict[str, object]] = field(default_factory=list)
     test_sends: list[dict[str, object]] = field(default_factory=list)
     last_update: str = ""
+    members: int | None = None  # in the current list (None: there is no list)
+    pending: int | None = None  # of them, not sent, failed or unknown yet
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def send_status(settings: Settings, slug: str) -> SendStatus:
+def send_status(settings: Settings, slug: str, recipients: Path | None = None) -> SendStatus:
+    """One issue's record; ``recipients``: the list to count pending members against
+    (default: the configured one). An issue that neither exists nor was ever sent is an
+    error naming the issues that do."""
     journal = _journal(settings)
+    if journal is None or not any(journal.counts(slug).values()) and not journal.test_sends(slug):
+        issue_path(slug, settings.issues_dir)  # raises IssueError listing the issues
     if journal is None:
-        return SendStatus(slug=slug, counts=dict.fromkeys(STATUSES, 0))
+        status = SendStatus(slug=slug, counts=dict.fromkeys(STATUSES, 0))
+        _count_pending(status, settings, recipients, set())
+        return status
     try:
         rows = journal.rows(slug)
         status = SendStatus(slug=slug, counts=journal.counts(slug))
+        _count_pending(status, settings, recipients, journal.addresses(slug, *_SETTLED))
         for row in rows:
             record = asdict(row)
             if row.status == "failed":
@@ -108,3 +114,22 @@ def send_status(settings: Settings, slug: str) -> SendStatus:
         return status
     finally:
         journal.close()
+
+
+_SETTLED = ("sent", "failed", "sending")  # everything else is still to be sent
+
+
+def _count_pending(
+    status: SendStatus, settings: Settings, recipients: Path | None, settled: set[str]
+) -> None:
+    from .journal import address_key
+    from .recipients import iter_recipients
+    from .suppression import load_suppressed
+
+    path = recipients or settings.recipients
+    if not path.is_file():
+        return
+    status.members = status.pending = 0
+    for member in iter_recipients(path, suppressed=load_suppressed(settings.suppressed)):
+        status.members += 1
+        status.pending += address_key(member.email) not in settled

@@ -9,7 +9,9 @@ and a misbehaving handler (451 once, 550, dropped connections).
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
+import json
 import socket
 import ssl
 import threading
@@ -126,6 +128,139 @@ class MisbehavingHandler(RecordingHandler):
         return "250 2.0.0 Ok: queued"
 
 
+GMAIL_DAILY_LIMIT = (
+    "550 5.4.5 Daily user sending limit exceeded. For more information on Gmail sending "
+    "limits go to https://support.google.com/a/answer/166852"
+)
+MICROSOFT_QUOTA = (
+    "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to "
+    "process message due to a permanent exception with message"
+)
+
+
+class QuotaHandler(RecordingHandler):
+    """Accepts ``accept`` messages, then answers every transaction with ``reply`` at
+    ``stage`` ("MAIL", "RCPT" or "DATA"), as a provider does once the account's daily quota
+    is spent, until :meth:`recover` (the next day). ``refused`` counts those replies."""
+
+    def __init__(
+        self, accept: int, reply: str, stage: str = "RCPT", unknown: Iterable[str] = ()
+    ) -> None:
+        super().__init__()
+        self.left = accept
+        self.reply = reply
+        self.stage = stage
+        self.refused = 0
+        self.unknown = {a.casefold() for a in unknown}  # refused 550 5.1.1 at RCPT
+
+    def recover(self, accept: int = 10**9) -> None:
+        self.left = accept
+
+    def _over(self, stage: str) -> bool:
+        if stage == self.stage and self.left <= 0:
+            self.refused += 1
+            return True
+        return False
+
+    async def handle_MAIL(self, server, session, envelope, address, options) -> str:
+        if self._over("MAIL"):
+            return self.reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
+        if address.casefold() in self.unknown:
+            return f"550 5.1.1 <{address}>: user unknown"
+        if self._over("RCPT"):
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._over("DATA"):
+            return self.reply
+        self.left -= 1
+        self.record(server, envelope)
+        return "250 2.0.0 Ok: queued"
+
+
+class SameRefusalHandler(RecordingHandler):
+    """Accepts ``accept`` messages, then refuses every recipient with one reply that is not
+    a known quota text and not a recipient code (a generic block of the sender)."""
+
+    def __init__(self, accept: int, reply: str = "554 5.7.1 Message rejected: policy") -> None:
+        super().__init__()
+        self.left = accept
+        self.reply = reply
+        self.unknown: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
+        if address.casefold() in self.unknown:
+            return f"550 5.1.1 <{address}>: user unknown"
+        if self.left <= 0:
+            return self.reply.replace("policy", f"policy <{address}>")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.left -= 1
+        self.record(server, envelope)
+        return "250 2.0.0 Ok: queued"
+
+
+class XOAuth2Handler(RecordingHandler):
+    """Records mail and offers AUTH XOAUTH2 only (aiosmtpd offers AUTH after TLS only),
+    accepting a bearer token when ``validate(token)`` names the user it was issued to, as
+    Microsoft 365 and Gmail do: a bad token gets ``334 <base64 JSON error>``, the client's
+    empty line, then 535. ``attempts`` counts AUTH tries, ``accepted`` the good ones."""
+
+    def __init__(self, validate: Any) -> None:
+        super().__init__()
+        self.validate = validate
+        self.attempts = 0
+        self.accepted = 0
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+        self.attempts += 1
+        if len(args) > 1:
+            raw = base64.b64decode(args[1])
+        else:
+            answer = await server.challenge_auth("")
+            raw = answer if isinstance(answer, bytes) else b""
+        fields = dict(
+            part.split("=", 1) for part in raw.decode("utf-8", "replace").split("\x01") if part
+        )
+        user = fields.get("user", "")
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        if token and self.validate(token) == user:
+            self.accepted += 1
+            return AuthResult(success=True, auth_data=user)
+        error = {"status": "401", "schemes": "bearer", "scope": "https://mail.example/"}
+        await server.challenge_auth(json.dumps(error))  # the client answers with an empty line
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.3 Authentication unsuccessful"
+        )
+
+
+class PasswordOffHandler(RecordingHandler):
+    """Microsoft 365 after the switch-off: AUTH LOGIN/PLAIN always answer ``reply``."""
+
+    def __init__(
+        self,
+        reply: str = "535 5.7.139 Authentication unsuccessful, basic authentication is disabled.",
+    ) -> None:
+        super().__init__()
+        self.reply = reply
+
+
+def password_off_authenticator(reply: str) -> Any:
+    def authenticate(*args: Any) -> AuthResult:
+        return AuthResult(success=False, handled=False, message=reply)
+
+    return authenticate
+
+
 def authenticator(
     server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
 ) -> AuthResult:
@@ -236,6 +371,16 @@ def start_server(
         kwargs.update(ssl_context=server_tls_context(cert_names))
     elif tls != "none":
         raise ValueError(tls)
+    if isinstance(handler, XOAuth2Handler):
+        # XOAUTH2 only: the built-in LOGIN and PLAIN are switched off.
+        kwargs.update(auth_exclude_mechanism=["LOGIN", "PLAIN"], auth_required=True)
+        if tls == "ssl":
+            kwargs.update(auth_require_tls=False, auth_required=False)
+    if isinstance(handler, PasswordOffHandler):
+        auth = False
+        kwargs.update(authenticator=password_off_authenticator(handler.reply), auth_required=True)
+        if tls == "ssl":
+            kwargs.update(auth_require_tls=False, auth_required=False)
     if auth:
         kwargs.update(authenticator=authenticator, auth_required=True)
         if tls == "ssl":

@@ -137,13 +137,22 @@ def test_no_import_cycles_among_newsletter_modules() -> None:
 ROOMS: dict[str, tuple[str, ...]] = {
     "foundation": (
         "__init__", "errors", "config", "limits", "envelope", "model", "linktags", "slots",
-        "csvfile", "outdir", "organisation",
+        "csvfile", "outdir", "organisation", "refusals",
     ),
-    "content": ("issue", "plaintext", "render"),
+    "content": ("issue", "plaintext", "images", "render"),
     "members": ("recipients", "suppression"),
-    "transport": ("smtp", "journal", "delivery"),
+    "transport": (
+        "smtp", "journal", "delivery",
+        # Signing in to the mailbox (OAuth 2.0): used by smtp.py now, by IMAP next.
+        "oauth", "oauth_microsoft", "oauth_google", "oauth_command", "oauth_loopback",
+        "oauth_store", "oauth_tokens",
+    ),
     "message": ("message",),
-    "core": ("campaign", "preflight", "sending", "status", "preview", "archive", "skeleton"),
+    "core": (
+        "campaign", "preflight", "sending", "status", "preview", "archive", "skeleton",
+        "send_run", "daily",
+        "published",
+    ),
     "interface": ("cli", "preview_server", "__main__"),
 }  # fmt: skip
 MAY_IMPORT: dict[str, set[str]] = {

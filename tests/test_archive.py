@@ -18,9 +18,12 @@ from newsletter.skeleton import create_issue
 
 @pytest.fixture
 def site(project: Path, settings: Settings) -> Path:
-    create_issue(
+    january = create_issue(
         settings.issues_dir, settings.templates_dir, "january-2024", date=dt.date(2024, 1, 18)
     )
+    january.write_text(january.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
+    # `newsletter new` marks an issue as a draft: it stays out of the archive.
+    create_issue(settings.issues_dir, settings.templates_dir, "february-2024")
     hidden = settings.issues_dir / "draft.md"
     hidden.write_text(
         "---\ntitle: Draft\nsubject: D\npreheader: P\ndate: 2024-05-01\narchive: false\n---\nx\n",

@@ -121,7 +121,10 @@ def test_render_and_preview_out(project: Path) -> None:
     assert "Ahmar, our lead on Events and Projects" in html and "Ahmar, our lead on Events" in text
     result = run(["preview", "--out", "email.html"], project)  # newest issue by date
     assert result.returncode == 0, result.stderr
-    assert (project / "email.html").read_text(encoding="utf-8") == html
+    # preview is personalised as the first member, as a test send is; render is anonymous.
+    assert (project / "email.html").read_text(encoding="utf-8") == html.replace(
+        "Dear member,", "Dear Priya,"
+    )
 
 
 def test_unsubscribe_command(project: Path) -> None:
@@ -148,19 +151,30 @@ def test_new_check_list_archive(project: Path) -> None:
     bad_date = run(["new", "feb", "--date", "18/02/2024"], project)
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
     env = {"NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk"}
-    ok = run(["check", "january-2024"], project, env)
+    untouched = run(["check", "january-2024"], project, env)
+    assert untouched.returncode == 1, untouched.stdout + untouched.stderr
+    assert "skeleton text left in the issue" in untouched.stdout
+    assert "NOT READY: 16 errors, 0 warnings" in untouched.stdout
+    ok = run(["check", "december-2023"], project, env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "READY to send to" in ok.stdout
+    # Without --date, the month comes from the slug.
+    assert run(["new", "february-2031"], project).returncode == 0
+    assert "date: 2031-02-01\n" in (project / "issues" / "february-2031.md").read_text("utf-8")
     failing = run(["check", "december-2023"], project)  # no unsubscribe configured
     assert failing.returncode == 1
     assert "error: NEWSLETTER_UNSUBSCRIBE_URL: no unsubscribe link" in failing.stdout
     assert "NOT READY" in failing.stdout
     listed = run(["list"], project).stdout.splitlines()
-    assert listed[0].startswith("2024-01-18  january-2024") and "never sent" in listed[0]
+    assert listed[0].startswith("2031-02-01  february-2031") and "never sent" in listed[0]
+    assert listed[2].startswith("2024-01-18  january-2024") and "never sent" in listed[2]
     assert any(line.startswith("2023-12-14  december-2023") for line in listed)
     built = run(["archive", "--out", "site"], project)
     assert built.returncode == 0, built.stderr
     assert (project / "site" / "feed.xml").is_file()
+    # Drafts stay out of the public archive.
+    assert not (project / "site" / "january-2024.html").exists()
+    assert (project / "site" / "december-2023.html").is_file()
 
 
 @pytest.mark.parametrize(

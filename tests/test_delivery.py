@@ -547,3 +547,44 @@ def test_no_reply_after_the_message_went_out_is_unknown_not_retried(journal: Jou
         assert again.sent == 0
         assert slow.handler.done.wait(10)  # let the slow reply finish before counting
         assert Counter(slow.handler.copies()) == Counter({a: 1 for a in to})
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_sender_refusals_stop_the_run_and_leave_members_pending(
+    journal: Journal, connections: int
+) -> None:
+    from smtp_servers import GMAIL_DAILY_LIMIT, QuotaHandler, SameRefusalHandler
+
+    to = addresses(30)
+    handler = QuotaHandler(6, GMAIL_DAILY_LIMIT, "DATA")
+    with start_server(handler) as server:
+        settings = settings_for(server, connections=connections)
+        result = run(server, journal, to, settings)
+    assert result.stopped is not None and "Gmail" in result.stopped.reason
+    assert result.sent == 6 and result.failed == 0 and result.returned
+    counts = journal.counts(SLUG)
+    assert counts["sent"] == 6 and counts["failed"] == 0 and counts["sending"] == 0
+    # Stopped at once: at most one refusal per connection in flight.
+    assert handler.refused <= connections
+    # Everyone not sent is pending for the next run (no row, or deferred).
+    assert counts["deferred"] == len(journal.rows(SLUG)) - 6
+
+    # The circuit breaker: the same non-recipient refusal of different members.
+    breaker = SameRefusalHandler(2)
+    with start_server(breaker) as server:
+        settings = settings_for(server, connections=connections)
+        other = run(server, journal, [f"x{n}@example.net" for n in range(30)], settings)
+    assert other.stopped is not None and "different members in a row" in other.stopped.reason
+    assert other.failed == 0 and other.failures == [] and len(other.returned) >= 5
+    assert journal.counts(SLUG)["failed"] == 0
+
+
+def test_a_quota_said_with_a_4xx_reply_stops_instead_of_retrying(journal: Journal) -> None:
+    from smtp_servers import QuotaHandler
+
+    handler = QuotaHandler(3, "451 4.7.0 Daily user sending limit exceeded", "RCPT")
+    with start_server(handler) as server:
+        result = run(server, journal, addresses(12), settings_for(server, max_attempts=5))
+    assert result.stopped is not None and "daily" in result.stopped.reason
+    assert result.sent == 3 and handler.refused == 1  # no retries against a spent quota
+    assert journal.counts(SLUG)["deferred"] == 1 and journal.counts(SLUG)["failed"] == 0

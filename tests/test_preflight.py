@@ -22,8 +22,8 @@ GOOD_PREHEADER = "What is inside this month, in a sentence of a useful length."
 def ready(settings: Settings) -> Settings:
     return replace(
         settings,
-        unsubscribe_url="https://wmhtc.example.org/u?e={email}&t={token}",
-        secret="k",
+        unsubscribe_url="https://wmhtc.co.uk/u?e={email}&t={token}",
+        secret="a-long-random-test-secret",
     )
 
 
@@ -44,11 +44,43 @@ def messages(report, severity: str) -> list[str]:
     return [f"{f.where}: {f.message}" for f in report.findings if f.severity == severity]
 
 
-def test_new_issue_round_trips_cleanly(project: Path, ready: Settings) -> None:
+def test_new_issue_is_not_ready_until_written(project: Path, ready: Settings) -> None:
     path = create_issue(
         ready.issues_dir, ready.templates_dir, "january-2024", date=dt.date(2024, 1, 18)
     )
-    assert path.read_text(encoding="utf-8").startswith('---\ntitle: "Cluster News – January 2024"')
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith('---\ntitle: "Cluster News – January 2024"')
+    report = findings(ready, "january-2024")
+    assert report.verdict().startswith("NOT READY")
+    errors = messages(report, ERROR)
+    where = f"{path}"
+    assert f"{where}:4: the preheader is still the skeleton's placeholder" in errors
+    assert f"{where}:6: this issue is a draft (draft: true): it cannot be sent to members" in errors
+    lines = text.splitlines()
+    opening = lines.index("## Headline of the opening piece") + 1
+    signed = lines.index("Your name, your role") + 1
+    assert (
+        f"{where}:{opening}: skeleton text left in the issue: '## Headline of the opening piece'"
+        in errors
+    )
+    assert f"{where}:{signed}: skeleton text left in the issue: 'Your name, your role'" in errors
+    assert len(errors) == 16, errors
+    # Written: every placeholder replaced, the draft line gone → READY, nothing to warn about.
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith(("## ", "Write ", "Your name")):
+            lines[number] = (
+                line.replace("headline", f"news {number}")
+                .replace("Write", f"We wrote {number}:")
+                .replace("Your name", "Ann Lee")
+            )
+    written = (
+        "\n".join(lines)
+        .replace("draft: true\n", "")
+        .replace("One sentence on what", "A sentence about what really")
+    )
+    written = written.replace("Headline of the opening piece", "A word from the chair")
+    path.write_text(written + "\n", encoding="utf-8")
     report = findings(ready, "january-2024")
     assert report.errors == [] and report.warnings == [], report.findings
     assert report.verdict().startswith("READY to send to 6 member(s)")
@@ -94,7 +126,10 @@ def test_links_and_images(project: Path, ready: Settings) -> None:
     assert any('"draft"' in m and "placeholder" in m for m in warned)
     assert any('"nothing"' in m and "no target" in m for m in warned)
     assert any(':13: link "the example"' in m and "placeholder" in m for m in warned)
-    assert any(":15: image https://cdn.wmhtc.co.uk/chart.png has no alt text" in m for m in warned)
+    assert any(
+        ":15: image https://cdn.wmhtc.co.uk/chart.png has no alt text" in m
+        for m in messages(findings(ready, slug), ERROR)
+    )
     good = issue(
         project,
         "Read [the ONS report on life sciences](https://www.ons.gov.uk/r).\n\n![A chart](https://cdn.wmhtc.co.uk/c.png)\n",
@@ -113,7 +148,7 @@ def test_footer_identity_and_unsubscribe_presence(project: Path, ready: Settings
     footer = project / "templates" / "partials" / "footer.mjml.j2"
     footer.write_text(
         footer.read_text(encoding="utf-8")
-        .replace("{{ org.address }}", "")
+        .replace("{% for line in org.address_lines %}{{ line }}<br />{% endfor %}", "")
         .replace("{{ unsubscribe_url }}", "#"),
         encoding="utf-8",
     )
@@ -143,8 +178,11 @@ def test_member_rows(project: Path, ready: Settings) -> None:
         encoding="utf-8",
     )
     report = findings(ready, "december-2023")
-    assert any(
-        "row" in m and "1 invalid address(es) (rows 3)" in m for m in messages(report, ERROR)
-    )
-    assert any("1 member(s) have no organisation (rows 5)" in m for m in messages(report, WARNING))
+    assert (
+        f"{project / 'recipients.csv'}: 1 invalid address(es): row 3 'broken': "
+        "An email address must have an @-sign."
+    ) in messages(report, ERROR)
+    assert (
+        f"{project / 'recipients.csv'}: organisation is empty for 1 member (row 5): add a fallback"
+    ) in messages(report, WARNING)
     assert report.members == 2

@@ -151,11 +151,35 @@ def test_missing_email_column(tmp_path: Path) -> None:
         list(iter_recipients(path))
 
 
-def test_email_like_column_gets_a_rename_hint(tmp_path: Path) -> None:
-    path = write(tmp_path, "E-Mail Address,name\nann@example.org,Ann\n")
+def test_email_like_column_is_the_address_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "E-Mail Address,name\nann@example.org,Dr. Ann Lee\n")
+    assert read_columns(path) == ["e_mail_address", "name", "email"]
+    report = RecipientReport()
+    [ann] = iter_recipients(path, report=report)
+    assert ann.email == "ann@example.org" and ann.fields["email"] == "ann@example.org"
+    assert report.columns_line() == "address 'E-Mail Address'"
+    # Only a full name: greet with it as written, never a split fragment ("Dr.").
+    assert ann.first_name == "Dr. Ann Lee"
+
+
+def test_two_address_columns_are_refused_naming_both(tmp_path: Path) -> None:
+    path = write(tmp_path, "Email,E-mail Address\nann@example.org,ann@example.org\n")
     with pytest.raises(RecipientsError) as caught:
         read_columns(path)
-    assert caught.value.hint == "rename the 'E-Mail Address' column to 'email'"
+    assert caught.value.message == "two address columns: 'Email' and 'E-mail Address'"
+    assert caught.value.row == 1
+
+
+def test_several_addresses_in_one_cell_use_the_first(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "Given Name,E-mail 1 - Value\nAnn,ann@example.org ::: ann.lee@example.net\nBo,bo@x.org\n",
+    )
+    report = RecipientReport()
+    ann, bo = iter_recipients(path, report=report)
+    assert (ann.email, ann.first_name, bo.email) == ("ann@example.org", "Ann", "bo@x.org")
+    assert report.several_line() == "1 row held several addresses: used the first (row 2)"
+    assert report.columns_line() == "address 'E-mail 1 - Value', first name 'Given Name'"
 
 
 def test_two_columns_with_the_same_name_are_refused(tmp_path: Path) -> None:
@@ -349,7 +373,8 @@ def test_name_properties_fall_back_to_the_name_column(tmp_path: Path) -> None:
         'email,name\nann@example.org,"  Ann\nMarie  Lee "\nbob@example.org,\ncat@example.org,Cat\n',
     )
     ann, bob, cat = read_all(path)[0]
-    assert (ann.first_name, ann.name) == ("Ann", "Ann Marie Lee")
+    # The full name as written, never a split fragment of it.
+    assert (ann.first_name, ann.name) == ("Ann Marie Lee", "Ann Marie Lee")
     assert (bob.first_name, bob.name) == ("", "")
     assert (cat.first_name, cat.name) == ("Cat", "Cat")
 
@@ -365,7 +390,7 @@ def test_name_uses_first_and_last_name_columns(tmp_path: Path) -> None:
     ann, bob, cat = read_all(path)[0]
     assert (ann.first_name, ann.name) == ("Ann", "Ann Lee")
     assert (bob.first_name, bob.name) == ("", "Brown")
-    assert (cat.first_name, cat.name) == ("Cat", "Cat Jones")
+    assert (cat.first_name, cat.name) == ("Cat Jones", "Cat Jones")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,175 @@
+"""Signing in to the mailbox with OAuth 2.0: the provider-neutral API.
+
+Everything that talks to a mailbox (SMTP now, IMAP next) uses only this module::
+
+    source = token_source(settings)      # SignInRequired if never signed in
+    token = source()                     # a fresh access token, refreshed when near expiry
+    source.username                      # the mailbox to put in XOAUTH2's user=
+    source.invalidate()                  # the server refused the token: refresh next time
+
+The flows and the token cache belong to the providers' libraries (MSAL for Microsoft,
+Authlib for Google; see :mod:`newsletter.oauth_microsoft` and :mod:`newsletter.oauth_google`)
+or to the IT department's own token command (:mod:`newsletter.oauth_command`). This module
+only decides *when* to refresh, by a clock it is given, and keeps tokens out of every
+``repr``, message and log.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from typing import Any, Protocol
+
+from .config import Settings
+from .errors import SignInError, SignInRequired
+from .oauth_tokens import Clock, Echo, Grant, OpenBrowser, SignIn
+
+# Refresh this long before the access token expires: a paced send checks before every
+# message, so no message starts with a token that could expire mid-connection.
+REFRESH_MARGIN = 300.0
+LOGIN_TIMEOUT = 300.0
+
+
+class Backend(Protocol):
+    """One way of getting tokens (MSAL, Authlib, a command)."""
+
+    def account(self) -> str | None:
+        """The signed-in account, from storage (no network); None if not signed in."""
+        ...
+
+    def token(self, force_refresh: bool) -> Grant:
+        """An access token; raise SignInRequired if the refresh token no longer works."""
+        ...
+
+
+# A backend with ``fetch_every_time = True`` (the token command) is asked at every call,
+# i.e. at every (re)connection: it owns its tokens' lifetime.
+
+
+class TokenSource:
+    """Fresh access tokens on demand; thread-safe (one source serves all connections)."""
+
+    def __init__(self, backend: Backend, username: str, *, clock: Clock = time.time) -> None:
+        self._backend = backend
+        self.username = username
+        self.clock = clock
+        self._token: str | None = None
+        self._valid_until = 0.0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TokenSource({self.username})"
+
+    def __call__(self) -> str:
+        with self._lock:
+            now = self.clock()
+            if (
+                self._token is None
+                or now >= self._valid_until - REFRESH_MARGIN
+                or getattr(self._backend, "fetch_every_time", False)
+            ):
+                # force only once we held a token: the first call may use a cached one.
+                grant = self._backend.token(force_refresh=self._token is not None)
+                self._token = grant.access_token
+                self._valid_until = now + grant.expires_in
+            return self._token
+
+    @property
+    def valid_until(self) -> float:
+        """When (by ``clock``) the current token expires."""
+        return self._valid_until
+
+    def needs_refresh(self) -> bool:
+        """True when the current token is within REFRESH_MARGIN of expiring."""
+        return self.clock() >= self._valid_until - REFRESH_MARGIN
+
+    def invalidate(self) -> None:
+        """The server refused the current token: the next call gets a new one."""
+        with self._lock:
+            if self._token is not None:
+                self._valid_until = 0.0
+
+
+def xoauth2(username: str, token: str) -> str:
+    """The SASL XOAUTH2 initial response, before base64 (smtplib and imaplib encode it)."""
+    return f"user={username}\x01auth=Bearer {token}\x01\x01"
+
+
+def xoauth2_b64(username: str, token: str) -> str:
+    return base64.b64encode(xoauth2(username, token).encode()).decode("ascii")
+
+
+def backend_for(settings: Settings, *, http: Any = None, clock: Clock = time.time) -> Backend:
+    """The backend the settings ask for. ``http``: a requests.Session (tests pass one that
+    trusts their CA; by default requests honours REQUESTS_CA_BUNDLE)."""
+    if settings.smtp_oauth_token_command:
+        from .oauth_command import CommandBackend
+
+        return CommandBackend(settings)
+    settings.require_oauth_client()
+    if settings.oauth_provider_name == "microsoft":
+        from .oauth_microsoft import MicrosoftBackend
+
+        return MicrosoftBackend(settings, http=http)
+    from .oauth_google import GoogleBackend
+
+    return GoogleBackend(settings, http=http, clock=clock)
+
+
+def token_source(settings: Settings, *, http: Any = None, clock: Clock = time.time) -> TokenSource:
+    """A :class:`TokenSource` for the configured mailbox (SMTP or IMAP).
+
+    Raises SignInRequired if nobody is signed in, ConfigError if the settings are incomplete.
+    The username is NEWSLETTER_SMTP_USERNAME if set, else the signed-in account.
+    """
+    backend = backend_for(settings, http=http, clock=clock)
+    username = settings.smtp_username or backend.account()
+    if not username:
+        raise SignInRequired("nobody is signed in yet")
+    return TokenSource(backend, username, clock=clock)
+
+
+def login(
+    settings: Settings,
+    *,
+    device_code: bool = False,
+    open_browser: OpenBrowser,
+    echo: Echo,
+    http: Any = None,
+    clock: Clock = time.time,
+    timeout: float = LOGIN_TIMEOUT,
+) -> SignIn:
+    """Sign the sending mailbox in: browser (auth code + PKCE, loopback redirect) or, with
+    ``device_code``, a code to enter on another device. Stores the tokens; returns who."""
+    if settings.smtp_oauth_token_command:
+        raise SignInError(
+            "NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND is set: tokens come from that command",
+            hint="no login needed; unset it to sign in here instead",
+        )
+    backend: Any = backend_for(settings, http=http, clock=clock)
+    if device_code:
+        backend.login_device(echo=echo, timeout=timeout)
+    else:
+        backend.login_browser(open_browser=open_browser, echo=echo, timeout=timeout)
+    status = backend.status()
+    assert status is not None
+    return status
+
+
+def sign_in_status(settings: Settings) -> SignIn | None:
+    """Who is signed in and when the access token expires, from storage only."""
+    if settings.smtp_oauth_token_command:
+        return SignIn("token command", settings.smtp_username, None, None)
+    backend: Any = backend_for(settings)
+    return backend.status()
+
+
+def logout(settings: Settings, *, http: Any = None) -> SignIn | None:
+    """Forget the stored tokens (and revoke them where the provider offers it)."""
+    if settings.smtp_oauth_token_command:
+        return None  # nothing stored here: the command owns its tokens
+    backend: Any = backend_for(settings, http=http)
+    status = backend.status()
+    backend.logout()
+    return status

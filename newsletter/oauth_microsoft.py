@@ -1,0 +1,207 @@
+"""Microsoft 365 sign-in with MSAL (Microsoft's own library, kept in step with Entra ID).
+
+MSAL does the protocol: PKCE and ``state`` for the authorisation code flow, the device code
+flow (RFC 8628), refresh-token rotation and its token cache, which we persist as one JSON
+file (mode 0600) in the state folder. We only provide the loopback listener (so the browser
+is opened by a function we are given) and the mapping of failures to one-line errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import msal
+import requests
+
+from .config import Settings
+from .errors import SignInError, SignInRequired
+from .oauth_loopback import LoopbackReceiver
+from .oauth_store import remove, token_path, write_private
+from .oauth_tokens import Echo, Grant, OpenBrowser, SignIn
+
+# offline_access, openid and profile are added by MSAL itself (it refuses them here).
+SCOPES = [
+    "https://outlook.office.com/SMTP.Send",
+    "https://outlook.office.com/IMAP.AccessAsUser.All",
+]
+# Replies that mean "the refresh token is no good any more": the user must sign in again.
+SIGN_IN_AGAIN = {"invalid_grant", "interaction_required", "consent_required", "login_required"}
+
+
+def _one_line(result: dict[str, Any]) -> str:
+    # Entra's error_description carries trace and correlation ids on extra lines.
+    text = str(result.get("error_description") or result.get("error") or "unknown error")
+    return text.splitlines()[0][:300]
+
+
+class MicrosoftBackend:
+    def __init__(self, settings: Settings, *, http: Any = None) -> None:
+        self._settings = settings
+        self.path = token_path(settings.state_dir, "microsoft")
+        self.authority = (
+            settings.oauth_authority.rstrip("/")
+            or f"https://login.microsoftonline.com/{settings.oauth_tenant}"
+        )
+        self._http = http
+        self._cache = msal.SerializableTokenCache()
+        if self.path.is_file():
+            try:
+                self._cache.deserialize(self.path.read_text(encoding="utf-8"))
+            except ValueError:
+                raise SignInError(
+                    f"{self.path}: the saved sign-in is damaged",
+                    hint="run newsletter logout, then login",
+                ) from None
+        self._app: msal.PublicClientApplication | None = None
+
+    @contextmanager
+    def _service(self) -> Iterator[None]:
+        """Network and discovery failures as one line naming the sign-in service."""
+        try:
+            yield
+        except requests.RequestException as error:
+            reason = type(error).__name__
+            raise SignInError(
+                f"cannot reach the sign-in service {self.authority} ({reason})",
+                hint="check the network, or NEWSLETTER_OAUTH_TENANT / NEWSLETTER_OAUTH_AUTHORITY",
+            ) from None
+        except ValueError as error:  # MSAL's authority validation and discovery
+            raise SignInError(
+                f"sign-in service {self.authority} refused: {str(error).splitlines()[0][:200]}",
+                hint="check NEWSLETTER_OAUTH_TENANT and NEWSLETTER_OAUTH_AUTHORITY",
+            ) from None
+
+    def _application(self) -> msal.PublicClientApplication:
+        # Built lazily: MSAL fetches the authority's discovery document on construction,
+        # and --status or logout need no network.
+        if self._app is None:
+            with self._service():
+                self._app = msal.PublicClientApplication(
+                    self._settings.oauth_client_id,
+                    authority=self.authority,
+                    token_cache=self._cache,
+                    http_client=self._http,  # None: MSAL's own requests.Session
+                    # A custom authority (a sovereign cloud, the tests' server) is trusted
+                    # as given instead of being checked against Microsoft's instance list.
+                    instance_discovery=False if self._settings.oauth_authority else None,
+                )
+        return self._app
+
+    def _save(self) -> None:
+        if self._cache.has_state_changed:
+            write_private(self.path, self._cache.serialize())
+            self._cache.has_state_changed = False
+
+    def _accounts(self) -> list[dict[str, Any]]:
+        accounts = [
+            a
+            for a in self._cache.search(msal.TokenCache.CredentialType.ACCOUNT)
+            if a.get("username")
+        ]
+        wanted = self._settings.smtp_username.casefold()
+        matching = [a for a in accounts if a["username"].casefold() == wanted]
+        return matching or accounts
+
+    def account(self) -> str | None:
+        accounts = self._accounts()
+        return accounts[0]["username"] if accounts else None
+
+    def status(self) -> SignIn | None:
+        accounts = self._accounts()
+        if not accounts:
+            return None
+        home = accounts[0].get("home_account_id")
+        expiries = [
+            float(at["expires_on"])
+            for at in self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)
+            if at.get("home_account_id") == home and at.get("expires_on")
+        ]
+        return SignIn(
+            "microsoft", accounts[0]["username"], max(expiries) if expiries else None, self.path
+        )
+
+    def _finish(self, result: dict[str, Any] | None, what: str) -> Grant:
+        if not result or "access_token" not in result:
+            error = (result or {}).get("error")
+            if result is None or error in SIGN_IN_AGAIN:
+                self._save()
+                raise SignInRequired(_one_line(result) if result else "no saved sign-in")
+            raise SignInError(f"{what} failed: {_one_line(result)}")
+        self._save()
+        claims = result.get("id_token_claims") or {}
+        username = claims.get("preferred_username") or self.account() or ""
+        return Grant(username, result["access_token"], float(result.get("expires_in", 3600)))
+
+    def token(self, force_refresh: bool) -> Grant:
+        app = self._application()
+        raw = self._accounts()
+        if not raw:
+            raise SignInRequired("nobody is signed in yet")
+        with self._service():
+            account = next(
+                (a for a in app.get_accounts() if a.get("username") == raw[0]["username"]), None
+            )
+            if account is None:
+                raise SignInRequired("nobody is signed in yet")
+            result = app.acquire_token_silent_with_error(
+                SCOPES, account, force_refresh=force_refresh
+            )
+        return self._finish(result, "token refresh")
+
+    def login_browser(self, *, open_browser: OpenBrowser, echo: Echo, timeout: float) -> Grant:
+        app = self._application()
+        # Entra matches http://localhost registrations on any port (RFC 8252 §7.3).
+        with LoopbackReceiver("localhost") as receiver, self._service():
+            flow = app.initiate_auth_code_flow(
+                SCOPES,
+                redirect_uri=receiver.redirect_uri,
+                login_hint=self._settings.smtp_username or None,
+                prompt="select_account",
+                response_mode="form_post",
+            )
+            echo("Opening the Microsoft sign-in page in your browser. If it does not open, go to:")
+            echo(flow["auth_uri"])
+            open_browser(flow["auth_uri"])
+            echo(f"Waiting for the sign-in (up to {timeout / 60:g} minutes; Ctrl-C stops)…")
+            params = receiver.wait(timeout)
+            result = app.acquire_token_by_auth_code_flow(flow, params, scopes=SCOPES)
+        if "error" in params:
+            raise SignInError(f"sign-in refused: {_one_line(params)}")
+        return self._only(self._finish(result, "sign-in"))
+
+    def _only(self, grant: Grant) -> Grant:
+        """One mailbox per project: a new sign-in replaces any other account's tokens."""
+        app = self._application()
+        for account in app.get_accounts():
+            if account.get("username") != grant.username:
+                app.remove_account(account)
+        self._save()
+        return grant
+
+    def login_device(self, *, echo: Echo, timeout: float) -> Grant:
+        app = self._application()
+        with self._service():
+            flow = app.initiate_device_flow(scopes=SCOPES)
+            if "user_code" not in flow:
+                raise SignInError(
+                    f"device sign-in not available: {_one_line(flow)}",
+                    hint='the app registration needs "Allow public client flows" set to Yes',
+                )
+            echo(
+                f"To sign in, open {flow['verification_uri']} on any device "
+                f"and enter the code {flow['user_code']}"
+            )
+            deadline = time.monotonic() + timeout
+            result = app.acquire_token_by_device_flow(
+                flow, exit_condition=lambda flow: time.monotonic() > deadline
+            )
+        return self._only(self._finish(result, "device sign-in"))
+
+    def logout(self) -> None:
+        # Microsoft offers public clients no revocation endpoint: forgetting the tokens is
+        # all a client can do (an admin revokes sessions in Entra if a device is lost).
+        remove(self.path)
+        self._cache = msal.SerializableTokenCache()

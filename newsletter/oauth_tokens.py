@@ -1,0 +1,32 @@
+"""What the sign-in backends hand back (no tokens in any repr), shared by
+:mod:`newsletter.oauth` and its backends without importing one another."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Clock = Callable[[], float]
+Echo = Callable[[str], None]
+OpenBrowser = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An access token as a provider's library returned it."""
+
+    username: str
+    access_token: str = field(repr=False)
+    expires_in: float  # seconds from now; inf when unknown
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Who is signed in, for ``newsletter login --status`` (no token in it)."""
+
+    provider: str
+    username: str
+    expires_at: float | None  # wall-clock epoch seconds of the access token; None: none yet
+    path: Path | None  # where the tokens are stored

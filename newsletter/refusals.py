@@ -1,0 +1,171 @@
+"""Which SMTP refusals are about the *sender* (quota, blocked account), not one member.
+
+A refusal of the sender looks, reply by reply, like a member's failure (550/554), but it is
+the same for every member that follows: recording each as ``failed`` would turn the rest of
+the list into "failed" and a re-run into "Nothing to send". Two ways to tell:
+
+* the provider's known words and enhanced status codes (Gmail's daily limits, Microsoft
+  365's submission quota and outbound-spam blocks): :func:`classify`;
+* generally, a :class:`CircuitBreaker`: several *consecutive* permanent refusals of
+  *different* members with the same reply that is not a recipient code (5.1.x bad address,
+  5.2.1/5.2.2 mailbox) cannot be about those members.
+
+Pure functions and one small class: no I/O, no clock, no threads (callers lock).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+DAY = timedelta(hours=24)
+BREAKER_THRESHOLD = 5  # consecutive identical non-recipient refusals of different members
+
+_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Enhanced codes that are about the recipient (RFC 3463): bad destination address, mailbox
+# disabled or full. 5.1.7 and 5.1.8 are the *sender's* address, so they are not in here.
+_RECIPIENT_CODES = re.compile(r"^5\.1\.(?:[0-6]|9|10)$|^5\.2\.[12]$")
+
+
+@dataclass(frozen=True, slots=True)
+class SenderRefusal:
+    """The provider refuses the account, so no further member can be sent to now."""
+
+    reply: str  # the provider's words, as one line
+    reason: str  # what it means, e.g. "Gmail's daily sending limit was reached"
+    advice: str  # what to do, e.g. "run the same command again in 24 hours"
+    retry_after: timedelta | None = None  # when a plain re-run can work, if known
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    pattern: re.Pattern[str]
+    reason: str
+    advice: str
+    retry_after: timedelta | None = None
+
+
+_DAILY = "run the same command again in 24 hours"
+_ADMIN_RELEASE = (
+    "ask your Microsoft 365 administrator to release the account or tenant "
+    "(Defender portal, Restricted entities), then run the same command again"
+)
+
+_KNOWN: tuple[_Known, ...] = (
+    _Known(
+        re.compile(r"daily (?:user )?sending (?:limit|quota) exceeded|\b5\.4\.5\b", re.I),
+        "Gmail's daily sending limit was reached",
+        _DAILY,
+        DAY,
+    ),
+    _Known(
+        re.compile(r"daily smtp relay sending limit exceeded", re.I),
+        "Google Workspace's daily SMTP relay limit was reached",
+        _DAILY,
+        DAY,
+    ),
+    _Known(
+        re.compile(r"SubmissionQuotaExceeded|recipient rate limit|\b5\.2\.0\b.*quota", re.I),
+        "Microsoft 365's daily recipient limit was reached",
+        _DAILY,
+        DAY,
+    ),
+    _Known(
+        re.compile(r"\b5\.7\.705\b|tenant has exceeded threshold", re.I),
+        "Microsoft 365 blocked the tenant for sending too much (outbound spam threshold)",
+        _ADMIN_RELEASE,
+    ),
+    _Known(
+        re.compile(r"\b5\.7\.708\b|traffic not accepted from this IP", re.I),
+        "Microsoft 365 does not accept mail from this tenant's sending IP now",
+        _ADMIN_RELEASE,
+    ),
+    _Known(
+        re.compile(r"\b5\.7\.750\b|unregistered domains", re.I),
+        "Microsoft 365 blocks this account from sending from an unregistered domain",
+        _ADMIN_RELEASE,
+    ),
+    _Known(
+        re.compile(r"\b5\.1\.8\b|bad outbound sender", re.I),
+        "the provider blocked the account from sending (bad outbound sender)",
+        _ADMIN_RELEASE,
+    ),
+    _Known(
+        re.compile(r"\b5\.7\.60\b|SendAsDenied", re.I),
+        "the account is not allowed to send as NEWSLETTER_FROM",
+        "check NEWSLETTER_FROM and that the account may send as it, then run the same "
+        "command again",
+    ),
+)
+
+
+def enhanced_code(reply: str) -> str | None:
+    """The RFC 3463 enhanced status code in a reply (``"5.1.1"``), if it has one."""
+    found = _ENHANCED.search(reply)
+    return ".".join(found.groups()) if found else None
+
+
+def is_recipient_refusal(reply: str) -> bool:
+    """True if the reply's enhanced code says the *recipient* is the problem."""
+    code = enhanced_code(reply)
+    return code is not None and bool(_RECIPIENT_CODES.match(code))
+
+
+def classify(reply: str) -> SenderRefusal | None:
+    """A known refusal of the sender (quota, blocked account), else None."""
+    for known in _KNOWN:
+        if known.pattern.search(reply):
+            return SenderRefusal(reply, known.reason, known.advice, known.retry_after)
+    return None
+
+
+_ADDRESS = re.compile(r"<[^<>]*>|\S+@\S+|\[[^\[\]]*\]|\([^()]*\)")
+_VARIABLE = re.compile(r"\b(?=\w*\d)\w{6,}\b")  # queue ids, host names with numbers
+
+
+def reply_shape(reply: str) -> str:
+    """The reply without what differs per member (addresses, queue ids, bracketed host
+    names), so that the same refusal of different members compares equal."""
+    text = _ADDRESS.sub(" ", reply)
+    text = _VARIABLE.sub("#", text)
+    return " ".join(text.casefold().split())
+
+
+@dataclass
+class CircuitBreaker:
+    """Counts consecutive permanent refusals of different members with the same reply.
+
+    Feed it every outcome in the order they arrive: :meth:`success` for an accepted
+    message, :meth:`refused` for a permanent refusal. ``refused`` returns a
+    :class:`SenderRefusal` once ``threshold`` different members in a row were refused with
+    the same non-recipient reply; :attr:`members` are then the addresses that should go
+    back to pending (they were refused because of the sender, not themselves).
+    """
+
+    threshold: int = BREAKER_THRESHOLD
+    members: list[str] = field(default_factory=list)
+    _shape: str = ""
+
+    def success(self) -> None:
+        self.members.clear()
+        self._shape = ""
+
+    def refused(self, address: str, reply: str) -> SenderRefusal | None:
+        if is_recipient_refusal(reply):
+            self.success()  # a bad address: the sender evidently still gets through
+            return None
+        shape = reply_shape(reply)
+        if shape != self._shape:
+            self.members.clear()
+            self._shape = shape
+        if address.casefold() not in (m.casefold() for m in self.members):
+            self.members.append(address)
+        if len(self.members) < self.threshold:
+            return None
+        return SenderRefusal(
+            reply,
+            f"the server refused {len(self.members)} different members in a row with the "
+            "same reply, which is not about their addresses",
+            "check the account with your provider, then run the same command again",
+        )

@@ -1,0 +1,362 @@
+"""The ``send`` command's policy: which options go together, which findings refuse a send,
+what ``--yes`` may skip, the daily cap, when a run stops, and the exit code.
+
+The CLI only parses options into :class:`SendOptions`, calls :func:`send` with a
+:class:`SendUI` (its prompts, progress bar and printing), and prints what comes back.
+Nothing here prints or reads the terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from . import campaign as campaign_mod
+from . import sending
+from .config import Settings
+from .daily import DailyBudget, daily_budget, duration, when
+from .delivery import DeliveryResult, EventHandler
+from .errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    CheckFailed,
+    DeliveryError,
+    NewsletterError,
+    UsageError,
+)
+from .journal import Journal, address_key
+from .recipients import RecipientReport
+from .refusals import SenderRefusal
+from .smtp import Transport
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """The ``send`` command's options, as given (None/False: not given)."""
+
+    dry_run: bool = False
+    out: Path | None = None
+    recipients: Path | None = None
+    test: bool = False
+    to: tuple[str, ...] = ()
+    as_address: str | None = None
+    yes: bool = False
+    limit: int | None = None
+    resend_unknown: bool = False
+    retry_failed: bool = False
+    skip_invalid: bool = False
+    force: bool = False
+    changed_ok: bool = False
+    connections: int | None = None
+    rate: float | None = None
+    batch_size: int | None = None
+    batch_pause: float | None = None
+
+
+# Options that only mean something for a real send to the members.
+_MEMBER_SEND_ONLY = {
+    "yes": "--yes",
+    "limit": "--limit",
+    "resend_unknown": "--resend-unknown",
+    "retry_failed": "--retry-failed",
+    "skip_invalid": "--skip-invalid",
+    "force": "--force",
+    "changed_ok": "--changed-ok",
+    "connections": "--connections",
+    "rate": "--rate",
+    "batch_size": "--batch-size",
+    "batch_pause": "--batch-pause",
+}
+
+
+def check_options(options: SendOptions) -> None:
+    """Refuse combinations where an option would be ignored or misread (nothing sent)."""
+    if options.to and not options.test:
+        raise UsageError(
+            "--to needs --test",
+            hint="without --test the issue goes to every member; nothing was sent",
+        )
+    if options.as_address is not None and not options.test:
+        raise UsageError("--as needs --test", hint="it personalises the test copy")
+    if options.dry_run and options.test:
+        raise UsageError(
+            "--dry-run and --test do not go together",
+            hint="--dry-run writes every member's message to disk, --test sends you one copy",
+        )
+    if options.out is not None and not options.dry_run:
+        raise UsageError("--out needs --dry-run", hint="it is where the dry run writes")
+    mode = "--dry-run" if options.dry_run else "--test" if options.test else ""
+    if mode:
+        for name, flag in _MEMBER_SEND_ONLY.items():
+            if getattr(options, name) not in (None, False):
+                raise UsageError(
+                    f"{flag} does nothing with {mode}",
+                    hint=f"it is for the real send to the members; drop it or {mode}",
+                )
+
+
+class SendUI(Protocol):
+    """What the policy needs from the terminal (the CLI implements it)."""
+
+    def notice(self, text: str) -> None: ...
+
+    def finding(self, line: str) -> None:
+        """A pre-flight error that refuses (or, with --force, does not refuse) the send."""
+
+    def plan(self, plan: sending.SendPlan, checks: str) -> None:
+        """Show who will get it, before any question."""
+
+    def confirm(self, question: str, no_terminal_hint: str) -> bool:
+        """Ask [y/N]; raise NewsletterError(hint=no_terminal_hint) when nobody can answer."""
+
+    def deliver(
+        self, total: int, run: Callable[[EventHandler | None], DeliveryResult]
+    ) -> DeliveryResult:
+        """Call ``run`` with an event handler (a progress bar) and return its result."""
+
+
+@dataclass
+class Totals:
+    """Where the current list stands for the issue after the run."""
+
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    unknown: int = 0
+
+
+@dataclass
+class MemberSend:
+    """What a real send did, for the final summary; ``exit_code`` is the command's."""
+
+    plan: sending.SendPlan
+    result: DeliveryResult | None = None
+    totals: Totals = field(default_factory=Totals)
+    declined: bool = False
+    stopped: SenderRefusal | None = None
+    resume_after: str = ""  # held back by the daily cap: when they can go
+    stop_resume: str = ""  # stopped by a provider's daily limit: when a re-run can work
+    exit_code: int = EXIT_OK
+
+
+@dataclass
+class DryRun:
+    campaign: campaign_mod.Campaign
+    result: campaign_mod.DryRunResult
+
+
+@dataclass
+class TestSend:
+    __test__ = False  # not a pytest class
+
+    sent: list[tuple[str, str]]
+
+
+def send(
+    settings: Settings, slug: str, options: SendOptions, ui: SendUI
+) -> DryRun | TestSend | MemberSend:
+    """Run ``newsletter send``: a dry run, a test copy or the real send, as options say.
+
+    Returns a :class:`DryRun`, :class:`TestSend` or :class:`MemberSend`."""
+    check_options(options)
+    settings = settings.with_overrides(
+        connections=options.connections,
+        rate=options.rate,
+        batch_size=options.batch_size,
+        batch_pause=options.batch_pause,
+    )
+    if options.dry_run:
+        camp = campaign_mod.prepare(
+            settings, slug, recipients=options.recipients, allow_example=True
+        )
+        for note in camp.notices:
+            ui.notice(note)
+        out = options.out or settings.outbox / camp.issue.slug
+        return DryRun(camp, campaign_mod.dry_run(camp, out))
+    settings.require_smtp()
+    if options.test:
+        return send_test_copy(settings, slug, options)
+    return send_to_members(settings, slug, options, ui)
+
+
+def test_addresses(settings: Settings, to: tuple[str, ...]) -> tuple[list[str], str]:
+    """Where the test copy goes, and which option or setting said so."""
+    if to:
+        return list(to), "--to"
+    parts = [part.strip() for part in settings.test_to.split(",")]
+    return [part for part in parts if part], "NEWSLETTER_TEST_TO"
+
+
+def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestSend:
+    from .smtp import transport_factory
+
+    camp = campaign_mod.prepare(settings, slug, recipients=options.recipients, allow_example=True)
+    to, source = test_addresses(settings, options.to)
+    with Journal.for_state_dir(settings.state_dir) as journal:
+        sent = sending.send_test(
+            camp,
+            to,
+            transport_factory(settings),
+            journal,
+            as_address=options.as_address,
+            source=source,
+        )
+    return TestSend(sent)
+
+
+def send_to_members(
+    settings: Settings,
+    slug: str,
+    options: SendOptions,
+    ui: SendUI,
+    *,
+    journal_clock: Callable[[], datetime] | None = None,
+    transport_factory: Callable[[], Transport] | None = None,
+) -> MemberSend:
+    """The real send: checks, plan, confirmation, delivery, final summary.
+
+    ``journal_clock`` (what "the last 24 hours" is measured against) and
+    ``transport_factory`` (one SMTP connection per call) default to the real ones."""
+    from .preflight import run_checks
+    from .smtp import transport_factory as smtp_factory
+
+    camp = campaign_mod.prepare(settings, slug, recipients=options.recipients)
+    camp.read_members_once()  # checks, plan and delivery share one read of the CSV
+    checks = run_checks(camp, smtp_username=settings.smtp_username)
+    problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
+    for finding in problems:
+        ui.finding(finding.line())
+    # A draft is never sent to members, not even with --force.
+    draft = any(f.code == "draft" for f in problems)
+    if problems and (not options.force or draft):
+        raise CheckFailed(
+            f"{len(problems)} pre-flight error(s); nothing was sent",
+            hint=(
+                "a draft is never sent, even with --force: delete its 'draft: true' line"
+                if draft
+                else f"see 'newsletter check {slug}', or add --force to send anyway"
+            ),
+        )
+    factory = transport_factory or smtp_factory(settings)
+    warnings = len(checks.warnings)
+    checked = f"{warnings} warning(s): see 'newsletter check {slug}'" if warnings else "passed"
+    opened = (
+        Journal.for_state_dir(settings.state_dir, clock=journal_clock)
+        if journal_clock
+        else Journal.for_state_dir(settings.state_dir)
+    )
+    with sending.run_lock(settings.state_dir, camp.issue.slug), opened as journal:
+        budget = daily_budget(journal, settings.daily_limit)
+        plan = sending.plan(
+            camp, journal, resend_unknown=options.resend_unknown,
+            retry_failed=options.retry_failed, limit=options.limit,
+            skip_invalid=options.skip_invalid, daily_left=budget.left if budget else None,
+        )  # fmt: skip
+        _describe(plan, settings, journal, budget)
+        outcome = MemberSend(plan)
+        ui.plan(plan, checked)
+        if plan.to_send == 0:
+            return _finish(outcome, camp, journal, settings)
+        if not _confirmed(plan, options, ui):
+            outcome.declined = True
+            return outcome
+        journal.record_run(camp.issue.slug, camp.content_hash(), plan.report.accepted)
+        try:
+            outcome.result = ui.deliver(
+                plan.to_send,
+                lambda on_event: sending.execute(plan, journal, factory, on_event=on_event),
+            )
+        except DeliveryError as error:
+            # The server became unusable in a way that is a setting's to fix (AUTH, TLS).
+            sent_now = journal.counts(camp.issue.slug)["sent"] - plan.already_sent
+            if sent_now > 0:
+                error.hint = (f"{error.hint}; " if error.hint else "") + (
+                    f"{sent_now} message(s) were sent before it: once fixed, run "
+                    f"'newsletter send {slug}' to resume; nobody gets a second copy"
+                )
+                error.exit_code = EXIT_PARTIAL
+            raise
+        return _finish(outcome, camp, journal, settings)
+
+
+def _describe(
+    plan: sending.SendPlan, settings: Settings, journal: Journal, budget: DailyBudget | None
+) -> None:
+    slug = plan.campaign.issue.slug
+    last = journal.last_run(slug)
+    plan.issue_changed = bool(
+        last and last[0] != plan.campaign.content_hash() and plan.already_sent
+    )
+    if budget is not None:
+        plan.daily_limit, plan.daily_used = budget.limit, budget.used
+        if plan.held_back:
+            moment = budget.free_again(plan.to_send + 1, journal.now())
+            plan.resume_after = when(moment, journal.now()) if moment else ""
+    plan.duration = duration(plan.to_send, settings.rate, settings.batch_size, settings.batch_pause)
+
+
+def _confirmed(plan: sending.SendPlan, options: SendOptions, ui: SendUI) -> bool:
+    """``--yes`` answers "send to N members?", but never "the issue changed: send anyway?"
+    (that needs ``--changed-ok``): members would get two different versions."""
+    if plan.issue_changed and not options.changed_ok:
+        return ui.confirm(
+            f"The issue changed since {plan.already_sent} member(s) got it; the other "
+            f"{plan.to_send} would get the new version. Send it now?",
+            "add --changed-ok to send the changed issue to the rest",
+        )
+    if options.yes:
+        return True
+    return ui.confirm(f"Send to {plan.to_send} member(s) now?", "add --yes to confirm")
+
+
+def _finish(
+    outcome: MemberSend, camp: campaign_mod.Campaign, journal: Journal, settings: Settings
+) -> MemberSend:
+    plan, result = outcome.plan, outcome.result
+    outcome.totals = _totals(camp, journal)
+    if result is not None:
+        outcome.stopped = result.stopped
+        if result.stopped is not None and result.stopped.retry_after is not None:
+            now = journal.now()
+            outcome.stop_resume = when(now + result.stopped.retry_after, now)
+        if result.interrupted:
+            outcome.exit_code = EXIT_INTERRUPTED
+            return outcome
+    if outcome.totals.pending and (plan.held_back or plan.to_send == 0):
+        budget = daily_budget(journal, settings.daily_limit)
+        moment = budget.free_again() if budget else None
+        outcome.resume_after = when(moment, journal.now()) if moment else ""
+    # Members --limit left out are pending as asked; any other pending member (deferred,
+    # held back by the daily cap, returned by a sender refusal) means "not done yet".
+    left_by_limit = plan.pending_total - plan.to_send - plan.held_back if plan.limit else 0
+    pending = outcome.totals.pending - max(0, left_by_limit)
+    leftovers = outcome.totals.failed or pending > 0 or outcome.totals.unknown
+    outcome.exit_code = EXIT_PARTIAL if leftovers or outcome.stopped else EXIT_OK
+    return outcome
+
+
+def _totals(camp: campaign_mod.Campaign, journal: Journal) -> Totals:
+    slug = camp.issue.slug
+    sent = journal.addresses(slug, "sent")
+    failed = journal.addresses(slug, "failed")
+    unknown = journal.addresses(slug, "sending")
+    totals = Totals()
+    for recipient in camp.recipients(RecipientReport()):
+        key = address_key(recipient.email)
+        if key in sent:
+            totals.sent += 1
+        elif key in failed:
+            totals.failed += 1
+        elif key in unknown:
+            totals.unknown += 1
+        else:
+            totals.pending += 1
+    return totals
+
+
+def no_terminal(hint: str) -> NewsletterError:
+    return NewsletterError("no terminal to confirm the send; nothing was sent", hint=hint)

@@ -1,0 +1,525 @@
+"""OAuth 2.0 sign-in end to end, against real local servers (no mocks):
+
+* a real authorisation server built with Authlib (tests/oauth_server.py) over https with the
+  test CA: MSAL and Authlib, pointed at it with NEWSLETTER_OAUTH_AUTHORITY, run their real
+  flows (authorisation code + PKCE with the loopback redirect, device code, refresh);
+* a real aiosmtpd server that accepts AUTH XOAUTH2 only, with tokens that server issued.
+
+The user's browser is played by an HTTP client (``OAuthServer.browser``) that consents on the
+sign-in page and follows the redirect to our loopback listener: what is under test is our side
+of the protocol, not a sign-in page. Time is a clock the tests move (client and server alike).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from oauth_server import GOOGLE_CLIENT, GOOGLE_SECRET, MS_CLIENT, USER, OAuthServer, write_ca
+from smtp_servers import PasswordOffHandler, XOAuth2Handler, make_message, start_server
+from typer.testing import CliRunner
+
+from newsletter import oauth
+from newsletter.cli import app, main
+from newsletter.config import Settings, load_settings
+from newsletter.errors import ConfigError, DeliveryError, SignInError, SignInRequired
+from newsletter.journal import Journal
+from newsletter.smtp import SmtpTransport
+
+SENDER = USER
+
+
+class Clock:
+    """The client's clock, moved together with the authorisation server's."""
+
+    def __init__(self, server: OAuthServer) -> None:
+        self.now = time.time()
+        self.server = server
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float, *, server_too: bool = True) -> None:
+        self.now += seconds
+        if server_too:
+            self.server.advance(seconds)
+
+
+@pytest.fixture
+def auth_server():
+    with OAuthServer() as server:
+        yield server
+
+
+@pytest.fixture
+def cafile(tmp_path: Path) -> str:
+    return write_ca(tmp_path)
+
+
+@pytest.fixture
+def smtp(auth_server: OAuthServer, tmp_path: Path):
+    handler = XOAuth2Handler(auth_server.user_for_token)
+    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as server:
+        yield server
+
+
+def ms_settings(tmp_path: Path, auth_server: OAuthServer, smtp=None, **extra) -> Settings:
+    base = Settings(
+        state_dir=tmp_path / "state",
+        smtp_host="smtp.office365.com",
+        oauth_client_id=MS_CLIENT,
+        oauth_authority=auth_server.ms_authority,
+    )
+    if smtp is not None:
+        # The real host would be smtp.office365.com; here the provider is named instead.
+        base = replace(
+            base,
+            smtp_host=smtp.host,
+            smtp_port=smtp.port,
+            smtp_cafile=smtp.cafile,
+            smtp_auth="oauth2",
+            oauth_provider="microsoft",
+        )
+    return replace(base, **extra)
+
+
+def google_settings(tmp_path: Path, auth_server: OAuthServer, smtp=None) -> Settings:
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        smtp_host="smtp.gmail.com",
+        oauth_client_id=GOOGLE_CLIENT,
+        oauth_client_secret=GOOGLE_SECRET,
+        oauth_authority=auth_server.base,
+    )
+    if smtp is not None:
+        settings = replace(
+            settings,
+            smtp_host=smtp.host,
+            smtp_port=smtp.port,
+            smtp_cafile=smtp.cafile,
+            smtp_auth="oauth2",
+            oauth_provider="google",
+        )
+    return settings
+
+
+def browser_login(settings: Settings, auth_server: OAuthServer, cafile: str) -> oauth.SignIn:
+    lines: list[str] = []
+    info = oauth.login(
+        settings,
+        open_browser=auth_server.browser(cafile),
+        echo=lines.append,
+        http=auth_server.http(cafile),
+    )
+    assert any(line.startswith(auth_server.base) for line in lines)  # if no browser opens
+    return info
+
+
+def transport(settings: Settings, auth_server, cafile, clock=time.time) -> SmtpTransport:
+    source = oauth.token_source(settings, http=auth_server.http(cafile), clock=clock)
+    return SmtpTransport(settings, token_source=source)
+
+
+# -- settings -----------------------------------------------------------------------------
+
+
+def test_auth_mode_defaults_and_provider_inference() -> None:
+    ms = load_settings({"NEWSLETTER_SMTP_HOST": "smtp.office365.com"}, None)
+    assert ms.auth_mode == "oauth2" and ms.oauth_provider_name == "microsoft"
+    assert ms.oauth_tenant == "organizations"
+    google = load_settings({"NEWSLETTER_SMTP_HOST": "smtp.gmail.com"}, None)
+    assert google.auth_mode == "oauth2" and google.oauth_provider_name == "google"
+    with_password = load_settings(
+        {"NEWSLETTER_SMTP_HOST": "smtp.office365.com", "NEWSLETTER_SMTP_PASSWORD": "pw"}, None
+    )
+    assert with_password.auth_mode == "password"
+    other = load_settings({"NEWSLETTER_SMTP_HOST": "mail.example.org"}, None)
+    assert other.auth_mode == "password" and other.oauth_provider_name == ""
+    with pytest.raises(ConfigError, match="NEWSLETTER_SMTP_AUTH"):
+        load_settings({"NEWSLETTER_SMTP_AUTH": "kerberos"}, None)
+    with pytest.raises(ConfigError, match="NEWSLETTER_OAUTH_PROVIDER"):
+        load_settings({"NEWSLETTER_OAUTH_PROVIDER": "yahoo"}, None)
+
+
+def test_oauth2_needs_tls_a_client_id_and_never_shows_secrets() -> None:
+    plain = Settings(smtp_host="127.0.0.1", smtp_security="none", smtp_auth="oauth2")
+    with pytest.raises(ConfigError, match="NEWSLETTER_SMTP_SECURITY.*unencrypted"):
+        plain.require_smtp()
+    with pytest.raises(ConfigError, match="NEWSLETTER_OAUTH_CLIENT_ID"):
+        Settings(smtp_host="smtp.office365.com").require_smtp()
+    with pytest.raises(ConfigError, match="NEWSLETTER_OAUTH_PROVIDER"):
+        Settings(smtp_host="mail.example.org", smtp_auth="oauth2").require_smtp()
+    with pytest.raises(ConfigError, match="NEWSLETTER_SMTP_USERNAME"):
+        Settings(smtp_host="x.example", smtp_oauth_token_command="get-token").require_smtp()
+    shown = repr(Settings(oauth_client_secret="hush-1", smtp_oauth_token_command="vault hush-2"))
+    assert "hush-1" not in shown and "hush-2" not in shown
+
+
+# -- Microsoft (MSAL) ---------------------------------------------------------------------
+
+
+def test_microsoft_browser_login_then_send_over_xoauth2(tmp_path, auth_server, cafile, smtp):
+    settings = ms_settings(tmp_path, auth_server, smtp)
+    info = browser_login(settings, auth_server, cafile)
+    assert (info.provider, info.username) == ("microsoft", USER)
+    assert info.expires_at is not None and info.expires_at > time.time()
+    if os.name == "posix":
+        assert (info.path.stat().st_mode & 0o777) == 0o600
+    saved = info.path.read_text()
+    assert auth_server.issued_access_tokens()[0] in saved  # MSAL's cache, on disk
+    t = transport(settings, auth_server, cafile)
+    reply = t.send(make_message("member@example.org"), SENDER)
+    t.close()
+    assert reply.startswith("250")
+    assert smtp.handler.accepted == 1 and smtp.handler.count() == 1
+
+
+def test_microsoft_device_code_login_via_cli(tmp_path, auth_server, cafile, project, monkeypatch):
+    env = {
+        "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+        # How a user behind a company TLS proxy points requests (MSAL's HTTP) at a CA.
+        "REQUESTS_CA_BUNDLE": cafile,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def user_on_another_device() -> None:
+        # Waits for the code the CLI printed, then enters it on the verification page.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pending = list(auth_server.devices.values())
+            if pending:
+                auth_server.approve_device(cafile, pending[0]["user_code"])
+                return
+            time.sleep(0.05)
+
+    helper = threading.Thread(target=user_on_another_device)
+    helper.start()
+    result = CliRunner().invoke(app, ["login", "--device-code"])
+    helper.join()
+    assert result.exit_code == 0, result.output
+    code = next(iter(auth_server.devices.values()))["user_code"]
+    assert f"enter the code {code}" in result.output
+    assert f"signed in as {USER} (microsoft)" in result.output
+    status = CliRunner().invoke(app, ["login", "--status"])
+    assert status.exit_code == 0 and f"signed in as {USER}" in status.output
+    assert "expires" in status.output
+    for secret in auth_server.issued_secrets():
+        assert secret not in result.output + status.output
+    out = CliRunner().invoke(app, ["logout"])
+    assert out.exit_code == 0 and f"signed out {USER}" in out.output
+    assert not (project / ".newsletter" / "oauth-microsoft.json").exists()
+    after = CliRunner().invoke(app, ["login", "--status"])
+    assert after.exit_code == 1 and "not signed in" in after.output
+
+
+def test_xoauth2_over_implicit_tls(tmp_path, auth_server, cafile):
+    handler = XOAuth2Handler(auth_server.user_for_token)
+    with start_server(handler, tls="ssl", cafile_dir=tmp_path) as server:
+        settings = ms_settings(tmp_path, auth_server, server, smtp_security="ssl")
+        browser_login(settings, auth_server, cafile)
+        t = transport(settings, auth_server, cafile)
+        assert t.send(make_message("a@example.org"), SENDER).startswith("250")
+        t.close()
+    assert handler.accepted == 1
+
+
+def test_expired_access_token_is_refreshed_before_sending(tmp_path, auth_server, cafile, smtp):
+    settings = ms_settings(tmp_path, auth_server, smtp)
+    browser_login(settings, auth_server, cafile)
+    clock = Clock(auth_server)
+    clock.advance(2 * 3600)  # the stored access token has expired on both sides
+    t = transport(settings, auth_server, cafile, clock)
+    assert t.send(make_message("a@example.org"), SENDER).startswith("250")
+    t.close()
+    assert len(auth_server.issued_access_tokens()) == 2  # one at login, one refreshed
+    # MSAL judges its cached token by the real time, not by our clock, so it may offer the
+    # old one first; then the server's refusal triggers the refresh (at most 2 AUTHs).
+    assert smtp.handler.accepted == 1 and smtp.handler.attempts <= 2
+
+
+def test_long_paced_send_reconnects_with_a_fresh_token_before_expiry(
+    tmp_path, auth_server, cafile, smtp
+):
+    settings = ms_settings(tmp_path, auth_server, smtp)
+    browser_login(settings, auth_server, cafile)
+    clock = Clock(auth_server)
+    t = transport(settings, auth_server, cafile, clock)
+    for n in range(4):  # four messages 20 minutes apart: the token lasts an hour
+        t.send(make_message(f"m{n}@example.org", row=n), SENDER)
+        clock.advance(20 * 60)
+    t.close()
+    assert smtp.handler.count() == 4
+    # At 60 minutes the token is within REFRESH_MARGIN of expiry: renewed, and the
+    # connection reopened with it, before the server could refuse anything.
+    assert smtp.connections == 2
+    assert smtp.handler.attempts == smtp.handler.accepted == 2
+
+
+def test_token_refused_by_the_server_is_refreshed_once(tmp_path, auth_server, cafile, smtp):
+    settings = ms_settings(tmp_path, auth_server, smtp)
+    browser_login(settings, auth_server, cafile)
+    clock = Clock(auth_server)
+    auth_server.advance(2 * 3600)  # the server says the token expired; our clock disagrees
+    t = transport(settings, auth_server, cafile, clock)
+    assert t.send(make_message("a@example.org"), SENDER).startswith("250")
+    t.close()
+    # 334 + JSON, empty line, 535; then a refreshed token is accepted.
+    assert smtp.handler.attempts == 2 and smtp.handler.accepted == 1
+
+
+def test_revoked_sign_in_says_sign_in_again(tmp_path, auth_server, cafile, smtp):
+    settings = ms_settings(tmp_path, auth_server, smtp)
+    browser_login(settings, auth_server, cafile)
+    auth_server.revoke_all()
+    clock = Clock(auth_server)
+    clock.advance(2 * 3600)
+    t = transport(settings, auth_server, cafile, clock)
+    with pytest.raises(SignInRequired) as caught:
+        t.send(make_message("a@example.org"), SENDER)
+    assert str(caught.value).startswith("sign in again: newsletter login")
+    assert isinstance(caught.value, DeliveryError)  # a send stops at once
+    assert smtp.handler.count() == 0
+
+
+def test_never_signed_in_says_sign_in(tmp_path, auth_server):
+    with pytest.raises(SignInRequired, match="sign in again: newsletter login"):
+        oauth.token_source(ms_settings(tmp_path, auth_server))
+
+
+def test_refused_browser_consent_is_one_line(tmp_path, auth_server, cafile):
+    settings = ms_settings(tmp_path, auth_server)
+    with pytest.raises(SignInError, match="sign-in refused: .*denied"):
+        oauth.login(
+            settings,
+            open_browser=auth_server.browser(cafile, approve=False),
+            echo=lambda line: None,
+            http=auth_server.http(cafile),
+        )
+
+
+def test_unreachable_sign_in_service_is_one_line(tmp_path, cafile):
+    settings = Settings(
+        state_dir=tmp_path,
+        smtp_host="smtp.office365.com",
+        oauth_client_id=MS_CLIENT,
+        oauth_authority="https://127.0.0.1:9/organizations",
+    )
+    with pytest.raises(SignInError, match="cannot reach the sign-in service"):
+        oauth.login(settings, open_browser=lambda url: None, echo=lambda line: None)
+
+
+# -- Google (Authlib) ---------------------------------------------------------------------
+
+
+def test_google_login_send_and_logout_revokes(tmp_path, auth_server, cafile, smtp):
+    settings = google_settings(tmp_path, auth_server, smtp)
+    info = browser_login(settings, auth_server, cafile)
+    assert (info.provider, info.username) == ("google", USER)
+    if os.name == "posix":
+        assert (info.path.stat().st_mode & 0o777) == 0o600
+    assert GOOGLE_SECRET not in info.path.read_text()  # the client secret stays in .env
+    clock = Clock(auth_server)
+    clock.advance(2 * 3600)
+    t = transport(settings, auth_server, cafile, clock)
+    assert t.send(make_message("a@example.org"), SENDER).startswith("250")
+    t.close()
+    assert len(auth_server.issued_access_tokens()) == 2
+    # Our clock said the stored token had expired: refreshed before AUTH, never refused.
+    assert smtp.handler.attempts == smtp.handler.accepted == 1
+    with pytest.raises(SignInError, match="device sign-in"):
+        oauth.login(
+            settings,
+            device_code=True,
+            open_browser=print,
+            echo=print,
+            http=auth_server.http(cafile),
+        )
+    assert oauth.logout(settings, http=auth_server.http(cafile)).username == USER
+    assert auth_server.revocations == 1 and not info.path.exists()
+
+
+# -- the token command --------------------------------------------------------------------
+
+
+def test_token_command_runs_at_each_connection(tmp_path, auth_server, cafile, smtp):
+    login_settings = ms_settings(tmp_path, auth_server)
+    browser_login(login_settings, auth_server, cafile)
+    token = auth_server.issued_access_tokens()[0]  # e.g. what a company helper hands out
+    (tmp_path / "token.txt").write_text(token + "\n")
+    script = tmp_path / "get_token.py"
+    script.write_text(
+        "import pathlib, sys\n"
+        f"here = pathlib.Path({str(tmp_path)!r})\n"
+        "with open(here / 'runs.txt', 'a') as f: f.write('x')\n"
+        "print((here / 'token.txt').read_text().strip())\n"
+    )
+    argv = [sys.executable, str(script)]
+    command = (
+        " ".join(shlex.quote(a) for a in argv)
+        if os.name != "nt"
+        else " ".join(f'"{a}"' for a in argv)
+    )
+    settings = Settings(
+        state_dir=tmp_path / "other",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_cafile=smtp.cafile,
+        smtp_username=USER,
+        smtp_oauth_token_command=command,
+        smtp_max_per_connection=1,
+    )
+    assert settings.auth_mode == "oauth2"
+    t = SmtpTransport(settings)
+    for n in range(2):
+        t.send(make_message(f"m{n}@example.org", row=n), SENDER)
+    t.close()
+    assert smtp.handler.accepted == 2 and smtp.connections == 2
+    assert (tmp_path / "runs.txt").read_text() == "xx"
+
+
+def test_failing_token_command_and_a_refused_token_are_one_line(tmp_path, smtp):
+    failing = Settings(
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_cafile=smtp.cafile,
+        smtp_username=USER,
+        smtp_oauth_token_command=f"{shlex.quote(sys.executable)} -c \"import sys; sys.exit('vault is locked')\"",
+    )
+    with pytest.raises(DeliveryError, match="exit status 1: vault is locked"):
+        SmtpTransport(failing).connect()
+    bogus = replace(
+        failing,
+        smtp_oauth_token_command=f"{shlex.quote(sys.executable)} -c \"print('not-a-token')\"",
+    )
+    with pytest.raises(DeliveryError) as caught:
+        SmtpTransport(bogus).connect()
+    message = str(caught.value)
+    assert "XOAUTH2 sign-in refused: 535 5.7.3" in message and "(status 401)" in message
+    assert "SMTP AUTH is enabled" in message and "not-a-token" not in message
+    assert smtp.handler.attempts == 2  # retried once with a fresh token
+
+
+# -- password AUTH switched off (Microsoft 365, end of 2026) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "535 5.7.139 Authentication unsuccessful, basic authentication is disabled.",
+        "535 5.7.30 Basic authentication is not supported for Client Submission.",
+        "535 5.7.3 Authentication unsuccessful",
+    ],
+)
+def test_basic_auth_disabled_says_what_to_do(tmp_path, reply):
+    with start_server(PasswordOffHandler(reply), tls="starttls", cafile_dir=tmp_path) as server:
+        settings = Settings(
+            smtp_host=server.host,
+            smtp_port=server.port,
+            smtp_cafile=server.cafile,
+            smtp_username="chair@example.org",
+            smtp_password="old-password",
+        )
+        with pytest.raises(DeliveryError) as caught:
+            SmtpTransport(settings).connect()
+    message = str(caught.value)
+    assert reply.split()[1] in message
+    assert "set NEWSLETTER_SMTP_AUTH=oauth2" in message and "newsletter login" in message
+    assert "old-password" not in message
+    # 5.7.3 is also Microsoft's answer to a wrong password: both causes are named.
+    assert ("NEWSLETTER_SMTP_PASSWORD" in message) == (" 5.7.3 " in f" {reply} ")
+
+
+# -- no token anywhere --------------------------------------------------------------------
+
+
+def test_no_token_in_output_journal_logs_or_help(
+    tmp_path, auth_server, cafile, smtp, project, monkeypatch, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    env = {
+        "NEWSLETTER_SMTP_HOST": smtp.host,
+        "NEWSLETTER_SMTP_PORT": str(smtp.port),
+        "NEWSLETTER_SMTP_CAFILE": smtp.cafile,
+        "NEWSLETTER_SMTP_AUTH": "oauth2",
+        "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+        "NEWSLETTER_FROM": f"Cluster News <{USER}>",
+        "NEWSLETTER_TEST_TO": "chair@example.org",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@example.org",
+        "REQUESTS_CA_BUNDLE": cafile,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    browser_login(settings, auth_server, cafile)
+    auth_server.advance(2 * 3600)  # the server refuses the first token: a refresh happens too
+    runner = CliRunner()
+    outputs = [
+        runner.invoke(app, ["send", "december-2023", "--test"]),
+        runner.invoke(app, ["login", "--status"]),
+        runner.invoke(app, ["login", "--help"]),
+        runner.invoke(app, ["--help"]),
+    ]
+    assert outputs[0].exit_code == 0, outputs[0].output
+    assert smtp.handler.accepted == 1 and smtp.handler.count() == 1
+    # Our logs and the libraries' we use (MSAL, requests, urllib3, aiosmtpd's client side).
+    # The test authorisation server's own loggers (Authlib's server, Werkzeug) are left out:
+    # they are the provider's logs, not ours.
+    ours = [
+        caplog.handler.format(r)
+        for r in caplog.records
+        if not r.name.startswith(("authlib.oauth2", "werkzeug"))
+    ]
+    text = "".join(r.output for r in outputs) + "\n".join(ours)
+    journal = b"".join(p.read_bytes() for p in (project / ".newsletter").glob("*journal*"))
+    assert journal  # the send was journalled
+    secrets = auth_server.issued_secrets()
+    assert len(secrets) >= 5  # 2 access + 2 refresh tokens, and the client secret
+    for secret in secrets:
+        assert secret not in text
+        assert secret.encode() not in journal
+
+
+def test_send_with_a_revoked_sign_in_stops_with_one_line_and_nobody_unknown(
+    tmp_path, auth_server, cafile, smtp, project, monkeypatch, capsys
+):
+    rows = "".join(f"member{n}@example.org,Name{n},Surname\n" for n in range(3))
+    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows)
+    env = {
+        "NEWSLETTER_SMTP_HOST": smtp.host,
+        "NEWSLETTER_SMTP_PORT": str(smtp.port),
+        "NEWSLETTER_SMTP_CAFILE": smtp.cafile,
+        "NEWSLETTER_SMTP_AUTH": "oauth2",
+        "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+        # Not on example.org: check refuses placeholder domains for a real send.
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+        "REQUESTS_CA_BUNDLE": cafile,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    browser_login(load_settings(), auth_server, cafile)
+    auth_server.revoke_all()  # e.g. the password was changed, or an admin revoked sessions
+    auth_server.advance(2 * 3600)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(["send", "december-2023", "--yes"])
+    assert stopped.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: sign in again: newsletter login")
+    assert smtp.handler.count() == 0
+    with Journal.for_state_dir(project / ".newsletter") as journal:
+        assert journal.counts("december-2023").get("sending", 0) == 0  # nobody unknown

@@ -1,0 +1,204 @@
+"""Options that cannot be misread: every combination in which an option would be ignored
+(or, like --to without --test, turn a test into a mass mailing) is a usage error, exit 2,
+with nothing sent — checked against a real SMTP server on 127.0.0.1 that would accept all."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from smtp_servers import RecordingHandler, start_server
+from test_send_cli import env_for, newsletter, write_members
+
+from newsletter.cli import main
+from newsletter.config import load_settings
+from newsletter.errors import ConfigError
+
+SLUG = "december-2023"
+
+REFUSED = [
+    (["--to", "me@example.org", "--yes"], "--to needs --test"),
+    (["--to", "me@example.org"], "--to needs --test"),
+    (["--as", "member1@example.org", "--yes"], "--as needs --test"),
+    (["--dry-run", "--test"], "--dry-run and --test do not go together"),
+    (["--out", "x", "--yes"], "--out needs --dry-run"),
+    (["--test", "--out", "x"], "--out needs --dry-run"),
+    (["--dry-run", "--limit", "3"], "--limit does nothing with --dry-run"),
+    (["--dry-run", "--retry-failed"], "--retry-failed does nothing with --dry-run"),
+    (["--dry-run", "--resend-unknown"], "--resend-unknown does nothing with --dry-run"),
+    (["--dry-run", "--yes"], "--yes does nothing with --dry-run"),
+    (["--dry-run", "--connections", "2"], "--connections does nothing with --dry-run"),
+    (["--dry-run", "--rate", "10"], "--rate does nothing with --dry-run"),
+    (["--dry-run", "--batch-size", "5"], "--batch-size does nothing with --dry-run"),
+    (["--dry-run", "--batch-pause", "5"], "--batch-pause does nothing with --dry-run"),
+    (["--dry-run", "--skip-invalid"], "--skip-invalid does nothing with --dry-run"),
+    (["--dry-run", "--force"], "--force does nothing with --dry-run"),
+    (["--dry-run", "--changed-ok"], "--changed-ok does nothing with --dry-run"),
+    (["--test", "--yes"], "--yes does nothing with --test"),
+    (["--test", "--limit", "1"], "--limit does nothing with --test"),
+    (["--test", "--retry-failed"], "--retry-failed does nothing with --test"),
+    (["--test", "--resend-unknown"], "--resend-unknown does nothing with --test"),
+    (["--test", "--connections", "2"], "--connections does nothing with --test"),
+    (["--test", "--rate", "5"], "--rate does nothing with --test"),
+    (["--test", "--batch-size", "5"], "--batch-size does nothing with --test"),
+    (["--test", "--batch-pause", "1"], "--batch-pause does nothing with --test"),
+    (["--test", "--skip-invalid"], "--skip-invalid does nothing with --test"),
+    (["--test", "--force"], "--force does nothing with --test"),
+    (["--test", "--changed-ok"], "--changed-ok does nothing with --test"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("ca")
+    with start_server(RecordingHandler(), tls="starttls", auth=True, cafile_dir=folder) as srv:
+        yield srv
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    captured = capsys.readouterr()
+    return int(stopped.value.code or 0), captured.out + captured.err
+
+
+@pytest.mark.parametrize(("extra", "message"), REFUSED)
+def test_misleading_send_options_are_refused_and_nothing_is_sent(
+    project: Path,
+    server,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    write_members(project, 3)
+    for name, value in env_for(server).items():
+        if name.startswith("NEWSLETTER_"):
+            monkeypatch.setenv(name, value)
+    before = server.handler.count()
+    code, output = run_main(["send", SLUG, *extra], capsys)
+    assert code == 2, output
+    assert message in output
+    assert server.handler.count() == before
+    assert not (project / "outbox").exists() and not (project / "x").exists()
+    assert not (project / ".newsletter").exists()  # no journal, no lock: nothing started
+
+
+@pytest.mark.parametrize(
+    "extra", [["--out", "page.html", "--port", "8000"], ["--out", "page.html", "--no-open"]]
+)
+def test_preview_server_options_with_out_are_refused(
+    project: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    code, output = run_main(["preview", SLUG, *extra], capsys)
+    assert code == 2 and "does nothing with --out" in output
+    assert not (project / "page.html").exists()
+
+
+def test_login_status_with_device_code_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = run_main(["login", "--status", "--device-code"], capsys)
+    assert code == 2 and "--device-code does nothing with --status" in output
+
+
+def test_the_forgotten_test_flag_as_a_new_user_types_it(project: Path, server) -> None:
+    """The issue's own example, end to end in a real process: nothing reaches anyone."""
+    write_members(project, 3)
+    before = server.handler.count()
+    result = newsletter(project, env_for(server), "send", SLUG, "--to", "me@example.org", "--yes")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --to needs --test (without --test the issue goes to every member; nothing was sent)"
+    ]
+    assert server.handler.count() == before
+
+
+def test_test_to_setting_takes_several_addresses_and_errors_name_it(project: Path, server) -> None:
+    write_members(project, 2)
+    env = env_for(server, NEWSLETTER_TEST_TO="chair@example.org, editor@example.org")
+    before = server.handler.count()
+    sent = newsletter(project, env, "send", SLUG, "--test")
+    assert sent.returncode == 0, sent.stderr
+    assert [m.rcpts for m in server.handler.messages[before:]] == [
+        ("chair@example.org",),
+        ("editor@example.org",),
+    ]
+    bad = newsletter(
+        project, env_for(server, NEWSLETTER_TEST_TO="chair@example.org,not-an-address"),
+        "send", SLUG, "--test",
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: NEWSLETTER_TEST_TO: 'not-an-address'")
+    assert "--to" not in bad.stderr
+    worse = newsletter(project, env, "send", SLUG, "--test", "--to", "nope")
+    assert worse.returncode == 2 and worse.stderr.startswith("error: --to: 'nope'")
+    assert server.handler.count() == before + 2
+
+
+def test_security_mode_is_case_insensitive(tmp_path: Path) -> None:
+    environ = {"NEWSLETTER_SMTP_HOST": "localhost", "NEWSLETTER_SMTP_SECURITY": "None"}
+    assert load_settings(environ, dotenv_path=None).smtp_security == "none"
+    environ["NEWSLETTER_SMTP_SECURITY"] = "STARTTLS"
+    assert load_settings(environ, dotenv_path=None).port == 587
+    environ["NEWSLETTER_SMTP_SECURITY"] = "tls"
+    with pytest.raises(ConfigError, match="NEWSLETTER_SMTP_SECURITY"):
+        load_settings(environ, dotenv_path=None)
+
+
+@pytest.mark.parametrize(
+    ("host", "limit"),
+    [("smtp.office365.com", 10_000), ("smtp.gmail.com", 2_000), ("mail.example.org", 0)],
+)
+def test_daily_limit_defaults_by_provider(host: str, limit: int) -> None:
+    environ = {"NEWSLETTER_SMTP_HOST": host}
+    assert load_settings(environ, dotenv_path=None).daily_limit == limit
+    environ["NEWSLETTER_DAILY_LIMIT"] = "300"
+    assert load_settings(environ, dotenv_path=None).daily_limit == 300
+    environ["NEWSLETTER_DAILY_LIMIT"] = "-1"
+    with pytest.raises(ConfigError, match="NEWSLETTER_DAILY_LIMIT"):
+        load_settings(environ, dotenv_path=None)
+
+
+def test_status_of_an_unknown_issue_names_the_issues(project: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    result = newsletter(project, env, "status", "nosuch")
+    assert result.returncode == 2
+    assert "no issue called 'nosuch'" in result.stderr and "december-2023" in result.stderr
+
+
+def test_status_counts_pending_members_and_list_counts_from_the_journal(
+    project: Path, server
+) -> None:
+    write_members(project, 10)
+    env = env_for(server)
+    sent = newsletter(project, env, "send", SLUG, "--yes", "--limit", "4")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    record = json.loads(newsletter(project, env, "status", SLUG, "--json").stdout)
+    assert record["members"] == 10 and record["pending"] == 6
+    assert "pending: 6 of the 10 member(s)" in newsletter(project, env, "status", SLUG).stdout
+    # Today's CSV shrinks: the list still says what the send reached.
+    write_members(project, 2)
+    listed = newsletter(project, env, "list").stdout
+    assert "sent 4 of 10; 6 pending" in listed
+
+
+def test_a_changed_issue_asks_again_even_with_yes(project: Path, server) -> None:
+    write_members(project, 6)
+    env = env_for(server)
+    assert newsletter(project, env, "send", SLUG, "--yes", "--limit", "2").returncode == 0
+    issue = project / "issues" / f"{SLUG}.md"
+    issue.write_text(
+        issue.read_text(encoding="utf-8").replace("December", "Dezember", 1), encoding="utf-8"
+    )
+    before = server.handler.count()
+    changed = newsletter(project, env, "send", SLUG, "--yes")
+    assert changed.returncode == 2, changed.stdout + changed.stderr
+    assert "Changed:   the issue changed since members got it" in changed.stdout
+    assert "add --changed-ok" in changed.stderr
+    assert server.handler.count() == before
+    ok = newsletter(project, env, "send", SLUG, "--yes", "--changed-ok")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert server.handler.count() == before + 4

@@ -52,12 +52,31 @@ def machine() -> dict[str, Any]:
     }
 
 
+def commit() -> str | None:
+    """The checkout's git commit, with "+changes" if files differ from it; None outside git."""
+    import subprocess
+
+    root = RESULTS.parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "newsletter"],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
 def save(name: str, figures: dict[str, Any], *, load_before: list[float] | None) -> Path:
     """Write ``results/<name>.json``; ``figures`` holds medians and the raw samples."""
     RESULTS.mkdir(exist_ok=True)
     record = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),  # the code measured (newsletter/ changes since it: "+changes")
         "machine": machine(),
         # The machine may be shared: a high load makes every figure below pessimistic.
         "load_average": {"before": load_before, "after": load_average()},

@@ -235,7 +235,7 @@ def with_deliver(camp: campaigns.Campaign, count: int, conns: int) -> float:
     settings = replace(camp.settings, connections=conns)
     camp = replace(camp, settings=settings)
     with tempfile.TemporaryDirectory() as state, Journal.for_state_dir(state) as journal:
-        plan = sending.SendPlan(camp, RecipientReport())
+        plan = sending.plan(camp, journal)  # before the clock: a real send plans first too
         started = time.perf_counter()
         result = sending.execute(plan, journal, transport_factory(settings))
         elapsed = time.perf_counter() - started
@@ -332,7 +332,7 @@ def _deliver_once(
                     f"journal {name} ({'commit + fsync' if name == 'mark_sending' else 'commit'})"
                 )
                 setattr(journal, name, _timed(split, label, getattr(journal, name)))
-        plan = sending.SendPlan(camp, RecipientReport())
+        plan = sending.plan(camp, journal)
         main_cpu = time.thread_time()
         started = time.perf_counter()
         source = iter(prebuilt) if prebuilt is not None else sending.pending_messages(plan, journal)

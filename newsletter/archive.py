@@ -7,6 +7,7 @@ member data at all. An issue with ``archive: false`` or ``draft: true`` is left 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -46,6 +47,13 @@ def build_archive(
     )
     pages = []
     with staged(out_dir) as folder:
+        _keep_published_assets(out_dir, folder)
+        for issue in issues:
+            if not issue.archived:
+                # No page, but a hosted email of it loads its pictures from assets/ all the
+                # same; a picture that cannot be used is that issue's problem, not the site's.
+                pictures = images.resolve(issue, org, settings.templates_dir)
+                images.write_assets(folder, pictures.prepared)
         for issue in published:
             pictures = images.resolve(issue, org, settings.templates_dir)
             pictures.require()
@@ -62,6 +70,21 @@ def build_archive(
         (folder / "index.html").write_text(index_html, encoding="utf-8")
         (folder / "feed.xml").write_bytes(atom_feed(published, org, settings.archive_url))
     return ArchiveResult(out_dir, pages, out_dir / "index.html", out_dir / "feed.xml")
+
+
+def _keep_published_assets(old_site: Path, new_site: Path) -> None:
+    """Carry every picture of the previous build over: emails already sent load them by
+    name from NEWSLETTER_ARCHIVE_URL/assets/, and a sent email cannot be changed, so a
+    picture once published stays published (even when the issue's picture changed since,
+    or a newer Pillow encodes it to other bytes and so another name)."""
+    old_assets = old_site / images.ASSETS
+    if not old_assets.is_dir():
+        return
+    kept = [p for p in old_assets.iterdir() if images.ASSET_NAME.fullmatch(p.name)]
+    if kept:
+        (new_site / images.ASSETS).mkdir(exist_ok=True)
+        for path in kept:
+            shutil.copy2(path, new_site / images.ASSETS / path.name)
 
 
 def _stamp(day: dt.date) -> str:

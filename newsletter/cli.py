@@ -21,8 +21,8 @@ from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Newsle
 # `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
 # order they happen to be defined in; a command not listed here comes after these.
 COMMAND_ORDER = (
-    "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "render",
-    "login", "logout",
+    "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "feedback",
+    "resubscribe", "render", "login", "logout",
 )  # fmt: skip
 
 
@@ -270,6 +270,9 @@ def send(
     elif isinstance(outcome, send_run.TestSend):
         for address, reply in outcome.sent:
             _say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+        for offline in outcome.offline:
+            _notice(f"{offline.line()}: the copy shows it broken; publish the archive first "
+                    "(newsletter archive) before the real send")  # fmt: skip
     else:
         _print_result(slug, outcome)
         if outcome.exit_code:
@@ -311,6 +314,7 @@ def _print_plan(settings, plan) -> None:
     camp, report = plan.campaign, plan.report
     _say(f"Issue:     {camp.issue.title} ({camp.issue.slug})")
     _say(f"Subject:   {camp.rendered.subject_display}")
+    _say_example_subject(camp, indent=11)
     _say(f"From:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"Server:    {_server(settings)}")
     rate = f"{settings.rate:g} messages/minute" if settings.rate else "no rate limit"
@@ -439,10 +443,18 @@ def _print_result(slug: str, outcome) -> None:
         _say(f"Done: {slug!r} sent to {result.sent} member(s).")
 
 
+def _say_example_subject(camp, indent: int) -> None:
+    example = camp.example_subject()
+    if example is not None:
+        subject, member = example
+        _say(f'{" " * indent}e.g. "{subject}" ({member.email}, row {member.row})')
+
+
 def _print_dry_run(camp, result) -> None:
     report = result.report
     _say(f"Dry run of {camp.issue.slug!r}: {camp.issue.title}")
     _say(f"  subject:   {camp.rendered.subject_display}")
+    _say_example_subject(camp, indent=13)
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
     _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
@@ -452,6 +464,8 @@ def _print_dry_run(camp, result) -> None:
         _say(f"  skipped:   {line}")
     if report.several:
         _say(f"  note:      {report.several_line()}")
+    if report.encoding:
+        _say(f"  note:      {report.encoding_line()}")
     if result.written:
         average = result.total_bytes // result.written
         _say(
@@ -511,13 +525,14 @@ def check(
     Example: newsletter check december-2023 --recipients members.csv
     """
     from . import campaign as campaign_mod
+    from .oauth import sending_account
     from .preflight import run_checks
 
     settings = _settings()
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
         _notice(note)
-    report = run_checks(camp, smtp_username=settings.smtp_username)
+    report = run_checks(camp, smtp_username=sending_account(settings))
     _print_findings(report)
     if report.errors:
         raise typer.Exit(1)
@@ -590,6 +605,12 @@ def status(
                 )
     for test in report.test_sends:
         _say(f"test copy to {test['address']} at {test['sent_at']}")
+    if report.feedback:
+        fb = report.feedback
+        _say(
+            f"feedback: bounced {fb['hard'] + fb['soft']} (hard {fb['hard']}, soft {fb['soft']}), "
+            f"complained {fb['complaint']}, unsubscribed {fb['unsubscribe']}"
+        )
 
 
 @app.command()
@@ -644,6 +665,111 @@ def unsubscribe(
 
 
 @app.command()
+def feedback(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(metavar="YYYY-MM-DD", help="Only messages from this day on.")
+    ] = None,
+    move_to: Annotated[
+        str | None,
+        typer.Option(
+            "--move-to", metavar="FOLDER", help="Move processed feedback (not replies) there."
+        ),
+    ] = None,
+) -> None:
+    """Read the sending mailbox: suppress hard bounces, complaints and unsubscribe requests.
+
+    Classifies what came back since the last run (delivery reports, non-standard bounces,
+    ARF complaints, unsubscribe mails, auto-replies, replies), matches it to members by the
+    Message-IDs in the journal, and updates the suppression list in one write. Soft bounces
+    suppress after NEWSLETTER_SOFT_BOUNCE_LIMIT different issues. Never deletes a message;
+    re-runs skip what was processed. Replies from people are listed for you to read.
+
+    Example: newsletter feedback --dry-run --since 2023-12-01
+    """
+    import datetime as dt
+
+    from .errors import UsageError
+    from .feedback_run import run_feedback
+
+    day = None
+    if since:
+        try:
+            day = dt.date.fromisoformat(since)
+        except ValueError:
+            raise UsageError(
+                f"--since {since!r} is not a date", hint="write it as YYYY-MM-DD"
+            ) from None
+    settings = _settings()
+    report = run_feedback(settings, dry_run=dry_run, since=day, move_to=move_to)
+    _print_feedback(report)
+
+
+def _print_feedback(report) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
+    title = f"Feedback from {report.folder}" + (
+        " (dry run: nothing changed)" if report.dry_run else ""
+    )
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # One line per message, the facts in full; the detail (the server's words) gets the
+    # space that is left, cut with an ellipsis.
+    cells = [
+        (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)
+        for row in report.rows
+    ]
+    for at, name in enumerate(("kind", "member", "issue", "action")):
+        width = max([len(name)] + [len(cell[at]) for cell in cells])
+        table.add_column(name, no_wrap=True, min_width=width)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis", ratio=1)
+    for cell in cells:
+        table.add_row(*cell)
+    if report.rows:
+        console.print(table)
+    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing new"
+    _say(f"New: {counts}; already processed before: {report.already_processed}")
+    verb = "Would suppress" if report.dry_run else "Suppressed"
+    _say(f"{verb}: {len(report.suppressed)}")
+    for address, reason, issue in report.suppressed:
+        _say(f"  {address}: {reason}" + (f" ({issue})" if issue else ""))
+    if report.moved:
+        verb = "Would move" if report.dry_run else "Moved"
+        _say(f"{verb}: {report.moved} message(s) to {report.move_to}")
+    if report.replies:
+        replies = Table(
+            title="Replies to read in your mail client (no action taken)", title_justify="left"
+        )
+        for name in ("from", "subject", "date"):
+            replies.add_column(name, overflow="fold")
+        for reply in report.replies:
+            replies.add_row(reply.sender, reply.subject, reply.date)
+        console.print(replies)
+
+
+@app.command()
+def resubscribe(
+    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="The address to mail again.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "asked to be mailed again",
+) -> None:
+    """Take an address off the suppression list (undoes a bounce, complaint or unsubscribe).
+
+    Earlier soft bounces no longer count towards NEWSLETTER_SOFT_BOUNCE_LIMIT.
+
+    Example: newsletter resubscribe jane@example.org --reason "new mailbox works"
+    """
+    from .feedback_run import resubscribe as resubscribe_address
+
+    settings = _settings()
+    resubscribe_address(settings, address, reason)
+    _say(f"resubscribed {address}: {reason}")
+
+
+@app.command()
 def login(
     device_code: Annotated[
         bool,
@@ -686,8 +812,11 @@ def login(
     if info is None:
         _say("not signed in (run: newsletter login)")
         raise typer.Exit(EXIT_PARTIAL)
-    if info.expires_at is None:
-        expiry = "no access token yet"
+    if info.provider == "token command":
+        expiry = "tokens come from NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND at each connection"
+    elif info.expires_at is None:
+        # MSAL drops expired access tokens from its cache: none may mean "expired".
+        expiry = "no current access token (a new one is fetched at the next send)"
     else:
         when = dt.datetime.fromtimestamp(info.expires_at).astimezone()
         verb = "expired" if when < dt.datetime.now().astimezone() else "expires"

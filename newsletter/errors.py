@@ -123,6 +123,10 @@ class CheckFailed(NewsletterError):
     """Pre-flight checks found errors; the send refuses to start (nothing sent: exit 2)."""
 
 
+class MailboxError(DeliveryError):
+    """The IMAP mailbox cannot be used (unreachable, TLS failure, login refused, no folder)."""
+
+
 class UsageError(NewsletterError):
     """Options that contradict each other or would be silently ignored (exit 2)."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +36,23 @@ from .organisation import Organisation
 
 MAX_WIDTH = 1200  # px: twice the 600 px column
 COLUMN_WIDTH = 544  # px an image may take in the email: 600 minus 2 × 28 px padding
+# px of the column on the narrowest phone (320 px screen minus 2 × 28 px padding): a picture
+# wider than this is stretched to the phone's column (fluid-on-mobile) so it never overflows;
+# a narrower one keeps its own size (stretched, a 16 px icon became a blurry 264 px block).
+PHONE_COLUMN_WIDTH = 264
 LOGO_WIDTH = 180  # px, as the header has always shown the logo
+# Pictures larger than this are refused with a clear message before decoding. A JPEG is
+# decoded at 1/8 scale (draft mode), so a 200 MP phone photo (16,320 × 12,240) costs little;
+# other formats are decoded whole (4 bytes a pixel). Pillow's own "decompression bomb" guard
+# (a warning past 89 MP, an error past 179 MP) refused such phone photos as "not an image";
+# ours replaces it, right after the header is read, with limits and words that fit.
+JPEG_MAX_PIXELS = 300_000_000
+OTHER_MAX_PIXELS = 90_000_000
 JPEG_QUALITY = 82
+ANIMATED = frozenset({"GIF", "PNG", "WEBP"})  # formats whose extra frames are an animation
 FLAT_COLOURS = 1024  # at most this many colours without alpha: a graphic, kept lossless
 ASSETS = "assets"  # folder of prepared images in the web archive and beside rendered files
+ASSET_NAME = re.compile(r"[0-9a-f]{20}\.(?:jpg|png)")  # PreparedImage.name
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,7 @@ class PreparedImage:
     width: int  # px of the prepared file
     height: int
     digest: str
+    frames: int = 1  # of the original: an animation is prepared as its first frame
 
     @property
     def name(self) -> str:
@@ -88,6 +103,12 @@ class Picture:
     src: str
     width: int | None = None
     height: int | None = None
+
+    @property
+    def fluid(self) -> bool:
+        """Shown at the phone column's full width on a phone: only pictures wider than the
+        narrowest phone column, so none is enlarged past its size there."""
+        return self.width is not None and self.width > PHONE_COLUMN_WIDTH
 
 
 @dataclass
@@ -198,9 +219,13 @@ def prepare(path: Path) -> PreparedImage:
     try:
         stat = path.stat()
     except FileNotFoundError:
+        near = _near_miss(path)
         raise ImageFileError(
             f"image {path} not found",
-            "image paths are relative to the issue file, e.g. images/social.jpg",
+            f"did you mean {near}? The name must match exactly, capitals included, and use / "
+            "(web servers and Linux tell Photo.JPG from photo.jpg)"
+            if near
+            else "image paths are relative to the issue file, e.g. images/social.jpg",
             not_found=True,
         ) from None
     except OSError as error:
@@ -228,13 +253,37 @@ def prepare(path: Path) -> PreparedImage:
     return prepared
 
 
+def _near_miss(path: Path) -> Path | None:
+    """The file the chair most likely meant: the same path but for capitals, or with \\
+    written for / (a Windows habit). On macOS and Windows the wrong case opens the file,
+    so an issue written there breaks only on Linux and on the web server."""
+    wanted = Path(str(path).replace("\\", "/"))
+    found = Path(wanted.anchor) if wanted.is_absolute() else Path()
+    for part in wanted.parts[1 if wanted.is_absolute() else 0 :]:
+        if part in (".", ".."):
+            found = found / part
+            continue
+        try:
+            match = next(c for c in found.iterdir() if c.name.casefold() == part.casefold())
+        except (OSError, StopIteration):
+            return None
+        found = match
+    return found if found != path and found.is_file() else None
+
+
 def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
     """Orient, strip, convert and scale one picture (see the module's docstring)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = None  # checked below, by format (see JPEG_MAX_PIXELS)
     try:
         with Image.open(io.BytesIO(data)) as opened:
             source_format = opened.format or ""
+            # Only these formats animate; an MPO "JPEG" holds a depth map or a second view.
+            frames = getattr(opened, "n_frames", 1) if source_format in ANIMATED else 1
+            if source_format == "MPO":  # a JPEG with extra pictures: decode it as one
+                source_format = "JPEG"
+            _check_pixels(opened.size, source_format, source)
             if source_format == "JPEG":
                 # Let the JPEG decoder scale by 1/2, 1/4 or 1/8 while decoding, never below
                 # MAX_WIDTH in either direction (so whatever the orientation): ~4× faster.
@@ -247,6 +296,7 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
             f"{source} is not an image Pillow can read{detail}",
             "use a JPEG, PNG, GIF or WebP file (export iPhone HEIC photos as JPEG)",
         ) from None
+    picture = _eight_bit(picture)
     icc = picture.info.get("icc_profile")
     transparent = _uses_alpha(picture)
     picture = picture.convert("RGBA" if transparent else "RGB")
@@ -276,7 +326,35 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
         width=clean.width,
         height=clean.height,
         digest=hashlib.sha256(prepared).hexdigest()[:20],
+        frames=frames,
     )
+
+
+def _check_pixels(size: tuple[int, int], source_format: str, source: Path) -> None:
+    limit = JPEG_MAX_PIXELS if source_format == "JPEG" else OTHER_MAX_PIXELS
+    width, height = size
+    if width * height > limit:
+        raise ImageFileError(
+            f"{source} is {width} × {height} px ({width * height / 1e6:.0f} megapixels), "
+            f"too large to prepare (at most {limit / 1e6:.0f} megapixels as "
+            f"{'JPEG' if source_format == 'JPEG' else source_format or 'this format'})",
+            f"save a smaller copy (the email uses at most {MAX_WIDTH} px across)"
+            + ("" if source_format == "JPEG" else ", or save it as JPEG"),
+        )
+
+
+def _eight_bit(picture):
+    """16-bit greyscale (scans, microscopy, X-ray exports) as 8-bit grey: converted as it is,
+    every value above 255 was clipped to white and the picture came out blank."""
+    if not picture.mode.startswith("I"):
+        return picture
+    info = picture.info
+    wide = picture.convert("I")
+    if wide.getextrema()[1] > 255:  # 16-bit values: scale 0…65535 onto 0…255
+        wide = wide.point(lambda value: value * (255 / 65535))
+    narrow = wide.convert("L")
+    narrow.info.update(info)  # keep the colour profile for the conversion to sRGB
+    return narrow
 
 
 def _uses_alpha(picture) -> bool:

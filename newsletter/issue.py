@@ -160,7 +160,7 @@ def parse_issue(path: Path) -> Issue:
             line=key_line(text, "lang"),
             hint="write e.g. 'lang: en-GB', or leave it out for the organisation's language",
         )
-    sections, signoff = _BodyParser(path, body_line).parse(blank_comments(body))
+    sections, signoff = _BodyParser(path, body_line).parse(escape_field_pipes(blank_comments(body)))
     return Issue(
         slug=path.stem,
         path=path,
@@ -243,11 +243,40 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
+# A paragraph that is one ![alt](target) and nothing else (see _BodyParser.spaced_image).
+_LONE_IMAGE = re.compile(r"\A!\[(?P<alt>[^\]\n]*)\]\((?P<target>[^\n]*)\)\s*\Z")
+_TRAILING_TITLE = re.compile(r"""\s+("[^"]*"|'[^']*')\s*\Z""")
 
 
 def blank_comments(body: str) -> str:
     """Drop <!-- guidance comments --> but keep their line breaks, so line numbers hold."""
     return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
+
+
+_BRACES = re.compile(r"\{\{[^{}\n]*\|[^{}\n]*\}\}")
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+
+
+def escape_field_pipes(body: str) -> str:
+    """``{{ recipient.x | default("…") }}`` holds a pipe, which in a table row would split
+    the cell: escape it (``\\|``, which CommonMark and GFM tables both read as ``|``) —
+    outside code, where a backslash would show. Line numbers are kept."""
+    out: list[str] = []
+    fenced = False
+    for line in body.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and "|" in line and "{{" in line:
+            spans = [m.span() for m in _CODE_SPAN.finditer(line)]
+
+            def escape(match: re.Match[str], spans: list[tuple[int, int]] = spans) -> str:
+                if any(a <= match.start() < b for a, b in spans):
+                    return match.group(0)
+                return re.sub(r"(?<!\\)\|", r"\\|", match.group(0))
+
+            line = _BRACES.sub(escape, line)
+        out.append(line)
+    return "\n".join(out)
 
 
 def key_line(text: str, key: str) -> int:
@@ -460,7 +489,17 @@ class _BodyParser:
                 hint=f"known blocks: {', '.join('::: ' + c for c in CONTAINERS)}",
             )
         only = [c for c in children if not (c.type == "text" and not c.content.strip())]
-        # A lone image is an image block.
+        if not any(c.type == "image" for c in only) and _LONE_IMAGE.match(inline.content):
+            only = self.spaced_image(inline, opener)
+        # A lone image is an image block; a lone image inside a link is a linked one.
+        href = ""
+        if (
+            len(only) == 3
+            and [c.type for c in only] == ["link_open", "image", "link_close"]
+            and "button" not in str(only[0].attrs.get("class", "")).split()
+        ):
+            href = str(only[0].attrs.get("href", ""))
+            only = only[1:2]
         if len(only) == 1 and only[0].type == "image":
             img = only[0]
             return Image(
@@ -468,12 +507,42 @@ class _BodyParser:
                 alt=plain(self.inlines_of(img.children or [])),
                 title=str(img.attrs.get("title") or ""),
                 line=self.line(opener),
+                href=href,
             )
         # Links marked {.button} alone in a paragraph (one or several): calls to action.
         buttons = self.buttons(only, opener)
         if buttons:
             return buttons[0] if len(buttons) == 1 else buttons
         return Paragraph(content=self.inlines(inline), line=self.line(opener))
+
+    def spaced_image(self, inline: Any, opener: Any) -> list[Any]:
+        """A line written as an image that CommonMark did not take as one: almost always a
+        file name with spaces (``Team Photo.JPG``, ``IMG 0042 (1).jpg``), which CommonMark
+        only accepts between ``<…>``. Read it so; anything else is an error naming the line,
+        never raw Markdown shown to every member."""
+        match = _LONE_IMAGE.match(inline.content)
+        assert match is not None
+        alt, target = match.group("alt"), match.group("target").strip()
+        title = _TRAILING_TITLE.search(target)
+        path = target[: title.start()].strip() if title else target
+        if path and "<" not in path and ">" not in path:
+            rest = f" {title.group(1)}" if title else ""
+            tokens = _markdown().parseInline(f"![{alt}](<{path}>{rest})")[0].children or []
+            found = [c for c in tokens if not (c.type == "text" and not c.content.strip())]
+            if len(found) == 1 and found[0].type == "image":
+                return found
+        if path.lower().startswith("file:"):
+            hint = "write the file's path relative to the issue file, e.g. images/photo.jpg"
+        else:
+            hint = (
+                "write it as ![what the picture shows](images/photo.jpg), "
+                "the path relative to the issue file"
+            )
+        raise self.error(
+            "this line looks like a picture but Markdown cannot read it as one",
+            opener,
+            hint=hint,
+        )
 
     def list_block(self, tokens: list[Any], i: int) -> tuple[BulletList, int]:
         opener = tokens[i]

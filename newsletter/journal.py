@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS test_sends (
 );
 CREATE INDEX IF NOT EXISTS test_sends_slug ON test_sends (slug);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- newsletter feedback matches bounces and replies to members by the Message-ID it sent.
+CREATE INDEX IF NOT EXISTS deliveries_message_id ON deliveries (message_id);
 -- One row per issue a real send was started for: what the list and the issue were then.
 CREATE TABLE IF NOT EXISTS issue_runs (
     slug       TEXT PRIMARY KEY,
@@ -275,6 +277,24 @@ class Journal:
             IssueSummary(slug, per_slug[slug], tests.get(slug, 0), last[slug])
             for slug in sorted(per_slug)
         ]
+
+    def find_message_id(self, message_id: str) -> tuple[str, str] | None:
+        """(slug, address) of the member send with this Message-ID (``<...@...>``)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT slug, address FROM deliveries WHERE message_id = ? LIMIT 1",
+                (message_id.strip(),),
+            ).fetchone()
+        return (found[0], found[1]) if found else None
+
+    def slugs_for_address(self, address: str) -> list[str]:
+        """Issues this address was mailed (sent or attempted), most recent first."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT slug FROM deliveries WHERE key = ? ORDER BY updated DESC",
+                (address_key(address),),
+            ).fetchall()
+        return [slug for (slug,) in found]
 
     # -- writing (each call is one durable commit) ----------------------------------------
 

@@ -31,6 +31,7 @@ from .recipients import Recipient, validate_address
 from .render import RenderedIssue
 from .slots import Filled
 from .suppression import unsubscribe_token
+from .unsubscribe import make_token
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _LINE_END = re.compile(r"\r\n?")
@@ -48,7 +49,7 @@ class Sender:
     address: str
     reply_to: str = ""
     list_id: str = ""  # e.g. "Cluster News <cluster-news.wmhtc.co.uk>"
-    unsubscribe_url: str = ""  # template with {email} and {token}
+    unsubscribe_url: str = ""  # template with {token} (or the older {email} and {token})
     unsubscribe_mailto: str = ""  # an address
     secret: str = ""
 
@@ -64,7 +65,12 @@ class Sender:
         """(link for the footer, List-Unsubscribe header value) for one member."""
         links: list[str] = []
         if self.unsubscribe_url:
-            token = unsubscribe_token(address, self.secret) if self.secret else ""
+            if "{email}" in self.unsubscribe_url:
+                # The older documented form (?email={email}&token={token}): the bare HMAC.
+                token = unsubscribe_token(address, self.secret) if self.secret else ""
+            else:
+                # {token} alone: self-contained (address + HMAC), see unsubscribe.py.
+                token = make_token(address, self.secret) if self.secret else ""
             links.append(
                 self.unsubscribe_url.replace("{email}", quote(address, safe="")).replace(
                     "{token}", token

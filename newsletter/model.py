@@ -136,6 +136,7 @@ class Image:
     alt: str
     title: str = ""
     line: int = 0
+    href: str = ""  # a picture that is a link: [![alt](src)](href)
 
 
 @dataclass(frozen=True)

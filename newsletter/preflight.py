@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from . import model
-from .campaign import Campaign
+from .campaign import EXAMPLE_RECIPIENTS, Campaign
 from .images import is_local
 from .issue import key_line
 from .limits import (
@@ -114,7 +114,7 @@ def run_checks(
 ENV_EXAMPLE_PLACEHOLDERS = {
     "from_": "Cluster News <news@example.org>",
     "test_to": "chair@example.org",
-    "unsubscribe_url": "https://example.org/unsubscribe?email={email}&token={token}",
+    "unsubscribe_url": "https://example.org/unsubscribe?token={token}",
     "unsubscribe_mailto": "unsubscribe@example.org",
     "secret": "change-me-to-a-long-random-string",
     "smtp_host": "smtp.example.org",
@@ -189,7 +189,8 @@ def _where(campaign: Campaign, line: int) -> str:
 
 def _check_front_matter(campaign: Campaign, report: Report) -> None:
     issue = campaign.issue
-    if len(issue.subject) > SUBJECT_MAX:
+    # With member fields the length depends on the member: measured in _check_members.
+    if not campaign.rendered.subject_filled.has_slots and len(issue.subject) > SUBJECT_MAX:
         report.add(
             WARNING,
             _where(campaign, key_line(campaign.issue.source, "subject")),
@@ -311,6 +312,17 @@ def _check_source(campaign: Campaign, report: Report) -> None:
                 code="template-syntax",
             )
         without_code = re.sub(r"`[^`]*`", "", line)  # `{{ x }}` in code is shown on purpose
+        if campaign.issue.archived:
+            for used in FIELD_RE.finditer(without_code):
+                if not (used.group(2) or used.group(3)):
+                    report.add(
+                        WARNING,
+                        where,
+                        f"{used.group(0)!r} has no fallback: the web archive page shows "
+                        "nothing there",
+                        f'add one, e.g. {{{{ recipient.{used.group(1)} or "…" }}}}, '
+                        "or 'archive: false' in the front matter",
+                    )
         unfilled = FIELD_RE.sub("", without_code)
         syntax = _TEMPLATE_SYNTAX.search(unfilled)
         if syntax:
@@ -376,6 +388,8 @@ def _links(blocks: list[model.Block]) -> Iterator[tuple[int, model.Link, tuple[m
                 yield from walk(fact.value, block.line, fact.value)
         elif isinstance(block, model.Button):
             yield block.line, model.Link(block.href, (model.Text(block.text),)), ()
+        elif isinstance(block, model.Image) and block.href:
+            yield block.line, model.Link(block.href, (model.Text(block.alt),)), ()
 
 
 def _source_line(campaign: Campaign, start: int, needle: str) -> int:
@@ -470,6 +484,16 @@ def _check_images(campaign: Campaign, report: Report, head: HeadFunction) -> Non
         return
     for problem in pictures.problems:
         report.add(ERROR, problem.where(), problem.message, problem.hint)
+    for block in campaign.issue.all_blocks():
+        image = pictures.images.get(block.src) if isinstance(block, model.Image) else None
+        if image is not None and image.frames > 1:
+            report.add(
+                WARNING,
+                f"{campaign.issue.path}:{block.line}",
+                f"{block.src} is an animation ({image.frames} frames): the email shows its "
+                "first frame only (Outlook would show no more)",
+                "use a still picture, or link to the animation on the website",
+            )
     embedded = sum(len(image.data) for _, image in campaign.rendered.inline_images)
     if embedded * 4 // 3 > EMBED_WARN_BYTES:  # base64 adds a third
         report.add(
@@ -513,6 +537,15 @@ def _check_compliance(campaign: Campaign, report: Report) -> None:
             "or NEWSLETTER_UNSUBSCRIBE_MAILTO",
         )
     else:
+        if "{email}" in campaign.sender.unsubscribe_url:
+            report.add(
+                WARNING,
+                "NEWSLETTER_UNSUBSCRIBE_URL",
+                "the unsubscribe URL carries the address in clear ({email}): spam filters "
+                "score that and it lands in web-server logs",
+                "use {token} alone (it carries the address and its HMAC); the page checks it "
+                "with newsletter.unsubscribe.verify(token, secret)",
+            )
         probe = "probe@example.invalid"
         target, header = campaign.sender.unsubscribe_target(probe)
         _, html, text = rendered.personalise({"email": probe, "unsubscribe_url": target})
@@ -651,10 +684,16 @@ def _check_members(campaign: Campaign, report: Report) -> None:
     }
     empty: dict[str, list[int]] = {}
     count = 0
+    subject = campaign.rendered.subject_filled
+    longest = (0, 0)  # (length, row) of the longest personalised subject
     for recipient in campaign.recipients(recipients):
         # Build every member's message: a field or value problem shows here, not mid-send.
         builder.build(recipient)
         count += 1
+        if subject.has_slots:
+            values = campaign.rendered.slots.values(MessageBuilder.fields(recipient, ""))
+            length = len(" ".join(subject.fill(values).split()))
+            longest = max(longest, (length, -recipient.row))
         if bare:
             values = MessageBuilder.fields(recipient, "")
             for name in bare:
@@ -662,11 +701,32 @@ def _check_members(campaign: Campaign, report: Report) -> None:
                     empty.setdefault(name, []).append(recipient.row)
     report.members = count
     report.recipients = recipients
+    if longest[0] > SUBJECT_MAX:
+        report.add(
+            WARNING,
+            _where(campaign, key_line(campaign.issue.source, "subject")),
+            f"subject is up to {longest[0]} characters as members read it (row {-longest[1]}); "
+            f"inboxes cut it at about {SUBJECT_MAX}",
+            "put the words that matter first, or shorten it",
+        )
     where = str(campaign.recipients_path)
+    if campaign.recipients_path == EXAMPLE_RECIPIENTS != campaign.settings.recipients:
+        # A dry run may show the example; READY would promise a send that cannot start.
+        report.add(
+            ERROR,
+            "NEWSLETTER_RECIPIENTS",
+            f"{campaign.settings.recipients} not found: this check used the example list "
+            f"{EXAMPLE_RECIPIENTS}, which a real send never uses",
+            f"save your members' list as {campaign.settings.recipients}, or pass -r FILE",
+            code="example-list",
+        )
     if any(normalise_column(raw) != role for role, raw in recipients.columns.items()):
         report.add(INFO, where, f"columns used: {recipients.columns_line()}")
     if recipients.several:
         report.add(INFO, where, recipients.several_line())
+    if recipients.encoding:
+        ansi = recipients.encoding == "Windows-1252"  # a guess: say so louder
+        report.add(WARNING if ansi else INFO, where, recipients.encoding_line())
     for name, rows in sorted(empty.items()):
         members = "member" if len(rows) == 1 else "members"
         report.add(
@@ -686,6 +746,15 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             f"{len(recipients.invalid)} invalid address(es): {shown}{more}",
             "fix them, or send with --skip-invalid to leave them out",
             code="invalid-rows",
+        )
+    if recipients.no_address:
+        rows = recipients.no_address
+        report.add(
+            WARNING,
+            where,
+            f"{len(rows)} {'row has' if len(rows) == 1 else 'rows have'} no address and "
+            f"{'is' if len(rows) == 1 else 'are'} skipped ({_rows(rows)})",
+            "add the member's address to send them the bulletin",
         )
     if recipients.duplicates:
         report.add(

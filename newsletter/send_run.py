@@ -29,6 +29,7 @@ from .errors import (
     UsageError,
 )
 from .journal import Journal, address_key
+from .published import Offline
 from .recipients import RecipientReport
 from .refusals import SenderRefusal
 from .smtp import Transport
@@ -154,6 +155,9 @@ class TestSend:
     __test__ = False  # not a pytest class
 
     sent: list[tuple[str, str]]
+    # Hosted pictures the copy shows broken, not yet published (it is sent all the same:
+    # the copy is how the chair looks at the issue before publishing).
+    offline: list[Offline] = field(default_factory=list)
 
 
 def send(
@@ -205,7 +209,7 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
             as_address=options.as_address,
             source=source,
         )
-    return TestSend(sent)
+    return TestSend(sent, camp.offline_images())
 
 
 def send_to_members(
@@ -221,12 +225,13 @@ def send_to_members(
 
     ``journal_clock`` (what "the last 24 hours" is measured against) and
     ``transport_factory`` (one SMTP connection per call) default to the real ones."""
+    from .oauth import sending_account
     from .preflight import run_checks
     from .smtp import transport_factory as smtp_factory
 
     camp = campaign_mod.prepare(settings, slug, recipients=options.recipients)
     camp.read_members_once()  # checks, plan and delivery share one read of the CSV
-    checks = run_checks(camp, smtp_username=settings.smtp_username)
+    checks = run_checks(camp, smtp_username=sending_account(settings))
     problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
     for finding in problems:
         ui.finding(finding.line())

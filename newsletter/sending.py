@@ -210,7 +210,12 @@ def send_test(
     source: str = "--to",
 ) -> list[tuple[str, str]]:
     """One copy per address in ``to``, subject prefixed "[TEST] "; never a member send.
-    ``source``: where ``to`` came from (``--to`` or the setting), for error messages."""
+    ``source``: where ``to`` came from (``--to`` or the setting), for error messages.
+
+    A local picture that cannot be used refuses it, as every other output does: the copy
+    would show a broken picture."""
+    if campaign.rendered.pictures is not None:
+        campaign.rendered.pictures.require()
     if not to:
         raise ConfigError(
             "no address for the test copy",

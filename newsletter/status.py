@@ -81,15 +81,33 @@ class SendStatus:
     last_update: str = ""
     members: int | None = None  # in the current list (None: there is no list)
     pending: int | None = None  # of them, not sent, failed or unknown yet
+    # From newsletter feedback: members per kind (hard, soft, complaint, unsubscribe).
+    feedback: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
+def _feedback_counts(settings: Settings, slug: str) -> dict[str, int]:
+    from .feedback_log import FeedbackLog
+
+    log = FeedbackLog.open_existing(settings.state_dir)
+    if log is None:
+        return {}
+    with log:
+        return log.counts(slug)
+
+
 def send_status(settings: Settings, slug: str, recipients: Path | None = None) -> SendStatus:
     """One issue's record; ``recipients``: the list to count pending members against
     (default: the configured one). An issue that neither exists nor was ever sent is an
-    error naming the issues that do."""
+    error naming the issues that do. With what ``newsletter feedback`` found for it."""
+    status = _send_status(settings, slug, recipients)
+    status.feedback = _feedback_counts(settings, slug)
+    return status
+
+
+def _send_status(settings: Settings, slug: str, recipients: Path | None) -> SendStatus:
     journal = _journal(settings)
     if journal is None or not any(journal.counts(slug).values()) and not journal.test_sends(slug):
         issue_path(slug, settings.issues_dir)  # raises IssueError listing the issues

@@ -23,9 +23,16 @@ from .csvfile import Header, clean_text, csv_error, decode_error, open_csv, open
 from .errors import ConfigError, RecipientsError
 from .recipients import validate_address
 
-__all__ = ["add_suppressed", "load_suppressed", "unsubscribe_token", "verify_token"]
+__all__ = [
+    "add_suppressed",
+    "load_suppressed",
+    "remove_suppressed",
+    "suppress_entries",
+    "unsubscribe_token",
+    "verify_token",
+]
 
-HEADER = ("email", "reason", "date")
+HEADER = ("email", "reason", "date")  # + "issue" when written by newsletter feedback
 TOKEN_LENGTH = 32  # characters of urlsafe base64: 192 bits, short enough for a URL
 
 
@@ -123,7 +130,75 @@ def add_suppressed(
     return added, present
 
 
+def suppress_entries(
+    path: Path, entries: Iterable[tuple[str, str, str]], *, today: datetime.date
+) -> list[tuple[str, str, str]]:
+    """Suppress many (address, reason, issue) at once, in one atomic write.
+
+    Addresses already suppressed (or repeated) are left out; invalid ones raise before
+    anything is written. Returns the entries written, addresses normalised.
+    """
+    path = Path(path)
+    known = set(load_suppressed(path))
+    rows: list[dict[str, str]] = []
+    written: list[tuple[str, str, str]] = []
+    for value, reason, issue in entries:
+        address, why = validate_address(value.strip())
+        if address is None:
+            raise RecipientsError(
+                f"cannot suppress {value.strip()!r}: {why}",
+                path=path,
+                hint="nothing was added; correct the address and try again",
+            )
+        if address.casefold() in known:
+            continue
+        known.add(address.casefold())
+        rows.append(
+            {"email": address, "reason": clean_text(reason), "date": today.isoformat(),
+             "issue": clean_text(issue)}
+        )  # fmt: skip
+        written.append((address, reason, issue))
+    if rows:
+        _write_rows(path, rows)
+    return written
+
+
+def remove_suppressed(path: Path, address: str) -> int:
+    """Take ``address`` off the list (every row for it); the number of rows removed.
+
+    The file is rewritten through a temporary file and an atomic replace, keeping its
+    header, delimiter and line endings.
+    """
+    path = Path(path)
+    key = address.strip().casefold()
+    if not path.is_file() or path.stat().st_size == 0:
+        return 0
+    file, header = open_csv(path, _check_columns)
+    email_at = header.names.index("email")
+    kept: list[list[str]] = []
+    removed = 0
+    with file:
+        for record in csv.reader(file, delimiter=header.delimiter, skipinitialspace=True):
+            raw = record[email_at].strip() if email_at < len(record) else ""
+            normalised, _ = validate_address(raw)
+            if raw and (raw.casefold() == key or (normalised or "").casefold() == key):
+                removed += 1
+            else:
+                kept.append(record)
+    if removed:
+        text = io.StringIO()
+        writer = csv.writer(text, delimiter=header.delimiter, lineterminator=header.line_ending)
+        writer.writerow(header.raw)
+        writer.writerows(kept)
+        _replace(path, text.getvalue().encode("utf-8"), keep_old=False)
+    return removed
+
+
 def _append(path: Path, addresses: list[str], reason: str, date: str) -> None:
+    _write_rows(path, [{"email": a, "reason": reason, "date": date} for a in addresses])
+
+
+def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     """Write old content + new rows to a temporary file, then atomically replace the file.
 
     A crash leaves either the old list or the new one, never a half-written row.
@@ -135,15 +210,20 @@ def _append(path: Path, addresses: list[str], reason: str, date: str) -> None:
         names, delimiter, ending = header.names, header.delimiter, header.line_ending
     else:
         names, delimiter, ending = list(HEADER), ",", "\n"
+        if any("issue" in values for values in rows):
+            names.append("issue")
     text = io.StringIO()
     writer = csv.writer(text, delimiter=delimiter, lineterminator=ending)
     if not exists:
-        writer.writerow(HEADER)
-    values = {"reason": reason, "date": date}
-    for address in addresses:
-        writer.writerow([address if n == "email" else values.get(n, "") for n in names])
-    new_rows = text.getvalue().encode("utf-8")
+        writer.writerow(names)
+    for values in rows:
+        writer.writerow([values.get(n, "") for n in names])
+    _replace(path, text.getvalue().encode("utf-8"), keep_old=exists, ending=ending)
 
+
+def _replace(path: Path, new_rows: bytes, *, keep_old: bool, ending: str = "\n") -> None:
+    """``path`` becomes (its old bytes if ``keep_old``) + ``new_rows``, atomically."""
+    exists = keep_old
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # os.open with 0o666 so the new file gets the usual umask-derived permissions.
@@ -159,7 +239,7 @@ def _append(path: Path, addresses: list[str], reason: str, date: str) -> None:
             out.write(new_rows)
             out.flush()
             os.fsync(out.fileno())
-        if exists:
+        if path.exists():
             shutil.copymode(path, temp)
         os.replace(temp, path)
     except BaseException:

@@ -137,21 +137,23 @@ def test_no_import_cycles_among_newsletter_modules() -> None:
 ROOMS: dict[str, tuple[str, ...]] = {
     "foundation": (
         "__init__", "errors", "config", "limits", "envelope", "model", "linktags", "slots",
-        "csvfile", "outdir", "organisation", "refusals",
+        "csvfile", "outdir", "organisation", "refusals", "unsubscribe",
     ),
     "content": ("issue", "plaintext", "images", "render"),
     "members": ("recipients", "suppression"),
     "transport": (
         "smtp", "journal", "delivery",
-        # Signing in to the mailbox (OAuth 2.0): used by smtp.py now, by IMAP next.
+        # Signing in to the mailbox (OAuth 2.0): used by smtp.py and imap.py.
         "oauth", "oauth_microsoft", "oauth_google", "oauth_command", "oauth_loopback",
         "oauth_store", "oauth_tokens",
+        # The mailbox side: reading what comes back (newsletter feedback).
+        "imap", "bounces", "feedback", "feedback_log",
     ),
     "message": ("message",),
     "core": (
         "campaign", "preflight", "sending", "status", "preview", "archive", "skeleton",
         "send_run", "daily",
-        "published",
+        "published", "feedback_run",
     ),
     "interface": ("cli", "preview_server", "__main__"),
 }  # fmt: skip

@@ -22,7 +22,7 @@ GOOD_PREHEADER = "What is inside this month, in a sentence of a useful length."
 def ready(settings: Settings) -> Settings:
     return replace(
         settings,
-        unsubscribe_url="https://wmhtc.co.uk/u?e={email}&t={token}",
+        unsubscribe_url="https://wmhtc.co.uk/u?t={token}",
         secret="a-long-random-test-secret",
     )
 
@@ -186,3 +186,14 @@ def test_member_rows(project: Path, ready: Settings) -> None:
         f"{project / 'recipients.csv'}: organisation is empty for 1 member (row 5): add a fallback"
     ) in messages(report, WARNING)
     assert report.members == 2
+
+
+def test_unsubscribe_url_with_the_address_in_clear_is_warned(
+    project: Path, ready: Settings
+) -> None:
+    create_issue(ready.issues_dir, ready.templates_dir, "january-2024", date=dt.date(2024, 1, 18))
+    old_form = replace(ready, unsubscribe_url="https://wmhtc.co.uk/u?e={email}&t={token}")
+    warned = [f for f in findings(old_form, "january-2024").warnings if "{email}" in f.message]
+    assert len(warned) == 1 and warned[0].where == "NEWSLETTER_UNSUBSCRIBE_URL"
+    assert "{token}" in warned[0].fix
+    assert not [f for f in findings(ready, "january-2024").warnings if "{email}" in f.message]

@@ -1,0 +1,236 @@
+"""What a message in the sending mailbox is: pure functions from bytes to a classification.
+
+Order matters, standards first: an ARF complaint (RFC 5965) and a delivery status
+notification (RFC 3464) say exactly what they are; a non-standard bounce is recognised by
+its sender or subject and read by flufl.bounce (see bounces.py); then auto-replies
+(RFC 3834 Auto-Submitted and the common vendor headers), then unsubscribe requests, and what
+is left is a person's reply — listed for the chair, never acted on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+from .bounces import DELAY, HARD, SOFT, Failure, detect, is_dsn
+
+__all__ = ["Feedback", "classify", "KINDS"]
+
+# Kinds, in the order they are tested.
+COMPLAINT = "complaint"
+HARD_BOUNCE = "hard-bounce"
+SOFT_BOUNCE = "soft-bounce"
+DELAYED = "delayed"  # a "still trying" DSN: ignored
+UNSUBSCRIBE = "unsubscribe"
+AUTO_REPLY = "auto-reply"  # ignored
+REPLY = "reply"  # listed for the chair, never acted on
+KINDS = (COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, DELAYED, UNSUBSCRIBE, AUTO_REPLY, REPLY)
+
+_MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
+_BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered mail|delivery (status notification|has failed|failure|failed)|"
+    r"mail delivery (failed|failure|subsystem|system)|failure notice|returned mail|"
+    r"could not be delivered|delivery notification|non.?delivery|message not delivered",
+    re.I,
+)
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|"
+    r"abwesenheit|absence|r[ée]ponse automatique|vacation|away from (the )?office|"
+    r"on (annual )?leave)",
+    re.I,
+)
+_UNSUBSCRIBE_WORDS = re.compile(r"^\s*(re:\s*)?(unsubscribe|remove me|stop)\s*[.!]?\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One classified message."""
+
+    kind: str
+    sender: str = ""  # From address
+    subject: str = ""
+    date: str = ""
+    failures: tuple[Failure, ...] = ()  # bounces: each failed recipient
+    addresses: tuple[str, ...] = ()  # complaint / unsubscribe: who (before matching)
+    message_ids: tuple[str, ...] = field(default=())  # our Message-IDs it refers to
+    detail: str = ""  # status and diagnostic, feedback type, why it is an auto-reply
+
+
+def _text(value: object) -> str:
+    return " ".join(str(value or "").split())
+
+
+def _ids(value: object) -> list[str]:
+    return _MESSAGE_ID.findall(str(value or ""))
+
+
+def _attached_headers(msg: Message) -> list[Message]:
+    """The original message (or its headers) a report or bounce carries."""
+    found: list[Message] = []
+    for part in msg.walk():
+        kind = part.get_content_type()
+        if kind in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload:
+                found.append(payload[0])
+        elif kind in ("text/rfc822-headers", "message/rfc822-headers"):
+            text = part.get_payload(decode=True) or b""
+            found.append(message_from_bytes(text, policy=policy.compat32))
+    return found
+
+
+def _referenced_ids(msg: Message) -> tuple[str, ...]:
+    """Message-IDs this message points back at: attached original, In-Reply-To, References,
+    and any quoted in a plain-text bounce (qmail and Yahoo quote the original's headers)."""
+    ids: list[str] = []
+    for original in _attached_headers(msg):
+        ids += _ids(original.get("Message-ID"))
+    ids += _ids(msg.get("In-Reply-To")) + _ids(msg.get("References"))
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            try:
+                text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+            except (LookupError, ValueError):
+                continue
+            ids += [m for m in re.findall(r"(?im)^message-id:\s*(<[^>]+>)", text)]
+    own = set(_ids(msg.get("Message-ID")))
+    seen: dict[str, None] = {}
+    for mid in ids:
+        if mid not in own:
+            seen.setdefault(mid, None)
+    return tuple(seen)
+
+
+def _complaint(msg: Message) -> tuple[list[str], str]:
+    """(complained-about addresses, feedback type) of an RFC 5965 report."""
+    addresses: list[str] = []
+    kind = "abuse"
+    for part in msg.walk():
+        if part.get_content_type() == "message/feedback-report":
+            payload = part.get_payload()
+            blocks = payload if isinstance(payload, list) else []
+            if not blocks and isinstance(payload, str):
+                from email.parser import HeaderParser
+
+                blocks = [HeaderParser().parsestr(payload)]
+            for block in blocks:
+                kind = _text(block.get("Feedback-Type")) or kind
+                for value in block.get_all("Original-Rcpt-To", []):
+                    address = parseaddr(str(value))[1]
+                    if address:
+                        addresses.append(address)
+    if not addresses:
+        for original in _attached_headers(msg):
+            addresses += [a for _, a in getaddresses(original.get_all("To", [])) if a]
+    return addresses, kind
+
+
+def _looks_like_bounce(msg: Message) -> bool:
+    """Worth running the bounce heuristics on: flufl.bounce's generic detectors would find
+    "failed addresses" in ordinary mail, so they only see what a mail system sent."""
+    if msg.get("X-Failed-Recipients"):
+        return True
+    if _BOUNCE_SENDER.match(parseaddr(str(msg.get("From", "")))[1]):
+        return True
+    bounce_subject = bool(_BOUNCE_SUBJECT.search(str(msg.get("Subject", ""))))
+    null_sender = str(msg.get("Return-Path", "")).strip() == "<>"
+    # A person's reply quoting "Undeliverable: ..." has In-Reply-To and a real sender.
+    return bounce_subject and (null_sender or not msg.get("In-Reply-To"))
+
+
+def _auto_reply(msg: Message) -> str:
+    """Why this is an automatic reply ("" if it is not)."""
+    auto = _text(msg.get("Auto-Submitted")).lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder"):
+        if msg.get(name):
+            return name
+    precedence = _text(msg.get("Precedence")).lower()
+    if precedence in ("auto_reply", "junk"):
+        return f"Precedence: {precedence}"
+    if _text(msg.get("X-Auto-Response-Suppress")) and _AUTO_SUBJECT.search(
+        _text(msg.get("Subject"))
+    ):
+        return "Exchange automatic reply"
+    if _AUTO_SUBJECT.search(_text(msg.get("Subject"))):
+        return "out-of-office subject"
+    return ""
+
+
+def _first_line(msg: Message) -> str:
+    body = msg.get_body(preferencelist=("plain",)) if hasattr(msg, "get_body") else None
+    part = body or (msg if not msg.is_multipart() else None)
+    if part is None:
+        return ""
+    try:
+        text = (part.get_payload(decode=True) or b"").decode(
+            part.get_content_charset() or "utf-8", "replace"
+        )
+    except (LookupError, ValueError):
+        return ""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _is_unsubscribe(msg: Message, unsubscribe_mailto: str, own_address: str) -> bool:
+    if _UNSUBSCRIBE_WORDS.match(_text(msg.get("Subject"))):
+        return True
+    if _UNSUBSCRIBE_WORDS.match(_first_line(msg)):
+        return True
+    mailto = unsubscribe_mailto.strip().casefold()
+    # Mail to the unsubscribe address counts only when it is not also the address members
+    # reply to: otherwise every reply would unsubscribe its sender.
+    if mailto and mailto != own_address.strip().casefold():
+        recipients = getaddresses(
+            msg.get_all("To", []) + msg.get_all("Cc", []) + msg.get_all("Delivered-To", [])
+        )
+        return any(address.casefold() == mailto for _, address in recipients)
+    return False
+
+
+def classify(
+    data: bytes | Message, *, unsubscribe_mailto: str = "", own_address: str = ""
+) -> Feedback:
+    """Classify one message from the sending mailbox (bytes as fetched, or a parsed one).
+
+    ``unsubscribe_mailto`` is NEWSLETTER_UNSUBSCRIBE_MAILTO; ``own_address`` the From
+    address of the bulletin (mail to it is not an unsubscribe request by itself).
+    """
+    msg = data if isinstance(data, Message) else message_from_bytes(data, policy=policy.compat32)
+    sender = parseaddr(str(msg.get("From", "")))[1]
+    base = {
+        "sender": sender,
+        "subject": _text(msg.get("Subject")),
+        "date": _text(msg.get("Date")),
+        "message_ids": _referenced_ids(msg),
+    }
+    if (
+        msg.get_content_type() == "multipart/report"
+        and msg.get_param("report-type", "").lower() == "feedback-report"
+    ):
+        addresses, kind = _complaint(msg)
+        return Feedback(COMPLAINT, addresses=tuple(addresses), detail=kind, **base)
+    if is_dsn(msg) or _looks_like_bounce(msg):
+        failures = tuple(detect(msg))
+        if failures:
+            levels = {f.severity for f in failures}
+            kind = HARD_BOUNCE if HARD in levels else SOFT_BOUNCE if SOFT in levels else DELAYED
+            worst = next(f for f in failures if f.severity == {HARD_BOUNCE: HARD,
+                         SOFT_BOUNCE: SOFT, DELAYED: DELAY}[kind])  # fmt: skip
+            detail = " ".join(x for x in (worst.status, worst.diagnostic) if x)
+            return Feedback(kind, failures=failures, detail=detail[:200], **base)
+        if is_dsn(msg):
+            return Feedback(AUTO_REPLY, detail="delivery report without a failure", **base)
+    why = _auto_reply(msg)
+    if why:
+        return Feedback(AUTO_REPLY, detail=why, **base)
+    if _is_unsubscribe(msg, unsubscribe_mailto, own_address):
+        return Feedback(UNSUBSCRIBE, addresses=(sender,) if sender else (), **base)
+    return Feedback(REPLY, **base)

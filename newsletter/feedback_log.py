@@ -1,0 +1,192 @@
+"""What ``newsletter feedback`` remembers: processed messages and the events it acted on.
+
+A SQLite file beside the send journal (``<state_dir>/feedback.sqlite3``), kept apart from it
+so that reading the mailbox can never lock or slow a send. Three tables:
+
+* ``processed``: (folder, UIDVALIDITY, UID) of every message already handled, so a re-run
+  does nothing twice. A new UIDVALIDITY (the server renumbered the folder) makes every
+  message new again; that is harmless because every action is idempotent (suppressing an
+  address twice changes nothing, soft bounces count *different* issues).
+* ``events``: per address and issue, what came back (hard, soft, complaint, unsubscribe,
+  rcpt = refused at RCPT during a send): for soft-bounce counting and ``newsletter status``.
+* ``resubscribed``: who was taken off the suppression list, when and why; soft bounces
+  before that no longer count.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+LOG_NAME = "feedback.sqlite3"
+EVENT_KINDS = ("hard", "soft", "complaint", "unsubscribe", "rcpt")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS processed (
+    folder      TEXT    NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    kind        TEXT    NOT NULL,
+    at          TEXT    NOT NULL,
+    PRIMARY KEY (folder, uidvalidity, uid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    key     TEXT NOT NULL,  -- casefolded address
+    address TEXT NOT NULL,
+    slug    TEXT NOT NULL,  -- '' when no issue could be matched
+    kind    TEXT NOT NULL,
+    detail  TEXT NOT NULL DEFAULT '',
+    at      TEXT NOT NULL,
+    PRIMARY KEY (key, slug, kind)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_slug ON events (slug, kind);
+CREATE TABLE IF NOT EXISTS resubscribed (
+    id      INTEGER PRIMARY KEY,
+    key     TEXT NOT NULL,
+    address TEXT NOT NULL,
+    reason  TEXT NOT NULL,
+    at      TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    address: str
+    slug: str
+    kind: str
+    detail: str = ""
+
+
+def _key(address: str) -> str:
+    return address.strip().casefold()
+
+
+class FeedbackLog:
+    """The feedback memory; every ``commit`` is one transaction."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def for_state_dir(cls, state_dir: str | Path) -> FeedbackLog:
+        path = Path(state_dir) / LOG_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        return cls(db, path)
+
+    @classmethod
+    def open_existing(cls, state_dir: str | Path) -> FeedbackLog | None:
+        """For read-only reports: None when feedback was never run."""
+        return cls.for_state_dir(state_dir) if (Path(state_dir) / LOG_NAME).is_file() else None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> FeedbackLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def processed_uids(self, folder: str, uidvalidity: int) -> set[int]:
+        return {
+            uid
+            for (uid,) in self._db.execute(
+                "SELECT uid FROM processed WHERE folder = ? AND uidvalidity = ?",
+                (folder, uidvalidity),
+            )
+        }
+
+    def has_event(self, address: str, slug: str, kind: str) -> bool:
+        return (
+            self._db.execute(
+                "SELECT 1 FROM events WHERE key = ? AND slug = ? AND kind = ?",
+                (_key(address), slug, kind),
+            ).fetchone()
+            is not None
+        )
+
+    def soft_bounce_issues(self, address: str) -> set[str]:
+        """Issues that soft-bounced for this address since it was last resubscribed."""
+        key = _key(address)
+        since = self._db.execute(
+            "SELECT MAX(at) FROM resubscribed WHERE key = ?", (key,)
+        ).fetchone()[0]
+        sql = "SELECT slug FROM events WHERE key = ? AND kind = 'soft' AND slug != ''"
+        params: tuple[object, ...] = (key,)
+        if since:
+            sql += " AND at > ?"
+            params = (key, since)
+        return {slug for (slug,) in self._db.execute(sql, params)}
+
+    def counts(self, slug: str) -> dict[str, int]:
+        """Per issue: members with a hard bounce (incl. RCPT refusals), soft, complaint,
+        unsubscribe."""
+        result = {"hard": 0, "soft": 0, "complaint": 0, "unsubscribe": 0}
+        for kind, count in self._db.execute(
+            "SELECT CASE kind WHEN 'rcpt' THEN 'hard' ELSE kind END AS k, COUNT(DISTINCT key) "
+            "FROM events WHERE slug = ? GROUP BY k",
+            (slug,),
+        ):
+            result[kind] = result.get(kind, 0) + count
+        return result
+
+    def events(self, slug: str) -> list[Event]:
+        return [
+            Event(*row)
+            for row in self._db.execute(
+                "SELECT address, slug, kind, detail FROM events WHERE slug = ? ORDER BY kind, key",
+                (slug,),
+            )
+        ]
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def commit(
+        self,
+        *,
+        folder: str,
+        uidvalidity: int,
+        processed: Iterable[tuple[int, str]],
+        events: Iterable[Event],
+        at: str,
+    ) -> None:
+        """Record one run's processed messages and events in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO processed (folder, uidvalidity, uid, kind, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(folder, uidvalidity, uid, kind, at) for uid, kind in processed],
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO events (key, address, slug, kind, detail, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(_key(e.address), e.address, e.slug, e.kind, e.detail, at) for e in events],
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def record_resubscribe(self, address: str, reason: str, at: str) -> None:
+        self._db.execute(
+            "INSERT INTO resubscribed (key, address, reason, at) VALUES (?, ?, ?, ?)",
+            (_key(address), address.strip(), reason, at),
+        )

@@ -1,0 +1,352 @@
+"""``newsletter feedback``: read the sending mailbox, match what came back, keep the list clean.
+
+One run: (1) permanent 5.1.x refusals the SMTP server gave at RCPT during a send, read from
+the journal (no need to wait for a DSN); (2) every message in the folder not processed
+before (folder, UIDVALIDITY, UID), classified by feedback.py and matched to a member and an
+issue by the Message-ID the journal recorded (in the attached original, In-Reply-To or
+References), then by address; (3) the actions — one atomic write of the suppression list,
+then one transaction of the feedback memory, then (``--move-to``) the move.
+
+A dry run opens the folder read-only (EXAMINE) and writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Settings
+from .feedback import (
+    AUTO_REPLY,
+    COMPLAINT,
+    DELAYED,
+    HARD_BOUNCE,
+    REPLY,
+    SOFT_BOUNCE,
+    UNSUBSCRIBE,
+    Feedback,
+    classify,
+)
+from .feedback_log import Event, FeedbackLog
+from .imap import Authenticator, Mailbox, authenticator_for, connect, imap_params
+from .journal import JOURNAL_NAME, Journal
+from .refusals import enhanced_code, is_recipient_refusal
+
+# What each action writes into the suppression list's reason column.
+REASONS = {"hard": "bounced", "soft": "bounced", "complaint": "complained",
+           "unsubscribe": "unsubscribed", "rcpt": "bounced"}  # fmt: skip
+
+_SMTP_PERMANENT = re.compile(r"^\s*5\d\d\b")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the report."""
+
+    source: str  # "UID 12" or "send december-2023"
+    kind: str  # feedback kind, or "rcpt-refused"
+    address: str  # the member ("" if none matched)
+    issue: str
+    action: str  # what was (or, in a dry run, would be) done
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    sender: str
+    subject: str
+    date: str
+
+
+@dataclass
+class FeedbackReport:
+    folder: str
+    dry_run: bool
+    rows: list[Row] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    suppressed: list[tuple[str, str, str]] = field(default_factory=list)  # address, reason, issue
+    counts: dict[str, int] = field(default_factory=dict)
+    already_processed: int = 0
+    moved: int = 0  # in a dry run: would be moved
+    move_to: str = ""
+
+    def count(self, kind: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+
+def rcpt_hard_refusal(reply: str) -> bool:
+    """Whether a journal reply is a permanent address failure (``550 5.1.1 ...``): a 5xx
+    reply whose enhanced code is 5.1.x *about the recipient* (5.1.7/5.1.8 are the sender's
+    address: refusals.py holds that one definition)."""
+    code = enhanced_code(reply)
+    return (
+        bool(_SMTP_PERMANENT.match(reply))
+        and code is not None
+        and code.startswith("5.1.")
+        and is_recipient_refusal(reply)
+    )
+
+
+class _Decisions:
+    """Collects what a run will do, so that everything is applied at once at the end."""
+
+    def __init__(self, log: FeedbackLog | None, limit: int, report: FeedbackReport) -> None:
+        self.log = log
+        self.limit = limit
+        self.report = report
+        self.events: list[Event] = []
+        self.suppress: dict[str, tuple[str, str, str]] = {}
+        self.soft: dict[str, set[str]] = {}
+
+    def suppress_address(self, address: str, kind: str, slug: str) -> str:
+        key = address.casefold()
+        if key in self.suppress:
+            return "suppress (again)"
+        self.suppress[key] = (address, REASONS[kind], slug)
+        return "suppress"
+
+    def act(self, address: str, kind: str, slug: str, detail: str) -> str:
+        self.events.append(Event(address, slug, kind, detail[:300]))
+        if kind != "soft":
+            return self.suppress_address(address, kind, slug)
+        if not slug:
+            return "not counted: no issue"
+        key = address.casefold()
+        if key not in self.soft:
+            self.soft[key] = self.log.soft_bounce_issues(address) if self.log else set()
+        self.soft[key].add(slug)
+        count = len(self.soft[key])
+        if count >= self.limit:
+            return self.suppress_address(address, kind, slug) + f" ({count} issues)"
+        return f"soft {count} of {self.limit}"
+
+
+class _Matcher:
+    def __init__(self, journal: Journal | None) -> None:
+        self.journal = journal
+
+    def by_message_id(self, fb: Feedback) -> tuple[str, str] | None:
+        if self.journal is None:
+            return None
+        for message_id in fb.message_ids:
+            found = self.journal.find_message_id(message_id)
+            if found:
+                return found
+        return None
+
+    def by_address(self, address: str) -> tuple[str, str] | None:
+        if self.journal is None or not address:
+            return None
+        slugs = self.journal.slugs_for_address(address)
+        return (slugs[0], address) if slugs else None
+
+    def member(self, fb: Feedback, address: str, *, sole: bool) -> tuple[str, str] | None:
+        """(slug, address) for one reported address. The Message-ID decides when the report
+        is about a single recipient (the address may be a forward of the member's)."""
+        found = self.by_message_id(fb)
+        if found and (sole or found[1].casefold() == address.casefold()):
+            return found
+        return self.by_address(address)
+
+
+def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) -> bool:
+    """Record the rows and decisions for one message; whether it counts as feedback
+    (moved by --move-to)."""
+    report = decide.report
+    report.count(fb.kind)
+    if fb.kind in (HARD_BOUNCE, SOFT_BOUNCE, DELAYED):
+        matched_any = False
+        for failure in fb.failures:
+            detail = " ".join(x for x in (failure.status, failure.diagnostic) if x)[:160]
+            if failure.severity == "delay":
+                report.rows.append(Row(source, fb.kind, failure.address, "", "ignored", detail))
+                matched_any = True
+                continue
+            found = matcher.member(fb, failure.address, sole=len(fb.failures) == 1)
+            if found is None:
+                report.rows.append(
+                    Row(source, fb.kind, failure.address, "", "left: no member", detail)
+                )
+                continue
+            matched_any = True
+            slug, address = found
+            action = decide.act(address, failure.severity, slug, detail)
+            report.rows.append(Row(source, fb.kind, address, slug, action, detail))
+        return matched_any
+    if fb.kind == COMPLAINT:
+        found = None
+        for address in fb.addresses or ("",):
+            found = matcher.member(fb, address, sole=True) if address else matcher.by_message_id(fb)
+            if found:
+                break
+        if found is None:
+            report.rows.append(Row(source, fb.kind, "", "", "left: no member", fb.detail))
+            return False
+        slug, address = found
+        action = decide.act(address, "complaint", slug, fb.detail)
+        report.rows.append(Row(source, fb.kind, address, slug, action, fb.detail))
+        return True
+    if fb.kind == UNSUBSCRIBE:
+        # Honoured even when no send matches (the issue is then unknown). The member the
+        # Message-ID points at and the sender may differ (a forwarding address replying):
+        # both are suppressed, since mailing someone who asked to stop is the worse error.
+        found = matcher.by_message_id(fb) or matcher.by_address(fb.sender)
+        slug, address = found if found else ("", fb.sender)
+        if not address:
+            report.rows.append(Row(source, fb.kind, "", "", "left: no sender", fb.subject))
+            return False
+        targets = [address]
+        if fb.sender and fb.sender.casefold() != address.casefold():
+            targets.append(fb.sender)
+        for target in targets:
+            action = decide.act(target, "unsubscribe", slug, fb.subject)
+            report.rows.append(Row(source, fb.kind, target, slug, action, fb.subject))
+        return True
+    if fb.kind == AUTO_REPLY:
+        report.rows.append(Row(source, fb.kind, fb.sender, "", "ignored", fb.detail))
+        return True
+    report.replies.append(Reply(fb.sender, fb.subject, fb.date))
+    return False
+
+
+def _journal_refusals(journal: Journal, log: FeedbackLog | None, decide: _Decisions) -> None:
+    for summary in journal.issues_summary():
+        for row in journal.rows(summary.slug, "failed"):
+            if not rcpt_hard_refusal(row.reply):
+                continue
+            if log is not None and log.has_event(row.address, summary.slug, "rcpt"):
+                continue
+            decide.report.count("rcpt-refused")
+            action = decide.act(row.address, "rcpt", summary.slug, row.reply)
+            decide.report.rows.append(
+                Row(f"send {summary.slug}", "rcpt-refused", row.address, summary.slug, action,
+                    row.reply[:160])
+            )  # fmt: skip
+
+
+def run_feedback(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    since: dt.date | None = None,
+    move_to: str | None = None,
+    authenticate: Authenticator | None = None,
+    open_mailbox: Callable[..., Mailbox] = connect,
+    today: dt.date | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> FeedbackReport:
+    """Process the mailbox once; see the module docstring. ``authenticate`` defaults to
+    the password sign-in from the settings."""
+    from .errors import MailboxError
+    from .suppression import load_suppressed, suppress_entries
+
+    params = imap_params(settings)
+    sign_in = authenticate or authenticator_for(settings, params)
+    report = FeedbackReport(folder=params.folder, dry_run=dry_run, move_to=move_to or "")
+    state_dir = Path(settings.state_dir)
+    log = FeedbackLog.open_existing(state_dir) if dry_run else FeedbackLog.for_state_dir(state_dir)
+    journal_path = state_dir / JOURNAL_NAME
+    journal = Journal.open(journal_path) if journal_path.is_file() else None
+    own = _own_address(settings)
+    try:
+        decide = _Decisions(log, settings.soft_bounce_limit, report)
+        if journal is not None:
+            _journal_refusals(journal, log, decide)
+        matcher = _Matcher(journal)
+        mailbox = open_mailbox(params, sign_in)
+        try:
+            if move_to and not dry_run and not mailbox.can_move():
+                raise MailboxError(
+                    "the server has neither MOVE nor UIDPLUS: moving could delete other mail",
+                    host=params.host, port=params.port, hint="run without --move-to",
+                )  # fmt: skip
+            uidvalidity = mailbox.open_folder(params.folder, readonly=dry_run or not move_to)
+            done = log.processed_uids(params.folder, uidvalidity) if log else set()
+            all_uids = mailbox.uids(since)
+            report.already_processed = sum(1 for uid in all_uids if uid in done)
+            processed: list[tuple[int, str]] = []
+            to_move: list[int] = []
+            for uid in all_uids:
+                if uid in done:
+                    continue
+                data = mailbox.fetch(uid)
+                if data is None:
+                    continue
+                fb = _classify(data, settings.unsubscribe_mailto, own)
+                if _handle(fb, f"UID {uid}", matcher, decide):
+                    to_move.append(uid)
+                processed.append((uid, fb.kind))
+            if dry_run or log is None:
+                already = load_suppressed(settings.suppressed)
+                report.suppressed = [
+                    entry for entry in decide.suppress.values()
+                    if entry[0].casefold() not in already
+                ]  # fmt: skip
+                report.moved = len(to_move) if move_to else 0  # would be moved
+                return report
+            at = now().astimezone(dt.UTC).isoformat(timespec="seconds")
+            # The suppression list first (one atomic write): it is what protects members;
+            # then the memory, so that a crash in between only means re-doing idempotent work.
+            report.suppressed = suppress_entries(
+                settings.suppressed, decide.suppress.values(), today=today or dt.date.today()
+            )
+            log.commit(folder=params.folder, uidvalidity=uidvalidity, processed=processed,
+                       events=decide.events, at=at)  # fmt: skip
+            if move_to and to_move:
+                mailbox.move(to_move, move_to)
+                report.moved = len(to_move)
+            return report
+        finally:
+            mailbox.close()
+    finally:
+        if log is not None:
+            log.close()
+        if journal is not None:
+            journal.close()
+
+
+def _classify(data: bytes, unsubscribe_mailto: str, own: str) -> Feedback:
+    """Classify; a message no parser copes with is listed as a reply, never a crash that
+    would stop every later run at the same message."""
+    try:
+        return classify(data, unsubscribe_mailto=unsubscribe_mailto, own_address=own)
+    except Exception as error:  # noqa: BLE001 - third-party heuristics on hostile input
+        return Feedback(REPLY, subject=f"(unreadable message: {type(error).__name__})")
+
+
+def _own_address(settings: Settings) -> str:
+    """The bulletin's From address: NEWSLETTER_FROM, else the organisation's email."""
+    from email.utils import parseaddr
+
+    from .errors import NewsletterError
+    from .organisation import load_organisation
+
+    if settings.from_:
+        return parseaddr(settings.from_)[1]
+    try:
+        return load_organisation(settings.templates_dir).email
+    except NewsletterError:
+        return ""
+
+
+def resubscribe(
+    settings: Settings, address: str, reason: str, *, now: dt.datetime | None = None
+) -> int:
+    """Take an address off the suppression list and record who/why; rows removed."""
+    from .errors import RecipientsError
+    from .suppression import remove_suppressed
+
+    removed = remove_suppressed(settings.suppressed, address)
+    if not removed:
+        raise RecipientsError(
+            f"{address} is not on the suppression list",
+            path=settings.suppressed,
+            hint="nothing was changed",
+        )
+    at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
+    with FeedbackLog.for_state_dir(settings.state_dir) as log:
+        log.record_resubscribe(address, reason, at)
+    return removed

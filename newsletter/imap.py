@@ -1,0 +1,321 @@
+"""The sending mailbox over IMAP (stdlib imaplib): connect, sign in, read, move — never delete.
+
+imaplib rather than imap-tools: we need six commands (SELECT/EXAMINE, UID SEARCH, UID FETCH
+BODY.PEEK[], UID MOVE, or UID COPY + UID STORE + UID EXPUNGE) and exact control over the
+last three, which is where "never deletes" is decided; a wrapper would hide that.
+
+Sign-in is pluggable: an :data:`Authenticator` is any callable that signs an open
+connection in. :func:`password_login` now; :func:`xoauth2_login` takes a callable returning
+``(username, access_token)``, so OAuth 2.0 sign-in plugs in without touching this module.
+
+"Never deletes": messages are fetched with ``BODY.PEEK[]`` (not even the \\Seen flag
+changes). ``--move-to`` uses ``UID MOVE`` (RFC 6851) when the server has it; otherwise,
+only with UIDPLUS (RFC 4315), ``UID COPY`` then ``UID STORE +FLAGS (\\Deleted)`` then
+``UID EXPUNGE`` of exactly those UIDs, after the copy succeeded (COPY is all-or-nothing).
+A plain EXPUNGE is never sent, since it would also remove messages someone else marked
+\\Deleted; without MOVE or UIDPLUS, moving is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import imaplib
+import re
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .config import LOCAL_HOSTS, Settings
+from .errors import ConfigError, MailboxError
+
+Authenticator = Callable[[imaplib.IMAP4], None]
+TokenProvider = Callable[[], tuple[str, str]]  # () -> (username, access token)
+
+# Hosted mailboxes whose IMAP host follows from the SMTP host.
+_DERIVED_HOSTS = {
+    "office365.com": "outlook.office365.com",
+    "outlook.com": "outlook.office365.com",
+    "gmail.com": "imap.gmail.com",
+    "googlemail.com": "imap.gmail.com",
+}
+DEFAULT_IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+
+
+@dataclass(frozen=True)
+class ImapParams:
+    host: str
+    port: int
+    security: str
+    username: str
+    folder: str
+    cafile: str
+    timeout: float
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port} ({self.security})"
+
+
+def derived_host(smtp_host: str) -> str:
+    host = smtp_host.lower().rstrip(".")
+    for domain, imap_host in _DERIVED_HOSTS.items():
+        if host == domain or host.endswith("." + domain):
+            return imap_host
+    return ""
+
+
+def imap_params(settings: Settings) -> ImapParams:
+    """The IMAP settings, with the defaults derived from SMTP; refuses unsafe ones."""
+    host = settings.imap_host or derived_host(settings.smtp_host)
+    if not host:
+        raise ConfigError(
+            "no IMAP server configured",
+            setting="NEWSLETTER_IMAP_HOST",
+            hint="set it to the sending mailbox's IMAP server (derived only for Microsoft 365 "
+            "and Gmail)",
+        )
+    if settings.imap_security == "none" and host not in LOCAL_HOSTS:
+        raise ConfigError(
+            f"refusing an unencrypted IMAP connection to {host}",
+            setting="NEWSLETTER_IMAP_SECURITY",
+            hint="use ssl (port 993) or starttls (143); none is only for localhost",
+        )
+    return ImapParams(
+        host=host,
+        port=settings.imap_port or DEFAULT_IMAP_PORTS[settings.imap_security],
+        security=settings.imap_security,
+        username=settings.imap_username or settings.smtp_username,
+        folder=settings.imap_folder or "INBOX",
+        cafile=settings.imap_cafile or settings.smtp_cafile,
+        timeout=settings.smtp_timeout,
+    )
+
+
+def password_login(username: str, password: str) -> Authenticator:
+    """LOGIN with a password (only ever sent over TLS, or to localhost)."""
+
+    def login(conn: imaplib.IMAP4) -> None:
+        conn.login(username, password)
+
+    return login
+
+
+def xoauth2_login(tokens: TokenProvider) -> Authenticator:
+    """AUTHENTICATE XOAUTH2 with a fresh ``(username, access_token)`` from ``tokens``."""
+
+    def login(conn: imaplib.IMAP4) -> None:
+        username, token = tokens()
+        raw = f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
+        sent = False
+
+        def respond(_challenge: bytes) -> bytes:
+            # On a bad token the server sends a JSON error as a challenge; the answer to
+            # that must be empty, then it fails the command.
+            nonlocal sent
+            if sent:
+                return b""
+            sent = True
+            return raw
+
+        conn.authenticate("XOAUTH2", respond)
+
+    login.hint = "the access token was refused: sign in again"  # type: ignore[attr-defined]
+    return login
+
+
+def authenticator_for(settings: Settings, params: ImapParams) -> Authenticator:
+    """The sign-in the settings ask for: XOAUTH2 with the SMTP sign-in's tokens when SMTP
+    signs in with OAuth 2.0 (same mailbox, same tokens; its scopes include IMAP) and no IMAP
+    password is set; otherwise a password (the IMAP one, else the SMTP one)."""
+    if settings.auth_mode == "oauth2" and not settings.imap_password:
+        from .oauth import token_source
+
+        source = token_source(settings)  # SignInRequired (one line) if nobody signed in
+        username = settings.imap_username or source.username
+        return xoauth2_login(lambda: (username, source()))
+    password = settings.imap_password or settings.smtp_password
+    if not params.username or not password:
+        raise ConfigError(
+            "no IMAP username or password",
+            setting="NEWSLETTER_IMAP_USERNAME"
+            if not params.username
+            else "NEWSLETTER_IMAP_PASSWORD",
+            hint="set NEWSLETTER_IMAP_USERNAME and NEWSLETTER_IMAP_PASSWORD "
+            "(default: the SMTP ones)",
+        )
+    return password_login(params.username, password)
+
+
+def _quote(folder: str) -> str:
+    if not folder.isascii():
+        raise ConfigError(
+            f"folder name {folder!r} is not ASCII",
+            setting="NEWSLETTER_IMAP_FOLDER",
+            hint="use an ASCII folder name",
+        )
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _uid_set(uids: Iterable[int]) -> str:
+    return ",".join(str(u) for u in sorted(uids))
+
+
+class Mailbox:
+    """One signed-in IMAP connection."""
+
+    def __init__(self, conn: imaplib.IMAP4, params: ImapParams) -> None:
+        self._conn = conn
+        self.params = params
+        self.folder = ""
+
+    def _fail(self, message: str, hint: str | None = None) -> MailboxError:
+        return MailboxError(message, host=self.params.host, port=self.params.port, hint=hint)
+
+    @property
+    def capabilities(self) -> set[str]:
+        return {c.upper() for c in self._conn.capabilities}
+
+    def open_folder(self, folder: str, *, readonly: bool) -> int:
+        """SELECT (or EXAMINE, read-only) the folder; its UIDVALIDITY."""
+        typ, detail = self._conn.select(_quote(folder), readonly=readonly)
+        if typ != "OK":
+            raise self._fail(
+                f"cannot open folder {folder!r}: {_text(detail)}",
+                hint="check NEWSLETTER_IMAP_FOLDER",
+            )
+        self.folder = folder
+        _, values = self._conn.response("UIDVALIDITY")
+        return int(values[0]) if values and values[0] else 0
+
+    def uids(self, since: dt.date | None = None) -> list[int]:
+        criteria = ["SINCE", since.strftime("%d-%b-%Y")] if since else ["ALL"]
+        typ, found = self._conn.uid("SEARCH", *criteria)
+        if typ != "OK":
+            raise self._fail(f"search failed: {_text(found)}")
+        return sorted(int(u) for u in (found[0] or b"").split())
+
+    def fetch(self, uid: int) -> bytes | None:
+        """The whole message, without setting \\Seen; None if it vanished meanwhile."""
+        typ, data = self._conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        if typ != "OK":
+            raise self._fail(f"cannot fetch message UID {uid}: {_text(data)}")
+        for item in data:
+            if isinstance(item, tuple) and len(item) == 2:
+                return item[1]
+        return None
+
+    def can_move(self) -> bool:
+        return "MOVE" in self.capabilities or "UIDPLUS" in self.capabilities
+
+    def move(self, uids: Iterable[int], destination: str) -> None:
+        """Move these UIDs of the open folder to ``destination`` (created if missing)."""
+        uid_list = sorted(set(uids))
+        if not uid_list:
+            return
+        target = _quote(destination)
+        self._conn.create(target)  # NO "already exists" is fine: COPY/MOVE will tell
+        chosen = _uid_set(uid_list)
+        if "MOVE" in self.capabilities:
+            typ, detail = self._conn.uid("MOVE", chosen, target)
+            if typ != "OK":
+                raise self._fail(f"cannot move to {destination!r}: {_text(detail)}")
+            return
+        if "UIDPLUS" not in self.capabilities:
+            raise self._fail(
+                "the server has neither MOVE nor UIDPLUS, so moving could delete other mail",
+                hint="run without --move-to",
+            )
+        typ, detail = self._conn.uid("COPY", chosen, target)
+        if typ != "OK":
+            raise self._fail(f"cannot copy to {destination!r}: {_text(detail)}")
+        # Only after the copy succeeded, and only these UIDs (UID EXPUNGE, not EXPUNGE).
+        self._conn.uid("STORE", chosen, "+FLAGS.SILENT", r"(\Deleted)")
+        typ, detail = self._conn.uid("EXPUNGE", chosen)
+        if typ != "OK":
+            raise self._fail(f"copied to {destination!r} but could not remove: {_text(detail)}")
+
+    def close(self) -> None:
+        try:
+            self._conn.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+
+
+def _text(detail: object) -> str:
+    if isinstance(detail, list | tuple):
+        detail = b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in detail)
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    return " ".join(str(detail).split())
+
+
+def tls_context(params: ImapParams) -> ssl.SSLContext:
+    """Certificates and host names always verified; a private CA may be added."""
+    context = ssl.create_default_context()
+    if params.cafile:
+        context.load_verify_locations(cafile=params.cafile)
+    return context
+
+
+def connect(
+    params: ImapParams, authenticate: Authenticator, *, ssl_context: ssl.SSLContext | None = None
+) -> Mailbox:
+    """Open, secure and sign in; every failure is one :class:`MailboxError` line."""
+
+    def fail(message: str, hint: str | None = None) -> MailboxError:
+        return MailboxError(message, host=params.host, port=params.port, hint=hint)
+
+    conn: imaplib.IMAP4 | None = None
+    try:
+        context = ssl_context or (tls_context(params) if params.security != "none" else None)
+        if params.security == "ssl":
+            conn = imaplib.IMAP4_SSL(
+                params.host, params.port, ssl_context=context, timeout=params.timeout
+            )
+        else:
+            conn = imaplib.IMAP4(params.host, params.port, timeout=params.timeout)
+            if params.security == "starttls":
+                conn.starttls(ssl_context=context)
+        authenticate(conn)
+        conn.capabilities = _refresh_capabilities(conn)
+        return Mailbox(conn, params)
+    except ssl.SSLCertVerificationError as error:
+        raise fail(
+            f"certificate not trusted: {error.verify_message}",
+            hint="set NEWSLETTER_IMAP_CAFILE if the server uses a private CA",
+        ) from None
+    except ssl.SSLError as error:
+        raise fail(
+            f"TLS failed: {error.reason or error}",
+            hint="check NEWSLETTER_IMAP_SECURITY and NEWSLETTER_IMAP_PORT (ssl is usually 993)",
+        ) from None
+    except imaplib.IMAP4.error as error:
+        if conn is not None:
+            _quiet_logout(conn)
+        text = re.sub(r"^b'|'$", "", str(error))
+        hint = getattr(
+            authenticate, "hint", "check NEWSLETTER_IMAP_USERNAME and NEWSLETTER_IMAP_PASSWORD"
+        )
+        raise fail(f"sign-in refused: {text}", hint=hint) from None
+    except TimeoutError:
+        raise fail("no answer in time", hint="check NEWSLETTER_IMAP_HOST and the port") from None
+    except OSError as error:
+        raise fail(
+            f"cannot connect: {error.strerror or error}",
+            hint="check NEWSLETTER_IMAP_HOST and NEWSLETTER_IMAP_PORT",
+        ) from None
+
+
+def _refresh_capabilities(conn: imaplib.IMAP4) -> tuple[str, ...]:
+    # Servers announce MOVE and UIDPLUS only after sign-in (Dovecot does).
+    typ, data = conn.capability()
+    if typ == "OK" and data and data[0]:
+        return tuple(data[0].decode().upper().split())
+    return conn.capabilities
+
+
+def _quiet_logout(conn: imaplib.IMAP4) -> None:
+    try:
+        conn.logout()
+    except (OSError, imaplib.IMAP4.error):
+        pass

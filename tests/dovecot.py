@@ -1,0 +1,204 @@
+"""A real, private Dovecot IMAP server on 127.0.0.1 for the feedback tests.
+
+Started unprivileged (workers run as the ``dovecot``/``dovenull`` users even when the tests
+run as root) from a temporary config: one user with a password, a Maildir, a plain listener
+and an implicit-TLS listener with a trustme certificate. See shared/NOTES.md for why each
+setting is there. Stopped by the pid in ``master.pid``, waiting until that pid is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+HOST = "127.0.0.1"
+USERNAME = "bulletin"
+PASSWORD = "imap-Pa55word"
+
+
+def available() -> bool:
+    # dovecot-core alone has the master binary but no IMAP service.
+    return Path(DOVECOT).is_file() and Path("/usr/lib/dovecot/imap").is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Dovecot:
+    root: Path
+    plain_port: int
+    tls_port: int
+    cafile: Path
+    process_pid: int
+
+    def client(self) -> imaplib.IMAP4:
+        """A logged-in plain connection, for seeding and inspecting the mailbox."""
+        imap = imaplib.IMAP4(HOST, self.plain_port, timeout=10)
+        imap.login(USERNAME, PASSWORD)
+        return imap
+
+    def append(self, data: bytes, folder: str = "INBOX") -> None:
+        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        imap = self.client()
+        try:
+            imap.create(folder)  # "already exists" is fine
+            typ, detail = imap.append(folder, None, None, data)
+            assert typ == "OK", detail
+        finally:
+            imap.logout()
+
+    def uids(self, folder: str = "INBOX") -> list[int]:
+        imap = self.client()
+        try:
+            typ, _ = imap.select(f'"{folder}"', readonly=True)
+            if typ != "OK":
+                return []
+            _, found = imap.uid("SEARCH", "ALL")
+            return [int(u) for u in found[0].split()]
+        finally:
+            imap.logout()
+
+    def clear(self) -> None:
+        """Empty every folder (between tests), through IMAP so Dovecot's indexes stay right."""
+        imap = self.client()
+        try:
+            _, folders = imap.list()
+            for line in folders or []:
+                name = line.decode().rsplit(' "', 1)[-1].strip('"')
+                if name.upper() != "INBOX":
+                    imap.delete(f'"{name}"')
+            _, count = imap.select("INBOX")
+            if int(count[0] or 0):
+                imap.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
+                imap.expunge()
+        finally:
+            imap.logout()
+
+    def stop(self) -> None:
+        pid_file = self.root / "run" / "master.pid"
+        pid = int(pid_file.read_text().strip()) if pid_file.is_file() else self.process_pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 15)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start(introspection_url: str = "") -> Dovecot:
+    """Start a server; with ``introspection_url`` it also accepts XOAUTH2, checking bearer
+    tokens at that RFC 7662 token introspection endpoint (Dovecot's oauth2 passdb)."""
+    # Its own folder directly under the temp dir: Dovecot's workers (other users) must be able
+    # to reach it, and pytest's tmp_path parents are private (0700).
+    root = Path(tempfile.mkdtemp(prefix="newsletter-dovecot-"))
+    (root / "run").mkdir()
+    mail = root / "mail"
+    mail.mkdir()
+    ca = trustme.CA()
+    cert = ca.issue_cert(HOST, "localhost")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(root / "server.pem"))
+    ca.cert_pem.write_to_path(str(root / "ca.pem"))
+    (root / "passwd").write_text(f"{USERNAME}:{{PLAIN}}{PASSWORD}\n")
+    plain_port, tls_port = _free_port(), _free_port()
+    oauth2 = ""
+    if introspection_url:
+        (root / "oauth2.conf").write_text(
+            f"introspection_mode = post\nintrospection_url = {introspection_url}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+        )
+        oauth2 = (
+            f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2\n  args = {root}/oauth2.conf\n}}"
+        )
+    (root / "dovecot.conf").write_text(
+        f"""
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = {HOST}
+ssl = yes
+ssl_cert = <{root}/server.pem
+ssl_key = <{root}/server.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain login{" xoauth2" if introspection_url else ""}
+default_login_user = dovenull
+default_internal_user = dovecot
+first_valid_uid = 1
+mail_location = maildir:{mail}/%u
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {root}/passwd
+  mechanisms = plain login
+}}
+{oauth2}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={mail}/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = {HOST}
+    port = {plain_port}
+  }}
+  inet_listener imaps {{
+    address = {HOST}
+    port = {tls_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+    )
+    for path in (root, mail):
+        shutil.chown(path, "dovecot", "dovecot")
+    os.chmod(root, 0o755)
+    for name in ("passwd", "server.pem", "oauth2.conf"):
+        if not (root / name).exists():
+            continue
+        os.chmod(root / name, 0o644)
+    # Output to a file, not a pipe: the daemon's children inherit it and would keep a pipe open.
+    with (root / "start.log").open("wb") as out:
+        process = subprocess.run(
+            [DOVECOT, "-c", str(root / "dovecot.conf")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=30,
+        )
+    if process.returncode != 0:
+        raise RuntimeError(f"dovecot did not start: {(root / 'start.log').read_text()}")
+    server = Dovecot(root, plain_port, tls_port, root / "ca.pem", 0)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            server.client().logout()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+                server.stop()
+                raise RuntimeError(f"dovecot is not answering: {log[-2000:]}") from None
+            time.sleep(0.1)
+    return server

@@ -8,6 +8,7 @@
 Run by hand from the project folder:
     python benchmarks/messages.py [--members N] [--dry-run-members M]
 Nothing is sent anywhere: the dry run writes .eml files to a temporary folder.
+Writes benchmarks/results/messages.json.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+from results import load_average, save  # noqa: E402
 
 from newsletter.config import Settings  # noqa: E402
 from newsletter.recipients import Recipient  # noqa: E402
@@ -49,7 +53,7 @@ def write_members(path: Path, count: int) -> None:
             )
 
 
-def bench_build(members: int, repeats: int) -> tuple[float, int]:
+def bench_build(members: int, repeats: int) -> tuple[list[float], int]:
     from newsletter import campaign
 
     settings = Settings(
@@ -82,7 +86,7 @@ def bench_build(members: int, repeats: int) -> tuple[float, int]:
         for person in people:
             size = len(builder.build(person).data)
         rates.append(members / (time.perf_counter() - start))
-    return statistics.median(rates), size
+    return rates, size
 
 
 def bench_dry_run_rss(members: int) -> tuple[float, float]:
@@ -123,17 +127,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dry-run-members", type=int, default=100_000)
     args = parser.parse_args()
-    rate, size = bench_build(args.members, args.repeats)
+    load_before = load_average()
+    rates, size = bench_build(args.members, args.repeats)
+    rate = statistics.median(rates)
     print(
         f"build + serialise: {rate:,.0f} messages/s (median of {args.repeats} runs over "
         f"{args.members:,} members; {size / 1024:.1f} KB each; target ≥ 3,000/s)"
     )
+    figures: dict[str, object] = {
+        "build_members": args.members,
+        "build_msg_per_s": {"median": round(rate), "runs": [round(r) for r in rates]},
+        "message_bytes": size,
+        "targets": {"build_msg_per_s": 3000, "dry_run_peak_rss_mb": 200},
+    }
     if args.dry_run_members:
         peak, elapsed = bench_dry_run_rss(args.dry_run_members)
         print(
             f"dry run of {args.dry_run_members:,} members: peak RSS {peak:.0f} MB "
             f"(target ≤ 200 MB), {elapsed:.1f} s, {args.dry_run_members / elapsed:,.0f} messages/s"
         )
+        figures["dry_run"] = {
+            "members": args.dry_run_members,
+            "peak_rss_mb": round(peak, 1),
+            "seconds": round(elapsed, 1),
+        }
+    save("messages", figures, load_before=load_before)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from . import images
 from .config import Settings
 from .errors import TemplateError
 from .issue import load_issue
-from .linktags import LinkTagger
+from .linktags import link_tagger, view_online_url
 from .message import MessageBuilder, Sender, make_sender
 from .model import Issue
 from .organisation import Organisation, load_organisation
@@ -118,26 +118,11 @@ class Campaign:
         return not_online(self.hosted_images(), head)
 
 
-def view_online_url(settings: Settings, slug: str) -> str:
-    return f"{settings.archive_url.rstrip('/')}/{slug}.html" if settings.archive_url else ""
-
-
 def image_placement(settings: Settings) -> dict[str, object]:
     """Where the email points at local pictures (render_issue's keywords)."""
     if settings.image_mode == "hosted":
         return {"image_base": f"{settings.archive_url.rstrip('/')}/{images.ASSETS}/"}
     return {"embed": True}
-
-
-def link_tagger(settings: Settings, slug: str) -> LinkTagger:
-    if not settings.utm:
-        return LinkTagger.off()
-    return LinkTagger.for_issue(
-        slug,
-        source=settings.utm_source,
-        medium=settings.utm_medium,
-        campaign=settings.utm_campaign,
-    )
 
 
 def resolve_recipients(

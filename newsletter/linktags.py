@@ -7,7 +7,11 @@ Never on mailto: or other schemes, and never on a link that already carries utm_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 
 @dataclass(frozen=True)
@@ -37,3 +41,20 @@ class LinkTagger:
         extra = urlencode(self.params)
         new_query = f"{parts.query}&{extra}" if parts.query else extra
         return urlunsplit(parts._replace(query=new_query))
+
+
+# Here rather than in campaign.py: ``render``/``preview`` need them, and importing the campaign
+# would load the message builder, the CSV reader and email-validator into every fresh render.
+def view_online_url(settings: Settings, slug: str) -> str:
+    return f"{settings.archive_url.rstrip('/')}/{slug}.html" if settings.archive_url else ""
+
+
+def link_tagger(settings: Settings, slug: str) -> LinkTagger:
+    if not settings.utm:
+        return LinkTagger.off()
+    return LinkTagger.for_issue(
+        slug,
+        source=settings.utm_source,
+        medium=settings.utm_medium,
+        campaign=settings.utm_campaign,
+    )

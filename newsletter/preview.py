@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import images
-from .campaign import link_tagger, view_online_url
 from .config import Settings
 from .errors import RecipientsError
 from .issue import SkipHandler, issue_path, newest_issue, parse_issue
+from .linktags import link_tagger, view_online_url
 from .organisation import load_organisation
 from .render import RenderedIssue, render_issue
 

@@ -8,22 +8,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import CliResult, run_cli
 
 from newsletter.cli import app
 
 
-def run(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> CliResult:
+    """In-process (fast); the ``project`` fixture has made ``cwd`` the current folder."""
+    assert cwd == Path.cwd()
+    return run_cli(args, env)
+
+
+def run_process(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """A real ``python -m newsletter``: only where the process itself is what is tested."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     return subprocess.run(
         [sys.executable, "-m", "newsletter", *args],
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+        cwd=cwd, env=base, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
 
 
 def command_names() -> list[str]:
@@ -34,7 +36,7 @@ def command_names() -> list[str]:
 
 
 def test_python_m_help_lists_commands(project: Path) -> None:
-    result = run(["--help"], project)
+    result = run_process(["--help"], project)
     assert result.returncode == 0
     for name in command_names():
         assert name in result.stdout

@@ -13,8 +13,6 @@ import http.server
 import io
 import os
 import re
-import subprocess
-import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import fast_mail_parser
 import pytest
+from helpers import run_cli
 from images_data import (
     GPS_IFD,
     detailed_photo,
@@ -277,11 +276,9 @@ def web_server(folder: Path) -> Iterator[str]:
 
 
 def newsletter(project: Path, env: dict[str, str], *args: str):
-    return subprocess.run(
-        [sys.executable, "-m", "newsletter", *args],
-        cwd=project, env=env, capture_output=True, text=True, timeout=120,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    """``newsletter ARGS`` in-process (helpers.run_cli), from the project folder."""
+    assert project == Path.cwd()
+    return run_cli(args, env)
 
 
 def test_hosted_pictures_must_be_published_before_a_real_send(

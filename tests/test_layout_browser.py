@@ -143,17 +143,12 @@ def test_body_text_readable_on_a_phone(browser: Browser, email_html: str) -> Non
         assert small == [], f"body text under 16px at 375px: {small[:5]}"
 
 
-def test_document_language_and_image_alts(
-    browser: Browser, rendered: RenderedIssue, email_html: str
-) -> None:
+def test_document_language(browser: Browser, rendered: RenderedIssue, email_html: str) -> None:
+    # (Image alts: test_logo_and_images_have_alt_text; December has no image to check.)
     with new_page(browser, 375) as page:
         load(page, email_html)
         assert rendered.org.lang
         assert page.evaluate("document.documentElement.lang") == rendered.org.lang
-        missing = page.eval_on_selector_all(
-            "img", "imgs => imgs.filter(i => !i.hasAttribute('alt')).map(i => i.outerHTML)"
-        )
-        assert missing == []
 
 
 def test_logo_and_images_have_alt_text(browser: Browser, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from newsletter import campaign as campaign_mod
 from newsletter.config import Settings
+from newsletter.errors import IssueError
 from newsletter.preflight import ERROR, WARNING, run_checks
 from newsletter.skeleton import create_issue
 
@@ -83,7 +84,7 @@ def test_new_issue_is_not_ready_until_written(project: Path, ready: Settings) ->
     report = findings(ready, "january-2024")
     assert report.errors == [] and report.warnings == [], report.findings
     assert report.verdict().startswith("READY to send to 6 member(s)")
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(IssueError, match="already exists"):
         create_issue(
             ready.issues_dir, ready.templates_dir, "january-2024", date=dt.date(2024, 1, 18)
         )

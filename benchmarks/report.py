@@ -1,0 +1,235 @@
+"""Write the README's Performance tables from the committed results (benchmarks/results/).
+
+    python benchmarks/report.py [--check]
+
+Replaces what lies between ``<!-- performance:begin -->`` and ``<!-- performance:end -->``
+in README.md, so every figure there is one a script measured and saved. ``--check``: only
+say whether the README is up to date (exit 1 if not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
+RESULTS = HERE / "results"
+BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _n(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _source(name: str, record: dict[str, Any]) -> str:
+    load = record["load_average"]
+    before = load["before"][0] if load["before"] else "n/a"
+    after = load["after"][0] if load["after"] else "n/a"
+    machine = record["machine"]
+    return (
+        f"<sub>`results/{name}.json`: `{record['command']}`, {record['date']}, "
+        f"{machine['cores']} cores ({machine['cpu']}), Python {machine['python']}; "
+        f"1-minute load {before} before, {after} after.</sub>"
+    )
+
+
+def render_section(record: dict[str, Any]) -> list[str]:
+    warm = record["parse_and_render_ms"]["median"]
+    fresh = record["fresh_process_render_s"]["median"]
+    fresh_cpu = record["fresh_process_render_s"].get("cpu_median")
+    cpu_note = f" (CPU time {fresh_cpu} s)" if fresh_cpu is not None else ""
+    help_ = record["help_s"]["median"]
+    targets = record["targets"]
+    return [
+        "| what (`render.py`) | target | measured (median) |",
+        "| --- | --- | --- |",
+        f"| parse + render December 2023, warm, in-process | ≤ {targets['parse_and_render_ms']}"
+        f" ms | {warm} ms (parse alone {record['parse_ms']['median']} ms): "
+        f"{_verdict(warm <= targets['parse_and_render_ms'])} |",
+        "| `newsletter render december-2023`, whole fresh process (start-up, imports, "
+        "templates: what every `render`/`check`/`send` pays) | "
+        f"≤ {targets['fresh_process_render_s']} s | {fresh} s{cpu_note}: "
+        f"{_verdict(fresh <= targets['fresh_process_render_s'])} |",
+        f"| `newsletter --help`, whole process | ≤ {targets['help_s']} s | {help_} s: "
+        f"{_verdict(help_ <= targets['help_s'])} |",
+        f"| December 2023 HTML size | < 102 KB (Gmail clips) | {record['html_bytes'] / 1024:.1f}"
+        f" KB (text part {record['text_bytes'] / 1024:.1f} KB) |",
+        "",
+        _source("render", record),
+    ]
+
+
+def messages_section(record: dict[str, Any]) -> list[str]:
+    build = record["build_msg_per_s"]["median"]
+    lines = [
+        "| what (`messages.py`) | target | measured |",
+        "| --- | --- | --- |",
+        f"| messages built and serialised, one core, {_n(record['build_members'])} members "
+        f"| ≥ 3,000/s | {_n(build)}/s ({record['message_bytes'] / 1024:.0f} KB each): "
+        f"{_verdict(build >= 3000)} |",
+    ]
+    if "dry_run" in record:
+        dry = record["dry_run"]
+        lines.append(
+            f"| peak RSS of a {_n(dry['members'])}-member dry run, whole process | ≤ 200 MB | "
+            f"{dry['peak_rss_mb']} MB ({dry['seconds']} s): {_verdict(dry['peak_rss_mb'] <= 200)} |"
+        )
+    return [*lines, "", _source("messages", record)]
+
+
+def send_section(record: dict[str, Any]) -> list[str]:
+    modes = record["modes"]
+    names = list(next(iter(modes.values()))["contenders"])
+    labels = {"none": "plain", "starttls": "STARTTLS + AUTH"}
+    lines = [
+        f"Loopback, no added latency: {_n(record['messages'])} real December messages "
+        f"(~{next(iter(modes.values()))['message_bytes'] / 1000:.0f} kB) per run to "
+        f"`sink.py` in its own process, medians of {record['repeats']} rounds, msg/s. "
+        "Every contender sends DATA as delivery does.",
+        "",
+        "| msg/s | " + " | ".join(labels[m] for m in modes) + " |",
+        "| --- | " + " | ".join("---" for _ in modes) + " |",
+    ]
+    for name in names:
+        cells = [_n(modes[m]["contenders"][name]["msg_per_s"]) for m in modes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    rows = [
+        ("reuse: `deliver()` 1 connection ÷ new connection per message", "reuse_factor", "×"),
+        ("parallel: `deliver()` 4 connections ÷ 1 connection", "parallel_factor", "×"),
+        (
+            "`deliver()` 1 connection, % of the bare loop on 1 (target ≥ 80 %)",
+            "deliver_1_percent_of_ceiling_1",
+            " %",
+        ),
+        (
+            "`deliver()` 4 connections, % of the bare loop on 4 (target ≥ 80 %)",
+            "deliver_4_percent_of_ceiling_4",
+            " %",
+        ),
+    ]
+    for label, key, unit in rows:
+        cells = []
+        for m in modes:
+            value = modes[m]["derived"][key]
+            cell = f"{value}{unit}"
+            if unit == " %":
+                cell += f": {_verdict(value >= 80)}"
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    profiled = [(m, modes[m]["profile"]) for m in modes if "profile" in modes[m]]
+    for mode, profile in profiled:
+        lines += [
+            "",
+            f"Where `deliver()` on 1 connection spends its time ({labels[mode]}, timers on: "
+            f"{profile['timed_run_us_per_message']} µs a message against the bare loop's "
+            f"{profile['ceiling_us_per_message']} µs), worker thread, µs a message:",
+            "",
+        ]
+        split = profile["worker_split_us_per_message"]
+        # The build happens inside the message source: list it under it, not beside it.
+        subparts = {k: v for k, v in split.items() if k.startswith("of which")}
+        for part, micros in split.items():
+            if part in subparts:
+                continue
+            lines.append(f"- {part}: {micros}")
+            if part.startswith("message source"):
+                lines += [f"  - {sub}: {value}" for sub, value in subparts.items()]
+        lines.append("")
+        lines.append("Ablations (msg/s, % of the 1-connection bare loop):")
+        lines.append("")
+        for name, found in profile["ablations_1_connection"].items():
+            lines.append(f"- {name}: {_n(found['msg_per_s'])} ({found['percent_of_ceiling']} %)")
+    return [*lines, "", _source("send", record)]
+
+
+def latency_section(record: dict[str, Any]) -> list[str]:
+    contenders = record["contenders"]
+    derived = record["derived"]
+    lines = [
+        f"Through `proxy.py` adding a {record['rtt_ms']:g} ms round trip "
+        f"(NOOPs through it took {record['rtt_measured_ms']['median']} ms, the proxy's own "
+        "timer and scheduling delays on a busy machine included) and two round trips "
+        f"per new connection; {record['security']}; ~{record['message_bytes'] / 1000:.0f} kB "
+        f"messages, {record['messages_per_newsletter_run']} per `newsletter` run, "
+        f"{record['baseline_messages']} for the baseline; medians of {record['repeats']} rounds. "
+        f"Bound: connections ÷ ({record['round_trips_per_message']} round trips × "
+        f"{record['rtt_ms']:g} ms).",
+        "",
+        "| | msg/s | × new connection | round-trip bound | % of bound (target ≥ 90 %) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, found in contenders.items():
+        if "percent_of_bound" not in found:
+            lines.append(f"| {name} | {found['msg_per_s']} | 1 | | |")
+            continue
+        share = found["percent_of_bound"]
+        lines.append(
+            f"| {name} | {found['msg_per_s']} | {found['times_new_connection']}× | "
+            f"{found['round_trip_bound_msg_per_s']} | {share} %: {_verdict(share >= 90)} |"
+        )
+    four = derived["four_connections_vs_new_connection"]
+    lines += [
+        "",
+        f"4 connections vs one new connection per message: {four}× (target ≥ 10×: "
+        f"{_verdict(four >= 10)}), made of reuse {derived['reuse_factor']}× (1 connection vs "
+        f"new connection per message) and parallel connections {derived['parallel_factor']}× "
+        "(4 vs 1).",
+        "",
+        _source("latency", record),
+    ]
+    return lines
+
+
+def generate() -> str:
+    parts: list[str] = [BEGIN, ""]
+    sections = [
+        ("render", "Start-up and rendering", render_section),
+        ("messages", "Building messages", messages_section),
+        ("send", "Delivery on loopback", send_section),
+        ("latency", "Delivery over a 20 ms network", latency_section),
+    ]
+    for name, title, make in sections:
+        record = _load(name)
+        parts.append(f"**{title}**")
+        parts.append("")
+        if record is None:
+            parts += [f"(no `results/{name}.json` yet: run `python benchmarks/{name}.py`)", ""]
+            continue
+        parts += make(record)
+        parts.append("")
+    parts.append(END)
+    return "\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if README is stale")
+    args = parser.parse_args()
+    text = README.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < 0:
+        sys.exit(f"README.md has no {BEGIN} … {END} block")
+    updated = text[:start] + generate() + text[end + len(END) :]
+    if args.check:
+        if updated != text:
+            sys.exit("README.md's Performance tables differ from benchmarks/results/")
+        return
+    README.write_text(updated, encoding="utf-8")
+    print("README.md: Performance tables written from benchmarks/results/")
+
+
+if __name__ == "__main__":
+    main()

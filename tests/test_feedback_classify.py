@@ -103,6 +103,15 @@ CASES = [
     ),
     ("abwesenheitsnotiz.eml", "auto-reply", "", "", "", "<be2d6f8a1c3b5d7f9a2b4c6e@wmhtc.co.uk>"),
     ("reply-utf8-subject.eml", "reply", "", "", "", "<cf3e7a9b2d4c6e8a0b3c5d7f@wmhtc.co.uk>"),
+    # The chair's own mail from the same mailbox bounced: a bounce, about another message.
+    (
+        "postfix-dsn-chairs-own-mail.eml",
+        "soft-bounce",
+        "dev.singh@example.org",
+        "5.2.2",
+        "dsn",
+        "<5f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b@wmhtc.co.uk>",
+    ),
 ]
 
 

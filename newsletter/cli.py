@@ -716,7 +716,8 @@ def _print_feedback(report) -> None:
     ]
     widths = [max([len(name)] + [len(cell[at]) for cell in cells]) for at, name in enumerate(names)]
     room = console.width - sum(widths) - 2 * len(widths) - 1
-    if report.rows and room >= 24:
+    longest = max((len(cell[4]) for cell in cells), default=0)
+    if report.rows and room >= min(24, longest):
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for name, width in zip(names, widths, strict=True):
             table.add_column(name, no_wrap=True, min_width=width)

@@ -269,6 +269,14 @@ def run_feedback(
     from .suppression import load_suppressed, suppress_entries
 
     params = imap_params(settings)
+    if move_to and move_to.strip().casefold() == params.folder.strip().casefold():
+        from .errors import UsageError
+
+        # Moved into itself, each message would come back with a new UID, as new, every run.
+        raise UsageError(
+            f"--move-to {move_to!r} is the folder feedback reads (NEWSLETTER_IMAP_FOLDER)",
+            hint="name another folder, e.g. --move-to Processed",
+        )
     sign_in = authenticate or authenticator_for(settings, params)
     report = FeedbackReport(folder=params.folder, dry_run=dry_run, move_to=move_to or "")
     state_dir = Path(settings.state_dir)

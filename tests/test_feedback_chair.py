@@ -163,21 +163,27 @@ def test_feedback_then_move_to_still_tidies_what_was_processed(
     assert "Suppressed: 2" in first.stdout, first.stdout
     assert len(mailbox.uids("INBOX")) == 5
 
-    dry = newsletter(project, env, "feedback", "--dry-run", "--move-to", "Processed")
-    assert "Would move: 3 message(s) to Processed" in dry.stdout, dry.stdout
+    # A French chair's folder: IMAP names it in modified UTF-7 ("Trait&AOk-s").
+    dry = newsletter(project, env, "feedback", "--dry-run", "--move-to", "Traités")
+    assert "Would move: 3 message(s) to Traités" in dry.stdout, dry.stdout
     assert len(mailbox.uids("INBOX")) == 5
 
-    tidy = newsletter(project, env, "feedback", "--move-to", "Processed")
+    tidy = newsletter(project, env, "feedback", "--move-to", "Traités")
     assert tidy.returncode == 0, tidy.stderr
     assert "New: nothing new; already processed before: 5" in tidy.stdout, tidy.stdout
-    assert "Moved: 3 message(s) to Processed" in tidy.stdout, tidy.stdout
+    assert "Moved: 3 message(s) to Traités" in tidy.stdout, tidy.stdout
     # The NDR, the automatic reply and the unsubscribe request moved; the reply and the
     # bounce of the chair's own mail stay for her to read. Nothing was deleted.
-    assert len(mailbox.uids("INBOX")) == 2 and len(mailbox.uids("Processed")) == 3
+    assert len(mailbox.uids("INBOX")) == 2 and len(mailbox.uids("Trait&AOk-s")) == 3
 
-    again = newsletter(project, env, "feedback", "--move-to", "Processed")
+    again = newsletter(project, env, "feedback", "--move-to", "Traités")
     assert "New: nothing new" in again.stdout and "Moved:" not in again.stdout, again.stdout
-    assert len(mailbox.uids("INBOX")) == 2 and len(mailbox.uids("Processed")) == 3
+    assert len(mailbox.uids("INBOX")) == 2 and len(mailbox.uids("Trait&AOk-s")) == 3
+
+    # Into the folder it reads, every message would come back as new with a new UID.
+    loop = newsletter(project, env, "feedback", "--move-to", "inbox")
+    assert loop.returncode == 2 and "is the folder feedback reads" in loop.stderr
+    assert len(loop.stderr.strip().splitlines()) == 1 and "Traceback" not in loop.stderr
 
     status = newsletter(project, env, "status", "december-2023", "--json")
     assert json.loads(status.stdout)["feedback"] == {

@@ -739,6 +739,8 @@ def _print_feedback(report) -> None:
             if cell[4]:
                 line("    " + cell[4])
     counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing new"
+    if report.since_first_send:
+        _say(f"Read from {report.since.isoformat()} on (the day before the first send)")
     _say(f"New: {counts}; already processed before: {report.already_processed}")
     verb = "Would suppress" if report.dry_run else "Suppressed"
     _say(f"{verb}: {len(report.suppressed)}")

@@ -72,6 +72,8 @@ class FeedbackReport:
     already_processed: int = 0
     moved: int = 0  # in a dry run: would be moved
     move_to: str = ""
+    since: dt.date | None = None  # the first day read (None: the whole folder)
+    since_first_send: bool = False  # that day was taken from the journal's first send
 
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -289,6 +291,15 @@ def run_feedback(
         if journal is not None:
             _journal_refusals(journal, log, decide)
         matcher = _Matcher(journal)
+        if since is None and journal is not None:
+            # Nothing from before the first bulletin can be about one: without this, the
+            # first run on an organisation's mailbox would download years of mail and list
+            # every message in it as a reply to read. (A day's margin for time zones.)
+            first = journal.first_send()
+            if first is not None:
+                since = first.date() - dt.timedelta(days=1)
+                report.since_first_send = True
+        report.since = since
         mailbox = open_mailbox(params, sign_in)
         try:
             if move_to and not dry_run and not mailbox.can_move():

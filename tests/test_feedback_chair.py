@@ -10,7 +10,9 @@ Each test here failed before its fix:
 - `feedback` and later `feedback --move-to FOLDER` moved nothing: processed once, never moved;
 - a bounce of the chair's own mail (not the bulletin) to a member counted as that member's
   soft bounce for the last issue;
-- an "unsubscribe" from an address that is no member looked like a member taken off.
+- an "unsubscribe" from an address that is no member looked like a member taken off;
+- the first run read the whole mailbox: years of the organisation's mail downloaded and
+  every message listed as a reply to read.
 """
 
 from __future__ import annotations
@@ -126,6 +128,15 @@ def test_the_report_keeps_every_column_and_reads_as_people_write(
     project: Path, mailbox, tmp_path: Path
 ) -> None:
     env = _sent_and_returned(project, mailbox, tmp_path)
+    # The sending mailbox is the organisation's: years of mail before the first bulletin.
+    imap = mailbox.client()
+    try:
+        old = _message("human-reply.eml", {})
+        old = old.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        typ, _ = imap.append("INBOX", None, '"10-Jan-2023 09:00:00 +0000"', old)
+        assert typ == "OK"
+    finally:
+        imap.logout()
     for columns in ("80", "160"):
         dry = newsletter(project, {**env, "COLUMNS": columns}, "feedback", "--dry-run")
         assert dry.returncode == 0, dry.stderr
@@ -151,6 +162,9 @@ def test_the_report_keeps_every_column_and_reads_as_people_write(
         assert "soft 1 of" not in out
         stranger = next(line for line in out.splitlines() if STRANGER in line)
         assert "(not a member)" in stranger, out
+        # Mail from before the first send is no feedback on it: not read, not listed.
+        assert "james.whitfield@example.org" not in out and "Read from " in out, out
+        assert "reply 1," in out, out
     assert not (project / "suppressed.csv").exists()
 
 

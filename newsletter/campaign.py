@@ -89,6 +89,22 @@ class Campaign:
         sample = Recipient(email="member@example.org", row=0, fields={})
         return len(self.builder().build(sample).data)
 
+    def example_subject(self) -> tuple[str, Recipient] | None:
+        """The first member's subject, for summaries of a subject with member fields (the
+        template alone does not show what members will read); None without fields or
+        members. Streams only the first row (a real send replays its one read)."""
+        if not self.rendered.subject_filled.has_slots:
+            return None
+        members = self.recipients(RecipientReport())
+        first = next(members, None)
+        close = getattr(members, "close", None)
+        if close is not None:
+            close()  # ends the CSV stream now, not at garbage collection
+        if first is None:
+            return None
+        values = self.rendered.slots.values(MessageBuilder.fields(first, ""))
+        return self.rendered.subject_filled.fill(values), first
+
     def hosted_images(self) -> list[tuple[str, images.PreparedImage]]:
         """(URL, picture) of each local picture the email loads from the web archive."""
         pictures = self.rendered.pictures
@@ -194,14 +210,33 @@ def prepare(
 
 def check_fields(rendered: RenderedIssue, recipients_path: Path) -> None:
     """Every ``recipient.<field>`` a template uses must be a column of the CSV."""
+    import difflib
+
+    from .slots import BUILT_IN_FIELDS
+
     columns = set(read_columns(recipients_path))
     for use in rendered.slots.unknown_fields(columns):
+        # A field the chair typed in the issue is reported at its line there, not at the
+        # template line that rendered the paragraph holding it.
+        typed = _issue_line(rendered.issue.source, use.field)
+        known = sorted(columns | BUILT_IN_FIELDS - {"unsubscribe_url"})
+        close = difflib.get_close_matches(use.field, known, n=1, cutoff=0.7)
+        shown = ", ".join(sorted(columns)[:15]) + (", …" if len(columns) > 15 else "")
         raise TemplateError(
             f"recipient.{use.field} is not a column of {recipients_path}",
-            path=use.template or rendered.issue.path,
-            line=use.line,
-            hint=f"columns: {', '.join(sorted(columns))}",
+            path=rendered.issue.path if typed else use.template or rendered.issue.path,
+            line=typed or use.line,
+            hint=(f"did you mean {close[0]!r}? " if close else "") + f"columns: {shown}",
         )
+
+
+def _issue_line(source: str, name: str) -> int | None:
+    """The first line of the issue file that uses ``recipient.<name>``."""
+    pattern = re.compile(rf"recipient\.{re.escape(name)}\b")
+    for number, line in enumerate(source.splitlines(), start=1):
+        if pattern.search(line):
+            return number
+    return None
 
 
 # ---- dry run -------------------------------------------------------------------------------

@@ -314,6 +314,7 @@ def _print_plan(settings, plan) -> None:
     camp, report = plan.campaign, plan.report
     _say(f"Issue:     {camp.issue.title} ({camp.issue.slug})")
     _say(f"Subject:   {camp.rendered.subject_display}")
+    _say_example_subject(camp, indent=11)
     _say(f"From:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"Server:    {_server(settings)}")
     rate = f"{settings.rate:g} messages/minute" if settings.rate else "no rate limit"
@@ -442,10 +443,18 @@ def _print_result(slug: str, outcome) -> None:
         _say(f"Done: {slug!r} sent to {result.sent} member(s).")
 
 
+def _say_example_subject(camp, indent: int) -> None:
+    example = camp.example_subject()
+    if example is not None:
+        subject, member = example
+        _say(f'{" " * indent}e.g. "{subject}" ({member.email}, row {member.row})')
+
+
 def _print_dry_run(camp, result) -> None:
     report = result.report
     _say(f"Dry run of {camp.issue.slug!r}: {camp.issue.title}")
     _say(f"  subject:   {camp.rendered.subject_display}")
+    _say_example_subject(camp, indent=13)
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
     _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
@@ -455,6 +464,8 @@ def _print_dry_run(camp, result) -> None:
         _say(f"  skipped:   {line}")
     if report.several:
         _say(f"  note:      {report.several_line()}")
+    if report.encoding:
+        _say(f"  note:      {report.encoding_line()}")
     if result.written:
         average = result.total_bytes // result.written
         _say(
@@ -514,13 +525,14 @@ def check(
     Example: newsletter check december-2023 --recipients members.csv
     """
     from . import campaign as campaign_mod
+    from .oauth import sending_account
     from .preflight import run_checks
 
     settings = _settings()
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
         _notice(note)
-    report = run_checks(camp, smtp_username=settings.smtp_username)
+    report = run_checks(camp, smtp_username=sending_account(settings))
     _print_findings(report)
     if report.errors:
         raise typer.Exit(1)
@@ -838,8 +850,11 @@ def login(
     if info is None:
         _say("not signed in (run: newsletter login)")
         raise typer.Exit(EXIT_PARTIAL)
-    if info.expires_at is None:
-        expiry = "no access token yet"
+    if info.provider == "token command":
+        expiry = "tokens come from NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND at each connection"
+    elif info.expires_at is None:
+        # MSAL drops expired access tokens from its cache: none may mean "expired".
+        expiry = "no current access token (a new one is fetched at the next send)"
     else:
         when = dt.datetime.fromtimestamp(info.expires_at).astimezone()
         verb = "expired" if when < dt.datetime.now().astimezone() else "expires"

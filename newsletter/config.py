@@ -22,7 +22,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 AUTH_MODES = ("password", "oauth2", "none")
 OAUTH_PROVIDERS = ("microsoft", "google")
 # SMTP hosts whose provider is known: NEWSLETTER_SMTP_AUTH defaults to oauth2 there when no
-# password is set, and NEWSLETTER_OAUTH_PROVIDER is inferred from them.
+# password is set (or an app registration is), and NEWSLETTER_OAUTH_PROVIDER is inferred from them.
 OAUTH_HOSTS = {
     "office365.com": "microsoft",
     "outlook.com": "microsoft",
@@ -124,7 +124,8 @@ class Settings:
     imap_cafile: str = ""
     soft_bounce_limit: int = 3
     # Sign-in (OAuth 2.0). Empty smtp_auth: oauth2 for a Microsoft 365/Google host without a
-    # password (or with a token command), else password (AUTH only if a username is set).
+    # password (or with a token command or a client ID), else password (AUTH only if a
+    # username is set).
     smtp_auth: str = ""
     smtp_oauth_token_command: str = field(default="", repr=False)
     oauth_provider: str = ""  # empty: inferred from the SMTP host
@@ -159,6 +160,10 @@ class Settings:
         if self.smtp_oauth_token_command:
             return "oauth2"
         if self.provider_from_host and not self.smtp_password:
+            return "oauth2"
+        if self.provider_from_host and self.oauth_client_id:
+            # Moving a Microsoft 365 / Google mailbox off passwords: the old password is often
+            # still in .env when the app registration is added. The client ID says which.
             return "oauth2"
         return "password"
 
@@ -242,6 +247,15 @@ class Settings:
                 setting="NEWSLETTER_OAUTH_CLIENT_ID",
                 hint="ask your IT person for the application (client) ID; see the README's "
                 "'Signing in with Microsoft 365 or Google'",
+            )
+        if self.oauth_provider_name == "google" and not self.oauth_client_secret:
+            # Google's token endpoint refuses a Desktop app client without its secret; say so
+            # before the chair signs in in the browser for nothing.
+            raise ConfigError(
+                "Google desktop app clients need their client secret to sign in",
+                setting="NEWSLETTER_OAUTH_CLIENT_SECRET",
+                hint="ask your IT person for the OAuth client's secret (Google Cloud console, "
+                "Credentials); see the README's 'Signing in with Microsoft 365 or Google'",
             )
 
 

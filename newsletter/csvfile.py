@@ -2,7 +2,9 @@
 
 The member list (:mod:`newsletter.recipients`) and the suppression list
 (:mod:`newsletter.suppression`) are both CSV files saved by Excel, LibreOffice or an editor:
-UTF-8 with or without a BOM, comma, semicolon or TAB delimited, any line ending. This module
+UTF-8 with or without a BOM, UTF-16 (Excel's "Unicode Text"), or the Windows ANSI code
+page (Outlook's CSV export, Excel's plain "CSV"); comma, semicolon or TAB delimited, any
+line ending. This module
 opens such a file for streaming, sniffs and normalises its header, and turns every way it
 can fail into a :class:`RecipientsError` with the file and row. What the columns mean is the
 callers' business.
@@ -10,6 +12,7 @@ callers' business.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections.abc import Callable
@@ -148,6 +151,47 @@ class Header:
     raw: list[str]  # header cells as written
     names: list[str]  # normalised; "" for a blank header cell (that column is ignored)
     line_ending: str
+    encoding: str = ""  # "" for UTF-8; else what the summary names (see ENCODING_NAMES)
+
+
+# Python codec -> what the chair is told it was read as (UTF-8 is not worth a mention).
+ENCODING_NAMES = {"utf-16": "UTF-16", "cp1252": "Windows-1252"}
+_CHUNK = 1 << 20
+# A UTF-8 multi-byte sequence: in a file that is not valid UTF-8 it means a mixed file
+# (UTF-8 pasted into an ANSI one), which no single encoding reads right.
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+def detect_encoding(path: Path) -> str:
+    """The codec to read ``path`` with: UTF-16 by its BOM; UTF-8 (BOM or not) when every
+    byte decodes; else Windows-1252, the ANSI code page Outlook's CSV export and Excel's
+    plain "CSV" write in Western Europe — unless the file also holds UTF-8 sequences or
+    bytes Windows-1252 lacks, when UTF-8 is returned so that the strict read reports the
+    row. Streams the file once (about 1 ms a MB); raises OSError like ``open``."""
+    with path.open("rb") as raw:
+        if raw.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+            return "utf-16"
+        raw.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            for chunk in iter(lambda: raw.read(_CHUNK), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return "utf-8-sig"
+        except UnicodeDecodeError:
+            pass
+        raw.seek(0)
+        ansi = codecs.getincrementaldecoder("cp1252")()
+        tail = b""
+        try:
+            for chunk in iter(lambda: raw.read(_CHUNK), b""):
+                ansi.decode(chunk)
+                if _UTF8_SEQUENCE.search(tail + chunk):
+                    return "utf-8-sig"
+                tail = chunk[-3:]
+        except UnicodeDecodeError:
+            return "utf-8-sig"
+    return "cp1252"
 
 
 def read_header(path: Path, file: TextIO) -> Header:
@@ -192,12 +236,14 @@ def open_csv(
     ``check`` (the caller's column rules) runs on the header before anything else is read.
     """
     try:
+        encoding = detect_encoding(path)
         # utf-8-sig drops Excel's BOM; newline="" lets csv see quoted line breaks intact.
-        file = path.open(encoding="utf-8-sig", errors="strict", newline="")
+        file = path.open(encoding=encoding, errors="strict", newline="")
     except OSError as error:
         raise open_error(path, error) from None
     try:
         header = read_header(path, file)
+        header.encoding = ENCODING_NAMES.get(encoding, "")
         if check is not None:
             check(path, header)
     except UnicodeDecodeError as error:

@@ -160,7 +160,7 @@ def parse_issue(path: Path) -> Issue:
             line=key_line(text, "lang"),
             hint="write e.g. 'lang: en-GB', or leave it out for the organisation's language",
         )
-    sections, signoff = _BodyParser(path, body_line).parse(blank_comments(body))
+    sections, signoff = _BodyParser(path, body_line).parse(escape_field_pipes(blank_comments(body)))
     return Issue(
         slug=path.stem,
         path=path,
@@ -251,6 +251,32 @@ _TRAILING_TITLE = re.compile(r"""\s+("[^"]*"|'[^']*')\s*\Z""")
 def blank_comments(body: str) -> str:
     """Drop <!-- guidance comments --> but keep their line breaks, so line numbers hold."""
     return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
+
+
+_BRACES = re.compile(r"\{\{[^{}\n]*\|[^{}\n]*\}\}")
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+
+
+def escape_field_pipes(body: str) -> str:
+    """``{{ recipient.x | default("…") }}`` holds a pipe, which in a table row would split
+    the cell: escape it (``\\|``, which CommonMark and GFM tables both read as ``|``) —
+    outside code, where a backslash would show. Line numbers are kept."""
+    out: list[str] = []
+    fenced = False
+    for line in body.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and "|" in line and "{{" in line:
+            spans = [m.span() for m in _CODE_SPAN.finditer(line)]
+
+            def escape(match: re.Match[str], spans: list[tuple[int, int]] = spans) -> str:
+                if any(a <= match.start() < b for a, b in spans):
+                    return match.group(0)
+                return re.sub(r"(?<!\\)\|", r"\\|", match.group(0))
+
+            line = _BRACES.sub(escape, line)
+        out.append(line)
+    return "\n".join(out)
 
 
 def key_line(text: str, key: str) -> int:

@@ -22,7 +22,7 @@ import time
 from typing import Any, Protocol
 
 from .config import Settings
-from .errors import SignInError, SignInRequired
+from .errors import NewsletterError, SignInError, SignInRequired
 from .oauth_tokens import Clock, Echo, Grant, OpenBrowser, SignIn
 
 # Refresh this long before the access token expires: a paced send checks before every
@@ -163,6 +163,20 @@ def sign_in_status(settings: Settings) -> SignIn | None:
         return SignIn("token command", settings.smtp_username, None, None)
     backend: Any = backend_for(settings)
     return backend.status()
+
+
+def sending_account(settings: Settings) -> str:
+    """The mailbox SMTP AUTH signs in as, from the settings and storage only (no network):
+    NEWSLETTER_SMTP_USERNAME, else with OAuth the signed-in account; "" if unknown. The
+    pre-flight check compares it with the From address (Microsoft 365 refuses to send as
+    another address without Send As rights; elsewhere SPF/DKIM alignment suffers)."""
+    if settings.smtp_username or settings.auth_mode != "oauth2":
+        return settings.smtp_username
+    try:
+        info = sign_in_status(settings)
+    except NewsletterError:  # incomplete sign-in settings: the send itself will say so
+        return ""
+    return info.username if info and info.username else ""
 
 
 def logout(settings: Settings, *, http: Any = None) -> SignIn | None:

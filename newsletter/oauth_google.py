@@ -22,7 +22,7 @@ from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
 from .oauth_store import read_json, remove, token_path, write_private
-from .oauth_tokens import Clock, Echo, Grant, OpenBrowser, SignIn
+from .oauth_tokens import CA_HINT, Clock, Echo, Grant, OpenBrowser, SignIn
 
 # openid + email: so the token response names the account (its ID token's email claim).
 SCOPES = "https://mail.google.com/ openid email"
@@ -63,6 +63,12 @@ class GoogleBackend:
             raise SignInError(
                 f"{what} failed: {error.error}" + (f": {description[0]}" if description else ""),
                 hint="check NEWSLETTER_OAUTH_CLIENT_ID and NEWSLETTER_OAUTH_CLIENT_SECRET",
+            ) from None
+        except requests.exceptions.SSLError:
+            raise SignInError(
+                f"the sign-in service {self.authority} has a certificate this computer "
+                "does not trust",
+                hint=CA_HINT,
             ) from None
         except requests.RequestException as error:
             raise SignInError(
@@ -136,10 +142,17 @@ class GoogleBackend:
         if not force_refresh and remaining > 0:
             return Grant(saved["username"], saved["access_token"], remaining)
         session = self._session()
-        with self._service("token refresh"):
-            token = session.refresh_token(
-                self.endpoints()["token_endpoint"], refresh_token=saved["refresh_token"]
-            )
+        try:
+            with self._service("token refresh"):
+                token = session.refresh_token(
+                    self.endpoints()["token_endpoint"], refresh_token=saved["refresh_token"]
+                )
+        except SignInRequired as refused:
+            if "invalid_grant" in (refused.hint or ""):
+                # The refresh token is dead (revoked, expired): forget it, so `login --status`
+                # says "not signed in" as the send's "sign in again" does.
+                remove(self.path)
+            raise
         # Google keeps the refresh token (no rotation) and omits it from the answer.
         token.setdefault("refresh_token", saved["refresh_token"])
         saved = self._store(token, saved["username"])

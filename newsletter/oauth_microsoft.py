@@ -20,7 +20,7 @@ from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
 from .oauth_store import remove, token_path, write_private
-from .oauth_tokens import Echo, Grant, OpenBrowser, SignIn
+from .oauth_tokens import CA_HINT, Echo, Grant, OpenBrowser, SignIn
 
 # offline_access, openid and profile are added by MSAL itself (it refuses them here).
 SCOPES = [
@@ -35,6 +35,34 @@ def _one_line(result: dict[str, Any]) -> str:
     # Entra's error_description carries trace and correlation ids on extra lines.
     text = str(result.get("error_description") or result.get("error") or "unknown error")
     return text.splitlines()[0][:300]
+
+
+# Entra's AADSTS codes for a wrong app registration or tenant, and what fixes each. They
+# reach us from the device-code and token endpoints (the browser shows its own page).
+_AADSTS_HINTS = {
+    "AADSTS700016": "check NEWSLETTER_OAUTH_CLIENT_ID (the Application (client) ID) and "
+    "NEWSLETTER_OAUTH_TENANT",
+    "AADSTS90002": "check NEWSLETTER_OAUTH_TENANT (your Directory (tenant) ID or domain)",
+    "AADSTS50194": "the app is registered for your organisation only: set "
+    "NEWSLETTER_OAUTH_TENANT to your Directory (tenant) ID",
+    "AADSTS7000218": "the app registration is not a public client: in Entra, Authentication "
+    "→ Allow public client flows: Yes, and the redirect URI http://localhost under "
+    "Mobile and desktop applications (not Web)",
+    "AADSTS65001": "the app's permissions need consent: ask your IT person to grant admin "
+    "consent (API permissions → Grant admin consent)",
+}
+_CLIENT_HINT = "check NEWSLETTER_OAUTH_CLIENT_ID and NEWSLETTER_OAUTH_TENANT"
+
+
+def entra_hint(result: dict[str, Any], default: str | None = None) -> str | None:
+    """What to do about an Entra error answer, from its AADSTS code or OAuth error."""
+    text = str(result.get("error_description") or "")
+    for code, hint in _AADSTS_HINTS.items():
+        if code in text:
+            return hint
+    if result.get("error") in ("invalid_client", "unauthorized_client"):
+        return _CLIENT_HINT
+    return default
 
 
 class MicrosoftBackend:
@@ -62,6 +90,12 @@ class MicrosoftBackend:
         """Network and discovery failures as one line naming the sign-in service."""
         try:
             yield
+        except requests.exceptions.SSLError:
+            raise SignInError(
+                f"the sign-in service {self.authority} has a certificate this computer "
+                "does not trust",
+                hint=CA_HINT,
+            ) from None
         except requests.RequestException as error:
             reason = type(error).__name__
             raise SignInError(
@@ -129,7 +163,7 @@ class MicrosoftBackend:
             if result is None or error in SIGN_IN_AGAIN:
                 self._save()
                 raise SignInRequired(_one_line(result) if result else "no saved sign-in")
-            raise SignInError(f"{what} failed: {_one_line(result)}")
+            raise SignInError(f"{what} failed: {_one_line(result)}", hint=entra_hint(result))
         self._save()
         claims = result.get("id_token_claims") or {}
         username = claims.get("preferred_username") or self.account() or ""
@@ -149,6 +183,10 @@ class MicrosoftBackend:
             result = app.acquire_token_silent_with_error(
                 SCOPES, account, force_refresh=force_refresh
             )
+        if result and result.get("error") == "invalid_grant":
+            # The refresh token is dead (revoked, expired, password changed): forget it, so
+            # `login --status` says "not signed in" as the send's "sign in again" does.
+            app.remove_account(account)
         return self._finish(result, "token refresh")
 
     def login_browser(self, *, open_browser: OpenBrowser, echo: Echo, timeout: float) -> Grant:
@@ -169,7 +207,7 @@ class MicrosoftBackend:
             params = receiver.wait(timeout)
             result = app.acquire_token_by_auth_code_flow(flow, params, scopes=SCOPES)
         if "error" in params:
-            raise SignInError(f"sign-in refused: {_one_line(params)}")
+            raise SignInError(f"sign-in refused: {_one_line(params)}", hint=entra_hint(params))
         return self._only(self._finish(result, "sign-in"))
 
     def _only(self, grant: Grant) -> Grant:
@@ -186,17 +224,28 @@ class MicrosoftBackend:
         with self._service():
             flow = app.initiate_device_flow(scopes=SCOPES)
             if "user_code" not in flow:
+                # A wrong client ID or tenant fails here; "Allow public client flows" off
+                # fails later, when the code is redeemed (AADSTS7000218).
                 raise SignInError(
                     f"device sign-in not available: {_one_line(flow)}",
-                    hint='the app registration needs "Allow public client flows" set to Yes',
+                    hint=entra_hint(
+                        flow, 'the app registration needs "Allow public client flows" set to Yes'
+                    ),
                 )
             echo(
                 f"To sign in, open {flow['verification_uri']} on any device "
                 f"and enter the code {flow['user_code']}"
             )
+            echo(f"Waiting for the sign-in (up to {timeout / 60:g} minutes; Ctrl-C stops)…")
             deadline = time.monotonic() + timeout
             result = app.acquire_token_by_device_flow(
                 flow, exit_condition=lambda flow: time.monotonic() > deadline
+            )
+        if (result or {}).get("error") in ("authorization_pending", "slow_down", "expired_token"):
+            # Nobody entered the code in time: MSAL hands back the last poll's answer.
+            raise SignInError(
+                f"no sign-in within {timeout / 60:g} minutes",
+                hint="run newsletter login --device-code again and enter the new code",
             )
         return self._only(self._finish(result, "device sign-in"))
 

@@ -12,6 +12,14 @@ Clock = Callable[[], float]
 Echo = Callable[[str], None]
 OpenBrowser = Callable[[str], Any]
 
+# A sign-in service whose certificate does not verify: almost always a company proxy that
+# inspects TLS with its own CA. requests (MSAL's and Authlib's HTTP) reads REQUESTS_CA_BUNDLE
+# from the process environment only, so a line in .env does not reach it.
+CA_HINT = (
+    "if your network inspects TLS with its own CA, set REQUESTS_CA_BUNDLE to that CA's PEM "
+    "file in the environment (not in .env); otherwise check NEWSLETTER_OAUTH_AUTHORITY"
+)
+
 
 @dataclass(frozen=True)
 class Grant:

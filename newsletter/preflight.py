@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from . import model
-from .campaign import Campaign
+from .campaign import EXAMPLE_RECIPIENTS, Campaign
 from .images import is_local
 from .issue import key_line
 from .limits import (
@@ -189,7 +189,8 @@ def _where(campaign: Campaign, line: int) -> str:
 
 def _check_front_matter(campaign: Campaign, report: Report) -> None:
     issue = campaign.issue
-    if len(issue.subject) > SUBJECT_MAX:
+    # With member fields the length depends on the member: measured in _check_members.
+    if not campaign.rendered.subject_filled.has_slots and len(issue.subject) > SUBJECT_MAX:
         report.add(
             WARNING,
             _where(campaign, key_line(campaign.issue.source, "subject")),
@@ -311,6 +312,17 @@ def _check_source(campaign: Campaign, report: Report) -> None:
                 code="template-syntax",
             )
         without_code = re.sub(r"`[^`]*`", "", line)  # `{{ x }}` in code is shown on purpose
+        if campaign.issue.archived:
+            for used in FIELD_RE.finditer(without_code):
+                if not (used.group(2) or used.group(3)):
+                    report.add(
+                        WARNING,
+                        where,
+                        f"{used.group(0)!r} has no fallback: the web archive page shows "
+                        "nothing there",
+                        f'add one, e.g. {{{{ recipient.{used.group(1)} or "…" }}}}, '
+                        "or 'archive: false' in the front matter",
+                    )
         unfilled = FIELD_RE.sub("", without_code)
         syntax = _TEMPLATE_SYNTAX.search(unfilled)
         if syntax:
@@ -672,10 +684,16 @@ def _check_members(campaign: Campaign, report: Report) -> None:
     }
     empty: dict[str, list[int]] = {}
     count = 0
+    subject = campaign.rendered.subject_filled
+    longest = (0, 0)  # (length, row) of the longest personalised subject
     for recipient in campaign.recipients(recipients):
         # Build every member's message: a field or value problem shows here, not mid-send.
         builder.build(recipient)
         count += 1
+        if subject.has_slots:
+            values = campaign.rendered.slots.values(MessageBuilder.fields(recipient, ""))
+            length = len(" ".join(subject.fill(values).split()))
+            longest = max(longest, (length, -recipient.row))
         if bare:
             values = MessageBuilder.fields(recipient, "")
             for name in bare:
@@ -683,11 +701,32 @@ def _check_members(campaign: Campaign, report: Report) -> None:
                     empty.setdefault(name, []).append(recipient.row)
     report.members = count
     report.recipients = recipients
+    if longest[0] > SUBJECT_MAX:
+        report.add(
+            WARNING,
+            _where(campaign, key_line(campaign.issue.source, "subject")),
+            f"subject is up to {longest[0]} characters as members read it (row {-longest[1]}); "
+            f"inboxes cut it at about {SUBJECT_MAX}",
+            "put the words that matter first, or shorten it",
+        )
     where = str(campaign.recipients_path)
+    if campaign.recipients_path == EXAMPLE_RECIPIENTS != campaign.settings.recipients:
+        # A dry run may show the example; READY would promise a send that cannot start.
+        report.add(
+            ERROR,
+            "NEWSLETTER_RECIPIENTS",
+            f"{campaign.settings.recipients} not found: this check used the example list "
+            f"{EXAMPLE_RECIPIENTS}, which a real send never uses",
+            f"save your members' list as {campaign.settings.recipients}, or pass -r FILE",
+            code="example-list",
+        )
     if any(normalise_column(raw) != role for role, raw in recipients.columns.items()):
         report.add(INFO, where, f"columns used: {recipients.columns_line()}")
     if recipients.several:
         report.add(INFO, where, recipients.several_line())
+    if recipients.encoding:
+        ansi = recipients.encoding == "Windows-1252"  # a guess: say so louder
+        report.add(WARNING if ansi else INFO, where, recipients.encoding_line())
     for name, rows in sorted(empty.items()):
         members = "member" if len(rows) == 1 else "members"
         report.add(
@@ -707,6 +746,15 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             f"{len(recipients.invalid)} invalid address(es): {shown}{more}",
             "fix them, or send with --skip-invalid to leave them out",
             code="invalid-rows",
+        )
+    if recipients.no_address:
+        rows = recipients.no_address
+        report.add(
+            WARNING,
+            where,
+            f"{len(rows)} {'row has' if len(rows) == 1 else 'rows have'} no address and "
+            f"{'is' if len(rows) == 1 else 'are'} skipped ({_rows(rows)})",
+            "add the member's address to send them the bulletin",
         )
     if recipients.duplicates:
         report.add(

@@ -39,6 +39,14 @@ MOBILE_FRAME_PX = 375  # an iPhone-sized viewport; below MJML's 480 px breakpoin
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
+def _to_line(member: dict[str, str] | None) -> str:
+    """Who the preview is personalised as: the chair must not take "Member, …" for a bug."""
+    if member is None:
+        return "a member with no known name (no readable members' list: NEWSLETTER_RECIPIENTS)"
+    name = member.get("name", "")
+    return f"{name} <{member['email']}>" if name else member["email"]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One render (or one failure to render) of the issue, with its version token."""
@@ -51,6 +59,7 @@ class Snapshot:
     title: str = ""
     preheader: str = ""
     sender: str = ""
+    to: str = ""  # who the preview is personalised as
     date: str = ""
     source: str = ""  # the issue file, as given
     error: str = ""  # one line, "file:line: message (hint)", when the render failed
@@ -143,6 +152,7 @@ class Preview:
             title=rendered.issue.title,
             preheader=rendered.issue.preheader,
             sender=self.settings.from_ or f"{org.name} <{org.email}>",
+            to=_to_line(self.member),
             date=f"{rendered.issue.date.day} {rendered.issue.date:%B %Y}",
             source=str(self.path),
             assets={i.name: i for i in rendered.pictures.prepared} if rendered.pictures else {},
@@ -381,6 +391,7 @@ def page(snapshot: Snapshot) -> str:
   <h2 id="inbox-heading">Inbox line</h2>
   <dl class="inbox">
     <dt>From</dt><dd class="from">{e(snapshot.sender)}</dd>
+    <dt>To</dt><dd class="to">{e(snapshot.to)}</dd>
     <dt>Subject</dt><dd class="subject">{e(snapshot.subject)}</dd>
     <dt>Preheader</dt><dd class="preheader">{e(snapshot.preheader)}</dd>
   </dl>

@@ -46,8 +46,25 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "email": ("email", "e_mail", "email_address", "e_mail_address", "e_mail_1_value"),
     "first_name": ("first_name", "given_name", "firstname", "forename"),
     "last_name": ("last_name", "family_name", "lastname", "surname"),
+    # {{ recipient.organisation }}: Outlook's and Mailchimp's "Company", Google's
+    # "Organization Name" (new export) and "Organization 1 - Name" (old one).
+    "organisation": (
+        "organisation",
+        "organization",
+        "company",
+        "organisation_name",
+        "organization_name",
+        "organization_1_name",
+        "company_name",
+    ),
 }
-ROLE_NAMES = {"email": "address", "first_name": "first name", "last_name": "last name"}
+ROLE_NAMES = {
+    "email": "address",
+    "first_name": "first name",
+    "last_name": "last name",
+    "organisation": "organisation",
+    "name": "full name",  # named in summaries when it is what greets members
+}
 # Several addresses in one cell, as Google Contacts writes them.
 MULTI_ADDRESS_SEPARATOR = " ::: "
 
@@ -95,7 +112,8 @@ class RecipientReport:
     """What happened to every data row; filled in while :func:`iter_recipients` streams.
 
     ``rows`` counts the non-empty data rows, and each of them ends up in exactly one of
-    ``accepted``, ``invalid``, ``duplicates``, ``suppressed`` or ``unsubscribed``.
+    ``accepted``, ``invalid``, ``no_address``, ``duplicates``, ``suppressed`` or
+    ``unsubscribed``.
     """
 
     rows: int = 0
@@ -106,6 +124,10 @@ class RecipientReport:
     unsubscribed: list[int] = field(default_factory=list)  # rows
     columns: dict[str, str] = field(default_factory=dict)  # role -> header cell used for it
     several: list[int] = field(default_factory=list)  # rows whose cell held several addresses
+    # Rows with an empty address cell: contacts exports (Google, Outlook) hold people known
+    # by phone only. Skipped and listed, not invalid: there is nothing to correct or send.
+    no_address: list[int] = field(default_factory=list)
+    encoding: str = ""  # "" for UTF-8, else e.g. "Windows-1252" (csvfile.ENCODING_NAMES)
 
     def columns_line(self) -> str:
         """Which column was used for what, e.g. ``address 'E-mail Address', …``."""
@@ -117,6 +139,10 @@ class RecipientReport:
         if self.invalid:
             rows = [r for r, _, _ in self.invalid]
             lines.append(f"{len(rows)} invalid ({_rows_phrase(rows)})")
+        if self.no_address:
+            lines.append(
+                f"{len(self.no_address)} without an address ({_rows_phrase(self.no_address)})"
+            )
         if self.duplicates:
             # "row 7, same as row 3" alone; without the comma when several are listed.
             sep = ", " if len(self.duplicates) == 1 else " "
@@ -130,6 +156,15 @@ class RecipientReport:
                 f"{len(self.unsubscribed)} unsubscribed ({_rows_phrase(self.unsubscribed)})"
             )
         return lines
+
+    def encoding_line(self) -> str:
+        """What a file that is not UTF-8 was read as; ANSI may hold the wrong code page."""
+        if self.encoding == "Windows-1252":
+            return (
+                "read as Windows-1252 (an ANSI export, not UTF-8): check that accented "
+                "names look right in a dry run"
+            )
+        return f"read as {self.encoding}" if self.encoding else ""
 
     def several_line(self) -> str:
         if not self.several:
@@ -250,6 +285,13 @@ def iter_recipients(
     # Recognised columns under their aliases ("E-mail Address") also go by the role names.
     role_columns = [(role, i) for role, i in roles.items() if names[i] != role]
     report.columns = {role: header.raw[i] for role, i in roles.items()}
+    if "first_name" not in roles and "name" in names:  # greetings use the full name
+        report.columns = {
+            **{k: v for k, v in report.columns.items() if k == "email"},
+            "name": header.raw[names.index("name")],
+            **{k: v for k, v in report.columns.items() if k != "email"},
+        }
+    report.encoding = header.encoding
     subscribed_at = names.index("subscribed") if "subscribed" in names else None
     # Blank-headed columns (Excel's trailing empty columns) have no name to be used by.
     named = [(i, n) for i, n in enumerate(names) if n]
@@ -300,6 +342,9 @@ def iter_recipients(
                 if MULTI_ADDRESS_SEPARATOR in raw:
                     raw = raw.split(MULTI_ADDRESS_SEPARATOR, 1)[0].strip()
                     report.several.append(row)
+                if not raw:
+                    report.no_address.append(row)
+                    continue
                 address, reason = validate_address(raw)
                 if address is None:
                     report.invalid.append((row, _shorten(raw), reason))

@@ -12,6 +12,7 @@ of the protocol, not a sign-in page. Time is a clock the tests move (client and 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -523,3 +524,178 @@ def test_send_with_a_revoked_sign_in_stops_with_one_line_and_nobody_unknown(
     assert smtp.handler.count() == 0
     with Journal.for_state_dir(project / ".newsletter") as journal:
         assert journal.counts("december-2023").get("sending", 0) == 0  # nobody unknown
+
+
+# -- what tripped a chair trying it end to end -------------------------------------------
+
+
+def test_google_without_its_client_secret_is_refused_before_the_browser(tmp_path, auth_server):
+    settings = replace(google_settings(tmp_path, auth_server), oauth_client_secret="")
+    opened: list[str] = []
+    with pytest.raises(ConfigError) as caught:
+        oauth.login(settings, open_browser=opened.append, echo=lambda line: None)
+    assert caught.value.setting == "NEWSLETTER_OAUTH_CLIENT_SECRET"
+    assert opened == [] and auth_server.codes == {}  # no consent given for nothing
+    with pytest.raises(ConfigError, match="NEWSLETTER_OAUTH_CLIENT_SECRET"):
+        replace(settings, smtp_host="smtp.gmail.com").require_smtp()
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_untrusted_sign_in_certificate_says_requests_ca_bundle(
+    tmp_path, auth_server, monkeypatch, provider
+):
+    # A company proxy re-signing TLS looks like this: the sign-in service's certificate is
+    # signed by a CA this machine does not trust (here: the test CA, not given to requests).
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    make = ms_settings if provider == "microsoft" else google_settings
+    with pytest.raises(SignInError) as caught:
+        oauth.login(make(tmp_path, auth_server), open_browser=print, echo=lambda line: None)
+    message = str(caught.value)
+    assert "certificate" in message and "REQUESTS_CA_BUNDLE" in message
+    assert "not in .env" in message and "\n" not in message
+
+
+def test_wrong_client_id_with_device_code_names_the_client_id(tmp_path, auth_server, cafile):
+    settings = ms_settings(tmp_path, auth_server, oauth_client_id="99999999-0000-0000-0000-0")
+    with pytest.raises(SignInError) as caught:
+        oauth.login(
+            settings,
+            device_code=True,
+            open_browser=print,
+            echo=lambda line: None,
+            http=auth_server.http(cafile),
+        )
+    message = str(caught.value)
+    assert "NEWSLETTER_OAUTH_CLIENT_ID" in message
+    assert "public client flows" not in message  # not the cause: don't send IT astray
+
+
+@pytest.mark.parametrize(
+    ("description", "wanted"),
+    [
+        # Entra's own texts (first line), as MSAL hands them over.
+        (
+            "AADSTS7000218: The request body must contain the following parameter: "
+            "'client_assertion' or 'client_secret'.",
+            "Allow public client flows: Yes",
+        ),
+        (
+            "AADSTS50194: Application 'x'(Newsletter) is not configured as a multi-tenant "
+            "application. Usage of the /common endpoint is not supported",
+            "NEWSLETTER_OAUTH_TENANT to your Directory (tenant) ID",
+        ),
+        (
+            "AADSTS700016: Application with identifier 'x' was not found in the directory",
+            "NEWSLETTER_OAUTH_CLIENT_ID",
+        ),
+    ],
+)
+def test_entra_errors_say_which_setting_or_registration_step(description, wanted):
+    from newsletter.oauth_microsoft import entra_hint
+
+    hint = entra_hint({"error": "invalid_client", "error_description": description})
+    assert hint is not None and wanted in hint
+
+
+def test_client_id_on_a_microsoft_host_means_oauth2_even_with_an_old_password() -> None:
+    migrating = load_settings(
+        {
+            "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+            "NEWSLETTER_SMTP_USERNAME": "chair@example.org",
+            "NEWSLETTER_SMTP_PASSWORD": "the-old-password",
+            "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        },
+        None,
+    )
+    assert migrating.auth_mode == "oauth2"
+    relay = load_settings(
+        {
+            "NEWSLETTER_SMTP_HOST": "mail.example.org",
+            "NEWSLETTER_SMTP_PASSWORD": "pw",
+            "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        },
+        None,
+    )
+    assert relay.auth_mode == "password"  # an unknown host keeps its password
+
+
+def test_status_with_an_expired_access_token_or_a_token_command(
+    tmp_path, auth_server, cafile, project, monkeypatch
+):
+    env = {
+        "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    info = browser_login(load_settings(), auth_server, cafile)
+    # The laptop slept through the access token's hour: MSAL drops it from the cache.
+    cache = json.loads(info.path.read_text())
+    for entry in cache["AccessToken"].values():
+        entry["expires_on"] = entry["extended_expires_on"] = str(int(time.time()) - 60)
+    info.path.write_text(json.dumps(cache))
+    status = CliRunner().invoke(app, ["login", "--status"])
+    assert status.exit_code == 0 and f"signed in as {USER}" in status.output
+    assert "a new one is fetched at the next send" in status.output
+    assert "yet" not in status.output
+    monkeypatch.setenv("NEWSLETTER_SMTP_USERNAME", USER)
+    monkeypatch.setenv("NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND", "get-token")
+    command = CliRunner().invoke(app, ["login", "--status"])
+    assert command.exit_code == 0
+    assert "tokens come from NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND" in command.output
+
+
+def test_device_code_nobody_enters_in_time_is_one_plain_line(tmp_path, auth_server, cafile):
+    lines: list[str] = []
+    with pytest.raises(SignInError) as caught:
+        oauth.login(
+            ms_settings(tmp_path, auth_server),
+            device_code=True,
+            open_browser=print,
+            echo=lines.append,
+            http=auth_server.http(cafile),
+            timeout=1.5,  # nobody approves: MSAL polls (every INTERVAL = 1 s), then gives up
+        )
+    message = str(caught.value)
+    assert message.startswith("no sign-in within") and "--device-code again" in message
+    assert "authorization_pending" not in message
+    assert any(line.startswith("Waiting for the sign-in") for line in lines)
+
+
+def test_check_compares_from_with_the_signed_in_account(
+    tmp_path, auth_server, cafile, project, monkeypatch
+):
+    # With OAuth nobody sets NEWSLETTER_SMTP_USERNAME: the account is the signed-in one.
+    env = {
+        "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+        "NEWSLETTER_FROM": "Cluster News <news@cluster-news.example>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@cluster-news.example",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    browser_login(load_settings(), auth_server, cafile)  # as chair@example.org
+    report = CliRunner().invoke(app, ["check", "december-2023"])
+    assert "the SMTP account is on example.org" in report.output, report.output
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_a_revoked_sign_in_is_forgotten_so_status_agrees_with_the_send(
+    tmp_path, auth_server, cafile, smtp, provider
+):
+    make = ms_settings if provider == "microsoft" else google_settings
+    settings = make(tmp_path, auth_server, smtp)
+    browser_login(settings, auth_server, cafile)
+    auth_server.revoke_all()
+    clock = Clock(auth_server)
+    clock.advance(2 * 3600)
+    t = transport(settings, auth_server, cafile, clock)
+    with pytest.raises(SignInRequired):
+        t.send(make_message("a@example.org"), SENDER)
+    # The send said "sign in again"; --status must not go on saying "signed in as …".
+    assert oauth.sign_in_status(settings) is None
+    with pytest.raises(SignInRequired, match="sign in again"):
+        oauth.token_source(settings, http=auth_server.http(cafile))

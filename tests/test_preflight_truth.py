@@ -306,7 +306,9 @@ def test_member_fields_with_fallbacks_in_body_and_subject(project: Path, ready: 
     # The field used without a fallback is a warning for the members who have it empty.
     report = check(ready, slug, members)
     assert said(report, WARNING) == [
-        f"{members}: organisation is empty for 1 member (row 3): add a fallback"
+        f"{project / 'issues' / 'probe.md'}:11: '{{{{ recipient.organisation }}}}' has no "
+        "fallback: the web archive page shows nothing there",
+        f"{members}: organisation is empty for 1 member (row 3): add a fallback",
     ]
     assert report.errors == []
 
@@ -373,26 +375,30 @@ EXPORTS = {
         {"First Name": "Ann", "Last Name": "Lee", "E-mail Address": "ann@wmhtc.co.uk",
          "E-mail Type": "SMTP", "E-mail Display Name": "Ann Lee (ann@wmhtc.co.uk)",
          "Company": "Acme"},
-        "address 'E-mail Address', first name 'First Name', last name 'Last Name'",
+        "address 'E-mail Address', first name 'First Name', last name 'Last Name', "
+        "organisation 'Company'",
     ),
     "mailchimp": (
         MAILCHIMP,
         {"Email Address": "ann@wmhtc.co.uk", "First Name": "Ann", "Last Name": "Lee",
          "MEMBER_RATING": "2", "OPTIN_TIME": "2023-01-05 10:00:00", "TAGS": '"Members"'},
-        "address 'Email Address', first name 'First Name', last name 'Last Name'",
+        "address 'Email Address', first name 'First Name', last name 'Last Name', "
+        "organisation 'Company'",
     ),
     "google": (
         GOOGLE,
         {"Name": "Ann Lee", "Given Name": "Ann", "Family Name": "Lee",
          "Group Membership": "* myContacts", "E-mail 1 - Type": "* Work",
          "E-mail 1 - Value": "ann@wmhtc.co.uk ::: ann.lee@example.net"},
-        "address 'E-mail 1 - Value', first name 'Given Name', last name 'Family Name'",
+        "address 'E-mail 1 - Value', first name 'Given Name', last name 'Family Name', "
+        "organisation 'Organization 1 - Name'",
     ),
     "google-new": (
         GOOGLE_NEW,
         {"First Name": "Ann", "Last Name": "Lee", "Labels": "* myContacts",
          "E-mail 1 - Label": "* Work", "E-mail 1 - Value": "ann@wmhtc.co.uk"},
-        "address 'E-mail 1 - Value', first name 'First Name', last name 'Last Name'",
+        "address 'E-mail 1 - Value', first name 'First Name', last name 'Last Name', "
+        "organisation 'Organization Name'",
     ),
 }  # fmt: skip
 

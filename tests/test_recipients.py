@@ -157,7 +157,7 @@ def test_email_like_column_is_the_address_column(tmp_path: Path) -> None:
     report = RecipientReport()
     [ann] = iter_recipients(path, report=report)
     assert ann.email == "ann@example.org" and ann.fields["email"] == "ann@example.org"
-    assert report.columns_line() == "address 'E-Mail Address'"
+    assert report.columns_line() == "address 'E-Mail Address', full name 'name'"
     # Only a full name: greet with it as written, never a split fragment ("Dr.").
     assert ann.first_name == "Dr. Ann Lee"
 
@@ -214,47 +214,49 @@ def test_header_only_file_yields_nothing(tmp_path: Path) -> None:
     assert report.summary_lines() == ["0 rows read, 0 accepted"]
 
 
-def test_latin1_file_is_refused_with_resave_hint(tmp_path: Path) -> None:
+def test_ansi_file_is_read_as_windows_1252(tmp_path: Path) -> None:
+    # Outlook's CSV export and Excel's plain "CSV" are in the ANSI code page, not UTF-8.
     path = write(
         tmp_path,
-        "email,first_name\nann@example.org,Ann\njo@example.org,Jos\u00e9\n".encode("latin-1"),
+        "email,first_name\nann@example.org,Ann\njo@example.org,Jos\u00e9 \u2013 \u00a3\n".encode(
+            "cp1252"
+        ),
     )
-    with pytest.raises(RecipientsError) as caught:
-        list(iter_recipients(path))
-    error = caught.value
-    assert error.path == path
-    assert error.row == 3  # the row holding the byte 0xE9
-    text = str(error)
-    assert text.startswith(f"{path}, row 3: is not UTF-8 text (byte 0xe9")
-    assert "CSV UTF-8 (Comma delimited)" in text
+    (ann, jo), report = read_all(path)
+    assert jo.first_name == "Jos\u00e9 \u2013 \u00a3"
+    assert report.encoding == "Windows-1252"
+    assert "check that accented names look right" in report.encoding_line()
 
 
-def test_latin1_row_is_exact_beyond_the_decoders_read_ahead(tmp_path: Path) -> None:
-    # The strict decoder works in 8 KB chunks, i.e. well before row 900 here: the reported
-    # row must still be the one with the bad byte, not where the chunk began.
+def test_mixed_utf8_and_ansi_is_refused_at_the_exact_row(tmp_path: Path) -> None:
+    # UTF-8 names with one ANSI byte pasted in: no single encoding reads it right. The
+    # strict decoder works in 8 KB chunks, i.e. well before row 900 here: the reported row
+    # must still be the one with the bad byte, not where the chunk began.
     rows = [f"member{i}@example.org,Name{i}" for i in range(2, 1500)]
-    rows[898] = "pound@example.org,\u00a35 member"  # row 900
-    path = write(tmp_path, ("email,name\n" + "\n".join(rows) + "\n").encode("cp1252"))
+    rows[0] = "zoe@example.org,Zo\u00eb"
+    path = write(tmp_path, ("email,name\n" + "\n".join(rows) + "\n").encode("utf-8"))
+    data = path.read_bytes().replace(b"member900@example.org,Name900", b"pound@example.org,\xa35")
+    path.write_bytes(data)
     report = RecipientReport()
     with pytest.raises(RecipientsError) as caught:
         for _ in iter_recipients(path, report=report):
             pass
     assert caught.value.row == 900
     assert "byte 0xa3" in caught.value.message
+    assert "CSV UTF-8 (Comma delimited)" in str(caught.value)
 
 
-def test_non_utf8_header_is_refused_by_read_columns(tmp_path: Path) -> None:
+def test_ansi_header_is_read_by_read_columns(tmp_path: Path) -> None:
     path = write(tmp_path, "email,pr\u00e9nom\n".encode("latin-1"))
-    with pytest.raises(RecipientsError, match="not UTF-8") as caught:
-        read_columns(path)
-    assert caught.value.row == 1
+    assert read_columns(path) == ["email", "pr\u00e9nom"]
 
 
-def test_utf16_file_is_named_as_such(tmp_path: Path) -> None:
-    path = write(tmp_path, "email\tname\r\nann@example.org\tAnn\r\n".encode("utf-16"))
-    with pytest.raises(RecipientsError, match="UTF-16") as caught:
-        read_columns(path)
-    assert "CSV UTF-8" in str(caught.value)
+def test_utf16_unicode_text_is_read(tmp_path: Path) -> None:
+    # Excel's "Unicode Text": UTF-16 with a BOM, TAB-separated.
+    path = write(tmp_path, "email\tname\r\nann@example.org\tAnn L\u00e9e\r\n".encode("utf-16"))
+    assert read_columns(path) == ["email", "name"]
+    (ann,), report = read_all(path)
+    assert (ann.email, ann.name, report.encoding) == ("ann@example.org", "Ann L\u00e9e", "UTF-16")
 
 
 def test_nul_byte_in_an_address_makes_the_row_invalid(tmp_path: Path) -> None:
@@ -311,11 +313,16 @@ def test_invalid_addresses_are_reported_with_row_and_reason(tmp_path: Path) -> N
     assert [r.email for r in recipients] == ["ann@example.org", "eve@example.org"]
     assert report.invalid == [
         (3, "not-an-address", validator_reason("not-an-address")),
-        (4, "", "no address"),
         (5, "dan@", validator_reason("dan@")),
     ]
+    # An empty address cell (a contact known by phone only) is skipped, not invalid.
+    assert report.no_address == [4]
     assert report.invalid[0][2] == "An email address must have an @-sign."
-    assert report.summary_lines() == ["5 rows read, 2 accepted", "3 invalid (rows 3, 4, 5)"]
+    assert report.summary_lines() == [
+        "5 rows read, 2 accepted",
+        "2 invalid (rows 3, 5)",
+        "1 without an address (row 4)",
+    ]
 
 
 def test_no_dns_lookup_is_made(tmp_path: Path) -> None:
@@ -528,12 +535,13 @@ def test_iteration_is_lazy_on_a_large_file(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     with path.open("wb") as out:
         out.write(b"email,first_name,subscribed\n")
+        out.write("zoe@example.org,Zo\u00eb,yes\n".encode())  # UTF-8, so the end is mixed
         out.writelines(f"member{i}@example.org,M{i},yes\n".encode() for i in range(100_000))
-        out.write(b"last@example.org,Ren\xe9e,yes\n")  # latin-1: invalid UTF-8, row 100002
+        out.write(b"last@example.org,Ren\xe9e,yes\n")  # latin-1: invalid UTF-8, row 100003
     report = RecipientReport()
     recipients = iter_recipients(path, report=report)
     first = next(recipients)  # would raise here if the whole file were read up front
-    assert (first.email, first.row) == ("member0@example.org", 2)
+    assert (first.email, first.row) == ("zoe@example.org", 2)
     assert report.rows == 1
     count = 1
     with pytest.raises(RecipientsError) as caught:
@@ -542,5 +550,5 @@ def test_iteration_is_lazy_on_a_large_file(tmp_path: Path) -> None:
     # The error surfaces only near the end (the decoder reads ahead at most one 8 KB chunk,
     # i.e. a few hundred rows), yet names the exact row holding the bad byte.
     assert 99_000 < count <= 100_000
-    assert caught.value.row == 100_002
-    assert str(caught.value).startswith(f"{path}, row 100002: is not UTF-8 text")
+    assert caught.value.row == 100_003
+    assert str(caught.value).startswith(f"{path}, row 100003: is not UTF-8 text")

@@ -121,10 +121,14 @@ def test_file_without_email_column_is_an_error(tmp_path: Path) -> None:
 
 def test_non_utf8_file_is_an_error_with_row(tmp_path: Path) -> None:
     path = tmp_path / "suppressed.csv"
-    path.write_bytes("email,reason\nann@example.org,d\u00e9j\u00e0 parti\n".encode("latin-1"))
+    # UTF-8 with an ANSI row pasted in (an all-ANSI file is read as Windows-1252).
+    path.write_bytes(
+        "email,reason\nzoe@example.org,Zo\u00eb\n".encode()
+        + "ann@example.org,d\u00e9j\u00e0 parti\n".encode("latin-1")
+    )
     with pytest.raises(RecipientsError, match="not UTF-8") as caught:
         load_suppressed(path)
-    assert caught.value.row == 2
+    assert caught.value.row == 3
 
 
 def test_suppressed_members_are_skipped_when_streaming(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
+from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -38,9 +39,9 @@ _BOUNCE_SUBJECT = re.compile(
     re.I,
 )
 _AUTO_SUBJECT = re.compile(
-    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|"
-    r"abwesenheit|absence|r[ée]ponse automatique|vacation|away from (the )?office|"
-    r"on (annual )?leave)",
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|automatische antwort|out of (the )?office|"
+    r"abwesenheit|absence|r[ée]ponse automatique|risposta automatica|respuesta autom[áa]tica|"
+    r"automatisch antwoord|vacation|away from (the )?office|on (annual )?leave)",
     re.I,
 )
 _UNSUBSCRIBE_WORDS = re.compile(r"^\s*(re:\s*)?(unsubscribe|remove me|stop)\s*[.!]?\s*$", re.I)
@@ -62,6 +63,51 @@ class Feedback:
 
 def _text(value: object) -> str:
     return " ".join(str(value or "").split())
+
+
+def _decoded(value: object) -> str:
+    """A header as people read it: RFC 2047 words decoded ("=?utf-8?B?QXV0b21h...?=" is
+    "Automatic reply: ..." — Outlook encodes every subject with a non-ASCII character, so
+    the out-of-office and unsubscribe tests must see the decoded text), and raw 8-bit UTF-8
+    (or Windows-1252) from clients that send it unencoded. Never raises."""
+    if value is None:
+        return ""
+    try:
+        chunks = decode_header(value if isinstance(value, Header) else str(value))
+    except (ValueError, LookupError, TypeError):
+        return _text(value)
+    if all(charset is None or _known(charset) for _, charset in chunks):
+        try:
+            return _text(make_header(chunks))
+        except (ValueError, LookupError, UnicodeError):
+            pass
+    out = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        for name in (charset, "utf-8", "cp1252"):
+            if _known(name):
+                try:
+                    out.append(chunk.decode(name))
+                    break
+                except UnicodeDecodeError:
+                    continue
+        else:
+            out.append(chunk.decode("utf-8", "replace"))
+    return _text("".join(out))
+
+
+def _known(charset: str | None) -> bool:
+    import codecs
+
+    if not charset or charset == "unknown-8bit":
+        return False
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return False
+    return True
 
 
 def _ids(value: object) -> list[str]:
@@ -136,7 +182,7 @@ def _looks_like_bounce(msg: Message) -> bool:
         return True
     if _BOUNCE_SENDER.match(parseaddr(str(msg.get("From", "")))[1]):
         return True
-    bounce_subject = bool(_BOUNCE_SUBJECT.search(str(msg.get("Subject", ""))))
+    bounce_subject = bool(_BOUNCE_SUBJECT.search(_decoded(msg.get("Subject"))))
     null_sender = str(msg.get("Return-Path", "")).strip() == "<>"
     # A person's reply quoting "Undeliverable: ..." has In-Reply-To and a real sender.
     return bounce_subject and (null_sender or not msg.get("In-Reply-To"))
@@ -153,11 +199,10 @@ def _auto_reply(msg: Message) -> str:
     precedence = _text(msg.get("Precedence")).lower()
     if precedence in ("auto_reply", "junk"):
         return f"Precedence: {precedence}"
-    if _text(msg.get("X-Auto-Response-Suppress")) and _AUTO_SUBJECT.search(
-        _text(msg.get("Subject"))
-    ):
+    subject = _decoded(msg.get("Subject"))
+    if _text(msg.get("X-Auto-Response-Suppress")) and _AUTO_SUBJECT.search(subject):
         return "Exchange automatic reply"
-    if _AUTO_SUBJECT.search(_text(msg.get("Subject"))):
+    if _AUTO_SUBJECT.search(subject):
         return "out-of-office subject"
     return ""
 
@@ -180,7 +225,7 @@ def _first_line(msg: Message) -> str:
 
 
 def _is_unsubscribe(msg: Message, unsubscribe_mailto: str, own_address: str) -> bool:
-    if _UNSUBSCRIBE_WORDS.match(_text(msg.get("Subject"))):
+    if _UNSUBSCRIBE_WORDS.match(_decoded(msg.get("Subject"))):
         return True
     if _UNSUBSCRIBE_WORDS.match(_first_line(msg)):
         return True
@@ -207,7 +252,7 @@ def classify(
     sender = parseaddr(str(msg.get("From", "")))[1]
     base = {
         "sender": sender,
-        "subject": _text(msg.get("Subject")),
+        "subject": _decoded(msg.get("Subject")),
         "date": _text(msg.get("Date")),
         "message_ids": _referenced_ids(msg),
     }

@@ -4,7 +4,9 @@ A SQLite file beside the send journal (``<state_dir>/feedback.sqlite3``), kept a
 so that reading the mailbox can never lock or slow a send. Three tables:
 
 * ``processed``: (folder, UIDVALIDITY, UID) of every message already handled, so a re-run
-  does nothing twice. A new UIDVALIDITY (the server renumbered the folder) makes every
+  does nothing twice, and whether it was feedback ``--move-to`` may move (not a reply, not
+  an unmatched bounce): a later ``feedback --move-to`` still tidies what an earlier run
+  without it processed. A new UIDVALIDITY (the server renumbered the folder) makes every
   message new again; that is harmless because every action is idempotent (suppressing an
   address twice changes nothing, soft bounces count *different* issues).
 * ``events``: per address and issue, what came back (hard, soft, complaint, unsubscribe,
@@ -80,6 +82,9 @@ class FeedbackLog:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(processed)")}
+        if "movable" not in columns:  # a memory written before the column existed
+            db.execute("ALTER TABLE processed ADD COLUMN movable INTEGER NOT NULL DEFAULT 0")
         return cls(db, path)
 
     @classmethod
@@ -108,6 +113,16 @@ class FeedbackLog:
             uid
             for (uid,) in self._db.execute(
                 "SELECT uid FROM processed WHERE folder = ? AND uidvalidity = ?",
+                (folder, uidvalidity),
+            )
+        }
+
+    def movable_uids(self, folder: str, uidvalidity: int) -> set[int]:
+        """Processed messages that were feedback (what ``--move-to`` moves)."""
+        return {
+            uid
+            for (uid,) in self._db.execute(
+                "SELECT uid FROM processed WHERE folder = ? AND uidvalidity = ? AND movable",
                 (folder, uidvalidity),
             )
         }
@@ -162,17 +177,21 @@ class FeedbackLog:
         *,
         folder: str,
         uidvalidity: int,
-        processed: Iterable[tuple[int, str]],
+        processed: Iterable[tuple[int, str, bool]],
         events: Iterable[Event],
         at: str,
     ) -> None:
-        """Record one run's processed messages and events in one transaction."""
+        """Record one run's processed messages ``(uid, kind, movable)`` and events in one
+        transaction."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(
-                "INSERT OR IGNORE INTO processed (folder, uidvalidity, uid, kind, at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(folder, uidvalidity, uid, kind, at) for uid, kind in processed],
+                "INSERT OR IGNORE INTO processed (folder, uidvalidity, uid, kind, at, movable) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (folder, uidvalidity, uid, kind, at, int(movable))
+                    for uid, kind, movable in processed
+                ],
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO events (key, address, slug, kind, detail, at) "

@@ -72,6 +72,8 @@ class FeedbackReport:
     already_processed: int = 0
     moved: int = 0  # in a dry run: would be moved
     move_to: str = ""
+    since: dt.date | None = None  # the first day read (None: the whole folder)
+    since_first_send: bool = False  # that day was taken from the journal's first send
 
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -137,6 +139,12 @@ class _Matcher:
                 return found
         return None
 
+    def not_ours(self, fb: Feedback) -> bool:
+        """The report names the message it is about, and that is none the journal sent: the
+        chair's own mail from the same mailbox, or backscatter of mail forged with our
+        address. (Without any Message-ID it may still be ours: matched by address.)"""
+        return self.journal is not None and bool(fb.message_ids) and self.by_message_id(fb) is None
+
     def by_address(self, address: str) -> tuple[str, str] | None:
         if self.journal is None or not address:
             return None
@@ -159,11 +167,26 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
     report.count(fb.kind)
     if fb.kind in (HARD_BOUNCE, SOFT_BOUNCE, DELAYED):
         matched_any = False
+        not_ours = matcher.not_ours(fb)
         for failure in fb.failures:
             detail = " ".join(x for x in (failure.status, failure.diagnostic) if x)[:160]
             if failure.severity == "delay":
                 report.rows.append(Row(source, fb.kind, failure.address, "", "ignored", detail))
                 matched_any = True
+                continue
+            if not_ours:
+                # Not a bulletin: no issue's soft-bounce count may grow from it. An address
+                # that does not exist is still gone, whoever wrote to it.
+                member = matcher.by_address(failure.address)
+                if failure.severity == "hard" and member:
+                    action = decide.act(member[1], "hard", "", detail)
+                    report.rows.append(
+                        Row(source, fb.kind, member[1], "", f"{action} (not a bulletin)", detail)
+                    )
+                else:
+                    report.rows.append(
+                        Row(source, fb.kind, failure.address, "", "left: not a bulletin", detail)
+                    )
                 continue
             found = matcher.member(fb, failure.address, sole=len(fb.failures) == 1)
             if found is None:
@@ -203,6 +226,10 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
             targets.append(fb.sender)
         for target in targets:
             action = decide.act(target, "unsubscribe", slug, fb.subject)
+            if not found:
+                # Honoured, but the chair should know no member was taken off: often a
+                # member writing from another address, whose member address stays mailed.
+                action += " (not a member)"
             report.rows.append(Row(source, fb.kind, target, slug, action, fb.subject))
         return True
     if fb.kind == AUTO_REPLY:
@@ -244,6 +271,14 @@ def run_feedback(
     from .suppression import load_suppressed, suppress_entries
 
     params = imap_params(settings)
+    if move_to and move_to.strip().casefold() == params.folder.strip().casefold():
+        from .errors import UsageError
+
+        # Moved into itself, each message would come back with a new UID, as new, every run.
+        raise UsageError(
+            f"--move-to {move_to!r} is the folder feedback reads (NEWSLETTER_IMAP_FOLDER)",
+            hint="name another folder, e.g. --move-to Processed",
+        )
     sign_in = authenticate or authenticator_for(settings, params)
     report = FeedbackReport(folder=params.folder, dry_run=dry_run, move_to=move_to or "")
     state_dir = Path(settings.state_dir)
@@ -256,6 +291,15 @@ def run_feedback(
         if journal is not None:
             _journal_refusals(journal, log, decide)
         matcher = _Matcher(journal)
+        if since is None and journal is not None:
+            # Nothing from before the first bulletin can be about one: without this, the
+            # first run on an organisation's mailbox would download years of mail and list
+            # every message in it as a reply to read. (A day's margin for time zones.)
+            first = journal.first_send()
+            if first is not None:
+                since = first.date() - dt.timedelta(days=1)
+                report.since_first_send = True
+        report.since = since
         mailbox = open_mailbox(params, sign_in)
         try:
             if move_to and not dry_run and not mailbox.can_move():
@@ -267,8 +311,11 @@ def run_feedback(
             done = log.processed_uids(params.folder, uidvalidity) if log else set()
             all_uids = mailbox.uids(since)
             report.already_processed = sum(1 for uid in all_uids if uid in done)
-            processed: list[tuple[int, str]] = []
-            to_move: list[int] = []
+            processed: list[tuple[int, str, bool]] = []
+            # Feedback an earlier run processed without --move-to is still in the folder:
+            # moved now too, or `feedback` then `feedback --move-to` would leave it for good.
+            earlier = log.movable_uids(params.folder, uidvalidity) if log and move_to else set()
+            to_move: list[int] = [uid for uid in all_uids if uid in earlier]
             for uid in all_uids:
                 if uid in done:
                     continue
@@ -276,9 +323,10 @@ def run_feedback(
                 if data is None:
                     continue
                 fb = _classify(data, settings.unsubscribe_mailto, own)
-                if _handle(fb, f"UID {uid}", matcher, decide):
+                movable = _handle(fb, f"UID {uid}", matcher, decide)
+                if movable:
                     to_move.append(uid)
-                processed.append((uid, fb.kind))
+                processed.append((uid, fb.kind, movable))
             if dry_run or log is None:
                 already = load_suppressed(settings.suppressed)
                 report.suppressed = [

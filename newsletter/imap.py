@@ -147,13 +147,33 @@ def authenticator_for(settings: Settings, params: ImapParams) -> Authenticator:
 
 
 def _quote(folder: str) -> str:
-    if not folder.isascii():
-        raise ConfigError(
-            f"folder name {folder!r} is not ASCII",
-            setting="NEWSLETTER_IMAP_FOLDER",
-            hint="use an ASCII folder name",
-        )
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A folder name as IMAP wants it: quoted, in IMAP's modified UTF-7 (RFC 3501 5.1.3),
+    so that "Traités" or "Gelöschte Elemente" (and "R&D") name the folder the mail client
+    shows, instead of being refused."""
+    return '"' + _modified_utf7(folder).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _modified_utf7(name: str) -> str:
+    import base64
+
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ","))
+            out.append("-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return "".join(out)
 
 
 def _uid_set(uids: Iterable[int]) -> str:

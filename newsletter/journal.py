@@ -287,6 +287,12 @@ class Journal:
             ).fetchone()
         return (found[0], found[1]) if found else None
 
+    def first_send(self) -> datetime | None:
+        """When the first member send recorded here was made (UTC), None if none was."""
+        with self._lock:
+            (value,) = self._db.execute("SELECT MIN(updated) FROM deliveries").fetchone()
+        return datetime.fromisoformat(value) if value else None
+
     def slugs_for_address(self, address: str) -> list[str]:
         """Issues this address was mailed (sent or attempted), most recent first."""
         with self._lock:

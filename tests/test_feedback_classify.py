@@ -91,6 +91,27 @@ CASES = [
         "<8d0a3f1d49062f4b7d5c9401@wmhtc.co.uk>",
     ),
     ("human-reply.eml", "reply", "", "", "", "<9e1b4a2e5a173a5c8e6d0512@wmhtc.co.uk>"),
+    # Outlook encodes a subject with a dash in RFC 2047: only the decoded text says
+    # "Automatic reply" / "Abwesenheitsnotiz" when the headers say nothing.
+    (
+        "outlook-automatic-reply-no-auto-submitted.eml",
+        "auto-reply",
+        "",
+        "",
+        "",
+        "<ad1c5e7f0b2a4c6e8f1a3b5d@wmhtc.co.uk>",
+    ),
+    ("abwesenheitsnotiz.eml", "auto-reply", "", "", "", "<be2d6f8a1c3b5d7f9a2b4c6e@wmhtc.co.uk>"),
+    ("reply-utf8-subject.eml", "reply", "", "", "", "<cf3e7a9b2d4c6e8a0b3c5d7f@wmhtc.co.uk>"),
+    # The chair's own mail from the same mailbox bounced: a bounce, about another message.
+    (
+        "postfix-dsn-chairs-own-mail.eml",
+        "soft-bounce",
+        "dev.singh@example.org",
+        "5.2.2",
+        "dsn",
+        "<5f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b@wmhtc.co.uk>",
+    ),
 ]
 
 
@@ -168,3 +189,49 @@ def test_an_smtputf8_report_is_read_like_a_dsn() -> None:
     assert [(f.address, f.status, f.source) for f in fb.failures] == [
         ("priya.shah@example.org", "5.1.1", "dsn")
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "subject"),
+    [
+        (
+            "outlook-automatic-reply-no-auto-submitted.eml",
+            "Automatic reply: Cluster News \u2013 December 2023: skills, statistics, events",
+        ),
+        (
+            "abwesenheitsnotiz.eml",
+            "Abwesenheitsnotiz: Cluster News \u2013 December 2023: skills, statistics, events",
+        ),
+        # Raw UTF-8 in the header (clients that send SMTPUTF8), not mojibake.
+        ("reply-utf8-subject.eml", "Odp: Pytanie o wydarzenie \u2013 zg\u0142oszenie uczestnictwa"),
+    ],
+)
+def test_subjects_are_shown_decoded(name: str, subject: str) -> None:
+    assert classify((CORPUS / name).read_bytes()).subject == subject
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "=?utf-8?B?QXV0b21hdGlzY2hlIEFudHdvcnQ6IENsdXN0ZXIgTmV3cyDigJMgRGV6ZW1iZXI=?=",  # de
+        "=?iso-8859-1?Q?R=E9ponse_automatique_:_Cluster_News_=96_December?=",  # fr
+        "=?utf-8?Q?Risposta_automatica:_Cluster_News_=E2=80=93_December?=",  # it
+        "=?utf-8?Q?Automatisch_antwoord:_Cluster_News_=E2=80=93_December?=",  # nl
+    ],
+)
+def test_encoded_out_of_office_subjects_in_other_languages(subject: str) -> None:
+    data = (CORPUS / "outlook-automatic-reply-no-auto-submitted.eml").read_bytes()
+    start = data.index(b"Subject: ")
+    end = data.index(b"\n", start)
+    data = data[:start] + b"Subject: " + subject.encode() + data[end:]
+    fb = classify(data)
+    assert fb.kind == "auto-reply", fb.subject
+
+
+def test_an_encoded_unsubscribe_subject_is_an_unsubscribe_request() -> None:
+    data = (
+        (CORPUS / "mailto-unsubscribe.eml")
+        .read_bytes()
+        .replace(b"Subject: unsubscribe", b"Subject: =?UTF-8?Q?unsubscribe?=")
+    )
+    assert classify(data, unsubscribe_mailto=OWN, own_address=OWN).kind == "unsubscribe"

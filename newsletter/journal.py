@@ -215,10 +215,6 @@ class Journal:
         with self._lock:
             return {key for (key,) in self._db.execute(sql, params)}
 
-    def sent_addresses(self, slug: str) -> set[str]:
-        """Casefolded addresses already accepted by the server for this issue."""
-        return self.addresses(slug, "sent")
-
     def counts(self, slug: str) -> dict[str, int]:
         """Members per status (every status present, 0 if none)."""
         result = dict.fromkeys(STATUSES, 0)

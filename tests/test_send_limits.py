@@ -128,11 +128,13 @@ def test_daily_cap_holds_across_two_issues_sent_the_same_day(project: Path, tmp_
     issue = project / "issues" / f"{SLUG}.md"
     shutil.copy(issue, project / "issues" / "january-2024.md")
     with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server, NEWSLETTER_DAILY_LIMIT="8", NEWSLETTER_RATE="30")
+        # Unpaced (no NEWSLETTER_RATE; 127.0.0.1 is no known provider): the cap is counted
+        # from the journal, not from time, so pacing would only make the test slow.
+        env = env_for(server, NEWSLETTER_DAILY_LIMIT="8")
         first = newsletter(project, env, "send", SLUG, "--yes")
         assert first.returncode == 0, first.stdout + first.stderr
         assert "Today:     0 of 8 sent in the last 24 hours" in first.stdout
-        assert "To send:   5, about 10 seconds" not in first.stdout
+        assert "To send:   5\n" in first.stdout  # all of them: 5 fit the 8 left
         second = newsletter(project, env, "send", "january-2024", "--yes")
         assert second.returncode == 1, second.stderr
         assert "Today:     5 of 8 sent in the last 24 hours (NEWSLETTER_DAILY_LIMIT); 3 left" in (

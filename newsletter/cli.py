@@ -16,7 +16,14 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, NewsletterError
+from .errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Interrupted,
+    NewsletterError,
+)
 
 # `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
 # order they happen to be defined in; a command not listed here comes after these.
@@ -31,6 +38,14 @@ class _ChairOrder(TyperGroup):
         names = super().list_commands(ctx)
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+    def invoke(self, ctx):
+        # Typer turns a KeyboardInterrupt escaping a command into a silent exit 130; catch
+        # it first so main() prints one line for every command's Ctrl-C.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
 
 
 app = typer.Typer(
@@ -873,9 +888,12 @@ def login(
     if status:
         info = oauth.sign_in_status(settings)
     else:
-        info = oauth.login(
-            settings, device_code=device_code, open_browser=webbrowser.open, echo=_say
-        )
+        try:
+            info = oauth.login(
+                settings, device_code=device_code, open_browser=webbrowser.open, echo=_say
+            )
+        except KeyboardInterrupt:  # tokens are stored only once the sign-in completes
+            raise Interrupted("nobody was signed in") from None
     if info is None:
         _say("not signed in (run: newsletter login)")
         raise typer.Exit(EXIT_PARTIAL)
@@ -911,10 +929,13 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
+    except Interrupted as error:
+        typer.secho(str(error), fg="yellow", err=True)
+        sys.exit(error.exit_code)
     except NewsletterError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a command (while parsing the options)
         typer.secho("interrupted", fg="yellow", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except _click_exceptions() as error:

@@ -699,3 +699,35 @@ def test_a_revoked_sign_in_is_forgotten_so_status_agrees_with_the_send(
     assert oauth.sign_in_status(settings) is None
     with pytest.raises(SignInRequired, match="sign in again"):
         oauth.token_source(settings, http=auth_server.http(cafile))
+
+
+@pytest.mark.parametrize("args", [["--device-code"], []], ids=["device-code", "browser"])
+def test_ctrl_c_while_login_waits_says_nobody_was_signed_in(tmp_path, auth_server, cafile, args):
+    """A real process and a real SIGINT (the point is the signal): whether polling for the
+    device code or waiting for the browser's redirect, Ctrl-C ends with one line and 130."""
+    import signal
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(
+        NEWSLETTER_SMTP_HOST="smtp.office365.com",
+        NEWSLETTER_OAUTH_CLIENT_ID=MS_CLIENT,
+        NEWSLETTER_OAUTH_AUTHORITY=auth_server.ms_authority,
+        REQUESTS_CA_BUNDLE=cafile,
+        BROWSER="true",  # webbrowser "opens" the page with a command that does nothing
+        PYTHONUNBUFFERED="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "login", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = []
+    for line in proc.stdout:  # nobody signs in: the process waits after this line
+        seen.append(line)
+        if line.startswith("Waiting for the sign-in"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert err.strip().splitlines() == ["interrupted: nobody was signed in"]
+    assert not (tmp_path / ".newsletter" / "oauth-microsoft.json").exists()

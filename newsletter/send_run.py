@@ -207,6 +207,7 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
     camp = campaign_mod.prepare(settings, slug, recipients=options.recipients, allow_example=True)
     to, source = test_addresses(settings, options.to)
     with Journal.for_state_dir(settings.state_dir) as journal:
+        _test_copies_fit_the_cap(journal, settings.daily_limit, len(to))
         sent = sending.send_test(
             camp,
             to,
@@ -216,6 +217,30 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
             source=source,
         )
     return TestSend(sent, camp.offline_images())
+
+
+def _test_copies_fit_the_cap(journal: Journal, limit: int, copies: int) -> None:
+    """Test copies count toward the provider's daily cap like member sends, so they are
+    held back by it too: over the cap the provider would refuse them (or the account)."""
+    budget = daily_budget(journal, limit)
+    if budget is None or copies <= budget.left:
+        return
+    now = journal.now()
+    moment = budget.free_again(copies, now)
+    what = "the test copy was" if copies == 1 else f"the {copies} test copies were"
+    head = (
+        "daily cap reached"
+        if budget.left == 0
+        else f"daily cap: {budget.left} left for {copies} test copies"
+    )
+    error = NewsletterError(
+        f"{head}: {budget.used} of {budget.limit} sent in the last 24 hours "
+        f"(NEWSLETTER_DAILY_LIMIT); {what} not sent",
+        hint=(f"it can go {when(moment, now)}" if moment else "try again tomorrow")
+        + ", or raise NEWSLETTER_DAILY_LIMIT if the provider allows more",
+    )
+    error.exit_code = EXIT_PARTIAL
+    raise error
 
 
 def send_to_members(

@@ -5,6 +5,7 @@ quota replies after N messages, then recover; the daily cap; a server that goes 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -262,3 +263,25 @@ def test_deferred_members_end_with_the_command_that_retries_them(
         assert again.returncode == 0, again.stdout + again.stderr
         assert "Next:" not in again.stdout
     assert server.handler.copies() == {a: 1 for a in addresses}
+
+
+def test_test_copy_is_refused_once_the_daily_cap_is_reached(project: Path, tmp_path: Path) -> None:
+    write_members(project, 3)
+    with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        env = env_for(server, NEWSLETTER_DAILY_LIMIT="4")
+        first = newsletter(project, env, "send", SLUG, "--yes")
+        assert first.returncode == 0, first.stdout + first.stderr
+        copy = newsletter(project, env, "send", SLUG, "--test")  # the 4th of 4: it fits
+        assert copy.returncode == 0, copy.stderr
+        assert server.handler.count() == 4
+        refused = newsletter(project, env, "send", SLUG, "--test")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1, refused.stderr
+        assert "daily cap reached: 4 of 4 sent in the last 24 hours" in lines[0]
+        assert "NEWSLETTER_DAILY_LIMIT" in lines[0] and "the test copy was not sent" in lines[0]
+        assert re.search(r"it can go after \d\d:\d\d", lines[0]), lines[0]
+        assert server.handler.count() == 4  # nothing went out
+        env["NEWSLETTER_DAILY_LIMIT"] = "5"  # a higher cap lets it go
+        assert newsletter(project, env, "send", SLUG, "--test").returncode == 0
+        assert server.handler.count() == 5

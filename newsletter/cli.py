@@ -797,6 +797,13 @@ def _print_feedback(report) -> None:
     counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing new"
     if report.since_first_send:
         _say(f"Read from {report.since.isoformat()} on (the day before the first send)")
+    elif report.since_default:
+        from .feedback_run import FIRST_RUN_DAYS
+
+        _say(
+            f"Read from {report.since.isoformat()} on (the last {FIRST_RUN_DAYS} days: nothing "
+            "was sent yet; --since YYYY-MM-DD reads further back)"
+        )
     _say(f"New: {counts}; already processed before: {report.already_processed}")
     verb = "Would suppress" if report.dry_run else "Suppressed"
     _say(f"{verb}: {len(report.suppressed)}")

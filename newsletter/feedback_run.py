@@ -39,6 +39,10 @@ from .refusals import enhanced_code, is_recipient_refusal
 REASONS = {"hard": "bounced", "soft": "bounced", "complaint": "complained",
            "unsubscribe": "unsubscribed", "rcpt": "bounced"}  # fmt: skip
 
+# Before any send there is no first send to start reading from: read this many days back
+# (--since reads further). Feedback on a bulletin arrives within days; older mail is not it.
+FIRST_RUN_DAYS = 30
+
 _SMTP_PERMANENT = re.compile(r"^\s*5\d\d\b")
 
 
@@ -72,8 +76,9 @@ class FeedbackReport:
     already_processed: int = 0
     moved: int = 0  # in a dry run: would be moved
     move_to: str = ""
-    since: dt.date | None = None  # the first day read (None: the whole folder)
+    since: dt.date | None = None  # the first day read
     since_first_send: bool = False  # that day was taken from the journal's first send
+    since_default: bool = False  # nothing sent yet: the last FIRST_RUN_DAYS days
 
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -299,6 +304,11 @@ def run_feedback(
             if first is not None:
                 since = first.date() - dt.timedelta(days=1)
                 report.since_first_send = True
+        if since is None:
+            # Nothing sent yet (feedback tried before the first send): no first send bounds
+            # the read, but the whole mailbox is still years of mail that is no feedback.
+            since = (today or dt.date.today()) - dt.timedelta(days=FIRST_RUN_DAYS)
+            report.since_default = True
         report.since = since
         mailbox = open_mailbox(params, sign_in)
         try:

@@ -12,7 +12,7 @@ Each test here failed before its fix:
   soft bounce for the last issue;
 - an "unsubscribe" from an address that is no member looked like a member taken off;
 - the first run read the whole mailbox: years of the organisation's mail downloaded and
-  every message listed as a reply to read.
+  every message listed as a reply to read; and so did a run before any send (no journal).
 """
 
 from __future__ import annotations
@@ -205,3 +205,45 @@ def test_feedback_then_move_to_still_tidies_what_was_processed(
     }  # fmt: skip
     rows = (project / "suppressed.csv").read_text(encoding="utf-8").splitlines()
     assert sorted(r.split(",")[0] for r in rows[1:]) == sorted([MEMBERS[0], STRANGER])
+
+
+def test_before_any_send_feedback_reads_the_last_30_days_and_says_so(
+    project: Path, mailbox
+) -> None:
+    """No journal yet (feedback tried before the first send): the organisation's mailbox
+    is not read from its first message; the last 30 days are, and the output says so."""
+    import datetime as dt
+
+    env = {
+        "NEWSLETTER_IMAP_HOST": "127.0.0.1",
+        "NEWSLETTER_IMAP_PORT": str(mailbox.tls_port),
+        "NEWSLETTER_IMAP_SECURITY": "ssl",
+        "NEWSLETTER_IMAP_CAFILE": str(mailbox.cafile),
+        "NEWSLETTER_IMAP_USERNAME": dovecot.USERNAME,
+        "NEWSLETTER_IMAP_PASSWORD": dovecot.PASSWORD,
+    }
+    imap = mailbox.client()
+    try:
+        old = _message("human-reply.eml", {}).replace(b"\n", b"\r\n")
+        typ, _ = imap.append("INBOX", None, '"10-Jan-2023 09:00:00 +0000"', old)
+        assert typ == "OK"
+    finally:
+        imap.logout()
+    mailbox.append(_message("reply-utf8-subject.eml", {}))  # arrived today
+    result = newsletter(project, env, "feedback", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    first_day = dt.date.today() - dt.timedelta(days=30)
+    assert f"Read from {first_day.isoformat()} on (the last 30 days: nothing was sent yet" in (
+        result.stdout
+    )
+    assert "ewa.kowalska@example.net" in result.stdout  # today's reply is listed
+    assert "james.whitfield@example.org" not in result.stdout, result.stdout  # 2023's is not
+    assert "New: reply 1;" in result.stdout
+    # --since still reaches further back, on purpose.
+    wide = newsletter(project, env, "feedback", "--dry-run", "--since", "2023-01-01")
+    assert wide.returncode == 0, wide.stderr
+    assert "james.whitfield@example.org" in wide.stdout and "New: reply 2;" in wide.stdout
+    assert (
+        "Read from" not in wide.stdout
+        and not (project / ".newsletter" / "journal.sqlite3").exists()
+    )

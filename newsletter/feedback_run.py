@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .bounces import Failure
 from .config import Settings
 from .feedback import (
     AUTO_REPLY,
@@ -165,6 +166,18 @@ class _Matcher:
         return self.by_address(address)
 
 
+def _detail(failure: Failure) -> str:
+    """The server's words for the detail column, its reason as early as possible (a narrow
+    terminal cuts the rest): the status only when the words lack it, and without
+    "<member address>:", which the member column shows already."""
+    words = re.sub(
+        rf"<?{re.escape(failure.address)}>?:\s*", "", failure.diagnostic, flags=re.IGNORECASE
+    )
+    if failure.status and failure.status not in words:
+        words = f"{failure.status} {words}"
+    return " ".join(words.split())[:160]
+
+
 def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) -> bool:
     """Record the rows and decisions for one message; whether it counts as feedback
     (moved by --move-to)."""
@@ -174,7 +187,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
         matched_any = False
         not_ours = matcher.not_ours(fb)
         for failure in fb.failures:
-            detail = " ".join(x for x in (failure.status, failure.diagnostic) if x)[:160]
+            detail = _detail(failure)
             if failure.severity == "delay":
                 report.rows.append(Row(source, fb.kind, failure.address, "", "ignored", detail))
                 matched_any = True

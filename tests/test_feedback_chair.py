@@ -247,3 +247,32 @@ def test_before_any_send_feedback_reads_the_last_30_days_and_says_so(
         "Read from" not in wide.stdout
         and not (project / ".newsletter" / "journal.sqlite3").exists()
     )
+
+
+def test_an_exim_bounce_shows_the_servers_reason_on_an_80_column_terminal(
+    project: Path, mailbox, tmp_path: Path
+) -> None:
+    """Exim's plain-text bounce starts with the address, then the host: cut to the width
+    that is left, the detail showed neither the reply nor the reason."""
+    env = _sent_and_returned(project, mailbox, tmp_path)
+    with Journal.for_state_dir(project / ".newsletter") as journal:
+        ids = {row.address: row.message_id for row in journal.rows("december-2023")}
+    mailbox.append(
+        _message(
+            "exim-failed-user-unknown.eml",
+            {
+                "sian.griffiths@example.net": MEMBERS[4],
+                "<1c3f6e4cd29f5e7a0c8b2d34@wmhtc.co.uk>": ids[MEMBERS[4]],
+            },
+        )
+    )
+    dry = newsletter(project, {**env, "COLUMNS": "80"}, "feedback", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    out = dry.stdout
+    row = next(line for line in out.splitlines() if MEMBERS[4] in line)
+    assert "hard-bounce" in row and "suppress" in row, out
+    # Beside the row or on the line under it: the reply and the reason, not the address.
+    lines = out.splitlines()
+    at = lines.index(row)
+    shown = row + " " + (lines[at + 1] if at + 1 < len(lines) else "")
+    assert "550 5.1.1 No such user here" in shown, out

@@ -31,11 +31,11 @@ CORPUS = Path(__file__).parent / "data" / "feedback"
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
 
 MEMBERS = [
-    "amira.haddad@example.org",  # Microsoft 365 NDR: address not found
-    "helen.ward@example.org",  # Outlook automatic reply, no Auto-Submitted
-    "ewa.kowalska@example.net",  # a reply with a raw UTF-8 subject
-    "dev.singh@example.org",  # the chair's own mail to her bounced (mailbox full)
-    "nadia.rossi@example.net",  # says nothing
+    "amira.haddad@nghealth.uk",  # Microsoft 365 NDR: address not found
+    "helen.ward@nghealth.uk",  # Outlook automatic reply, no Auto-Submitted
+    "ewa.kowalska@cdhealth.uk",  # a reply with a raw UTF-8 subject
+    "dev.singh@nghealth.uk",  # the chair's own mail to her bounced (mailbox full)
+    "nadia.rossi@cdhealth.uk",  # says nothing
 ]
 STRANGER = "gareth.price@example.com"  # not a member; writes "unsubscribe"
 
@@ -114,7 +114,9 @@ def _sent_and_returned(project: Path, mailbox, tmp_path: Path) -> dict[str, str]
             },
         )
     )
-    mailbox.append(_message("postfix-dsn-chairs-own-mail.eml", {}))
+    mailbox.append(
+        _message("postfix-dsn-chairs-own-mail.eml", {"dev.singh@example.org": MEMBERS[3]})
+    )
     mailbox.append(_message("mailto-unsubscribe.eml", {"sian.griffiths@example.net": STRANGER}))
     assert len(mailbox.uids()) == 5
     return env

@@ -495,7 +495,7 @@ def test_no_token_in_output_journal_logs_or_help(
 def test_send_with_a_revoked_sign_in_stops_with_one_line_and_nobody_unknown(
     tmp_path, auth_server, cafile, smtp, project, monkeypatch, capsys
 ):
-    rows = "".join(f"member{n}@example.org,Name{n},Surname\n" for n in range(3))
+    rows = "".join(f"member{n}@members.wmhtc.co.uk,Name{n},Surname\n" for n in range(3))
     (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows)
     env = {
         "NEWSLETTER_SMTP_HOST": smtp.host,

@@ -222,7 +222,7 @@ def test_the_printed_resume_command_is_the_one_that_was_run(project: Path, tmp_p
     # stopped the run. The command the summary prints must resume *that* send: the plain
     # 'newsletter send SLUG' would mail recipients.csv's members (or refuse the bad row).
     write_members(project, 3)  # recipients.csv: a different, older list
-    members = [f"current{n}@example.org" for n in range(8)]
+    members = [f"current{n}@members.wmhtc.co.uk" for n in range(8)]
     rows = "".join(f"{a},Name,Surname\n" for a in members) + "not-an-address,Bad,Row\n"
     (project / "members 2024.csv").write_text("email,first_name,last_name\n" + rows)
     handler = QuotaHandler(3, GMAIL_DAILY_LIMIT, "RCPT")

@@ -714,7 +714,12 @@ def feedback(
         bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
     ] = False,
     since: Annotated[
-        str | None, typer.Option(metavar="YYYY-MM-DD", help="Only messages from this day on.")
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="Only messages from this day on (default: the day before the first send; "
+            "before any send, the last 30 days).",
+        ),
     ] = None,
     move_to: Annotated[
         str | None,

@@ -12,7 +12,8 @@ Each test here failed before its fix:
   soft bounce for the last issue;
 - an "unsubscribe" from an address that is no member looked like a member taken off;
 - the first run read the whole mailbox: years of the organisation's mail downloaded and
-  every message listed as a reply to read; and so did a run before any send (no journal).
+  every message listed as a reply to read; and so did a run before any send (no journal);
+- an Exim bounce's detail began with the address and the host: 80 columns cut the reason.
 """
 
 from __future__ import annotations

@@ -91,6 +91,18 @@ def _check_columns(path: Path, header: Header) -> None:
         )
 
 
+def _valid(path: Path, value: str) -> str:
+    """The normalised address, or an error that says nothing was written."""
+    address, why = validate_address(value.strip())
+    if address is None:
+        raise RecipientsError(
+            f"cannot suppress {value.strip()!r}: {why}",
+            path=path,
+            hint="nothing was added; correct the address and try again",
+        )
+    return address
+
+
 def add_suppressed(
     path: Path,
     addresses: Iterable[str],
@@ -105,16 +117,7 @@ def add_suppressed(
     keeps its delimiter, column order and line endings.
     """
     path = Path(path)
-    valid: list[str] = []
-    for value in addresses:
-        address, why = validate_address(value.strip())
-        if address is None:
-            raise RecipientsError(
-                f"cannot suppress {value.strip()!r}: {why}",
-                path=path,
-                hint="nothing was added; correct the address and try again",
-            )
-        valid.append(address)
+    valid = [_valid(path, value) for value in addresses]
     known = set(load_suppressed(path))  # also refuses to append to a broken file
     added: list[str] = []
     present: list[str] = []
@@ -143,13 +146,7 @@ def suppress_entries(
     rows: list[dict[str, str]] = []
     written: list[tuple[str, str, str]] = []
     for value, reason, issue in entries:
-        address, why = validate_address(value.strip())
-        if address is None:
-            raise RecipientsError(
-                f"cannot suppress {value.strip()!r}: {why}",
-                path=path,
-                hint="nothing was added; correct the address and try again",
-            )
+        address = _valid(path, value)
         if address.casefold() in known:
             continue
         known.add(address.casefold())

@@ -23,6 +23,18 @@ def token_path(state_dir: Path, provider: str) -> Path:
 
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` with mode 0600, atomically."""
+    try:
+        _write_private(path, text)
+    except PermissionError as error:
+        # Windows refuses to replace a file another process holds open (a backup or
+        # sync client, a virus scanner): one line, never an internal error.
+        raise SignInError(
+            f"{path}: cannot save the sign-in ({error.strerror or error})",
+            hint="close any program that has it open, then run newsletter login again",
+        ) from None
+
+
+def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(FileNotFoundError):

@@ -223,6 +223,22 @@ def _replace(path: Path, new_rows: bytes, *, keep_old: bool, ending: str = "\n")
     exists = keep_old
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        _write_and_replace(path, temp, new_rows, exists=exists, ending=ending)
+    except PermissionError as error:
+        # Windows refuses to replace a file another program holds open (Excel keeps the
+        # list it shows locked): one line that says so, not an internal error.
+        raise RecipientsError(
+            f"cannot write the suppression list ({error.strerror or error})",
+            path=path,
+            hint="close it in Excel or any program that has it open, then run this again; "
+            "the list was not changed",
+        ) from None
+
+
+def _write_and_replace(
+    path: Path, temp: Path, new_rows: bytes, *, exists: bool, ending: str
+) -> None:
     # os.open with 0o666 so the new file gets the usual umask-derived permissions.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

@@ -43,6 +43,10 @@ def _write_private(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            # On disk before the rename: else a power cut can leave an empty token file in
+            # place of the old one (MSAL rotates refresh tokens: the old one is gone too).
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

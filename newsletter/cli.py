@@ -760,6 +760,7 @@ def _print_feedback(report) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(soft_wrap=False)
     title = f"Feedback from {report.folder}" + (
@@ -772,7 +773,7 @@ def _print_feedback(report) -> None:
     # indented line under its row.
     names = ("kind", "member", "issue", "action")
     cells = [
-        (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)
+        tuple(map(_plain, (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)))
         for row in report.rows
     ]
     widths = [max([len(name)] + [len(cell[at]) for cell in cells]) for at, name in enumerate(names)]
@@ -784,10 +785,9 @@ def _print_feedback(report) -> None:
             table.add_column(name, no_wrap=True, min_width=width)
         table.add_column("detail", no_wrap=True, overflow="ellipsis", width=room)
         for cell in cells:
-            table.add_row(*cell)
+            table.add_row(*map(Text, cell))
         console.print(table)
     elif report.rows:
-        from rich.text import Text
 
         def line(text: str) -> None:
             console.print(Text(text), no_wrap=True, overflow="ellipsis", crop=True)
@@ -813,7 +813,7 @@ def _print_feedback(report) -> None:
     verb = "Would suppress" if report.dry_run else "Suppressed"
     _say(f"{verb}: {len(report.suppressed)}")
     for address, reason, issue in report.suppressed:
-        _say(f"  {address}: {reason}" + (f" ({issue})" if issue else ""))
+        _say(_plain(f"  {address}: {reason}" + (f" ({issue})" if issue else "")))
     if report.moved:
         verb = "Would move" if report.dry_run else "Moved"
         _say(f"{verb}: {report.moved} message(s) to {report.move_to}")
@@ -825,13 +825,21 @@ def _print_feedback(report) -> None:
             pad_edge=False,
         )
         # Addresses and dates are not broken mid-word; the subject wraps at spaces.
-        senders = [reply.sender or "(no sender)" for reply in report.replies]
+        senders = [_plain(reply.sender) or "(no sender)" for reply in report.replies]
         replies.add_column("from", no_wrap=True, min_width=max(len(s) for s in senders))
         replies.add_column("date", no_wrap=True)
         replies.add_column("subject", overflow="fold", min_width=20)
         for sender, reply in zip(senders, report.replies, strict=True):
-            replies.add_row(sender, _short_date(reply.date), reply.subject or "(no subject)")
+            subject = _plain(reply.subject) or "(no subject)"
+            replies.add_row(Text(sender), Text(_plain(_short_date(reply.date))), Text(subject))
         console.print(replies)
+
+
+def _plain(text: str) -> str:
+    """Text from mail anyone can send, as the terminal may show it: without control
+    characters (an escape sequence can draw a link of the sender's choosing, clear the
+    screen or retitle the window). Printed as rich ``Text``, never as markup."""
+    return "".join(ch for ch in text if ch.isprintable() or ch == " ")
 
 
 def _short_date(value: str) -> str:

@@ -148,7 +148,7 @@ def _check_settings(campaign: Campaign, report: Report) -> None:
                 env_name(name),
                 f"{shown} is still the placeholder from .env.example",
                 "set your own value in .env",
-                code="placeholder-setting",
+                code="weak-secret" if name == "secret" else "placeholder-setting",
             )
     for name in _DOMAIN_SETTINGS:
         value = str(getattr(settings, name, "") or "")
@@ -176,7 +176,7 @@ def _check_settings(campaign: Campaign, report: Report) -> None:
                 "NEWSLETTER_SECRET",
                 f"the secret {problem}: unsubscribe links could be forged",
                 'generate one: python -c "import secrets; print(secrets.token_urlsafe(32))"',
-                code="placeholder-setting",
+                code="weak-secret",
             )
 
 

@@ -59,6 +59,13 @@ class SendOptions:
 
 
 # Options that only mean something for a real send to the members.
+# Pre-flight findings that --force cannot override, with what to do instead.
+UNFORCEABLE = {
+    "draft": "a draft is never sent, even with --force: delete its 'draft: true' line",
+    "weak-secret": "a guessable NEWSLETTER_SECRET is never used, even with --force (members' "
+    "unsubscribe links could be forged): set a long random one",
+}
+
 _MEMBER_SEND_ONLY = {
     "yes": "--yes",
     "limit": "--limit",
@@ -267,14 +274,15 @@ def send_to_members(
     problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
     for finding in problems:
         ui.finding(finding.line())
-    # A draft is never sent to members, not even with --force.
-    draft = any(f.code == "draft" for f in problems)
-    if problems and (not options.force or draft):
+    # --force cannot send a draft to members, nor sign unsubscribe links with a secret anyone
+    # could guess (every member's link would be forgeable).
+    unforceable = [f for f in problems if f.code in UNFORCEABLE]
+    if problems and (not options.force or unforceable):
         raise CheckFailed(
             f"{len(problems)} pre-flight error(s); nothing was sent",
             hint=(
-                "a draft is never sent, even with --force: delete its 'draft: true' line"
-                if draft
+                UNFORCEABLE[unforceable[0].code]
+                if unforceable
                 else f"see 'newsletter check {slug}', or add --force to send anyway"
             ),
         )

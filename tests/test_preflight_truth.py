@@ -690,3 +690,28 @@ def test_members_left_on_placeholder_domains_are_named_by_row(
     assert said(check(ready, "december-2023"), ERROR) == [
         f"{where}: the only member is on mail.example.org, a placeholder domain (row 2)"
     ]
+
+
+@pytest.mark.parametrize("secret", ["short-secret", "change-me-to-a-long-random-string"])
+def test_a_guessable_secret_is_refused_even_with_force(project: Path, secret: str) -> None:
+    """--force overrides pre-flight errors, but not one that makes every member's unsubscribe
+    link forgeable: nothing is sent and the line says what to do."""
+    from helpers import run_cli
+
+    from newsletter.journal import Journal
+
+    env = {
+        "NEWSLETTER_SMTP_HOST": "127.0.0.1",  # never reached: the checks refuse first
+        "NEWSLETTER_SMTP_PORT": "9",
+        "NEWSLETTER_SMTP_SECURITY": "none",
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+        "NEWSLETTER_SECRET": secret,
+    }
+    done = run_cli(["send", "december-2023", "--yes", "--force"], env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "NEWSLETTER_SECRET" in done.stderr
+    assert "a guessable NEWSLETTER_SECRET is never used, even with --force" in done.stderr
+    with Journal.for_state_dir(project / ".newsletter") as journal:
+        assert journal.counts("december-2023")["sent"] == 0

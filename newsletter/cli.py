@@ -966,13 +966,39 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("NEWSLETTER_DEBUG"):
             raise
         typer.secho(
-            f"internal error: {type(error).__name__}: {error} "
+            f"internal error: {type(error).__name__}: {_redacted(str(error))} "
             "(please report it; NEWSLETTER_DEBUG=1 shows the traceback)",
             fg="red",
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK)
+
+
+_SECRET_NAMES = ("PASSWORD", "SECRET", "TOKEN")
+
+
+def _redacted(text: str) -> str:
+    """``text`` with every secret setting's value (from the environment or ``.env``) blanked:
+    an unexpected error's message may quote what it choked on, and it is printed."""
+    import os
+
+    values = {v for k, v in os.environ.items() if k.startswith("NEWSLETTER_") and any(
+        name in k for name in _SECRET_NAMES)}  # fmt: skip
+    try:
+        from dotenv import dotenv_values
+
+        values |= {
+            v for k, v in dotenv_values(".env").items()
+            if v and k.startswith("NEWSLETTER_") and any(name in k for name in _SECRET_NAMES)
+        }  # fmt: skip
+    except (OSError, ValueError):
+        pass
+    # Longest first, so a secret that contains another is blanked whole; tiny values would
+    # blank ordinary words, and no real secret is that short.
+    for value in sorted((v for v in values if len(v) >= 4), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 def _click_exceptions() -> tuple[type[BaseException], ...]:

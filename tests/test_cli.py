@@ -250,3 +250,19 @@ def test_ctrl_c_in_any_command_ends_with_one_line_and_130(project: Path) -> None
             out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     assert err.strip().splitlines() == ["interrupted"]
+
+
+def test_an_internal_error_line_never_shows_a_secret_setting(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug's one-line report quotes the exception's message, which may quote what it
+    choked on: the values of secret settings (environment or .env) are blanked in it."""
+    from newsletter import cli
+
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "Grüße-2026-pw")
+    (project / ".env").write_text("NEWSLETTER_SECRET=k3y-from-dotenv-0123456789\n", "utf-8")
+    line = cli._redacted(
+        "cannot encode 'Grüße-2026-pw' nor k3y-from-dotenv-0123456789 in position 9"
+    )
+    assert "Grüße-2026-pw" not in line and "k3y-from-dotenv" not in line
+    assert line == "cannot encode '***' nor *** in position 9"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,4 +48,16 @@ def settings(project: Path) -> Settings:
         suppressed=project / "suppressed.csv",
         state_dir=project / ".newsletter",
         outbox=project / "outbox",
+    )
+
+
+@pytest.fixture
+def ready(settings: Settings) -> Settings:
+    """Settings that pass the pre-flight's settings checks: a real-looking sender, the
+    token-only unsubscribe URL and a long secret (none of them .env.example's placeholders)."""
+    return replace(
+        settings,
+        from_="Cluster News <news@wmhtc.co.uk>",
+        unsubscribe_url="https://wmhtc.co.uk/u?t={token}",
+        secret="a-long-random-test-secret",
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from smtp_servers import PASSWORD, USERNAME, Server, free_port
 from typer.testing import CliRunner
@@ -92,3 +94,16 @@ def run_cli(
             sys.stderr.flush()
         stdout, stderr = out.getvalue(), err.getvalue()
     return CliResult(code, stdout.decode("utf-8"), stderr.decode("utf-8"))
+
+
+PREHEADER = "What is inside this month, in a sentence of a useful length."
+
+
+def write_issue(project: Path, body: str, subject: str = "Cluster News – January") -> str:
+    """issues/probe.md with a valid front matter and ``body``; returns its slug."""
+    # A JSON string is a valid YAML scalar, whatever quotes the subject holds.
+    front = f"---\ntitle: January\nsubject: {json.dumps(subject)}\npreheader: {PREHEADER}\n"
+    (project / "issues" / "probe.md").write_text(
+        front + "date: 2024-01-18\n---\n" + body, encoding="utf-8"
+    )
+    return "probe"

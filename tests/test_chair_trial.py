@@ -7,13 +7,13 @@ the dry-run summary showed the subject's template code.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import write_issue
 
 from newsletter import campaign as campaign_mod
 from newsletter.config import Settings
@@ -21,25 +21,6 @@ from newsletter.errors import TemplateError
 from newsletter.preflight import ERROR, WARNING, run_checks
 
 ROOT = Path(__file__).resolve().parent.parent
-PREHEADER = "What is inside this month, in a sentence of a useful length."
-
-
-@pytest.fixture
-def ready(settings: Settings) -> Settings:
-    return replace(
-        settings,
-        from_="Cluster News <news@wmhtc.co.uk>",
-        unsubscribe_url="https://wmhtc.co.uk/u?e={email}&t={token}",
-        secret="a-long-random-test-secret",
-    )
-
-
-def write_issue(project: Path, body: str, subject: str = "Cluster News – January") -> str:
-    front = f"---\ntitle: January\nsubject: {json.dumps(subject)}\npreheader: {PREHEADER}\n"
-    (project / "issues" / "probe.md").write_text(
-        front + "date: 2024-01-18\n---\n" + body, encoding="utf-8"
-    )
-    return "probe"
 
 
 def said(report, severity: str) -> list[str]:

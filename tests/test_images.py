@@ -66,16 +66,6 @@ def pictured(project: Path) -> str:
     )
 
 
-@pytest.fixture
-def ready(settings: Settings) -> Settings:
-    return replace(
-        settings,
-        from_="Cluster News <news@wmhtc.co.uk>",
-        unsubscribe_url="https://wmhtc.co.uk/u?e={email}&t={token}",
-        secret="a-long-random-test-secret",
-    )
-
-
 # ---- preparing ------------------------------------------------------------------------------
 
 

@@ -18,15 +18,6 @@ FRONT = '---\ntitle: T\nsubject: "{subject}"\npreheader: "{preheader}"\ndate: 20
 GOOD_PREHEADER = "What is inside this month, in a sentence of a useful length."
 
 
-@pytest.fixture
-def ready(settings: Settings) -> Settings:
-    return replace(
-        settings,
-        unsubscribe_url="https://wmhtc.co.uk/u?t={token}",
-        secret="a-long-random-test-secret",
-    )
-
-
 def issue(
     project: Path, body: str, subject: str = "Short subject", preheader: str = GOOD_PREHEADER
 ) -> str:

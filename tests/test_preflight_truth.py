@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from browser import chromium, new_page
+from helpers import write_issue
 
 from newsletter import campaign as campaign_mod
 from newsletter.config import Settings, load_settings
@@ -32,26 +32,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 ROOT = Path(__file__).resolve().parent.parent
-PREHEADER = "What is inside this month, in a sentence of a useful length."
-
-
-@pytest.fixture
-def ready(settings: Settings) -> Settings:
-    return replace(
-        settings,
-        from_="Cluster News <news@wmhtc.co.uk>",
-        unsubscribe_url="https://wmhtc.co.uk/u?t={token}",
-        secret="a-long-random-test-secret",
-    )
-
-
-def write_issue(project: Path, body: str, subject: str = "Cluster News – January") -> str:
-    # A JSON string is a valid YAML scalar, whatever quotes the subject holds.
-    front = f"---\ntitle: January\nsubject: {json.dumps(subject)}\npreheader: {PREHEADER}\n"
-    (project / "issues" / "probe.md").write_text(
-        front + "date: 2024-01-18\n---\n" + body, encoding="utf-8"
-    )
-    return "probe"
 
 
 def check(settings: Settings, slug: str, recipients: Path | None = None):

@@ -87,11 +87,17 @@ class Report:
 
 
 def run_checks(
-    campaign: Campaign, *, smtp_username: str = "", http_head: HeadFunction | None = None
+    campaign: Campaign,
+    *,
+    smtp_username: str = "",
+    http_head: HeadFunction | None = None,
+    sign_in_missing: str = "",
 ) -> Report:
     """All checks over one prepared campaign (issue rendered, recipients readable).
 
-    ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each)."""
+    ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each).
+    ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
+    the caller reads the token store, `oauth.sign_in_missing`)."""
     report = Report()
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
@@ -104,6 +110,14 @@ def run_checks(
     _check_size(campaign, report)
     _check_compliance(campaign, report)
     _check_sender(campaign, report, smtp_username)
+    if sign_in_missing:
+        report.add(
+            ERROR,
+            "NEWSLETTER_SMTP_AUTH",
+            sign_in_missing,
+            "run 'newsletter login' and sign in with the sending mailbox",
+            code="sign-in",
+        )
     _check_members(campaign, report)
     return report
 

@@ -166,6 +166,28 @@ def _context(text: str, address: str) -> str:
     return _one_line(text[at : at + 600])
 
 
+# An SMTP reply inside a bounce's text ("550 5.1.1 …", "554: …"); not a number inside an
+# IP address or a host name ("[203.0.113.9]").
+_REPLY = re.compile(r"(?<![\w.\[])[245]\d\d(?=[ -]|:\s)")
+
+
+def _reason(text: str, address: str) -> str:
+    """What the server said about ``address``, its reply first: the words after the address
+    (which the member column shows already) up to the end of that paragraph, so neither
+    the address nor the returned copy of the message below it fills a narrow table. Exim
+    puts the host and the SMTP stage first; they go after the reply, in parentheses."""
+    at = text.lower().find(address.lower())
+    if at < 0:
+        return ""
+    after = text[at + len(address) : at + 600].lstrip(">:) \t")
+    paragraph = _one_line(re.split(r"\n\s*\n", after.lstrip("\r\n"), maxsplit=1)[0])
+    reply = _REPLY.search(paragraph)
+    if reply is None or reply.start() == 0:
+        return paragraph
+    before = paragraph[: reply.start()].rstrip(" :")
+    return f"{paragraph[reply.start() :]} ({before})"
+
+
 def _body_text(msg: Message) -> str:
     parts = []
     for part in msg.walk():
@@ -197,7 +219,8 @@ def failures_from_heuristics(msg: Message) -> list[Failure]:
             level = severity(status, context)
         else:
             level = SOFT
-        found.append(Failure(address, level, status, context[:300], source="flufl.bounce"))
+        reason = _reason(text, address) or context
+        found.append(Failure(address, level, status, reason[:300], source="flufl.bounce"))
     return found
 
 

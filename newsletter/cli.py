@@ -16,7 +16,14 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, NewsletterError
+from .errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Interrupted,
+    NewsletterError,
+)
 
 # `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
 # order they happen to be defined in; a command not listed here comes after these.
@@ -31,6 +38,14 @@ class _ChairOrder(TyperGroup):
         names = super().list_commands(ctx)
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+    def invoke(self, ctx):
+        # Typer turns a KeyboardInterrupt escaping a command into a silent exit 130; catch
+        # it first so main() prints one line for every command's Ctrl-C.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
 
 
 app = typer.Typer(
@@ -703,7 +718,12 @@ def feedback(
         bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
     ] = False,
     since: Annotated[
-        str | None, typer.Option(metavar="YYYY-MM-DD", help="Only messages from this day on.")
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="Only messages from this day on (default: the day before the first send; "
+            "before any send, the last 30 days).",
+        ),
     ] = None,
     move_to: Annotated[
         str | None,
@@ -744,6 +764,7 @@ def _print_feedback(report) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(soft_wrap=False)
     title = f"Feedback from {report.folder}" + (
@@ -756,7 +777,7 @@ def _print_feedback(report) -> None:
     # indented line under its row.
     names = ("kind", "member", "issue", "action")
     cells = [
-        (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)
+        tuple(map(_plain, (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)))
         for row in report.rows
     ]
     widths = [max([len(name)] + [len(cell[at]) for cell in cells]) for at, name in enumerate(names)]
@@ -768,10 +789,9 @@ def _print_feedback(report) -> None:
             table.add_column(name, no_wrap=True, min_width=width)
         table.add_column("detail", no_wrap=True, overflow="ellipsis", width=room)
         for cell in cells:
-            table.add_row(*cell)
+            table.add_row(*map(Text, cell))
         console.print(table)
     elif report.rows:
-        from rich.text import Text
 
         def line(text: str) -> None:
             console.print(Text(text), no_wrap=True, overflow="ellipsis", crop=True)
@@ -786,11 +806,18 @@ def _print_feedback(report) -> None:
     counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing new"
     if report.since_first_send:
         _say(f"Read from {report.since.isoformat()} on (the day before the first send)")
+    elif report.since_default:
+        from .feedback_run import FIRST_RUN_DAYS
+
+        _say(
+            f"Read from {report.since.isoformat()} on (the last {FIRST_RUN_DAYS} days: nothing "
+            "was sent yet; --since YYYY-MM-DD reads further back)"
+        )
     _say(f"New: {counts}; already processed before: {report.already_processed}")
     verb = "Would suppress" if report.dry_run else "Suppressed"
     _say(f"{verb}: {len(report.suppressed)}")
     for address, reason, issue in report.suppressed:
-        _say(f"  {address}: {reason}" + (f" ({issue})" if issue else ""))
+        _say(_plain(f"  {address}: {reason}" + (f" ({issue})" if issue else "")))
     if report.moved:
         verb = "Would move" if report.dry_run else "Moved"
         _say(f"{verb}: {report.moved} message(s) to {report.move_to}")
@@ -802,13 +829,21 @@ def _print_feedback(report) -> None:
             pad_edge=False,
         )
         # Addresses and dates are not broken mid-word; the subject wraps at spaces.
-        senders = [reply.sender or "(no sender)" for reply in report.replies]
+        senders = [_plain(reply.sender) or "(no sender)" for reply in report.replies]
         replies.add_column("from", no_wrap=True, min_width=max(len(s) for s in senders))
         replies.add_column("date", no_wrap=True)
         replies.add_column("subject", overflow="fold", min_width=20)
         for sender, reply in zip(senders, report.replies, strict=True):
-            replies.add_row(sender, _short_date(reply.date), reply.subject or "(no subject)")
+            subject = _plain(reply.subject) or "(no subject)"
+            replies.add_row(Text(sender), Text(_plain(_short_date(reply.date))), Text(subject))
         console.print(replies)
+
+
+def _plain(text: str) -> str:
+    """Text from mail anyone can send, as the terminal may show it: without control
+    characters (an escape sequence can draw a link of the sender's choosing, clear the
+    screen or retitle the window). Printed as rich ``Text``, never as markup."""
+    return "".join(ch for ch in text if ch.isprintable() or ch == " ")
 
 
 def _short_date(value: str) -> str:
@@ -877,9 +912,12 @@ def login(
     if status:
         info = oauth.sign_in_status(settings)
     else:
-        info = oauth.login(
-            settings, device_code=device_code, open_browser=webbrowser.open, echo=_say
-        )
+        try:
+            info = oauth.login(
+                settings, device_code=device_code, open_browser=webbrowser.open, echo=_say
+            )
+        except KeyboardInterrupt:  # tokens are stored only once the sign-in completes
+            raise Interrupted("nobody was signed in") from None
     if info is None:
         _say("not signed in (run: newsletter login)")
         raise typer.Exit(EXIT_PARTIAL)
@@ -915,10 +953,13 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
+    except Interrupted as error:
+        typer.secho(str(error), fg="yellow", err=True)
+        sys.exit(error.exit_code)
     except NewsletterError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a command (while parsing the options)
         typer.secho("interrupted", fg="yellow", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except _click_exceptions() as error:
@@ -929,13 +970,39 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("NEWSLETTER_DEBUG"):
             raise
         typer.secho(
-            f"internal error: {type(error).__name__}: {error} "
+            f"internal error: {type(error).__name__}: {_redacted(str(error))} "
             "(please report it; NEWSLETTER_DEBUG=1 shows the traceback)",
             fg="red",
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK)
+
+
+_SECRET_NAMES = ("PASSWORD", "SECRET", "TOKEN")
+
+
+def _redacted(text: str) -> str:
+    """``text`` with every secret setting's value (from the environment or ``.env``) blanked:
+    an unexpected error's message may quote what it choked on, and it is printed."""
+    import os
+
+    values = {v for k, v in os.environ.items() if k.startswith("NEWSLETTER_") and any(
+        name in k for name in _SECRET_NAMES)}  # fmt: skip
+    try:
+        from dotenv import dotenv_values
+
+        values |= {
+            v for k, v in dotenv_values(".env").items()
+            if v and k.startswith("NEWSLETTER_") and any(name in k for name in _SECRET_NAMES)
+        }  # fmt: skip
+    except (OSError, ValueError):
+        pass
+    # Longest first, so a secret that contains another is blanked whole; tiny values would
+    # blank ordinary words, and no real secret is that short.
+    for value in sorted((v for v in values if len(v) >= 4), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 def _click_exceptions() -> tuple[type[BaseException], ...]:

@@ -131,6 +131,18 @@ class UsageError(NewsletterError):
     """Options that contradict each other or would be silently ignored (exit 2)."""
 
 
+class Interrupted(NewsletterError):
+    """Ctrl-C: reported as "interrupted" plus what that left behind (exit 130).
+
+    Typer would turn the KeyboardInterrupt into a silent exit 130; every command's
+    interruption comes here instead, so it always ends with one line saying so."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, what: str = "") -> None:
+        super().__init__(f"interrupted: {what}" if what else "interrupted")
+
+
 class SignInError(NewsletterError):
     """Signing in with the mail provider (OAuth 2.0) failed: unreachable sign-in service,
     refused app registration, a failed token command, a browser sign-in that timed out."""

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from .journal import address_key as _key
+from .journal import open_database
+
 LOG_NAME = "feedback.sqlite3"
 EVENT_KINDS = ("hard", "soft", "complaint", "unsubscribe", "rcpt")
 
@@ -63,10 +66,6 @@ class Event:
     detail: str = ""
 
 
-def _key(address: str) -> str:
-    return address.strip().casefold()
-
-
 class FeedbackLog:
     """The feedback memory; every ``commit`` is one transaction."""
 
@@ -77,11 +76,7 @@ class FeedbackLog:
     @classmethod
     def for_state_dir(cls, state_dir: str | Path) -> FeedbackLog:
         path = Path(state_dir) / LOG_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
+        db = open_database(path, _SCHEMA)
         columns = {row[1] for row in db.execute("PRAGMA table_info(processed)")}
         if "movable" not in columns:  # a memory written before the column existed
             db.execute("ALTER TABLE processed ADD COLUMN movable INTEGER NOT NULL DEFAULT 0")

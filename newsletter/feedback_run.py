@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .bounces import Failure
 from .config import Settings
 from .feedback import (
     AUTO_REPLY,
@@ -38,6 +39,10 @@ from .refusals import enhanced_code, is_recipient_refusal
 # What each action writes into the suppression list's reason column.
 REASONS = {"hard": "bounced", "soft": "bounced", "complaint": "complained",
            "unsubscribe": "unsubscribed", "rcpt": "bounced"}  # fmt: skip
+
+# Before any send there is no first send to start reading from: read this many days back
+# (--since reads further). Feedback on a bulletin arrives within days; older mail is not it.
+FIRST_RUN_DAYS = 30
 
 _SMTP_PERMANENT = re.compile(r"^\s*5\d\d\b")
 
@@ -72,8 +77,9 @@ class FeedbackReport:
     already_processed: int = 0
     moved: int = 0  # in a dry run: would be moved
     move_to: str = ""
-    since: dt.date | None = None  # the first day read (None: the whole folder)
+    since: dt.date | None = None  # the first day read
     since_first_send: bool = False  # that day was taken from the journal's first send
+    since_default: bool = False  # nothing sent yet: the last FIRST_RUN_DAYS days
 
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -160,6 +166,18 @@ class _Matcher:
         return self.by_address(address)
 
 
+def _detail(failure: Failure) -> str:
+    """The server's words for the detail column, its reason as early as possible (a narrow
+    terminal cuts the rest): the status only when the words lack it, and without
+    "<member address>:", which the member column shows already."""
+    words = re.sub(
+        rf"<?{re.escape(failure.address)}>?:\s*", "", failure.diagnostic, flags=re.IGNORECASE
+    )
+    if failure.status and failure.status not in words:
+        words = f"{failure.status} {words}"
+    return " ".join(words.split())[:160]
+
+
 def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) -> bool:
     """Record the rows and decisions for one message; whether it counts as feedback
     (moved by --move-to)."""
@@ -169,7 +187,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
         matched_any = False
         not_ours = matcher.not_ours(fb)
         for failure in fb.failures:
-            detail = " ".join(x for x in (failure.status, failure.diagnostic) if x)[:160]
+            detail = _detail(failure)
             if failure.severity == "delay":
                 report.rows.append(Row(source, fb.kind, failure.address, "", "ignored", detail))
                 matched_any = True
@@ -299,6 +317,11 @@ def run_feedback(
             if first is not None:
                 since = first.date() - dt.timedelta(days=1)
                 report.since_first_send = True
+        if since is None:
+            # Nothing sent yet (feedback tried before the first send): no first send bounds
+            # the read, but the whole mailbox is still years of mail that is no feedback.
+            since = (today or dt.date.today()) - dt.timedelta(days=FIRST_RUN_DAYS)
+            report.since_default = True
         report.since = since
         mailbox = open_mailbox(params, sign_in)
         try:

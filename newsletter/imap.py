@@ -95,7 +95,10 @@ def password_login(username: str, password: str) -> Authenticator:
     """LOGIN with a password (only ever sent over TLS, or to localhost)."""
 
     def login(conn: imaplib.IMAP4) -> None:
-        conn.login(username, password)
+        if f"{username}{password}".isascii():
+            conn.login(username, password)
+        else:  # imaplib's LOGIN is ASCII only; RFC 4616 PLAIN carries UTF-8
+            conn.authenticate("PLAIN", lambda _: f"\0{username}\0{password}".encode())
 
     return login
 

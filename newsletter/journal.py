@@ -65,6 +65,24 @@ CREATE TABLE IF NOT EXISTS issue_runs (
 """
 
 
+def open_database(path: Path, schema: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A SQLite file of ours (created with its folder if needed), set up for durability:
+    WAL, an fsync on every commit, a wait while another process writes, ``schema`` applied.
+
+    The journal and the feedback log both use it, so both survive a crash the same way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: callers issue BEGIN/COMMIT themselves, so each commit point is
+    # exactly where the durability argument needs it.
+    db = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=check_same_thread, timeout=30
+    )
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # fsync on every commit: survives power loss
+    db.execute("PRAGMA busy_timeout=30000")  # another process (a second run) may write
+    db.executescript(schema)
+    return db
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -125,15 +143,8 @@ class Journal:
     def open(cls, path: str | Path, *, clock: Callable[[], datetime] = _utc_now) -> Journal:
         """Open (creating it and its folder if needed) the journal database at ``path``."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each commit point is
-        # exactly where the durability argument needs it.
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # fsync on every commit: survives power loss
-        db.execute("PRAGMA busy_timeout=30000")  # another process (a second run) may write
-        db.executescript(_SCHEMA)
-        return cls(db, path, clock)
+        # Shared by the delivery threads (serialised by the journal's lock).
+        return cls(open_database(path, _SCHEMA, check_same_thread=False), path, clock)
 
     @classmethod
     def for_state_dir(
@@ -214,10 +225,6 @@ class Journal:
             params.extend(statuses)
         with self._lock:
             return {key for (key,) in self._db.execute(sql, params)}
-
-    def sent_addresses(self, slug: str) -> set[str]:
-        """Casefolded addresses already accepted by the server for this issue."""
-        return self.addresses(slug, "sent")
 
     def counts(self, slug: str) -> dict[str, int]:
         """Members per status (every status present, 0 if none)."""

@@ -22,7 +22,7 @@ from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
 from .oauth_store import read_json, remove, token_path, write_private
-from .oauth_tokens import CA_HINT, Clock, Echo, Grant, OpenBrowser, SignIn
+from .oauth_tokens import Clock, Echo, Grant, OpenBrowser, SignIn, network_errors
 
 # openid + email: so the token response names the account (its ID token's email claim).
 SCOPES = "https://mail.google.com/ openid email"
@@ -55,7 +55,8 @@ class GoogleBackend:
     @contextmanager
     def _service(self, what: str) -> Iterator[None]:
         try:
-            yield
+            with network_errors(self.authority, "check the network, or NEWSLETTER_OAUTH_AUTHORITY"):
+                yield
         except OAuthError as error:
             if error.error in ("invalid_grant", "unauthorized_client"):
                 raise SignInRequired(f"{what}: {error.error}") from None
@@ -63,17 +64,6 @@ class GoogleBackend:
             raise SignInError(
                 f"{what} failed: {error.error}" + (f": {description[0]}" if description else ""),
                 hint="check NEWSLETTER_OAUTH_CLIENT_ID and NEWSLETTER_OAUTH_CLIENT_SECRET",
-            ) from None
-        except requests.exceptions.SSLError:
-            raise SignInError(
-                f"the sign-in service {self.authority} has a certificate this computer "
-                "does not trust",
-                hint=CA_HINT,
-            ) from None
-        except requests.RequestException as error:
-            raise SignInError(
-                f"cannot reach the sign-in service {self.authority} ({type(error).__name__})",
-                hint="check the network, or NEWSLETTER_OAUTH_AUTHORITY",
             ) from None
         except ValueError as error:  # a token endpoint answering something else than JSON
             raise SignInError(f"{what} failed: {str(error)[:200]}") from None

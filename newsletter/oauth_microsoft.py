@@ -14,13 +14,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import msal
-import requests
 
 from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
 from .oauth_store import remove, token_path, write_private
-from .oauth_tokens import CA_HINT, Echo, Grant, OpenBrowser, SignIn
+from .oauth_tokens import Echo, Grant, OpenBrowser, SignIn, network_errors
 
 # offline_access, openid and profile are added by MSAL itself (it refuses them here).
 SCOPES = [
@@ -88,20 +87,10 @@ class MicrosoftBackend:
     @contextmanager
     def _service(self) -> Iterator[None]:
         """Network and discovery failures as one line naming the sign-in service."""
+        hint = "check the network, or NEWSLETTER_OAUTH_TENANT / NEWSLETTER_OAUTH_AUTHORITY"
         try:
-            yield
-        except requests.exceptions.SSLError:
-            raise SignInError(
-                f"the sign-in service {self.authority} has a certificate this computer "
-                "does not trust",
-                hint=CA_HINT,
-            ) from None
-        except requests.RequestException as error:
-            reason = type(error).__name__
-            raise SignInError(
-                f"cannot reach the sign-in service {self.authority} ({reason})",
-                hint="check the network, or NEWSLETTER_OAUTH_TENANT / NEWSLETTER_OAUTH_AUTHORITY",
-            ) from None
+            with network_errors(self.authority, hint):
+                yield
         except ValueError as error:  # MSAL's authority validation and discovery
             raise SignInError(
                 f"sign-in service {self.authority} refused: {str(error).splitlines()[0][:200]}",

@@ -23,6 +23,18 @@ def token_path(state_dir: Path, provider: str) -> Path:
 
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` with mode 0600, atomically."""
+    try:
+        _write_private(path, text)
+    except PermissionError as error:
+        # Windows refuses to replace a file another process holds open (a backup or
+        # sync client, a virus scanner): one line, never an internal error.
+        raise SignInError(
+            f"{path}: cannot save the sign-in ({error.strerror or error})",
+            hint="close any program that has it open, then run newsletter login again",
+        ) from None
+
+
+def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(FileNotFoundError):
@@ -31,6 +43,10 @@ def write_private(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            # On disk before the rename: else a power cut can leave an empty token file in
+            # place of the old one (MSAL rotates refresh tokens: the old one is gone too).
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .errors import SignInError
 
 Clock = Callable[[], float]
 Echo = Callable[[str], None]
@@ -19,6 +22,27 @@ CA_HINT = (
     "if your network inspects TLS with its own CA, set REQUESTS_CA_BUNDLE to that CA's PEM "
     "file in the environment (not in .env); otherwise check NEWSLETTER_OAUTH_AUTHORITY"
 )
+
+
+@contextmanager
+def network_errors(authority: str, hint: str) -> Iterator[None]:
+    """requests' failures to reach the sign-in service ``authority``, as one line naming it.
+
+    Only the exception's class is shown, never its text: requests quotes the URL, and a
+    token request's URL or body may carry an authorisation code or a refresh token."""
+    import requests  # MSAL's and Authlib's HTTP; loaded with them, not with oauth.py
+
+    try:
+        yield
+    except requests.exceptions.SSLError:
+        raise SignInError(
+            f"the sign-in service {authority} has a certificate this computer does not trust",
+            hint=CA_HINT,
+        ) from None
+    except requests.RequestException as error:
+        raise SignInError(
+            f"cannot reach the sign-in service {authority} ({type(error).__name__})", hint=hint
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def _check_settings(campaign: Campaign, report: Report) -> None:
                 env_name(name),
                 f"{shown} is still the placeholder from .env.example",
                 "set your own value in .env",
-                code="placeholder-setting",
+                code="weak-secret" if name == "secret" else "placeholder-setting",
             )
     for name in _DOMAIN_SETTINGS:
         value = str(getattr(settings, name, "") or "")
@@ -191,7 +191,7 @@ def _check_settings(campaign: Campaign, report: Report) -> None:
                 "NEWSLETTER_SECRET",
                 f"the secret {problem}: unsubscribe links could be forged",
                 'generate one: python -c "import secrets; print(secrets.token_urlsafe(32))"',
-                code="placeholder-setting",
+                code="weak-secret",
             )
 
 
@@ -724,6 +724,35 @@ def _rows(rows: list[int], limit: int = 10) -> str:
     return f"{label} " + ", ".join(map(str, rows[:limit])) + (", …" if len(rows) > limit else "")
 
 
+def _placeholder_members(
+    report: Report, where: str, placeholder: dict[str, list[int]], count: int
+) -> None:
+    """Members on example.org/.com/.net: the list is (partly) still the example one, e.g.
+    recipients.csv copied from recipients.csv.example. Nobody reads mail there; a list of
+    nothing else is no members' list at all (an error), some such rows a warning."""
+    rows = sorted(row for found in placeholder.values() for row in found)
+    domains = ", ".join(sorted(placeholder))
+    kind = "a placeholder domain" if len(placeholder) == 1 else "placeholder domains"
+    if len(rows) == count:
+        everyone = "the only member is" if count == 1 else f"all {count} members are"
+        report.add(
+            ERROR,
+            where,
+            f"{everyone} on {domains}, {kind} ({_rows(rows)})",
+            "replace the example list with your members' addresses",
+            code="placeholder-members",
+        )
+        return
+    members = "member" if len(rows) == 1 else "members"
+    report.add(
+        WARNING,
+        where,
+        f"{len(rows)} {members} on {domains}, {kind} ({_rows(rows)})",
+        "replace the example list's rows with real members, or delete them",
+        code="placeholder-members",
+    )
+
+
 def _check_members(campaign: Campaign, report: Report) -> None:
     from .message import MessageBuilder
 
@@ -736,6 +765,7 @@ def _check_members(campaign: Campaign, report: Report) -> None:
         if not slot.fallback and slot.field not in ("unsubscribe_url", "email")
     }
     empty: dict[str, list[int]] = {}
+    placeholder: dict[str, list[int]] = {}  # placeholder domain -> rows of members on it
     count = 0
     subject = campaign.rendered.subject_filled
     longest = (0, 0)  # (length, row) of the longest personalised subject
@@ -743,6 +773,9 @@ def _check_members(campaign: Campaign, report: Report) -> None:
         # Build every member's message: a field or value problem shows here, not mid-send.
         builder.build(recipient)
         count += 1
+        domain = recipient.email.rpartition("@")[2].lower()
+        if domain in PLACEHOLDER_HOSTS or domain.endswith(_DOTTED_PLACEHOLDERS):
+            placeholder.setdefault(domain, []).append(recipient.row)
         if subject.has_slots:
             values = campaign.rendered.slots.values(MessageBuilder.fields(recipient, ""))
             length = len(" ".join(subject.fill(values).split()))
@@ -773,6 +806,8 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             f"save your members' list as {campaign.settings.recipients}, or pass -r FILE",
             code="example-list",
         )
+    if placeholder and campaign.recipients_path != EXAMPLE_RECIPIENTS:
+        _placeholder_members(report, where, placeholder, count)
     if any(normalise_column(raw) != role for role, raw in recipients.columns.items()):
         report.add(INFO, where, f"columns used: {recipients.columns_line()}")
     if recipients.several:

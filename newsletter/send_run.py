@@ -59,6 +59,13 @@ class SendOptions:
 
 
 # Options that only mean something for a real send to the members.
+# Pre-flight findings that --force cannot override, with what to do instead.
+UNFORCEABLE = {
+    "draft": "a draft is never sent, even with --force: delete its 'draft: true' line",
+    "weak-secret": "a guessable NEWSLETTER_SECRET is never used, even with --force (members' "
+    "unsubscribe links could be forged): set a long random one",
+}
+
 _MEMBER_SEND_ONLY = {
     "yes": "--yes",
     "limit": "--limit",
@@ -207,6 +214,7 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
     camp = campaign_mod.prepare(settings, slug, recipients=options.recipients, allow_example=True)
     to, source = test_addresses(settings, options.to)
     with Journal.for_state_dir(settings.state_dir) as journal:
+        _test_copies_fit_the_cap(journal, settings.daily_limit, len(to))
         sent = sending.send_test(
             camp,
             to,
@@ -216,6 +224,30 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
             source=source,
         )
     return TestSend(sent, camp.offline_images())
+
+
+def _test_copies_fit_the_cap(journal: Journal, limit: int, copies: int) -> None:
+    """Test copies count toward the provider's daily cap like member sends, so they are
+    held back by it too: over the cap the provider would refuse them (or the account)."""
+    budget = daily_budget(journal, limit)
+    if budget is None or copies <= budget.left:
+        return
+    now = journal.now()
+    moment = budget.free_again(copies, now)
+    what = "the test copy was" if copies == 1 else f"the {copies} test copies were"
+    head = (
+        "daily cap reached"
+        if budget.left == 0
+        else f"daily cap: {budget.left} left for {copies} test copies"
+    )
+    error = NewsletterError(
+        f"{head}: {budget.used} of {budget.limit} sent in the last 24 hours "
+        f"(NEWSLETTER_DAILY_LIMIT); {what} not sent",
+        hint=(f"it can go {when(moment, now)}" if moment else "try again tomorrow")
+        + ", or raise NEWSLETTER_DAILY_LIMIT if the provider allows more",
+    )
+    error.exit_code = EXIT_PARTIAL
+    raise error
 
 
 def send_to_members(
@@ -246,14 +278,15 @@ def send_to_members(
     problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
     for finding in problems:
         ui.finding(finding.line())
-    # A draft is never sent to members, not even with --force.
-    draft = any(f.code == "draft" for f in problems)
-    if problems and (not options.force or draft):
+    # --force cannot send a draft to members, nor sign unsubscribe links with a secret anyone
+    # could guess (every member's link would be forgeable).
+    unforceable = [f for f in problems if f.code in UNFORCEABLE]
+    if problems and (not options.force or unforceable):
         raise CheckFailed(
             f"{len(problems)} pre-flight error(s); nothing was sent",
             hint=(
-                "a draft is never sent, even with --force: delete its 'draft: true' line"
-                if draft
+                UNFORCEABLE[unforceable[0].code]
+                if unforceable
                 else f"see 'newsletter check {slug}', or add --force to send anyway"
             ),
         )

@@ -60,12 +60,6 @@ class SlotTable:
         self.uses.append(Use(slot.field, *_template_location()))
         return f"zz{self.nonce}s{self._ids[slot]}zz"
 
-    def slot_of(self, token: str) -> Slot:
-        match = self.pattern.fullmatch(str(token))
-        if not match:
-            raise ValueError(f"not a member field: {token!r}")
-        return self.slots[int(match.group(1))]
-
     def values(self, fields: Mapping[str, str]) -> list[str]:
         """Every slot's text for one member, indexed by slot number."""
         return [slot.value(fields) for slot in self.slots]

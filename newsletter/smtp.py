@@ -14,6 +14,7 @@ The password never appears in an exception message, a log line or a ``repr``.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -261,9 +262,27 @@ class SmtpTransport:
                 )
             if not conn.has_extn("auth"):
                 raise self._fatal("server offers no AUTH after TLS", CREDENTIALS_HINT)
-            conn.login(s.smtp_username, s.smtp_password)
+            if f"{s.smtp_username}{s.smtp_password}".isascii():
+                conn.login(s.smtp_username, s.smtp_password)
+            else:
+                self._plain_utf8(conn)
             # smtplib keeps the credentials on the object; they are not needed any more.
             conn.user = conn.password = ""  # type: ignore[attr-defined]
+
+    def _plain_utf8(self, conn: smtplib.SMTP) -> None:
+        """AUTH PLAIN with UTF-8 credentials (RFC 4616): smtplib's ``login`` encodes them as
+        ASCII and fails with a UnicodeEncodeError naming a character of the password."""
+        s = self._settings
+        if "PLAIN" not in (conn.esmtp_features.get("auth") or "").upper().split():
+            raise self._fatal(
+                "the username or password has a character outside ASCII, which only AUTH "
+                "PLAIN carries, and the server does not offer AUTH PLAIN",
+                CREDENTIALS_HINT,
+            )
+        answer = f"\0{s.smtp_username}\0{s.smtp_password}".encode()
+        code, resp = conn.docmd("AUTH", "PLAIN " + base64.b64encode(answer).decode("ascii"))
+        if code != 235:
+            raise smtplib.SMTPAuthenticationError(code, resp)
 
     def _xoauth2(self, conn: smtplib.SMTP) -> None:
         """AUTH XOAUTH2 with a fresh token; one retry with a refreshed token if refused

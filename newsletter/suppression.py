@@ -91,6 +91,18 @@ def _check_columns(path: Path, header: Header) -> None:
         )
 
 
+def _valid(path: Path, value: str) -> str:
+    """The normalised address, or an error that says nothing was written."""
+    address, why = validate_address(value.strip())
+    if address is None:
+        raise RecipientsError(
+            f"cannot suppress {value.strip()!r}: {why}",
+            path=path,
+            hint="nothing was added; correct the address and try again",
+        )
+    return address
+
+
 def add_suppressed(
     path: Path,
     addresses: Iterable[str],
@@ -105,16 +117,7 @@ def add_suppressed(
     keeps its delimiter, column order and line endings.
     """
     path = Path(path)
-    valid: list[str] = []
-    for value in addresses:
-        address, why = validate_address(value.strip())
-        if address is None:
-            raise RecipientsError(
-                f"cannot suppress {value.strip()!r}: {why}",
-                path=path,
-                hint="nothing was added; correct the address and try again",
-            )
-        valid.append(address)
+    valid = [_valid(path, value) for value in addresses]
     known = set(load_suppressed(path))  # also refuses to append to a broken file
     added: list[str] = []
     present: list[str] = []
@@ -143,13 +146,7 @@ def suppress_entries(
     rows: list[dict[str, str]] = []
     written: list[tuple[str, str, str]] = []
     for value, reason, issue in entries:
-        address, why = validate_address(value.strip())
-        if address is None:
-            raise RecipientsError(
-                f"cannot suppress {value.strip()!r}: {why}",
-                path=path,
-                hint="nothing was added; correct the address and try again",
-            )
+        address = _valid(path, value)
         if address.casefold() in known:
             continue
         known.add(address.casefold())
@@ -226,6 +223,22 @@ def _replace(path: Path, new_rows: bytes, *, keep_old: bool, ending: str = "\n")
     exists = keep_old
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        _write_and_replace(path, temp, new_rows, exists=exists, ending=ending)
+    except PermissionError as error:
+        # Windows refuses to replace a file another program holds open (Excel keeps the
+        # list it shows locked): one line that says so, not an internal error.
+        raise RecipientsError(
+            f"cannot write the suppression list ({error.strerror or error})",
+            path=path,
+            hint="close it in Excel or any program that has it open, then run this again; "
+            "the list was not changed",
+        ) from None
+
+
+def _write_and_replace(
+    path: Path, temp: Path, new_rows: bytes, *, exists: bool, ending: str
+) -> None:
     # os.open with 0o666 so the new file gets the usual umask-derived permissions.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

@@ -10,6 +10,12 @@ import pytest
 from newsletter.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# What the project fixture's members list has instead of the example's placeholder domains.
+MEMBER_DOMAINS = {
+    "@example.org": "@nghealth.uk",
+    "@example.com": "@mmedtech.uk",
+    "@example.net": "@cdhealth.uk",
+}
 SEED = ROOT / "tests" / "data" / "cluster-news-december-2023.txt"  # copy of shared/seeds
 
 
@@ -18,7 +24,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder laid out like the user's: issues/, templates/, recipients.csv; cwd is there."""
     shutil.copytree(ROOT / "issues", tmp_path / "issues")
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    shutil.copy(ROOT / "recipients.csv.example", tmp_path / "recipients.csv")
+    # The example list as a chair fills it in: the same members, on their organisations'
+    # domains (`check` refuses a list still on example.org/.com/.net, the example's own).
+    example = (ROOT / "recipients.csv.example").read_text(encoding="utf-8")
+    for placeholder, domain in MEMBER_DOMAINS.items():
+        example = example.replace(placeholder, domain)
+    (tmp_path / "recipients.csv").write_text(example, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     # The developer's own environment must not leak into tests.
     for name in list(__import__("os").environ):

@@ -104,9 +104,10 @@ class Dovecot:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start(introspection_url: str = "") -> Dovecot:
+def start(introspection_url: str = "", users: dict[str, str] | None = None) -> Dovecot:
     """Start a server; with ``introspection_url`` it also accepts XOAUTH2, checking bearer
-    tokens at that RFC 7662 token introspection endpoint (Dovecot's oauth2 passdb)."""
+    tokens at that RFC 7662 token introspection endpoint (Dovecot's oauth2 passdb).
+    ``users``: more accounts (name: password) beside USERNAME."""
     # Its own folder directly under the temp dir: Dovecot's workers (other users) must be able
     # to reach it, and pytest's tmp_path parents are private (0700).
     root = Path(tempfile.mkdtemp(prefix="newsletter-dovecot-"))
@@ -117,7 +118,11 @@ def start(introspection_url: str = "") -> Dovecot:
     cert = ca.issue_cert(HOST, "localhost")
     cert.private_key_and_cert_chain_pem.write_to_path(str(root / "server.pem"))
     ca.cert_pem.write_to_path(str(root / "ca.pem"))
-    (root / "passwd").write_text(f"{USERNAME}:{{PLAIN}}{PASSWORD}\n")
+    accounts = {USERNAME: PASSWORD, **(users or {})}
+    (root / "passwd").write_text(
+        "".join(f"{name}:{{PLAIN}}{secret}\n" for name, secret in accounts.items()),
+        encoding="utf-8",
+    )
     plain_port, tls_port = _free_port(), _free_port()
     oauth2 = ""
     if introspection_url:

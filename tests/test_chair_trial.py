@@ -217,7 +217,7 @@ def test_dry_run_summary_shows_the_personalised_subject(project: Path) -> None:
     lines = done.stdout.splitlines()
     at = lines.index('  subject:   {{ recipient.first_name or "Member" }}, your January news')
     assert lines[at + 1] == (
-        '             e.g. "Priya, your January news" (priya.shah@example.org, row 2)'
+        '             e.g. "Priya, your January news" (priya.shah@nghealth.uk, row 2)'
     )
 
 
@@ -262,7 +262,7 @@ def test_preview_says_who_it_is_personalised_as(project: Path, ready: Settings) 
     write_issue(project, "## Hello\n\nText.\n", subject='{{ recipient.first_name or "Member" }}!')
     path = project / "issues" / "probe.md"
     first = Preview(ready, path, print, preview_member(ready)).current()
-    assert '<dt>To</dt><dd class="to">Priya Shah &lt;priya.shah@example.org&gt;</dd>' in page(first)
+    assert '<dt>To</dt><dd class="to">Priya Shah &lt;priya.shah@nghealth.uk&gt;</dd>' in page(first)
     nobody = preview_member(replace(ready, recipients=project / "none.csv"))
     anonymous = Preview(ready, path, print, nobody).current()
     assert (

@@ -222,3 +222,47 @@ def test_output_folders_that_are_not_ours_are_never_replaced(project: Path) -> N
     # Our own output folder is replaced on every run, as documented.
     assert run(["send", "december-2023", "--dry-run"], project).returncode == 0
     assert run(["send", "december-2023", "--dry-run"], project).returncode == 0
+
+
+def test_ctrl_c_in_any_command_ends_with_one_line_and_130(project: Path) -> None:
+    """A real process and a real SIGINT while `feedback` waits for an IMAP server that
+    accepted the connection but never greets: Typer alone would exit 130 silently."""
+    import signal
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        env.update(
+            NEWSLETTER_IMAP_HOST="127.0.0.1",
+            NEWSLETTER_IMAP_PORT=str(listener.getsockname()[1]),
+            NEWSLETTER_IMAP_SECURITY="none",
+            NEWSLETTER_IMAP_USERNAME="chair",
+            NEWSLETTER_IMAP_PASSWORD="secret-password",
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "feedback"],
+            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        listener.settimeout(30)
+        connection, _ = listener.accept()  # the command is now waiting for the greeting
+        with connection:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert err.strip().splitlines() == ["interrupted"]
+
+
+def test_an_internal_error_line_never_shows_a_secret_setting(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug's one-line report quotes the exception's message, which may quote what it
+    choked on: the values of secret settings (environment or .env) are blanked in it."""
+    from newsletter import cli
+
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "Grüße-2026-pw")
+    (project / ".env").write_text("NEWSLETTER_SECRET=k3y-from-dotenv-0123456789\n", "utf-8")
+    line = cli._redacted(
+        "cannot encode 'Grüße-2026-pw' nor k3y-from-dotenv-0123456789 in position 9"
+    )
+    assert "Grüße-2026-pw" not in line and "k3y-from-dotenv" not in line
+    assert line == "cannot encode '***' nor *** in position 9"

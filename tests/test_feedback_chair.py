@@ -12,7 +12,8 @@ Each test here failed before its fix:
   soft bounce for the last issue;
 - an "unsubscribe" from an address that is no member looked like a member taken off;
 - the first run read the whole mailbox: years of the organisation's mail downloaded and
-  every message listed as a reply to read.
+  every message listed as a reply to read; and so did a run before any send (no journal);
+- an Exim bounce's detail began with the address and the host: 80 columns cut the reason.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ CORPUS = Path(__file__).parent / "data" / "feedback"
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
 
 MEMBERS = [
-    "amira.haddad@example.org",  # Microsoft 365 NDR: address not found
-    "helen.ward@example.org",  # Outlook automatic reply, no Auto-Submitted
-    "ewa.kowalska@example.net",  # a reply with a raw UTF-8 subject
-    "dev.singh@example.org",  # the chair's own mail to her bounced (mailbox full)
-    "nadia.rossi@example.net",  # says nothing
+    "amira.haddad@nghealth.uk",  # Microsoft 365 NDR: address not found
+    "helen.ward@nghealth.uk",  # Outlook automatic reply, no Auto-Submitted
+    "ewa.kowalska@cdhealth.uk",  # a reply with a raw UTF-8 subject
+    "dev.singh@nghealth.uk",  # the chair's own mail to her bounced (mailbox full)
+    "nadia.rossi@cdhealth.uk",  # says nothing
 ]
 STRANGER = "gareth.price@example.com"  # not a member; writes "unsubscribe"
 
@@ -114,7 +115,9 @@ def _sent_and_returned(project: Path, mailbox, tmp_path: Path) -> dict[str, str]
             },
         )
     )
-    mailbox.append(_message("postfix-dsn-chairs-own-mail.eml", {}))
+    mailbox.append(
+        _message("postfix-dsn-chairs-own-mail.eml", {"dev.singh@example.org": MEMBERS[3]})
+    )
     mailbox.append(_message("mailto-unsubscribe.eml", {"sian.griffiths@example.net": STRANGER}))
     assert len(mailbox.uids()) == 5
     return env
@@ -205,3 +208,74 @@ def test_feedback_then_move_to_still_tidies_what_was_processed(
     }  # fmt: skip
     rows = (project / "suppressed.csv").read_text(encoding="utf-8").splitlines()
     assert sorted(r.split(",")[0] for r in rows[1:]) == sorted([MEMBERS[0], STRANGER])
+
+
+def test_before_any_send_feedback_reads_the_last_30_days_and_says_so(
+    project: Path, mailbox
+) -> None:
+    """No journal yet (feedback tried before the first send): the organisation's mailbox
+    is not read from its first message; the last 30 days are, and the output says so."""
+    import datetime as dt
+
+    env = {
+        "NEWSLETTER_IMAP_HOST": "127.0.0.1",
+        "NEWSLETTER_IMAP_PORT": str(mailbox.tls_port),
+        "NEWSLETTER_IMAP_SECURITY": "ssl",
+        "NEWSLETTER_IMAP_CAFILE": str(mailbox.cafile),
+        "NEWSLETTER_IMAP_USERNAME": dovecot.USERNAME,
+        "NEWSLETTER_IMAP_PASSWORD": dovecot.PASSWORD,
+    }
+    imap = mailbox.client()
+    try:
+        old = _message("human-reply.eml", {}).replace(b"\n", b"\r\n")
+        typ, _ = imap.append("INBOX", None, '"10-Jan-2023 09:00:00 +0000"', old)
+        assert typ == "OK"
+    finally:
+        imap.logout()
+    mailbox.append(_message("reply-utf8-subject.eml", {}))  # arrived today
+    result = newsletter(project, env, "feedback", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    first_day = dt.date.today() - dt.timedelta(days=30)
+    assert f"Read from {first_day.isoformat()} on (the last 30 days: nothing was sent yet" in (
+        result.stdout
+    )
+    assert "ewa.kowalska@example.net" in result.stdout  # today's reply is listed
+    assert "james.whitfield@example.org" not in result.stdout, result.stdout  # 2023's is not
+    assert "New: reply 1;" in result.stdout
+    # --since still reaches further back, on purpose.
+    wide = newsletter(project, env, "feedback", "--dry-run", "--since", "2023-01-01")
+    assert wide.returncode == 0, wide.stderr
+    assert "james.whitfield@example.org" in wide.stdout and "New: reply 2;" in wide.stdout
+    assert (
+        "Read from" not in wide.stdout
+        and not (project / ".newsletter" / "journal.sqlite3").exists()
+    )
+
+
+def test_an_exim_bounce_shows_the_servers_reason_on_an_80_column_terminal(
+    project: Path, mailbox, tmp_path: Path
+) -> None:
+    """Exim's plain-text bounce starts with the address, then the host: cut to the width
+    that is left, the detail showed neither the reply nor the reason."""
+    env = _sent_and_returned(project, mailbox, tmp_path)
+    with Journal.for_state_dir(project / ".newsletter") as journal:
+        ids = {row.address: row.message_id for row in journal.rows("december-2023")}
+    mailbox.append(
+        _message(
+            "exim-failed-user-unknown.eml",
+            {
+                "sian.griffiths@example.net": MEMBERS[4],
+                "<1c3f6e4cd29f5e7a0c8b2d34@wmhtc.co.uk>": ids[MEMBERS[4]],
+            },
+        )
+    )
+    dry = newsletter(project, {**env, "COLUMNS": "80"}, "feedback", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    out = dry.stdout
+    row = next(line for line in out.splitlines() if MEMBERS[4] in line)
+    assert "hard-bounce" in row and "suppress" in row, out
+    # Beside the row or on the line under it: the reply and the reason, not the address.
+    lines = out.splitlines()
+    at = lines.index(row)
+    shown = row + " " + (lines[at + 1] if at + 1 < len(lines) else "")
+    assert "550 5.1.1 No such user here" in shown, out

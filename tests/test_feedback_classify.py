@@ -235,3 +235,23 @@ def test_an_encoded_unsubscribe_subject_is_an_unsubscribe_request() -> None:
         .replace(b"Subject: unsubscribe", b"Subject: =?UTF-8?Q?unsubscribe?=")
     )
     assert classify(data, unsubscribe_mailto=OWN, own_address=OWN).kind == "unsubscribe"
+
+
+@pytest.mark.parametrize(
+    ("name", "starts", "reason"),
+    [
+        # Exim puts the host and the SMTP stage between the address and the reply.
+        ("exim-failed-user-unknown.eml", "550 5.1.1 ", "No such user here"),
+        ("qmail-failure-notice.eml", "Sorry, no mailbox here", "(#5.1.1)"),
+        ("yahoo-failure-notice.eml", "554: delivery error", "doesn't have a yahoo.com account"),
+    ],
+)
+def test_plain_text_bounce_gives_the_servers_reason_first(name, starts, reason) -> None:
+    """The detail column is cut on a narrow terminal: it must not start with the address
+    the member column already shows, nor run on into the returned copy of the message."""
+    fb = classify((CORPUS / name).read_bytes(), unsubscribe_mailto=MAILTO, own_address=OWN)
+    diagnostic = fb.failures[0].diagnostic
+    assert diagnostic.startswith(starts), diagnostic
+    assert reason in diagnostic[:80], diagnostic
+    assert "copy of the message" not in diagnostic and "Return-Path" not in diagnostic
+    assert fb.detail.startswith(f"{fb.failures[0].status} {starts}".lstrip()), fb.detail

@@ -281,7 +281,7 @@ def test_a_permanent_rcpt_refusal_is_a_hard_bounce_once(settings: Settings, mail
 def test_send_bounce_feedback_then_the_next_send_skips_them(
     project: Path, mailbox, tmp_path: Path
 ) -> None:
-    members = [f"member{n}@example.org" for n in range(8)]
+    members = [f"member{n}@members.wmhtc.co.uk" for n in range(8)]
     (project / "recipients.csv").write_text(
         "email,first_name\n" + "".join(f"{a},M{n}\n" for n, a in enumerate(members)),
         encoding="utf-8",

@@ -285,7 +285,7 @@ def test_hosted_pictures_must_be_published_before_a_real_send(
     project: Path, pictured: str, tmp_path: Path
 ) -> None:
     (project / "recipients.csv").write_text(
-        "email,first_name\na@example.org,A\nb@example.org,B\n", encoding="utf-8"
+        "email,first_name\na@nghealth.uk,A\nb@nghealth.uk,B\n", encoding="utf-8"
     )
     webroot = tmp_path / "webroot"
     with (
@@ -320,7 +320,7 @@ def test_hosted_pictures_must_be_published_before_a_real_send(
         sent = newsletter(project, env, "send", pictured, "--yes")
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert re.search(r"Size: +message [\d.]+ KB, HTML [\d.]+ KB", sent.stdout)
-        assert smtp.handler.copies() == {"a@example.org": 1, "b@example.org": 1}
+        assert smtp.handler.copies() == {"a@nghealth.uk": 1, "b@nghealth.uk": 1}
 
         msg = email.message_from_bytes(smtp.handler.messages[0].data, policy=email.policy.default)
         assert tree(msg) == ["multipart/alternative", "text/plain", "text/html"]

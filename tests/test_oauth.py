@@ -495,7 +495,7 @@ def test_no_token_in_output_journal_logs_or_help(
 def test_send_with_a_revoked_sign_in_stops_with_one_line_and_nobody_unknown(
     tmp_path, auth_server, cafile, smtp, project, monkeypatch, capsys
 ):
-    rows = "".join(f"member{n}@example.org,Name{n},Surname\n" for n in range(3))
+    rows = "".join(f"member{n}@members.wmhtc.co.uk,Name{n},Surname\n" for n in range(3))
     (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows)
     env = {
         "NEWSLETTER_SMTP_HOST": smtp.host,
@@ -736,3 +736,35 @@ def test_check_is_not_ready_while_nobody_is_signed_in(
     password = CliRunner().invoke(app, ["check", "december-2023"])
     assert "NEWSLETTER_SMTP_AUTH" not in password.output, password.output
     assert password.exit_code == 0, password.output
+
+
+@pytest.mark.parametrize("args", [["--device-code"], []], ids=["device-code", "browser"])
+def test_ctrl_c_while_login_waits_says_nobody_was_signed_in(tmp_path, auth_server, cafile, args):
+    """A real process and a real SIGINT (the point is the signal): whether polling for the
+    device code or waiting for the browser's redirect, Ctrl-C ends with one line and 130."""
+    import signal
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(
+        NEWSLETTER_SMTP_HOST="smtp.office365.com",
+        NEWSLETTER_OAUTH_CLIENT_ID=MS_CLIENT,
+        NEWSLETTER_OAUTH_AUTHORITY=auth_server.ms_authority,
+        REQUESTS_CA_BUNDLE=cafile,
+        BROWSER="true",  # webbrowser "opens" the page with a command that does nothing
+        PYTHONUNBUFFERED="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "login", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = []
+    for line in proc.stdout:  # nobody signs in: the process waits after this line
+        seen.append(line)
+        if line.startswith("Waiting for the sign-in"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert err.strip().splitlines() == ["interrupted: nobody was signed in"]
+    assert not (tmp_path / ".newsletter" / "oauth-microsoft.json").exists()

@@ -622,10 +622,10 @@ def test_preview_is_personalised_as_the_first_member_or_as(project: Path, ready:
     assert first.subject == "Priya, your January news"
     assert "Dear Priya," in first.html and "News for Northgate Digital Health." in first.text
     assert '<dd class="subject">Priya, your January news</dd>' in page(first)
-    chosen = Preview(ready, path, print, preview_member(ready, "INFO@example.com")).current()
+    chosen = Preview(ready, path, print, preview_member(ready, "INFO@mmedtech.uk")).current()
     assert chosen.subject == "Member, your January news"
     assert "Dear member," in chosen.text and "News for Pennine Diagnostics, Leeds." in chosen.text
-    out, _ = write_email_html(ready, slug, project / "p.html", as_address="zoe.brennan@example.com")
+    out, _ = write_email_html(ready, slug, project / "p.html", as_address="zoe.brennan@mmedtech.uk")
     assert "Dear Zoë," in out.read_text("utf-8")
     with pytest.raises(RecipientsError, match="nobody@example.org is not a member in the list"):
         preview_member(ready, "nobody@example.org")
@@ -657,3 +657,61 @@ def test_a_draft_is_never_sent_even_with_force(project: Path) -> None:
     assert "a draft is never sent, even with --force: delete its 'draft: true' line" in (
         done.stderr
     )
+
+
+def test_members_left_on_placeholder_domains_are_named_by_row(
+    project: Path, ready: Settings
+) -> None:
+    """recipients.csv copied from recipients.csv.example, partly filled in: `check` said
+    READY although those rows reach nobody (example.org/.com/.net take no mail)."""
+    example = (ROOT / "recipients.csv.example").read_text("utf-8").splitlines()
+    # Rows 2-4 are the chair's own members now; rows 5-8 are still the example's.
+    real = ["ann.lee@wmhtc.co.uk,Ann,Lee,WMHTC,yes", "raj.patel@aston.ac.uk,Raj,Patel,,yes"]
+    mixed = [example[0], real[0], real[1], "bo.wu@uhb.nhs.uk,Bo,Wu,,yes", *example[1:4]]
+    (project / "recipients.csv").write_text("\n".join(mixed) + "\n", encoding="utf-8")
+    where = str(project / "recipients.csv")
+    report = check(ready, "december-2023")
+    assert report.errors == [], report.errors
+    assert (
+        f"{where}: 3 members on example.com, example.net, example.org, placeholder "
+        "domains (rows 5, 6, 7)"
+    ) in said(report, WARNING)
+    assert report.verdict().startswith("READY to send to 6 member(s)")
+    # Nothing but the example's members: no members' list at all.
+    shutil.copy(ROOT / "recipients.csv.example", project / "recipients.csv")
+    report = check(ready, "december-2023")
+    assert said(report, ERROR) == [
+        f"{where}: all 6 members are on example.com, example.net, example.org, "
+        "placeholder domains (rows 2, 3, 4, 5, 7, 8)"
+    ]
+    assert report.verdict().startswith("NOT READY")
+    one = "email\nnews@mail.example.org\n"  # a subdomain is a placeholder too
+    (project / "recipients.csv").write_text(one, encoding="utf-8")
+    assert said(check(ready, "december-2023"), ERROR) == [
+        f"{where}: the only member is on mail.example.org, a placeholder domain (row 2)"
+    ]
+
+
+@pytest.mark.parametrize("secret", ["short-secret", "change-me-to-a-long-random-string"])
+def test_a_guessable_secret_is_refused_even_with_force(project: Path, secret: str) -> None:
+    """--force overrides pre-flight errors, but not one that makes every member's unsubscribe
+    link forgeable: nothing is sent and the line says what to do."""
+    from helpers import run_cli
+
+    from newsletter.journal import Journal
+
+    env = {
+        "NEWSLETTER_SMTP_HOST": "127.0.0.1",  # never reached: the checks refuse first
+        "NEWSLETTER_SMTP_PORT": "9",
+        "NEWSLETTER_SMTP_SECURITY": "none",
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+        "NEWSLETTER_SECRET": secret,
+    }
+    done = run_cli(["send", "december-2023", "--yes", "--force"], env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "NEWSLETTER_SECRET" in done.stderr
+    assert "a guessable NEWSLETTER_SECRET is never used, even with --force" in done.stderr
+    with Journal.for_state_dir(project / ".newsletter") as journal:
+        assert journal.counts("december-2023")["sent"] == 0

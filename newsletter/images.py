@@ -343,7 +343,12 @@ def visible_colours(image: PreparedImage, side: int = 160) -> list[tuple[int, in
             return None
         picture = opened.convert("RGBA")
     picture.thumbnail((side, side))
-    return [(r, g, b) for r, g, b, a in picture.getdata() if a >= 128]
+    pixels = picture.tobytes()  # RGBA bytes (getdata() is deprecated in Pillow 13)
+    return [
+        (pixels[i], pixels[i + 1], pixels[i + 2])
+        for i in range(0, len(pixels), 4)
+        if pixels[i + 3] >= 128
+    ]
 
 
 def _check_pixels(size: tuple[int, int], source_format: str, source: Path) -> None:

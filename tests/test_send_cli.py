@@ -125,6 +125,25 @@ def test_test_send_never_touches_member_record(project: Path, server) -> None:
     assert full.returncode == 0 and server.handler.copies()["member3@members.wmhtc.co.uk"] == 1
 
 
+def test_test_send_as_an_unsubscribed_member_in_any_case(project: Path, server) -> None:
+    # The chair checks how an unsubscribed member's copy looks, typing the address as the
+    # export has it (upper case): "is not a member in the list" was false (the preview
+    # showed the same member); the copy goes to the chair, never to the member.
+    write_members(project, 5)
+    env = env_for(server)
+    assert newsletter(project, env, "unsubscribe", "member2@members.wmhtc.co.uk").returncode == 0
+    result = newsletter(
+        project, env, "send", "december-2023", "--test", "--as", "MEMBER2@Members.WMHTC.co.uk"
+    )
+    assert result.returncode == 0, result.stderr
+    (received,) = server.handler.messages
+    assert received.rcpts == ("chair@wmhtc.co.uk",)
+    message = email.message_from_bytes(received.data, policy=email.policy.default)
+    assert "Dear Name2," in message.get_body(("plain",)).get_content()
+    missing = newsletter(project, env, "send", "december-2023", "--test", "--as", "x@wmhtc.co.uk")
+    assert missing.returncode == 2 and "x@wmhtc.co.uk is not a member in the list" in missing.stderr
+
+
 def test_refusals_send_nothing(project: Path, server) -> None:
     write_members(project)
     no_tty = newsletter(project, env_for(server), "send", "december-2023")

@@ -195,7 +195,13 @@ def sign_in_missing(settings: Settings) -> str:
     provider = {"microsoft": "Microsoft 365", "google": "Google"}.get(
         settings.oauth_provider_name, "OAuth 2.0"
     )
-    return f"the send signs in with {provider} (OAuth 2.0), but nobody is signed in yet"
+    missing = f"the send signs in with {provider} (OAuth 2.0), but nobody is signed in yet"
+    if settings.smtp_password:  # an app password left beside an OAuth client ID
+        missing += (
+            " (NEWSLETTER_SMTP_PASSWORD is ignored with OAuth: to send with it instead, set "
+            "NEWSLETTER_SMTP_AUTH=password)"
+        )
+    return missing
 
 
 def logout(settings: Settings, *, http: Any = None) -> SignIn | None:

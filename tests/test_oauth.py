@@ -728,11 +728,14 @@ def test_check_is_not_ready_while_nobody_is_signed_in(
     after = CliRunner().invoke(app, ["check", "december-2023"])
     assert "NEWSLETTER_SMTP_AUTH" not in after.output, after.output
     assert after.exit_code == 0 and "READY to send" in after.output, after.output
-    # With an app password instead (no OAuth client), there is nothing to sign in.
-    monkeypatch.delenv("NEWSLETTER_OAUTH_CLIENT_ID")
+    # An app password beside the OAuth client ID is ignored: say how to use it instead.
     monkeypatch.setenv("NEWSLETTER_SMTP_USERNAME", "chair@example.org")
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "app-password")
     monkeypatch.setenv("NEWSLETTER_STATE_DIR", str(tmp_path / "fresh-state"))
+    both = CliRunner().invoke(app, ["check", "december-2023"])
+    assert "set NEWSLETTER_SMTP_AUTH=password" in both.output, both.output
+    # With the app password alone (no OAuth client), there is nothing to sign in.
+    monkeypatch.delenv("NEWSLETTER_OAUTH_CLIENT_ID")
     password = CliRunner().invoke(app, ["check", "december-2023"])
     assert "NEWSLETTER_SMTP_AUTH" not in password.output, password.output
     assert password.exit_code == 0, password.output

@@ -555,14 +555,18 @@ def check(
     Example: newsletter check december-2023 --recipients members.csv
     """
     from . import campaign as campaign_mod
-    from .oauth import sending_account
+    from .oauth import sending_account, sign_in_missing
     from .preflight import run_checks
 
     settings = _settings()
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
         _notice(note)
-    report = run_checks(camp, smtp_username=sending_account(settings))
+    report = run_checks(
+        camp,
+        smtp_username=sending_account(settings),
+        sign_in_missing=sign_in_missing(settings),
+    )
     _print_findings(report)
     if report.errors:
         raise typer.Exit(1)

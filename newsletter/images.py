@@ -330,6 +330,27 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
     )
 
 
+def visible_colours(image: PreparedImage, side: int = 160) -> list[tuple[int, int, int]] | None:
+    """The colours of the picture's visible pixels (alpha at least half), sampled on a
+    thumbnail of at most ``side`` px; None for a picture without transparency (it brings
+    its own background, so whatever it is shown on does not hide it)."""
+    from PIL import Image
+
+    if image.mime != "image/png":
+        return None
+    with Image.open(io.BytesIO(image.data)) as opened:
+        if opened.mode != "RGBA":
+            return None
+        picture = opened.convert("RGBA")
+    picture.thumbnail((side, side))
+    pixels = picture.tobytes()  # RGBA bytes (getdata() is deprecated in Pillow 13)
+    return [
+        (pixels[i], pixels[i + 1], pixels[i + 2])
+        for i in range(0, len(pixels), 4)
+        if pixels[i + 3] >= 128
+    ]
+
+
 def _check_pixels(size: tuple[int, int], source_format: str, source: Path) -> None:
     limit = JPEG_MAX_PIXELS if source_format == "JPEG" else OTHER_MAX_PIXELS
     width, height = size

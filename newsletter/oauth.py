@@ -179,6 +179,31 @@ def sending_account(settings: Settings) -> str:
     return info.username if info and info.username else ""
 
 
+def sign_in_missing(settings: Settings) -> str:
+    """Why a send could not sign in, from the settings and storage only (no network); "" when
+    it can (a password, a token command, or a stored sign-in). The pre-flight check reports
+    it, so `check` never says READY for a mailbox nobody signed in (the send would stop at
+    its first connection)."""
+    if settings.auth_mode != "oauth2" or settings.smtp_oauth_token_command:
+        return ""
+    try:
+        info = sign_in_status(settings)
+    except NewsletterError as error:  # incomplete sign-in settings (no client ID, …)
+        return str(error)
+    if info:
+        return ""
+    provider = {"microsoft": "Microsoft 365", "google": "Google"}.get(
+        settings.oauth_provider_name, "OAuth 2.0"
+    )
+    missing = f"the send signs in with {provider} (OAuth 2.0), but nobody is signed in yet"
+    if settings.smtp_password:  # an app password left beside an OAuth client ID
+        missing += (
+            " (NEWSLETTER_SMTP_PASSWORD is ignored with OAuth: to send with it instead, set "
+            "NEWSLETTER_SMTP_AUTH=password)"
+        )
+    return missing
+
+
 def logout(settings: Settings, *, http: Any = None) -> SignIn | None:
     """Forget the stored tokens (and revoke them where the provider offers it)."""
     if settings.smtp_oauth_token_command:

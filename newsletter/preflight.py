@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from . import model
 from .campaign import EXAMPLE_RECIPIENTS, Campaign
-from .images import is_local
+from .images import is_local, visible_colours
 from .issue import key_line
 from .limits import (
     EMBED_WARN_BYTES,
@@ -87,11 +87,17 @@ class Report:
 
 
 def run_checks(
-    campaign: Campaign, *, smtp_username: str = "", http_head: HeadFunction | None = None
+    campaign: Campaign,
+    *,
+    smtp_username: str = "",
+    http_head: HeadFunction | None = None,
+    sign_in_missing: str = "",
 ) -> Report:
     """All checks over one prepared campaign (issue rendered, recipients readable).
 
-    ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each)."""
+    ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each).
+    ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
+    the caller reads the token store, `oauth.sign_in_missing`)."""
     report = Report()
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
@@ -100,10 +106,19 @@ def run_checks(
     _check_source(campaign, report)
     _check_content(campaign, report)
     _check_colours(campaign, report)
+    _check_logo(campaign, report)
     _check_images(campaign, report, http_head or http_head_default)
     _check_size(campaign, report)
     _check_compliance(campaign, report)
     _check_sender(campaign, report, smtp_username)
+    if sign_in_missing:
+        report.add(
+            ERROR,
+            "NEWSLETTER_SMTP_AUTH",
+            sign_in_missing,
+            "run 'newsletter login' and sign in with the sending mailbox",
+            code="sign-in",
+        )
     _check_members(campaign, report)
     return report
 
@@ -650,6 +665,44 @@ def _check_colours(campaign: Campaign, report: Report) -> None:
             f"colours.{key}",
             code="contrast",
         )
+
+
+# A logo pixel closer than this to the header band's colour is all but invisible on it.
+LOGO_MIN_CONTRAST = 1.5
+
+
+def _check_logo(campaign: Campaign, report: Report) -> None:
+    """A logo with a transparent background sits on the brand-coloured header band: drawn
+    in the brand colour (as most organisations' logos are), it vanishes there."""
+    pictures = campaign.rendered.pictures
+    logo = pictures.logo if pictures is not None else None
+    colours = visible_colours(logo) if logo is not None else None
+    if not colours:
+        return
+    band = campaign.org.colours.get("brand")
+    if not band:
+        return
+    hidden = sum(
+        contrast(f"#{r:02x}{g:02x}{b:02x}", band) < LOGO_MIN_CONTRAST for r, g, b in colours
+    )
+    if hidden * 2 <= len(colours):
+        return
+    path = campaign.settings.templates_dir / "organisation.toml"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    line = next((n for n, text in enumerate(lines, 1) if re.match(r"\s*logo_url\s*=", text)), 0)
+    report.add(
+        WARNING,
+        f"{path}:{line}" if line else str(path),
+        f"logo_url {campaign.org.logo_url}: {hidden * 100 // len(colours)} % of the logo is "
+        f"almost the colour of the header band it sits on (colours.brand {band}): it will "
+        "hardly show",
+        "use a white or light version of the logo (for dark backgrounds), or one with its "
+        "own background",
+        code="logo-contrast",
+    )
 
 
 def _check_sender(campaign: Campaign, report: Report, smtp_username: str) -> None:

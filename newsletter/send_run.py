@@ -263,14 +263,18 @@ def send_to_members(
 
     ``journal_clock`` (what "the last 24 hours" is measured against) and
     ``transport_factory`` (one SMTP connection per call) default to the real ones."""
-    from .oauth import sending_account
+    from .oauth import sending_account, sign_in_missing
     from .preflight import run_checks
     from .smtp import transport_factory as smtp_factory
 
     resume, details = resume_commands(slug, options)
     camp = campaign_mod.prepare(settings, slug, recipients=options.recipients)
     camp.read_members_once()  # checks, plan and delivery share one read of the CSV
-    checks = run_checks(camp, smtp_username=sending_account(settings))
+    checks = run_checks(
+        camp,
+        smtp_username=sending_account(settings),
+        sign_in_missing=sign_in_missing(settings),
+    )
     problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
     for finding in problems:
         ui.finding(finding.line())

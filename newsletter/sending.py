@@ -21,7 +21,7 @@ from .delivery import DeliveryResult, EventHandler, deliver
 from .envelope import Envelope as OutgoingMessage
 from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, RecipientsError
 from .journal import Journal, address_key
-from .recipients import Recipient, RecipientReport, validate_address
+from .recipients import Recipient, RecipientReport, iter_recipients, validate_address
 from .smtp import SendFailure, Transport
 
 
@@ -212,6 +212,11 @@ def test_recipient(campaign: Campaign, as_address: str | None) -> Recipient:
         if as_address is not None:
             raise
     if as_address is not None:
+        # A suppressed (or unsubscribed) member is still in the list: the copy goes to the
+        # chair, never to them, so it may show their fields (as the preview's --as does).
+        for recipient in iter_recipients(campaign.recipients_path):
+            if address_key(recipient.email) == address_key(as_address):
+                return recipient
         raise RecipientsError(
             f"{as_address} is not a member in the list",
             path=campaign.recipients_path,

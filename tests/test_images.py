@@ -30,7 +30,7 @@ from images_data import (
     phone_photo,
     transparent_logo,
 )
-from PIL import Image
+from PIL import Image, ImageDraw
 from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
 
 from newsletter import campaign as campaign_mod
@@ -407,3 +407,32 @@ def test_http_head_against_a_real_server(tmp_path: Path) -> None:
         httpd.shutdown()
         httpd.server_close()
     assert http_head(root + "logo.png", 2)[0] == 0  # the server is gone: no answer
+
+
+def test_a_logo_in_the_brand_colour_is_reported_as_invisible_on_the_header_band(
+    project: Path, ready: Settings
+) -> None:
+    # Most organisations' logos are drawn in their brand colour on a transparent background;
+    # the header band is that colour, so the logo vanished from every email unnoticed.
+    logo = project / "templates" / "logo.png"
+    transparent_logo(logo)  # drawn in #0b4f6c, the default colours.brand
+    toml = project / "templates" / "organisation.toml"
+    text = toml.read_text(encoding="utf-8").replace('logo_url = ""', 'logo_url = "logo.png"')
+    toml.write_text(text, encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("logo_url"))
+
+    def logo_findings() -> list[str]:
+        report = run_checks(campaign_mod.prepare(ready, "december-2023"))
+        return [f.line() for f in report.warnings if f.code == "logo-contrast"]
+
+    (found,) = logo_findings()
+    assert f"organisation.toml:{line}: logo_url logo.png: 100 % of the logo" in found
+    assert "colours.brand #0b4f6c" in found and "white or light version" in found
+    # The same logo in white (the version made for dark backgrounds) shows: no warning.
+    white = Image.new("RGBA", (360, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(white).ellipse((10, 10, 350, 110), fill=(255, 255, 255, 255))
+    white.save(logo)
+    assert logo_findings() == []
+    # A logo with its own (opaque) background is never hidden by the band behind it.
+    Image.new("RGB", (360, 120), (11, 79, 108)).save(logo)
+    assert logo_findings() == []

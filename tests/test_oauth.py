@@ -701,6 +701,46 @@ def test_a_revoked_sign_in_is_forgotten_so_status_agrees_with_the_send(
         oauth.token_source(settings, http=auth_server.http(cafile))
 
 
+def test_check_is_not_ready_while_nobody_is_signed_in(
+    tmp_path, auth_server, cafile, project, monkeypatch
+):
+    # A Google Workspace chair: smtp.gmail.com, an app registration, no password, no login
+    # yet. `check` said READY and the send then stopped at its first connection.
+    env = {
+        "NEWSLETTER_SMTP_HOST": "smtp.gmail.com",
+        "NEWSLETTER_OAUTH_CLIENT_ID": GOOGLE_CLIENT,
+        "NEWSLETTER_OAUTH_CLIENT_SECRET": GOOGLE_SECRET,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.base,
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+        "NEWSLETTER_SECRET": "a-long-enough-secret-for-tests",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    before = CliRunner().invoke(app, ["check", "december-2023"])
+    assert before.exit_code == 1, before.output
+    wanted = (
+        "error: NEWSLETTER_SMTP_AUTH: the send signs in with Google (OAuth 2.0), but nobody "
+        "is signed in yet — run 'newsletter login'"
+    )
+    assert wanted in before.output and "NOT READY" in before.output, before.output
+    browser_login(load_settings(), auth_server, cafile)
+    after = CliRunner().invoke(app, ["check", "december-2023"])
+    assert "NEWSLETTER_SMTP_AUTH" not in after.output, after.output
+    assert after.exit_code == 0 and "READY to send" in after.output, after.output
+    # An app password beside the OAuth client ID is ignored: say how to use it instead.
+    monkeypatch.setenv("NEWSLETTER_SMTP_USERNAME", "chair@example.org")
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "app-password")
+    monkeypatch.setenv("NEWSLETTER_STATE_DIR", str(tmp_path / "fresh-state"))
+    both = CliRunner().invoke(app, ["check", "december-2023"])
+    assert "set NEWSLETTER_SMTP_AUTH=password" in both.output, both.output
+    # With the app password alone (no OAuth client), there is nothing to sign in.
+    monkeypatch.delenv("NEWSLETTER_OAUTH_CLIENT_ID")
+    password = CliRunner().invoke(app, ["check", "december-2023"])
+    assert "NEWSLETTER_SMTP_AUTH" not in password.output, password.output
+    assert password.exit_code == 0, password.output
+
+
 @pytest.mark.parametrize("args", [["--device-code"], []], ids=["device-code", "browser"])
 def test_ctrl_c_while_login_waits_says_nobody_was_signed_in(tmp_path, auth_server, cafile, args):
     """A real process and a real SIGINT (the point is the signal): whether polling for the

@@ -28,7 +28,7 @@ from .config import Settings
 from .envelope import Envelope as OutgoingMessage
 from .errors import DeliveryError, SignInRequired
 from .journal import Journal, address_key
-from .refusals import CircuitBreaker, SenderRefusal, classify
+from .refusals import CircuitBreaker, SenderRefusal, classify, is_recipient_refusal, reply_shape
 from .smtp import (
     PermanentFailure,
     SenderRefused,
@@ -198,6 +198,13 @@ class _Run:
         self._lock = threading.Lock()  # guards everything below
         self._claimed: set[str] = set()  # keys taken in this run: duplicates are skipped
         self._in_flight: dict[str, str] = {}  # key -> address, between claim and outcome
+        # Members the breaker put back to pending: a FAILED event for one of them that
+        # another thread emits late (after the breaker tripped) must not count it failed.
+        self._returned: set[str] = set()
+        # Every refusal of this run that is not about the address, by reply shape: when the
+        # breaker trips, all members refused with that same reply go back to pending — also
+        # those whose run of refusals a success from a slower connection had interrupted.
+        self._sender_like: dict[str, list[str]] = {}
         self.result = DeliveryResult()
 
     # -- the message source ---------------------------------------------------------------
@@ -247,7 +254,14 @@ class _Run:
         address = job.msg.to
         with self._lock:
             r = self.result
-            if outcome is Outcome.SENT:
+            key = address_key(address)
+            if outcome is Outcome.FAILED and key in self._returned:
+                outcome = Outcome.PENDING  # already listed in r.returned by return_failed
+            elif outcome is Outcome.PENDING:
+                if key not in self._returned:
+                    self._returned.add(key)
+                    r.returned.append(address)
+            elif outcome is Outcome.SENT:
                 r.sent += 1
             elif outcome is Outcome.FAILED:
                 r.failed += 1
@@ -257,8 +271,6 @@ class _Run:
                 r.deferrals.append((address, reply))
             elif outcome is Outcome.SKIPPED:
                 r.skipped += 1
-            elif outcome is Outcome.PENDING:
-                r.returned.append(address)
             event = DeliveryEvent(
                 outcome, address, job.msg.row, reply, job.attempts,
                 r.sent, r.failed, r.deferred, r.skipped,
@@ -284,6 +296,9 @@ class _Run:
         Each keeps the server's reply about *them* (``reply`` only where none was kept)."""
         keys = {address_key(a) for a in addresses}
         with self._lock:
+            # A refusal after the trip trips again: list each member once.
+            fresh = [a for a in addresses if address_key(a) not in self._returned]
+            self._returned |= keys
             own = {address_key(a): why for a, why in self.result.failures}
         for address in addresses:
             self.journal.mark_deferred(self.slug, address, own.get(address_key(address), reply))
@@ -292,7 +307,7 @@ class _Run:
             kept = [(a, why) for a, why in r.failures if address_key(a) not in keys]
             r.failed -= len(r.failures) - len(kept)
             r.failures = kept
-            r.returned.extend(addresses)
+            r.returned.extend(fresh)
 
     def unknown(self) -> list[str]:
         with self._lock:
@@ -407,7 +422,13 @@ class _Run:
         self._settle(key)
         with self._lock:
             tripped = self.breaker.refused(address, reply)
-            earlier = [m for m in self.breaker.members if address_key(m) != key] if tripped else []
+            if not is_recipient_refusal(reply):
+                self._sender_like.setdefault(reply_shape(reply), []).append(address)
+            earlier = (
+                [m for m in self._sender_like.get(reply_shape(reply), []) if address_key(m) != key]
+                if tripped
+                else []
+            )
         if tripped is None:
             self.emit(Outcome.FAILED, job, reply)
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -518,6 +519,93 @@ def test_tables_and_buttons_fit_a_320px_phone(
         assert left >= 0 and right <= 320 and scroll <= client, sizes
     (left1, top1, bottom1), (left2, top2, _) = sizes["buttons"]
     assert top2 >= bottom1 and abs(left1 - left2) < 1, sizes  # stacked, one under the other
+
+
+COMPANIES = (
+    "| Company | Sector | Employees (FTE) | Date |\n"
+    "|---|---|--:|---|\n"
+    "| Acme Diagnostics Ltd | Medical device manufacturing | 240 (approx.) | 3 March |\n"
+    "| BioNova | Digital health (software) | | 12 April |\n"
+)
+
+# Every word of every cell of the GFM tables: its text Range's line boxes. A word the browser
+# broke across lines ("manufactu|ring", "Dat|e") has one client rect per line it spans, so
+# more than one rect is exactly "split mid-word", whatever the font or the column widths.
+# Words split at spaces and after hyphens ("late-|stage" may break at its hyphen).
+WORDS_IN_CELLS = """() => [...document.querySelectorAll('table.data td, table.data th')]
+    .filter(cell => cell.getClientRects().length)  // displayed
+    .map(cell => {
+        const split = [];
+        const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+            if (!node.parentElement.getClientRects().length) continue;  // hidden label
+            for (const m of node.data.matchAll(/[^\\s-]+-?/g)) {
+                const range = document.createRange();
+                range.setStart(node, m.index);
+                range.setEnd(node, m.index + m[0].length);
+                const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                if (lines.size > 1) split.push(m[0]);
+            }
+        }
+        return {text: cell.innerText.trim(), split,
+                fits: cell.scrollWidth <= cell.clientWidth,
+                right: cell.getBoundingClientRect().right};
+    })"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [320, 375])
+def test_table_rows_stack_as_label_value_lines_on_a_phone(
+    project: Path, ready: Settings, browser: Browser, width: int
+) -> None:
+    slug = write_issue(project, TABLE + "\n" + WIDE + "\n" + COMPANIES)
+    _, (message, *_) = dry_run(ready, slug)
+    text, html = parts(message)
+    with new_page(browser, width) as page:
+        page.set_content(html, wait_until="load")
+        cells = page.evaluate(WORDS_IN_CELLS)
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        heads = page.eval_on_selector_all(
+            "table.data th", "ths => ths.filter(th => th.getClientRects().length).length"
+        )
+    assert page_width <= width
+    assert heads == 0, "the header row shows on a phone: its labels are in the cells"
+    assert [c["split"] for c in cells if c["split"]] == [], cells
+    assert all(c["fits"] and c["right"] <= width for c in cells), cells
+    shown = [" ".join(c["text"].split()) for c in cells]
+    assert shown[:3] == ["Event: Topical Tuesday", "Date: 9 January", "Places: 40"]
+    assert "Sector: Medical device manufacturing" in shown
+    assert "Employees (FTE):" not in shown  # BioNova's empty cell is not a bare label
+    assert len(shown) == 3 + 3 + 4 + 7
+    # The plain-text part never sees the labels: still the aligned table.
+    assert "Event:" not in text and "Topical Tuesday      9 January        40" in text
+
+
+@pytest.mark.browser
+def test_tables_keep_the_desktop_grid_and_hide_labels_from_outlook(
+    project: Path, ready: Settings, browser: Browser
+) -> None:
+    slug = write_issue(project, TABLE + "\n" + COMPANIES)
+    _, (message, *_) = dry_run(ready, slug)
+    _, html = parts(message)
+    # Outlook (Word engine, no media queries) and clients without <style> keep the plain
+    # table: each label is hidden inline, in the form premailer leaves untouched.
+    labels = re.findall(r'<span class="data-label" style="([^"]*)">([^<]*)</span>', html)
+    assert len(labels) == 3 * 2 + 4 * 2
+    assert all("display:none" in style and "mso-hide:all" in style for style, _ in labels)
+    with new_page(browser, 600) as page:
+        page.set_content(html, wait_until="load")
+        rows = page.eval_on_selector_all(
+            "table.data tr",
+            """trs => trs.map(tr => [...tr.children].map(c => [
+                getComputedStyle(c).display, Math.round(c.getBoundingClientRect().top),
+                c.innerText.trim()]))""",
+        )
+    assert [cell[2] for cell in rows[0]] == ["Event", "Date", "Places"]
+    assert [cell[2] for cell in rows[1]] == ["Topical Tuesday", "9 January", "40"]
+    for row in rows:
+        assert {cell[0] for cell in row} == {"table-cell"}
+        assert len({cell[1] for cell in row}) == 1, row  # side by side
 
 
 def test_several_buttons_each_become_a_button(project: Path, ready: Settings) -> None:

@@ -264,6 +264,8 @@ def env_name(field_name: str) -> str:
     return PREFIX + field_name.rstrip("_").upper()
 
 
+# Settings that name one of a few choices (validated in _validate): read case-insensitively.
+_ENUMERATED = ("smtp_security", "smtp_auth", "oauth_provider", "imap_security", "images")
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n", ""}
 
@@ -385,6 +387,7 @@ def load_settings(
         kwargs["rate"] = provider_rate(kwargs["smtp_host"])
     if "daily_limit" not in kwargs and kwargs.get("smtp_host"):
         kwargs["daily_limit"] = provider_daily_limit(kwargs["smtp_host"])
-    if "smtp_security" in kwargs:
-        kwargs["smtp_security"] = kwargs["smtp_security"].lower()  # "None", "STARTTLS"
+    for name in _ENUMERATED:  # "None", "STARTTLS", "Microsoft": the choice, in any case
+        if name in kwargs:
+            kwargs[name] = kwargs[name].lower()
     return _validate(Settings(**kwargs))

@@ -115,3 +115,18 @@ def test_numbers_as_the_readme_writes_them_and_errors_that_say_what_to_write(
         load_settings({"NEWSLETTER_UTM": "maybe"}, dotenv)
     with pytest.raises(ConfigError, match="invalid value '1,0000'"):
         load_settings({"NEWSLETTER_DAILY_LIMIT": "1,0000"}, dotenv)  # not a thousands group
+
+
+@pytest.mark.parametrize(
+    ("name", "written", "read"),
+    [
+        ("smtp_security", "STARTTLS", "starttls"),
+        ("smtp_auth", "Password", "password"),
+        ("oauth_provider", "Microsoft", "microsoft"),
+        ("imap_security", "SSL", "ssl"),
+        ("images", "Embed", "embed"),
+    ],
+)
+def test_enumerated_settings_are_case_insensitive(name: str, written: str, read: str) -> None:
+    env = {"NEWSLETTER_SMTP_HOST": "smtp.wmhtc.co.uk", env_name(name): written}
+    assert getattr(load_settings(env, None), name) == read

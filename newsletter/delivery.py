@@ -28,7 +28,7 @@ from .config import Settings
 from .envelope import Envelope as OutgoingMessage
 from .errors import DeliveryError, SignInRequired
 from .journal import Journal, address_key
-from .refusals import CircuitBreaker, SenderRefusal, classify, is_recipient_refusal, reply_shape
+from .refusals import CircuitBreaker, SenderRefusal, classify
 from .smtp import (
     PermanentFailure,
     SenderRefused,
@@ -201,10 +201,6 @@ class _Run:
         # Members the breaker put back to pending: a FAILED event for one of them that
         # another thread emits late (after the breaker tripped) must not count it failed.
         self._returned: set[str] = set()
-        # Every refusal of this run that is not about the address, by reply shape: when the
-        # breaker trips, all members refused with that same reply go back to pending — also
-        # those whose run of refusals a success from a slower connection had interrupted.
-        self._sender_like: dict[str, list[str]] = {}
         self.result = DeliveryResult()
 
     # -- the message source ---------------------------------------------------------------
@@ -422,12 +418,8 @@ class _Run:
         self._settle(key)
         with self._lock:
             tripped = self.breaker.refused(address, reply)
-            if not is_recipient_refusal(reply):
-                self._sender_like.setdefault(reply_shape(reply), []).append(address)
             earlier = (
-                [m for m in self._sender_like.get(reply_shape(reply), []) if address_key(m) != key]
-                if tripped
-                else []
+                [m for m in self.breaker.returned() if address_key(m) != key] if tripped else []
             )
         if tripped is None:
             self.emit(Outcome.FAILED, job, reply)

@@ -146,6 +146,9 @@ class CircuitBreaker:
     threshold: int = BREAKER_THRESHOLD
     members: list[str] = field(default_factory=list)
     _shape: str = ""
+    # Every such refusal of the run by reply shape, whatever came between: with several
+    # connections a slower one's success can restart the count mid-way.
+    _seen: dict[str, list[str]] = field(default_factory=dict)
 
     def success(self) -> None:
         self.members.clear()
@@ -156,6 +159,9 @@ class CircuitBreaker:
             self.success()  # a bad address: the sender evidently still gets through
             return None
         shape = reply_shape(reply)
+        seen = self._seen.setdefault(shape, [])
+        if address.casefold() not in (m.casefold() for m in seen):
+            seen.append(address)
         if shape != self._shape:
             self.members.clear()
             self._shape = shape
@@ -169,3 +175,8 @@ class CircuitBreaker:
             "same reply, which is not about their addresses",
             "check the account with your provider, then run the same command again",
         )
+
+    def returned(self) -> list[str]:
+        """After a trip: every member of the run refused with the tripping reply — all of
+        them go back to pending, not only the last ``threshold`` in a row."""
+        return list(self._seen.get(self._shape, []))

@@ -58,6 +58,10 @@ _WHAT_FAILED = (
 # Stand-in for the run's final sent count in a stop reason: with several connections, others
 # may still finish a message after the one that saw the stop (filled in by deliver()).
 _SENT = "{sent}"
+# Connection-level failures in a row (no greeting, 421, no reply, a reset; no message
+# accepted between them) after which the server is taken to have gone away: retrying every
+# member against it would hammer a busy server and, at a timeout each, look like a hang.
+TROUBLE_LIMIT = 3
 MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on
 _POLL = 0.05  # seconds; how often waiting threads look at the stop flag
 
@@ -187,6 +191,7 @@ class _Run:
         self.events: queue.Queue[DeliveryEvent | None] = queue.Queue()  # None: worker ended
         self.error: BaseException | None = None
         self.breaker = CircuitBreaker()
+        self.trouble = 0  # connection-level failures in a row (guarded by _lock)
         self.abandoned = False  # set when the main thread stopped waiting for workers
 
         self._messages: Iterator[OutgoingMessage] = iter(messages)
@@ -370,12 +375,14 @@ class _Run:
             self._settle(key)
             with self._lock:
                 self.breaker.success()
+                self.trouble = 0
             self.emit(Outcome.SENT, job, outcome)
         elif isinstance(outcome, UnknownOutcome):
             # Stays in _in_flight, so DeliveryResult.unknown lists it; the journal keeps
             # it "sending" with the reason.
             self.journal.mark_unknown(slug, msg.to, outcome.reply)
             self.emit(Outcome.UNKNOWN, job, outcome.reply)
+            self._connection_trouble(outcome.reply)
         elif isinstance(outcome, PermanentFailure):
             self._refused(job, key, outcome.reply)
         elif isinstance(outcome, TemporaryFailure):
@@ -386,6 +393,8 @@ class _Run:
             if quota is not None:
                 self.emit(Outcome.PENDING, job, outcome.reply)
                 self.halt(quota)
+            elif outcome.connection and self._connection_trouble(outcome.reply, job):
+                pass  # the run stopped; this member is pending
             elif job.attempts >= self.settings.max_attempts or self.stop.is_set():
                 self.emit(Outcome.DEFERRED, job, outcome.reply)
             else:
@@ -403,6 +412,29 @@ class _Run:
                 raise outcome
             self.emit(Outcome.PENDING, job, stop.reply)
             self.halt(stop)
+
+    def _connection_trouble(self, reply: str, job: _Job | None = None) -> bool:
+        """Count a connection-level failure; True if the run stopped for it (then ``job``,
+        if given, is emitted pending). Otherwise this worker backs off before its next
+        connection, so a busy server (421 at connect) is not hammered."""
+        with self._lock:
+            self.trouble += 1
+            trouble = self.trouble
+        if trouble >= TROUBLE_LIMIT:
+            if job is not None:
+                self.emit(Outcome.PENDING, job, reply)
+            self.halt(
+                SenderRefusal(
+                    reply,
+                    f"the server stopped taking messages after {_SENT} message(s) "
+                    f"({trouble} connection failures in a row: no answer, refused or dropped)",
+                    "run the same command to resume once it answers again",
+                )
+            )
+            return True
+        delay = retry_delay(trouble - 1, self.settings.retry_base_delay, self.rng)
+        self.wait_until(self.clock() + delay)
+        return False
 
     def _refused(self, job: _Job, key: str, reply: str) -> None:
         """A permanent refusal: the member's own failure, unless it is about the sender."""

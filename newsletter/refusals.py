@@ -66,7 +66,10 @@ _KNOWN: tuple[_Known, ...] = (
         DAY,
     ),
     _Known(
-        re.compile(r"SubmissionQuotaExceeded|recipient rate limit|\b5\.2\.0\b.*quota", re.I),
+        re.compile(
+            r"SubmissionQuotaExceeded|submission quota|recipient rate limit|\b5\.2\.0\b.*quota",
+            re.I,
+        ),
         "Microsoft 365's daily recipient limit was reached",
         _DAILY,
         DAY,

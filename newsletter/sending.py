@@ -22,7 +22,7 @@ from .envelope import Envelope as OutgoingMessage
 from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, RecipientsError
 from .journal import Journal, address_key
 from .recipients import Recipient, RecipientReport, iter_recipients, validate_address
-from .smtp import SendFailure, Transport
+from .smtp import SendFailure, Transport, UnknownOutcome
 
 
 @contextmanager
@@ -253,15 +253,30 @@ def send_test(
     transport = transport_factory()
     sent: list[tuple[str, str]] = []
     try:
-        transport.connect()
+        try:
+            transport.connect()
+        except SendFailure as failure:  # "421 busy" at connect: nothing was sent
+            error = DeliveryError(
+                f"the server is busy, the test copy was not sent: {failure.reply}",
+                host=campaign.settings.smtp_host,
+                port=campaign.settings.port,
+                hint="run the same command again in a few minutes",
+            )
+            error.exit_code = EXIT_PARTIAL
+            raise error from None
         for address in to:
             # Personalised as the member, addressed to the tester.
             message = builder.build(member, to=address)
             try:
                 reply = transport.send(message, campaign.sender.address)
             except SendFailure as failure:
+                what = (
+                    "may or may not have arrived (look in its inbox)"
+                    if isinstance(failure, UnknownOutcome)
+                    else "was not accepted"
+                )
                 error = DeliveryError(
-                    f"the test copy to {address} was not accepted: {failure.reply}",
+                    f"the test copy to {address} {what}: {failure.reply}",
                     host=campaign.settings.smtp_host,
                     port=campaign.settings.port,
                 )

@@ -44,6 +44,33 @@ BASIC_AUTH_HINT = (
 _BASIC_AUTH_OFF = re.compile(r"\b5\.7\.(?:139|30|9)\b")
 # Microsoft 365 answers 5.7.3 both to a wrong password and where passwords are switched off.
 _BASIC_AUTH_MAYBE_OFF = re.compile(r"\b5\.7\.3\b")
+# The words of a refused sign-in say more than its code: Microsoft's 5.7.139 covers a wrong
+# password, SMTP AUTH switched off (which OAuth needs too) and security defaults; Google's
+# 5.7.9 wants an app password, which works as well as OAuth. First match wins.
+SMTP_AUTH_OFF_HINT = (
+    "SMTP AUTH is switched off for this mailbox or tenant, for passwords and OAuth alike: "
+    "ask your Microsoft 365 administrator to enable Authenticated SMTP for the mailbox "
+    "(README: 'For the IT person', step 5), then sign in with OAuth 2.0: "
+    "set NEWSLETTER_SMTP_AUTH=oauth2 and run newsletter login"
+)
+APP_PASSWORD_HINT = (
+    "Google wants an app password, not the account's password: create one (Google Account, "
+    "Security, App passwords; needs 2-Step Verification) and set it as "
+    "NEWSLETTER_SMTP_PASSWORD, or sign in with OAuth 2.0: set NEWSLETTER_SMTP_AUTH=oauth2 "
+    "and run newsletter login"
+)
+_AUTH_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"SmtpClientAuthentication is disabled|smtp_auth_disabled", re.I),
+     SMTP_AUTH_OFF_HINT),
+    (re.compile(r"credentials were incorrect|password (?:and|or) username|"
+                r"username and password not accepted|invalid credentials", re.I),
+     CREDENTIALS_HINT),
+    (re.compile(r"application-specific password|InvalidSecondFactor", re.I), APP_PASSWORD_HINT),
+    (re.compile(r"security defaults|conditional access", re.I),
+     "your organisation's Entra ID policy blocks password sign-in for SMTP: "
+     "ask your Microsoft 365 administrator, or sign in with OAuth 2.0: set "
+     "NEWSLETTER_SMTP_AUTH=oauth2 and run newsletter login"),
+)  # fmt: skip
 OAUTH_HINT = (
     "the mailbox refused the sign-in token: check that SMTP AUTH is enabled for the mailbox "
     "and that it is the signed-in account (NEWSLETTER_SMTP_USERNAME), or sign in again: "
@@ -65,7 +92,15 @@ class SendFailure(Exception):
 
 
 class TemporaryFailure(SendFailure):
-    """Not accepted this time (4xx, dropped connection, timeout): retry later."""
+    """Not accepted this time (4xx, dropped connection, timeout): retry later.
+
+    ``connection``: the connection itself failed (no greeting, 421, a timeout, a reset),
+    as opposed to a 4xx answer about this message from a server that is still talking
+    (greylisting, "too many recipients"). Several in a row mean the server went away."""
+
+    def __init__(self, reply: str, *, code: int | None = None, connection: bool = False) -> None:
+        super().__init__(reply, code=code)
+        self.connection = connection or code == 421
 
 
 class PermanentFailure(SendFailure):
@@ -104,8 +139,22 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+def _decode(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw
+    # Replies should be ASCII, but some servers answer in their own language and code page
+    # ("Empfänger unbekannt" in Latin-1): show those words, not replacement characters.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
+
+
 def _reply_text(code: int, resp: bytes | str) -> str:
-    text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+    text = _decode(resp)
+    if code == -1:
+        # smtplib's code for a reply line that does not start with a number.
+        return f"a reply that is not SMTP ({' '.join(text.split())[:80]!r})"
     # Multi-line replies come joined with newlines; journal and CLI want one line.
     return " ".join(f"{code} {text}".split())
 
@@ -140,6 +189,7 @@ class SmtpTransport:
 
             self._token_source = make_token_source(settings)
         self._token_valid_until = float("inf")
+        self._greeting_pending = False  # while waiting for the server's first line
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self._host}:{self._port}, {self._settings.smtp_security})"
@@ -184,21 +234,46 @@ class SmtpTransport:
             # "from None": the context holds smtplib frames whose locals include the password.
             if self._settings.auth_mode == "oauth2":
                 raise self._fatal(f"XOAUTH2 sign-in refused: {reply}", OAUTH_HINT) from None
-            hint = CREDENTIALS_HINT
-            if _BASIC_AUTH_OFF.search(reply):
+            if 400 <= error.smtp_code < 500:
+                # "454 4.7.0 Temporary authentication failure": the password may be fine.
+                raise self._fatal(
+                    f"sign-in not possible right now: {reply}",
+                    "the server could not check the sign-in; run the same command again "
+                    "in a few minutes",
+                ) from None
+            hint = next((h for words, h in _AUTH_WORDS if words.search(reply)), None)
+            if hint is not None:
+                pass
+            elif _BASIC_AUTH_OFF.search(reply):
                 hint = BASIC_AUTH_HINT
             elif _BASIC_AUTH_MAYBE_OFF.search(reply):
                 hint = f"{CREDENTIALS_HINT}; if they are right, {BASIC_AUTH_HINT}"
+            else:
+                hint = CREDENTIALS_HINT
             raise self._fatal(f"authentication refused: {reply}", hint) from None
         except smtplib.SMTPConnectError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             if 400 <= error.smtp_code < 500:
                 # "421 too many connections", "try again later": retried like any 4xx.
                 raise TemporaryFailure(
-                    f"server busy at connect: {reply}", code=error.smtp_code
+                    f"server busy at connect: {reply}", code=error.smtp_code, connection=True
+                ) from None
+            if error.smtp_code == -1:
+                first = " ".join(_decode(error.smtp_error).split())[:80]
+                raise self._fatal(
+                    f"not an SMTP server: its first line is not an SMTP greeting ({first!r})",
+                    ADDRESS_HINT,
                 ) from None
             raise self._fatal(f"server refused the connection: {reply}", ADDRESS_HINT) from None
-        except smtplib.SMTPServerDisconnected:
+        except smtplib.SMTPServerDisconnected as error:
+            if isinstance(error.__context__, TimeoutError):
+                # smtplib reports a silent server as "closed": it was not. A server that
+                # never greets is usually an implicit-TLS port spoken to in plain text.
+                raise self._fatal(
+                    f"no answer within {self._settings.smtp_timeout:g}s "
+                    f"({'no SMTP greeting' if self._greeting_pending else 'during setup'})",
+                    self._silence_hint(),
+                ) from None
             raise self._fatal("server closed the connection during setup", SECURITY_HINT) from None
         except smtplib.SMTPResponseException as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
@@ -219,9 +294,18 @@ class SmtpTransport:
         self._transactions = 0
         self.connections_opened += 1
 
+    def _silence_hint(self) -> str:
+        if self._settings.smtp_security == "ssl" or not self._greeting_pending:
+            return f"{ADDRESS_HINT}; {SECURITY_HINT}"
+        return (
+            f"if port {self._port} expects TLS from the start (usually 465), set "
+            f"NEWSLETTER_SMTP_SECURITY=ssl; otherwise {ADDRESS_HINT}"
+        )
+
     def _open(self) -> smtplib.SMTP:
         s = self._settings
         timeout = s.smtp_timeout or None  # 0 would make the socket non-blocking
+        self._greeting_pending = True
         if s.smtp_security == "ssl":
             conn: smtplib.SMTP = smtplib.SMTP_SSL(
                 self._host,
@@ -234,6 +318,7 @@ class SmtpTransport:
             conn = smtplib.SMTP(
                 self._host, self._port, local_hostname=_local_hostname(), timeout=timeout
             )
+        self._greeting_pending = False
         try:
             # Without TCP_NODELAY, the last partial TLS record of each message waits for
             # the server's delayed ACK (~40 ms): 20 instead of 450 messages/s on loopback.
@@ -360,14 +445,14 @@ class SmtpTransport:
             return self._transaction(msg, sender)
         except _StaleConnection as error:
             if not reused:
-                raise TemporaryFailure(error.reply) from None
+                raise TemporaryFailure(error.reply, connection=True) from None
         # The server had closed the idle connection (its timeout, a batch pause) before we
         # said anything about this message: nothing was sent, so reconnect at once.
         self.connect()
         try:
             return self._transaction(msg, sender)
         except _StaleConnection as error:
-            raise TemporaryFailure(error.reply) from None
+            raise TemporaryFailure(error.reply, connection=True) from None
 
     def _transaction(self, msg: Envelope, sender: str) -> str:
         conn = self._conn
@@ -413,14 +498,27 @@ class SmtpTransport:
                     f"no reply within {self._settings.smtp_timeout:g}s after the message "
                     "was sent; it may have been delivered"
                 ) from None
+            if isinstance(error.__context__, TimeoutError):
+                # Silent, not closed (smtplib words both alike); not stale either: retrying
+                # at once would only wait as long again.
+                raise TemporaryFailure(
+                    f"no reply within {self._settings.smtp_timeout:g}s during {stage}",
+                    connection=True,
+                ) from None
             if stage == "MAIL":
                 raise _StaleConnection(f"connection closed by server ({error})") from None
-            raise TemporaryFailure(f"connection closed by server during {stage}") from None
+            raise TemporaryFailure(
+                f"connection closed by server during {stage}", connection=True
+            ) from None
         except OSError as error:  # timeout, reset, broken pipe, TLS record error
             self._drop()
             if stage == "MAIL" and not isinstance(error, TimeoutError):
                 raise _StaleConnection(f"connection lost ({error})") from None
-            raise TemporaryFailure(f"connection lost during {stage}: {error}") from None
+            if isinstance(error, TimeoutError):
+                reply = f"no reply within {self._settings.smtp_timeout:g}s during {stage}"
+            else:
+                reply = f"connection lost during {stage}: {error}"
+            raise TemporaryFailure(reply, connection=True) from None
         except smtplib.SMTPException as error:
             self._drop()
             raise TemporaryFailure(f"SMTP error during {stage}: {error}") from None

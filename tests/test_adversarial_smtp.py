@@ -1,0 +1,306 @@
+"""`newsletter send` against misbehaving SMTP servers, as the chair runs it from the CLI.
+
+Every result is checked at the server (what it received), not only in the CLI's words.
+The servers are scripted sockets on 127.0.0.1 (tests/raw_smtp.py): aiosmtpd cannot greet
+with 421, stay silent, or answer in Latin-1.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from helpers import run_cli
+from raw_smtp import DROP, HANG, Behaviour, Conn, RawServer
+from smtp_servers import server_tls_context, test_ca
+
+from newsletter.journal import Journal
+
+MEMBERS = 8
+SLUG = "december-2023"
+
+
+def write_members(project: Path, count: int = MEMBERS) -> list[str]:
+    addresses = [f"member{n}@members.wmhtc.co.uk" for n in range(count)]
+    rows = "".join(f"{a},Name{n},Surname\n" for n, a in enumerate(addresses))
+    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows, encoding="utf-8")
+    return addresses
+
+
+def env_for(server: RawServer, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    base.update(
+        NEWSLETTER_SMTP_HOST=server.host,
+        NEWSLETTER_SMTP_PORT=str(server.port),
+        NEWSLETTER_SMTP_SECURITY="none",
+        NEWSLETTER_SMTP_TIMEOUT="1",
+        NEWSLETTER_RETRY_BASE_DELAY="0.05",
+        NEWSLETTER_FROM="Cluster News <news@wmhtc.co.uk>",
+        NEWSLETTER_UNSUBSCRIBE_URL="https://wmhtc.co.uk/u?t={token}",
+        NEWSLETTER_SECRET="test-secret-long-enough",
+        NEWSLETTER_TEST_TO="chair@wmhtc.co.uk",
+    )
+    base.update(extra)
+    return base
+
+
+def send(env: dict[str, str], *args: str):
+    return run_cli(["send", SLUG, *args], env)
+
+
+class AfterN(Behaviour):
+    """Well-behaved for the first ``n`` accepted messages, then ``broken`` (a hook name)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.accepted_so_far = 0
+        self.lock = threading.Lock()
+
+    def accepted(self, conn: Conn, data: bytes) -> object:
+        with self.lock:
+            self.accepted_so_far += 1
+        return None
+
+    @property
+    def broken(self) -> bool:
+        with self.lock:
+            return self.accepted_so_far >= self.n
+
+
+class BusyAfter(AfterN):
+    """421 at the greeting (and to MAIL) once ``n`` messages went out: a server shutting down."""
+
+    def greeting(self, conn: Conn) -> object:
+        return "421 4.3.2 Service shutting down" if self.broken else super().greeting(conn)
+
+    def mail(self, conn: Conn, address: str) -> object:
+        return "421 4.3.2 Service shutting down, closing channel" if self.broken else "250 Ok"
+
+
+class SilentAtMailAfter(AfterN):
+    """Never answers MAIL FROM once ``n`` messages went out."""
+
+    def mail(self, conn: Conn, address: str) -> object:
+        return HANG if self.broken else "250 Ok"
+
+
+@pytest.mark.parametrize("behaviour", [BusyAfter, SilentAtMailAfter])
+def test_a_server_that_stops_answering_stops_the_run_then_resume_sends_each_once(
+    project: Path, behaviour: type[AfterN]
+) -> None:
+    # Before: every pending member was tried NEWSLETTER_MAX_ATTEMPTS times, one connection
+    # (or one timeout) each: 5 x 1000 connections to a server that said "shutting down",
+    # or hours of silence that looked like a hang.
+    addresses = write_members(project)
+    with RawServer(behaviour(3)) as broken:
+        stopped = send(env_for(broken), "--yes")
+        connections = broken.connections
+        got = broken.copies()
+    assert stopped.returncode == 1, stopped.stderr
+    assert "Stopped:   the server stopped taking messages after 3 message(s)" in stopped.stdout
+    assert "3 connection failures in a row" in stopped.stdout
+    assert f"newsletter send {SLUG}" in stopped.stdout  # how to resume
+    assert got == {a: 1 for a in addresses[:3]}
+    assert connections <= 4  # 1 that worked, then at most 3 failures; not 5 per member
+    assert "Pending: 5" in stopped.stdout
+
+    with RawServer(Behaviour()) as healthy:
+        resumed = send(env_for(healthy), "--yes")
+        assert resumed.returncode == 0, resumed.stderr
+        assert "Resuming:  3 of 8 already sent" in resumed.stdout
+        assert healthy.copies() == {a: 1 for a in addresses[3:]}
+
+
+class SilentAfterData(Behaviour):
+    """Takes every message, then never says whether it was accepted."""
+
+    def end_of_data(self, conn: Conn, data: bytes) -> object:
+        return HANG
+
+
+def test_a_server_silent_after_every_message_leaves_few_members_unknown(project: Path) -> None:
+    # Before: every member went out and became "unknown" (maybe delivered), one timeout
+    # each, so the whole list needed --resend-unknown: a second copy for anyone the server
+    # had in fact kept.
+    write_members(project)
+    with RawServer(SilentAfterData()) as server:
+        result = send(env_for(server), "--yes")
+        connections = server.connections
+    assert result.returncode == 1
+    assert "Unknown: 3" in result.stdout and "Pending: 5" in result.stdout
+    assert connections == 3  # one per unknown member: the run stopped there
+    journal = Journal.for_state_dir(project / ".newsletter")
+    with journal:
+        assert journal.counts(SLUG)["sending"] == 3
+
+
+def test_421_at_the_greeting_before_anything_went_out(project: Path) -> None:
+    write_members(project)
+
+    class Busy(Behaviour):
+        def greeting(self, conn: Conn) -> object:
+            return "421 4.7.0 Try again later, closing connection."
+
+    with RawServer(Busy()) as server:
+        result = send(env_for(server), "--yes")
+        test = send(env_for(server), "--test")
+        connections = server.connections
+    assert result.returncode == 1, result.stderr
+    assert "Sent:      0" in result.stdout and "Pending: 8" in result.stdout
+    assert "421 4.7.0 Try again later" in result.stdout
+    # Before: a test copy to a busy server was "internal error: TemporaryFailure" (exit 70).
+    assert test.returncode == 1
+    assert test.stderr.startswith(f"error: 127.0.0.1:{server.port}: the server is busy")
+    assert "Traceback" not in test.stderr and "internal error" not in test.stderr
+    assert connections == 3 + 1
+
+
+def test_a_silent_greeting_is_no_answer_not_closed_and_names_implicit_tls(project: Path) -> None:
+    # A port-465 server spoken to with STARTTLS waits for the TLS handshake and says
+    # nothing; the error said "server closed the connection", which it had not.
+    write_members(project)
+    with RawServer(Behaviour(), implicit_tls=server_tls_context()) as tls_port:
+        result = send(env_for(tls_port, NEWSLETTER_SMTP_SECURITY="starttls"), "--yes")
+        assert tls_port.received == []
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert line.count("\n") == 0
+    assert line.startswith(f"error: 127.0.0.1:{tls_port.port}: no answer within 1s")
+    assert "closed" not in line and "NEWSLETTER_SMTP_SECURITY=ssl" in line
+
+
+def test_a_server_that_is_not_smtp(project: Path) -> None:
+    write_members(project)
+
+    class Http(Behaviour):
+        def greeting(self, conn: Conn) -> object:
+            return b"HTTP/1.1 400 Bad Request\r\n\r\n"
+
+    with RawServer(Http()) as server:
+        result = send(env_for(server), "--yes")
+    assert result.returncode == 2
+    assert "not an SMTP server" in result.stderr and "-1" not in result.stderr
+    assert "NEWSLETTER_SMTP_PORT" in result.stderr
+
+
+def _auth_server(reply: str | list[str]) -> RawServer:
+    class Refusing(Behaviour):
+        starttls_context = server_tls_context()
+        auth = ("PLAIN", "LOGIN")
+
+        def auth_command(self, conn: Conn, arg: str) -> object:
+            return reply
+
+    return RawServer(Refusing())
+
+
+@pytest.mark.parametrize(
+    ("reply", "says", "never"),
+    [
+        (
+            "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled "
+            "for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.",
+            ["enable Authenticated SMTP", "newsletter login"],
+            "no longer accepts passwords",
+        ),
+        (
+            "535 5.7.139 Authentication unsuccessful, the user credentials were incorrect.",
+            ["check NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD"],
+            "no longer accepts passwords",
+        ),
+        (
+            [
+                "534-5.7.9 Application-specific password required. For more information, go to",
+                "534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor",
+            ],
+            ["app password", "NEWSLETTER_SMTP_PASSWORD", "newsletter login"],
+            "no longer accepts passwords",
+        ),
+        (
+            "454 4.7.0 Temporary authentication failure",
+            ["again in a few minutes"],
+            "check NEWSLETTER_SMTP_USERNAME",
+        ),
+    ],
+)
+def test_sign_in_refusals_say_what_to_do(
+    project: Path, tmp_path: Path, reply: str | list[str], says: list[str], never: str
+) -> None:
+    write_members(project)
+    cafile = tmp_path / "ca.pem"
+    test_ca().cert_pem.write_to_path(str(cafile))
+    with _auth_server(reply) as server:
+        env = env_for(
+            server,
+            NEWSLETTER_SMTP_SECURITY="starttls",
+            NEWSLETTER_SMTP_CAFILE=str(cafile),
+            NEWSLETTER_SMTP_USERNAME="news@wmhtc.co.uk",
+            NEWSLETTER_SMTP_PASSWORD="not-this-one-9",
+        )
+        result = send(env, "--yes")
+        assert server.received == []
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "not-this-one-9" not in line
+    for words in says:
+        assert words in line
+    assert never not in line
+
+
+class QuotaAfter(AfterN):
+    """Microsoft 365 once the day's submissions are spent, said with 5.2.2 ("mailbox")."""
+
+    def end_of_data(self, conn: Conn, data: bytes) -> object:
+        return "550 5.2.2 Submission quota exceeded. [AM6PR10MB1234]" if self.broken else "250 Ok"
+
+
+def test_submission_quota_said_as_5_2_2_leaves_members_pending(project: Path) -> None:
+    # Before: 5.2.2 is "mailbox full", a recipient code, so every remaining member was
+    # recorded failed and a re-run said there was nothing to send.
+    addresses = write_members(project)
+    with RawServer(QuotaAfter(4)) as server:
+        result = send(env_for(server), "--yes")
+        assert server.copies() == {a: 1 for a in addresses[:4]}
+    assert result.returncode == 1
+    assert "Microsoft 365's daily recipient limit" in result.stdout
+    assert "Failed: 0" in result.stdout and "Pending: 4" in result.stdout
+    with RawServer(Behaviour()) as tomorrow:
+        again = send(env_for(tomorrow), "--yes")
+        assert again.returncode == 0
+        assert tomorrow.copies() == {a: 1 for a in addresses[4:]}
+
+
+def test_a_refusal_in_latin_1_is_shown_in_its_own_words(project: Path) -> None:
+    addresses = write_members(project, 3)
+
+    class German(Behaviour):
+        def rcpt(self, conn: Conn, address: str) -> object:
+            if address == addresses[1]:
+                return "550 5.1.1 Empf\xe4nger unbekannt".encode("latin-1") + b"\r\n"
+            return "250 Ok"
+
+    with RawServer(German()) as server:
+        result = send(env_for(server), "--yes")
+        assert set(server.copies()) == {addresses[0], addresses[2]}
+    assert result.returncode == 1
+    assert "550 5.1.1 Empfänger unbekannt" in result.stdout
+    assert "\ufffd" not in result.stdout
+
+
+class DropAfterAccepting(Behaviour):
+    """Hangs up right after each 250: every connection carries one message."""
+
+    def accepted(self, conn: Conn, data: bytes) -> object:
+        return DROP
+
+
+def test_a_250_then_a_hang_up_counts_as_sent_once(project: Path) -> None:
+    addresses = write_members(project)
+    with RawServer(DropAfterAccepting()) as server:
+        result = send(env_for(server), "--yes")
+        assert result.returncode == 0, result.stdout
+        assert server.copies() == {a: 1 for a in addresses}
+        again = send(env_for(server), "--yes")
+        assert again.returncode == 0 and server.copies() == {a: 1 for a in addresses}

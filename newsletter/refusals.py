@@ -95,6 +95,13 @@ _KNOWN: tuple[_Known, ...] = (
         _ADMIN_RELEASE,
     ),
     _Known(
+        # The same message goes to everyone: too large for one is too large for all.
+        re.compile(r"\b5\.3\.4\b|message size exceeds|message (?:is )?too (?:big|large)", re.I),
+        "the server refuses messages this large",
+        "make the issue smaller (fewer or smaller pictures, or NEWSLETTER_IMAGES=hosted; a dry "
+        "run shows the message size), then run the same command again",
+    ),
+    _Known(
         re.compile(r"\b5\.7\.60\b|SendAsDenied", re.I),
         "the account is not allowed to send as NEWSLETTER_FROM",
         "check NEWSLETTER_FROM and that the account may send as it, then run the same "

@@ -60,6 +60,9 @@ class Behaviour:
     def helo(self, conn: Conn, arg: str) -> Any:
         return "250 raw.test"
 
+    def starttls(self, conn: Conn) -> Any:
+        return "220 2.0.0 Ready to start TLS"
+
     def auth_command(self, conn: Conn, arg: str) -> Any:
         return "535 5.7.8 Authentication credentials invalid"
 
@@ -85,6 +88,9 @@ class Behaviour:
 
     def unknown(self, conn: Conn, line: str) -> Any:
         return "502 5.5.2 Command not recognised"
+
+    def closed(self, conn: Conn) -> None:
+        """The connection ended (either side)."""
 
 
 class RawServer:
@@ -153,6 +159,7 @@ class RawServer:
         except (OSError, ssl.SSLError, _Closed):
             pass
         finally:
+            self.behaviour.closed(conn)
             try:
                 conn.sock.close()
             except OSError:
@@ -212,7 +219,10 @@ class RawServer:
             elif verb == "HELO":
                 self._say(conn, b.helo(conn, arg))
             elif verb == "STARTTLS" and b.starttls_context is not None and not conn.tls:
-                self._say(conn, "220 2.0.0 Ready to start TLS")
+                reply = b.starttls(conn)
+                self._say(conn, reply)
+                if not (isinstance(reply, str) and reply.startswith("220")):
+                    continue
                 conn.sock.settimeout(5)
                 conn.sock = b.starttls_context.wrap_socket(conn.sock, server_side=True)
                 conn.sock.settimeout(0.2)

@@ -304,3 +304,23 @@ def test_a_250_then_a_hang_up_counts_as_sent_once(project: Path) -> None:
         assert server.copies() == {a: 1 for a in addresses}
         again = send(env_for(server), "--yes")
         assert again.returncode == 0 and server.copies() == {a: 1 for a in addresses}
+
+
+def test_a_message_too_large_for_the_server_stops_at_the_first_refusal(project: Path) -> None:
+    # Before: five members were refused (recorded failed, then returned by the circuit
+    # breaker) and the advice was "check the account with your provider".
+    write_members(project)
+
+    class Small(Behaviour):
+        def end_of_data(self, conn: Conn, data: bytes) -> object:
+            return "552 5.3.4 Message size exceeds fixed maximum message size"
+
+    with RawServer(Small()) as server:
+        result = send(env_for(server), "--yes")
+        transactions = server.connections
+        assert server.received == []
+    assert result.returncode == 1
+    assert "Stopped:   the server refuses messages this large." in result.stdout
+    assert "make the issue smaller" in result.stdout
+    assert "Failed: 0" in result.stdout and f"Pending: {MEMBERS}" in result.stdout
+    assert transactions == 1

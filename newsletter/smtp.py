@@ -486,6 +486,14 @@ class SmtpTransport:
                 conn.send(_dot_stuffed(msg.data))
                 message_out = True  # the whole message is out: the server may now have it
                 code, resp = conn.getreply()
+            elif code < 400:
+                # A 2xx to DATA itself (not to the message): the server is confused, or its
+                # replies are out of step with our commands (an extra line earlier). The
+                # message was never sent, so it must not count as accepted.
+                self._drop()
+                raise TemporaryFailure(
+                    f"unexpected reply to DATA: {_reply_text(code, resp)}", connection=True
+                )
             if code != 250:
                 self._after_refusal(code)
                 raise _classify(code, resp)

@@ -237,7 +237,7 @@ class RawServer:
             elif verb == "RCPT":
                 address = _address(arg)
                 reply = b.rcpt(conn, address)
-                if isinstance(reply, str) and reply.startswith("25"):
+                if _positive(reply):
                     conn.rcpts.append(address)
                 self._say(conn, reply)
             elif verb == "DATA":
@@ -254,9 +254,7 @@ class RawServer:
                     self._say(conn, b.data_line(conn, len(lines)))
                 data = b"".join(lines)
                 reply = b.end_of_data(conn, data)
-                ok = (isinstance(reply, str) and reply.startswith("2")) or (
-                    isinstance(reply, bytes) and reply.startswith(b"2")
-                )
+                ok = _positive(reply)
                 if ok:
                     with self.lock:
                         self.received.append(Got(tuple(conn.rcpts), data, conn.number))
@@ -278,6 +276,15 @@ class RawServer:
 
 class _Closed(Exception):
     pass
+
+
+def _positive(reply: Any) -> bool:
+    """A 2xx reply (one line, several lines or raw bytes)."""
+    if isinstance(reply, list) and reply:
+        reply = reply[-1]
+    if isinstance(reply, bytes):
+        return reply.startswith(b"2")
+    return isinstance(reply, str) and reply.startswith("2")
 
 
 def _address(arg: str) -> str:

@@ -324,3 +324,39 @@ def test_a_message_too_large_for_the_server_stops_at_the_first_refusal(project: 
     assert "make the issue smaller" in result.stdout
     assert "Failed: 0" in result.stdout and f"Pending: {MEMBERS}" in result.stdout
     assert transactions == 1
+
+
+class ExtraReplyLine(Behaviour):
+    """Answers one RCPT with two lines, so its replies run one step behind our commands:
+    the DATA command then reads that stale ``250`` instead of ``354``."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.done = False
+
+    def rcpt(self, conn: Conn, address: str) -> object:
+        if address == self.target and not self.done:
+            self.done = True
+            return ["250 2.1.5 Ok", "250 2.1.5 Ok"]
+        return "250 2.1.5 Ok"
+
+
+class DataAnswered250(Behaviour):
+    def data(self, conn: Conn) -> object:
+        return "250 2.0.0 Ok"
+
+
+def test_a_2xx_to_the_data_command_is_not_an_accepted_message(project: Path) -> None:
+    # Before: a 250 to DATA itself (not to the message) counted as accepted: the member was
+    # recorded sent while the server never received the message.
+    addresses = write_members(project)
+    with RawServer(ExtraReplyLine(addresses[2])) as server:
+        result = send(env_for(server), "--yes")
+        assert result.returncode == 0, result.stdout
+        assert server.copies() == {a: 1 for a in addresses}
+    with RawServer(DataAnswered250()) as never:
+        (project / ".newsletter" / "journal.sqlite3").unlink()
+        result = send(env_for(never), "--yes")
+        assert never.received == []
+    assert result.returncode == 1
+    assert "Sent:      0" in result.stdout and "unexpected reply to DATA" in result.stdout

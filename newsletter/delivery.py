@@ -519,6 +519,7 @@ def deliver(
     transport_factory: Callable[[], Transport],
     settings: Settings,
     on_event: EventHandler | None = None,
+    on_stopping: Callable[[str], None] | None = None,
     resend_unknown: bool = False,
     grace: float | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -531,7 +532,8 @@ def deliver(
     Members ``sent`` in the journal are skipped, and ``sending`` (unknown) ones too unless
     ``resend_unknown``. On Ctrl-C, no new transaction starts; those in flight get ``grace``
     seconds (default: ``settings.smtp_timeout``; a second Ctrl-C abandons them, leaving
-    them ``sending``), then the result is returned with ``interrupted=True``.
+    them ``sending``; ``on_stopping`` is told so, in words for the user, when any are in
+    flight), then the result is returned with ``interrupted=True``.
 
     A refusal of the *sender* (a provider's quota or block, see :mod:`newsletter.refusals`)
     or a server that stops answering after messages went out ends the run at once: the
@@ -579,6 +581,13 @@ def deliver(
         run.result.interrupted = True
         run.stop.set()
         try:
+            in_flight = len(run.unknown())
+            if on_stopping is not None and in_flight:
+                # The wait can be as long as the SMTP timeout: say why nothing happens.
+                on_stopping(
+                    f"Stopping: waiting up to {grace:g} s for the {in_flight} message(s) in "
+                    "flight; press Ctrl-C again to stop at once (they are then left unknown)"
+                )
             relay(time.monotonic() + grace)
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: do not wait for transactions in flight

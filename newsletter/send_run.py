@@ -317,7 +317,9 @@ def send_to_members(
         try:
             outcome.result = ui.deliver(
                 plan.to_send,
-                lambda on_event: sending.execute(plan, journal, factory, on_event=on_event),
+                lambda on_event: sending.execute(
+                    plan, journal, factory, on_event=on_event, on_stopping=ui.notice
+                ),
             )
         except DeliveryError as error:
             # The server became unusable in a way that is a setting's to fix (AUTH, TLS).

@@ -170,6 +170,7 @@ def execute(
     transport_factory: Callable[[], Transport],
     *,
     on_event: EventHandler | None = None,
+    on_stopping: Callable[[str], None] | None = None,
 ) -> DeliveryResult:
     campaign = send_plan.campaign
     if not campaign.sender.has_unsubscribe:
@@ -187,6 +188,7 @@ def execute(
         transport_factory=transport_factory,
         settings=campaign.settings,
         on_event=on_event,
+        on_stopping=on_stopping,
         resend_unknown=send_plan.resend_unknown,
     )
 

@@ -8,7 +8,11 @@ with 421, stay silent, or answer in Latin-1.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -360,3 +364,54 @@ def test_a_2xx_to_the_data_command_is_not_an_accepted_message(project: Path) -> 
         assert never.received == []
     assert result.returncode == 1
     assert "Sent:      0" in result.stdout and "unexpected reply to DATA" in result.stdout
+
+
+class HoldsTheThirdReply(Behaviour):
+    """Takes the third message and says nothing until ``release``; counts what arrived."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+
+    def end_of_data(self, conn: Conn, data: bytes) -> object:
+        with self.lock:
+            self.arrived += 1
+            third = self.arrived == 3
+        if third:
+            self.release.wait(30)
+        return "250 2.0.0 Ok"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
+def test_ctrl_c_while_a_reply_is_awaited_says_why_it_waits(project: Path) -> None:
+    # Before: after Ctrl-C the terminal stayed silent for up to NEWSLETTER_SMTP_TIMEOUT
+    # (30 s by default) while the message in flight finished: it looked hung.
+    addresses = write_members(project)
+    behaviour = HoldsTheThirdReply()
+    with RawServer(behaviour) as server:
+        env = env_for(server, NEWSLETTER_SMTP_TIMEOUT="30")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "send", SLUG, "--yes"],
+            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            for _ in range(1500):  # a hang guard, not a timing assertion
+                if behaviour.arrived >= 3 or proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+            assert behaviour.arrived == 3
+            proc.send_signal(signal.SIGINT)
+            # The notice comes before the wait ends: read it while the reply is still held.
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            assert "Stopping: waiting up to 30 s for the 1 message(s) in flight" in line
+            assert "Ctrl-C again" in line
+        finally:
+            behaviour.release.set()
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130
+        assert server.copies() == {a: 1 for a in addresses[:3]}  # the third one finished
+        rerun = send(env_for(server), "--yes")
+        assert rerun.returncode == 0
+        assert server.copies() == {a: 1 for a in addresses}

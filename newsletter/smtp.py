@@ -474,6 +474,11 @@ class SmtpTransport:
                         port=self._port,
                         hint="check NEWSLETTER_FROM and that the account may send as it",
                     )
+                if code == 421:
+                    # "Too many messages on this connection" (or a server about to close
+                    # it): nothing of this message was sent; on a reused connection a
+                    # fresh one may take it at once (send() tries one).
+                    raise _StaleConnection(_reply_text(code, resp))
                 raise TemporaryFailure(_reply_text(code, resp), code=code)
             stage = "RCPT"
             code, resp = conn.rcpt(msg.to)

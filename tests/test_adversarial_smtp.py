@@ -415,3 +415,24 @@ def test_ctrl_c_while_a_reply_is_awaited_says_why_it_waits(project: Path) -> Non
         rerun = send(env_for(server), "--yes")
         assert rerun.returncode == 0
         assert server.copies() == {a: 1 for a in addresses}
+
+
+class FivePerConnection(Behaviour):
+    """Takes five messages per connection, then answers MAIL with 421 and hangs up."""
+
+    def mail(self, conn: Conn, address: str) -> object:
+        if conn.accepted >= 5:
+            return "421 4.7.0 Too many messages on this connection, closing"
+        return "250 2.1.0 Ok"
+
+
+def test_421_for_too_many_messages_on_a_connection_reconnects_at_once(project: Path) -> None:
+    # A server's per-connection limit below NEWSLETTER_SMTP_MAX_PER_CONNECTION: nothing of
+    # the message was sent, so a fresh connection takes it at once (not a retry later, nor a
+    # connection failure counted towards stopping the run).
+    addresses = write_members(project, 12)
+    with RawServer(FivePerConnection()) as server:
+        result = send(env_for(server, NEWSLETTER_MAX_ATTEMPTS="1"), "--yes")
+        assert result.returncode == 0, result.stdout
+        assert server.copies() == {a: 1 for a in addresses}
+        assert server.connections == 3

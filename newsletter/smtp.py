@@ -139,6 +139,10 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
 def _decode(raw: bytes | str) -> str:
     if isinstance(raw, str):
         return raw
@@ -203,7 +207,19 @@ class SmtpTransport:
         # Belt and braces: no server reply or library message should contain the password,
         # but if one ever echoes it, it must not reach the terminal or the journal.
         password = self._settings.smtp_password
-        return text.replace(password, "***") if password else text
+        if not password:
+            return text
+        # Some servers echo the AUTH argument back in their refusal: the base64 of the
+        # password (AUTH LOGIN) or of "\0user\0password" (AUTH PLAIN) is the password too.
+        user = self._settings.smtp_username
+        for secret in (  # the longest first: one may end with another
+            _b64(f"\0{user}\0{password}"),
+            _b64(f"{user}\0{password}"),
+            _b64(password),
+            password,
+        ):
+            text = text.replace(secret, "***")
+        return text
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -396,6 +412,9 @@ class SmtpTransport:
                 if attempt == 2:
                     status = f" (status {answer.status})" if answer.status else ""
                     reply = _reply_text(error.smtp_code, error.smtp_error)
+                    # A server that echoes the AUTH argument must not put the token on screen.
+                    for secret in (token, _b64(xoauth2(source.username, token))):
+                        reply = reply.replace(secret, "***")
                     raise self._fatal(
                         f"XOAUTH2 sign-in refused: {reply}{status}", OAUTH_HINT
                     ) from None

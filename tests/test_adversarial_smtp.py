@@ -436,3 +436,41 @@ def test_421_for_too_many_messages_on_a_connection_reconnects_at_once(project: P
         assert result.returncode == 0, result.stdout
         assert server.copies() == {a: 1 for a in addresses}
         assert server.connections == 3
+
+
+class EchoesTheAuthArgument(Behaviour):
+    """Refuses AUTH quoting what the client sent: the base64 of '\\0user\\0password'."""
+
+    starttls_context = server_tls_context()
+    auth = ("PLAIN",)
+
+    def auth_command(self, conn: Conn, arg: str) -> object:
+        return f"535 5.7.8 Authentication failed for {arg}"
+
+
+def test_a_refusal_quoting_the_base64_credentials_never_shows_them(
+    project: Path, tmp_path: Path
+) -> None:
+    import base64
+    import sqlite3
+
+    write_members(project)
+    cafile = tmp_path / "ca.pem"
+    test_ca().cert_pem.write_to_path(str(cafile))
+    password = "pw-Secret-12345"
+    encoded = base64.b64encode(f"\0news@wmhtc.co.uk\0{password}".encode()).decode()
+    with RawServer(EchoesTheAuthArgument()) as server:
+        env = env_for(
+            server,
+            NEWSLETTER_SMTP_SECURITY="starttls",
+            NEWSLETTER_SMTP_CAFILE=str(cafile),
+            NEWSLETTER_SMTP_USERNAME="news@wmhtc.co.uk",
+            NEWSLETTER_SMTP_PASSWORD=password,
+        )
+        result = send(env, "--yes")
+    assert result.returncode == 2 and "authentication refused: 535 5.7.8" in result.stderr
+    with sqlite3.connect(project / ".newsletter" / "journal.sqlite3") as db:
+        journal = repr(list(db.execute("SELECT * FROM deliveries")))
+    for text in (result.stdout, result.stderr, journal):
+        assert password not in text and encoded not in text
+        assert "cHctU2VjcmV0" not in text  # base64 of the password's first bytes

@@ -428,7 +428,13 @@ class _Run:
                     reply,
                     f"the server stopped taking messages after {_SENT} message(s) "
                     f"({trouble} connection failures in a row: no answer, refused or dropped)",
-                    "run the same command to resume once it answers again",
+                    "run the same command to resume once it answers again"
+                    + (
+                        " (a server that is only slow: raise NEWSLETTER_SMTP_TIMEOUT, now "
+                        f"{self.settings.smtp_timeout:g} s)"
+                        if "within" in reply
+                        else ""
+                    ),
                 )
             )
             return True

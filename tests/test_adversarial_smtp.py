@@ -134,6 +134,7 @@ def test_a_server_silent_after_every_message_leaves_few_members_unknown(project:
         connections = server.connections
     assert result.returncode == 1
     assert "Unknown: 3" in result.stdout and "Pending: 5" in result.stdout
+    assert "raise NEWSLETTER_SMTP_TIMEOUT, now 1 s" in result.stdout
     assert connections == 3  # one per unknown member: the run stopped there
     journal = Journal.for_state_dir(project / ".newsletter")
     with journal:

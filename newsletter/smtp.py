@@ -362,7 +362,13 @@ class SmtpTransport:
                     "AUTH is never sent over an unencrypted connection", SECURITY_HINT
                 )
             if not conn.has_extn("auth"):
-                raise self._fatal("server offers no AUTH after TLS", CREDENTIALS_HINT)
+                raise self._fatal(
+                    "server offers no sign-in (AUTH) after TLS",
+                    f"port {self._port} may be for server-to-server mail (25): mail "
+                    "submission with a password is usually port 587 (starttls) or 465 (ssl), "
+                    "check NEWSLETTER_SMTP_PORT; a relay that needs no sign-in: leave "
+                    "NEWSLETTER_SMTP_USERNAME empty",
+                )
             if f"{s.smtp_username}{s.smtp_password}".isascii():
                 conn.login(s.smtp_username, s.smtp_password)
             else:

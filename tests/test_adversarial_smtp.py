@@ -475,3 +475,28 @@ def test_a_refusal_quoting_the_base64_credentials_never_shows_them(
     for text in (result.stdout, result.stderr, journal):
         assert password not in text and encoded not in text
         assert "cHctU2VjcmV0" not in text  # base64 of the password's first bytes
+
+
+def test_no_auth_offered_points_at_the_port_not_the_password(project: Path, tmp_path: Path) -> None:
+    # Before: "server offers no AUTH after TLS (check NEWSLETTER_SMTP_USERNAME and
+    # NEWSLETTER_SMTP_PASSWORD)": a right password would not help.
+    write_members(project)
+    cafile = tmp_path / "ca.pem"
+    test_ca().cert_pem.write_to_path(str(cafile))
+
+    class NoAuth(Behaviour):
+        starttls_context = server_tls_context()
+
+    with RawServer(NoAuth()) as server:
+        env = env_for(
+            server,
+            NEWSLETTER_SMTP_SECURITY="starttls",
+            NEWSLETTER_SMTP_CAFILE=str(cafile),
+            NEWSLETTER_SMTP_USERNAME="news@wmhtc.co.uk",
+            NEWSLETTER_SMTP_PASSWORD="pw-Secret-12345",
+        )
+        result = send(env, "--yes")
+        assert server.received == []
+    assert result.returncode == 2
+    assert "offers no sign-in (AUTH)" in result.stderr
+    assert "NEWSLETTER_SMTP_PORT" in result.stderr and "587" in result.stderr

@@ -406,7 +406,12 @@ class _BodyParser:
             return self.list_block(tokens, i)
         if kind == "blockquote_open":
             close = _closing(tokens, i)
-            paragraphs = tuple(self.inlines(t) for t in tokens[i + 1 : close] if t.type == "inline")
+            # Code blocks are not inline tokens: without them a quoted code block was lost.
+            paragraphs = tuple(
+                self.inlines(t) if t.type == "inline" else _code_lines(t)
+                for t in tokens[i + 1 : close]
+                if t.type in ("inline", "fence", "code_block")
+            )
             return Quote(paragraphs=paragraphs, line=self.line(tok)), close + 1
         if kind == "container_facts_open":
             close = _closing(tokens, i)
@@ -415,10 +420,7 @@ class _BodyParser:
             close = _closing(tokens, i)
             return self.table(tokens[i + 1 : close], tok), close + 1
         if kind in ("fence", "code_block"):
-            lines: list[Inline] = []
-            for number, text in enumerate(tok.content.rstrip("\n").split("\n")):
-                lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
-            return Paragraph(content=tuple(lines), line=self.line(tok)), i + 1
+            return Paragraph(content=_code_lines(tok), line=self.line(tok)), i + 1
         raise self.error(f"unsupported Markdown ({kind.replace('_open', '')})", tok)
 
     def table(self, inner: list[Any], opener: Any) -> Table:
@@ -549,6 +551,7 @@ class _BodyParser:
         close = _closing(tokens, i)
         items: list[tuple[Inline, ...]] = []
         sublists: list[BulletList | None] = []
+        after_code = False
         j = i + 1
         while j < close:
             tok = tokens[j]
@@ -559,9 +562,16 @@ class _BodyParser:
                 sublists[-1], j = self.list_block(tokens, j)
                 continue
             elif tok.type == "inline":
-                # A second paragraph in the same item reads on after a space.
-                joiner = (Text(" "),) if items[-1] else ()
+                # A second paragraph in the same item reads on after a space (after a code
+                # block, on a line of its own).
+                joiner = ((LineBreak(),) if after_code else (Text(" "),)) if items[-1] else ()
                 items[-1] = items[-1] + joiner + self.inlines(tok)
+            elif tok.type in ("fence", "code_block"):
+                # An indented code block in an item: on lines of its own, never dropped.
+                joiner = (LineBreak(),) if items[-1] else ()
+                items[-1] = items[-1] + joiner + _code_lines(tok)
+            if tok.type in ("inline", "fence", "code_block", "list_item_open"):
+                after_code = tok.type in ("fence", "code_block")
             j += 1
         block = BulletList(
             items=tuple(items),
@@ -689,6 +699,14 @@ def _fields(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
         else:
             out.append(node)
     return tuple(out)
+
+
+def _code_lines(token: Any) -> tuple[Inline, ...]:
+    """A code block (fenced or indented) as code spans, one a line, with line breaks."""
+    lines: list[Inline] = []
+    for number, text in enumerate(token.content.rstrip("\n").split("\n")):
+        lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
+    return tuple(lines)
 
 
 def _closing(tokens: list[Any], i: int) -> int:

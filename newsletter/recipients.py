@@ -257,6 +257,31 @@ def validate_address(value: str) -> tuple[str | None, str]:
         return None, str(error)
 
 
+def _check_swallowed_rows(
+    path: Path, row: int, values: list[str], delimiter: str, width: int, email_at: int
+) -> None:
+    """A cell running over several lines is fine ("Klinik\nBerlin"), but one whose later
+    lines read as whole member rows is a double quote never closed: every row up to the next
+    quote (or the end of the file) became part of that cell, and those members would be
+    missed without a word. Refuse the file at the row where the cell starts."""
+    for value in values:
+        lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")[1:]
+        for line in lines:
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+            if len(cells) < width or len(cells) <= email_at:
+                continue
+            address, _ = validate_address(cells[email_at].strip())
+            if address is None:
+                continue
+            raise RecipientsError(
+                f'a double quote (") in this row is not closed where the row ends: the rows '
+                f"after it ({address} among them) were read as part of one cell",
+                path=path,
+                row=row,
+                hint='close the quote or delete it (a quote inside a cell is written "")',
+            )
+
+
 def _shorten(value: str) -> str:
     if len(value) <= MAX_REPORTED_VALUE:
         return value
@@ -307,6 +332,8 @@ def iter_recipients(
                 if not any(values):
                     continue  # a blank line or a row of empty cells: nothing to report
                 report.rows += 1
+                if any("\n" in value or "\r" in value for value in values):
+                    _check_swallowed_rows(path, row, values, header.delimiter, width, email_at)
                 if len(values) != width:
                     if len(values) < width:
                         values += [""] * (width - len(values))  # Excel drops trailing blanks

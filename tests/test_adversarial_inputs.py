@@ -62,3 +62,35 @@ def test_code_blocks_inside_list_items_and_quotes_reach_both_parts(project: Path
     # The paragraph after the code block starts on a line of its own, in both parts.
     assert "<code>pip install cluster-reader</code><br>Then sign in." in html
     assert "   pip install cluster-reader\n   Then sign in." in text
+
+
+# ---- member lists ----------------------------------------------------------------------------
+
+
+def test_an_unclosed_quote_that_swallows_members_is_refused_at_its_row(project: Path) -> None:
+    """A stray double quote in a name ran on to the end of the file: every later member was
+    read as part of that cell, and check said READY for one member of four."""
+    (project / "members.csv").write_text(
+        "email,first_name\n"
+        'anna@hospital.de,"Anna\n'
+        "bob@hospital.de,Bob\n"
+        "carol@hospital.de,Carol\n"
+        "dan@hospital.de,Dan\n",
+        encoding="utf-8",
+    )
+    for command in (["check", "december-2023"], ["send", "december-2023", "--dry-run"]):
+        done = run_cli([*command, "-r", "members.csv"], env=ENV)
+        assert done.returncode == 2, done.stdout
+        assert "READY" not in done.stdout
+        assert done.stderr.startswith(
+            'error: members.csv, row 2: a double quote (") in this row is not closed where the '
+            "row ends: the rows after it (bob@hospital.de among them) were read as part of one"
+        ), done.stderr
+    # A cell that runs over lines without swallowing a member (an address, a note) is fine.
+    (project / "members.csv").write_text(
+        "email,first_name,organisation,notes\n"
+        'anna@hospital.de,Anna,"Klinik\nBerlin, Mitte","call me\nor mail b@x.org, thanks"\n'
+        "bob@hospital.de,Bob,Trust,\n",
+        encoding="utf-8",
+    )
+    assert len(dry_run(project, "december-2023", "-r", "members.csv")) == 2

@@ -105,12 +105,6 @@ def decode_error(path: Path, error: UnicodeDecodeError) -> RecipientsError:
         return RecipientsError(
             "is UTF-16 text ('Unicode Text'), not UTF-8", path=path, row=1, hint=hint
         )
-    if magic.startswith(b"PK\x03\x04"):
-        return RecipientsError(
-            "is a spreadsheet workbook (.xlsx), not a CSV file",
-            path=path,
-            hint="in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'",
-        )
     row = find_undecodable_row(path)
     return RecipientsError(
         f"is not UTF-8 text ({byte} cannot be decoded)", path=path, row=row, hint=hint
@@ -228,6 +222,15 @@ def read_header(path: Path, file: TextIO) -> Header:
     return Header(delimiter, raw, [normalise_column(c) for c in raw], ending)
 
 
+def _workbook_kind(magic: bytes) -> str:
+    """What a spreadsheet program's own file format is, by its first bytes ("" if none)."""
+    if magic.startswith(b"PK\x03\x04"):  # a zip: .xlsx, .ods, .numbers
+        return "a spreadsheet workbook (.xlsx)"
+    if magic.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: Excel 97-2003
+        return "an Excel 97-2003 workbook (.xls)"
+    return ""
+
+
 def open_csv(
     path: Path, check: Callable[[Path, Header], None] | None = None
 ) -> tuple[TextIO, Header]:
@@ -236,6 +239,16 @@ def open_csv(
     ``check`` (the caller's column rules) runs on the header before anything else is read.
     """
     try:
+        with path.open("rb") as raw:
+            workbook = _workbook_kind(raw.read(8))
+        if workbook:
+            # Checked first: a small workbook's bytes can happen to decode as text, and its
+            # "columns" were then listed as binary garbage.
+            raise RecipientsError(
+                f"is {workbook}, not a CSV file",
+                path=path,
+                hint="in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'",
+            )
         encoding = detect_encoding(path)
         # utf-8-sig drops Excel's BOM; newline="" lets csv see quoted line breaks intact.
         file = path.open(encoding=encoding, errors="strict", newline="")

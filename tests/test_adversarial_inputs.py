@@ -94,3 +94,24 @@ def test_an_unclosed_quote_that_swallows_members_is_refused_at_its_row(project: 
         encoding="utf-8",
     )
     assert len(dry_run(project, "december-2023", "-r", "members.csv")) == 2
+
+
+def test_a_workbook_saved_under_a_csv_name_is_named_as_one(project: Path) -> None:
+    """An .xlsx renamed to .csv (a zip whose bytes all happened to decode) was read as text:
+    "no 'email' column (columns found: 'PK\\x03\\x04…')"; an old .xls likewise."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as workbook:
+        workbook.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        workbook.writestr("xl/worksheets/sheet1.xml", "<worksheet>email anna@h.de</worksheet>")
+    (project / "members.csv").write_bytes(buffer.getvalue())
+    (project / "old.csv").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    for name, kind in (("members.csv", "(.xlsx)"), ("old.csv", "Excel 97-2003 workbook (.xls)")):
+        for command in (["check", "december-2023"], ["send", "december-2023", "--dry-run"]):
+            done = run_cli([*command, "-r", name], env=ENV)
+            assert done.returncode == 2
+            assert done.stderr.startswith(f"error: {name}: is ")
+            assert f"{kind}, not a CSV file (in Excel use File > Save As > " in done.stderr
+            assert "PK" not in done.stderr

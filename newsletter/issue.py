@@ -231,15 +231,61 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        context = getattr(exc, "context_mark", None)
+        if "end of stream" in problem and context is not None:
+            mark = context  # an unclosed quote: where it opened, not the closing '---'
+        line = (mark.line + 2) if mark else 1
         raise IssueError(
             f"front matter: {problem}",
             path=path,
-            line=(mark.line + 2) if mark else 1,
-            hint="check quoting: values containing ': ' need quotes",
+            line=line,
+            hint=_quoting_hint(lines[line - 1] if 1 < line <= end else ""),
         ) from None
     if not isinstance(meta, dict):
         raise IssueError("front matter must be 'key: value' lines", path=path, line=2)
+    _check_comments(meta, lines[1:end], path)
     return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
+
+
+_KEY_VALUE = re.compile(r"(?P<key>[A-Za-z_][\w-]*)\s*:\s+(?P<value>.*?)\s*\Z")
+
+
+def _quoting_hint(line: str) -> str:
+    """What to do about a front-matter line YAML could not read: almost always quoting."""
+    if line[:1] in (" ", "\t") and line.strip():
+        return "start each 'key: value' line at the left edge, without spaces or tabs"
+    match = _KEY_VALUE.match(line.rstrip("\r\n"))
+    if not match:
+        return "write each line as 'key: value'; values containing ': ' need quotes"
+    key, value = match.group("key"), match.group("value")
+    inner = value.strip("'\"").replace('"', '\\"')
+    quoted = f'{key}: "{inner}"'
+    if value.startswith("'"):
+        return f"an apostrophe ends a value in '…': use double quotes instead — {quoted}"
+    if value.startswith('"'):
+        return f'close the quote, and write a " inside the value as \\" — {quoted}'
+    return f"put the value in double quotes — {quoted}"
+
+
+def _check_comments(meta: dict[Any, Any], lines: list[str], path: Path) -> None:
+    """YAML reads `` #`` in an unquoted value as the start of a comment: ``subject: Issue #12
+    news`` became the subject "Issue", silently. For the text keys that is never meant."""
+    for number, line in enumerate(lines, start=2):
+        match = _KEY_VALUE.match(line.rstrip("\r\n"))
+        if not match or match.group("key") not in ("title", "subject", "preheader"):
+            continue
+        value = match.group("value")
+        if value[:1] in ("'", '"', "|", ">") or " #" not in value:
+            continue
+        kept = meta.get(match.group("key"))
+        if isinstance(kept, str) and kept.strip() != value.strip():
+            raise IssueError(
+                f"{match.group('key')!r}: everything after ' #' was read as a comment and "
+                f"dropped (it would read {kept.strip()!r})",
+                path=path,
+                line=number,
+                hint=_quoting_hint(line),
+            )
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)

@@ -115,3 +115,54 @@ def test_a_workbook_saved_under_a_csv_name_is_named_as_one(project: Path) -> Non
             assert done.stderr.startswith(f"error: {name}: is ")
             assert f"{kind}, not a CSV file (in Excel use File > Save As > " in done.stderr
             assert "PK" not in done.stderr
+
+
+# ---- front matter as chairs type it ----------------------------------------------------------
+
+
+def front(subject_line: str) -> str:
+    return (
+        "---\ntitle: Cluster News – January\n" + subject_line + "\n"
+        "preheader: Events, funding and a word from the chair for the year ahead.\n"
+        "date: 2024-01-11\n---\n\n## Hello\n\nText.\n"
+    )
+
+
+def test_a_hash_in_an_unquoted_subject_is_not_silently_cut(project: Path) -> None:
+    """YAML reads ' #' as a comment: 'subject: Cluster News #12: …' became the subject
+    "Cluster News", and check said READY."""
+    (project / "issues" / "probe.md").write_text(
+        front("subject: Cluster News #12 – skills and events"), encoding="utf-8"
+    )
+    for command in (["check", "probe"], ["send", "probe", "--dry-run"], ["render", "probe"]):
+        done = run_cli(command, env=ENV)
+        assert done.returncode == 2
+        assert done.stderr == (
+            "error: issues/probe.md:3: 'subject': everything after ' #' was read as a comment "
+            "and dropped (it would read 'Cluster News') (put the value in double quotes — "
+            'subject: "Cluster News #12 – skills and events")\n'
+        )
+    # Quoted, the same words are the subject, whole.
+    (project / "issues" / "probe.md").write_text(
+        front('subject: "Cluster News #12 – skills and events"'), encoding="utf-8"
+    )
+    assert dry_run(project, "probe")[0]["Subject"] == "Cluster News #12 – skills and events"
+
+
+def test_yaml_quoting_mistakes_name_their_own_line_and_the_fix(project: Path) -> None:
+    """An unclosed quote was reported at the closing '---' line; every YAML mistake got the
+    same hint about ': ', whatever it was (an apostrophe inside '…', a leading '*' or '[')."""
+    cases = {
+        'subject: "Cluster News – January': 'close the quote, and write a " inside the value',
+        "subject: 'The chair's January news'": "an apostrophe ends a value in '…': use double "
+        'quotes instead — subject: "The chair\'s January news"',
+        "subject: *New* events in January": 'put the value in double quotes — subject: "*New*',
+        "subject: {{ recipient.first_name }}, your news": "put the value in double quotes — "
+        'subject: "{{ recipient.first_name }}, your news"',
+    }
+    for line, hint in cases.items():
+        (project / "issues" / "probe.md").write_text(front(line), encoding="utf-8")
+        done = run_cli(["check", "probe"], env=ENV)
+        assert done.returncode == 2
+        assert done.stderr.startswith("error: issues/probe.md:3: front matter: "), done.stderr
+        assert hint in done.stderr, done.stderr

@@ -492,8 +492,8 @@ def _print_dry_run(camp, result) -> None:
         _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
         _say(f"  skipped:   {line}")
-    if report.several:
-        _say(f"  note:      {report.several_line()}")
+    for note in report.note_lines():
+        _say(f"  note:      {note}")
     if report.encoding:
         _say(f"  note:      {report.encoding_line()}")
     if result.written:

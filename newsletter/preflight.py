@@ -810,8 +810,8 @@ def _check_members(campaign: Campaign, report: Report) -> None:
         _placeholder_members(report, where, placeholder, count)
     if any(normalise_column(raw) != role for role, raw in recipients.columns.items()):
         report.add(INFO, where, f"columns used: {recipients.columns_line()}")
-    if recipients.several:
-        report.add(INFO, where, recipients.several_line())
+    for note in recipients.note_lines():
+        report.add(INFO, where, note)
     if recipients.encoding:
         ansi = recipients.encoding == "Windows-1252"  # a guess: say so louder
         report.add(WARNING if ansi else INFO, where, recipients.encoding_line())

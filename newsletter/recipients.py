@@ -67,6 +67,10 @@ ROLE_NAMES = {
 }
 # Several addresses in one cell, as Google Contacts writes them.
 MULTI_ADDRESS_SEPARATOR = " ::: "
+# An address as mail programs copy it: "Jane Doe <jane@x.org>", "<jane@x.org>" or a
+# "mailto:" link. The address is unambiguous, so it is used (and the rows are named).
+_BRACKETED = re.compile(r"\A[^<>]*<\s*(?:mailto:)?(?P<address>[^<>]+?)\s*>\Z", re.I)
+_MAILTO = re.compile(r"\Amailto:(?P<address>[^?]+)\Z", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,8 @@ class RecipientReport:
     unsubscribed: list[int] = field(default_factory=list)  # rows
     columns: dict[str, str] = field(default_factory=dict)  # role -> header cell used for it
     several: list[int] = field(default_factory=list)  # rows whose cell held several addresses
+    # Rows whose cell held a name or "mailto:" around the address ("Jane <jane@x.org>").
+    bracketed: list[int] = field(default_factory=list)
     # Rows with an empty address cell: contacts exports (Google, Outlook) hold people known
     # by phone only. Skipped and listed, not invalid: there is nothing to correct or send.
     no_address: list[int] = field(default_factory=list)
@@ -165,6 +171,17 @@ class RecipientReport:
                 "names look right in a dry run"
             )
         return f"read as {self.encoding}" if self.encoding else ""
+
+    def note_lines(self) -> list[str]:
+        """What was read other than as written: the summary's and check's notes."""
+        lines = [self.several_line()] if self.several else []
+        if self.bracketed:
+            count = len(self.bracketed)
+            lines.append(
+                f"{_plural(count, 'row')} held a name or 'mailto:' around the address: used "
+                f"the address ({_rows_phrase(self.bracketed)})"
+            )
+        return lines
 
     def several_line(self) -> str:
         if not self.several:
@@ -372,6 +389,10 @@ def iter_recipients(
                 if not raw:
                     report.no_address.append(row)
                     continue
+                wrapped = _BRACKETED.match(raw) or _MAILTO.match(raw)
+                if wrapped and "@" in wrapped.group("address"):
+                    raw = wrapped.group("address")
+                    report.bracketed.append(row)
                 address, reason = validate_address(raw)
                 if address is None:
                     report.invalid.append((row, _shorten(raw), reason))

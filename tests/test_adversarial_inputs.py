@@ -166,3 +166,31 @@ def test_yaml_quoting_mistakes_name_their_own_line_and_the_fix(project: Path) ->
         assert done.returncode == 2
         assert done.stderr.startswith("error: issues/probe.md:3: front matter: "), done.stderr
         assert hint in done.stderr, done.stderr
+
+
+def test_an_address_copied_with_its_name_or_as_a_mailto_link_is_used(project: Path) -> None:
+    """'Jane Doe <jane@hospital.de>' (copied from a mail program's To line) made the row
+    invalid, and check NOT READY, although the address is plain to see."""
+    (project / "members.csv").write_text(
+        "email,first_name\n"
+        "Jane Doe <jane@hospital.de>,Jane\n"
+        '"Lee, Ann" <ann.lee@hospital.de>,Ann\n'
+        "mailto:bob@hospital.de,Bob\n"
+        "JANE@hospital.de,Jane again\n"
+        "Eve <>,Eve\n",
+        encoding="utf-8",
+    )
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
+    assert (
+        "info: members.csv: 3 rows held a name or 'mailto:' around the address: used the "
+        "address (rows 2, 3, 4)"
+    ) in done.stdout
+    assert "row 6 'Eve <>': An email address must have an @-sign." in done.stdout
+    messages = dry_run(project, "december-2023", "-r", "members.csv")
+    got = [message["To"].addresses[0].addr_spec for message in messages]
+    assert got == ["jane@hospital.de", "ann.lee@hospital.de", "bob@hospital.de"]
+    assert [message["To"].addresses[0].display_name for message in messages] == [
+        "Jane",
+        "Ann",
+        "Bob",
+    ]

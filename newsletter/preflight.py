@@ -827,7 +827,8 @@ def _check_members(campaign: Campaign, report: Report) -> None:
         shown = "; ".join(
             f"row {row} {value!r}: {reason}" for row, value, reason in recipients.invalid[:5]
         )
-        more = f"; and {len(recipients.invalid) - 5} more" if len(recipients.invalid) > 5 else ""
+        rest = [row for row, _, _ in recipients.invalid[5:]]
+        more = f"; and {len(rest)} more ({_rows(rest)})" if rest else ""
         report.add(
             ERROR,
             where,
@@ -845,10 +846,11 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             "add the member's address to send them the bulletin",
         )
     if recipients.duplicates:
+        rows = [row for row, _, _ in recipients.duplicates]
         report.add(
             INFO,
             where,
-            f"{len(recipients.duplicates)} duplicate address(es) will be sent once",
+            f"{len(rows)} duplicate address(es) will be sent once ({_rows(rows)} left out)",
         )
     if recipients.suppressed:
         report.add(INFO, where, f"{len(recipients.suppressed)} suppressed member(s) skipped")

@@ -339,6 +339,7 @@ def iter_recipients(
     named = [(i, n) for i, n in enumerate(names) if n]
     all_named = len(named) == width
     seen: dict[str, int] = {}  # casefolded address -> first row; the only growing state
+    separator = {";": "semicolon", "\t": "tab"}.get(header.delimiter, "comma")
     row = 1
     with file:
         reader = csv.reader(file, delimiter=header.delimiter, skipinitialspace=True)
@@ -361,7 +362,7 @@ def iter_recipients(
                                 row,
                                 _shorten(values[email_at]),
                                 f"{_plural(extra, 'value')} more than the "
-                                "header has columns (an unquoted comma?)",
+                                f"header has columns (an unquoted {separator}?)",
                             )
                         )
                         continue

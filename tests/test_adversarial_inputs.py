@@ -194,3 +194,35 @@ def test_an_address_copied_with_its_name_or_as_a_mailto_link_is_used(project: Pa
         "Ann",
         "Bob",
     ]
+
+
+def test_every_invalid_row_is_named_and_the_dry_run_says_a_send_would_stop(
+    project: Path,
+) -> None:
+    """Past five invalid rows check said 'and 3 more' without the rows; the dry run listed
+    them as 'skipped' while a real send refuses the list; a semicolon file's extra cell was
+    blamed on 'an unquoted comma'."""
+    rows = "".join(f"member{n}@,M{n}\n" for n in range(2, 10))  # rows 2-9 invalid
+    (project / "members.csv").write_text(
+        f"email;first_name\n{rows.replace(',', ';')}anna@hospital.de;Anna;Klinik; Berlin\n"
+        "bob@hospital.de;Bob\nBOB@hospital.de;Bob\n",
+        encoding="utf-8",
+    )
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
+    assert done.returncode == 1
+    assert "; and 4 more (rows 7, 8, 9, 10) — fix them, or send with --skip-invalid" in (
+        done.stdout
+    )
+    assert "1 duplicate address(es) will be sent once (row 12 left out)" in done.stdout
+    dry = run_cli(["send", "december-2023", "--dry-run", "-r", "members.csv"], env=ENV)
+    assert "  skipped:   9 invalid (rows 2, 3, 4, 5, 6, 7, 8, 9, 10)\n" in dry.stdout
+    assert (
+        "  refused:   a real send stops at invalid rows: fix them, or add --skip-invalid\n"
+    ) in dry.stdout
+    # Row 10's reason names the semicolon (shown by check when it is among the first five).
+    (project / "members.csv").write_text(
+        "email;first_name\nanna@hospital.de;Anna;Klinik; Berlin\nbob@hospital.de;Bob\n",
+        encoding="utf-8",
+    )
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
+    assert "2 values more than the header has columns (an unquoted semicolon?)" in done.stdout

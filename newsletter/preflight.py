@@ -105,6 +105,7 @@ def run_checks(
     _check_skeleton(campaign, report)
     _check_source(campaign, report)
     _check_content(campaign, report)
+    _check_literal_markdown(campaign, report)
     _check_colours(campaign, report)
     _check_logo(campaign, report)
     _check_images(campaign, report, http_head or http_head_default)
@@ -488,6 +489,112 @@ def _check_content(campaign: Campaign, report: Report) -> None:
                 where,
                 f"link text {said} does not say where it goes" + context_note,
                 "make the link text describe the target, e.g. 'register on the Innovate UK site'",
+            )
+
+
+# Markdown link syntax left in the text: markdown-it did not read it as a link (a space in
+# the address, a space before "(", an undefined [reference], a missing ")").
+_BROKEN_LINK = re.compile(
+    r"!?\[[^\[\]\n]*\](?:\(|\[[^\[\]\n]*\]|\s+\((?=\s*<?(?:https?:|www\.|mailto:|tel:)))"
+)
+
+
+def _inline_runs(block: model.Block) -> Iterator[tuple[model.Inline, ...]]:
+    """Each run of inline content a block shows (items, quoted paragraphs, facts, cells)."""
+    if isinstance(block, model.Paragraph):
+        yield block.content
+    elif isinstance(block, model.BulletList):
+        for index, item in enumerate(block.items):
+            yield item
+            sub = block.sublist(index)
+            if sub is not None:
+                yield from _inline_runs(sub)
+    elif isinstance(block, model.Quote):
+        yield from block.paragraphs
+    elif isinstance(block, model.Facts):
+        for fact in block.facts:
+            yield fact.value
+    elif isinstance(block, model.Table):
+        yield from block.header
+        for row in block.rows:
+            yield from row
+
+
+def _shown_text(nodes: tuple[model.Inline, ...]) -> str:
+    """The words a run shows as typed, code left out (code shows markup on purpose)."""
+    out: list[str] = []
+    for node in nodes:
+        if isinstance(node, model.Text):
+            out.append(node.text)
+        elif isinstance(node, model.Emphasis | model.Link):
+            out.append(_shown_text(node.children))
+        elif isinstance(node, model.Field):
+            out.append(f"{{{{ recipient.{node.name} }}}}")  # as typed, for the message
+        else:
+            out.append(" ")
+    return "".join(out)
+
+
+def _broken_link_hint(fragment: str, after: str) -> str:
+    if fragment.endswith("]("):
+        target = after.split(")", 1)[0] if ")" in after else ""
+        if not target:
+            return "close the ( … ) after the address: [text](https://…)"
+        if "{{" in target:
+            return (
+                "a member field cannot be filled in a link's address: link to a page every "
+                "member can use"
+            )
+        if " " in target.strip():
+            return "a web address cannot hold spaces: write each as %20, or put it in <…>"
+        return "write it as [text](https://…), on one line"
+    if fragment.rstrip().endswith("("):
+        return "remove the space between ] and ( : [text](https://…)"
+    return "write it as [text](https://…) ([text][name] needs a line '[name]: https://…')"
+
+
+def _check_literal_markdown(campaign: Campaign, report: Report) -> None:
+    """Markup every member would see as typed, or a link that cannot work: link syntax
+    markdown-it could not read (an error: the link is lost), a '<!--' never closed
+    (an error: the rest of the issue shows as text), member fields in a link's address
+    (an error: sent as typed), unmatched '**' (a warning)."""
+    for block in campaign.issue.all_blocks():
+        for run in _inline_runs(block):
+            text = _shown_text(run)
+            broken = _BROKEN_LINK.search(text)
+            if broken:
+                fragment = text[broken.start() : broken.end()]
+                shown = text[broken.start() : broken.start() + 70].split("\n")[0]
+                report.add(
+                    ERROR,
+                    _where(campaign, _source_line(campaign, block.line, fragment)),
+                    f"this is not read as a link, and every member would see it as typed: "
+                    f"{shown!r}",
+                    _broken_link_hint(fragment, text[broken.end() :]),
+                )
+            if "<!--" in text:
+                report.add(
+                    ERROR,
+                    _where(campaign, _source_line(campaign, block.line, "<!--")),
+                    "a comment '<!--' is never closed, so what follows shows as text",
+                    "end the comment with '-->'",
+                )
+            if "**" in text:
+                report.add(
+                    WARNING,
+                    _where(campaign, _source_line(campaign, block.line, "**")),
+                    "'**' without its pair is shown as typed",
+                    "close the bold text with '**', or delete the '**'",
+                )
+    for line, link, _ in _links(list(campaign.issue.all_blocks())):
+        if "{{" in link.href or "%7b%7b" in link.href.lower():
+            report.add(
+                ERROR,
+                _where(campaign, _source_line(campaign, line, "{{")),
+                f"a member field in a link's address is not filled in: {link.href!r} "
+                "would be sent as typed",
+                "link to a page every member can use; member fields work in the text only",
+                code="template-syntax",
             )
 
 

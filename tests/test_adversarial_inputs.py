@@ -226,3 +226,55 @@ def test_every_invalid_row_is_named_and_the_dry_run_says_a_send_would_stop(
     )
     done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
     assert "2 values more than the header has columns (an unquoted semicolon?)" in done.stdout
+
+
+# ---- check tells the truth about Markdown that is shown as typed -----------------------------
+
+
+def test_links_markdown_could_not_read_are_not_ready(project: Path) -> None:
+    """A space in a link's address, a space before '(', an undefined [reference], a missing
+    ')', a member field in the address, an unclosed '<!--': every member saw the Markdown as
+    typed (or a link to '%7B%7B…'), and check said READY."""
+    slug = write_issue(
+        project,
+        "## Reports\n\n"
+        "Read [the land report](https://www.wmhtc.co.uk/land report.pdf) now.\n\n"  # line 9
+        "See [the statistics] (https://www.ons.gov.uk/stats) too.\n\n"  # 11
+        "As [the BBC says][bbc], AI rules are coming.\n\n"  # 13
+        "Book at [the portal](https://www.ukri.org/book here.\n\n"  # 15
+        "Your page: [profile](https://www.wmhtc.co.uk/m?e={{recipient.email}}).\n\n"  # 17
+        "**Deadline: 12 January.\n\n"  # 19
+        "<!-- draft note\n\n"  # 21
+        "Regards.\n",
+    )
+    done = run_cli(["check", slug], env=ENV)
+    assert done.returncode == 1
+    assert "NOT READY" in done.stdout
+    errors = [line for line in done.stdout.splitlines() if line.startswith("error:")]
+    expected = {
+        9: "a web address cannot hold spaces: write each as %20, or put it in <…>",
+        11: "remove the space between ] and (",
+        13: "([text][name] needs a line '[name]: https://…')",
+        15: "close the ( … ) after the address",
+        17: "would be sent as typed",
+        21: "a comment '<!--' is never closed, so what follows shows as text",
+    }
+    for line, words in expected.items():
+        assert any(
+            e.startswith(f"error: issues/probe.md:{line}: ") and words in e for e in errors
+        ), (line, errors)
+    assert (
+        "warning: issues/probe.md:19: '**' without its pair is shown as typed — close the "
+        "bold text with '**', or delete the '**'"
+    ) in done.stdout
+    # What a chair means by the same words is READY, and a code span may show markup.
+    slug = write_issue(
+        project,
+        "## Reports\n\n"
+        "Read [the land report](<https://www.wmhtc.co.uk/land report.pdf>) now, and "
+        "[the statistics][ons]. Type `[text](https://…)` for a link, **in bold**.\n\n"
+        "[ons]: https://www.ons.gov.uk/stats\n",
+    )
+    done = run_cli(["check", slug], env=ENV)
+    assert done.returncode == 0, done.stdout
+    assert "READY to send to 6 member(s): 0 errors, 0 warnings." in done.stdout

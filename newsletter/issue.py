@@ -197,8 +197,22 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         raise IssueError("file not found", path=path) from None
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise IssueError("not UTF-8 text", path=path, line=line, hint="save it as UTF-8") from None
+        data = path.read_bytes()
+        resave = "in Notepad: File > Save as, Encoding: UTF-8; in other editors, save as UTF-8"
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise IssueError(
+                "is UTF-16 text ('Unicode'), not UTF-8", path=path, line=1, hint=resave
+            ) from None
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start : exc.start + 1]
+        ansi = byte.decode("cp1252", errors="replace")
+        seen = f" ({ansi!r} in Windows-1252)" if ansi != "\ufffd" else ""
+        raise IssueError(
+            f"not UTF-8 text: byte 0x{byte.hex()}{seen} cannot be read",
+            path=path,
+            line=line,
+            hint=resave,
+        ) from None
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]:

@@ -278,3 +278,23 @@ def test_links_markdown_could_not_read_are_not_ready(project: Path) -> None:
     done = run_cli(["check", slug], env=ENV)
     assert done.returncode == 0, done.stdout
     assert "READY to send to 6 member(s): 0 errors, 0 warnings." in done.stdout
+
+
+def test_an_issue_saved_by_notepad_in_ansi_or_unicode_says_how_to_resave(project: Path) -> None:
+    """'not UTF-8 text (save it as UTF-8)' did not say which character, nor how; a UTF-16
+    file ('Unicode' in Notepad) was blamed on line 1 as not UTF-8 alike."""
+    text = front("subject: Cluster News – January").replace("Text.", "Café at £5 — “free”.")
+    (project / "issues" / "ansi.md").write_bytes(text.encode("cp1252"))
+    (project / "issues" / "wide.md").write_bytes(text.encode("utf-16"))
+    resave = "(in Notepad: File > Save as, Encoding: UTF-8; in other editors, save as UTF-8)"
+    done = run_cli(["check", "ansi"], env=ENV)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: issues/ansi.md:2: not UTF-8 text: byte 0x96 ('–' in Windows-1252) cannot be "
+        f"read {resave}\n"
+    )
+    done = run_cli(["render", "wide"], env=ENV)
+    assert done.returncode == 2
+    assert (
+        done.stderr == f"error: issues/wide.md:1: is UTF-16 text ('Unicode'), not UTF-8 {resave}\n"
+    )

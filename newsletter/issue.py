@@ -676,6 +676,13 @@ class _BodyParser:
         children = inline_token.children or []
         for child in children:
             if child.type == "image":
+                alone = [c for c in children if not (c.type == "text" and not c.content.strip())]
+                if len(alone) == 1:  # alone, but in a heading, list item, quote, cell or facts
+                    raise self.error(
+                        "a picture cannot be inside a heading, list, quote, table or facts block",
+                        inline_token,
+                        hint="put it on a line of its own, with a blank line before and after",
+                    )
                 raise self.error(
                     "an image must stand on a line of its own",
                     inline_token,

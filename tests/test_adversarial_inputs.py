@@ -298,3 +298,20 @@ def test_an_issue_saved_by_notepad_in_ansi_or_unicode_says_how_to_resave(project
     assert (
         done.stderr == f"error: issues/wide.md:1: is UTF-16 text ('Unicode'), not UTF-8 {resave}\n"
     )
+
+
+def test_a_picture_in_a_list_or_table_is_told_where_it_may_go(project: Path) -> None:
+    """'- ![Team](images/team.jpg)' stands on a line of its own, yet the error said 'an image
+    must stand on a line of its own (put a blank line before and after it)'."""
+    for body, line in (
+        ("## Team\n\n- ![Our team](images/team.jpg)\n", 9),
+        ("## Team\n\n| Who | Photo |\n|---|---|\n| Ann | ![Ann](images/ann.jpg) |\n", 11),
+    ):
+        slug = write_issue(project, body)
+        done = run_cli(["check", slug], env=ENV)
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"error: issues/probe.md:{line}: a picture cannot be inside a heading, list, quote, "
+            "table or facts block (put it on a line of its own, with a blank line before and "
+            "after)\n"
+        )

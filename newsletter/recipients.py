@@ -31,8 +31,12 @@ __all__ = [
     "read_columns",
 ]
 
-UNSUBSCRIBED_VALUES = frozenset({"no", "false", "0", "n"})
-SUBSCRIBED_VALUES = frozenset({"yes", "true", "1", "y", ""})
+# Also the words status columns use ("Subscribed"/"Unsubscribed", "opted out"): a value
+# that is neither is an invalid row, never a guess either way.
+UNSUBSCRIBED_VALUES = frozenset(
+    {"no", "false", "0", "n", "unsubscribed", "opted out", "opted-out", "opt-out", "opt out"}
+)
+SUBSCRIBED_VALUES = frozenset({"yes", "true", "1", "y", "", "subscribed", "opted in", "opted-in"})
 MAX_LISTED_ROWS = 10  # row numbers listed per summary line before "…"
 MAX_REPORTED_VALUE = 100  # a runaway quoted field must not bloat the report
 

@@ -315,3 +315,20 @@ def test_a_picture_in_a_list_or_table_is_told_where_it_may_go(project: Path) -> 
             "table or facts block (put it on a line of its own, with a blank line before and "
             "after)\n"
         )
+
+
+def test_a_subscribed_column_holding_status_words_is_read(project: Path) -> None:
+    """A CRM's 'Subscribed' column holding Subscribed/Unsubscribed made every row invalid."""
+    (project / "members.csv").write_text(
+        "Email,First Name,Subscribed\n"
+        "ann@hospital.de,Ann,Subscribed\n"
+        "bob@hospital.de,Bob,Unsubscribed\n"
+        "cat@hospital.de,Cat,Opted out\n"
+        "dan@hospital.de,Dan,maybe\n",
+        encoding="utf-8",
+    )
+    done = run_cli(["send", "december-2023", "--dry-run", "-r", "members.csv"], env=ENV)
+    assert "  skipped:   1 invalid (row 5)\n" in done.stdout
+    assert "  skipped:   2 unsubscribed (rows 3, 4)\n" in done.stdout
+    messages = dry_run(project, "december-2023", "-r", "members.csv")
+    assert [m["To"].addresses[0].addr_spec for m in messages] == ["ann@hospital.de"]

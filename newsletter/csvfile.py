@@ -47,6 +47,7 @@ _CONTROL_TO_SPACE = str.maketrans(CONTROL_CHARS, " " * len(CONTROL_CHARS))
 _NON_WORD_RE = re.compile(r"[\W_]+")
 # What ``errors="surrogateescape"`` turns undecodable bytes into; strict UTF-8 never yields it.
 _ESCAPED_BYTE_RE = re.compile("[\udc80-\udcff]")
+_SEP_DIRECTIVE = re.compile(r'\A"?sep=([,;\t|])"?\s*\Z', re.I)
 
 
 def clean_text(value: str) -> str:
@@ -116,8 +117,13 @@ def find_undecodable_row(path: Path) -> int | None:
     try:
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
             # Same sniffing and parsing as the strict pass, so row numbers agree with it.
-            delimiter = sniff_delimiter(file.readline())
-            file.seek(0)
+            head = file.readline()
+            directive = _SEP_DIRECTIVE.match(head.rstrip("\r\n"))
+            if directive:  # as read_header: the header below it is row 1
+                delimiter = directive.group(1)
+            else:
+                delimiter = sniff_delimiter(head)
+                file.seek(0)
             reader = csv.reader(file, delimiter=delimiter, skipinitialspace=True)
             for row, record in enumerate(reader, start=1):
                 if _ESCAPED_BYTE_RE.search(delimiter.join(record)):
@@ -194,6 +200,11 @@ def read_header(path: Path, file: TextIO) -> Header:
     Only the header is read here, so the rest of the file can still be streamed.
     """
     head = file.readline()
+    # Excel's "sep=;" first line names the delimiter; Excel hides it, so the header below it
+    # is what the chair sees as row 1.
+    directive = _SEP_DIRECTIVE.match(head.rstrip("\r\n"))
+    if directive:
+        head = file.readline()
     # An odd number of quotes means a quoted header cell continues on the next line.
     while head.count('"') % 2 and len(head) < 65536:
         more = file.readline()
@@ -213,7 +224,7 @@ def read_header(path: Path, file: TextIO) -> Header:
             path=path,
             hint="the first row must be the column headers, including 'email'",
         )
-    delimiter = sniff_delimiter(head)
+    delimiter = directive.group(1) if directive else sniff_delimiter(head)
     try:
         raw = next(csv.reader([head], delimiter=delimiter, skipinitialspace=True), [])
     except csv.Error as error:

@@ -332,3 +332,16 @@ def test_a_subscribed_column_holding_status_words_is_read(project: Path) -> None
     assert "  skipped:   2 unsubscribed (rows 3, 4)\n" in done.stdout
     messages = dry_run(project, "december-2023", "-r", "members.csv")
     assert [m["To"].addresses[0].addr_spec for m in messages] == ["ann@hospital.de"]
+
+
+def test_excels_sep_line_names_the_delimiter(project: Path) -> None:
+    """A CSV starting 'sep=;' (written for Excel, which hides the line) was refused with
+    "no 'email' column (columns found: 'sep=')"."""
+    (project / "members.csv").write_bytes(
+        b"sep=;\r\nEmail Address;First Name;Company\r\n"
+        b"ann@hospital.de;Ann;Klinik, Berlin\r\nbob@hospital.de;Bob;Trust\r\n"
+    )
+    messages = dry_run(project, "december-2023", "-r", "members.csv")
+    assert [str(m["To"]) for m in messages] == ["Ann <ann@hospital.de>", "Bob <bob@hospital.de>"]
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
+    assert "READY to send to 2 member(s)" in done.stdout

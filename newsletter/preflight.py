@@ -499,6 +499,9 @@ _BROKEN_LINK = re.compile(
 )
 
 
+_HEADING_LINK = re.compile(r" {0,3}#{1,6}\s.*\[[^\[\]]*\]\([^)]*\)")
+
+
 def _inline_runs(block: model.Block) -> Iterator[tuple[model.Inline, ...]]:
     """Each run of inline content a block shows (items, quoted paragraphs, facts, cells)."""
     if isinstance(block, model.Paragraph):
@@ -586,6 +589,14 @@ def _check_literal_markdown(campaign: Campaign, report: Report) -> None:
                     "'**' without its pair is shown as typed",
                     "close the bold text with '**', or delete the '**'",
                 )
+    for number, line in _body_lines(campaign):
+        if _HEADING_LINK.match(line):
+            report.add(
+                ERROR,
+                _where(campaign, number),
+                "a heading shows text only: the link in it is left out of the email",
+                "put the link in a sentence or a button under the heading",
+            )
     for line, link, _ in _links(list(campaign.issue.all_blocks())):
         if "{{" in link.href or "%7b%7b" in link.href.lower():
             report.add(

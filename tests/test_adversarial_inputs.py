@@ -345,3 +345,20 @@ def test_excels_sep_line_names_the_delimiter(project: Path) -> None:
     assert [str(m["To"]) for m in messages] == ["Ann <ann@hospital.de>", "Bob <bob@hospital.de>"]
     done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
     assert "READY to send to 2 member(s)" in done.stdout
+
+
+def test_a_link_in_a_heading_is_not_ready(project: Path) -> None:
+    """'## [Register for the Expo](https://…)' kept the words and silently dropped the link
+    from both parts, and check said READY."""
+    slug = write_issue(
+        project,
+        "## [Register for the Expo](https://www.ukri.org/expo)\n\nSix hundred exhibitors.\n",
+    )
+    html, text = parts(dry_run(project, slug)[0])
+    assert "Register for the Expo" in html and "ukri.org/expo" not in html + text
+    done = run_cli(["check", slug], env=ENV)
+    assert done.returncode == 1
+    assert (
+        "error: issues/probe.md:7: a heading shows text only: the link in it is left out of the "
+        "email — put the link in a sentence or a button under the heading"
+    ) in done.stdout

@@ -887,7 +887,13 @@ def _check_members(campaign: Campaign, report: Report) -> None:
     count = 0
     subject = campaign.rendered.subject_filled
     longest = (0, 0)  # (length, row) of the longest personalised subject
+    # A name cell holding an address (Outlook fills its display name with the address when
+    # it knows no name; a column shifted by one): "Dear anna@hospital.de,".
+    greets = bool(campaign.org.greeting) and campaign.issue.greeting
+    odd_names: list[tuple[int, str]] = []
     for recipient in campaign.recipients(recipients):
+        if greets and ("@" in recipient.first_name or "<" in recipient.first_name):
+            odd_names.append((recipient.row, recipient.first_name))
         # Build every member's message: a field or value problem shows here, not mid-send.
         builder.build(recipient)
         count += 1
@@ -940,6 +946,18 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             where,
             f"{name} is empty for {len(rows)} {members} ({_rows(rows)}): add a fallback",
             f'e.g. {{{{ recipient.{name} or "…" }}}}, or fill the column in',
+        )
+    if odd_names:
+        row, name = odd_names[0]
+        members = "member" if len(odd_names) == 1 else "members"
+        report.add(
+            WARNING,
+            where,
+            f"the name used in the greeting holds an address for {len(odd_names)} {members} "
+            f"({_rows([r for r, _ in odd_names])}): row {row} would read "
+            f"{campaign.org.greeting.format(name=name)!r}",
+            "put the member's name in the name column, or leave it empty to greet "
+            f"{campaign.org.greeting_fallback!r}",
         )
     if recipients.invalid:
         shown = "; ".join(

@@ -362,3 +362,26 @@ def test_a_link_in_a_heading_is_not_ready(project: Path) -> None:
         "error: issues/probe.md:7: a heading shows text only: the link in it is left out of the "
         "email — put the link in a sentence or a button under the heading"
     ) in done.stdout
+
+
+def test_a_name_cell_holding_an_address_is_warned_before_it_greets(project: Path) -> None:
+    """Outlook fills a contact's name with the address when it knows no name: check said
+    READY and the member was greeted 'Dear anna@hospital.de,'. Line breaks in a name never
+    reach a header (the To line stays one address)."""
+    (project / "members.csv").write_text(
+        "email,name\n"
+        "anna@hospital.de,anna@hospital.de\n"
+        'bob@hospital.de,"Bob\r\nBcc: victim@elsewhere.org"\n'
+        "carol@hospital.de,Carol Lee\n",
+        encoding="utf-8",
+    )
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
+    assert (
+        "warning: members.csv: the name used in the greeting holds an address for 2 members "
+        "(rows 2, 3): row 2 would read 'Dear anna@hospital.de,' — put the member's name in the "
+        "name column, or leave it empty to greet 'Dear member,'"
+    ) in done.stdout
+    messages = dry_run(project, "december-2023", "-r", "members.csv")
+    assert [len(m.get_all("To")) for m in messages] == [1, 1, 1]
+    assert all(m["Bcc"] is None for m in messages)
+    assert messages[1]["To"].addresses[0].addr_spec == "bob@hospital.de"

@@ -10,6 +10,8 @@ import email
 import email.policy
 from pathlib import Path
 
+import pytest
+from browser import chromium, new_page
 from helpers import run_cli, write_issue
 
 ENV = {
@@ -385,3 +387,38 @@ def test_a_name_cell_holding_an_address_is_warned_before_it_greets(project: Path
     assert [len(m.get_all("To")) for m in messages] == [1, 1, 1]
     assert all(m["Bcc"] is None for m in messages)
     assert messages[1]["To"].addresses[0].addr_spec == "bob@hospital.de"
+
+
+# ---- other scripts -----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_right_to_left_paragraphs_read_right_to_left(project: Path) -> None:
+    """An Arabic paragraph in an English bulletin inherited the email's left-to-right
+    direction: its full stop showed at the wrong end. Each block now takes its direction
+    from its own first letters (dir="auto"), so English ones are unchanged."""
+    slug = write_issue(
+        project,
+        "## مرحبا بالأعضاء\n\nمرحبا بكم في النشرة الإخبارية.\n\n"
+        "- عنصر القائمة.\n\n## Welcome\n\nWelcome to the bulletin.\n",
+        subject="أخبار — Cluster News – January",
+    )
+    message = dry_run(project, slug)[0]
+    assert message["Subject"] == "أخبار — Cluster News – January"
+    html, text = parts(message)
+    assert "مرحبا بكم في النشرة الإخبارية." in text
+    with chromium() as browser, new_page(browser, 600) as page:
+        page.set_content(html)
+        direction = page.evaluate(
+            """words => [...document.querySelectorAll('p, li, h3')]
+                .filter(e => words.some(w => e.textContent.includes(w)))
+                .map(e => [e.textContent.trim(), getComputedStyle(e).direction])""",
+            ["مرحبا", "عنصر", "Welcome"],
+        )
+    assert dict(direction) == {
+        "مرحبا بالأعضاء": "rtl",
+        "مرحبا بكم في النشرة الإخبارية.": "rtl",
+        "عنصر القائمة.": "rtl",
+        "Welcome": "ltr",
+        "Welcome to the bulletin.": "ltr",
+    }

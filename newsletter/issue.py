@@ -638,6 +638,7 @@ class _BodyParser:
             ordered=opener.type == "ordered_list_open",
             line=self.line(opener),
             sublists=tuple(sublists) if any(sublists) else (),
+            start=int(opener.attrs.get("start", 1)),
         )
         return block, close + 1
 

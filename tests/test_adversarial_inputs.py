@@ -422,3 +422,22 @@ def test_right_to_left_paragraphs_read_right_to_left(project: Path) -> None:
         "Welcome": "ltr",
         "Welcome to the bulletin.": "ltr",
     }
+
+
+def test_a_numbered_list_keeps_its_first_number(project: Path) -> None:
+    """'3. Attend' continuing a list after a paragraph was renumbered '1.' in both parts,
+    and '2023. A good year.' lost its year."""
+    slug = write_issue(
+        project,
+        "## Steps\n\n1. Register\n2. Pay\n\nThen, once paid:\n\n3. Attend\n4. Give feedback\n\n"
+        "Looking back:\n\n2023. A good year for the cluster.\n",
+    )
+    html, text = parts(dry_run(project, slug)[0])
+    assert "1. Register\n2. Pay\n" in text
+    assert "3. Attend\n4. Give feedback\n" in text
+    assert "2023. A good year for the cluster.\n" in text
+    assert [ol.split(" style")[0] for ol in html.split("<ol")[1:]] == [
+        "",
+        ' start="3"',
+        ' start="2023"',
+    ]

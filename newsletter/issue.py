@@ -179,6 +179,14 @@ def parse_issue(path: Path) -> Issue:
     )
 
 
+def indented_code_lines(issue: Issue) -> list[int]:
+    """File lines where an indented code block starts (4 spaces or a tab): prose indented
+    as in a word processor, which shows as code. Fenced code (```) is meant; not listed."""
+    _, body, body_line = split_front_matter(issue.source, issue.path)
+    tokens = _markdown().parse(escape_field_pipes(blank_comments(body)))
+    return [body_line + t.map[0] for t in tokens if t.type == "code_block" and t.map]
+
+
 def _misspelt(key: str, meta: dict[str, Any]) -> str | None:
     """The front-matter key that is most likely a typo of the missing ``key``."""
     import difflib

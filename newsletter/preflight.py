@@ -589,6 +589,15 @@ def _check_literal_markdown(campaign: Campaign, report: Report) -> None:
                     "'**' without its pair is shown as typed",
                     "close the bold text with '**', or delete the '**'",
                 )
+    from .issue import indented_code_lines
+
+    for number in indented_code_lines(campaign.issue):
+        report.add(
+            WARNING,
+            _where(campaign, number),
+            "this text is indented by 4 spaces or a tab, so it shows as code, in a typewriter font",
+            "remove the indentation; for code on purpose, put ``` lines around it",
+        )
     for number, line in _body_lines(campaign):
         if _HEADING_LINK.match(line):
             report.add(

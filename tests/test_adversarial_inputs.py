@@ -441,3 +441,20 @@ def test_a_numbered_list_keeps_its_first_number(project: Path) -> None:
         ' start="3"',
         ' start="2023"',
     ]
+
+
+def test_prose_indented_like_in_a_word_processor_is_warned_as_code(project: Path) -> None:
+    """A paragraph indented with a tab (or 4 spaces) is a Markdown code block: every member
+    saw it in a typewriter font, and check said nothing."""
+    slug = write_issue(
+        project,
+        "## Skills\n\nFirst paragraph.\n\n\tSecond paragraph, indented as in Word.\n\n"
+        "```\nnewsletter send --test\n```\n",
+    )
+    done = run_cli(["check", slug], env=ENV)
+    assert (
+        "warning: issues/probe.md:11: this text is indented by 4 spaces or a tab, so it shows "
+        "as code, in a typewriter font — remove the indentation; for code on purpose, put ``` "
+        "lines around it"
+    ) in done.stdout
+    assert done.stdout.count("typewriter") == 1  # the fenced block is meant

@@ -474,13 +474,9 @@ class _BodyParser:
             return self.list_block(tokens, i)
         if kind == "blockquote_open":
             close = _closing(tokens, i)
-            # Code blocks are not inline tokens: without them a quoted code block was lost.
-            paragraphs = tuple(
-                self.inlines(t) if t.type == "inline" else _code_lines(t)
-                for t in tokens[i + 1 : close]
-                if t.type in ("inline", "fence", "code_block")
+            return Quote(paragraphs=self.quoted(tokens[i + 1 : close]), line=self.line(tok)), (
+                close + 1
             )
-            return Quote(paragraphs=paragraphs, line=self.line(tok)), close + 1
         if kind == "container_facts_open":
             close = _closing(tokens, i)
             return self.facts(tokens[i + 1 : close], tok), close + 1
@@ -490,6 +486,33 @@ class _BodyParser:
         if kind in ("fence", "code_block"):
             return Paragraph(content=_code_lines(tok), line=self.line(tok)), i + 1
         raise self.error(f"unsupported Markdown ({kind.replace('_open', '')})", tok)
+
+    def quoted(self, inner: list[Any]) -> tuple[tuple[Inline, ...], ...]:
+        """A quote's paragraphs. Code blocks are not inline tokens (read apart, or a quoted
+        code block was lost); a quoted list item starts with its bullet or number, which
+        a quote of paragraphs otherwise drops ("1. Apply" read as "Apply")."""
+        paragraphs: list[tuple[Inline, ...]] = []
+        numbers: list[int | None] = []  # per open list: the next number, None for bullets
+        marker: tuple[Inline, ...] = ()
+        for tok in inner:
+            if tok.type == "bullet_list_open":
+                numbers.append(None)
+            elif tok.type == "ordered_list_open":
+                numbers.append(int(tok.attrs.get("start", 1)))
+            elif tok.type in ("bullet_list_close", "ordered_list_close"):
+                numbers.pop()
+            elif tok.type == "list_item_open" and numbers:
+                indent = "   " * (len(numbers) - 1)
+                number = numbers[-1]
+                marker = (Text(f"{indent}• " if number is None else f"{indent}{number}. "),)
+                if number is not None:
+                    numbers[-1] = number + 1
+            elif tok.type == "inline":
+                paragraphs.append(_merge_text(marker + self.inlines(tok)))
+                marker = ()
+            elif tok.type in ("fence", "code_block"):
+                paragraphs.append(_code_lines(tok))
+        return tuple(paragraphs)
 
     def table(self, inner: list[Any], opener: Any) -> Table:
         header: list[tuple[Inline, ...]] = []

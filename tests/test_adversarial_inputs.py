@@ -47,7 +47,8 @@ def parts(message: email.message.EmailMessage) -> tuple[str, str]:
 
 def test_code_blocks_inside_list_items_and_quotes_reach_both_parts(project: Path) -> None:
     """A code block indented under a bullet, or inside a quote, vanished from both parts
-    (only the items' and quotes' paragraphs were read)."""
+    (only the items' and quotes' paragraphs were read); a list in a quote lost its numbers
+    and bullets ('3. Apply by Friday' read 'Apply by Friday')."""
     slug = write_issue(
         project,
         "## Setting up\n\n"
@@ -55,10 +56,15 @@ def test_code_blocks_inside_list_items_and_quotes_reach_both_parts(project: Path
         "  ```\n  pip install cluster-reader\n  ```\n\n"
         "  Then sign in.\n\n"
         "- Done.\n\n"
-        "> The board's note:\n>\n>     quarterly-report-2024.pdf\n",
+        "> The board's note:\n>\n>     quarterly-report-2024.pdf\n>\n"
+        "> 3. Apply by Friday\n> 4. Pay by Monday\n>\n> - Bring a badge\n",
     )
     html, text = parts(dry_run(project, slug)[0])
     for words in ("pip install cluster-reader", "quarterly-report-2024.pdf", "Then sign in."):
+        assert words in html
+        assert words in text
+    # A list in a quote keeps its numbers and bullets.
+    for words in ("3. Apply by Friday", "4. Pay by Monday", "• Bring a badge"):
         assert words in html
         assert words in text
     # The paragraph after the code block starts on a line of its own, in both parts.

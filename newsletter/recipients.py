@@ -69,6 +69,10 @@ ROLE_NAMES = {
     "organisation": "organisation",
     "name": "full name",  # named in summaries when it is what greets members
 }
+# Columns that, when filled in, say the contact left the list: Mailchimp's export of
+# unsubscribed ("UNSUB_TIME") and cleaned ("CLEAN_TIME", addresses that bounced) contacts.
+# Such a file passed as the members' list must mail none of them.
+LEFT_LIST_COLUMNS = ("unsub_time", "clean_time")
 # Several addresses in one cell, as Google Contacts writes them.
 MULTI_ADDRESS_SEPARATOR = " ::: "
 # An address as mail programs copy it: "Jane Doe <jane@x.org>", "<jane@x.org>" or a
@@ -339,6 +343,7 @@ def iter_recipients(
         }
     report.encoding = header.encoding
     subscribed_at = names.index("subscribed") if "subscribed" in names else None
+    left_at = [names.index(name) for name in LEFT_LIST_COLUMNS if name in names]
     # Blank-headed columns (Excel's trailing empty columns) have no name to be used by.
     named = [(i, n) for i, n in enumerate(names) if n]
     all_named = len(named) == width
@@ -372,6 +377,9 @@ def iter_recipients(
                         continue
                     else:
                         del values[width:]  # stray trailing delimiters are harmless
+                if any(values[i] for i in left_at):
+                    report.unsubscribed.append(row)
+                    continue
                 if subscribed_at is not None:
                     flag = values[subscribed_at].lower()
                     if flag in UNSUBSCRIBED_VALUES:

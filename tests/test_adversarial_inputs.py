@@ -464,3 +464,29 @@ def test_prose_indented_like_in_a_word_processor_is_warned_as_code(project: Path
         "lines around it"
     ) in done.stdout
     assert done.stdout.count("typewriter") == 1  # the fenced block is meant
+
+
+def test_mailchimps_unsubscribed_export_mails_nobody(project: Path) -> None:
+    """Mailchimp exports unsubscribed and cleaned contacts as CSVs shaped like the members'
+    one; passed by mistake, check said READY to mail every person who had opted out."""
+    (project / "members.csv").write_text(
+        '"Email Address","First Name","Last Name",MEMBER_RATING,OPTIN_TIME,UNSUB_TIME,'
+        "UNSUB_CAMPAIGN_TITLE,UNSUB_REASON\n"
+        'ann@hospital.de,Ann,Lee,2,"2023-01-01 10:00:00","2023-06-01 09:00:00",June,"No longer '
+        'interested"\n'
+        'bob@hospital.de,Bob,Ray,2,"2023-01-01 10:00:00","2023-07-01 09:00:00",July,Other\n',
+        encoding="utf-8",
+    )
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
+    assert done.returncode == 1
+    assert "error: members.csv: no members to send to" in done.stdout
+    assert "2 unsubscribed member(s) skipped" in done.stdout
+    assert dry_run(project, "december-2023", "-r", "members.csv") == []
+    # A members' list that merely has the column, empty, mails everyone in it.
+    (project / "members.csv").write_text(
+        "Email Address,First Name,CLEAN_TIME\nann@hospital.de,Ann,\nbob@hospital.de,Bob,"
+        "2023-07-01 09:00:00\n",
+        encoding="utf-8",
+    )
+    messages = dry_run(project, "december-2023", "-r", "members.csv")
+    assert [m["To"].addresses[0].addr_spec for m in messages] == ["ann@hospital.de"]

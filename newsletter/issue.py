@@ -762,7 +762,7 @@ class _BodyParser:
                 stack[-1][2].append(node)
             elif kind == "html_inline":
                 out.append(Text(child.content))
-        return _fields(_merge_text(tuple(stack[0][2])))
+        return _fields(_line_breaks(_merge_text(tuple(stack[0][2]))))
 
 
 # A member field the chair may write in the body or subject, with an optional fallback:
@@ -776,6 +776,29 @@ FIELD_RE = re.compile(
 
 def field_of(match: re.Match[str]) -> Field:
     return Field(match.group(1), match.group(2) or match.group(3) or "")
+
+
+_BR = re.compile(r"<br\s*/?>", re.I)
+
+
+def _line_breaks(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    """``<br>`` typed out of habit is a line break, as the chair meant, not text every member
+    reads; all other HTML is shown as typed (``check`` warns)."""
+    out: list[Inline] = []
+    for node in nodes:
+        if isinstance(node, Text) and "<" in node.text and _BR.search(node.text):
+            for number, part in enumerate(_BR.split(node.text)):
+                if number:
+                    out.append(LineBreak())
+                if part:
+                    out.append(Text(part))
+        elif isinstance(node, Emphasis):
+            out.append(Emphasis(_line_breaks(node.children), node.strong))
+        elif isinstance(node, Link):
+            out.append(Link(node.href, _line_breaks(node.children), node.title))
+        else:
+            out.append(node)
+    return tuple(out)
 
 
 def _fields(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:

@@ -305,7 +305,8 @@ def _check_skeleton(campaign: Campaign, report: Report) -> None:
 
 
 _TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{\{|\{%")
-_RAW_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+# HTML tags shown as typed; <br> is not among them: the parser reads it as a line break.
+_RAW_HTML = re.compile(r"</?(?![Bb][Rr]\s*/?>)[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _FOOTNOTE = re.compile(r"\[\^[^\]]+\]")
 _STRIKE = re.compile(r"~~[^~]+~~")
 

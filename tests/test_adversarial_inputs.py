@@ -490,3 +490,23 @@ def test_mailchimps_unsubscribed_export_mails_nobody(project: Path) -> None:
     )
     messages = dry_run(project, "december-2023", "-r", "members.csv")
     assert [m["To"].addresses[0].addr_spec for m in messages] == ["ann@hospital.de"]
+
+
+def test_a_typed_br_is_a_line_break_not_text(project: Path) -> None:
+    """'<br>' typed out of habit reached every member as the characters '<br>' (check only
+    warned about raw HTML)."""
+    slug = write_issue(
+        project,
+        "## Where\n\nThe Exchange<br>Birmingham<BR/>B1 1AA, and <b>this</b> as typed.\n\n"
+        "Type `<br>` for nothing.\n",
+    )
+    html, text = parts(dry_run(project, slug)[0])
+    assert "The Exchange<br>Birmingham<br>B1 1AA, and &lt;b&gt;this&lt;/b&gt; as typed." in html
+    assert "The Exchange\nBirmingham\nB1 1AA, and <b>this</b> as typed.\n" in text
+    assert "<code>&lt;br&gt;</code>" in html
+    done = run_cli(["check", slug], env=ENV)
+    warnings = [line for line in done.stdout.splitlines() if line.startswith("warning")]
+    assert warnings == [
+        "warning: issues/probe.md:9: raw HTML '<b>' is shown as text in the email — use "
+        "Markdown instead: **bold**, _italic_, [text](https://…), a blank line"
+    ]

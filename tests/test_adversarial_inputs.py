@@ -510,3 +510,25 @@ def test_a_typed_br_is_a_line_break_not_text(project: Path) -> None:
         "warning: issues/probe.md:9: raw HTML '<b>' is shown as text in the email — use "
         "Markdown instead: **bold**, _italic_, [text](https://…), a blank line"
     ]
+
+
+def test_an_issue_file_named_with_spaces_links_to_its_web_page(project: Path) -> None:
+    """'issues/Jan News 2024.md': the text part's 'View in your browser' link read
+    'https://…/Jan News 2024.html' (a link that stops at 'Jan'), and the archive's feed
+    and index held the same unencoded address."""
+    write_issue(project, "## Hello\n\nThe new year.\n")
+    (project / "issues" / "probe.md").rename(project / "issues" / "Jan News 2024.md")
+    env = {**ENV, "NEWSLETTER_ARCHIVE_URL": "https://news.wmhtc.co.uk"}
+    done = run_cli(["send", "Jan News 2024", "--dry-run"], env=env)
+    assert done.returncode == 0, done.stderr
+    message = next((project / "outbox" / "Jan News 2024").glob("*.eml"))
+    html, text = parts(email.message_from_bytes(message.read_bytes(), policy=email.policy.default))
+    page = "https://news.wmhtc.co.uk/Jan%20News%202024.html"
+    assert f"View in your browser: {page}\n" in text
+    assert f'href="{page}"' in html
+    done = run_cli(["archive", "--out", "site"], env=env)
+    assert done.returncode == 0, done.stderr
+    assert (project / "site" / "Jan News 2024.html").is_file()
+    assert 'href="Jan%20News%202024.html"' in (project / "site" / "index.html").read_text()
+    feed = (project / "site" / "feed.xml").read_text()
+    assert f"<id>{page}</id>" in feed and "Jan News 2024.html" not in feed

@@ -79,6 +79,10 @@ MULTI_ADDRESS_SEPARATOR = " ::: "
 # "mailto:" link. The address is unambiguous, so it is used (and the rows are named).
 _BRACKETED = re.compile(r"\A[^<>]*<\s*(?:mailto:)?(?P<address>[^<>]+?)\s*>\Z", re.I)
 _MAILTO = re.compile(r"\Amailto:(?P<address>[^?]+)\Z", re.I)
+# Invisible characters an address picks up when copied from a web page, Teams or a PDF (zero
+# width spaces and joiners, word joiner, a BOM where two CSV files were joined): never part of
+# an address, and impossible for the chair to see, let alone fix, in a spreadsheet.
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,7 +399,7 @@ def iter_recipients(
                             )
                         )
                         continue
-                raw = values[email_at]
+                raw = _INVISIBLE.sub("", values[email_at]).strip()
                 if MULTI_ADDRESS_SEPARATOR in raw:
                     raw = raw.split(MULTI_ADDRESS_SEPARATOR, 1)[0].strip()
                     report.several.append(row)

@@ -532,3 +532,23 @@ def test_an_issue_file_named_with_spaces_links_to_its_web_page(project: Path) ->
     assert 'href="Jan%20News%202024.html"' in (project / "site" / "index.html").read_text()
     feed = (project / "site" / "feed.xml").read_text()
     assert f"<id>{page}</id>" in feed and "Jan News 2024.html" not in feed
+
+
+def test_invisible_characters_copied_with_an_address_are_dropped(project: Path) -> None:
+    """An address pasted from a web page or Teams carried a zero-width space (or a BOM where
+    two exports were joined): the row was invalid for a character the chair cannot see."""
+    (project / "members.csv").write_text(
+        "email,first_name\n"
+        "anna@hospital.de\u200b,Anna\n"
+        "\ufeffbob@hospital.de,Bob\n"
+        "carol@hos\u00adpital.de\u00a0,Carol\n",
+        encoding="utf-8",
+    )
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=ENV)
+    assert "READY to send to 3 member(s)" in done.stdout, done.stdout
+    messages = dry_run(project, "december-2023", "-r", "members.csv")
+    assert [m["To"].addresses[0].addr_spec for m in messages] == [
+        "anna@hospital.de",
+        "bob@hospital.de",
+        "carol@hospital.de",
+    ]

@@ -77,9 +77,27 @@ OAUTH_HINT = (
     "newsletter login"
 )
 CERT_HINT = (
-    "the server's certificate is not trusted for this host name; "
-    "set NEWSLETTER_SMTP_CAFILE if it uses a private CA"
+    "the server's certificate is not signed by an authority this computer trusts; "
+    "set NEWSLETTER_SMTP_CAFILE if it uses a private CA (or a company proxy inspects TLS)"
 )
+# OpenSSL's verify codes (X509_V_ERR_*) whose fix is not a CA file.
+_CERT_EXPIRED = {9, 10}  # not yet valid, expired
+_CERT_OTHER_NAME = {62, 64}  # host name mismatch, IP address mismatch
+
+
+def _cert_hint(code: int | None) -> str:
+    if code in _CERT_EXPIRED:
+        return (
+            "check this computer's date and time; if they are right, the server's "
+            "certificate is out of date: tell its administrator (no setting here can fix it)"
+        )
+    if code in _CERT_OTHER_NAME:
+        return (
+            "the certificate is for another name: set NEWSLETTER_SMTP_HOST to the server "
+            "name your provider gives (e.g. smtp.office365.com), not an IP address or an "
+            "alias; a CA file cannot fix this"
+        )
+    return CERT_HINT
 
 
 class SendFailure(Exception):
@@ -241,7 +259,9 @@ class SmtpTransport:
             raise
         except ssl.SSLCertVerificationError as error:
             reason = error.verify_message or error.reason or "verification failed"
-            raise self._fatal(f"TLS certificate rejected: {reason}", CERT_HINT) from None
+            raise self._fatal(
+                f"TLS certificate rejected: {reason}", _cert_hint(error.verify_code)
+            ) from None
         except ssl.SSLError as error:
             reason = error.reason or str(error)
             raise self._fatal(f"TLS handshake failed: {reason}", SECURITY_HINT) from None

@@ -500,3 +500,45 @@ def test_no_auth_offered_points_at_the_port_not_the_password(project: Path, tmp_
     assert result.returncode == 2
     assert "offers no sign-in (AUTH)" in result.stderr
     assert "NEWSLETTER_SMTP_PORT" in result.stderr and "587" in result.stderr
+
+
+def _expired_context() -> object:
+    import datetime
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    test_ca().issue_cert(
+        "127.0.0.1",
+        not_before=datetime.datetime(2020, 1, 1),
+        not_after=datetime.datetime(2021, 1, 1),
+    ).configure_cert(context)
+    return context
+
+
+@pytest.mark.parametrize(
+    ("context", "says", "never"),
+    [
+        (lambda: server_tls_context(("mail.other.test",)), "NEWSLETTER_SMTP_HOST", "CAFILE if"),
+        (_expired_context, "date and time", "CAFILE if"),
+    ],
+)
+def test_a_certificate_a_ca_file_cannot_fix_says_what_can(
+    project: Path, tmp_path: Path, context, says: str, never: str
+) -> None:
+    # Before: an expired certificate or one for another name both said "set
+    # NEWSLETTER_SMTP_CAFILE if it uses a private CA", which cannot help (and was set).
+    write_members(project)
+    cafile = tmp_path / "ca.pem"
+    test_ca().cert_pem.write_to_path(str(cafile))
+
+    class Tls(Behaviour):
+        starttls_context = context()
+
+    with RawServer(Tls()) as server:
+        env = env_for(
+            server, NEWSLETTER_SMTP_SECURITY="starttls", NEWSLETTER_SMTP_CAFILE=str(cafile)
+        )
+        result = send(env, "--yes")
+        assert server.received == []
+    assert result.returncode == 2 and "TLS certificate rejected" in result.stderr
+    assert says in result.stderr and never not in result.stderr

@@ -420,7 +420,9 @@ class _Run:
         with self._lock:
             self.trouble += 1
             trouble = self.trouble
-        if trouble >= TROUBLE_LIMIT:
+        # With N connections, the first round alone can bring N - 1 refusals before the one
+        # that gets through succeeds (a server allowing fewer connections than asked for).
+        if trouble >= TROUBLE_LIMIT + self.settings.connections - 1:
             if job is not None:
                 self.emit(Outcome.PENDING, job, reply)
             self.halt(

@@ -542,3 +542,51 @@ def test_a_certificate_a_ca_file_cannot_fix_says_what_can(
         assert server.received == []
     assert result.returncode == 2 and "TLS certificate rejected" in result.stderr
     assert says in result.stderr and never not in result.stderr
+
+
+class OneConnectionAtATime(Behaviour):
+    """Microsoft 365's concurrency limit, at one: other connections are greeted with 421."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.lock = threading.Lock()
+        self.mine: set[int] = set()
+        self.refused = 0
+        self.three_refused = threading.Event()
+
+    def end_of_data(self, conn: Conn, data: bytes) -> object:
+        # The first message is answered only once the other three connections were
+        # refused: the first round's refusals all come before any success.
+        self.three_refused.wait(10)
+        return "250 2.0.0 Ok"
+
+    def greeting(self, conn: Conn) -> object:
+        with self.lock:
+            if self.active >= 1:
+                self.refused += 1
+                if self.refused >= 3:
+                    self.three_refused.set()
+                return (
+                    "421 4.3.2 The maximum number of concurrent server connections has "
+                    "exceeded a per user limit"
+                )
+            self.active += 1
+            self.mine.add(conn.number)
+        return "220 raw.test ESMTP"
+
+    def closed(self, conn: Conn) -> None:
+        with self.lock:
+            if conn.number in self.mine:
+                self.active -= 1
+
+
+def test_more_connections_than_the_server_allows_still_sends_everyone_once(
+    project: Path,
+) -> None:
+    # The connection-failure stop must not mistake the first round of refused extra
+    # connections (3 of 4 at once) for a server that went away.
+    addresses = write_members(project, 20)
+    with RawServer(OneConnectionAtATime()) as server:
+        result = send(env_for(server), "--yes", "--connections", "4")
+        assert result.returncode == 0, result.stdout
+        assert server.copies() == {a: 1 for a in addresses}

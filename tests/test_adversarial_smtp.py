@@ -590,3 +590,14 @@ def test_more_connections_than_the_server_allows_still_sends_everyone_once(
         result = send(env_for(server), "--yes", "--connections", "4")
         assert result.returncode == 0, result.stdout
         assert server.copies() == {a: 1 for a in addresses}
+
+
+def test_a_test_copy_without_a_reply_is_not_called_refused(project: Path) -> None:
+    # Before: "the test copy to … was not accepted: no reply … it may have been delivered".
+    write_members(project)
+    with RawServer(SilentAfterData()) as server:
+        result = send(env_for(server), "--test")
+        assert len(server.received) == 0  # the server holds it, unanswered
+    assert result.returncode == 1
+    assert "may or may not have arrived" in result.stderr
+    assert "not accepted" not in result.stderr

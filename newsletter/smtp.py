@@ -274,8 +274,8 @@ class SmtpTransport:
                 # "454 4.7.0 Temporary authentication failure": the password may be fine.
                 raise self._fatal(
                     f"sign-in not possible right now: {reply}",
-                    "the server could not check the sign-in; run the same command again "
-                    "in a few minutes",
+                    "the server could not check the sign-in just now: wait a few minutes "
+                    "and send again",
                 ) from None
             hint = next((h for words, h in _AUTH_WORDS if words.search(reply)), None)
             if hint is not None:

@@ -225,7 +225,7 @@ def _auth_server(reply: str | list[str]) -> RawServer:
         ),
         (
             "454 4.7.0 Temporary authentication failure",
-            ["again in a few minutes"],
+            ["wait a few minutes"],
             "check NEWSLETTER_SMTP_USERNAME",
         ),
     ],

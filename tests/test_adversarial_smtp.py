@@ -601,3 +601,18 @@ def test_a_test_copy_without_a_reply_is_not_called_refused(project: Path) -> Non
     assert result.returncode == 1
     assert "may or may not have arrived" in result.stderr
     assert "not accepted" not in result.stderr
+
+
+def test_a_zero_smtp_timeout_is_refused_not_a_wait_for_ever(project: Path) -> None:
+    # Before: 0 was accepted and meant no timeout at all: a silent server hung the send.
+    write_members(project)
+
+    class Silent(Behaviour):
+        def greeting(self, conn: Conn) -> object:
+            return HANG
+
+    with RawServer(Silent()) as server:
+        result = send(env_for(server, NEWSLETTER_SMTP_TIMEOUT="0"), "--yes")
+        assert server.connections == 0
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: NEWSLETTER_SMTP_TIMEOUT: must be more than 0")

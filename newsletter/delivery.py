@@ -610,7 +610,12 @@ def deliver(
         result.deferrals.append((job.msg.to, job.last_reply))
     result.unknown = run.unknown()
     if result.stopped is not None and _SENT in result.stopped.reason:
-        reason = result.stopped.reason.replace(_SENT, str(result.sent))
+        reason = result.stopped.reason
+        if result.sent == 0:  # "stopped taking messages after 0 message(s)" reads oddly
+            reason = reason.replace(
+                f"stopped taking messages after {_SENT} message(s)", "took no message"
+            )
+        reason = reason.replace(_SENT, str(result.sent))
         result.stopped = dataclasses.replace(result.stopped, reason=reason)
     if not run.abandoned:  # else a worker may still write; its members stay "unknown"
         journal.flush()  # the last outcomes were committed without an fsync of their own

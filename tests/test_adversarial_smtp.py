@@ -154,6 +154,7 @@ def test_421_at_the_greeting_before_anything_went_out(project: Path) -> None:
         connections = server.connections
     assert result.returncode == 1, result.stderr
     assert "Sent:      0" in result.stdout and "Pending: 8" in result.stdout
+    assert "Stopped:   the server took no message (3 connection failures in a row" in result.stdout
     assert "421 4.7.0 Try again later" in result.stdout
     # Before: a test copy to a busy server was "internal error: TemporaryFailure" (exit 70).
     assert test.returncode == 1

@@ -179,11 +179,21 @@ class CircuitBreaker:
             self.members.append(address)
         if len(self.members) < self.threshold:
             return None
+        advice = "check the account with your provider, then run the same command again"
+        domains = {m.rpartition("@")[2].casefold() for m in self.members}
+        if len(domains) == 1:
+            # Colleagues at one organisation may all be refused by *its* policy: the next
+            # run tries everyone else first, but these stay pending until it is cleared.
+            advice += (
+                f" (all {len(self.members)} are at {domains.pop()}: if that organisation "
+                "refuses them, ask it, or take them off the list; the next run tries "
+                "everyone else first)"
+            )
         return SenderRefusal(
             reply,
             f"the server refused {len(self.members)} different members in a row with the "
             "same reply, which is not about their addresses",
-            "check the account with your provider, then run the same command again",
+            advice,
         )
 
     def returned(self) -> list[str]:

@@ -145,7 +145,8 @@ def plan(
 
 
 def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[OutgoingMessage]:
-    """The messages of this run, built lazily in CSV order (nothing held in memory)."""
+    """The messages of this run, built lazily in CSV order (nothing held in memory), those
+    an earlier run left pending after a 5xx refusal last."""
     campaign = send_plan.campaign
     slug = campaign.issue.slug
     skip = journal.addresses(slug, "sent")
@@ -153,15 +154,24 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
         skip |= journal.addresses(slug, "sending")
     if not send_plan.retry_failed:
         skip |= journal.addresses(slug, "failed")
+    # Members an earlier run put back to pending after a 5xx (the circuit breaker, a known
+    # provider refusal) go last. If that refusal was in fact about them (five colleagues
+    # at one organisation refused by its policy), they would otherwise trip the breaker
+    # again first on every re-run, and nobody after them in the list would ever get it.
+    last = {
+        address_key(row.address) for row in journal.rows(slug, "deferred") if row.reply[:1] == "5"
+    }
     builder = campaign.builder()
     produced = 0
-    for recipient in campaign.recipients(RecipientReport()):
-        if produced >= send_plan.to_send:  # --limit and the daily cap
-            return
-        if address_key(recipient.email) in skip:
-            continue
-        produced += 1
-        yield builder.build(recipient)
+    for held_back in (False, True):
+        for recipient in campaign.recipients(RecipientReport()):
+            if produced >= send_plan.to_send:  # --limit and the daily cap
+                return
+            key = address_key(recipient.email)
+            if key in skip or (key in last) != held_back:
+                continue
+            produced += 1
+            yield builder.build(recipient)
 
 
 def execute(

@@ -618,3 +618,33 @@ def test_a_zero_smtp_timeout_is_refused_not_a_wait_for_ever(project: Path) -> No
         assert server.connections == 0
     assert result.returncode == 2
     assert result.stderr.startswith("error: NEWSLETTER_SMTP_TIMEOUT: must be more than 0")
+
+
+class OrganisationPolicy(Behaviour):
+    """One organisation's policy refuses its people (5.7.1, not an address code)."""
+
+    def rcpt(self, conn: Conn, address: str) -> object:
+        if address.endswith("@trust.nhs.uk"):
+            return f"550 5.7.1 <{address}>: Recipient address rejected: Access denied"
+        return "250 2.1.5 Ok"
+
+
+def test_colleagues_refused_by_their_organisation_do_not_block_the_rest_for_ever(
+    project: Path,
+) -> None:
+    # Before: five colleagues refused in a row tripped the circuit breaker and went back to
+    # pending; every re-run tried them first, tripped it again, and the members after them
+    # in the list never got the issue.
+    first = [f"member{n}@members.wmhtc.co.uk" for n in range(3)]
+    trust = [f"staff{n}@trust.nhs.uk" for n in range(6)]
+    later = [f"late{n}@members.wmhtc.co.uk" for n in range(3)]
+    rows = "".join(f"{a},Name,Surname\n" for a in first + trust + later)
+    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows, "utf-8")
+    with RawServer(OrganisationPolicy()) as server:
+        stopped = send(env_for(server), "--yes")
+        assert stopped.returncode == 1
+        assert "all 5 are at trust.nhs.uk" in stopped.stdout
+        assert set(server.copies()) == set(first)
+        again = send(env_for(server), "--yes")
+        assert again.returncode == 1
+        assert server.copies() == {a: 1 for a in first + later}

@@ -18,11 +18,12 @@ A plain EXPUNGE is never sent, since it would also remove messages someone else 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import imaplib
 import re
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .config import LOCAL_HOSTS, Settings
@@ -179,6 +180,30 @@ def _modified_utf7(name: str) -> str:
     return "".join(out)
 
 
+# What to do after the connection was lost. While reading, nothing has been written yet
+# (the suppression list and the feedback memory are written once, at the end); when moving,
+# both are written and the next run moves what is left.
+_AGAIN = "nothing was changed; run newsletter feedback again"
+_MOVE_AGAIN = "the suppressions are saved; run newsletter feedback --move-to again to move the rest"
+
+
+def _from_modified_utf7(name: str) -> str:
+    """A folder name as the server lists it ("Trait&AOk-s") → as people read it."""
+    import base64
+
+    def decode(match: re.Match[str]) -> str:
+        chunk = match.group(1)
+        if not chunk:
+            return "&"
+        raw = chunk.replace(",", "/")
+        try:
+            return base64.b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-16-be")
+        except (ValueError, UnicodeDecodeError):
+            return match.group(0)
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", decode, name)
+
+
 def _uid_set(uids: Iterable[int]) -> str:
     return ",".join(str(u) for u in sorted(uids))
 
@@ -194,32 +219,64 @@ class Mailbox:
     def _fail(self, message: str, hint: str | None = None) -> MailboxError:
         return MailboxError(message, host=self.params.host, port=self.params.port, hint=hint)
 
+    @contextlib.contextmanager
+    def _talking(self, doing: str, hint: str) -> Iterator[None]:
+        """A connection lost mid-run (the server's BYE, a reset, a timeout, an answer
+        imaplib cannot read) as one line naming the server, the folder and what to do."""
+        try:
+            yield
+        except (imaplib.IMAP4.error, OSError) as error:
+            folder = f" in folder {self.folder!r}" if self.folder else ""
+            reason = _text(str(error)) or type(error).__name__
+            raise self._fail(f"connection lost while {doing}{folder}: {reason}", hint) from None
+
     @property
     def capabilities(self) -> set[str]:
         return {c.upper() for c in self._conn.capabilities}
 
     def open_folder(self, folder: str, *, readonly: bool) -> int:
         """SELECT (or EXAMINE, read-only) the folder; its UIDVALIDITY."""
-        typ, detail = self._conn.select(_quote(folder), readonly=readonly)
+        with self._talking(f"opening folder {folder!r}", _AGAIN):
+            typ, detail = self._conn.select(_quote(folder), readonly=readonly)
         if typ != "OK":
+            names = self.folder_names()
+            listing = f"; this mailbox has: {', '.join(names[:15])}" if names else ""
             raise self._fail(
                 f"cannot open folder {folder!r}: {_text(detail)}",
-                hint="check NEWSLETTER_IMAP_FOLDER",
+                hint=f"check NEWSLETTER_IMAP_FOLDER{listing}",
             )
         self.folder = folder
         _, values = self._conn.response("UIDVALIDITY")
         return int(values[0]) if values and values[0] else 0
 
+    def folder_names(self) -> list[str]:
+        """The folders as the mail client shows them (for an error naming a wrong one)."""
+        try:
+            typ, lines = self._conn.list()
+        except (imaplib.IMAP4.error, OSError):
+            return []
+        names = []
+        for line in lines or [] if typ == "OK" else []:
+            if not isinstance(line, bytes):
+                continue
+            found = re.search(rb'(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', line)
+            if found:
+                raw = found.group(1) if found.group(1) is not None else found.group(2)
+                names.append(_from_modified_utf7(raw.decode("ascii", "replace")))
+        return names
+
     def uids(self, since: dt.date | None = None) -> list[int]:
         criteria = ["SINCE", since.strftime("%d-%b-%Y")] if since else ["ALL"]
-        typ, found = self._conn.uid("SEARCH", *criteria)
+        with self._talking("searching", _AGAIN):
+            typ, found = self._conn.uid("SEARCH", *criteria)
         if typ != "OK":
             raise self._fail(f"search failed: {_text(found)}")
         return sorted(int(u) for u in (found[0] or b"").split())
 
     def fetch(self, uid: int) -> bytes | None:
         """The whole message, without setting \\Seen; None if it vanished meanwhile."""
-        typ, data = self._conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        with self._talking(f"reading message UID {uid}", _AGAIN):
+            typ, data = self._conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
         if typ != "OK":
             raise self._fail(f"cannot fetch message UID {uid}: {_text(data)}")
         for item in data:
@@ -235,6 +292,10 @@ class Mailbox:
         uid_list = sorted(set(uids))
         if not uid_list:
             return
+        with self._talking(f"moving messages to {destination!r}", _MOVE_AGAIN):
+            self._move(uid_list, destination)
+
+    def _move(self, uid_list: list[int], destination: str) -> None:
         target = _quote(destination)
         self._conn.create(target)  # NO "already exists" is fine: COPY/MOVE will tell
         chosen = _uid_set(uid_list)

@@ -117,6 +117,13 @@ class _Decisions:
         return "suppress"
 
     def act(self, address: str, kind: str, slug: str, detail: str) -> str:
+        from .recipients import validate_address
+
+        if validate_address(address.strip())[0] is None:
+            # A sender the suppression list cannot hold (raw 8-bit bytes in a From header,
+            # say): one such message must not fail every run's write, or nothing would
+            # ever be suppressed again. It is shown, for the chair to read.
+            return "left: not a valid address"
         self.events.append(Event(address, slug, kind, detail[:300]))
         if kind != "soft":
             return self.suppress_address(address, kind, slug)
@@ -253,7 +260,8 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
     if fb.kind == AUTO_REPLY:
         report.rows.append(Row(source, fb.kind, fb.sender, "", "ignored", fb.detail))
         return True
-    report.replies.append(Reply(fb.sender, fb.subject, fb.date))
+    # A subject can be any length; a screenful of one would bury the other replies.
+    report.replies.append(Reply(fb.sender, fb.subject[:200], fb.date))
     return False
 
 

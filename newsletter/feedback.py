@@ -57,6 +57,10 @@ _UNSUBSCRIBE_WORDS = re.compile(
 )
 
 
+# ARF (RFC 5965) Feedback-Types that are not a member's complaint.
+_NOT_COMPLAINTS = ("auth-failure", "not-spam", "virus", "dmarc")
+
+
 @dataclass(frozen=True)
 class Feedback:
     """One classified message."""
@@ -281,7 +285,18 @@ def classify(
         and msg.get_param("report-type", "").lower() == "feedback-report"
     ):
         addresses, kind = _complaint(msg)
+        if kind.lower() in _NOT_COMPLAINTS:
+            # A DMARC failure report (RFC 6591 auth-failure, sent to a domain's ruf= address,
+            # often the chair's own), a virus report or a "not spam" vote: reports in ARF
+            # form, but no member asked to stop.
+            return Feedback(AUTO_REPLY, detail=f"feedback report: {kind}, not a complaint", **base)
         return Feedback(COMPLAINT, addresses=tuple(addresses), detail=kind, **base)
+    if (
+        msg.get_content_type() == "multipart/report"
+        and msg.get_param("report-type", "").lower() == "disposition-notification"
+    ):
+        # A read receipt (RFC 8098 "Read:" / "Not read:"): nobody wrote anything.
+        return Feedback(AUTO_REPLY, detail="read receipt", **base)
     if is_dsn(msg) or _looks_like_bounce(msg):
         failures = tuple(detect(msg))
         if failures:

@@ -301,6 +301,70 @@ Content-Type: message/rfc822
 """
 
 
+def dmarc_failure_report(to: str, message_id: str) -> str:
+    """An RFC 6591 DMARC failure report: ARF form, Feedback-Type auth-failure, about a
+    bulletin a member's server forwarded. Sent to the domain's ruf= address — in a small
+    organisation, often the chair's own mailbox."""
+    return f"""From: noreply-dmarc-support@google.com
+To: {OWN}
+Subject: Report Domain: wmhtc.co.uk Submitter: google.com
+Date: Fri, 15 Dec 2023 09:13:00 +0000
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="ruf"
+
+--ruf
+Content-Type: text/plain; charset="US-ASCII"
+
+This is an authentication failure report for an email message received from IP
+203.0.113.77 on Thu, 14 Dec 2023 09:13:00 +0000.
+
+--ruf
+Content-Type: message/feedback-report
+
+Feedback-Type: auth-failure
+User-Agent: DMARC-Reporter/1.0
+Version: 1
+Original-Mail-From: <{OWN}>
+Original-Rcpt-To: <{to}>
+Arrival-Date: Thu, 14 Dec 2023 09:13:00 +0000
+Source-IP: 203.0.113.77
+Reported-Domain: wmhtc.co.uk
+Auth-Failure: dmarc
+Delivery-Result: reject
+
+--ruf
+Content-Type: text/rfc822-headers
+
+{bulletin_headers(to, message_id)}
+--ruf--
+"""
+
+
+def read_receipt(sender: str, message_id: str) -> str:
+    """An RFC 8098 read receipt, as Outlook sends it."""
+    return f"""From: A Member <{sender}>
+To: {OWN}
+Subject: Read: Cluster News: December 2023
+Date: Fri, 15 Dec 2023 09:13:00 +0000
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=disposition-notification; boundary="mdn"
+
+--mdn
+Content-Type: text/plain; charset="utf-8"
+
+Your message was read on Friday, 15 December 2023 09:13:00 (UTC+00:00).
+
+--mdn
+Content-Type: message/disposition-notification
+
+Final-Recipient: rfc822;{sender}
+Original-Message-ID: {message_id}
+Disposition: manual-action/MDN-sent-manually; displayed
+
+--mdn--
+"""
+
+
 OOO_SUBJECTS = {
     "en": "Automatic reply: Cluster News: December 2023",
     "de": "=?iso-8859-1?Q?Automatische_Antwort:_Cluster_News?=",
@@ -426,6 +490,9 @@ CLASSIFIED = [
     ("German reply prefix", mailto_unsubscribe(M, "AW: Unsubscribe", to=OWN), "unsubscribe", "", ""),
     ("mail client unsubscribe marked auto-generated",
      mailto_unsubscribe(M, headers="Auto-Submitted: auto-generated\n"), "unsubscribe", "", ""),
+    ("DMARC failure report (ARF, auth-failure)", dmarc_failure_report(M, mid(1)),
+     "auto-reply", "", ""),
+    ("read receipt", read_receipt(M, mid(1)), "auto-reply", "", ""),
     ("reply quoting the bulletin", gmail_reply(M, mid(1), "Thanks, a great issue!"), "reply", "", ""),
     ("HTML reply quoting the bulletin", outlook_html_reply(M, mid(1), "See you in March"),
      "reply", "", ""),
@@ -569,6 +636,8 @@ def after_a_bulletin() -> tuple[list[str | bytes], dict[str, str]]:
         exim_delay_warning(member(20)),
         exchange_delayed(member(21), mid(21)),
         arf(member(30), mid(30)),
+        dmarc_failure_report(member(31), mid(31)),
+        read_receipt(member(32), mid(32)),
         mailto_unsubscribe(member(40)),
         mailto_unsubscribe(member(41), headers="Auto-Submitted: auto-generated\n"),
         gmail_reply(member(42), mid(42), "Unsubscribe"),
@@ -623,7 +692,10 @@ def test_the_chairs_mailbox_after_a_bulletin_to_1000_members(settings: Settings,
     # Out-of-office replies: ignored, whatever the language and headers.
     assert {row.address for row in report.rows if row.kind == "auto-reply"} == {
         member(60 + n) for n in range(len(OOO_SUBJECTS))
-    } | {member(70 + n) for n in range(len(OOO_SUBJECTS))}
+    } | {member(70 + n) for n in range(len(OOO_SUBJECTS))} | {
+        member(32),  # the read receipt
+        "noreply-dmarc-support@google.com",  # the DMARC report: member 31 did not complain
+    }
     # People's replies are listed, never acted on; the stranger's bounce is left alone.
     senders = {reply.sender for reply in report.replies}
     assert {member(50), member(51), member(52)} <= senders

@@ -726,10 +726,11 @@ def suppressed_rows(settings: Settings) -> dict[str, str]:
 
 class DroppingProxy:
     """A TCP proxy in front of Dovecot that cuts the connection after the server has sent
-    ``limit`` bytes: the server going away in the middle of a run."""
+    ``limit`` bytes, or when the client sends a command containing ``on``: the server
+    going away in the middle of a run."""
 
-    def __init__(self, port: int, limit: int) -> None:
-        self.port, self.limit = port, limit
+    def __init__(self, port: int, limit: int | None = None, on: bytes = b"") -> None:
+        self.port, self.limit, self.on = port, limit, on
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.listen_port = self.sock.getsockname()[1]
         self.cut = threading.Event()
@@ -742,15 +743,22 @@ class DroppingProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.port))
-            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
             threading.Thread(
-                target=self._pipe, args=(upstream, client, self.limit), daemon=True
+                target=self._pipe, args=(client, upstream, None, self.on), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._pipe, args=(upstream, client, self.limit, b""), daemon=True
             ).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket, limit: int | None) -> None:
+    def _pipe(
+        self, source: socket.socket, sink: socket.socket, limit: int | None, on: bytes
+    ) -> None:
         sent = 0
         try:
             while data := source.recv(65536):
+                if on and on in data:
+                    self.cut.set()
+                    break
                 if limit is not None and sent + len(data) > limit:
                     sink.sendall(data[: limit - sent])
                     self.cut.set()
@@ -829,3 +837,30 @@ def test_folders_with_non_ascii_names_and_a_wrong_folder_name(settings: Settings
     # The folders as the chair's mail client shows them, not as IMAP spells them.
     assert "Rückläufer & Co" in message and "Éléments envoyés" in message
     assert "&APw-" not in message
+
+
+@needs_dovecot
+def test_server_gone_while_moving_keeps_the_suppressions_and_the_rerun_moves_the_rest(
+    settings: Settings, mailbox
+) -> None:
+    settings = imap_settings(settings, mailbox)
+    sent_to(settings, 20)
+    fill(mailbox, [exchange_ndr_html(member(n), mid(n)) for n in range(5)])
+    fill(mailbox, [gmail_reply(member(9), mid(9), "Thanks!")])
+    proxy = DroppingProxy(mailbox.plain_port, on=b"UID MOVE")
+    try:
+        with pytest.raises(MailboxError) as caught:
+            run_feedback(replace(settings, imap_port=proxy.listen_port), move_to="Processed")
+    finally:
+        proxy.close()
+    message = str(caught.value)
+    assert proxy.cut.is_set() and "\n" not in message
+    assert message.startswith(f"127.0.0.1:{proxy.listen_port}: connection lost while moving")
+    assert "suppressions are saved" in message and "--move-to" in message
+    assert sorted(load_suppressed(settings.suppressed)) == sorted(member(n) for n in range(5))
+    assert count_and_unseen(mailbox) == (6, 6)  # nothing lost, nothing deleted
+
+    report = run_feedback(settings, move_to="Processed")
+    assert report.rows == [] and report.moved == 5
+    assert count_and_unseen(mailbox) == (1, 1)  # the reply stays
+    assert count_and_unseen(mailbox, "Processed") == (5, 5)

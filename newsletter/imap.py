@@ -382,7 +382,14 @@ def connect(
         )
         raise fail(f"sign-in refused: {text}", hint=hint) from None
     except TimeoutError:
-        raise fail("no answer in time", hint="check NEWSLETTER_IMAP_HOST and the port") from None
+        if conn is None:  # no greeting: often starttls or none on the implicit-TLS port 993
+            hint = (
+                "check NEWSLETTER_IMAP_HOST, NEWSLETTER_IMAP_PORT and NEWSLETTER_IMAP_SECURITY "
+                "(port 993 is ssl, 143 is starttls)"
+            )
+        else:  # after failed sign-ins servers answer slowly on purpose
+            hint = "wait a minute and try again; check NEWSLETTER_IMAP_PASSWORD"
+        raise fail("no answer in time", hint=hint) from None
     except OSError as error:
         raise fail(
             f"cannot connect: {error.strerror or error}",

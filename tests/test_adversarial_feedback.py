@@ -864,3 +864,23 @@ def test_server_gone_while_moving_keeps_the_suppressions_and_the_rerun_moves_the
     assert report.rows == [] and report.moved == 5
     assert count_and_unseen(mailbox) == (1, 1)  # the reply stays
     assert count_and_unseen(mailbox, "Processed") == (5, 5)
+
+
+@needs_dovecot
+def test_starttls_on_the_implicit_tls_port_names_the_security_setting(
+    settings: Settings, mailbox
+) -> None:
+    # The commonest mistake: port 993 with starttls. The server waits for a TLS hello that
+    # never comes; the error must say which setting to change, not only "the port".
+    settings = replace(
+        imap_settings(settings, mailbox),
+        imap_port=mailbox.tls_port,
+        imap_security="starttls",
+        imap_cafile=str(mailbox.cafile),
+        smtp_timeout=1.0,
+    )
+    with pytest.raises(MailboxError) as caught:
+        run_feedback(settings, dry_run=True)
+    message = str(caught.value)
+    assert message.startswith(f"127.0.0.1:{mailbox.tls_port}: no answer in time")
+    assert "NEWSLETTER_IMAP_SECURITY" in message and "993 is ssl" in message

@@ -110,8 +110,11 @@ def severity(status: str, diagnostic: str = "", *, action: str = "failed") -> st
             return HARD if is_recipient_refusal(match.group(0)) else SOFT
         if klass == "5" and subject in ("2", "7"):
             return SOFT  # mailbox full or disabled, policy: the address exists
-        if klass == "5" and subject == "0" and _ADDRESS_GONE.search(diagnostic):
-            return HARD  # "5.0.0 ... user unknown" (Exchange on-premises, older servers)
+        if klass == "5" and subject in ("0", "5") and _ADDRESS_GONE.search(diagnostic):
+            # "5.0.0 ... user unknown" (Exchange on-premises, older servers); Outlook.com and
+            # Hotmail answer an address that does not exist with "550 5.5.0 Requested action
+            # not taken: mailbox unavailable".
+            return HARD
         return SOFT
     code = _SMTP_CODE.search(diagnostic)
     if code and code.group(1) == "4":

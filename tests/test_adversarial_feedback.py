@@ -884,3 +884,52 @@ def test_starttls_on_the_implicit_tls_port_names_the_security_setting(
     message = str(caught.value)
     assert message.startswith(f"127.0.0.1:{mailbox.tls_port}: no answer in time")
     assert "NEWSLETTER_IMAP_SECURITY" in message and "993 is ssl" in message
+
+
+def outlook_com_ndr(to: str, message_id: str) -> str:
+    """Outlook.com / Hotmail refusing an address that does not exist: 550 5.5.0."""
+    return f"""From: postmaster@outlook.com
+To: {OWN}
+Date: Thu, 14 Dec 2023 09:12:41 +0000
+Subject: Undeliverable: Cluster News: December 2023
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="o1"
+
+--o1
+Content-Type: text/plain; charset="us-ascii"
+
+Delivery has failed to these recipients or groups:
+
+{to}
+The email address you entered couldn't be found.
+
+--o1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns;AM6PR02MB4567.eurprd02.prod.outlook.com
+
+Final-Recipient: rfc822;{to}
+Action: failed
+Status: 5.5.0
+Diagnostic-Code: smtp;550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302)
+ [AM7EUR03FT123.eop-EUR03.prod.protection.outlook.com]
+
+--o1
+Content-Type: text/rfc822-headers
+
+{bulletin_headers(to, message_id)}
+--o1--
+"""
+
+
+def test_outlook_com_mailbox_unavailable_is_a_hard_bounce() -> None:
+    fb = classify(outlook_com_ndr("gone@hotmail.co.uk", mid(3)).encode())
+    assert fb.kind == "hard-bounce"
+    assert [(f.address, f.severity, f.status) for f in fb.failures] == [
+        ("gone@hotmail.co.uk", "hard", "5.5.0")
+    ]
+    # A 5.5.0 that does not say the address is gone stays soft (counted, not suppressed).
+    other = outlook_com_ndr("x@hotmail.co.uk", mid(3)).replace(
+        "Requested action not taken: mailbox unavailable", "Syntax error in parameters"
+    )
+    assert classify(other.encode()).kind == "soft-bounce"

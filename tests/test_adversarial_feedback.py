@@ -734,7 +734,9 @@ class DroppingProxy:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.listen_port = self.sock.getsockname()[1]
         self.cut = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.threads = [threading.Thread(target=self._serve, daemon=True)]
+        self.ends: list[socket.socket] = []
+        self.threads[0].start()
 
     def _serve(self) -> None:
         while True:
@@ -743,12 +745,11 @@ class DroppingProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.port))
-            threading.Thread(
-                target=self._pipe, args=(client, upstream, None, self.on), daemon=True
-            ).start()
-            threading.Thread(
-                target=self._pipe, args=(upstream, client, self.limit, b""), daemon=True
-            ).start()
+            self.ends += [client, upstream]
+            for args in ((client, upstream, None, self.on), (upstream, client, self.limit, b"")):
+                thread = threading.Thread(target=self._pipe, args=args, daemon=True)
+                self.threads.append(thread)
+                thread.start()
 
     def _pipe(
         self, source: socket.socket, sink: socket.socket, limit: int | None, on: bytes
@@ -775,7 +776,16 @@ class DroppingProxy:
             end.close()
 
     def close(self) -> None:
+        """Stop, and wait for every thread (later tests count the process's threads)."""
+        for end in [self.sock, *self.ends]:
+            try:
+                end.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept()/recv()
+            except OSError:
+                pass
         self.sock.close()
+        for thread in list(self.threads):
+            thread.join(timeout=10)
+        assert not any(thread.is_alive() for thread in self.threads)
 
 
 @needs_dovecot

@@ -289,6 +289,7 @@ def _html_text(html: str) -> str:
     """Readable text of an HTML part: blocks become lines, tags go, entities are decoded."""
     import html as html_lib
 
+    html = re.sub(r"(?s)<!--.*?-->", " ", html)  # Outlook's conditional comments too
     html = re.sub(r"(?is)<(head|style|script)\b.*?</\1\s*>", " ", html)
     html = re.sub(r"(?i)<(br|/?p|/?div|/?tr|/?li|/?h\d|/?table)\b[^>]*>", "\n", html)
     return html_lib.unescape(re.sub(r"<[^>]*>", "", html))

@@ -86,10 +86,17 @@ def imap_params(settings: Settings) -> ImapParams:
         port=settings.imap_port or DEFAULT_IMAP_PORTS[settings.imap_security],
         security=settings.imap_security,
         username=settings.imap_username or settings.smtp_username,
-        folder=settings.imap_folder or "INBOX",
+        folder=_folder(settings.imap_folder),
         cafile=settings.imap_cafile or settings.smtp_cafile,
         timeout=settings.smtp_timeout,
     )
+
+
+def _folder(name: str) -> str:
+    """The folder as configured; INBOX in any case is INBOX (RFC 3501 5.1), so that "Inbox"
+    and "INBOX" are one folder to the memory of what was processed, not two."""
+    name = name.strip()
+    return "INBOX" if not name or name.upper() == "INBOX" else name
 
 
 def password_login(username: str, password: str) -> Authenticator:

@@ -943,3 +943,28 @@ def test_outlook_com_mailbox_unavailable_is_a_hard_bounce() -> None:
         "Requested action not taken: mailbox unavailable", "Syntax error in parameters"
     )
     assert classify(other.encode()).kind == "soft-bounce"
+
+
+@needs_dovecot
+def test_inbox_spelt_inbox_is_the_same_folder_to_the_memory(settings: Settings, mailbox) -> None:
+    # A chair on Microsoft 365 writes NEWSLETTER_IMAP_FOLDER=Inbox, as Outlook shows it,
+    # after a first run on the default INBOX: the same folder (RFC 3501), nothing redone.
+    settings = imap_settings(settings, mailbox)
+    sent_to(settings, 5)
+    fill(mailbox, [gmail_reply(member(1), mid(1), "Thanks!")])
+    assert len(run_feedback(settings).replies) == 1
+    again = run_feedback(replace(settings, imap_folder="Inbox"))
+    assert again.replies == [] and again.already_processed == 1 and again.folder == "INBOX"
+
+
+def test_outlook_conditional_comments_are_not_the_first_line() -> None:
+    html = (
+        "<html><body><!--[if gte mso 9]><xml><o:OfficeDocumentSettings><o:PixelsPerInch>96"
+        "</o:PixelsPerInch></o:OfficeDocumentSettings></xml><![endif]-->"
+        "<p class=MsoNormal>Unsubscribe<o:p></o:p></p></body></html>"
+    )
+    message = (
+        f"From: A Member <{M}>\nTo: {OWN}\nSubject: RE: Cluster News\n"
+        f"Content-Type: text/html; charset=utf-8\n\n{html}\n"
+    )
+    assert classify(message.encode(), own_address=OWN).kind == "unsubscribe"

@@ -249,14 +249,16 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
         targets = [address]
         if fb.sender and fb.sender.casefold() != address.casefold():
             targets.append(fb.sender)
+        acted = False
         for target in targets:
             action = decide.act(target, "unsubscribe", slug, fb.subject)
+            acted = acted or not action.startswith("left")
             if not found:
                 # Honoured, but the chair should know no member was taken off: often a
                 # member writing from another address, whose member address stays mailed.
                 action += " (not a member)"
             report.rows.append(Row(source, fb.kind, target, slug, action, fb.subject))
-        return True
+        return acted  # a request nobody could be taken off for stays in the folder
     if fb.kind == AUTO_REPLY:
         report.rows.append(Row(source, fb.kind, fb.sender, "", "ignored", fb.detail))
         return True

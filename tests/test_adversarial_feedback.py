@@ -835,9 +835,12 @@ def test_folders_with_non_ascii_names_and_a_wrong_folder_name(settings: Settings
     fill(mailbox, [ordinary(1)], "Éléments envoyés")
     settings = imap_settings(settings, mailbox, imap_folder=folder)
     sent_to(settings, 10)
+    # and an unsubscribe request from a sender the list cannot hold: shown, left in place
+    fill(mailbox, [b"From: J\xf6rg <j\xf6rg@y.de>\r\nSubject: unsubscribe\r\n\r\nx\r\n"], folder)
     report = run_feedback(settings, move_to="Traités")
     assert report.suppressed == [(member(5), "bounced", SLUG)]
     assert count_and_unseen(mailbox, "Traités") == (1, 1)
+    assert count_and_unseen(mailbox, folder) == (1, 1)
 
     with pytest.raises(MailboxError) as caught:
         run_feedback(replace(settings, imap_folder="Bounces"), dry_run=True)

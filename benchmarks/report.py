@@ -160,8 +160,8 @@ def latency_section(record: dict[str, Any]) -> list[str]:
     derived = record["derived"]
     lines = [
         f"Through `proxy.py` adding a {record['rtt_ms']:g} ms round trip "
-        f"(NOOPs through it took {record['rtt_measured_ms']['median']} ms, the proxy's own "
-        "timer and scheduling delays on a busy machine included) and two round trips "
+        f"(NOOPs through it took {record['rtt_measured_ms']['median']} ms, the sink's own "
+        "reply time and the proxy's scheduling included) and two round trips "
         f"per new connection; {record['security']}; ~{record['message_bytes'] / 1000:.0f} kB "
         f"messages, {record['messages_per_newsletter_run']} per `newsletter` run, "
         f"{record['baseline_messages']} for the baseline; medians of {record['repeats']} rounds. "

@@ -46,6 +46,7 @@ class Campaign:
     # the delivery of one real send read the CSV once and all see the same members.
     _members: list[Recipient] | None = field(default=None, repr=False)
     _members_report: RecipientReport | None = field(default=None, repr=False)
+    _content_hash: str | None = field(default=None, repr=False)
 
     def builder(self, subject_prefix: str = "") -> MessageBuilder:
         return MessageBuilder(
@@ -73,7 +74,10 @@ class Campaign:
 
     def content_hash(self) -> str:
         """A hash of the rendered issue (subject, HTML, text; not per-member values), so a
-        resumed send can tell that the issue changed after some members got it."""
+        resumed send can tell that the issue changed after some members got it. Computed
+        once: a send asks for it when it compares with the last run and when it records its own."""
+        if self._content_hash is not None:
+            return self._content_hash
         digest = hashlib.sha256()
         for filled in (
             self.rendered.subject_filled, self.rendered.html_filled, self.rendered.text_filled,
@@ -81,7 +85,8 @@ class Campaign:
             for literal in filled.literals:
                 digest.update(literal.encode("utf-8") + b"\0")
             digest.update(repr(filled.slot_ids).encode("ascii") + b"\1")
-        return digest.hexdigest()[:32]
+        self._content_hash = digest.hexdigest()[:32]
+        return self._content_hash
 
     def message_bytes(self) -> int:
         """The size of one whole message (embedded pictures included), for summaries; the

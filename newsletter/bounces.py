@@ -367,6 +367,8 @@ def failures_from_returned(msg: Message) -> list[Failure]:
             if "@" in address:
                 recipients.setdefault(address.casefold(), address)
     text = own_text(msg)
+    if not (_STATUS.search(text) or _ADDRESS_GONE.search(text) or _FAILED.search(text)):
+        return []  # no word of a failure: not a bounce (a forward titled "Returned mail")
     named = [a for key, a in recipients.items() if key in text.casefold()]
     chosen = named or (list(recipients.values()) if len(recipients) == 1 else [])
     found: list[Failure] = []
@@ -382,6 +384,12 @@ def failures_from_returned(msg: Message) -> list[Failure]:
                              source="returned message"))  # fmt: skip
     return found
 
+
+_FAILED = re.compile(
+    r"could ?n[o']t be delivered|not (been )?delivered|undeliverable|delivery (has )?failed|"
+    r"permanent(ly)? (error|fail)|fatal error|delivery to the following recipient",
+    re.IGNORECASE,
+)
 
 # The line of a bounce that carries the server's reply ("Remote server returned '550 ...'",
 # "#550 5.1.1 RESOLVER...", "(reason: 550 5.1.1 User unknown)").

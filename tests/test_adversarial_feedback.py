@@ -971,3 +971,28 @@ def test_outlook_conditional_comments_are_not_the_first_line() -> None:
         f"Content-Type: text/html; charset=utf-8\n\n{html}\n"
     )
     assert classify(message.encode(), own_address=OWN).kind == "unsubscribe"
+
+
+def test_a_forward_titled_returned_mail_is_not_a_bounce() -> None:
+    # A member forwards the bulletin as an attachment under a bounce-like subject: no word
+    # of a failure in it, so nobody's address is counted as bouncing.
+    message = f"""From: A Member <{M}>
+To: {OWN}
+Subject: Returned mail
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="f"
+
+--f
+Content-Type: text/plain; charset=utf-8
+
+Sending this back to you with my comments on the events, {M}.
+
+--f
+Content-Type: message/rfc822
+
+{bulletin_headers(M, mid(1))}
+{BULLETIN_TEXT}
+--f--
+"""
+    fb = classify(message.encode(), own_address=OWN)
+    assert fb.kind == "reply" and fb.failures == ()

@@ -349,10 +349,19 @@ def run_feedback(
             # moved now too, or `feedback` then `feedback --move-to` would leave it for good.
             earlier = log.movable_uids(params.folder, uidvalidity) if log and move_to else set()
             to_move: list[int] = [uid for uid in all_uids if uid in earlier]
+            lost: MailboxError | None = None
             for uid in all_uids:
                 if uid in done:
                     continue
-                data = mailbox.fetch(uid)
+                try:
+                    data = mailbox.fetch(uid)
+                except MailboxError as error:
+                    if dry_run or log is None or not processed:
+                        raise  # nothing read yet: "nothing was changed"
+                    # The connection went away: what was read is saved below, so a large
+                    # mailbox on a flaky link still gets through, run after run.
+                    lost = error
+                    break
                 if data is None:
                     continue
                 fb = _classify(data, settings.unsubscribe_mailto, own)
@@ -376,6 +385,12 @@ def run_feedback(
             )
             log.commit(folder=params.folder, uidvalidity=uidvalidity, processed=processed,
                        events=decide.events, at=at)  # fmt: skip
+            if lost is not None:
+                raise MailboxError(
+                    lost.message, host=params.host, port=params.port,
+                    hint=f"the {len(processed)} message(s) read before it were processed and "
+                    "saved; run newsletter feedback again for the rest",
+                )  # fmt: skip
             if move_to and to_move:
                 mailbox.move(to_move, move_to)
                 report.moved = len(to_move)

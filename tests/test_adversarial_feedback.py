@@ -798,33 +798,48 @@ def test_server_gone_mid_run_is_one_line_and_the_rerun_does_everything_once(
     sent_to(settings, 300)
     bounces = [gmail_address_not_found(member(n), mid(n)) for n in range(200)]
     fill(mailbox, bounces)
-    proxy = DroppingProxy(mailbox.plain_port, limit=120_000)  # about a third of the way
     env = {
         "NEWSLETTER_FROM": f"Cluster <{OWN}>",
         "NEWSLETTER_IMAP_HOST": "127.0.0.1",
-        "NEWSLETTER_IMAP_PORT": str(proxy.listen_port),
         "NEWSLETTER_IMAP_SECURITY": "none",
         "NEWSLETTER_IMAP_USERNAME": dovecot.USERNAME,
         "NEWSLETTER_IMAP_PASSWORD": dovecot.PASSWORD,
     }
-    try:
-        cut = run_cli(["feedback"], env)
-    finally:
-        proxy.close()
-    assert proxy.cut.is_set()
-    assert cut.returncode not in (0, 70), cut.stderr
-    [line] = cut.stderr.strip().splitlines()
-    assert line.startswith(f"error: 127.0.0.1:{proxy.listen_port}: connection lost while reading")
-    assert "'INBOX'" in line and "run newsletter feedback again" in line
-    assert "Traceback" not in cut.stdout + cut.stderr
-    assert not settings.suppressed.exists()  # nothing half-done
 
+    def through(proxy: DroppingProxy):
+        try:
+            return run_cli(["feedback"], {**env, "NEWSLETTER_IMAP_PORT": str(proxy.listen_port)})
+        finally:
+            proxy.close()
+            assert proxy.cut.is_set()
+
+    # Gone at the first message: nothing was read, nothing changed.
+    first = through(DroppingProxy(mailbox.plain_port, on=b"FETCH"))
+    [line] = first.stderr.strip().splitlines()
+    assert line.startswith("error: 127.0.0.1:") and "connection lost while reading" in line
+    assert "'INBOX'" in line and "nothing was changed; run newsletter feedback again" in line
+    assert first.returncode not in (0, 70) and "Traceback" not in first.stdout + first.stderr
+    assert not settings.suppressed.exists()
+
+    # Gone about a third of the way: what was read is processed and saved.
+    cut = through(DroppingProxy(mailbox.plain_port, limit=120_000))
+    [line] = cut.stderr.strip().splitlines()
+    assert cut.returncode not in (0, 70), cut.stderr
+    assert "connection lost while reading message UID" in line and "'INBOX'" in line
+    assert "processed and saved; run newsletter feedback again for the rest" in line
+    saved = load_suppressed(settings.suppressed)
+    assert 0 < len(saved) < 200
+
+    # The re-run does the rest, each message once; a third run nothing.
     env["NEWSLETTER_IMAP_PORT"] = str(mailbox.plain_port)
     done = run_cli(["feedback"], env)
     assert done.returncode == 0, done.stderr
+    assert f"already processed before: {len(saved)}" in done.stdout
+    assert f"Suppressed: {200 - len(saved)}" in done.stdout
     assert sorted(load_suppressed(settings.suppressed)) == sorted(member(n) for n in range(200))
     again = run_cli(["feedback"], env)
     assert again.returncode == 0 and "Suppressed: 0" in again.stdout
+    assert "already processed before: 200" in again.stdout
     assert count_and_unseen(mailbox) == (200, 200)
 
 

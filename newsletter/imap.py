@@ -281,11 +281,13 @@ class Mailbox:
         return sorted(int(u) for u in (found[0] or b"").split())
 
     def fetch(self, uid: int) -> bytes | None:
-        """The whole message, without setting \\Seen; None if it vanished meanwhile."""
+        """The whole message, without setting \\Seen; None if it vanished meanwhile, or if
+        the server will not give this one message (Exchange Online answers ``NO`` for a
+        damaged item): one such message must not stop every run at the same place."""
         with self._talking(f"reading message UID {uid}", _AGAIN):
             typ, data = self._conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
         if typ != "OK":
-            raise self._fail(f"cannot fetch message UID {uid}: {_text(data)}")
+            return None
         for item in data:
             if isinstance(item, tuple) and len(item) == 2:
                 return item[1]

@@ -727,10 +727,12 @@ def suppressed_rows(settings: Settings) -> dict[str, str]:
 class DroppingProxy:
     """A TCP proxy in front of Dovecot that cuts the connection after the server has sent
     ``limit`` bytes, or when the client sends a command containing ``on``: the server
-    going away in the middle of a run."""
+    going away in the middle of a run (``once``: and no longer answering at all)."""
 
-    def __init__(self, port: int, limit: int | None = None, on: bytes = b"") -> None:
-        self.port, self.limit, self.on = port, limit, on
+    def __init__(
+        self, port: int, limit: int | None = None, on: bytes = b"", *, once: bool = False
+    ) -> None:
+        self.port, self.limit, self.on, self.once = port, limit, on, once
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.listen_port = self.sock.getsockname()[1]
         self.cut = threading.Event()
@@ -758,11 +760,11 @@ class DroppingProxy:
         try:
             while data := source.recv(65536):
                 if on and on in data:
-                    self.cut.set()
+                    self._cut()
                     break
                 if limit is not None and sent + len(data) > limit:
                     sink.sendall(data[: limit - sent])
-                    self.cut.set()
+                    self._cut()
                     break
                 sent += len(data)
                 sink.sendall(data)
@@ -774,6 +776,15 @@ class DroppingProxy:
             except OSError:
                 pass
             end.close()
+
+    def _cut(self) -> None:
+        self.cut.set()
+        if self.once:  # the server is gone: reconnecting is refused
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
 
     def close(self) -> None:
         """Stop, and wait for every thread (later tests count the process's threads)."""
@@ -822,7 +833,7 @@ def test_server_gone_mid_run_is_one_line_and_the_rerun_does_everything_once(
     assert not settings.suppressed.exists()
 
     # Gone about a third of the way: what was read is processed and saved.
-    cut = through(DroppingProxy(mailbox.plain_port, limit=120_000))
+    cut = through(DroppingProxy(mailbox.plain_port, limit=120_000, once=True))
     [line] = cut.stderr.strip().splitlines()
     assert cut.returncode not in (0, 70), cut.stderr
     assert "connection lost while reading message UID" in line and "'INBOX'" in line
@@ -1011,3 +1022,49 @@ Content-Type: message/rfc822
 """
     fb = classify(message.encode(), own_address=OWN)
     assert fb.kind == "reply" and fb.failures == ()
+
+
+@needs_dovecot
+def test_a_dropped_link_is_reconnected_within_the_run(settings: Settings, mailbox) -> None:
+    settings = imap_settings(settings, mailbox)
+    sent_to(settings, 100)
+    fill(mailbox, [gmail_address_not_found(member(n), mid(n)) for n in range(100)])
+    # Every connection drops after ~60 kB: three or four of them for the whole folder.
+    proxy = DroppingProxy(mailbox.plain_port, limit=60_000)
+    try:
+        report = run_feedback(replace(settings, imap_port=proxy.listen_port))
+    finally:
+        proxy.close()
+    assert proxy.cut.is_set()
+    assert sorted(load_suppressed(settings.suppressed)) == sorted(member(n) for n in range(100))
+    assert [row.kind for row in report.rows] == ["hard-bounce"] * 100  # each once
+    assert run_feedback(settings).already_processed == 100
+
+
+@needs_dovecot
+def test_a_message_the_server_fails_on_does_not_stop_every_run(settings: Settings, mailbox) -> None:
+    # Dovecot ends the connection ("FETCH failed: Internal error") on a message file it
+    # cannot read. Without skipping it, every run stopped there and never read the mail
+    # after it.
+    settings = imap_settings(settings, mailbox)
+    sent_to(settings, 10)
+    fill(mailbox, [gmail_address_not_found(member(n), mid(n)) for n in range(5)])
+    maildir = mailbox.root / "mail" / dovecot.USERNAME
+    damaged = next(
+        path
+        for path in sorted(maildir.glob("cur/*")) + sorted(maildir.glob("new/*"))
+        if member(2).encode() in path.read_bytes()
+    )
+    damaged.chmod(0)
+    try:
+        report = run_feedback(settings)
+        again = run_feedback(settings)
+    finally:
+        damaged.chmod(0o600)
+    assert sorted(load_suppressed(settings.suppressed)) == sorted(
+        member(n) for n in (0, 1, 3, 4)
+    )  # fmt: skip
+    [row] = [row for row in report.rows if row.kind == "unreadable"]
+    assert row.action == "left: the server fails on it"
+    assert again.rows == [] and again.already_processed == 5
+    assert count_and_unseen(mailbox) == (5, 5)  # never deleted

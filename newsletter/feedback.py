@@ -45,7 +45,8 @@ _AUTO_SUBJECT = re.compile(
     # Outlook's and Exchange's own words in other languages (set by the person, often
     # without any Auto-Submitted header): "Abwesend:", "Afwezig:", "Absent du bureau",
     # "Niet aanwezig", "Fuera de la oficina", "Fora do escritório", "Fuori sede".
-    r"abwesend|afwezig|niet aanwezig|absent|fuera de la oficina|fora do escrit|fuori sede)",
+    r"abwesend|afwezig|niet aanwezig|absent du bureau|fuera de la oficina|fora do escrit|"
+    r"fuori sede)",
     re.I,
 )
 # A reply's subject keeps the mail client's prefix in the sender's language: "Re:",

@@ -188,8 +188,8 @@ def _modified_utf7(name: str) -> str:
 
 
 # What to do after the connection was lost. While reading, nothing has been written yet
-# (the suppression list and the feedback memory are written once, at the end); when moving,
-# both are written and the next run moves what is left.
+# (feedback_run replaces this hint when it saved what was read before); when moving, both
+# the suppression list and the feedback memory are written and the next run moves the rest.
 _AGAIN = "nothing was changed; run newsletter feedback again"
 _MOVE_AGAIN = "the suppressions are saved; run newsletter feedback --move-to again to move the rest"
 

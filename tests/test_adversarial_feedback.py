@@ -1068,3 +1068,48 @@ def test_a_message_the_server_fails_on_does_not_stop_every_run(settings: Setting
     assert row.action == "left: the server fails on it"
     assert again.rows == [] and again.already_processed == 5
     assert count_and_unseen(mailbox) == (5, 5)  # never deleted
+
+
+@pytest.fixture(scope="module")
+def no_move_server():
+    """A Dovecot announcing UIDPLUS but not MOVE (as some older servers do): --move-to must
+    copy, then remove exactly the copied UIDs — never a plain EXPUNGE."""
+    if not dovecot.available():
+        pytest.skip("dovecot-imapd not installed")
+    server = dovecot.start(
+        extra_config="protocol imap {\n  imap_capability = IMAP4rev1 LITERAL+ UIDPLUS IDLE\n}"
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@needs_dovecot
+def test_move_without_move_removes_only_the_copied_messages(
+    settings: Settings, no_move_server
+) -> None:
+    server = no_move_server
+    server.clear()
+    settings = imap_settings(settings, server)
+    sent_to(settings, 10)
+    fill(server, [exchange_ndr_html(member(n), mid(n)) for n in range(3)])
+    fill(server, [gmail_reply(member(8), mid(8), "Thanks!"), ordinary(1)])
+    # Another mail client marked the ordinary message \Deleted without expunging it: a plain
+    # EXPUNGE from us would destroy it.
+    other = server.client()
+    try:
+        other.select("INBOX")
+        _, found = other.uid("SEARCH", "SUBJECT", '"Board papers 1"')
+        [marked] = found[0].split()
+        other.uid("STORE", marked, "+FLAGS.SILENT", r"(\Deleted)")
+        _, capabilities = other.capability()
+        assert b" MOVE" not in capabilities[0] and b"UIDPLUS" in capabilities[0]
+    finally:
+        other.logout()
+
+    report = run_feedback(settings, move_to="Processed")
+    assert report.moved == 3
+    assert count_and_unseen(server, "Processed") == (3, 3)
+    assert count_and_unseen(server) == (2, 2)  # the reply, and the \Deleted one kept
+    server.clear()

@@ -10,6 +10,7 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 from . import images
@@ -117,10 +118,13 @@ def atom_feed(issues: list[Issue], org, base_url: str) -> bytes:
         entry = sub(feed, "entry")
         sub(entry, "title", issue.title)
         entry_id = (
-            f"{base}{issue.slug}.html" if base else f"urn:newsletter:{org.domain}:{issue.slug}"
+            f"{base}{quote(issue.slug)}.html"
+            if base
+            else f"urn:newsletter:{org.domain}:{quote(issue.slug)}"
         )
         sub(entry, "id", entry_id)
-        sub(entry, "link", href=f"{base}{issue.slug}.html", rel="alternate", type="text/html")
+        page = f"{base}{quote(issue.slug)}.html"
+        sub(entry, "link", href=page, rel="alternate", type="text/html")
         sub(entry, "updated", _stamp(issue.date))
         sub(entry, "published", _stamp(issue.date))
         sub(entry, "summary", issue.preheader)

@@ -492,8 +492,10 @@ def _print_dry_run(camp, result) -> None:
         _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
         _say(f"  skipped:   {line}")
-    if report.several:
-        _say(f"  note:      {report.several_line()}")
+    for note in report.note_lines():
+        _say(f"  note:      {note}")
+    if report.invalid:  # the dry run writes the others; a real send would not start
+        _say("  refused:   a real send stops at invalid rows: fix them, or add --skip-invalid")
     if report.encoding:
         _say(f"  note:      {report.encoding_line()}")
     if result.written:

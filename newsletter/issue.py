@@ -179,6 +179,14 @@ def parse_issue(path: Path) -> Issue:
     )
 
 
+def indented_code_lines(issue: Issue) -> list[int]:
+    """File lines where an indented code block starts (4 spaces or a tab): prose indented
+    as in a word processor, which shows as code. Fenced code (```) is meant; not listed."""
+    _, body, body_line = split_front_matter(issue.source, issue.path)
+    tokens = _markdown().parse(escape_field_pipes(blank_comments(body)))
+    return [body_line + t.map[0] for t in tokens if t.type == "code_block" and t.map]
+
+
 def _misspelt(key: str, meta: dict[str, Any]) -> str | None:
     """The front-matter key that is most likely a typo of the missing ``key``."""
     import difflib
@@ -197,8 +205,22 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         raise IssueError("file not found", path=path) from None
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise IssueError("not UTF-8 text", path=path, line=line, hint="save it as UTF-8") from None
+        data = path.read_bytes()
+        resave = "in Notepad: File > Save as, Encoding: UTF-8; in other editors, save as UTF-8"
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise IssueError(
+                "is UTF-16 text ('Unicode'), not UTF-8", path=path, line=1, hint=resave
+            ) from None
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start : exc.start + 1]
+        ansi = byte.decode("cp1252", errors="replace")
+        seen = f" ({ansi!r} in Windows-1252)" if ansi != "\ufffd" else ""
+        raise IssueError(
+            f"not UTF-8 text: byte 0x{byte.hex()}{seen} cannot be read",
+            path=path,
+            line=line,
+            hint=resave,
+        ) from None
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]:
@@ -231,15 +253,61 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        context = getattr(exc, "context_mark", None)
+        if "end of stream" in problem and context is not None:
+            mark = context  # an unclosed quote: where it opened, not the closing '---'
+        line = (mark.line + 2) if mark else 1
         raise IssueError(
             f"front matter: {problem}",
             path=path,
-            line=(mark.line + 2) if mark else 1,
-            hint="check quoting: values containing ': ' need quotes",
+            line=line,
+            hint=_quoting_hint(lines[line - 1] if 1 < line <= end else ""),
         ) from None
     if not isinstance(meta, dict):
         raise IssueError("front matter must be 'key: value' lines", path=path, line=2)
+    _check_comments(meta, lines[1:end], path)
     return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
+
+
+_KEY_VALUE = re.compile(r"(?P<key>[A-Za-z_][\w-]*)\s*:\s+(?P<value>.*?)\s*\Z")
+
+
+def _quoting_hint(line: str) -> str:
+    """What to do about a front-matter line YAML could not read: almost always quoting."""
+    if line[:1] in (" ", "\t") and line.strip():
+        return "start each 'key: value' line at the left edge, without spaces or tabs"
+    match = _KEY_VALUE.match(line.rstrip("\r\n"))
+    if not match:
+        return "write each line as 'key: value'; values containing ': ' need quotes"
+    key, value = match.group("key"), match.group("value")
+    inner = value.strip("'\"").replace('"', '\\"')
+    quoted = f'{key}: "{inner}"'
+    if value.startswith("'"):
+        return f"an apostrophe ends a value in '…': use double quotes instead — {quoted}"
+    if value.startswith('"'):
+        return f'close the quote, and write a " inside the value as \\" — {quoted}'
+    return f"put the value in double quotes — {quoted}"
+
+
+def _check_comments(meta: dict[Any, Any], lines: list[str], path: Path) -> None:
+    """YAML reads `` #`` in an unquoted value as the start of a comment: ``subject: Issue #12
+    news`` became the subject "Issue", silently. For the text keys that is never meant."""
+    for number, line in enumerate(lines, start=2):
+        match = _KEY_VALUE.match(line.rstrip("\r\n"))
+        if not match or match.group("key") not in ("title", "subject", "preheader"):
+            continue
+        value = match.group("value")
+        if value[:1] in ("'", '"', "|", ">") or " #" not in value:
+            continue
+        kept = meta.get(match.group("key"))
+        if isinstance(kept, str) and kept.strip() != value.strip():
+            raise IssueError(
+                f"{match.group('key')!r}: everything after ' #' was read as a comment and "
+                f"dropped (it would read {kept.strip()!r})",
+                path=path,
+                line=number,
+                hint=_quoting_hint(line),
+            )
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -406,8 +474,9 @@ class _BodyParser:
             return self.list_block(tokens, i)
         if kind == "blockquote_open":
             close = _closing(tokens, i)
-            paragraphs = tuple(self.inlines(t) for t in tokens[i + 1 : close] if t.type == "inline")
-            return Quote(paragraphs=paragraphs, line=self.line(tok)), close + 1
+            return Quote(paragraphs=self.quoted(tokens[i + 1 : close]), line=self.line(tok)), (
+                close + 1
+            )
         if kind == "container_facts_open":
             close = _closing(tokens, i)
             return self.facts(tokens[i + 1 : close], tok), close + 1
@@ -415,11 +484,35 @@ class _BodyParser:
             close = _closing(tokens, i)
             return self.table(tokens[i + 1 : close], tok), close + 1
         if kind in ("fence", "code_block"):
-            lines: list[Inline] = []
-            for number, text in enumerate(tok.content.rstrip("\n").split("\n")):
-                lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
-            return Paragraph(content=tuple(lines), line=self.line(tok)), i + 1
+            return Paragraph(content=_code_lines(tok), line=self.line(tok)), i + 1
         raise self.error(f"unsupported Markdown ({kind.replace('_open', '')})", tok)
+
+    def quoted(self, inner: list[Any]) -> tuple[tuple[Inline, ...], ...]:
+        """A quote's paragraphs. Code blocks are not inline tokens (read apart, or a quoted
+        code block was lost); a quoted list item starts with its bullet or number, which
+        a quote of paragraphs otherwise drops ("1. Apply" read as "Apply")."""
+        paragraphs: list[tuple[Inline, ...]] = []
+        numbers: list[int | None] = []  # per open list: the next number, None for bullets
+        marker: tuple[Inline, ...] = ()
+        for tok in inner:
+            if tok.type == "bullet_list_open":
+                numbers.append(None)
+            elif tok.type == "ordered_list_open":
+                numbers.append(int(tok.attrs.get("start", 1)))
+            elif tok.type in ("bullet_list_close", "ordered_list_close"):
+                numbers.pop()
+            elif tok.type == "list_item_open" and numbers:
+                indent = "   " * (len(numbers) - 1)
+                number = numbers[-1]
+                marker = (Text(f"{indent}• " if number is None else f"{indent}{number}. "),)
+                if number is not None:
+                    numbers[-1] = number + 1
+            elif tok.type == "inline":
+                paragraphs.append(_merge_text(marker + self.inlines(tok)))
+                marker = ()
+            elif tok.type in ("fence", "code_block"):
+                paragraphs.append(_code_lines(tok))
+        return tuple(paragraphs)
 
     def table(self, inner: list[Any], opener: Any) -> Table:
         header: list[tuple[Inline, ...]] = []
@@ -549,6 +642,7 @@ class _BodyParser:
         close = _closing(tokens, i)
         items: list[tuple[Inline, ...]] = []
         sublists: list[BulletList | None] = []
+        after_code = False
         j = i + 1
         while j < close:
             tok = tokens[j]
@@ -559,15 +653,23 @@ class _BodyParser:
                 sublists[-1], j = self.list_block(tokens, j)
                 continue
             elif tok.type == "inline":
-                # A second paragraph in the same item reads on after a space.
-                joiner = (Text(" "),) if items[-1] else ()
+                # A second paragraph in the same item reads on after a space (after a code
+                # block, on a line of its own).
+                joiner = ((LineBreak(),) if after_code else (Text(" "),)) if items[-1] else ()
                 items[-1] = items[-1] + joiner + self.inlines(tok)
+            elif tok.type in ("fence", "code_block"):
+                # An indented code block in an item: on lines of its own, never dropped.
+                joiner = (LineBreak(),) if items[-1] else ()
+                items[-1] = items[-1] + joiner + _code_lines(tok)
+            if tok.type in ("inline", "fence", "code_block", "list_item_open"):
+                after_code = tok.type in ("fence", "code_block")
             j += 1
         block = BulletList(
             items=tuple(items),
             ordered=opener.type == "ordered_list_open",
             line=self.line(opener),
             sublists=tuple(sublists) if any(sublists) else (),
+            start=int(opener.attrs.get("start", 1)),
         )
         return block, close + 1
 
@@ -606,6 +708,13 @@ class _BodyParser:
         children = inline_token.children or []
         for child in children:
             if child.type == "image":
+                alone = [c for c in children if not (c.type == "text" and not c.content.strip())]
+                if len(alone) == 1:  # alone, but in a heading, list item, quote, cell or facts
+                    raise self.error(
+                        "a picture cannot be inside a heading, list, quote, table or facts block",
+                        inline_token,
+                        hint="put it on a line of its own, with a blank line before and after",
+                    )
                 raise self.error(
                     "an image must stand on a line of its own",
                     inline_token,
@@ -653,7 +762,7 @@ class _BodyParser:
                 stack[-1][2].append(node)
             elif kind == "html_inline":
                 out.append(Text(child.content))
-        return _fields(_merge_text(tuple(stack[0][2])))
+        return _fields(_line_breaks(_merge_text(tuple(stack[0][2]))))
 
 
 # A member field the chair may write in the body or subject, with an optional fallback:
@@ -667,6 +776,29 @@ FIELD_RE = re.compile(
 
 def field_of(match: re.Match[str]) -> Field:
     return Field(match.group(1), match.group(2) or match.group(3) or "")
+
+
+_BR = re.compile(r"<br\s*/?>", re.I)
+
+
+def _line_breaks(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    """``<br>`` typed out of habit is a line break, as the chair meant, not text every member
+    reads; all other HTML is shown as typed (``check`` warns)."""
+    out: list[Inline] = []
+    for node in nodes:
+        if isinstance(node, Text) and "<" in node.text and _BR.search(node.text):
+            for number, part in enumerate(_BR.split(node.text)):
+                if number:
+                    out.append(LineBreak())
+                if part:
+                    out.append(Text(part))
+        elif isinstance(node, Emphasis):
+            out.append(Emphasis(_line_breaks(node.children), node.strong))
+        elif isinstance(node, Link):
+            out.append(Link(node.href, _line_breaks(node.children), node.title))
+        else:
+            out.append(node)
+    return tuple(out)
 
 
 def _fields(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
@@ -689,6 +821,14 @@ def _fields(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
         else:
             out.append(node)
     return tuple(out)
+
+
+def _code_lines(token: Any) -> tuple[Inline, ...]:
+    """A code block (fenced or indented) as code spans, one a line, with line breaks."""
+    lines: list[Inline] = []
+    for number, text in enumerate(token.content.rstrip("\n").split("\n")):
+        lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
+    return tuple(lines)
 
 
 def _closing(tokens: list[Any], i: int) -> int:

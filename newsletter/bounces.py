@@ -370,6 +370,10 @@ def failures_from_returned(msg: Message) -> list[Failure]:
     if not (_STATUS.search(text) or _ADDRESS_GONE.search(text) or _FAILED.search(text)):
         return []  # no word of a failure: not a bounce (a forward titled "Returned mail")
     named = [a for key, a in recipients.items() if key in text.casefold()]
+    if not named and _others_named(msg, text, recipients):
+        # The bounce is about another address (a group or alias the member's address
+        # expands to): the member's own address is not shown to be gone. Listed instead.
+        return []
     chosen = named or (list(recipients.values()) if len(recipients) == 1 else [])
     found: list[Failure] = []
     for address in chosen:
@@ -383,6 +387,25 @@ def failures_from_returned(msg: Message) -> list[Failure]:
         found.append(Failure(address, severity(status, words), status, diagnostic,
                              source="returned message"))  # fmt: skip
     return found
+
+
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_SYSTEM_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|microsoftexchange)", re.I)
+
+
+def _others_named(msg: Message, text: str, recipients: dict[str, str]) -> bool:
+    """Whether the bounce's words name an address that is neither a recipient of the
+    original nor one of the mail system's or the bounce's own addresses."""
+    from email.utils import getaddresses
+
+    own = {a.casefold() for _, a in getaddresses(msg.get_all("From", []) + msg.get_all("To", []))}
+    text = re.sub(r"(?im)^.*\bid\b.*$", "", text)  # Message-IDs look like addresses
+    for found in _EMAIL.findall(text):
+        key = found.casefold().rstrip(".")
+        if key in recipients or key in own or _SYSTEM_SENDERS.match(key):
+            continue
+        return True
+    return False
 
 
 _FAILED = re.compile(

@@ -1113,3 +1113,44 @@ def test_move_without_move_removes_only_the_copied_messages(
     assert count_and_unseen(server, "Processed") == (3, 3)
     assert count_and_unseen(server) == (2, 2)  # the reply, and the \Deleted one kept
     server.clear()
+
+
+def test_a_bounce_about_the_group_a_member_address_expands_to_is_not_the_member() -> None:
+    # The bulletin went to info@ (a member organisation's group); Exchange reports that
+    # one of the group's people is gone. info@ itself still works: not a hard bounce for it.
+    group = "info@cdhealth.uk"
+    message = (
+        exchange_ndr_text(group, mid(4))
+        .replace(f"\n{group}\nThe e-mail", "\nleft.last.year@cdhealth.uk\nThe e-mail")
+        .replace(f"\n{group}\n#550", "\nleft.last.year@cdhealth.uk\n#550")
+    )
+    assert "left.last.year@cdhealth.uk" in message
+    fb = classify(message.encode(), own_address=OWN)
+    assert fb.kind == "reply" and fb.failures == ()  # listed for the chair, nobody suppressed
+    # The same bounce naming the member's own address is the member's hard bounce.
+    assert classify(exchange_ndr_text(group, mid(4)).encode()).kind == "hard-bounce"
+
+
+def test_a_bounce_quoting_the_message_id_in_its_words_still_names_its_sole_recipient() -> None:
+    message = f"""From: postmaster@mail.nghealth.uk
+To: {OWN}
+Subject: Undeliverable: Cluster News: December 2023
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message could not be delivered.
+Original message ID: {mid(6)}
+Remote server said: 550 5.1.1 User unknown
+
+--b
+Content-Type: message/rfc822
+
+{bulletin_headers(member(6), mid(6))}
+{BULLETIN_TEXT}
+--b--
+"""
+    fb = classify(message.encode(), own_address=OWN)
+    assert [(f.address, f.severity) for f in fb.failures] == [(member(6), "hard")]

@@ -382,6 +382,14 @@ def connect(
             f"TLS failed: {error.reason or error}",
             hint="check NEWSLETTER_IMAP_SECURITY and NEWSLETTER_IMAP_PORT (ssl is usually 993)",
         ) from None
+    except imaplib.IMAP4.abort as error:
+        # The connection went away (or the server said BYE) before or during sign-in: not
+        # a refused password, which is what the next clause would call it.
+        raise fail(
+            f"connection lost while signing in: {_text(str(error))}",
+            hint="run newsletter feedback again; if it keeps happening, check "
+            "NEWSLETTER_IMAP_SECURITY and NEWSLETTER_IMAP_PORT",
+        ) from None
     except imaplib.IMAP4.error as error:
         if conn is not None:
             _quiet_logout(conn)

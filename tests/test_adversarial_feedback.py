@@ -1154,3 +1154,19 @@ Content-Type: message/rfc822
 """
     fb = classify(message.encode(), own_address=OWN)
     assert [(f.address, f.severity) for f in fb.failures] == [(member(6), "hard")]
+
+
+@needs_dovecot
+def test_connection_lost_while_signing_in_is_not_called_a_wrong_password(
+    settings: Settings, mailbox
+) -> None:
+    settings = imap_settings(settings, mailbox)
+    proxy = DroppingProxy(mailbox.plain_port, on=b"LOGIN")
+    try:
+        with pytest.raises(MailboxError) as caught:
+            run_feedback(replace(settings, imap_port=proxy.listen_port), dry_run=True)
+    finally:
+        proxy.close()
+    message = str(caught.value)
+    assert message.startswith(f"127.0.0.1:{proxy.listen_port}: connection lost while signing in")
+    assert "refused" not in message and "run newsletter feedback again" in message

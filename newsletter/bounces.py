@@ -101,6 +101,11 @@ def severity(status: str, diagnostic: str = "", *, action: str = "failed") -> st
     if action.lower() == "delayed":
         return DELAY
     match = _STATUS.search(status) or _STATUS.search(diagnostic)
+    specific = _STATUS.search(diagnostic)
+    if match and match.group(2) == "0" and specific and specific.group(2) != "0":
+        # "Status: 5.0.0" with "550 5.7.1 Recipient address rejected: Access denied" (a
+        # policy block): the server's own, more specific code decides, not the words.
+        match = specific
     if match:
         klass, subject = match.group(1), match.group(2)
         if klass == "4":

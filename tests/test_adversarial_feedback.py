@@ -1170,3 +1170,16 @@ def test_connection_lost_while_signing_in_is_not_called_a_wrong_password(
     message = str(caught.value)
     assert message.startswith(f"127.0.0.1:{proxy.listen_port}: connection lost while signing in")
     assert "refused" not in message and "run newsletter feedback again" in message
+
+
+def test_a_generic_status_defers_to_the_servers_specific_code() -> None:
+    from newsletter.bounces import severity
+
+    # Policy (5.7.1) though the words say "recipient address rejected": not a gone address.
+    policy_block = "smtp; 550 5.7.1 <a@b.uk>: Recipient address rejected: Access denied"
+    assert severity("5.0.0", policy_block) == "soft"
+    assert (
+        severity("5.0.0", "smtp; 550 5.1.1 <a@b.uk>: Recipient address rejected: User unknown")
+        == "hard"
+    )
+    assert severity("5.0.0", "smtp; 550 User unknown") == "hard"

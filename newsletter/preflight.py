@@ -500,6 +500,9 @@ _BROKEN_LINK = re.compile(
 )
 
 
+# Numbered references typed as text ("as shown [1][2]") are meant to be seen as typed.
+_CITATION = re.compile(r"\[[\d,\s–-]+\]\[[\d,\s–-]+\]$")
+
 _HEADING_LINK = re.compile(r" {0,3}#{1,6}\s.*\[[^\[\]]*\]\([^)]*\)")
 
 
@@ -565,7 +568,9 @@ def _check_literal_markdown(campaign: Campaign, report: Report) -> None:
     for block in campaign.issue.all_blocks():
         for run in _inline_runs(block):
             text = _shown_text(run)
-            broken = _BROKEN_LINK.search(text)
+            broken = next(
+                (m for m in _BROKEN_LINK.finditer(text) if not _CITATION.match(m.group())), None
+            )
             if broken:
                 fragment = text[broken.start() : broken.end()]
                 shown = text[broken.start() : broken.start() + 70].split("\n")[0]

@@ -47,9 +47,39 @@ _CONTROL_RE = re.compile(f"[{re.escape(_CONTROL)}]")
 # "Last Name"), Mailchimp ("Email Address", …) and Google Contacts ("E-mail 1 - Value",
 # "Given Name"/"First Name", "Family Name"/"Last Name").
 ALIASES: dict[str, tuple[str, ...]] = {
-    "email": ("email", "e_mail", "email_address", "e_mail_address", "e_mail_1_value"),
-    "first_name": ("first_name", "given_name", "firstname", "forename"),
-    "last_name": ("last_name", "family_name", "lastname", "surname"),
+    "email": (
+        "email",
+        "e_mail",
+        "email_address",
+        "e_mail_address",
+        "e_mail_1_value",
+        # Outlook and Excel in German, French and Dutch (members' lists cross borders).
+        "e_mail_adresse",
+        "adresse_de_messagerie",
+        "adresse_e_mail",
+        "courriel",
+        "e_mailadres",
+    ),
+    "first_name": (
+        "first_name",
+        "given_name",
+        "firstname",
+        "forename",
+        "vorname",
+        "prénom",
+        "prenom",
+        "voornaam",
+    ),
+    "last_name": (
+        "last_name",
+        "family_name",
+        "lastname",
+        "surname",
+        "nachname",
+        "nom",
+        "nom_de_famille",
+        "achternaam",
+    ),
     # {{ recipient.organisation }}: Outlook's and Mailchimp's "Company", Google's
     # "Organization Name" (new export) and "Organization 1 - Name" (old one).
     "organisation": (
@@ -60,6 +90,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "organization_name",
         "organization_1_name",
         "company_name",
+        "firma",
+        "société",
+        "societe",
+        "entreprise",
+        "bedrijf",
     ),
 }
 ROLE_NAMES = {

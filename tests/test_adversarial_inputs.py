@@ -281,6 +281,7 @@ def test_links_markdown_could_not_read_are_not_ready(project: Path) -> None:
         "## Reports\n\n"
         "Read [the land report](<https://www.wmhtc.co.uk/land report.pdf>) now, and "
         "[the statistics][ons]. Type `[text](https://…)` for a link, **in bold**.\n\n"
+        "Two studies agree [1][2], as numbered references typed as text.\n\n"
         "[ons]: https://www.ons.gov.uk/stats\n",
     )
     done = run_cli(["check", slug], env=ENV)

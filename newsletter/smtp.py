@@ -85,6 +85,22 @@ _CERT_EXPIRED = {9, 10}  # not yet valid, expired
 _CERT_OTHER_NAME = {62, 64}  # host name mismatch, IP address mismatch
 
 
+def _tls_hint(reason: str) -> str:
+    if "PROTOCOL_VERSION" in reason or "UNSUPPORTED_PROTOCOL" in reason:
+        # Not a setting of ours: TLS 1.0/1.1 are refused by this computer, rightly.
+        return (
+            "the server offers only an outdated TLS version (1.0 or 1.1) that this computer "
+            "refuses: ask its administrator to enable TLS 1.2 or later"
+        )
+    if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER" in reason.upper().replace(" ", "_"):
+        # The usual sign of implicit TLS spoken to a port that starts in plain text.
+        return (
+            "the server answered in plain text: for port 587 or 25 set "
+            "NEWSLETTER_SMTP_SECURITY=starttls (ssl is for port 465)"
+        )
+    return SECURITY_HINT
+
+
 def _cert_hint(code: int | None) -> str:
     if code in _CERT_EXPIRED:
         return (
@@ -264,7 +280,7 @@ class SmtpTransport:
             ) from None
         except ssl.SSLError as error:
             reason = error.reason or str(error)
-            raise self._fatal(f"TLS handshake failed: {reason}", SECURITY_HINT) from None
+            raise self._fatal(f"TLS handshake failed: {reason}", _tls_hint(reason)) from None
         except smtplib.SMTPAuthenticationError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             # "from None": the context holds smtplib frames whose locals include the password.

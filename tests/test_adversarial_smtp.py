@@ -648,3 +648,14 @@ def test_colleagues_refused_by_their_organisation_do_not_block_the_rest_for_ever
         again = send(env_for(server), "--yes")
         assert again.returncode == 1
         assert server.copies() == {a: 1 for a in first + later}
+
+
+def test_implicit_tls_against_a_plain_port_says_to_use_starttls(project: Path) -> None:
+    write_members(project)
+    with RawServer(Behaviour()) as plain:
+        result = send(env_for(plain, NEWSLETTER_SMTP_SECURITY="ssl"), "--yes")
+        assert plain.received == []
+    assert result.returncode == 2
+    assert "TLS handshake failed" in result.stderr
+    assert "answered in plain text" in result.stderr
+    assert "NEWSLETTER_SMTP_SECURITY=starttls" in result.stderr

@@ -23,6 +23,7 @@ from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, R
 from .journal import Journal, address_key
 from .recipients import Recipient, RecipientReport, iter_recipients, validate_address
 from .smtp import SendFailure, Transport, UnknownOutcome
+from .suppression import load_suppressed
 
 
 @contextmanager
@@ -162,6 +163,7 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
         address_key(row.address) for row in journal.rows(slug, "deferred") if row.reply[:1] == "5"
     }
     builder = campaign.builder()
+    suppressed = _SuppressionWatch(campaign)
     produced = 0
     for held_back in (False, True):
         for recipient in campaign.recipients(RecipientReport()):
@@ -170,8 +172,39 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
             key = address_key(recipient.email)
             if key in skip or (key in last) != held_back:
                 continue
+            if suppressed.now(recipient.email):
+                continue  # unsubscribed (or bounced) while this run was going on
             produced += 1
             yield builder.build(recipient)
+
+
+class _SuppressionWatch:
+    """The suppression list as it is now, not as it was when the run started: a paced send
+    of a long list takes hours, and a member who unsubscribes meanwhile (``newsletter
+    unsubscribe`` from the unsubscribe page, a ``feedback`` run) must not get it. Reloaded
+    only when the file changed (a ``stat`` per message); its writes are atomic replaces."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self._path = Path(campaign.settings.suppressed)
+        self._stamp = self._stat()
+        self._known = campaign.suppressed
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            info = self._path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size)
+
+    def now(self, address: str) -> bool:
+        stamp = self._stat()
+        if stamp != self._stamp:
+            try:
+                self._known = self._known | load_suppressed(self._path)
+            except NewsletterError:
+                pass  # a broken edit: keep what was known (never fewer suppressions)
+            self._stamp = stamp
+        return address.casefold() in self._known
 
 
 def execute(

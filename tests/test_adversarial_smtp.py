@@ -659,3 +659,37 @@ def test_implicit_tls_against_a_plain_port_says_to_use_starttls(project: Path) -
     assert "TLS handshake failed" in result.stderr
     assert "answered in plain text" in result.stderr
     assert "NEWSLETTER_SMTP_SECURITY=starttls" in result.stderr
+
+
+def test_a_member_who_unsubscribes_during_the_send_gets_nothing(project: Path) -> None:
+    # Before: the suppression list was read once when the run started; a paced send of a
+    # long list takes hours, and a member unsubscribing meanwhile still got it.
+    import datetime
+
+    from newsletter.suppression import add_suppressed
+
+    addresses = write_members(project)
+    leaver = addresses[5]
+
+    class UnsubscribesDuringTheSecond(Behaviour):
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def end_of_data(self, conn: Conn, data: bytes) -> object:
+            self.seen += 1
+            if self.seen == 2:  # before the reply: the run cannot have moved on yet
+                add_suppressed(
+                    project / "suppressed.csv",
+                    [leaver],
+                    reason="unsubscribed",
+                    today=datetime.date(2026, 11, 29),
+                )
+            return "250 2.0.0 Ok"
+
+    with RawServer(UnsubscribesDuringTheSecond()) as server:
+        result = send(env_for(server), "--yes")
+        assert result.returncode == 0, result.stdout
+        assert server.copies() == {a: 1 for a in addresses if a != leaver}
+        again = send(env_for(server), "--yes")
+        assert again.returncode == 0
+        assert leaver not in server.copies()

@@ -85,14 +85,22 @@ _CERT_EXPIRED = {9, 10}  # not yet valid, expired
 _CERT_OTHER_NAME = {62, 64}  # host name mismatch, IP address mismatch
 
 
-def _tls_hint(reason: str) -> str:
+def _tls_hint(reason: str, security: str) -> str:
     if "PROTOCOL_VERSION" in reason or "UNSUPPORTED_PROTOCOL" in reason:
         # Not a setting of ours: TLS 1.0/1.1 are refused by this computer, rightly.
         return (
             "the server offers only an outdated TLS version (1.0 or 1.1) that this computer "
             "refuses: ask its administrator to enable TLS 1.2 or later"
         )
-    if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER" in reason.upper().replace(" ", "_"):
+    plain = "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER" in reason.upper().replace(" ", "_")
+    if plain and security == "starttls":
+        # It agreed to STARTTLS and went on in plain text: never go on without TLS.
+        return (
+            "the server agreed to STARTTLS but did not start TLS (a broken server, or "
+            "something on the way that strips encryption): tell its administrator; "
+            "nothing was sent unencrypted"
+        )
+    if plain:
         # The usual sign of implicit TLS spoken to a port that starts in plain text.
         return (
             "the server answered in plain text: for port 587 or 25 set "
@@ -280,7 +288,8 @@ class SmtpTransport:
             ) from None
         except ssl.SSLError as error:
             reason = error.reason or str(error)
-            raise self._fatal(f"TLS handshake failed: {reason}", _tls_hint(reason)) from None
+            hint = _tls_hint(reason, self._settings.smtp_security)
+            raise self._fatal(f"TLS handshake failed: {reason}", hint) from None
         except smtplib.SMTPAuthenticationError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             # "from None": the context holds smtplib frames whose locals include the password.

@@ -693,3 +693,32 @@ def test_a_member_who_unsubscribes_during_the_send_gets_nothing(project: Path) -
         again = send(env_for(server), "--yes")
         assert again.returncode == 0
         assert leaver not in server.copies()
+
+
+class FakeStartTls(Behaviour):
+    """Offers STARTTLS, says 220, then goes on talking plain text."""
+
+    def ehlo(self, conn: Conn, arg: str) -> object:
+        return ["250-raw.test", "250 STARTTLS"]
+
+    def unknown(self, conn: Conn, line: str) -> object:
+        if line.upper().startswith("STARTTLS"):
+            return ["220 2.0.0 Go ahead", "250 still plain"]
+        return "502 5.5.2 Command not recognised"
+
+
+def test_a_starttls_that_never_starts_is_refused_and_not_blamed_on_the_settings(
+    project: Path, tmp_path: Path
+) -> None:
+    write_members(project)
+    cafile = tmp_path / "ca.pem"
+    test_ca().cert_pem.write_to_path(str(cafile))
+    with RawServer(FakeStartTls()) as server:
+        env = env_for(
+            server, NEWSLETTER_SMTP_SECURITY="starttls", NEWSLETTER_SMTP_CAFILE=str(cafile)
+        )
+        result = send(env, "--yes")
+        assert server.received == []
+    assert result.returncode == 2 and "TLS handshake failed" in result.stderr
+    assert "did not start TLS" in result.stderr
+    assert "SECURITY=starttls" not in result.stderr  # it is set already

@@ -89,6 +89,9 @@ class Behaviour:
     def unknown(self, conn: Conn, line: str) -> Any:
         return "502 5.5.2 Command not recognised"
 
+    def quit(self, conn: Conn) -> Any:
+        return "221 2.0.0 Bye"
+
     def closed(self, conn: Conn) -> None:
         """The connection ended (either side)."""
 
@@ -268,7 +271,7 @@ class RawServer:
             elif verb == "NOOP":
                 self._say(conn, "250 2.0.0 Ok")
             elif verb == "QUIT":
-                self._say(conn, "221 2.0.0 Bye")
+                self._say(conn, b.quit(conn))
                 raise _Closed
             else:
                 self._say(conn, b.unknown(conn, line))

@@ -722,3 +722,26 @@ def test_a_starttls_that_never_starts_is_refused_and_not_blamed_on_the_settings(
     assert result.returncode == 2 and "TLS handshake failed" in result.stderr
     assert "did not start TLS" in result.stderr
     assert "SECURITY=starttls" not in result.stderr  # it is set already
+
+
+class NeverAnswersQuit(Behaviour):
+    def quit(self, conn: Conn) -> object:
+        return HANG
+
+
+def test_a_server_that_never_answers_quit_does_not_cost_a_timeout_per_connection(
+    project: Path,
+) -> None:
+    # Before: close() waited NEWSLETTER_SMTP_TIMEOUT for the reply to QUIT, at every
+    # reconnection (NEWSLETTER_SMTP_MAX_PER_CONNECTION) and at the end: here 4 x 600 s.
+    addresses = write_members(project, 6)
+    outcome: list[object] = []
+    with RawServer(NeverAnswersQuit()) as server:
+        env = env_for(server, NEWSLETTER_SMTP_TIMEOUT="600", NEWSLETTER_SMTP_MAX_PER_CONNECTION="2")
+        worker = threading.Thread(target=lambda: outcome.append(send(env, "--yes")))
+        worker.start()
+        worker.join(120)  # a hang guard, far above the few seconds it takes
+        assert not worker.is_alive(), "the send waited for the replies to QUIT"
+        assert server.copies() == {a: 1 for a in addresses}
+        assert server.connections == 3
+    assert outcome[0].returncode == 0  # type: ignore[attr-defined]

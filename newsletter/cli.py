@@ -528,16 +528,15 @@ def new(
 
     Example: newsletter new january-2024 --date 2024-01-18
     """
-    import datetime as dt
-
     from .errors import IssueError
+    from .issue import read_date
     from .skeleton import create_issue
 
     settings = _settings()
     try:
-        day = dt.date.fromisoformat(date) if date else None  # None: from the slug, or today
-    except ValueError:
-        raise IssueError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD") from None
+        day = read_date(date) if date else None  # None: from the slug, or today
+    except ValueError as exc:
+        raise IssueError(f"--date {date!r} is not a date", hint=str(exc)) from None
     path = create_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)
     _say(
         f"created {path}: write it, then 'newsletter preview {slug}' and 'newsletter check {slug}'"

@@ -593,9 +593,12 @@ def list_() -> None:
     states = list_issues(settings, _skipped)
     if not states:
         _say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
+    width = max([24, *(len(state.slug) for state in states)])
     for state in states:
-        _say(f"{state.date.isoformat()}  {state.slug:<24} {state.describe()}")
-        _say(f"            {state.title} — subject: {state.subject}")
+        _say(f"{state.date.isoformat()}  {state.slug:<{width}} {state.describe()}")
+        _say(
+            f"            {state.title}" + (f" — subject: {state.subject}" if state.subject else "")
+        )
 
 
 @app.command()

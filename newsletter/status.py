@@ -21,6 +21,8 @@ class IssueState:
     counts: dict[str, int]
     test_sends: int
     members: int | None = None  # the list's size when the last real send started
+    draft: bool = False
+    file: bool = True  # False: only the journal knows it (its file renamed or deleted)
 
     def describe(self) -> str:
         """What the issue's send reached, from the journal alone (not today's CSV):
@@ -28,7 +30,8 @@ class IssueState:
         sent, failed = self.counts.get("sent", 0), self.counts.get("failed", 0)
         unknown = self.counts.get("sending", 0)
         if not any(self.counts.values()):
-            return "test-sent" if self.test_sends else "never sent"
+            said = "test-sent" if self.test_sends else "never sent"
+            return f"{said} (draft)" if self.draft else said
         attempted = sum(self.counts.values())
         total = max(self.members or 0, attempted)  # never "10 of 6"
         pending = total - sent - failed - unknown  # deferred, and never attempted yet
@@ -66,6 +69,24 @@ def list_issues(settings: Settings, on_skip: SkipHandler | None = None) -> list[
                 counts=dict(summary.counts) if summary else dict.fromkeys(STATUSES, 0),
                 test_sends=summary.test_sends if summary else 0,
                 members=members.get(issue.slug),
+                draft=issue.draft,
+            )
+        )
+    # Sends whose issue file is gone (renamed or deleted) are still part of the record.
+    files = {state.slug for state in states}
+    for slug, summary in summaries.items():
+        if slug in files or not any(summary.counts.values()):
+            continue
+        states.append(
+            IssueState(
+                slug=slug,
+                date=dt.date.fromisoformat(summary.last_update[:10]),
+                title=f"(no issue file {slug}.md any more: renamed or deleted)",
+                subject="",
+                counts=dict(summary.counts),
+                test_sends=summary.test_sends,
+                members=members.get(slug),
+                file=False,
             )
         )
     return sorted(states, key=lambda s: (s.date, s.slug), reverse=True)

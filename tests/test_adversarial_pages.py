@@ -1,0 +1,208 @@
+"""The commands around sending as the chair uses them month after month (new, render, check,
+send, list, archive), and issue-file inputs nobody here had tried: each test pins a fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from helpers import PREHEADER, run_cli
+from smtp_servers import start_server
+
+from newsletter.config import Settings
+from newsletter.errors import IssueError
+from newsletter.issue import parse_issue, split_front_matter
+from newsletter.preview import render_files
+
+MEMBERS = ["ann@nghealth.uk", "bob@mmedtech.uk", "cat@cdhealth.uk"]
+
+
+def issue_file(folder: Path, front: str, body: str = "## News\n\nText.\n") -> Path:
+    path = folder / "probe.md"
+    path.write_text(
+        f"---\ntitle: Probe\nsubject: Probe subject\npreheader: {PREHEADER}\n{front}---\n{body}",
+        encoding="utf-8",
+    )
+    return path
+
+
+# ---- dates written out -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["1 December 2023", "December 1, 2023", "1st December 2023", "Dec 1 2023",
+     "Friday 1 December 2023", "friday, december 1, 2023"],
+)  # fmt: skip
+def test_a_date_written_out_with_the_month_name_is_read(tmp_path: Path, written: str) -> None:
+    """'date: 1 December 2023' was refused although nobody can misread it."""
+    assert parse_issue(issue_file(tmp_path, f"date: {written}\n")).date == dt.date(2023, 12, 1)
+
+
+def test_an_ambiguous_numeric_date_is_refused_naming_the_line_and_both_readings(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(IssueError) as caught:
+        parse_issue(issue_file(tmp_path, "date: 01/12/2023\n"))
+    message = str(caught.value)
+    assert "probe.md:5:" in message and "\n" not in message
+    assert "2023-12-01" in message and "2023-01-12" in message
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [("14/12/2023", "2023-12-14"), ("Monday 1 December 2023", "is a Friday"),
+     ("31 February 2024", "February 2024 has no day 31")],
+)  # fmt: skip
+def test_a_wrong_or_one_way_numeric_date_says_what_to_write(
+    tmp_path: Path, written: str, shown: str
+) -> None:
+    with pytest.raises(IssueError, match="YYYY-MM-DD") as caught:
+        parse_issue(issue_file(tmp_path, f"date: {written}\n"))
+    assert shown in str(caught.value)
+
+
+def test_new_takes_a_written_out_date(project: Path) -> None:
+    result = run_cli(["new", "winter-special", "--date", "3 December 2026"])
+    assert result.returncode == 0, result.stderr
+    assert "date: 2026-12-03" in (project / "issues" / "winter-special.md").read_text()
+    refused = run_cli(["new", "other", "--date", "03/12/2026"])
+    assert refused.returncode == 2
+    assert "2026-12-03" in refused.stderr and "2026-03-12" in refused.stderr
+
+
+# ---- ' #' on a continued front-matter line ------------------------------------------------
+
+
+def test_a_hash_on_a_continued_line_is_an_error_not_a_silent_cut(tmp_path: Path) -> None:
+    """YAML took ' #12 …' on the second line of a preheader for a comment: the preheader
+    silently lost its end ('Funding calls, events and issue')."""
+    text = "---\npreheader: Funding calls, events\n  and issue #12 news\ntitle: x\n---\n"
+    with pytest.raises(IssueError, match="read as a comment") as caught:
+        split_front_matter(text, tmp_path / "x.md")
+    assert str(caught.value).startswith(f"{tmp_path / 'x.md'}:3:")
+    # Quoted, or without a ' #', a continued value is fine.
+    ok = "---\npreheader: Funding calls, events\n  and C# news\ntitle: x\n---\n"
+    assert split_front_matter(ok, tmp_path / "x.md")[0]["preheader"] == (
+        "Funding calls, events and C# news"
+    )
+
+
+def test_a_hash_line_that_breaks_the_yaml_is_named_not_the_next_line(tmp_path: Path) -> None:
+    text = "---\npreheader:\n  Funding calls #3, events\n  and issue news\ntitle: x\n---\n"
+    with pytest.raises(IssueError, match="' #'") as caught:
+        split_front_matter(text, tmp_path / "x.md")
+    assert ":3:" in str(caught.value)
+
+
+# ---- a table inside a list item; a list numbered from 2023 --------------------------------
+
+TABLE_IN_ITEM = """## Events
+
+- Our events this year:
+
+  | Event | Date |
+  |---|---|
+  | Expo | 9 May |
+  | Summit | |
+
+- Another item
+"""
+
+
+def test_a_table_inside_a_list_item_reads_as_one_line_per_row(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The cells ran together: 'Our events this year: Event Date Expo 9 May Summit'."""
+    issue_file(settings.issues_dir, "date: 2024-01-18\n", TABLE_IN_ITEM)
+    html_path, text_path, _ = render_files(settings, "probe", tmp_path / "out")
+    text = text_path.read_text(encoding="utf-8")
+    assert "Our events this year:\n   Event: Expo; Date: 9 May\n   Event: Summit\n" in text
+    html = html_path.read_text(encoding="utf-8")
+    assert "Our events this year:<br>Event: Expo; Date: 9 May<br>Event: Summit</li>" in html
+
+
+def test_a_list_numbered_from_2023_has_room_for_its_numbers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    body = "## Years\n\n2023. a good year\n2024. a better one\n\n## Steps\n\n1. one\n2. two\n"
+    issue_file(settings.issues_dir, "date: 2024-01-18\n", body)
+    html = render_files(settings, "probe", tmp_path / "out")[0].read_text(encoding="utf-8")
+    assert '<ol start="2023" style="margin:0 0 16px; padding:0 0 0 22px; padding-left:50px">' in (
+        html
+    )
+    assert '<ol style="margin:0 0 16px; padding:0 0 0 22px">' in html  # 1. 2. as before
+
+
+# ---- a year of sends: a renamed issue, list -----------------------------------------------
+
+
+def _env(port: int) -> dict[str, str]:
+    return {
+        "NEWSLETTER_SMTP_HOST": "127.0.0.1",
+        "NEWSLETTER_SMTP_PORT": str(port),
+        "NEWSLETTER_SMTP_SECURITY": "none",
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
+        "NEWSLETTER_SECRET": "a-long-random-test-secret",
+        "NEWSLETTER_TEST_TO": "chair@wmhtc.co.uk",
+        "NEWSLETTER_ARCHIVE_URL": "https://wmhtc.co.uk/news",
+    }
+
+
+def _members(project: Path) -> None:
+    rows = "".join(f"{a},{a[0].upper()}\n" for a in MEMBERS)
+    (project / "recipients.csv").write_text("email,first_name\n" + rows, encoding="utf-8")
+
+
+def _issue(project: Path, slug: str, day: str, extra: str = "") -> None:
+    (project / "issues" / f"{slug}.md").write_text(
+        f"---\ntitle: Cluster News {slug}\nsubject: Cluster News {slug}\n"
+        f"preheader: {PREHEADER}\ndate: {day}\n{extra}---\n\n## News\n\nWelcome to "
+        f"[our news](https://wmhtc.co.uk/news).\n",
+        encoding="utf-8",
+    )
+
+
+def test_an_issue_renamed_after_its_send_is_not_sent_to_everyone_again(project: Path) -> None:
+    """Members are journalled by slug: 'january.md' sent, then renamed 'january-2026.md',
+    passed `check` as READY and a send mailed every member a second copy."""
+    _members(project)
+    _issue(project, "january", "2026-01-10")
+    with start_server() as server:
+        env = _env(server.port)
+        assert run_cli(["send", "january", "--yes"], env=env).returncode == 0
+        assert server.handler.count() == len(MEMBERS)
+        issues = project / "issues"
+        (issues / "january.md").rename(issues / "january-2026.md")
+        check = run_cli(["check", "january-2026"], env=env)
+        assert check.returncode == 1
+        assert "already sent to 3 member(s) as 'january'" in check.stdout + check.stderr
+        assert "issues/january.md" in check.stdout + check.stderr
+        refused = run_cli(["send", "january-2026", "--yes"], env=env)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert server.handler.count() == len(MEMBERS)  # nobody got a second copy
+        # An issue of its own (another text) is not taken for the renamed one.
+        _issue(project, "february", "2026-02-10")
+        assert run_cli(["check", "february"], env=env).returncode == 0
+        # Nor is the one renamed back: that is a resume, with nothing left to send.
+        (issues / "january-2026.md").rename(issues / "january.md")
+        again = run_cli(["send", "january", "--yes"], env=env)
+        assert again.returncode == 0, again.stderr
+        assert server.handler.count() == len(MEMBERS)
+
+
+def test_list_keeps_sends_whose_file_is_gone_and_says_draft(project: Path) -> None:
+    """`list` is "from the journal alone": an issue sent and then deleted or renamed
+    vanished from it; a draft read 'never sent' like any other."""
+    _members(project)
+    _issue(project, "march", "2026-03-10")
+    _issue(project, "a-rather-long-special-edition-slug", "2026-04-10", "draft: true\n")
+    with start_server() as server:
+        assert run_cli(["send", "march", "--yes"], env=_env(server.port)).returncode == 0
+    (project / "issues" / "march.md").unlink()
+    listed = run_cli(["list"]).stdout
+    assert "march" in listed and "sent 3 of 3" in listed
+    assert "no issue file march.md any more" in listed
+    assert "a-rather-long-special-edition-slug never sent (draft)" in listed

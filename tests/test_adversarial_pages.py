@@ -206,3 +206,26 @@ def test_list_keeps_sends_whose_file_is_gone_and_says_draft(project: Path) -> No
     assert "march" in listed and "sent 3 of 3" in listed
     assert "no issue file march.md any more" in listed
     assert "a-rather-long-special-edition-slug never sent (draft)" in listed
+
+
+def test_a_member_field_in_the_title_or_preheader_is_not_ready(
+    project: Path, ready: Settings
+) -> None:
+    """Only the subject and the body are filled in per member: a preheader '{{
+    recipient.first_name }}, …' reached every inbox as typed, and `check` said READY."""
+    from newsletter.campaign import prepare
+    from newsletter.preflight import run_checks
+
+    _members(project)
+    (project / "issues" / "fields.md").write_text(
+        "---\ntitle: \"News for {{ recipient.organisation or 'members' }}\"\n"
+        "subject: \"{{ recipient.first_name or 'Member' }}, your news\"\n"
+        'preheader: "{{ recipient.first_name }}, here is what is inside this month."\n'
+        "date: 2026-11-25\n---\n\n## Hello\n\nDear {{ recipient.first_name or 'member' }}.\n",
+        encoding="utf-8",
+    )
+    report = run_checks(prepare(ready, "fields"), http_head=lambda url: None)
+    errors = {f.where: f.message for f in report.errors}
+    assert any(w.endswith("fields.md:2") and "title holds" in m for w, m in errors.items())
+    assert any(w.endswith("fields.md:4") and "preheader holds" in m for w, m in errors.items())
+    assert not any(w.endswith("fields.md:3") for w in errors)  # the subject's are filled

@@ -229,3 +229,47 @@ def test_a_member_field_in_the_title_or_preheader_is_not_ready(
     assert any(w.endswith("fields.md:2") and "title holds" in m for w, m in errors.items())
     assert any(w.endswith("fields.md:4") and "preheader holds" in m for w, m in errors.items())
     assert not any(w.endswith("fields.md:3") for w in errors)  # the subject's are filled
+
+
+# ---- the suppression list after Excel ------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])
+def test_unsubscribe_into_a_list_excel_saved_as_utf16_or_ansi_keeps_it_readable(
+    project: Path, encoding: str
+) -> None:
+    """UTF-8 rows were appended to a UTF-16 ('Unicode Text') or Windows-1252 list: a file
+    no program reads right, and the next send refused it."""
+    _members(project)
+    _issue(project, "march", "2026-03-10")
+    suppressed = project / "suppressed.csv"
+    suppressed.write_bytes(
+        "Email\tReason\tDate\r\nann@nghealth.uk\tdésabonnée\t29/11/2026\r\n".encode(encoding)
+    )
+    assert run_cli(["unsubscribe", " BOB@mmedtech.uk "]).returncode == 0
+    text = suppressed.read_bytes().decode("utf-8-sig")  # one encoding all through
+    lines = text.splitlines()
+    assert lines[:2] == ["Email\tReason\tDate", "ann@nghealth.uk\tdésabonnée\t29/11/2026"]
+    assert len(lines) == 3 and lines[2].startswith("BOB@mmedtech.uk\tunsubscribed\t")
+    dry = run_cli(["send", "march", "--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    assert "will send: 1 message(s)" in dry.stdout  # cat only
+    assert run_cli(["resubscribe", "bob@mmedtech.uk"]).returncode == 0
+    assert "BOB@" not in suppressed.read_bytes().decode("utf-8-sig")
+    assert suppressed.read_bytes().startswith(b"\xef\xbb\xbfEmail\tReason")
+
+
+def test_a_suppression_list_headed_email_address_is_read(project: Path) -> None:
+    """Pasted from an export, the list's column was 'Email Address': every send, dry run
+    and unsubscribe stopped at 'no email column' (the member list reads that header)."""
+    _members(project)
+    _issue(project, "march", "2026-03-10")
+    suppressed = project / "suppressed.csv"
+    suppressed.write_text("Email Address,Reason\r\nann@nghealth.uk,asked\r\n", encoding="utf-8")
+    dry = run_cli(["send", "march", "--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    assert "will send: 2 message(s)" in dry.stdout
+    assert run_cli(["unsubscribe", "bob@mmedtech.uk"]).returncode == 0
+    assert suppressed.read_text(encoding="utf-8").splitlines()[-1].startswith("bob@mmedtech.uk,")
+    assert run_cli(["resubscribe", "ann@nghealth.uk"]).returncode == 0
+    assert "ann@" not in suppressed.read_text(encoding="utf-8")

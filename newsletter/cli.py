@@ -685,6 +685,8 @@ def archive(
     settings = _settings()
     result = build_archive(settings, out, _skipped)
     _say(f"wrote {len(result.pages)} issue page(s), {result.index} and {result.feed}")
+    for page in result.kept:
+        _say(f"kept {page}: members were sent it, and its issue file is gone (renamed or deleted)")
     if not settings.archive_url:
         _notice("NEWSLETTER_ARCHIVE_URL is not set: the feed's links are relative")
 

@@ -92,6 +92,9 @@ def list_issues(settings: Settings, on_skip: SkipHandler | None = None) -> list[
     return sorted(states, key=lambda s: (s.date, s.slug), reverse=True)
 
 
+FEEDBACK_KINDS = ("hard", "soft", "complaint", "unsubscribe")
+
+
 @dataclass
 class SendStatus:
     slug: str
@@ -108,7 +111,11 @@ class SendStatus:
     feedback: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """For ``status --json``: the same keys whatever has happened yet (the feedback
+        counts are 0 before ``newsletter feedback`` first ran, not missing)."""
+        values = asdict(self)
+        values["feedback"] = {**dict.fromkeys(FEEDBACK_KINDS, 0), **self.feedback}
+        return values
 
 
 def _feedback_counts(settings: Settings, slug: str) -> dict[str, int]:

@@ -273,3 +273,108 @@ def test_a_suppression_list_headed_email_address_is_read(project: Path) -> None:
     assert suppressed.read_text(encoding="utf-8").splitlines()[-1].startswith("bob@mmedtech.uk,")
     assert run_cli(["resubscribe", "ann@nghealth.uk"]).returncode == 0
     assert "ann@" not in suppressed.read_text(encoding="utf-8")
+
+
+# ---- a year of issues: archive, feed, status --json ---------------------------------------
+
+MONTHS = "january february march april may june july august september october november december"
+
+
+def test_a_year_of_issues_every_page_and_report_tells_the_truth(project: Path) -> None:
+    """Twelve issues: sent, test-sent, dry-run only, a draft, one 'archive: false', one
+    future-dated, one titled with <&"; then list, status --json, archive and its feed."""
+    import json
+    from xml.etree import ElementTree as ET
+
+    for path in (project / "issues").glob("*.md"):
+        path.unlink()
+    _members(project)
+    for number, month in enumerate(MONTHS.split(), start=1):
+        extra = {"april": "archive: false\n", "november": "draft: true\n"}.get(month, "")
+        _issue(project, month, f"2026-{number:02d}-10", extra)
+    december = project / "issues" / "december.md"
+    december.write_text(  # dated after every other, never sent: in the archive all the same
+        december.read_text().replace("title: Cluster News december", 'title: R&D <Week> "Q4"'),
+        encoding="utf-8",
+    )
+    with start_server() as server:
+        env = _env(server.port)
+        for month in ("january", "february", "march", "april"):
+            assert run_cli(["send", month, "--yes"], env=env).returncode == 0
+        assert run_cli(["send", "may", "--test"], env=env).returncode == 0
+        assert run_cli(["send", "june", "--dry-run"], env=env).returncode == 0
+        assert run_cli(["send", "july", "--yes", "--limit", "1"], env=env).returncode == 0
+        assert server.handler.count() == 4 * 3 + 1 + 1
+
+    listed = run_cli(["list"], env=env).stdout.splitlines()[::2]
+    assert [line.split()[1] for line in listed] == list(reversed(MONTHS.split()))
+    states = {line.split()[1]: line.split(None, 2)[2] for line in listed}
+    assert states["january"] == "sent 3 of 3" and states["april"] == "sent 3 of 3"
+    assert states["may"] == "test-sent" and states["june"] == "never sent"
+    assert states["july"] == "sent 1 of 3; 2 pending"
+    assert states["november"] == "never sent (draft)"
+
+    keys = None
+    for month in ("january", "may", "june", "july"):
+        report = json.loads(run_cli(["status", month, "--json"], env=env).stdout)
+        keys = keys or set(report)
+        assert set(report) == keys  # the same keys whatever happened
+        assert set(report["feedback"]) == {"hard", "soft", "complaint", "unsubscribe"}
+        assert report["members"] == 3
+    assert report["pending"] == 2 and report["counts"]["sent"] == 1
+
+    assert run_cli(["archive", "--out", "site"], env=env).returncode == 0
+    site = project / "site"
+    published = [m for m in MONTHS.split() if m not in ("april", "november")]
+    assert sorted(p.stem for p in site.glob("*.html")) == sorted([*published, "index"])
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert (
+        index.index('"december.html"')
+        < index.index('"october.html"')
+        < index.index('"january.html"')
+    )
+    assert "R&amp;D &lt;Week&gt; &#34;Q4&#34;" in index or 'R&amp;D &lt;Week&gt; "Q4"' in index
+    atom = "{http://www.w3.org/2005/Atom}"
+    feed = ET.parse(site / "feed.xml").getroot()
+    entries = feed.findall(f"{atom}entry")
+    assert [e.findtext(f"{atom}title") for e in entries][0] == 'R&D <Week> "Q4"'
+    ids = [e.findtext(f"{atom}id") for e in entries]
+    assert len(set(ids)) == len(ids) == len(published)
+    for entry in entries:
+        link = entry.find(f"{atom}link").get("href")
+        assert link.startswith("https://wmhtc.co.uk/news/")
+        assert (site / link.rsplit("/", 1)[1]).is_file()
+        assert entry.findtext(f"{atom}updated") == entry.findtext(f"{atom}published")
+        dt.datetime.fromisoformat(entry.findtext(f"{atom}updated"))
+    assert feed.findtext(f"{atom}updated") == entries[0].findtext(f"{atom}updated")
+
+
+def test_the_archive_keeps_the_page_of_a_sent_issue_whose_file_was_renamed(
+    project: Path,
+) -> None:
+    """Emails already sent link to ARCHIVE_URL/SLUG.html: renaming the issue file (or
+    deleting it) and rebuilding the archive took that page away, and the link 404ed."""
+    _members(project)
+    _issue(project, "jan", "2026-01-10")
+    _issue(project, "feb", "2026-02-10")
+    with start_server() as server:
+        env = _env(server.port)
+        assert run_cli(["send", "jan", "--yes"], env=env).returncode == 0
+    assert run_cli(["archive", "--out", "site"], env=env).returncode == 0
+    issues = project / "issues"
+    (issues / "jan.md").rename(issues / "january-2026.md")
+    (issues / "feb.md").unlink()  # never sent: its page goes
+    built = run_cli(["archive", "--out", "site"], env=env)
+    assert built.returncode == 0
+    assert "kept site/jan.html" in built.stdout
+    site = project / "site"
+    assert (site / "jan.html").is_file() and (site / "january-2026.html").is_file()
+    assert not (site / "feb.html").exists()
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "january-2026.html" in index and '"jan.html"' not in index
+    # Taken off on purpose (the file is there, saying archive: false): not kept.
+    (issues / "january-2026.md").rename(issues / "jan.md")
+    text = (issues / "jan.md").read_text(encoding="utf-8")
+    (issues / "jan.md").write_text(text.replace("---\n\n", "archive: false\n---\n\n", 1))
+    assert run_cli(["archive", "--out", "site"], env=env).returncode == 0
+    assert not (site / "jan.html").exists()

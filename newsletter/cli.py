@@ -706,7 +706,7 @@ def unsubscribe(
     """
     import datetime as dt
 
-    from .suppression import add_suppressed
+    from .suppression import add_suppressed, not_members
 
     settings = _settings()
     added, present = add_suppressed(
@@ -716,6 +716,11 @@ def unsubscribe(
         _say(f"suppressed {address}")
     for address in present:
         _say(f"already suppressed: {address}")
+    for address, close in not_members(settings.recipients, added):
+        _notice(
+            f"{address} is not one of the members {settings.recipients} mails"
+            + (f": did you mean {close}? (then: newsletter unsubscribe {close})" if close else "")
+        )
 
 
 @app.command()

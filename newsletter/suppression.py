@@ -28,11 +28,12 @@ from .csvfile import (
     open_csv,
     open_error,
 )
-from .errors import ConfigError, RecipientsError
-from .recipients import ALIASES, validate_address
+from .errors import ConfigError, NewsletterError, RecipientsError
+from .recipients import ALIASES, iter_recipients, validate_address
 
 __all__ = [
     "add_suppressed",
+    "not_members",
     "load_suppressed",
     "remove_suppressed",
     "suppress_entries",
@@ -147,6 +148,27 @@ def add_suppressed(
     if added:
         _append(path, added, clean_text(reason), today.isoformat())
     return added, present
+
+
+def not_members(recipients: Path, addresses: Iterable[str]) -> list[tuple[str, str | None]]:
+    """Those of ``addresses`` the member list would not mail anyway, each with the closest
+    member address (a typo: 'priya.sha@…' suppressed, while 'priya.shah@…' kept getting
+    the bulletin). Nothing when there is no list or it cannot be read (the send says why)."""
+    import difflib
+
+    try:
+        if not Path(recipients).is_file():
+            return []
+        members = {m.email.casefold(): m.email for m in iter_recipients(Path(recipients))}
+    except NewsletterError:
+        return []
+    strangers = []
+    for address in addresses:
+        key = address.strip().casefold()
+        if key not in members:
+            close = difflib.get_close_matches(key, list(members), n=1, cutoff=0.85)
+            strangers.append((address.strip(), members[close[0]] if close else None))
+    return strangers
 
 
 def suppress_entries(

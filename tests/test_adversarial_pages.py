@@ -378,3 +378,19 @@ def test_the_archive_keeps_the_page_of_a_sent_issue_whose_file_was_renamed(
     (issues / "jan.md").write_text(text.replace("---\n\n", "archive: false\n---\n\n", 1))
     assert run_cli(["archive", "--out", "site"], env=env).returncode == 0
     assert not (site / "jan.html").exists()
+
+
+def test_unsubscribing_a_mistyped_address_says_it_is_no_member(project: Path) -> None:
+    """'newsletter unsubscribe priya.sha@…' said 'suppressed priya.sha@…' and nothing else:
+    the chair believed Priya unsubscribed, and priya.shah@… kept getting the bulletin."""
+    _members(project)
+    result = run_cli(["unsubscribe", "ann@nghealth.co", " CAT@cdhealth.uk", "x@elsewhere.org"])
+    assert result.returncode == 0
+    notes = result.stderr.splitlines()
+    assert len(notes) == 2  # CAT@… is a member (any case, any space): no note
+    assert "ann@nghealth.co is not one of the members" in notes[0]
+    assert "did you mean ann@nghealth.uk?" in notes[0]
+    assert "x@elsewhere.org is not one of the members" in notes[1]
+    assert "did you mean" not in notes[1]
+    suppressed = (project / "suppressed.csv").read_text(encoding="utf-8")
+    assert "ann@nghealth.co," in suppressed and "x@elsewhere.org," in suppressed

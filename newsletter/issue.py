@@ -426,6 +426,7 @@ _WRITTEN_DATES = (
     re.compile(rf"{_WEEKDAY}{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}"),
     re.compile(rf"{_WEEKDAY}{_MONTH}\s+{_DAY},?\s+{_YEAR}"),
 )
+_YEAR_FIRST = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 _NUMERIC_DATE = re.compile(r"(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?P<year>\d{4})")
 
 
@@ -439,6 +440,16 @@ def read_date(text: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         pass
+    year_first = _YEAR_FIRST.fullmatch(value)
+    if year_first:  # 2023-12-1, 2023/12/01: the year first is always year, month, day
+        year, month, day = (int(part) for part in year_first.groups())
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            month_name = (
+                f"{dt.date(year, month, 1):%B %Y} has no day {day}: " if 1 <= month <= 12 else ""
+            )
+            raise ValueError(f"{month_name}write it as YYYY-MM-DD, e.g. 2023-12-14") from None
     lowered = value.lower()
     for pattern in _WRITTEN_DATES:
         match = pattern.fullmatch(lowered)

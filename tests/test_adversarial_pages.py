@@ -394,3 +394,8 @@ def test_unsubscribing_a_mistyped_address_says_it_is_no_member(project: Path) ->
     assert "did you mean" not in notes[1]
     suppressed = (project / "suppressed.csv").read_text(encoding="utf-8")
     assert "ann@nghealth.co," in suppressed and "x@elsewhere.org," in suppressed
+
+
+@pytest.mark.parametrize("written", ["2023-12-1", "2023/12/01", "2023.12.01"])
+def test_a_year_first_date_with_other_separators_is_read(tmp_path: Path, written: str) -> None:
+    assert parse_issue(issue_file(tmp_path, f"date: {written}\n")).date == dt.date(2023, 12, 1)

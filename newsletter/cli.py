@@ -518,7 +518,10 @@ def new(
     ],
     date: Annotated[
         str | None,
-        typer.Option(help="Issue date, YYYY-MM-DD [default: the slug's month, or today]."),
+        typer.Option(
+            help="Issue date, YYYY-MM-DD or written out ('3 December 2026') "
+            "[default: the slug's month, or today]."
+        ),
     ] = None,
     title: Annotated[
         str | None, typer.Option(help="Title [default: '<bulletin> – <Month YYYY>'].")

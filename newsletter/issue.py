@@ -591,7 +591,8 @@ class _BodyParser:
         if kind == "paragraph_open":
             return self.paragraph(tokens[i + 1], tok), i + 3
         if kind in ("bullet_list_open", "ordered_list_open"):
-            return self.list_block(tokens, i)
+            whole, after = self.list_block(tokens, i)
+            return _restarted(whole, tokens, i, self.line), after
         if kind == "blockquote_open":
             close = _closing(tokens, i)
             return Quote(paragraphs=self.quoted(tokens[i + 1 : close]), line=self.line(tok)), (
@@ -960,6 +961,36 @@ def _code_lines(token: Any) -> tuple[Inline, ...]:
     for number, text in enumerate(token.content.rstrip("\n").split("\n")):
         lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
     return tuple(lines)
+
+
+def _restarted(
+    whole: BulletList, tokens: list[Any], i: int, line_of: Callable[[Any], int]
+) -> BulletList | list[BulletList]:
+    """CommonMark runs "1. one" on from a list just above it (even after a blank line):
+    typed "2023. … 2024. …" then "1. one", members read "2025. one". An item typed "1."
+    after items typed with other numbers starts a new list, as the chair meant ("1. 1. 1.",
+    numbering left to Markdown, stays one list)."""
+    if not whole.ordered:
+        return whole
+    level = tokens[i].level + 1
+    close = _closing(tokens, i)
+    opened = [t for t in tokens[i + 1 : close] if t.type == "list_item_open" and t.level == level]
+    typed = [t.info for t in opened]
+    cuts = [n for n in range(1, len(typed)) if typed[n] == "1" and typed[n - 1] != "1"]
+    if not cuts or len(typed) != len(whole.items):
+        return whole
+    parts = []
+    for start, end in zip([0, *cuts], [*cuts, len(typed)], strict=True):
+        parts.append(
+            BulletList(
+                items=whole.items[start:end],
+                ordered=True,
+                line=whole.line if start == 0 else line_of(opened[start]),
+                sublists=whole.sublists[start:end] if whole.sublists else (),
+                start=whole.start if start == 0 else 1,
+            )
+        )
+    return parts
 
 
 def _table_lines(table: Table) -> list[tuple[Inline, ...]]:

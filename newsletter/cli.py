@@ -642,6 +642,8 @@ def status(
             f"pending: {report.pending} of the {report.members} member(s) in "
             f"{recipients or settings.recipients} have not got it yet"
         )
+    elif report.members_error:
+        _say(f"pending: not counted, the members list cannot be read: {report.members_error}")
     for label, rows in (
         ("failed", report.failures),
         ("deferred (retried on the next run)", report.deferred),

@@ -109,6 +109,9 @@ class SendStatus:
     running: str = ""  # a send of the issue is running now: who ("pid 4242")
     # From newsletter feedback: members per kind (hard, soft, complaint, unsubscribe).
     feedback: dict[str, int] = field(default_factory=dict)
+    # Why members/pending are None although a list was to be read ("" when they are not):
+    # the journal's record is shown all the same, whatever state the CSV is in.
+    members_error: str = ""
 
     def as_dict(self) -> dict[str, object]:
         """For ``status --json``: the same keys whatever has happened yet (the feedback
@@ -171,14 +174,23 @@ _SETTLED = ("sent", "failed", "sending")  # everything else is still to be sent
 def _count_pending(
     status: SendStatus, settings: Settings, recipients: Path | None, settled: set[str]
 ) -> None:
+    from .errors import NewsletterError
     from .journal import address_key
     from .recipients import iter_recipients
     from .suppression import load_suppressed
 
     path = recipients or settings.recipients
     if not path.is_file():
+        if recipients is not None:
+            status.members_error = f"{path}: no such file"
         return
-    status.members = status.pending = 0
-    for member in iter_recipients(path, suppressed=load_suppressed(settings.suppressed)):
-        status.members += 1
-        status.pending += address_key(member.email) not in settled
+    members = pending = 0
+    try:
+        for member in iter_recipients(path, suppressed=load_suppressed(settings.suppressed)):
+            members += 1
+            pending += address_key(member.email) not in settled
+    except NewsletterError as error:
+        # A list being edited, or broken, must not hide what was sent.
+        status.members_error = str(error)
+        return
+    status.members, status.pending = members, pending

@@ -399,3 +399,25 @@ def test_unsubscribing_a_mistyped_address_says_it_is_no_member(project: Path) ->
 @pytest.mark.parametrize("written", ["2023-12-1", "2023/12/01", "2023.12.01"])
 def test_a_year_first_date_with_other_separators_is_read(tmp_path: Path, written: str) -> None:
     assert parse_issue(issue_file(tmp_path, f"date: {written}\n")).date == dt.date(2023, 12, 1)
+
+
+def test_status_shows_the_record_when_the_members_list_cannot_be_read(project: Path) -> None:
+    """A members CSV being edited (or re-exported without its address column) made
+    `status` fail outright: the journal's record of who got the issue was not shown."""
+    import json
+
+    _members(project)
+    _issue(project, "march", "2026-03-10")
+    with start_server() as server:
+        env = _env(server.port)
+        assert run_cli(["send", "march", "--yes"], env=env).returncode == 0
+    (project / "recipients.csv").write_text("name,phone\nAnn,0121\n", encoding="utf-8")
+    shown = run_cli(["status", "march"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "sent 3" in shown.stdout
+    assert "pending: not counted" in shown.stdout and "no 'email' column" in shown.stdout
+    report = json.loads(run_cli(["status", "march", "--json"], env=env).stdout)
+    assert report["counts"]["sent"] == 3 and report["pending"] is None
+    assert "no 'email' column" in report["members_error"]
+    missing = run_cli(["status", "march", "-r", "nope.csv"], env=env)
+    assert "nope.csv: no such file" in missing.stdout

@@ -421,3 +421,23 @@ def test_status_shows_the_record_when_the_members_list_cannot_be_read(project: P
     assert "no 'email' column" in report["members_error"]
     missing = run_cli(["status", "march", "-r", "nope.csv"], env=env)
     assert "nope.csv: no such file" in missing.stdout
+
+
+def test_a_list_typed_from_1_again_is_not_numbered_on_from_the_one_above(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """CommonMark runs '1. one' on from a list just above it: the chair typed 1. and 2.,
+    members read 2025. and 2026. An item typed '1.' after other numbers starts a new list;
+    '1. 1. 1.' (numbering left to Markdown) stays one list."""
+    body = (
+        "## Years\n\n2023. a good year\n2024. a better one\n\n1. one\n2. two\n\n"
+        "## Lazy\n\n1. a\n1. b\n1. c\n"
+    )
+    issue_file(settings.issues_dir, "date: 2024-01-18\n", body)
+    html_path, text_path, _ = render_files(settings, "probe", tmp_path / "out")
+    text = text_path.read_text(encoding="utf-8")
+    assert "2024. a better one\n\n1. one\n2. two\n" in text
+    assert "2025." not in text
+    assert "\n1. a\n2. b\n3. c\n" in text
+    html = html_path.read_text(encoding="utf-8")
+    assert html.count("<ol") == 3

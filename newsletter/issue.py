@@ -257,6 +257,15 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
         if "end of stream" in problem and context is not None:
             mark = context  # an unclosed quote: where it opened, not the closing '---'
         line = (mark.line + 2) if mark else 1
+        if 2 < line <= end and lines[line - 1][:1].isspace() and " #" in lines[line - 2]:
+            # An indented line after a ' #': YAML took the rest of the value for a comment
+            # and then found this line orphaned. The ' #' is the thing to fix.
+            raise IssueError(
+                "front matter: everything after ' #' was read as a comment",
+                path=path,
+                line=line - 1,
+                hint="put the whole value in double quotes, on one line",
+            ) from None
         raise IssueError(
             f"front matter: {problem}",
             path=path,
@@ -291,23 +300,35 @@ def _quoting_hint(line: str) -> str:
 
 def _check_comments(meta: dict[Any, Any], lines: list[str], path: Path) -> None:
     """YAML reads `` #`` in an unquoted value as the start of a comment: ``subject: Issue #12
-    news`` became the subject "Issue", silently. For the text keys that is never meant."""
+    news`` became the subject "Issue", silently. For the text keys that is never meant. A
+    value continued on indented lines is read the same way: a `` #`` there cut the rest."""
     for number, line in enumerate(lines, start=2):
-        match = _KEY_VALUE.match(line.rstrip("\r\n"))
+        match = _KEY_VALUE.match(line.rstrip("\r\n")) or re.match(
+            r"(?P<key>[A-Za-z_][\w-]*)\s*:(?P<value>)\s*\Z", line.rstrip("\r\n")
+        )
         if not match or match.group("key") not in ("title", "subject", "preheader"):
             continue
         value = match.group("value")
-        if value[:1] in ("'", '"', "|", ">") or " #" not in value:
+        if value[:1] in ("'", '"', "|", ">"):
             continue
+        # The value's lines: this one and the indented ones that continue it.
+        block = [(number, value)]
+        for offset, more in enumerate(lines[number - 1 :], start=number + 1):
+            if not more[:1].isspace() or not more.strip():
+                break
+            block.append((offset, more.strip()))
+        cut = next((n for n, part in block if " #" in f" {part}"), None)
         kept = meta.get(match.group("key"))
-        if isinstance(kept, str) and kept.strip() != value.strip():
-            raise IssueError(
-                f"{match.group('key')!r}: everything after ' #' was read as a comment and "
-                f"dropped (it would read {kept.strip()!r})",
-                path=path,
-                line=number,
-                hint=_quoting_hint(line),
-            )
+        written = " ".join(part for _, part in block if part)
+        if cut is None or not isinstance(kept, str) or " ".join(kept.split()) == written:
+            continue
+        raise IssueError(
+            f"{match.group('key')!r}: everything after ' #' was read as a comment and "
+            f"dropped (it would read {kept.strip()!r})",
+            path=path,
+            line=cut,
+            hint=_quoting_hint(f"{match.group('key')}: {written}"),
+        )
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -362,14 +383,113 @@ def _date(meta: dict[str, Any], text: str, path: Path) -> dt.date:
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
+        return read_date(str(value))
+    except ValueError as exc:
         raise IssueError(
             f"date {value!r} is not a date",
             path=path,
             line=key_line(text, "date"),
-            hint="write it as YYYY-MM-DD, e.g. 2023-12-14",
+            hint=str(exc),
         ) from None
+
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_WEEKDAY = (
+    r"(?:(?P<weekday>mon|tue|wed|thu|fri|sat|sun)(?:day|s|nes|nesday|rs|rsday|urday)?\.?,?\s+)?"
+)
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+_MONTH = r"(?P<month>[a-z]+)\.?"
+_YEAR = r"(?P<year>\d{4})"
+# "1 December 2023", "Friday 1st Dec 2023" (British); "December 1, 2023" (American): the
+# month is a word, so neither can be misread, unlike 01/12/2023.
+_WRITTEN_DATES = (
+    re.compile(rf"{_WEEKDAY}{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}"),
+    re.compile(rf"{_WEEKDAY}{_MONTH}\s+{_DAY},?\s+{_YEAR}"),
+)
+_YEAR_FIRST = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+_NUMERIC_DATE = re.compile(r"(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?P<year>\d{4})")
+
+
+def read_date(text: str) -> dt.date:
+    """An issue date: ``YYYY-MM-DD``, or written out with the month's name in English
+    (``1 December 2023``, ``December 1, 2023``). Numbers only in another order
+    (``01/12/2023``: 1 December in Britain, 12 January in the US) are refused; the
+    ValueError says what to write instead, in the YYYY-MM-DD form."""
+    value = " ".join(text.split())
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    year_first = _YEAR_FIRST.fullmatch(value)
+    if year_first:  # 2023-12-1, 2023/12/01: the year first is always year, month, day
+        year, month, day = (int(part) for part in year_first.groups())
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            month_name = (
+                f"{dt.date(year, month, 1):%B %Y} has no day {day}: " if 1 <= month <= 12 else ""
+            )
+            raise ValueError(f"{month_name}write it as YYYY-MM-DD, e.g. 2023-12-14") from None
+    lowered = value.lower()
+    for pattern in _WRITTEN_DATES:
+        match = pattern.fullmatch(lowered)
+        if match and match.group("month") in _MONTHS:
+            day, year = int(match.group("day")), int(match.group("year"))
+            month = _MONTHS[match.group("month")]
+            try:
+                day_ = dt.date(year, month, day)
+            except ValueError:
+                raise ValueError(
+                    f"{dt.date(year, month, 1):%B %Y} has no day {day}: write it as YYYY-MM-DD"
+                ) from None
+            weekday = match.group("weekday")
+            if weekday and weekday != f"{day_:%a}".lower():
+                # "Monday 1 December 2023" was a Friday: which of the two was meant?
+                raise ValueError(
+                    f"{day_.day} {day_:%B %Y} is a {day_:%A}, not a "
+                    f"{value.split()[0].rstrip(',.')}: write it as YYYY-MM-DD, "
+                    f"e.g. {day_.isoformat()}"
+                )
+            return day_
+    numeric = _NUMERIC_DATE.fullmatch(value)
+    if numeric:
+        a, b, year = (int(numeric.group(n)) for n in ("a", "b", "year"))
+        readings = []
+        for day, month in ((a, b), (b, a)):
+            try:
+                readings.append(dt.date(year, month, day))
+            except ValueError:
+                continue
+        readings = sorted(set(readings))
+        if len(readings) == 2:
+            first, second = readings
+            raise ValueError(
+                f"it could be {first.day} {first:%B} or {second.day} {second:%B}: "
+                f"write it as YYYY-MM-DD, {first.isoformat()} or {second.isoformat()}"
+            )
+        if readings:
+            raise ValueError(f"write it as YYYY-MM-DD: {readings[0].isoformat()}")
+    raise ValueError("write it as YYYY-MM-DD, e.g. 2023-12-14 (or 14 December 2023)")
 
 
 # ---- body ----------------------------------------------------------------------------------
@@ -471,7 +591,8 @@ class _BodyParser:
         if kind == "paragraph_open":
             return self.paragraph(tokens[i + 1], tok), i + 3
         if kind in ("bullet_list_open", "ordered_list_open"):
-            return self.list_block(tokens, i)
+            whole, after = self.list_block(tokens, i)
+            return _restarted(whole, tokens, i, self.line), after
         if kind == "blockquote_open":
             close = _closing(tokens, i)
             return Quote(paragraphs=self.quoted(tokens[i + 1 : close]), line=self.line(tok)), (
@@ -652,6 +773,17 @@ class _BodyParser:
             elif tok.type in ("bullet_list_open", "ordered_list_open"):
                 sublists[-1], j = self.list_block(tokens, j)
                 continue
+            elif tok.type == "table_open":
+                # A list item holds lines, not blocks: a table indented under an item had
+                # its cells run together ("Event Date Expo 9 May"). One line per row,
+                # each cell with its column's label, as the table reads on a phone.
+                end = _closing(tokens, j)
+                rows = _table_lines(self.table(tokens[j + 1 : end], tok))
+                for row in rows:
+                    items[-1] = items[-1] + ((LineBreak(),) if items[-1] else ()) + row
+                after_code = True
+                j = end + 1
+                continue
             elif tok.type == "inline":
                 # A second paragraph in the same item reads on after a space (after a code
                 # block, on a line of its own).
@@ -829,6 +961,54 @@ def _code_lines(token: Any) -> tuple[Inline, ...]:
     for number, text in enumerate(token.content.rstrip("\n").split("\n")):
         lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
     return tuple(lines)
+
+
+def _restarted(
+    whole: BulletList, tokens: list[Any], i: int, line_of: Callable[[Any], int]
+) -> BulletList | list[BulletList]:
+    """CommonMark runs "1. one" on from a list just above it (even after a blank line):
+    typed "2023. … 2024. …" then "1. one", members read "2025. one". An item typed "1."
+    after items typed with other numbers starts a new list, as the chair meant ("1. 1. 1.",
+    numbering left to Markdown, stays one list)."""
+    if not whole.ordered:
+        return whole
+    level = tokens[i].level + 1
+    close = _closing(tokens, i)
+    opened = [t for t in tokens[i + 1 : close] if t.type == "list_item_open" and t.level == level]
+    typed = [t.info for t in opened]
+    cuts = [n for n in range(1, len(typed)) if typed[n] == "1" and typed[n - 1] != "1"]
+    if not cuts or len(typed) != len(whole.items):
+        return whole
+    parts = []
+    for start, end in zip([0, *cuts], [*cuts, len(typed)], strict=True):
+        parts.append(
+            BulletList(
+                items=whole.items[start:end],
+                ordered=True,
+                line=whole.line if start == 0 else line_of(opened[start]),
+                sublists=whole.sublists[start:end] if whole.sublists else (),
+                start=whole.start if start == 0 else 1,
+            )
+        )
+    return parts
+
+
+def _table_lines(table: Table) -> list[tuple[Inline, ...]]:
+    """A table as lines of ``Label: value; Label: value`` (empty cells left out), for where
+    a table cannot stand (inside a list item)."""
+    labels = [plain(cell).strip() for cell in table.header]
+    lines: list[tuple[Inline, ...]] = []
+    for row in table.rows:
+        line: tuple[Inline, ...] = ()
+        for n, cell in enumerate(row):
+            if not plain(cell).strip():
+                continue
+            label = labels[n] if n < len(labels) else ""
+            line += ((Text("; "),) if line else ()) + ((Text(f"{label}: "),) if label else ())
+            line += cell
+        if line:
+            lines.append(_merge_text(line))
+    return lines
 
 
 def _closing(tokens: list[Any], i: int) -> int:

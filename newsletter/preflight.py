@@ -102,6 +102,7 @@ def run_checks(
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
     _check_draft(campaign, report)
+    _check_renamed(campaign, report)
     _check_skeleton(campaign, report)
     _check_source(campaign, report)
     _check_content(campaign, report)
@@ -220,6 +221,19 @@ def _check_front_matter(campaign: Campaign, report: Report) -> None:
             "preheader is very short; inboxes fill the rest with the first words of the body",
             "write a sentence (40–100 characters) that adds to the subject",
         )
+    for key, value in (("title", issue.title), ("preheader", issue.preheader)):
+        syntax = _TEMPLATE_SYNTAX.search(value)
+        if syntax:
+            # Only the subject and the body are filled in per member: here every member,
+            # and the archive, would read the braces as typed.
+            report.add(
+                ERROR,
+                _where(campaign, key_line(campaign.issue.source, key)),
+                f"{key} holds {syntax.group(0)!r}, which every member would see as typed: "
+                "member fields are filled in the subject and the body only",
+                f"write the {key} without it",
+                code="template-syntax",
+            )
     if issue.preheader.strip().lower() == issue.subject.strip().lower():
         report.add(
             WARNING,
@@ -253,6 +267,38 @@ def _check_draft(campaign: Campaign, report: Report) -> None:
             "delete the 'draft: true' line when it is ready; previews and --test sends work "
             "meanwhile",
             code="draft",
+        )
+
+
+def _check_renamed(campaign: Campaign, report: Report) -> None:
+    """An issue sent, then its file renamed (``january.md`` → ``january-2026.md``): the
+    journal knows its members by the old slug, so a send under the new one would mail every
+    one of them a second copy. Compared by the rendered issue's hash, never by name."""
+    from .campaign import sent_before_as
+    from .journal import JOURNAL_NAME, Journal
+
+    path = campaign.settings.state_dir / JOURNAL_NAME
+    if not path.is_file():
+        return
+    with Journal.open(path) as journal:
+        if any(journal.counts(campaign.issue.slug).values()):
+            return  # sent (or begun) under this name: a resume, not a rename
+        runs: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        for summary in journal.issues_summary():
+            last = journal.last_run(summary.slug)
+            if last and summary.counts.get("sent"):
+                runs[summary.slug], counts[summary.slug] = last[0], summary.counts["sent"]
+    old = sent_before_as(campaign, runs)
+    if old:
+        report.add(
+            ERROR,
+            _where(campaign, 1),
+            f"this issue was already sent to {counts[old]} member(s) as {old!r}; its file "
+            "was renamed since, and under the new name every one of them would get it again",
+            f"rename it back to {campaign.settings.issues_dir / (old + '.md')} "
+            f"('newsletter status {old}' shows who got it)",
+            code="renamed",
         )
 
 

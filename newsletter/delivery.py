@@ -370,6 +370,11 @@ class _Run:
             # deliver() has returned and reported this member unknown; the caller may have
             # closed the journal. Keep it "sending" rather than contradict that report.
             return
+        if isinstance(outcome, PermanentFailure) or (
+            isinstance(outcome, TemporaryFailure) and not outcome.connection
+        ):
+            with self._lock:  # a reply about this message: the server is still answering
+                self.trouble = 0
         if isinstance(outcome, str):
             self.journal.mark_sent(slug, msg.to, outcome)
             self._settle(key)

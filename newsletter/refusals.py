@@ -8,7 +8,9 @@ the list into "failed" and a re-run into "Nothing to send". Two ways to tell:
   365's submission quota and outbound-spam blocks): :func:`classify`;
 * generally, a :class:`CircuitBreaker`: several *consecutive* permanent refusals of
   *different* members with the same reply that is not a recipient code (5.1.x bad address,
-  5.2.1/5.2.2 mailbox) cannot be about those members.
+  5.2.1/5.2.2 mailbox) cannot be about those members; nor can ten members at three
+  organisations refused as unknown before the server accepted anyone (a server that only
+  receives mail).
 
 Pure functions and one small class: no I/O, no clock, no threads (callers lock).
 """
@@ -21,6 +23,13 @@ from datetime import timedelta
 
 DAY = timedelta(hours=24)
 BREAKER_THRESHOLD = 5  # consecutive identical non-recipient refusals of different members
+# Members refused as unknown (5.1.x) before the server accepted anyone in this run, at this
+# many organisations at least: a server that only receives mail (an inbound MX set as the
+# SMTP host) refuses every outside address so. One old address in ten is normal; ten of ten
+# at three organisations, with not one accepted, is not.
+UNKNOWN_THRESHOLD = 10
+UNKNOWN_DOMAINS = 3
+_UNKNOWN = "\0unknown-recipients"  # the breaker's shape for that trip (no reply has a NUL)
 
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 # Enhanced codes that are about the recipient (RFC 3463): bad destination address, mailbox
@@ -160,13 +169,23 @@ class CircuitBreaker:
     # connections a slower one's success can restart the count mid-way.
     _seen: dict[str, list[str]] = field(default_factory=dict)
 
+    _accepted: bool = False  # the server accepted a message in this run
+    _unknown: list[str] = field(default_factory=list)  # refused as unknown before that
+
     def success(self) -> None:
+        self._accepted = True
+        self._unknown.clear()
+        self._streak_ends()
+
+    def _streak_ends(self) -> None:
         self.members.clear()
         self._shape = ""
 
     def refused(self, address: str, reply: str) -> SenderRefusal | None:
         if is_recipient_refusal(reply):
-            self.success()  # a bad address: the sender evidently still gets through
+            if not self._accepted:
+                return self._unknown_recipient(address, reply)
+            self._streak_ends()  # a bad address: the sender evidently still gets through
             return None
         shape = reply_shape(reply)
         seen = self._seen.setdefault(shape, [])
@@ -194,6 +213,26 @@ class CircuitBreaker:
             f"the server refused {len(self.members)} different members in a row with the "
             "same reply, which is not about their addresses",
             advice,
+        )
+
+    def _unknown_recipient(self, address: str, reply: str) -> SenderRefusal | None:
+        self._streak_ends()
+        if address.casefold() not in (m.casefold() for m in self._unknown):
+            self._unknown.append(address)
+        domains = {m.rpartition("@")[2].casefold() for m in self._unknown}
+        if len(self._unknown) < UNKNOWN_THRESHOLD or len(domains) < UNKNOWN_DOMAINS:
+            return None
+        self._shape = _UNKNOWN
+        self._seen[_UNKNOWN] = list(self._unknown)
+        self.members[:] = self._unknown
+        return SenderRefusal(
+            reply,
+            f"the server refused the first {len(self._unknown)} members, at {len(domains)} "
+            "different organisations, as unknown addresses and accepted none: it is most "
+            "likely not a server that sends mail out",
+            "check NEWSLETTER_SMTP_HOST and NEWSLETTER_SMTP_PORT are your organisation's "
+            "sending server (smtp.office365.com or smtp.gmail.com, port 587), not one that "
+            "only receives mail, then run the same command again",
         )
 
     def returned(self) -> list[str]:

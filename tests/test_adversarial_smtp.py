@@ -7,6 +7,7 @@ with 421, stay silent, or answer in Latin-1.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -745,3 +746,41 @@ def test_a_server_that_never_answers_quit_does_not_cost_a_timeout_per_connection
         assert server.copies() == {a: 1 for a in addresses}
         assert server.connections == 3
     assert outcome[0].returncode == 0  # type: ignore[attr-defined]
+
+
+class InboundOnly(Behaviour):
+    """A server that only receives mail for its own domain, set as the SMTP host by mistake:
+    every outside address is 'unknown' (as some MX hosts answer instead of 'relay denied')."""
+
+    def __init__(self) -> None:
+        self.receives = False
+
+    def rcpt(self, conn: Conn, address: str) -> object:
+        if self.receives:
+            return "250 2.1.5 Ok"
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in local table"
+
+
+def test_a_server_that_refuses_every_member_as_unknown_stops_with_everyone_pending(
+    project: Path,
+) -> None:
+    # Before: all members were recorded failed (1,000 "user unknown"), and the next
+    # `feedback` would have suppressed the whole list.
+    domains = ["nhs.net", "bham.ac.uk", "medtech.co.uk", "wmhtc.co.uk"]
+    members = [f"member{n}@{domains[n % 4]}" for n in range(14)]
+    rows = "".join(f"{a},Name,Surname\n" for a in members)
+    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows, "utf-8")
+    behaviour = InboundOnly()
+    with RawServer(behaviour) as server:
+        stopped = send(env_for(server), "--yes")
+        assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+        assert "NEWSLETTER_SMTP_HOST" in stopped.stdout
+        assert server.copies() == {}
+        status = run_cli(["status", "december-2023", "--json"], env=env_for(server))
+        report = json.loads(status.stdout)
+        assert report["counts"]["failed"] == 0 and report["counts"]["deferred"] == 10
+        assert report["pending"] == 14  # nobody failed: every member is still to send
+        behaviour.receives = True  # the chair put the right server in
+        again = send(env_for(server), "--yes")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert server.copies() == {a: 1 for a in members}

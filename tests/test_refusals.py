@@ -109,6 +109,31 @@ def test_recipient_failures_never_trip_the_breaker(replies: list[str]) -> None:
         assert breaker.refused(f"m{n}@example.org", reply) is None
 
 
+def test_ten_members_at_three_organisations_refused_as_unknown_before_any_success_trip() -> None:
+    breaker = CircuitBreaker()
+    domains = ["nhs.net", "aston.ac.uk", "medtech.co.uk"]
+    members = [f"m{n}@{domains[n % 3]}" for n in range(10)]
+    for member in members[:9]:
+        assert breaker.refused(member, f"550 5.1.1 <{member}>: Recipient address rejected") is None
+    refusal = breaker.refused(members[9], "550 5.1.1 <m9@nhs.net>: Recipient address rejected")
+    assert refusal is not None and "not a server that sends mail out" in refusal.reason
+    assert "NEWSLETTER_SMTP_HOST" in refusal.advice
+    assert breaker.returned() == members  # all go back to pending
+
+
+def test_unknown_members_do_not_trip_once_the_server_accepted_one_or_at_one_organisation() -> None:
+    breaker = CircuitBreaker()
+    breaker.success()
+    for n in range(30):
+        assert breaker.refused(f"m{n}@d{n % 5}.org", "550 5.1.1 user unknown") is None
+    alone = CircuitBreaker()  # an old list from one organisation that closed: real bounces
+    for n in range(30):
+        assert alone.refused(f"m{n}@closed.org", "550 5.1.1 user unknown") is None
+    two = CircuitBreaker()
+    for n in range(30):
+        assert two.refused(f"m{n}@d{n % 2}.org", "550 5.1.1 user unknown") is None
+
+
 @given(st.text(max_size=300))
 def test_classification_never_fails_on_any_reply(reply: str) -> None:
     classify(reply)

@@ -468,7 +468,8 @@ def _print_result(slug: str, outcome) -> None:
             f"check with them; '{outcome.resume} --resend-unknown' sends them another copy."
         )
     if outcome.exit_code:
-        _say(f"Details: {outcome.details}. Deferred members are retried on the next run.")
+        retried = " Deferred members are retried on the next run." if totals.pending else ""
+        _say(f"Details: {outcome.details}.{retried}")
     elif result is not None:
         _say(f"Done: {slug!r} sent to {result.sent} member(s).")
 

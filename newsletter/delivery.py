@@ -28,7 +28,7 @@ from .config import Settings
 from .envelope import Envelope as OutgoingMessage
 from .errors import DeliveryError, SignInRequired
 from .journal import Journal, address_key
-from .refusals import CircuitBreaker, SenderRefusal, classify
+from .refusals import CircuitBreaker, SenderRefusal, classify, reply_shape
 from .smtp import (
     PermanentFailure,
     SenderRefused,
@@ -190,7 +190,13 @@ class _Run:
         self.stop = threading.Event()
         self.events: queue.Queue[DeliveryEvent | None] = queue.Queue()  # None: worker ended
         self.error: BaseException | None = None
-        self.breaker = CircuitBreaker()
+        self.breaker = CircuitBreaker(
+            earlier={
+                address_key(row.address): reply_shape(row.reply)
+                for row in journal.rows(slug, "deferred")
+                if row.reply[:1] == "5"
+            }
+        )
         self.trouble = 0  # connection-level failures in a row (guarded by _lock)
         self.abandoned = False  # set when the main thread stopped waiting for workers
 

@@ -169,6 +169,8 @@ class CircuitBreaker:
     # connections a slower one's success can restart the count mid-way.
     _seen: dict[str, list[str]] = field(default_factory=dict)
 
+    # Members an earlier run put back to pending after a refusal: key -> that reply's shape.
+    earlier: dict[str, str] = field(default_factory=dict)
     _accepted: bool = False  # the server accepted a message in this run
     _unknown: list[str] = field(default_factory=list)  # refused as unknown before that
 
@@ -188,6 +190,12 @@ class CircuitBreaker:
             self._streak_ends()  # a bad address: the sender evidently still gets through
             return None
         shape = reply_shape(reply)
+        if self._accepted and self.earlier.get(address.strip().casefold()) == shape:
+            # Refused again with the words that put it back last time, while this run's
+            # other members get through: the refusal is about this member (its
+            # organisation's policy), not the sender. Failed, or it stays pending for ever.
+            self._streak_ends()
+            return None
         seen = self._seen.setdefault(shape, [])
         if address.casefold() not in (m.casefold() for m in seen):
             seen.append(address)

@@ -649,6 +649,16 @@ def test_colleagues_refused_by_their_organisation_do_not_block_the_rest_for_ever
         again = send(env_for(server), "--yes")
         assert again.returncode == 1
         assert server.copies() == {a: 1 for a in first + later}
+        # Refused again with the same words while the others got through: it is their
+        # organisation's policy, so they are failed (with its reply), not pending for ever.
+        status = run_cli(["status", SLUG, "--json"], env=env_for(server))
+        report = json.loads(status.stdout)
+        assert report["counts"]["failed"] == 6 and report["pending"] == 0
+        assert {f["address"] for f in report["failures"]} == set(trust)
+        third = send(env_for(server), "--yes")
+        assert "Nothing to send." in third.stdout and "Pending: 0" in third.stdout
+        assert "Deferred members are retried" not in third.stdout  # there are none
+        assert server.copies() == {a: 1 for a in first + later}
 
 
 def test_implicit_tls_against_a_plain_port_says_to_use_starttls(project: Path) -> None:

@@ -49,7 +49,7 @@ def build_archive(
         reverse=True,
     )
     pages = []
-    with staged(out_dir) as folder:
+    with staged(out_dir, example="site/") as folder:
         _keep_published_assets(out_dir, folder)
         kept = _keep_sent_pages(settings, out_dir, folder)
         for issue in issues:

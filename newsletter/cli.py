@@ -92,6 +92,13 @@ def _settings(**overrides):
     return load_settings().with_overrides(**overrides)
 
 
+def _slug(settings, slug: str) -> str:
+    """SLUG as given, or as tab completion writes it (``issues/december-2023.md``)."""
+    from .issue import issue_slug
+
+    return issue_slug(slug, settings.issues_dir)
+
+
 def _say(message: str = "", err: bool = False) -> None:
     typer.echo(message, err=err)
 
@@ -124,7 +131,7 @@ def render(
     from .preview import render_files
 
     settings = _settings()
-    html_path, text_path, size = render_files(settings, slug, out)
+    html_path, text_path, size = render_files(settings, _slug(settings, slug), out)
     _say(f"wrote {html_path} ({_kb(size)}) and {text_path}")
 
 
@@ -169,6 +176,7 @@ def preview(
         flag = "--port" if port is not None else "--open/--no-open"
         raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
     settings = _settings()
+    slug = _slug(settings, slug) if slug is not None else None
     if out is not None:
         path, size = preview_mod.write_email_html(settings, slug, out, _skipped, as_address)
         _say(f"wrote {path} ({_kb(size)})")
@@ -279,6 +287,7 @@ def send(
     )  # fmt: skip
     send_run.check_options(options)  # a usage mistake is reported before any setting
     settings = _settings()
+    slug = _slug(settings, slug)
     outcome = send_run.send(settings, slug, options, _SendTerminal(settings))
     if isinstance(outcome, send_run.DryRun):
         _print_dry_run(outcome.campaign, outcome.result)
@@ -311,7 +320,8 @@ class _SendTerminal:
         typer.secho(line, fg="red", err=True)
 
     def plan(self, plan, checks: str) -> None:
-        _print_plan(self.settings, plan)
+        # The campaign's settings are the run's: .env with --rate/--connections/… applied.
+        _print_plan(plan.campaign.settings, plan)
         _say(f"Checks:    {checks}")
 
     def confirm(self, question: str, no_terminal_hint: str) -> bool:
@@ -361,7 +371,10 @@ def _print_plan(settings, plan) -> None:
         )
     if plan.resuming:
         total = plan.already_sent + plan.pending_total + len(plan.unknown) + plan.failed_before
-        _say(f"Resuming:  {plan.already_sent} of {total} already sent")
+        if plan.already_sent == total:
+            _say(f"Already:   all {total} member(s) have it: nothing to resume")
+        else:
+            _say(f"Resuming:  {plan.already_sent} of {total} already sent")
     if plan.issue_changed:
         _say("Changed:   the issue changed since members got it; the rest get the new version")
     if plan.failed_before:
@@ -374,7 +387,20 @@ def _print_plan(settings, plan) -> None:
         _say(f"Skipped:   {line}")
 
 
-def _deliver_with_progress(total: int, run):
+# The progress bar shows a rate once it means something: after the first message alone it
+# read "7035/min" (one message in a few milliseconds).
+RATE_AFTER_MESSAGES = 5
+RATE_AFTER_SECONDS = 10.0
+
+
+def _rate(sent: int, seconds: float) -> str:
+    """' · 20/min' once enough messages and time went by to measure it; else ''."""
+    if sent < RATE_AFTER_MESSAGES or seconds < RATE_AFTER_SECONDS:
+        return ""
+    return f" · {sent / seconds * 60:.0f}/min"
+
+
+def _deliver_with_progress(total: int, run, clock=None):
     import time
 
     from rich.progress import (
@@ -388,22 +414,22 @@ def _deliver_with_progress(total: int, run):
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · "
-                   "deferred {task.fields[deferred]} · {task.fields[rate]}/min"),
+                   "deferred {task.fields[deferred]}{task.fields[rate]}"),
         TimeRemainingColumn(),
     )  # fmt: skip
-    started = time.monotonic()
+    clock = clock or time.monotonic
+    started = clock()
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("Sending", total=total, sent=0, failed=0, deferred=0, rate=0)
+        task = progress.add_task("Sending", total=total, sent=0, failed=0, deferred=0, rate="")
         other = 0
 
         def on_event(event) -> None:
             nonlocal other
             other += event.outcome in ("unknown", "pending")  # done, but neither of the above
             done = event.sent + event.failed + event.deferred + event.skipped + other
-            minutes = max(time.monotonic() - started, 1e-6) / 60
             progress.update(
                 task, completed=done, sent=event.sent, failed=event.failed,
-                deferred=event.deferred, rate=int(event.sent / minutes),
+                deferred=event.deferred, rate=_rate(event.sent, clock() - started),
             )  # fmt: skip
 
         return run(on_event)
@@ -471,7 +497,14 @@ def _print_result(slug: str, outcome) -> None:
         retried = " Deferred members are retried on the next run." if totals.pending else ""
         _say(f"Details: {outcome.details}.{retried}")
     elif result is not None:
-        _say(f"Done: {slug!r} sent to {result.sent} member(s).")
+        have = totals.sent + totals.failed + totals.pending + totals.unknown
+        if result.sent == have:
+            _say(f"Done: {slug!r} sent to {result.sent} member(s).")
+        else:  # a resumed or --limit run: what this run did, and where the whole send stands
+            _say(
+                f"Done: {slug!r} sent to {result.sent} member(s) in this run; "
+                f"{totals.sent} of {have} have it."
+            )
 
 
 def _say_example_subject(camp, indent: int) -> None:
@@ -534,16 +567,18 @@ def new(
     """
     from .errors import IssueError
     from .issue import read_date
-    from .skeleton import create_issue
+    from .skeleton import start_issue
 
     settings = _settings()
     try:
         day = read_date(date) if date else None  # None: from the slug, or today
     except ValueError as exc:
         raise IssueError(f"--date {date!r} is not a date", hint=str(exc)) from None
-    path = create_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)
+    made = start_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)
+    slug = made.path.stem
     _say(
-        f"created {path}: write it, then 'newsletter preview {slug}' and 'newsletter check {slug}'"
+        f"created {made.path} ({made.title!r}, dated {made.date.isoformat()}): write it, then "
+        f"'newsletter preview {slug}' and 'newsletter check {slug}'"
     )
 
 
@@ -564,6 +599,7 @@ def check(
     from .preflight import run_checks
 
     settings = _settings()
+    slug = _slug(settings, slug)
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
         _notice(note)
@@ -594,12 +630,13 @@ def list_() -> None:
     from .status import list_issues
 
     settings = _settings()
-    states = list_issues(settings, _skipped)
+    states = list_issues(settings, lambda error: _notice(f"{error} (subject shown as written)"))
     if not states:
         _say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
     width = max([24, *(len(state.slug) for state in states)])
     for state in states:
-        _say(f"{state.date.isoformat()}  {state.slug:<{width}} {state.describe()}")
+        day = "(no date)" if state.error else state.date.isoformat()
+        _say(f"{day:<10}  {state.slug:<{width}} {state.describe()}")
         _say(
             f"            {state.title}" + (f" — subject: {state.subject}" if state.subject else "")
         )
@@ -619,6 +656,7 @@ def status(
     from .status import send_status
 
     settings = _settings()
+    slug = _slug(settings, slug)
     report = send_status(settings, slug, recipients)
     if as_json:
         import json

@@ -48,16 +48,34 @@ CONTAINERS = ("facts", "signoff")
 _FENCE = "---"
 
 
+def issue_slug(value: str, issues_dir: Path) -> str:
+    """The slug a SLUG argument means: ``december-2026.md`` and ``issues/december-2026.md``
+    (as tab completion writes them) are ``december-2026``. A path to a ``.md`` file outside
+    the issues folder is kept as it is (:func:`issue_path` reads it)."""
+    candidate = Path(value)
+    if candidate.suffix.lower() != ".md":
+        return value
+    if candidate.is_file() and candidate.resolve().parent != issues_dir.resolve():
+        return value
+    return candidate.stem
+
+
 def issue_path(slug: str, issues_dir: Path) -> Path:
-    """The file for ``slug`` (a slug, or a path to a ``.md`` file)."""
+    """The file for ``slug`` (a slug, with or without ``.md``, or a path to a ``.md`` file)."""
     candidate = Path(slug)
     if candidate.suffix == ".md" and candidate.is_file():
         return candidate
+    slug = issue_slug(slug, issues_dir)
     path = issues_dir / f"{slug}.md"
     if not path.is_file():
-        available = ", ".join(sorted(p.stem for p in issues_dir.glob("*.md"))) or "none"
+        import difflib
+
+        names = sorted(p.stem for p in issues_dir.glob("*.md"))
+        close = difflib.get_close_matches(slug, names, n=1, cutoff=0.6)
+        meant = f": did you mean {close[0]}?" if close else ""
+        available = ", ".join(names) or "none"
         raise IssueError(
-            f"no issue called {slug!r}",
+            f"no issue called {slug!r}{meant}",
             path=path,
             hint=f"issues in {issues_dir}/: {available}; start one with 'newsletter new SLUG'",
         )

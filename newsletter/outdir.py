@@ -16,13 +16,13 @@ from .errors import NewsletterError
 MARKER = ".newsletter-output"
 
 
-def _check_replaceable(out_dir: Path) -> None:
+def _check_replaceable(out_dir: Path, example: str) -> None:
     target = out_dir.resolve()
     here = Path.cwd().resolve()
     if target == here or target in here.parents:
         raise NewsletterError(
             f"refusing to replace {out_dir}: it holds the folder you are working in",
-            hint="choose a new folder, e.g. outbox/SLUG",
+            hint=f"choose a new folder, e.g. {example}",
         )
     if target.exists() and not (target.is_dir() and _ours_or_empty(target)):
         raise NewsletterError(
@@ -36,10 +36,11 @@ def _ours_or_empty(folder: Path) -> bool:
 
 
 @contextmanager
-def staged(out_dir: Path) -> Iterator[Path]:
+def staged(out_dir: Path, example: str = "outbox/SLUG") -> Iterator[Path]:
     """Yield a sibling ``.partial`` folder to write into; it replaces ``out_dir`` when the
-    block succeeds and is removed when it fails (or is interrupted)."""
-    _check_replaceable(out_dir)
+    block succeeds and is removed when it fails (or is interrupted). ``example``: a folder
+    to suggest instead of one that must not be replaced (the archive's is ``site/``)."""
+    _check_replaceable(out_dir, example)
     partial = out_dir.with_name(out_dir.name + ".partial")
     if partial.exists():
         if not _ours_or_empty(partial):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import images
 from .config import Settings
-from .errors import RecipientsError
+from .errors import RecipientsError, UsageError
 from .issue import SkipHandler, issue_path, newest_issue, parse_issue
 from .linktags import link_tagger, view_online_url
 from .organisation import load_organisation
@@ -92,6 +92,7 @@ def write_email_html(
     as_address: str | None = None,
 ) -> tuple[Path, int]:
     """``preview --out FILE``: the final email HTML, as a member would get it."""
+    check_html_out(out)
     rendered = render_path(settings, find(settings, slug, on_skip))
     _, html, _ = personalised(rendered, preview_member(settings, as_address))
     _write(out, html)
@@ -101,6 +102,11 @@ def write_email_html(
 
 def render_files(settings: Settings, slug: str, out_dir: Path) -> tuple[Path, Path, int]:
     """``render --out DIR``: SLUG.html and SLUG.txt."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(
+            f"--out {out_dir} is a file, and --out is a folder",
+            hint="render writes SLUG.html and SLUG.txt into it, e.g. --out build/",
+        )
     rendered = render_path(settings, find(settings, slug))
     _, html, text = rendered.sample()
     html_path = out_dir / f"{rendered.issue.slug}.html"
@@ -109,6 +115,25 @@ def render_files(settings: Settings, slug: str, out_dir: Path) -> tuple[Path, Pa
     _write(text_path, text)
     _write_assets(out_dir, rendered)
     return html_path, text_path, len(html.encode("utf-8"))
+
+
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def check_html_out(out: Path) -> None:
+    """``preview --out`` writes one HTML file: refuse a folder, or a name that is not an
+    HTML file's (``--out issues/december-2026.md`` would replace the issue itself)."""
+    if not str(out) or str(out) == "." or out.is_dir():
+        raise UsageError(
+            f"--out {str(out)!r} is a folder, and --out is the HTML file to write",
+            hint="e.g. --out preview.html",
+        )
+    if out.suffix.lower() not in HTML_SUFFIXES:
+        what = "an existing file" if out.exists() else "not an HTML file's name"
+        raise UsageError(
+            f"refusing to write the HTML to {out}: {what}",
+            hint="give a name ending in .html, e.g. --out preview.html",
+        )
 
 
 def _write_assets(folder: Path, rendered: RenderedIssue) -> None:

@@ -68,6 +68,37 @@ class RenderedIssue:
         return len(self.html.encode("utf-8"))
 
 
+def _subject(issue: model.Issue, templates_dir: Path, org: Organisation, slots: SlotTable) -> str:
+    """The subject line with member fields as slot tokens."""
+    subject_env = environment(templates_dir, autoescape=False)
+    try:
+        # Member fields (with their fallbacks) become slots before Jinja sees the subject:
+        # Jinja would test the stand-in token, never the member's empty value.
+        def token(match: re.Match[str]) -> str:
+            field = field_of(match)
+            return slots.token(Slot(field.name, fallback=field.fallback))
+
+        source = FIELD_RE.sub(token, issue.subject)
+        subject_template = subject_env.from_string(source)
+        subject = subject_template.render(
+            recipient=RecipientStandIn(slots, str), issue=issue, org=org
+        )
+    except Exception as exc:  # noqa: BLE001 - any Jinja error in the subject line
+        raise TemplateError(
+            f"subject: {_jinja_message(exc)}",
+            path=issue.path,
+            line=key_line(issue.source, "subject"),
+        ) from None
+    return " ".join(subject.split())
+
+
+def sample_subject(issue: model.Issue, templates_dir: Path, org: Organisation) -> str:
+    """The subject as a member with no known name sees it (``list``), without rendering
+    the whole issue: ``{{ recipient.first_name or 'Members' }}`` reads "Members"."""
+    slots = SlotTable()
+    return Filled(_subject(issue, templates_dir, org, slots), slots.pattern).fill(slots.values({}))
+
+
 def _escape(value: str) -> str:
     return html.escape(value, quote=True)
 
@@ -103,22 +134,7 @@ def render_issue(
     def field_token(node: model.Field) -> str:
         return slots.token(Slot(node.name, fallback=node.fallback))
 
-    subject_env = environment(templates_dir, autoescape=False)
-    try:
-        # Member fields (with their fallbacks) become slots before Jinja sees the subject:
-        # Jinja would test the stand-in token, never the member's empty value.
-        source = FIELD_RE.sub(lambda m: field_token(field_of(m)), issue.subject)
-        subject_template = subject_env.from_string(source)
-        subject = subject_template.render(
-            recipient=RecipientStandIn(slots, str), issue=issue, org=org
-        )
-    except Exception as exc:  # noqa: BLE001 - any Jinja error in the subject line
-        raise TemplateError(
-            f"subject: {_jinja_message(exc)}",
-            path=issue.path,
-            line=key_line(issue.source, "subject"),
-        ) from None
-    subject = " ".join(subject.split())
+    subject = _subject(issue, templates_dir, org, slots)
     writer = TextWriter(url=link_url, field=field_token)
     context: dict[str, Any] = {
         # The <title>: member fields are slot tokens here; the web edition uses the title.

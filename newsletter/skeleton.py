@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IssueError, TemplateError
@@ -35,7 +36,11 @@ MONTHS = {
     )
     for name in names
 }
-_MONTH_YEAR = re.compile(r"(?:^|-)([a-z]+)-(\d{4})(?:-|$)|(?:^|-)(\d{4})-(\d{1,2})(?:-|$)")
+_MONTH_YEAR = re.compile(
+    r"(?:^|-)([a-z]+)-(\d{4})(?:-|$)|(?:^|-)(\d{4})-(\d{1,2})(?:-|$)"
+    r"|(?:^|-)(\d{4})-([a-z]+)(?:-|$)"
+)
+_FULL_MONTHS = [name for name in MONTHS if len(name) > 4 or name in ("may", "june", "july")]
 # Device names Windows refuses as a file name, whatever the extension ("con.md" too).
 _WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul"}) | {
     f"{port}{i}" for port in ("com", "lpt") for i in range(1, 10)
@@ -53,7 +58,48 @@ def slug_month(slug: str) -> tuple[int, int] | None:
             return int(match.group(2)), MONTHS[match.group(1)]
         if match.group(3) and 1 <= int(match.group(4)) <= 12:
             return int(match.group(3)), int(match.group(4))
+        if match.group(6) in MONTHS:  # 2027-feb
+            return int(match.group(5)), MONTHS[match.group(6)]
     return None
+
+
+def unplaced_month(slug: str, today: dt.date) -> str | None:
+    """A slug ``slug_month`` cannot place although it seems to name a month (``janaury-2027``,
+    ``february-27``): the slug it probably meant; None when it names no month at all.
+
+    Without this, such a slug silently got the current month's title and date."""
+    import difflib
+
+    if slug_month(slug) is not None:
+        return None
+    parts = slug.split("-")
+    month = None
+    for at, part in enumerate(parts):
+        if part in MONTHS:
+            month = at, part
+        elif len(part) >= 4 and part.isalpha():
+            close = difflib.get_close_matches(part, _FULL_MONTHS, n=1, cutoff=0.75)
+            if close:
+                month = at, close[0]
+        if month:
+            break
+    if month is None:
+        return None
+    at, word = month
+    years = [p for p in parts if p.isdigit() and len(p) in (2, 4)]
+    # A month word among other words and no number ("what-may-come") names no issue month;
+    # first, or with a year, it does ("february-special", "feb-27").
+    if not years and not (at == 0 and len(word) >= 4):
+        return None
+    number = MONTHS[word]
+    chosen = max(years, key=len) if years else None  # 2027 rather than an issue number
+    if chosen:
+        year = int(chosen) + (2000 if len(chosen) == 2 else 0)
+    else:  # the next such month from today
+        year = today.year + (number < today.month)
+    meant = [p for p in parts if p != chosen]
+    meant[meant.index(parts[at])] = f"{word}-{year}"
+    return "-".join(meant)
 
 
 def issue_date(slug: str, today: dt.date) -> dt.date:
@@ -84,6 +130,13 @@ def render_skeleton(
         raise TemplateError(f"issue skeleton: {exc}", path=templates_dir / SKELETON) from None
 
 
+@dataclass(frozen=True)
+class NewIssue:
+    path: Path
+    title: str
+    date: dt.date
+
+
 def create_issue(
     issues_dir: Path,
     templates_dir: Path,
@@ -97,6 +150,29 @@ def create_issue(
 
     Without ``date``, a slug naming a month ("january-2024") dates the issue in that month.
     """
+    return start_issue(issues_dir, templates_dir, slug, date=date, today=today, title=title).path
+
+
+def start_issue(
+    issues_dir: Path,
+    templates_dir: Path,
+    slug: str,
+    *,
+    date: dt.date | None = None,
+    today: dt.date | None = None,
+    title: str | None = None,
+) -> NewIssue:
+    """:func:`create_issue`, saying which title and date the issue got. A slug that seems to
+    name a month it cannot place (``janaury-2027``) is refused unless ``date`` is given."""
+    today = today or dt.date.today()
+    if slug.endswith(".md"):  # `new january-2027.md`: the slug is the file name's stem
+        slug = slug[: -len(".md")]
+    meant = unplaced_month(slug, today) if date is None else None
+    if meant is not None:
+        raise IssueError(
+            f"cannot tell which month {slug!r} is for: did you mean {meant}?",
+            hint="write the month's name and the year, or give --date YYYY-MM-DD",
+        )
     if not _SLUG.fullmatch(slug):
         raise IssueError(
             f"{slug!r} is not a usable slug",
@@ -115,18 +191,13 @@ def create_issue(
             hint="choose another slug, or edit the existing file",
         )
     org = load_organisation(templates_dir)
-    date = date or issue_date(slug, today or dt.date.today())
-    body = render_skeleton(
-        templates_dir,
-        org,
-        slug=slug,
-        date=date,
-        title=title or default_title(org.bulletin or org.name, date),
-    )
+    date = date or issue_date(slug, today)
+    title = title or default_title(org.bulletin or org.name, date)
+    body = render_skeleton(templates_dir, org, slug=slug, date=date, title=title)
     issues_dir.mkdir(parents=True, exist_ok=True)
     with path.open("x", encoding="utf-8") as handle:  # "x": never overwrite, even in a race
         handle.write(body)
-    return path
+    return NewIssue(path, title, date)
 
 
 def skeleton_text(

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .issue import SkipHandler, issue_path, parse_all
+from .errors import NewsletterError
+from .issue import SkipHandler, issue_path, list_issue_files, parse_issue
 from .journal import JOURNAL_NAME, STATUSES, Journal
 from .sending import running_send
 
@@ -23,6 +24,7 @@ class IssueState:
     members: int | None = None  # the list's size when the last real send started
     draft: bool = False
     file: bool = True  # False: only the journal knows it (its file renamed or deleted)
+    error: str = ""  # why its file cannot be read (a parse error): listed all the same
 
     def describe(self) -> str:
         """What the issue's send reached, from the journal alone (not today's CSV):
@@ -51,21 +53,51 @@ def _journal(settings: Settings) -> Journal | None:
 
 
 def list_issues(settings: Settings, on_skip: SkipHandler | None = None) -> list[IssueState]:
-    """Every issue, newest first, with its journal totals (unreadable files: ``on_skip``)."""
+    """Every issue, newest first, with its journal totals. A file that cannot be read is
+    listed first, with why (``error``): it was left out with only a note, and looked gone.
+    ``on_skip`` hears of a subject that cannot be rendered (the raw subject is shown)."""
+    from .organisation import load_organisation
+    from .render import sample_subject
+
     journal = _journal(settings)
     summaries = {s.slug: s for s in journal.issues_summary()} if journal else {}
     members = journal.run_members() if journal else {}
     if journal:
         journal.close()
     states = []
-    for issue in parse_all(settings.issues_dir, on_skip):
+    org = None
+    for path in list_issue_files(settings.issues_dir):
+        try:
+            issue = parse_issue(path)
+        except NewsletterError as error:
+            summary = summaries.get(path.stem)
+            states.append(
+                IssueState(
+                    slug=path.stem,
+                    date=dt.date.max,  # first in the list: it is the one to fix
+                    title=f"cannot be read: {error}",
+                    subject="",
+                    counts=dict(summary.counts) if summary else dict.fromkeys(STATUSES, 0),
+                    test_sends=summary.test_sends if summary else 0,
+                    members=members.get(path.stem),
+                    error=str(error),
+                )
+            )
+            continue
+        subject = issue.subject
+        try:  # as a member without a name sees it, not "{{ recipient.first_name or … }}"
+            org = org or load_organisation(settings.templates_dir)
+            subject = sample_subject(issue, settings.templates_dir, org)
+        except NewsletterError as error:
+            if on_skip is not None:
+                on_skip(error)
         summary = summaries.get(issue.slug)
         states.append(
             IssueState(
                 slug=issue.slug,
                 date=issue.date,
                 title=issue.title,
-                subject=issue.subject,
+                subject=subject,
                 counts=dict(summary.counts) if summary else dict.fromkeys(STATUSES, 0),
                 test_sends=summary.test_sends if summary else 0,
                 members=members.get(issue.slug),

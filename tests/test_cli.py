@@ -198,7 +198,8 @@ def test_one_broken_draft_does_not_block_list_archive_preview(project: Path) -> 
     (project / "issues" / "zz-draft.md").write_text('---\ntitle: "unclosed\n', encoding="utf-8")
     listed = run(["list"], project)
     assert listed.returncode == 0 and "december-2023" in listed.stdout
-    assert "skipped: issues/zz-draft.md:1:" in listed.stderr
+    # Listed, with why (it used to vanish from the list with a note on stderr only).
+    assert "cannot be read: issues/zz-draft.md:1:" in listed.stdout
     assert run(["archive", "--out", "site"], project).returncode == 0
     assert run(["preview", "--out", "x.html"], project).returncode == 0
     assert run(["render", "zz-draft"], project).returncode == 2

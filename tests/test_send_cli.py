@@ -80,7 +80,7 @@ def test_full_send_then_rerun_sends_nothing(project: Path, server) -> None:
     assert server.handler.copies() == {a: 1 for a in addresses}
     again = newsletter(project, env, "send", "december-2023", "--yes")
     assert again.returncode == 0, again.stderr
-    assert f"Resuming:  {MEMBERS} of {MEMBERS} already sent" in again.stdout
+    assert f"Already:   all {MEMBERS} member(s) have it: nothing to resume" in again.stdout
     assert server.handler.count() == MEMBERS
     message = email.message_from_bytes(server.handler.messages[0].data, policy=email.policy.default)
     assert message["Subject"].startswith("Cluster News – December 2023")

@@ -129,10 +129,10 @@ def check_html_out(out: Path) -> None:
             hint="e.g. --out preview.html",
         )
     if out.suffix.lower() not in HTML_SUFFIXES:
-        what = "an existing file" if out.exists() else "not an HTML file's name"
+        what = f"refusing to replace {out}" if out.exists() else f"refusing to write {out}"
         raise UsageError(
-            f"refusing to write the HTML to {out}: {what}",
-            hint="give a name ending in .html, e.g. --out preview.html",
+            f"{what}: --out is the email HTML file, a name ending in .html or .htm",
+            hint="e.g. --out preview.html",
         )
 
 

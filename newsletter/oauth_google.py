@@ -22,7 +22,15 @@ from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
 from .oauth_store import read_json, remove, token_path, write_private
-from .oauth_tokens import Clock, Echo, Grant, OpenBrowser, SignIn, network_errors
+from .oauth_tokens import (
+    Clock,
+    Echo,
+    Grant,
+    OpenBrowser,
+    SignIn,
+    network_errors,
+    not_a_token_answer,
+)
 
 # openid + email: so the token response names the account (its ID token's email claim).
 SCOPES = "https://mail.google.com/ openid email"
@@ -65,8 +73,8 @@ class GoogleBackend:
                 f"{what} failed: {error.error}" + (f": {description[0]}" if description else ""),
                 hint="check NEWSLETTER_OAUTH_CLIENT_ID and NEWSLETTER_OAUTH_CLIENT_SECRET",
             ) from None
-        except ValueError as error:  # a token endpoint answering something else than JSON
-            raise SignInError(f"{what} failed: {str(error)[:200]}") from None
+        except ValueError:  # a token endpoint answering something else than JSON
+            raise not_a_token_answer(self.authority) from None
 
     def _session(self, **kwargs: Any) -> OAuth2Session:
         session = OAuth2Session(
@@ -77,6 +85,9 @@ class GoogleBackend:
             token_endpoint_auth_method=(
                 "client_secret_post" if self._settings.oauth_client_secret else "none"
             ),
+            # requests waits forever by default: a sign-in service that never answers
+            # would hang a send at its first (re)connection.
+            default_timeout=self._settings.smtp_timeout or None,
             **kwargs,
         )
         if self._http is not None:
@@ -143,6 +154,8 @@ class GoogleBackend:
                 # says "not signed in" as the send's "sign in again" does.
                 remove(self.path)
             raise
+        if not token.get("access_token"):
+            raise not_a_token_answer(self.authority)
         # Google keeps the refresh token (no rotation) and omits it from the answer.
         token.setdefault("refresh_token", saved["refresh_token"])
         saved = self._store(token, saved["username"])

@@ -8,6 +8,8 @@ is opened by a function we are given) and the mapping of failures to one-line er
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +21,21 @@ from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
 from .oauth_store import remove, token_path, write_private
-from .oauth_tokens import Echo, Grant, OpenBrowser, SignIn, network_errors
+from .oauth_tokens import (
+    Echo,
+    Grant,
+    OpenBrowser,
+    SignIn,
+    network_errors,
+    not_a_token_answer,
+    service_trouble,
+)
+
+# MSAL logs a token answer it cannot parse with logger.exception; with no handler anywhere,
+# Python's last-resort handler would print that traceback on the chair's terminal. Our own
+# one-line error says what happened; a NullHandler keeps MSAL's record out of the terminal
+# (it still propagates to any logging the application configures).
+logging.getLogger("msal").addHandler(logging.NullHandler())
 
 # offline_access, openid and profile are added by MSAL itself (it refuses them here).
 SCOPES = [
@@ -91,6 +107,12 @@ class MicrosoftBackend:
         try:
             with network_errors(self.authority, hint):
                 yield
+        except msal.exceptions.MsalServiceError as error:
+            # MSAL raises this (no JSON, no error code) for a 5xx answer of the token endpoint.
+            status = str(error).rpartition(" ")[2] if "HTTP Error" in str(error) else "an error"
+            raise service_trouble(self.authority, status) from None
+        except json.JSONDecodeError:  # a web page where the token answer should be
+            raise not_a_token_answer(self.authority) from None
         except ValueError as error:  # MSAL's authority validation and discovery
             raise SignInError(
                 f"sign-in service {self.authority} refused: {str(error).splitlines()[0][:200]}",
@@ -107,6 +129,9 @@ class MicrosoftBackend:
                     authority=self.authority,
                     token_cache=self._cache,
                     http_client=self._http,  # None: MSAL's own requests.Session
+                    # MSAL waits forever by default: a sign-in service that never answers
+                    # would hang a send at its first (re)connection.
+                    timeout=self._settings.smtp_timeout or None,
                     # A custom authority (a sovereign cloud, the tests' server) is trusted
                     # as given instead of being checked against Microsoft's instance list.
                     instance_discovery=False if self._settings.oauth_authority else None,
@@ -151,7 +176,11 @@ class MicrosoftBackend:
             error = (result or {}).get("error")
             if result is None or error in SIGN_IN_AGAIN:
                 self._save()
-                raise SignInRequired(_one_line(result) if result else "no saved sign-in")
+                reason = _one_line(result) if result else "no saved sign-in"
+                if result and "AADSTS65001" in str(result.get("error_description")):
+                    # Signing in again only helps once the app's permissions are consented.
+                    reason += f"; {_AADSTS_HINTS['AADSTS65001']}"
+                raise SignInRequired(reason)
             raise SignInError(f"{what} failed: {_one_line(result)}", hint=entra_hint(result))
         self._save()
         claims = result.get("id_token_claims") or {}

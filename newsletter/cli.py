@@ -555,17 +555,19 @@ def check(
     Example: newsletter check december-2023 --recipients members.csv
     """
     from . import campaign as campaign_mod
-    from .oauth import sending_account, sign_in_missing
+    from .oauth import sending_account, sign_in_problem
     from .preflight import run_checks
 
     settings = _settings()
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
         _notice(note)
+    sign_in = sign_in_problem(settings)  # may refresh the token, as the send will
     report = run_checks(
         camp,
         smtp_username=sending_account(settings),
-        sign_in_missing=sign_in_missing(settings),
+        sign_in_missing=sign_in[0],
+        sign_in_fix=sign_in[1],
     )
     _print_findings(report)
     if report.errors:

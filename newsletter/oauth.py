@@ -180,28 +180,57 @@ def sending_account(settings: Settings) -> str:
 
 
 def sign_in_missing(settings: Settings) -> str:
-    """Why a send could not sign in, from the settings and storage only (no network); "" when
-    it can (a password, a token command, or a stored sign-in). The pre-flight check reports
-    it, so `check` never says READY for a mailbox nobody signed in (the send would stop at
-    its first connection)."""
+    """Why a send could not sign in ("" when it can), from the settings and the token store
+    only (no network): a real send finds a dead refresh token at its first connection and
+    stops there with "sign in again" before any message, as `send --test` does."""
+    return sign_in_problem(settings, refresh=False)[0]
+
+
+SIGN_IN_FIX = "run 'newsletter login' and sign in with the sending mailbox"
+
+
+def sign_in_problem(
+    settings: Settings, *, refresh: bool = True, http: Any = None
+) -> tuple[str, str]:
+    """Why a send could not sign in, and what to do; ("", "") when it can (a password, a
+    token command, or a sign-in that yields a token). The pre-flight check reports it, so
+    `check` never says READY for a mailbox nobody signed in, nor for a sign-in that expired
+    or was revoked (the send would stop at its first connection). When someone is signed
+    in, a token is fetched as the send will: from the store while the access token is
+    fresh, else by a refresh at the provider (which is what tells a dead refresh token);
+    ``refresh=False``: the token store only."""
     if settings.auth_mode != "oauth2" or settings.smtp_oauth_token_command:
-        return ""
+        return "", ""
     try:
         info = sign_in_status(settings)
     except NewsletterError as error:  # incomplete sign-in settings (no client ID, …)
-        return str(error)
-    if info:
-        return ""
+        return str(error), SIGN_IN_FIX
     provider = {"microsoft": "Microsoft 365", "google": "Google"}.get(
         settings.oauth_provider_name, "OAuth 2.0"
     )
+    if info and not refresh:
+        return "", ""
+    if info:
+        try:
+            token_source(settings, http=http)()
+        except SignInRequired as error:
+            why = f" ({error.hint})" if error.hint else ""
+            return (
+                f"the sign-in of {info.username} with {provider} has expired or was revoked{why}",
+                SIGN_IN_FIX,
+            )
+        except NewsletterError as error:  # the sign-in service unreachable or in trouble
+            return f"cannot get a sign-in token: {error.message}", (
+                error.hint or "check the network, then run the check again"
+            )
+        return "", ""
     missing = f"the send signs in with {provider} (OAuth 2.0), but nobody is signed in yet"
     if settings.smtp_password:  # an app password left beside an OAuth client ID
         missing += (
             " (NEWSLETTER_SMTP_PASSWORD is ignored with OAuth: to send with it instead, set "
             "NEWSLETTER_SMTP_AUTH=password)"
         )
-    return missing
+    return missing, SIGN_IN_FIX
 
 
 def logout(settings: Settings, *, http: Any = None) -> SignIn | None:

@@ -92,12 +92,13 @@ def run_checks(
     smtp_username: str = "",
     http_head: HeadFunction | None = None,
     sign_in_missing: str = "",
+    sign_in_fix: str = "",
 ) -> Report:
     """All checks over one prepared campaign (issue rendered, recipients readable).
 
     ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each).
     ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
-    the caller reads the token store, `oauth.sign_in_missing`)."""
+    the caller asks `oauth.sign_in_problem`, which also gives ``sign_in_fix``)."""
     report = Report()
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
@@ -116,7 +117,7 @@ def run_checks(
             ERROR,
             "NEWSLETTER_SMTP_AUTH",
             sign_in_missing,
-            "run 'newsletter login' and sign in with the sending mailbox",
+            sign_in_fix or "run 'newsletter login' and sign in with the sending mailbox",
             code="sign-in",
         )
     _check_members(campaign, report)

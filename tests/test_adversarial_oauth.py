@@ -23,7 +23,7 @@ from smtp_servers import XOAuth2Handler, make_message, start_server
 from newsletter import oauth
 from newsletter.config import Settings
 from newsletter.delivery import deliver
-from newsletter.errors import NewsletterError, SignInError, SignInRequired
+from newsletter.errors import SignInError, SignInRequired
 from newsletter.journal import Journal
 from newsletter.smtp import transport_factory
 
@@ -85,7 +85,10 @@ SETTINGS = {"microsoft": ms_settings, "google": google_settings}
 
 def login(settings: Settings, server: OAuthServer, cafile: str) -> oauth.SignIn:
     return oauth.login(
-        settings, open_browser=server.browser(cafile), echo=lambda line: None, http=server.http(cafile)
+        settings,
+        open_browser=server.browser(cafile),
+        echo=lambda line: None,
+        http=server.http(cafile),
     )
 
 
@@ -233,3 +236,186 @@ def test_microsoft_refresh_refusals_say_what_to_do(tmp_path, auth_server, cafile
     message = str(caught.value)
     assert message.startswith("sign in again: newsletter login")
     assert wanted in message and "Trace ID" not in message and "\n" not in message
+
+
+# -- `check` tells the truth about the sign-in ---------------------------------------------
+
+
+def _expire_stored_access_token(path: Path, provider: str) -> None:
+    """The laptop slept through the access token's hour: the stored one is stale."""
+    saved = json.loads(path.read_text())
+    if provider == "microsoft":  # MSAL's cache, judged by the real time
+        for entry in saved["AccessToken"].values():
+            entry["expires_on"] = entry["extended_expires_on"] = str(int(time.time()) - 60)
+    else:
+        saved["expires_at"] = time.time() - 60
+    path.write_text(json.dumps(saved))
+
+
+def _check_env(provider: str, server: OAuthServer, cafile: str) -> dict[str, str]:
+    env = {
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+        "NEWSLETTER_SECRET": "a-long-enough-secret-for-tests",
+        "REQUESTS_CA_BUNDLE": cafile,
+    }
+    if provider == "microsoft":
+        env |= {
+            "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+            "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+            "NEWSLETTER_OAUTH_AUTHORITY": server.ms_authority,
+        }
+    else:
+        env |= {
+            "NEWSLETTER_SMTP_HOST": "smtp.gmail.com",
+            "NEWSLETTER_OAUTH_CLIENT_ID": GOOGLE_CLIENT,
+            "NEWSLETTER_OAUTH_CLIENT_SECRET": GOOGLE_SECRET,
+            "NEWSLETTER_OAUTH_AUTHORITY": server.base,
+        }
+    return env
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_check_is_not_ready_when_the_sign_in_was_revoked_and_ready_when_a_refresh_works(
+    auth_server, cafile, project, monkeypatch, provider
+):
+    # `check` read only the token store: with a refresh token revoked (password changed,
+    # an admin's "revoke sessions", Google's 7-day testing tokens) it said READY and the
+    # send then stopped at its first connection.
+    from helpers import run_cli
+
+    from newsletter.config import load_settings
+
+    for name, value in _check_env(provider, auth_server, cafile).items():
+        monkeypatch.setenv(name, value)
+    info = login(load_settings(), auth_server, cafile)
+    _expire_stored_access_token(info.path, provider)
+    issued = len(auth_server.issued_access_tokens())
+    fine = run_cli(["check", "december-2023"])
+    assert fine.returncode == 0 and "READY to send" in fine.stdout, fine.stdout + fine.stderr
+    assert len(auth_server.issued_access_tokens()) == issued + 1  # a refresh that worked
+
+    _expire_stored_access_token(info.path, provider)
+    auth_server.revoke_all()
+    asked = auth_server.token_requests
+    dead = run_cli(["check", "december-2023"])
+    assert dead.returncode == 1 and "NOT READY" in dead.stdout, dead.stdout + dead.stderr
+    assert auth_server.token_requests == asked + 1  # the provider was asked, and refused
+    line = next(x for x in dead.stdout.splitlines() if "NEWSLETTER_SMTP_AUTH" in x)
+    assert f"the sign-in of {USER}" in line and "expired or was revoked" in line
+    assert "newsletter login" in line
+    for secret in auth_server.issued_secrets():
+        assert secret not in dead.stdout + dead.stderr
+    # …and `login --status` agrees with it now.
+    status = run_cli(["login", "--status"])
+    assert status.returncode == 1 and "not signed in" in status.stdout + status.stderr
+
+
+def test_check_names_a_sign_in_service_in_trouble_without_blaming_the_sign_in(
+    auth_server, cafile, project, monkeypatch
+):
+    from helpers import run_cli
+
+    from newsletter.config import load_settings
+
+    for name, value in _check_env("microsoft", auth_server, cafile).items():
+        monkeypatch.setenv(name, value)
+    info = login(load_settings(), auth_server, cafile)
+    _expire_stored_access_token(info.path, "microsoft")
+    auth_server.token_faults[:] = [TROUBLE["503 web page"]] * 3
+    report = run_cli(["check", "december-2023"])
+    assert report.returncode == 1 and "NOT READY" in report.stdout
+    line = next(x for x in report.stdout.splitlines() if "NEWSLETTER_SMTP_AUTH" in x)
+    assert "answered HTTP 503" in line and "try again in a few minutes" in line
+    assert "newsletter login" not in line  # the sign-in is fine: do not send them there
+    assert oauth.sign_in_status(load_settings()) is not None
+
+
+# -- the chair's real month: 1,000 members at 30 a minute over one sign-in -----------------
+
+MEMBERS = [f"member{n:04d}@members.wmhtc.co.uk" for n in range(1000)]
+
+
+def _paced_run(settings, server, cafile, journal, fake, wall, to, *, after_each=None):
+    """deliver() as a real send does, pacing on ``fake``, tokens judged by ``wall`` (the
+    same time, in epoch seconds), one token source for every connection."""
+    source = oauth.token_source(settings, http=server.http(cafile), clock=wall)
+    make = transport_factory(settings, token_source=source)
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner = make()
+
+        def connect(self) -> None:
+            self.inner.connect()
+
+        def send(self, msg, sender):
+            reply = self.inner.send(msg, sender)
+            if after_each:
+                after_each()
+            return reply
+
+        def close(self) -> None:
+            self.inner.close()
+
+    messages = (make_message(a, row) for row, a in enumerate(to, start=2))
+    return deliver(
+        messages, slug="january-2027", sender=USER, journal=journal,
+        transport_factory=Counting, settings=settings, clock=fake, sleep=fake.sleep,
+    )  # fmt: skip
+
+
+def test_a_1000_member_paced_send_outlives_tokens_and_a_revocation_exactly_once(tmp_path, cafile):
+    """Access tokens of 10 minutes (Entra's are 60-90; shorter makes more renewals in the
+    same run) over a 33-minute send at 30 a minute: each renewed before it expires, no
+    member refused or sent twice. Then an admin revokes the sessions mid-send: the run
+    stops once the held token runs out, nobody unknown, the rest pending; after a new
+    `login` the same run resumes and every member has exactly one copy at the server."""
+    with OAuthServer(access_lifetime=600) as server:
+        handler = XOAuth2Handler(server.user_for_token)
+        with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
+            settings = ms_settings(tmp_path, server, smtp, rate=30.0)
+            login(settings, server, cafile)
+            fake = FakeClock()
+            t0 = time.time()
+
+            def wall() -> float:
+                return t0 + fake() - fake.start
+
+            server.now = wall  # the provider's clock moves with the send's
+            with Journal.for_state_dir(settings.state_dir) as journal:
+                first = _paced_run(settings, server, cafile, journal, fake, wall, MEMBERS[:500])
+                assert first.sent == 500 and first.stopped is None
+                minutes = (fake() - fake.start) / 60
+                assert 16 <= minutes <= 17.5  # 500 at 30 a minute: pacing kept
+                # Renewed ahead of expiry: the server never had to refuse a token.
+                assert handler.attempts == handler.accepted
+                renewals = len(server.issued_access_tokens()) - 1
+                assert renewals >= 3
+
+                sent_so_far = {"n": 0}
+
+                def revoke_after_100() -> None:
+                    sent_so_far["n"] += 1
+                    if sent_so_far["n"] == 100:
+                        server.revoke_all()  # "Revoke sessions" in Entra, mid-send
+
+                second = _paced_run(
+                    settings, server, cafile, journal, fake, wall, MEMBERS,
+                    after_each=revoke_after_100,
+                )  # fmt: skip
+                assert second.stopped is not None
+                assert "sign-in expired or was revoked" in second.stopped.reason
+                assert "newsletter login" in second.stopped.advice
+                assert not second.unknown and not second.failures
+                counts = journal.counts("january-2027")
+                assert counts.get("sending", 0) == 0 and counts.get("failed", 0) == 0
+                assert 600 <= counts["sent"] < 1000  # the held token carried it a while
+
+                login(settings, server, cafile)  # the chair signs in again
+                third = _paced_run(settings, server, cafile, journal, fake, wall, MEMBERS)
+                assert third.stopped is None
+                assert third.sent == 1000 - counts["sent"]
+                assert journal.counts("january-2027")["sent"] == 1000
+            copies = handler.copies()
+            assert len(copies) == 1000 and set(copies.values()) == {1}

@@ -44,6 +44,14 @@ BASIC_AUTH_HINT = (
 _BASIC_AUTH_OFF = re.compile(r"\b5\.7\.(?:139|30|9)\b")
 # Microsoft 365 answers 5.7.3 both to a wrong password and where passwords are switched off.
 _BASIC_AUTH_MAYBE_OFF = re.compile(r"\b5\.7\.3\b")
+# Microsoft 365 with SMTP AUTH switched off for the mailbox or the whole tenant: neither a
+# password nor a sign-in token is accepted until IT ticks "Authenticated SMTP".
+_SMTP_AUTH_OFF = re.compile(r"SmtpClientAuthentication is disabled", re.I)
+SMTP_AUTH_OFF_HINT = (
+    "SMTP AUTH is switched off for this mailbox or organisation, for passwords and sign-in "
+    "tokens alike: ask your IT person to enable Authenticated SMTP for the mailbox (README: "
+    "'For the IT person: Microsoft Entra ID', step 5)"
+)
 OAUTH_HINT = (
     "the mailbox refused the sign-in token: check that SMTP AUTH is enabled for the mailbox "
     "and that it is the signed-in account (NEWSLETTER_SMTP_USERNAME), or sign in again: "
@@ -53,6 +61,12 @@ CERT_HINT = (
     "the server's certificate is not trusted for this host name; "
     "set NEWSLETTER_SMTP_CAFILE if it uses a private CA"
 )
+
+
+def _oauth_hint(reply: str) -> str:
+    """What to do about a refused XOAUTH2 sign-in (signing in again does not enable SMTP
+    AUTH)."""
+    return SMTP_AUTH_OFF_HINT if _SMTP_AUTH_OFF.search(reply) else OAUTH_HINT
 
 
 class SendFailure(Exception):
@@ -183,9 +197,15 @@ class SmtpTransport:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             # "from None": the context holds smtplib frames whose locals include the password.
             if self._settings.auth_mode == "oauth2":
-                raise self._fatal(f"XOAUTH2 sign-in refused: {reply}", OAUTH_HINT) from None
+                raise self._fatal(f"XOAUTH2 sign-in refused: {reply}", _oauth_hint(reply)) from None
             hint = CREDENTIALS_HINT
-            if _BASIC_AUTH_OFF.search(reply):
+            if _SMTP_AUTH_OFF.search(reply):
+                hint = (
+                    f"{SMTP_AUTH_OFF_HINT}, and sign in with OAuth 2.0 instead of a password: "
+                    "set NEWSLETTER_SMTP_AUTH=oauth2 and NEWSLETTER_OAUTH_CLIENT_ID (README: "
+                    "'Signing in with Microsoft 365 or Google'), then run newsletter login"
+                )
+            elif _BASIC_AUTH_OFF.search(reply):
                 hint = BASIC_AUTH_HINT
             elif _BASIC_AUTH_MAYBE_OFF.search(reply):
                 hint = f"{CREDENTIALS_HINT}; if they are right, {BASIC_AUTH_HINT}"
@@ -312,7 +332,7 @@ class SmtpTransport:
                     status = f" (status {answer.status})" if answer.status else ""
                     reply = _reply_text(error.smtp_code, error.smtp_error)
                     raise self._fatal(
-                        f"XOAUTH2 sign-in refused: {reply}{status}", OAUTH_HINT
+                        f"XOAUTH2 sign-in refused: {reply}{status}", _oauth_hint(reply)
                     ) from None
                 source.invalidate()
                 continue

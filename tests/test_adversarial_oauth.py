@@ -419,3 +419,58 @@ def test_a_1000_member_paced_send_outlives_tokens_and_a_revocation_exactly_once(
                 assert journal.counts("january-2027")["sent"] == 1000
             copies = handler.copies()
             assert len(copies) == 1000 and set(copies.values()) == {1}
+
+
+# -- Microsoft's SMTP AUTH switched off: passwords and tokens alike -------------------------
+
+AUTH_OFF = (
+    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+    "Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."
+)
+
+
+class SmtpAuthOffXOAuth2(XOAuth2Handler):
+    """Microsoft 365 with SMTP AUTH off for the mailbox: a good token is refused too."""
+
+    async def auth_XOAUTH2(self, server, args):  # noqa: N802
+        from aiosmtpd.smtp import AuthResult
+
+        self.attempts += 1
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(success=False, handled=False, message=AUTH_OFF)
+
+
+def test_smtp_auth_switched_off_names_the_it_step_not_only_a_new_sign_in(
+    tmp_path, auth_server, cafile
+):
+    # With a password, the hint said only "switch to OAuth"; with a token, "or sign in
+    # again". Neither helps while SMTP AUTH is off: the IT person must enable it (step 5).
+    from smtp_servers import PasswordOffHandler
+
+    from newsletter.errors import DeliveryError
+    from newsletter.smtp import SmtpTransport
+
+    with start_server(PasswordOffHandler(AUTH_OFF), tls="starttls", cafile_dir=tmp_path) as s:
+        password = Settings(
+            smtp_host=s.host, smtp_port=s.port, smtp_cafile=s.cafile,
+            smtp_username="chair@example.org", smtp_password="old-password",
+        )  # fmt: skip
+        with pytest.raises(DeliveryError) as caught:
+            SmtpTransport(password).connect()
+    message = str(caught.value)
+    assert "enable Authenticated SMTP" in message and "step 5" in message
+    assert "NEWSLETTER_SMTP_AUTH=oauth2" in message and "newsletter login" in message
+    assert "old-password" not in message and "\n" not in message
+
+    handler = SmtpAuthOffXOAuth2(auth_server.user_for_token)
+    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as s:
+        settings = ms_settings(tmp_path, auth_server, s)
+        login(settings, auth_server, cafile)
+        source = oauth.token_source(settings, http=auth_server.http(cafile))
+        with pytest.raises(DeliveryError) as caught:
+            SmtpTransport(settings, token_source=source).connect()
+    message = str(caught.value)
+    assert "5.7.139" in message and "enable Authenticated SMTP" in message
+    assert "sign in again" not in message  # a new sign-in would be refused the same way
+    for secret in auth_server.issued_secrets():
+        assert secret not in message

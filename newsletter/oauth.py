@@ -147,7 +147,13 @@ def login(
             "NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND is set: tokens come from that command",
             hint="no login needed; unset it to sign in here instead",
         )
-    backend: Any = backend_for(settings, http=http, clock=clock)
+    try:
+        backend: Any = backend_for(settings, http=http, clock=clock)
+    except SignInError:
+        # A damaged token file (the only thing building a backend reads): a new sign-in
+        # replaces it anyway, so do not send the chair round by `logout` first.
+        logout(settings, http=http)
+        backend = backend_for(settings, http=http, clock=clock)
     if device_code:
         backend.login_device(echo=echo, timeout=timeout)
     else:
@@ -237,7 +243,16 @@ def logout(settings: Settings, *, http: Any = None) -> SignIn | None:
     """Forget the stored tokens (and revoke them where the provider offers it)."""
     if settings.smtp_oauth_token_command:
         return None  # nothing stored here: the command owns its tokens
-    backend: Any = backend_for(settings, http=http)
-    status = backend.status()
+    try:
+        backend: Any = backend_for(settings, http=http)
+        status = backend.status()
+    except SignInError:
+        # A damaged token file: every other command says "run newsletter logout", so
+        # logout must get rid of it (there is nothing in it to revoke).
+        from .oauth_store import remove, token_path
+
+        path = token_path(settings.state_dir, settings.oauth_provider_name)
+        remove(path)
+        return SignIn(settings.oauth_provider_name, "an unreadable saved sign-in", None, path)
     backend.logout()
     return status

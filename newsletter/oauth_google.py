@@ -21,7 +21,7 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
-from .oauth_store import read_json, remove, token_path, write_private
+from .oauth_store import damaged, read_json, remove, token_path, write_private
 from .oauth_tokens import (
     Clock,
     Echo,
@@ -111,7 +111,15 @@ class GoogleBackend:
     # -- storage --------------------------------------------------------------------------
 
     def _load(self) -> dict[str, Any] | None:
-        return read_json(self.path)
+        saved = read_json(self.path)
+        if saved is not None and not (
+            isinstance(saved.get("username"), str)
+            and isinstance(saved.get("refresh_token"), str)
+            and isinstance(saved.get("access_token", ""), str)
+            and isinstance(saved.get("expires_at", 0), int | float)
+        ):
+            raise damaged(self.path)  # not the file _store writes
+        return saved
 
     def _store(self, token: dict[str, Any], username: str) -> dict[str, Any]:
         saved = {

@@ -20,7 +20,7 @@ import msal
 from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
-from .oauth_store import remove, token_path, write_private
+from .oauth_store import damaged, remove, token_path, write_private
 from .oauth_tokens import (
     Echo,
     Grant,
@@ -93,11 +93,16 @@ class MicrosoftBackend:
         if self.path.is_file():
             try:
                 self._cache.deserialize(self.path.read_text(encoding="utf-8"))
-            except ValueError:
-                raise SignInError(
-                    f"{self.path}: the saved sign-in is damaged",
-                    hint="run newsletter logout, then login",
-                ) from None
+                # MSAL trusts the file's shape; one it did not write (another version's,
+                # edited, another program's) would fail later with an AttributeError.
+                types = msal.TokenCache.CredentialType
+                for account in self._cache.search(types.ACCOUNT):
+                    if not isinstance(account.get("username", ""), str):
+                        raise ValueError("account")
+                for token in self._cache.search(types.ACCESS_TOKEN):
+                    float(token.get("expires_on") or 0)
+            except (ValueError, AttributeError, TypeError):
+                raise damaged(self.path) from None
         self._app: msal.PublicClientApplication | None = None
 
     @contextmanager

@@ -474,3 +474,52 @@ def test_smtp_auth_switched_off_names_the_it_step_not_only_a_new_sign_in(
     assert "sign in again" not in message  # a new sign-in would be refused the same way
     for secret in auth_server.issued_secrets():
         assert secret not in message
+
+
+# -- token files that are not what we wrote ------------------------------------------------
+
+DAMAGED = {
+    "cut short": b'{"Account": {"x": {"username": "chair@exa',
+    "not UTF-8": b"\xff\xfe\x00binary",
+    "a JSON list": b"[]",
+    "another version's account": b'{"Account": {"a": {"username": 5}}}',
+    "another version's expiry": b'{"AccessToken": {"a": {"expires_on": "soon"}}}',
+    "Google's without a refresh token": b'{"username": "chair@example.org"}',
+}
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_a_damaged_token_file_is_one_line_and_logout_or_login_clears_it(
+    tmp_path, auth_server, cafile, provider, case
+):
+    # `login --status`, `check` and `send` ended in "internal error: AttributeError" or
+    # "KeyError: 'username'" (exit 70); and for a file they did call damaged, the advice
+    # "run newsletter logout" failed the same way, so nothing could clear it.
+    from helpers import run_cli
+
+    settings = SETTINGS[provider](tmp_path, auth_server)
+    path = tmp_path / "state" / f"oauth-{provider}.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(DAMAGED[case])
+    env = {
+        "NEWSLETTER_STATE_DIR": str(settings.state_dir),
+        "NEWSLETTER_SMTP_HOST": settings.smtp_host,
+        "NEWSLETTER_OAUTH_CLIENT_ID": settings.oauth_client_id,
+        "NEWSLETTER_OAUTH_CLIENT_SECRET": settings.oauth_client_secret,
+        "NEWSLETTER_OAUTH_AUTHORITY": settings.oauth_authority,
+        "REQUESTS_CA_BUNDLE": cafile,
+    }
+    shown = run_cli(["login", "--status"], env=env)
+    if shown.returncode == 1 and "not signed in" in shown.stdout + shown.stderr:
+        return  # nothing usable in it, rightly read as nobody signed in
+    assert shown.returncode == 2, shown.stdout + shown.stderr
+    assert shown.stderr.strip().splitlines() == [
+        f"error: {path}: the saved sign-in is damaged (run newsletter logout, then login)"
+    ]
+    gone = run_cli(["logout"], env=env)
+    assert gone.returncode == 0 and not path.exists(), gone.stdout + gone.stderr
+    # A new sign-in over a damaged file just replaces it.
+    path.write_bytes(DAMAGED[case])
+    assert login(settings, auth_server, cafile).username == USER
+    assert oauth.sign_in_status(settings).username == USER

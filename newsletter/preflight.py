@@ -718,6 +718,22 @@ def _check_sender(campaign: Campaign, report: Report, smtp_username: str) -> Non
                 "SPF/DKIM alignment may fail (spam folder): send from the account's domain "
                 "or authorise the server for yours",
             )
+        elif (
+            smtp_username.casefold() != campaign.sender.address.casefold()
+            and campaign.settings.oauth_provider_name
+        ):
+            # Same domain, another mailbox: Microsoft 365 refuses every message without
+            # Send As rights (554 5.2.252 SendAsDenied); Gmail replaces the From with the
+            # account's own address unless it is a verified "Send mail as" alias.
+            report.add(
+                WARNING,
+                "NEWSLETTER_FROM",
+                f"From is {campaign.sender.address} but the mail goes out as "
+                f"{smtp_username} (the signed-in or SMTP account)",
+                "Microsoft 365 needs Send As rights on the From mailbox (README, For the IT "
+                "person, step 6) and Gmail a verified 'Send mail as' address, else it is "
+                "refused or members see the account's address: send a --test copy first",
+            )
 
 
 def _rows(rows: list[int], limit: int = 10) -> str:

@@ -523,3 +523,33 @@ def test_a_damaged_token_file_is_one_line_and_logout_or_login_clears_it(
     path.write_bytes(DAMAGED[case])
     assert login(settings, auth_server, cafile).username == USER
     assert oauth.sign_in_status(settings).username == USER
+
+
+# -- signed in as one mailbox, sending From another ----------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_check_warns_when_signed_in_as_another_mailbox_of_the_same_domain(
+    auth_server, cafile, project, monkeypatch, provider
+):
+    # The chair signs in as herself, From is the cluster's news@ mailbox: same domain, so
+    # the domain warning stayed silent and `check` said READY. Microsoft 365 then refuses
+    # every message (554 5.2.252 SendAsDenied) and Gmail rewrites From to her own address.
+    import oauth_server
+    from helpers import run_cli
+
+    from newsletter.config import load_settings
+
+    monkeypatch.setattr(oauth_server, "USER", "chair@wmhtc.co.uk")
+    for name, value in _check_env(provider, auth_server, cafile).items():
+        monkeypatch.setenv(name, value)  # From: news@wmhtc.co.uk
+    assert login(load_settings(), auth_server, cafile).username == "chair@wmhtc.co.uk"
+    report = run_cli(["check", "december-2023"])
+    line = next(x for x in report.stdout.splitlines() if "goes out as" in x)
+    assert line.startswith("warning: NEWSLETTER_FROM: From is news@wmhtc.co.uk")
+    assert "chair@wmhtc.co.uk" in line and "Send As" in line
+    assert report.returncode == 0  # a warning: Send As rights may well be granted
+    # Signed in as the From mailbox itself: nothing to warn about.
+    monkeypatch.setenv("NEWSLETTER_FROM", "Cluster News <Chair@wmhtc.co.uk>")
+    same = run_cli(["check", "december-2023"])
+    assert "goes out as" not in same.stdout and same.returncode == 0, same.stdout

@@ -553,3 +553,42 @@ def test_check_warns_when_signed_in_as_another_mailbox_of_the_same_domain(
     monkeypatch.setenv("NEWSLETTER_FROM", "Cluster News <Chair@wmhtc.co.uk>")
     same = run_cli(["check", "december-2023"])
     assert "goes out as" not in same.stdout and same.returncode == 0, same.stdout
+
+
+def test_sign_in_service_down_mid_send_stops_cleanly_and_the_rerun_finishes(tmp_path, cafile):
+    # A 503 from Entra at the token renewal of a paced send: the summary said "the server
+    # refused the sign-in", which it had not. Nobody may be unknown or failed for it.
+    with OAuthServer(access_lifetime=600) as server:
+        handler = XOAuth2Handler(server.user_for_token)
+        with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
+            settings = ms_settings(tmp_path, server, smtp, rate=30.0)
+            login(settings, server, cafile)
+            fake = FakeClock()
+            t0 = time.time()
+
+            def wall() -> float:
+                return t0 + fake() - fake.start
+
+            server.now = wall
+            sent = {"n": 0}
+
+            def outage_after_50() -> None:
+                sent["n"] += 1
+                if sent["n"] == 50:
+                    server.token_faults[:] = [TROUBLE["503 web page"]] * 50
+
+            to = MEMBERS[:300]
+            with Journal.for_state_dir(settings.state_dir) as journal:
+                run = _paced_run(
+                    settings, server, cafile, journal, fake, wall, to, after_each=outage_after_50
+                )
+                assert run.stopped is not None and not run.unknown and not run.failures
+                assert "sign-in service gave no token" in run.stopped.reason
+                assert "answered HTTP 503" in run.stopped.reply
+                assert "try again in a few minutes" in run.stopped.advice
+                server.token_faults.clear()  # the outage is over: the same run again
+                again = _paced_run(settings, server, cafile, journal, fake, wall, to)
+                assert again.stopped is None
+                assert journal.counts("january-2027")["sent"] == 300
+            copies = handler.copies()
+            assert len(copies) == 300 and set(copies.values()) == {1}

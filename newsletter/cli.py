@@ -934,6 +934,9 @@ def login(
         expiry = f"access token {verb} {when:%Y-%m-%d %H:%M %Z} (renewed automatically)"
     where = f"; tokens in {info.path}" if info.path else ""
     _say(f"signed in as {info.username} ({info.provider}): {expiry}{where}")
+    mismatch = oauth.username_mismatch(settings, info)
+    if mismatch:
+        _say(mismatch)
 
 
 @app.command()

@@ -171,6 +171,24 @@ def sign_in_status(settings: Settings) -> SignIn | None:
     return backend.status()
 
 
+def username_mismatch(settings: Settings, info: SignIn) -> str:
+    """A note when NEWSLETTER_SMTP_USERNAME names another mailbox than the one signed in:
+    XOAUTH2 then presents that mailbox with this account's token, which the provider
+    refuses unless the account may use that mailbox (e.g. the browser's sign-in page was
+    answered with the chair's own account instead of the sending mailbox)."""
+    wanted = settings.smtp_username
+    if not wanted or not info.username or info.provider == "token command":
+        return ""
+    if wanted.casefold() == info.username.casefold():
+        return ""
+    return (
+        f"note: NEWSLETTER_SMTP_USERNAME is {wanted}, but {info.username} is signed in: the "
+        f"send signs in to {wanted} with {info.username}'s sign-in, which the provider "
+        f"refuses unless that account may use it. Run newsletter login again and sign in "
+        f"as {wanted}, or remove NEWSLETTER_SMTP_USERNAME to send as {info.username}"
+    )
+
+
 def sending_account(settings: Settings) -> str:
     """The mailbox SMTP AUTH signs in as, from the settings and storage only (no network):
     NEWSLETTER_SMTP_USERNAME, else with OAuth the signed-in account; "" if unknown. The

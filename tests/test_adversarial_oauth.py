@@ -592,3 +592,41 @@ def test_sign_in_service_down_mid_send_stops_cleanly_and_the_rerun_finishes(tmp_
                 assert journal.counts("january-2027")["sent"] == 300
             copies = handler.copies()
             assert len(copies) == 300 and set(copies.values()) == {1}
+
+
+def test_login_as_another_account_than_the_smtp_username_says_so(
+    tmp_path, auth_server, cafile, monkeypatch
+):
+    # NEWSLETTER_SMTP_USERNAME=news@…, and the chair answers the sign-in page with her own
+    # account: "signed in as chair@…" and nothing else, then every send was refused with
+    # chair's token presented for news@ (verified at the SMTP server below).
+    from helpers import run_cli
+
+    env = {
+        "NEWSLETTER_STATE_DIR": str(tmp_path / "state"),
+        "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+        "NEWSLETTER_SMTP_USERNAME": "news@example.org",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+        "REQUESTS_CA_BUNDLE": cafile,
+    }
+    monkeypatch.setattr("webbrowser.open", auth_server.browser(cafile))
+    done = run_cli(["login"], env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"signed in as {USER}" in done.stdout
+    note = next(line for line in done.stdout.splitlines() if line.startswith("note:"))
+    assert "NEWSLETTER_SMTP_USERNAME is news@example.org" in note and f"as {USER}" in note
+    assert "newsletter login again" in note
+    status = run_cli(["login", "--status"], env=env)
+    assert "note: NEWSLETTER_SMTP_USERNAME is news@example.org" in status.stdout
+    # What the note warns of, at the server: the token is refused for news@.
+    from newsletter.errors import DeliveryError
+    from newsletter.smtp import SmtpTransport
+
+    handler = XOAuth2Handler(auth_server.user_for_token)
+    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
+        settings = ms_settings(tmp_path, auth_server, smtp, smtp_username="news@example.org")
+        source = oauth.token_source(settings, http=auth_server.http(cafile))
+        with pytest.raises(DeliveryError, match="XOAUTH2 sign-in refused"):
+            SmtpTransport(settings, token_source=source).connect()
+    assert handler.accepted == 0 and handler.attempts == 2

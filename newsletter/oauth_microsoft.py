@@ -149,10 +149,20 @@ class MicrosoftBackend:
             self._cache.has_state_changed = False
 
     def _accounts(self) -> list[dict[str, Any]]:
+        # Only accounts this app registration holds a refresh token for: a cache written
+        # with another client ID (IT registered the app anew, a file copied from another
+        # project) is no sign-in here; `--status` said "signed in" and every send then
+        # failed with "no saved sign-in".
+        client_id = self._settings.oauth_client_id
+        holders = {
+            rt.get("home_account_id")
+            for rt in self._cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)
+            if rt.get("client_id") == client_id
+        }
         accounts = [
             a
             for a in self._cache.search(msal.TokenCache.CredentialType.ACCOUNT)
-            if a.get("username")
+            if a.get("username") and a.get("home_account_id") in holders
         ]
         wanted = self._settings.smtp_username.casefold()
         matching = [a for a in accounts if a["username"].casefold() == wanted]

@@ -630,3 +630,21 @@ def test_login_as_another_account_than_the_smtp_username_says_so(
         with pytest.raises(DeliveryError, match="XOAUTH2 sign-in refused"):
             SmtpTransport(settings, token_source=source).connect()
     assert handler.accepted == 0 and handler.attempts == 2
+
+
+def test_a_sign_in_saved_for_another_app_registration_is_no_sign_in(tmp_path, auth_server, cafile):
+    # IT registered the app anew and gave a new client ID (or the token file was copied
+    # from another project): `login --status` said "signed in" and `check` READY, and
+    # every send then stopped with "sign in again (no saved sign-in)".
+    settings = ms_settings(tmp_path, auth_server)
+    login(settings, auth_server, cafile)
+    auth_server.clients["22222222-0000-0000-0000-000000000000"] = type(
+        auth_server.clients[MS_CLIENT]
+    )("22222222-0000-0000-0000-000000000000")
+    renamed = replace(settings, oauth_client_id="22222222-0000-0000-0000-000000000000")
+    assert oauth.sign_in_status(renamed) is None
+    why, fix = oauth.sign_in_problem(renamed, http=auth_server.http(cafile))
+    assert "nobody is signed in yet" in why and "newsletter login" in fix
+    assert login(renamed, auth_server, cafile).username == USER  # a new sign-in works
+    assert oauth.sign_in_status(renamed).username == USER
+    assert refresh_now(renamed, auth_server, cafile) in auth_server.issued_access_tokens()

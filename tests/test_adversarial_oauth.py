@@ -648,3 +648,45 @@ def test_a_sign_in_saved_for_another_app_registration_is_no_sign_in(tmp_path, au
     assert login(renamed, auth_server, cafile).username == USER  # a new sign-in works
     assert oauth.sign_in_status(renamed).username == USER
     assert refresh_now(renamed, auth_server, cafile) in auth_server.issued_access_tokens()
+
+
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_an_idle_browser_connection_does_not_block_the_sign_in_redirect(
+    tmp_path, auth_server, cafile, provider
+):
+    # Browsers open spare connections to a page's origin and leave them idle. The one-shot
+    # listener served one connection at a time, so the real redirect waited behind the
+    # idle one (until the browser gave it up, minutes later, or the login timed out).
+    import socket
+    from urllib.parse import parse_qs, urlsplit
+
+    settings = SETTINGS[provider](tmp_path, auth_server)
+    browser = auth_server.browser(cafile)
+    idle: list[socket.socket] = []
+
+    def open_browser(url: str) -> bool:
+        redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+        idle.append(socket.create_connection(("127.0.0.1", urlsplit(redirect).port)))
+        return browser(url)
+
+    guard_fired: list[bool] = []
+
+    def hang_up(by_guard: bool = False) -> None:
+        guard_fired.extend([True] if by_guard else [])
+        for sock in idle:
+            sock.close()
+
+    # A hang guard, not a timing assertion: without the fix the idle connection would hold
+    # the listener (and its shutdown) for ever; the browser gives it up after a while.
+    guard = __import__("threading").Timer(20, hang_up, kwargs={"by_guard": True})
+    guard.start()
+    try:
+        info = oauth.login(
+            settings, open_browser=open_browser, echo=lambda line: None,
+            http=auth_server.http(cafile), timeout=10,
+        )  # fmt: skip
+    finally:
+        guard.cancel()
+        hang_up()
+    assert info.username == USER and idle
+    assert not guard_fired  # signed in while the idle connection was still open

@@ -223,7 +223,17 @@ def sign_in_problem(
     in, a token is fetched as the send will: from the store while the access token is
     fresh, else by a refresh at the provider (which is what tells a dead refresh token);
     ``refresh=False``: the token store only."""
-    if settings.auth_mode != "oauth2" or settings.smtp_oauth_token_command:
+    if settings.auth_mode != "oauth2":
+        return "", ""
+    if settings.smtp_oauth_token_command:
+        if not refresh:
+            return "", ""
+        try:  # run it once, as every connection of the send will
+            token_source(settings, http=http)()
+        except NewsletterError as error:
+            return f"cannot get a sign-in token: {error.message}", (
+                error.hint or "fix the command (run it yourself to see why it fails)"
+            )
         return "", ""
     try:
         info = sign_in_status(settings)

@@ -690,3 +690,30 @@ def test_an_idle_browser_connection_does_not_block_the_sign_in_redirect(
         hang_up()
     assert info.username == USER and idle
     assert not guard_fired  # signed in while the idle connection was still open
+
+
+def test_check_runs_the_token_command_once_and_reports_its_failure(project, monkeypatch):
+    # IT-managed set-up: the vault is locked. `check` said READY without running the
+    # command; the send then stopped at its first connection.
+    import shlex
+    import sys
+
+    from helpers import run_cli
+
+    script = project / "get_token.py"
+    script.write_text("import sys\nsys.exit('vault is locked: run vault login')\n")
+    env = {
+        "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+        "NEWSLETTER_SMTP_USERNAME": "news@wmhtc.co.uk",
+        "NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND": f"{shlex.quote(sys.executable)} {script.name}",
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+    }
+    locked = run_cli(["check", "december-2023"], env=env)
+    assert locked.returncode == 1 and "NOT READY" in locked.stdout, locked.stdout
+    line = next(x for x in locked.stdout.splitlines() if "NEWSLETTER_SMTP_AUTH" in x)
+    assert "exit status 1: vault is locked: run vault login" in line
+    script.write_text("print('at-from-the-vault')\n")
+    fine = run_cli(["check", "december-2023"], env=env)
+    assert fine.returncode == 0 and "READY to send" in fine.stdout, fine.stdout
+    assert "at-from-the-vault" not in fine.stdout + fine.stderr

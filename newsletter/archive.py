@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 from . import images
@@ -30,6 +31,8 @@ class ArchiveResult:
     pages: list[Path]
     index: Path
     feed: Path
+    # Pages of sent issues whose file is gone, carried over from the last build.
+    kept: list[Path] = field(default_factory=list)
 
 
 def build_archive(
@@ -48,6 +51,7 @@ def build_archive(
     pages = []
     with staged(out_dir) as folder:
         _keep_published_assets(out_dir, folder)
+        kept = _keep_sent_pages(settings, out_dir, folder)
         for issue in issues:
             if not issue.archived:
                 # No page, but a hosted email of it loads its pictures from assets/ all the
@@ -69,7 +73,9 @@ def build_archive(
         index_html = render_template(env, INDEX_TEMPLATE, {"issues": published, "org": org})
         (folder / "index.html").write_text(index_html, encoding="utf-8")
         (folder / "feed.xml").write_bytes(atom_feed(published, org, settings.archive_url))
-    return ArchiveResult(out_dir, pages, out_dir / "index.html", out_dir / "feed.xml")
+    return ArchiveResult(
+        out_dir, pages, out_dir / "index.html", out_dir / "feed.xml", [out_dir / k for k in kept]
+    )
 
 
 def _keep_published_assets(old_site: Path, new_site: Path) -> None:
@@ -85,6 +91,27 @@ def _keep_published_assets(old_site: Path, new_site: Path) -> None:
         (new_site / images.ASSETS).mkdir(exist_ok=True)
         for path in kept:
             shutil.copy2(path, new_site / images.ASSETS / path.name)
+
+
+def _keep_sent_pages(settings: Settings, old_site: Path, new_site: Path) -> list[str]:
+    """Carry over the page of an issue members were sent whose file is gone since (renamed
+    or deleted): their emails' "View in your browser" link points at it. It stays off the
+    index and the feed. An issue whose file is still there but now says ``archive: false``
+    or ``draft: true`` was taken off on purpose, and is not kept."""
+    from .journal import JOURNAL_NAME, Journal
+
+    journal_path = settings.state_dir / JOURNAL_NAME
+    if not old_site.is_dir() or not journal_path.is_file():
+        return []
+    with Journal.open(journal_path) as journal:
+        sent = [s.slug for s in journal.issues_summary() if s.counts.get("sent")]
+    kept = []
+    for slug in sent:
+        page = old_site / f"{slug}.html"
+        if page.is_file() and not (settings.issues_dir / f"{slug}.md").exists():
+            shutil.copy2(page, new_site / page.name)
+            kept.append(page.name)
+    return kept
 
 
 def _stamp(day: dt.date) -> str:
@@ -117,10 +144,13 @@ def atom_feed(issues: list[Issue], org, base_url: str) -> bytes:
         entry = sub(feed, "entry")
         sub(entry, "title", issue.title)
         entry_id = (
-            f"{base}{issue.slug}.html" if base else f"urn:newsletter:{org.domain}:{issue.slug}"
+            f"{base}{quote(issue.slug)}.html"
+            if base
+            else f"urn:newsletter:{org.domain}:{quote(issue.slug)}"
         )
         sub(entry, "id", entry_id)
-        sub(entry, "link", href=f"{base}{issue.slug}.html", rel="alternate", type="text/html")
+        page = f"{base}{quote(issue.slug)}.html"
+        sub(entry, "link", href=page, rel="alternate", type="text/html")
         sub(entry, "updated", _stamp(issue.date))
         sub(entry, "published", _stamp(issue.date))
         sub(entry, "summary", issue.preheader)

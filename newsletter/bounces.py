@@ -23,13 +23,22 @@ Severity (what the list does about it):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from email.utils import parseaddr
 
 from .refusals import is_recipient_refusal
 
-__all__ = ["Failure", "detect", "failures_from_dsn", "is_dsn", "severity"]
+__all__ = [
+    "Failure",
+    "detect",
+    "failures_from_dsn",
+    "failures_from_returned",
+    "has_status",
+    "is_dsn",
+    "own_text",
+    "severity",
+]
 
 HARD, SOFT, DELAY = "hard", "soft", "delay"
 
@@ -53,6 +62,29 @@ _MAILBOX_STATE = re.compile(
 )
 
 
+# A warning that the mail system is still trying (Exim's "Warning: message ... delayed 24
+# hours", Sendmail's "Warning: could not send message for past 4 hours", Exchange's
+# "Delivery is delayed"), told by its words when it is not an RFC 3464 report with
+# "Action: delayed". Not a bounce: nothing is counted.
+_STILL_TRYING = re.compile(
+    r"has not yet been delivered|not been delivered yet|hasn't been delivered yet|"
+    r"delivery attempts will continue|will (continue to )?(keep )?(try|trying|retry)|"
+    r"still (being )?(retried|trying)|delivery (is |has been )?delayed|"
+    r"no action is required on your part",
+    re.IGNORECASE,
+)
+_GAVE_UP = re.compile(
+    r"permanent(ly)? (error|fail)|could not be delivered|couldn't be delivered|"
+    r"gave up|giving up|has been returned|retry time(out)? (not reached|exceeded)",
+    re.IGNORECASE,
+)
+
+
+def still_trying(text: str) -> bool:
+    """Whether a non-standard bounce's own words are a delay warning, not a failure."""
+    return bool(_STILL_TRYING.search(text)) and not _GAVE_UP.search(text)
+
+
 @dataclass(frozen=True)
 class Failure:
     """One recipient a bounce reports."""
@@ -69,6 +101,11 @@ def severity(status: str, diagnostic: str = "", *, action: str = "failed") -> st
     if action.lower() == "delayed":
         return DELAY
     match = _STATUS.search(status) or _STATUS.search(diagnostic)
+    specific = _STATUS.search(diagnostic)
+    if match and match.group(2) == "0" and specific and specific.group(2) != "0":
+        # "Status: 5.0.0" with "550 5.7.1 Recipient address rejected: Access denied" (a
+        # policy block): the server's own, more specific code decides, not the words.
+        match = specific
     if match:
         klass, subject = match.group(1), match.group(2)
         if klass == "4":
@@ -78,8 +115,11 @@ def severity(status: str, diagnostic: str = "", *, action: str = "failed") -> st
             return HARD if is_recipient_refusal(match.group(0)) else SOFT
         if klass == "5" and subject in ("2", "7"):
             return SOFT  # mailbox full or disabled, policy: the address exists
-        if klass == "5" and subject == "0" and _ADDRESS_GONE.search(diagnostic):
-            return HARD  # "5.0.0 ... user unknown" (Exchange on-premises, older servers)
+        if klass == "5" and subject in ("0", "5") and _ADDRESS_GONE.search(diagnostic):
+            # "5.0.0 ... user unknown" (Exchange on-premises, older servers); Outlook.com and
+            # Hotmail answer an address that does not exist with "550 5.5.0 Requested action
+            # not taken: mailbox unavailable".
+            return HARD
         return SOFT
     code = _SMTP_CODE.search(diagnostic)
     if code and code.group(1) == "4":
@@ -121,6 +161,12 @@ def _status_blocks(msg: Message) -> list[Message]:
     for part in msg.walk():
         if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
             payload = part.get_payload()
+            encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+            if encoding in ("base64", "quoted-printable") and isinstance(payload, list):
+                # Some MTAs encode the report; the parser split the encoded text into blocks.
+                payload = "\n".join(block.as_string() for block in payload)
+                raw = _decoded_transfer(payload, encoding)
+                payload = raw.decode("utf-8", "replace")
             if (
                 isinstance(payload, list)
                 and part.get_content_type() == "message/global-delivery-status"
@@ -132,12 +178,33 @@ def _status_blocks(msg: Message) -> list[Message]:
             # Some MTAs get the blank lines wrong: parse the text as one block per group.
             from email.parser import HeaderParser
 
-            if isinstance(payload, str) and part.get("Content-Transfer-Encoding"):
+            if isinstance(part.get_payload(), str) and part.get("Content-Transfer-Encoding"):
                 raw = part.get_payload(decode=True) or b""
                 payload = raw.decode("utf-8", "replace")
             text = payload if isinstance(payload, str) else ""
             return [HeaderParser().parsestr(chunk) for chunk in re.split(r"\n\s*\n", text)]
     return []
+
+
+def _decoded_transfer(text: str, encoding: str) -> bytes:
+    import base64
+    import binascii
+    import quopri
+
+    if encoding == "quoted-printable":
+        return quopri.decodestring(text.encode("ascii", "replace"))
+    try:
+        return base64.b64decode("".join(text.split()) + "==", validate=False)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def has_status(msg: Message) -> bool:
+    """Whether an RFC 3464 report has per-recipient fields we could read."""
+    return any(
+        block.get("Final-Recipient") or block.get("Original-Recipient")
+        for block in _status_blocks(msg)
+    )
 
 
 def failures_from_dsn(msg: Message) -> list[Failure]:
@@ -215,17 +282,154 @@ def failures_from_heuristics(msg: Message) -> list[Failure]:
         context = _context(text, address)
         match = _STATUS.search(context)
         status = match.group(0) if match else ""
-        if is_permanent:
-            level = severity(status, context)
-        else:
-            level = SOFT
+        # flufl.bounce's "temporary" failures are its warning detectors' finds ("message
+        # delayed 24 hours, delivery attempts will continue"): still trying, not a bounce.
+        level = severity(status, context) if is_permanent else DELAY
         reason = _reason(text, address) or context
         found.append(Failure(address, level, status, reason[:300], source="flufl.bounce"))
     return found
 
 
+def _html_text(html: str) -> str:
+    """Readable text of an HTML part: blocks become lines, tags go, entities are decoded."""
+    import html as html_lib
+
+    html = re.sub(r"(?s)<!--.*?-->", " ", html)  # Outlook's conditional comments too
+    html = re.sub(r"(?is)<(head|style|script)\b.*?</\1\s*>", " ", html)
+    html = re.sub(r"(?i)<(br|/?p|/?div|/?tr|/?li|/?h\d|/?table)\b[^>]*>", "\n", html)
+    return html_lib.unescape(re.sub(r"<[^>]*>", "", html))
+
+
+def _own_parts(part: Message) -> list[Message]:
+    """The leaf parts of a message, not descending into an attached message: a bounce's
+    own words, without the returned bulletin (whose footer and text are not the server's)."""
+    kind = part.get_content_type()
+    if kind.startswith("message/") or kind == "text/rfc822-headers":
+        return []
+    if part.is_multipart():
+        payload = part.get_payload()
+        return [leaf for sub in payload if isinstance(sub, Message) for leaf in _own_parts(sub)]
+    return [part]
+
+
+def own_text(msg: Message) -> str:
+    """The text a message itself says (plain parts, and HTML parts read as text), without
+    any message or headers it carries. Never raises on odd charsets or encodings."""
+    texts = []
+    for part in _own_parts(msg):
+        if part.get_content_maintype() != "text":
+            continue
+        try:
+            raw = part.get_payload(decode=True) or b""
+        except (ValueError, TypeError, AssertionError):
+            continue
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            text = raw.decode(charset, "replace")
+        except LookupError:
+            text = raw.decode("utf-8", "replace")
+        texts.append(_html_text(text) if part.get_content_subtype() == "html" else text)
+    return "\n".join(texts)
+
+
+def _returned_headers(msg: Message) -> list[Message]:
+    """The headers of the returned original: an attached message/rfc822 or
+    text/rfc822-headers part, else a header block quoted in the bounce's own text (older
+    Sendmail and Exchange on-premises "Original message headers follow")."""
+    from email import message_from_bytes, message_from_string, policy
+
+    found: list[Message] = []
+    for part in msg.walk():
+        kind = part.get_content_type()
+        if kind in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                found.append(payload[0])
+        elif kind in ("text/rfc822-headers", "message/rfc822-headers"):
+            raw = part.get_payload(decode=True) or b""
+            found.append(message_from_bytes(raw, policy=policy.compat32))
+    if not found:
+        text = own_text(msg)
+        block = re.search(
+            r"(?ims)^(?:from|return-path|received|message-id|subject|to|date):.*", text
+        )
+        if block:
+            found.append(message_from_string(block.group(0), policy=policy.compat32))
+    return found
+
+
+def failures_from_returned(msg: Message) -> list[Failure]:
+    """A bounce neither the DSN nor flufl.bounce could read (an Exchange NDR sent as HTML
+    with the original attached, no delivery-status part; a "Returned mail" quoting only the
+    original's headers): the failed recipients are the original's To/Cc that the bounce's
+    own text names — or its single recipient (a bulletin has one) when the text names
+    none. Severity from the bounce's words, as for any bounce."""
+    from email.utils import getaddresses
+
+    recipients: dict[str, str] = {}
+    for headers in _returned_headers(msg):
+        for _, address in getaddresses(headers.get_all("To", []) + headers.get_all("Cc", [])):
+            if "@" in address:
+                recipients.setdefault(address.casefold(), address)
+    text = own_text(msg)
+    if not (_STATUS.search(text) or _ADDRESS_GONE.search(text) or _FAILED.search(text)):
+        return []  # no word of a failure: not a bounce (a forward titled "Returned mail")
+    named = [a for key, a in recipients.items() if key in text.casefold()]
+    if not named and _others_named(msg, text, recipients):
+        # The bounce is about another address (a group or alias the member's address
+        # expands to): the member's own address is not shown to be gone. Listed instead.
+        return []
+    chosen = named or (list(recipients.values()) if len(recipients) == 1 else [])
+    found: list[Failure] = []
+    for address in chosen:
+        context = _context(text, address)
+        words = context if _STATUS.search(context) or _ADDRESS_GONE.search(context) else text
+        match = _STATUS.search(words)
+        status = match.group(0) if match else ""
+        at = max(text.casefold().find(address.casefold()), 0)
+        reason = _REASON_LINE.search(text, at) or _REASON_LINE.search(text)
+        diagnostic = _one_line(reason.group(0) if reason else words)[:300]
+        found.append(Failure(address, severity(status, words), status, diagnostic,
+                             source="returned message"))  # fmt: skip
+    return found
+
+
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_SYSTEM_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|microsoftexchange)", re.I)
+
+
+def _others_named(msg: Message, text: str, recipients: dict[str, str]) -> bool:
+    """Whether the bounce's words name an address that is neither a recipient of the
+    original nor one of the mail system's or the bounce's own addresses."""
+    from email.utils import getaddresses
+
+    own = {a.casefold() for _, a in getaddresses(msg.get_all("From", []) + msg.get_all("To", []))}
+    text = re.sub(r"(?im)^.*\bid\b.*$", "", text)  # Message-IDs look like addresses
+    for found in _EMAIL.findall(text):
+        key = found.casefold().rstrip(".")
+        if key in recipients or key in own or _SYSTEM_SENDERS.match(key):
+            continue
+        return True
+    return False
+
+
+_FAILED = re.compile(
+    r"could ?n[o']t be delivered|not (been )?delivered|undeliverable|delivery (has )?failed|"
+    r"permanent(ly)? (error|fail)|fatal error|delivery to the following recipient",
+    re.IGNORECASE,
+)
+
+# The line of a bounce that carries the server's reply ("Remote server returned '550 ...'",
+# "#550 5.1.1 RESOLVER...", "(reason: 550 5.1.1 User unknown)").
+_REASON_LINE = re.compile(r"[^\n]*\b[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b[^\n]*")
+
+
 def detect(msg: Message) -> list[Failure]:
-    """The failed recipients of a bounce: the DSN if it is one, else the heuristics."""
+    """The failed recipients of a bounce: the DSN if it is one, else the heuristics, else
+    the returned original's recipient that the bounce names."""
     if is_dsn(msg) and _status_blocks(msg):
         return failures_from_dsn(msg)  # a report with no failure (delivered, relayed): none
-    return failures_from_heuristics(msg)
+    found = failures_from_heuristics(msg) or failures_from_returned(msg)
+    if found and still_trying(own_text(msg)):
+        return [replace(f, severity=DELAY) for f in found]
+    return found

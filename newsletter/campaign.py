@@ -76,16 +76,8 @@ class Campaign:
         """A hash of the rendered issue (subject, HTML, text; not per-member values), so a
         resumed send can tell that the issue changed after some members got it. Computed
         once: a send asks for it when it compares with the last run and when it records its own."""
-        if self._content_hash is not None:
-            return self._content_hash
-        digest = hashlib.sha256()
-        for filled in (
-            self.rendered.subject_filled, self.rendered.html_filled, self.rendered.text_filled,
-        ):  # fmt: skip
-            for literal in filled.literals:
-                digest.update(literal.encode("utf-8") + b"\0")
-            digest.update(repr(filled.slot_ids).encode("ascii") + b"\1")
-        self._content_hash = digest.hexdigest()[:32]
+        if self._content_hash is None:
+            self._content_hash = _hash(self.rendered)
         return self._content_hash
 
     def message_bytes(self) -> int:
@@ -165,17 +157,7 @@ def prepare(
         unsubscribe_mailto=settings.unsubscribe_mailto,
         secret=settings.secret,
     )
-    rendered = render_issue(
-        issue,
-        settings.templates_dir,
-        has_unsubscribe=sender.has_unsubscribe,
-        view_online_url=view_online_url(settings, issue.slug),
-        link_tagger=link_tagger(settings, issue.slug),
-        org=org,
-        # Once per issue, not per member: every message shares the prepared pictures.
-        pictures=images.resolve(issue, org, settings.templates_dir),
-        **image_placement(settings),
-    )
+    rendered = _render(settings, issue, org, sender)
     path, notices = resolve_recipients(settings, recipients, allow_example=allow_example)
     check_fields(rendered, path)
     campaign = Campaign(
@@ -196,6 +178,48 @@ def prepare(
             "NEWSLETTER_UNSUBSCRIBE_MAILTO): a real send will refuse to start"
         )
     return campaign
+
+
+def _render(settings: Settings, issue: Issue, org: Organisation, sender: Sender) -> RenderedIssue:
+    return render_issue(
+        issue,
+        settings.templates_dir,
+        has_unsubscribe=sender.has_unsubscribe,
+        view_online_url=view_online_url(settings, issue.slug),
+        link_tagger=link_tagger(settings, issue.slug),
+        org=org,
+        # Once per issue, not per member: every message shares the prepared pictures.
+        pictures=images.resolve(issue, org, settings.templates_dir),
+        **image_placement(settings),
+    )
+
+
+def _hash(rendered: RenderedIssue) -> str:
+    digest = hashlib.sha256()
+    for filled in (rendered.subject_filled, rendered.html_filled, rendered.text_filled):
+        for literal in filled.literals:
+            digest.update(literal.encode("utf-8") + b"\0")
+        digest.update(repr(filled.slot_ids).encode("ascii") + b"\1")
+    return digest.hexdigest()[:32]
+
+
+def sent_before_as(campaign: Campaign, runs: dict[str, str]) -> str | None:
+    """The slug under which this very issue was already sent, when its file was renamed
+    since (``runs``: the journal's last real-send hash by slug). Members are recorded by
+    slug, so under its new name a send would mail every one of them a second copy.
+
+    The issue is rendered again under each such slug that no issue file has any more
+    (the slug is in the "View in your browser" link and the UTM tags): an unchanged issue
+    then hashes as it did when it was sent."""
+    from dataclasses import replace
+
+    for slug, sent_hash in sorted(runs.items()):
+        if slug == campaign.issue.slug or (campaign.settings.issues_dir / f"{slug}.md").exists():
+            continue  # itself, or still an issue of its own
+        old = replace(campaign.issue, slug=slug)
+        if _hash(_render(campaign.settings, old, campaign.org, campaign.sender)) == sent_hash:
+            return slug
+    return None
 
 
 def check_fields(rendered: RenderedIssue, recipients_path: Path) -> None:

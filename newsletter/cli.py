@@ -492,8 +492,10 @@ def _print_dry_run(camp, result) -> None:
         _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
         _say(f"  skipped:   {line}")
-    if report.several:
-        _say(f"  note:      {report.several_line()}")
+    for note in report.note_lines():
+        _say(f"  note:      {note}")
+    if report.invalid:  # the dry run writes the others; a real send would not start
+        _say("  refused:   a real send stops at invalid rows: fix them, or add --skip-invalid")
     if report.encoding:
         _say(f"  note:      {report.encoding_line()}")
     if result.written:
@@ -516,7 +518,10 @@ def new(
     ],
     date: Annotated[
         str | None,
-        typer.Option(help="Issue date, YYYY-MM-DD [default: the slug's month, or today]."),
+        typer.Option(
+            help="Issue date, YYYY-MM-DD or written out ('3 December 2026') "
+            "[default: the slug's month, or today]."
+        ),
     ] = None,
     title: Annotated[
         str | None, typer.Option(help="Title [default: '<bulletin> – <Month YYYY>'].")
@@ -526,16 +531,15 @@ def new(
 
     Example: newsletter new january-2024 --date 2024-01-18
     """
-    import datetime as dt
-
     from .errors import IssueError
+    from .issue import read_date
     from .skeleton import create_issue
 
     settings = _settings()
     try:
-        day = dt.date.fromisoformat(date) if date else None  # None: from the slug, or today
-    except ValueError:
-        raise IssueError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD") from None
+        day = read_date(date) if date else None  # None: from the slug, or today
+    except ValueError as exc:
+        raise IssueError(f"--date {date!r} is not a date", hint=str(exc)) from None
     path = create_issue(settings.issues_dir, settings.templates_dir, slug, date=day, title=title)
     _say(
         f"created {path}: write it, then 'newsletter preview {slug}' and 'newsletter check {slug}'"
@@ -594,9 +598,12 @@ def list_() -> None:
     states = list_issues(settings, _skipped)
     if not states:
         _say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
+    width = max([24, *(len(state.slug) for state in states)])
     for state in states:
-        _say(f"{state.date.isoformat()}  {state.slug:<24} {state.describe()}")
-        _say(f"            {state.title} — subject: {state.subject}")
+        _say(f"{state.date.isoformat()}  {state.slug:<{width}} {state.describe()}")
+        _say(
+            f"            {state.title}" + (f" — subject: {state.subject}" if state.subject else "")
+        )
 
 
 @app.command()
@@ -637,6 +644,8 @@ def status(
             f"pending: {report.pending} of the {report.members} member(s) in "
             f"{recipients or settings.recipients} have not got it yet"
         )
+    elif report.members_error:
+        _say(f"pending: not counted, the members list cannot be read: {report.members_error}")
     for label, rows in (
         ("failed", report.failures),
         ("deferred (retried on the next run)", report.deferred),
@@ -683,6 +692,8 @@ def archive(
     settings = _settings()
     result = build_archive(settings, out, _skipped)
     _say(f"wrote {len(result.pages)} issue page(s), {result.index} and {result.feed}")
+    for page in result.kept:
+        _say(f"kept {page}: members were sent it, and its issue file is gone (renamed or deleted)")
     if not settings.archive_url:
         _notice("NEWSLETTER_ARCHIVE_URL is not set: the feed's links are relative")
 
@@ -702,7 +713,7 @@ def unsubscribe(
     """
     import datetime as dt
 
-    from .suppression import add_suppressed
+    from .suppression import add_suppressed, not_members
 
     settings = _settings()
     added, present = add_suppressed(
@@ -712,6 +723,11 @@ def unsubscribe(
         _say(f"suppressed {address}")
     for address in present:
         _say(f"already suppressed: {address}")
+    for address, close in not_members(settings.recipients, added):
+        _notice(
+            f"{address} is not one of the members {settings.recipients} mails"
+            + (f": did you mean {close}? (then: newsletter unsubscribe {close})" if close else "")
+        )
 
 
 @app.command()

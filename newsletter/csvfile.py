@@ -47,6 +47,7 @@ _CONTROL_TO_SPACE = str.maketrans(CONTROL_CHARS, " " * len(CONTROL_CHARS))
 _NON_WORD_RE = re.compile(r"[\W_]+")
 # What ``errors="surrogateescape"`` turns undecodable bytes into; strict UTF-8 never yields it.
 _ESCAPED_BYTE_RE = re.compile("[\udc80-\udcff]")
+_SEP_DIRECTIVE = re.compile(r'\A"?sep=([,;\t|])"?\s*\Z', re.I)
 
 
 def clean_text(value: str) -> str:
@@ -105,12 +106,6 @@ def decode_error(path: Path, error: UnicodeDecodeError) -> RecipientsError:
         return RecipientsError(
             "is UTF-16 text ('Unicode Text'), not UTF-8", path=path, row=1, hint=hint
         )
-    if magic.startswith(b"PK\x03\x04"):
-        return RecipientsError(
-            "is a spreadsheet workbook (.xlsx), not a CSV file",
-            path=path,
-            hint="in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'",
-        )
     row = find_undecodable_row(path)
     return RecipientsError(
         f"is not UTF-8 text ({byte} cannot be decoded)", path=path, row=row, hint=hint
@@ -122,8 +117,13 @@ def find_undecodable_row(path: Path) -> int | None:
     try:
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
             # Same sniffing and parsing as the strict pass, so row numbers agree with it.
-            delimiter = sniff_delimiter(file.readline())
-            file.seek(0)
+            head = file.readline()
+            directive = _SEP_DIRECTIVE.match(head.rstrip("\r\n"))
+            if directive:  # as read_header: the header below it is row 1
+                delimiter = directive.group(1)
+            else:
+                delimiter = sniff_delimiter(head)
+                file.seek(0)
             reader = csv.reader(file, delimiter=delimiter, skipinitialspace=True)
             for row, record in enumerate(reader, start=1):
                 if _ESCAPED_BYTE_RE.search(delimiter.join(record)):
@@ -200,6 +200,11 @@ def read_header(path: Path, file: TextIO) -> Header:
     Only the header is read here, so the rest of the file can still be streamed.
     """
     head = file.readline()
+    # Excel's "sep=;" first line names the delimiter; Excel hides it, so the header below it
+    # is what the chair sees as row 1.
+    directive = _SEP_DIRECTIVE.match(head.rstrip("\r\n"))
+    if directive:
+        head = file.readline()
     # An odd number of quotes means a quoted header cell continues on the next line.
     while head.count('"') % 2 and len(head) < 65536:
         more = file.readline()
@@ -219,13 +224,22 @@ def read_header(path: Path, file: TextIO) -> Header:
             path=path,
             hint="the first row must be the column headers, including 'email'",
         )
-    delimiter = sniff_delimiter(head)
+    delimiter = directive.group(1) if directive else sniff_delimiter(head)
     try:
         raw = next(csv.reader([head], delimiter=delimiter, skipinitialspace=True), [])
     except csv.Error as error:
         raise csv_error(path, 1, error) from None
     ending = "\r\n" if head.endswith("\r\n") else head[-1] if head[-1] in "\r\n" else "\n"
     return Header(delimiter, raw, [normalise_column(c) for c in raw], ending)
+
+
+def _workbook_kind(magic: bytes) -> str:
+    """What a spreadsheet program's own file format is, by its first bytes ("" if none)."""
+    if magic.startswith(b"PK\x03\x04"):  # a zip: .xlsx, .ods, .numbers
+        return "a spreadsheet workbook (.xlsx)"
+    if magic.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: Excel 97-2003
+        return "an Excel 97-2003 workbook (.xls)"
+    return ""
 
 
 def open_csv(
@@ -236,6 +250,16 @@ def open_csv(
     ``check`` (the caller's column rules) runs on the header before anything else is read.
     """
     try:
+        with path.open("rb") as raw:
+            workbook = _workbook_kind(raw.read(8))
+        if workbook:
+            # Checked first: a small workbook's bytes can happen to decode as text, and its
+            # "columns" were then listed as binary garbage.
+            raise RecipientsError(
+                f"is {workbook}, not a CSV file",
+                path=path,
+                hint="in Excel use File > Save As > 'CSV UTF-8 (Comma delimited)'",
+            )
         encoding = detect_encoding(path)
         # utf-8-sig drops Excel's BOM; newline="" lets csv see quoted line breaks intact.
         file = path.open(encoding=encoding, errors="strict", newline="")

@@ -16,7 +16,7 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from .bounces import DELAY, HARD, SOFT, Failure, detect, is_dsn
+from .bounces import DELAY, HARD, SOFT, Failure, detect, has_status, is_dsn, own_text
 
 __all__ = ["Feedback", "classify", "KINDS"]
 
@@ -41,10 +41,25 @@ _BOUNCE_SUBJECT = re.compile(
 _AUTO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|automatische antwort|out of (the )?office|"
     r"abwesenheit|absence|r[ée]ponse automatique|risposta automatica|respuesta autom[áa]tica|"
-    r"automatisch antwoord|vacation|away from (the )?office|on (annual )?leave)",
+    r"automatisch antwoord|vacation|away from (the )?office|on (annual )?leave|"
+    # Outlook's and Exchange's own words in other languages (set by the person, often
+    # without any Auto-Submitted header): "Abwesend:", "Afwezig:", "Absent du bureau",
+    # "Niet aanwezig", "Fuera de la oficina", "Fora do escritório", "Fuori sede".
+    r"abwesend|afwezig|niet aanwezig|absent du bureau|fuera de la oficina|fora do escrit|"
+    r"fuori sede)",
     re.I,
 )
-_UNSUBSCRIBE_WORDS = re.compile(r"^\s*(re:\s*)?(unsubscribe|remove me|stop)\s*[.!]?\s*$", re.I)
+# A reply's subject keeps the mail client's prefix in the sender's language: "Re:",
+# Outlook's German "AW:" and "WG:", Dutch "Antw:", Nordic "SV:"/"VS:", Italian "R:", "Fwd:".
+_UNSUBSCRIBE_WORDS = re.compile(
+    r"^\s*((re|aw|antw|sv|vs|r|fw|fwd|wg|tr|ref|réf|rif)\s?:\s*)*"
+    r"(unsubscribe|remove me|stop)\s*[.!]?\s*$",
+    re.I,
+)
+
+
+# ARF (RFC 5965) Feedback-Types that are not a member's complaint.
+_NOT_COMPLAINTS = ("auth-failure", "not-spam", "virus", "dmarc")
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,8 @@ def _looks_like_bounce(msg: Message) -> bool:
     "failed addresses" in ordinary mail, so they only see what a mail system sent."""
     if msg.get("X-Failed-Recipients"):
         return True
+    if "X-MS-Exchange-Message-Is-Ndr" in msg:  # Exchange's NDR mark (its value is empty)
+        return True
     if _BOUNCE_SENDER.match(parseaddr(str(msg.get("From", "")))[1]):
         return True
     bounce_subject = bool(_BOUNCE_SUBJECT.search(_decoded(msg.get("Subject"))))
@@ -208,26 +225,19 @@ def _auto_reply(msg: Message) -> str:
 
 
 def _first_line(msg: Message) -> str:
-    body = msg.get_body(preferencelist=("plain",)) if hasattr(msg, "get_body") else None
-    part = body or (msg if not msg.is_multipart() else None)
-    if part is None:
-        return ""
-    try:
-        text = (part.get_payload(decode=True) or b"").decode(
-            part.get_content_charset() or "utf-8", "replace"
-        )
-    except (LookupError, ValueError):
-        return ""
-    for line in text.splitlines():
+    """The first line the sender wrote: of the plain-text part (a reply from Gmail or
+    Outlook is multipart/alternative), else of the HTML part read as text (Outlook can send
+    HTML alone) — never of a message it carries."""
+    for line in own_text(msg).splitlines():
         if line.strip():
             return line.strip()
     return ""
 
 
-def _is_unsubscribe(msg: Message, unsubscribe_mailto: str, own_address: str) -> bool:
+def _asks_to_unsubscribe(msg: Message, unsubscribe_mailto: str, own_address: str) -> bool:
+    """An explicit request: the subject is just "unsubscribe" (what a mail client's
+    List-Unsubscribe mailto sends), or the mail went to the unsubscribe address."""
     if _UNSUBSCRIBE_WORDS.match(_decoded(msg.get("Subject"))):
-        return True
-    if _UNSUBSCRIBE_WORDS.match(_first_line(msg)):
         return True
     mailto = unsubscribe_mailto.strip().casefold()
     # Mail to the unsubscribe address counts only when it is not also the address members
@@ -240,6 +250,17 @@ def _is_unsubscribe(msg: Message, unsubscribe_mailto: str, own_address: str) -> 
     return False
 
 
+def _drop_attachments(msg: Message) -> None:
+    """Empty the pictures, PDFs and other binary parts of a message we parsed ourselves:
+    nothing here reads them, and flufl.bounce's generic detectors would scan every line of
+    their base64 (seconds for a bounce returning a bulletin with a 20 MB attachment)."""
+    for part in msg.walk():
+        if not part.is_multipart() and part.get_content_maintype() in (
+            "application", "image", "audio", "video", "font", "model",
+        ):  # fmt: skip
+            part.set_payload("")
+
+
 def classify(
     data: bytes | Message, *, unsubscribe_mailto: str = "", own_address: str = ""
 ) -> Feedback:
@@ -248,7 +269,11 @@ def classify(
     ``unsubscribe_mailto`` is NEWSLETTER_UNSUBSCRIBE_MAILTO; ``own_address`` the From
     address of the bulletin (mail to it is not an unsubscribe request by itself).
     """
-    msg = data if isinstance(data, Message) else message_from_bytes(data, policy=policy.compat32)
+    if isinstance(data, Message):
+        msg = data
+    else:
+        msg = message_from_bytes(data, policy=policy.compat32)
+        _drop_attachments(msg)
     sender = parseaddr(str(msg.get("From", "")))[1]
     base = {
         "sender": sender,
@@ -261,7 +286,18 @@ def classify(
         and msg.get_param("report-type", "").lower() == "feedback-report"
     ):
         addresses, kind = _complaint(msg)
+        if kind.lower() in _NOT_COMPLAINTS:
+            # A DMARC failure report (RFC 6591 auth-failure, sent to a domain's ruf= address,
+            # often the chair's own), a virus report or a "not spam" vote: reports in ARF
+            # form, but no member asked to stop.
+            return Feedback(AUTO_REPLY, detail=f"feedback report: {kind}, not a complaint", **base)
         return Feedback(COMPLAINT, addresses=tuple(addresses), detail=kind, **base)
+    if (
+        msg.get_content_type() == "multipart/report"
+        and msg.get_param("report-type", "").lower() == "disposition-notification"
+    ):
+        # A read receipt (RFC 8098 "Read:" / "Not read:"): nobody wrote anything.
+        return Feedback(AUTO_REPLY, detail="read receipt", **base)
     if is_dsn(msg) or _looks_like_bounce(msg):
         failures = tuple(detect(msg))
         if failures:
@@ -271,11 +307,22 @@ def classify(
                          SOFT_BOUNCE: SOFT, DELAYED: DELAY}[kind])  # fmt: skip
             detail = " ".join(x for x in (worst.status, worst.diagnostic) if x)
             return Feedback(kind, failures=failures, detail=detail[:200], **base)
-        if is_dsn(msg):
+        if is_dsn(msg) and has_status(msg):
             return Feedback(AUTO_REPLY, detail="delivery report without a failure", **base)
+        # A bounce whose recipient could not be read: listed for the chair to read, not
+        # dropped as an auto-reply (Exchange marks its NDRs Auto-Submitted).
+        return Feedback(REPLY, detail="a bounce naming no recipient we could read", **base)
+    unsubscribe = Feedback(UNSUBSCRIBE, addresses=(sender,) if sender else (), **base)
+    # Before the auto-reply test: a mail client's or provider's unsubscribe mail is machine
+    # made and may say so (Auto-Submitted: auto-generated); an out-of-office never has
+    # "unsubscribe" for its whole subject, nor goes to the unsubscribe address.
+    if _asks_to_unsubscribe(msg, unsubscribe_mailto, own_address) and not _AUTO_SUBJECT.search(
+        base["subject"]
+    ):
+        return unsubscribe
     why = _auto_reply(msg)
     if why:
         return Feedback(AUTO_REPLY, detail=why, **base)
-    if _is_unsubscribe(msg, unsubscribe_mailto, own_address):
-        return Feedback(UNSUBSCRIBE, addresses=(sender,) if sender else (), **base)
+    if _UNSUBSCRIBE_WORDS.match(_first_line(msg)):
+        return unsubscribe
     return Feedback(REPLY, **base)

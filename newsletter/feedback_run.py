@@ -44,6 +44,10 @@ REASONS = {"hard": "bounced", "soft": "bounced", "complaint": "complained",
 # (--since reads further). Feedback on a bulletin arrives within days; older mail is not it.
 FIRST_RUN_DAYS = 30
 
+# Reconnections one run makes after the server dropped the connection while a message was
+# read (each damaged message costs two); past this, what was read is saved and the run ends.
+MAX_RECONNECTS = 6
+
 _SMTP_PERMANENT = re.compile(r"^\s*5\d\d\b")
 
 
@@ -117,6 +121,13 @@ class _Decisions:
         return "suppress"
 
     def act(self, address: str, kind: str, slug: str, detail: str) -> str:
+        from .recipients import validate_address
+
+        if validate_address(address.strip())[0] is None:
+            # A sender the suppression list cannot hold (raw 8-bit bytes in a From header,
+            # say): one such message must not fail every run's write, or nothing would
+            # ever be suppressed again. It is shown, for the chair to read.
+            return "left: not a valid address"
         self.events.append(Event(address, slug, kind, detail[:300]))
         if kind != "soft":
             return self.suppress_address(address, kind, slug)
@@ -242,18 +253,21 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
         targets = [address]
         if fb.sender and fb.sender.casefold() != address.casefold():
             targets.append(fb.sender)
+        acted = False
         for target in targets:
             action = decide.act(target, "unsubscribe", slug, fb.subject)
+            acted = acted or not action.startswith("left")
             if not found:
                 # Honoured, but the chair should know no member was taken off: often a
                 # member writing from another address, whose member address stays mailed.
                 action += " (not a member)"
             report.rows.append(Row(source, fb.kind, target, slug, action, fb.subject))
-        return True
+        return acted  # a request nobody could be taken off for stays in the folder
     if fb.kind == AUTO_REPLY:
         report.rows.append(Row(source, fb.kind, fb.sender, "", "ignored", fb.detail))
         return True
-    report.replies.append(Reply(fb.sender, fb.subject, fb.date))
+    # A subject can be any length; a screenful of one would bury the other replies.
+    report.replies.append(Reply(fb.sender, fb.subject[:200], fb.date))
     return False
 
 
@@ -330,7 +344,8 @@ def run_feedback(
                     "the server has neither MOVE nor UIDPLUS: moving could delete other mail",
                     host=params.host, port=params.port, hint="run without --move-to",
                 )  # fmt: skip
-            uidvalidity = mailbox.open_folder(params.folder, readonly=dry_run or not move_to)
+            readonly = dry_run or not move_to
+            uidvalidity = mailbox.open_folder(params.folder, readonly=readonly)
             done = log.processed_uids(params.folder, uidvalidity) if log else set()
             all_uids = mailbox.uids(since)
             report.already_processed = sum(1 for uid in all_uids if uid in done)
@@ -339,11 +354,68 @@ def run_feedback(
             # moved now too, or `feedback` then `feedback --move-to` would leave it for good.
             earlier = log.movable_uids(params.folder, uidvalidity) if log and move_to else set()
             to_move: list[int] = [uid for uid in all_uids if uid in earlier]
+            lost: MailboxError | None = None
+            reconnects = 0
+            suspect: int | None = None  # failed twice, on fresh connections
+
+            def reopen() -> None:
+                nonlocal mailbox
+                mailbox.close()
+                mailbox = open_mailbox(params, sign_in)
+                if mailbox.open_folder(params.folder, readonly=readonly) != uidvalidity:
+                    raise MailboxError(
+                        f"folder {params.folder!r} was renumbered (new UIDVALIDITY) during "
+                        "the run", host=params.host, port=params.port,
+                        hint="run newsletter feedback again",
+                    )  # fmt: skip
+
             for uid in all_uids:
                 if uid in done:
                     continue
-                data = mailbox.fetch(uid)
+                data: bytes | None = None
+                attempts = 0
+                while True:
+                    try:
+                        data = mailbox.fetch(uid)
+                        break
+                    except MailboxError as error:
+                        # The connection went away: reconnect and try again (a dropped
+                        # link). Failing twice on one message, it is the message (Dovecot
+                        # ends the connection on a damaged file): skipped, once the next
+                        # message reads fine — or every run would stop at it for good.
+                        if reconnects >= MAX_RECONNECTS:
+                            lost = error
+                            break
+                        reconnects += 1
+                        try:
+                            reopen()
+                        except MailboxError:
+                            lost = error  # gone for good: say where it went away
+                            break
+                        attempts += 1
+                        if attempts == 2:
+                            if suspect is not None:
+                                lost = error  # two in a row: the link, not the messages
+                            suspect = uid
+                            break
+                if lost is not None:
+                    if dry_run or log is None or not processed:
+                        raise lost  # nothing read yet: "nothing was changed"
+                    # What was read is saved below, so a large mailbox on a flaky link
+                    # still gets through, run after run.
+                    break
+                if attempts == 2:
+                    continue  # the suspect: confirmed when a later message reads fine
+                if suspect is not None:
+                    report.count("unreadable")
+                    report.rows.append(Row(f"UID {suspect}", "unreadable", "", "",
+                        "left: the server fails on it", "read it in your mail client"))  # fmt: skip
+                    processed.append((suspect, "unreadable", False))
+                    suspect = None
                 if data is None:
+                    # Gone meanwhile, or refused by the server: tried again next run.
+                    report.rows.append(Row(f"UID {uid}", "unreadable", "", "",
+                                           "left: the server did not return it"))  # fmt: skip
                     continue
                 fb = _classify(data, settings.unsubscribe_mailto, own)
                 movable = _handle(fb, f"UID {uid}", matcher, decide)
@@ -366,6 +438,12 @@ def run_feedback(
             )
             log.commit(folder=params.folder, uidvalidity=uidvalidity, processed=processed,
                        events=decide.events, at=at)  # fmt: skip
+            if lost is not None:
+                raise MailboxError(
+                    lost.message, host=params.host, port=params.port,
+                    hint=f"the {len(processed)} message(s) read before it were processed and "
+                    "saved; run newsletter feedback again for the rest",
+                )  # fmt: skip
             if move_to and to_move:
                 mailbox.move(to_move, move_to)
                 report.moved = len(to_move)

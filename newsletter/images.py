@@ -5,6 +5,7 @@ to the issue file (``images/social.jpg`` next to ``issues/december-2023.md``); t
 organisation's ``logo_url`` may also be a file, relative to the templates folder. Each local
 file is
 
+- read as JPEG, PNG, GIF, WebP, BMP, TIFF or HEIC (iPhone photos; through pillow-heif);
 - turned upright from its EXIF orientation flag (phones store photos sideways plus a flag);
 - stripped of every piece of metadata (EXIF with GPS position, camera, owner; XMP; comments),
   its colours converted to sRGB when it carried a colour profile;
@@ -21,6 +22,7 @@ relative path for the preview) is decided by the caller; this module only prepar
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -271,10 +273,24 @@ def _near_miss(path: Path) -> Path | None:
     return found if found != path and found.is_file() else None
 
 
+@functools.cache
+def _read_heic() -> None:
+    """Teach Pillow to open HEIC/HEIF, the format iPhones (and many Android phones) save
+    photos in. pillow-heif wraps libheif, the reference decoder; Pillow has none of its own.
+    It applies the file's rotation while decoding and resets the EXIF flag, so the photo
+    comes out upright once, not twice. Registered on first use: importing it costs start-up."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # an install without it: HEIC photos get the "not an image" error
+        return
+    register_heif_opener()
+
+
 def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
     """Orient, strip, convert and scale one picture (see the module's docstring)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    _read_heic()
     Image.MAX_IMAGE_PIXELS = None  # checked below, by format (see JPEG_MAX_PIXELS)
     try:
         with Image.open(io.BytesIO(data)) as opened:
@@ -294,7 +310,7 @@ def prepare_bytes(data: bytes, *, source: Path) -> PreparedImage:
         detail = "" if isinstance(error, UnidentifiedImageError) else f" ({error})"
         raise ImageFileError(
             f"{source} is not an image Pillow can read{detail}",
-            "use a JPEG, PNG, GIF or WebP file (export iPhone HEIC photos as JPEG)",
+            "use a JPEG, PNG, GIF, WebP or HEIC file",
         ) from None
     picture = _eight_bit(picture)
     icc = picture.info.get("icc_profile")

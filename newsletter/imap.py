@@ -18,11 +18,12 @@ A plain EXPUNGE is never sent, since it would also remove messages someone else 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import imaplib
 import re
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .config import LOCAL_HOSTS, Settings
@@ -85,10 +86,17 @@ def imap_params(settings: Settings) -> ImapParams:
         port=settings.imap_port or DEFAULT_IMAP_PORTS[settings.imap_security],
         security=settings.imap_security,
         username=settings.imap_username or settings.smtp_username,
-        folder=settings.imap_folder or "INBOX",
+        folder=_folder(settings.imap_folder),
         cafile=settings.imap_cafile or settings.smtp_cafile,
         timeout=settings.smtp_timeout,
     )
+
+
+def _folder(name: str) -> str:
+    """The folder as configured; INBOX in any case is INBOX (RFC 3501 5.1), so that "Inbox"
+    and "INBOX" are one folder to the memory of what was processed, not two."""
+    name = name.strip()
+    return "INBOX" if not name or name.upper() == "INBOX" else name
 
 
 def password_login(username: str, password: str) -> Authenticator:
@@ -179,6 +187,30 @@ def _modified_utf7(name: str) -> str:
     return "".join(out)
 
 
+# What to do after the connection was lost. While reading, nothing has been written yet
+# (feedback_run replaces this hint when it saved what was read before); when moving, both
+# the suppression list and the feedback memory are written and the next run moves the rest.
+_AGAIN = "nothing was changed; run newsletter feedback again"
+_MOVE_AGAIN = "the suppressions are saved; run newsletter feedback --move-to again to move the rest"
+
+
+def _from_modified_utf7(name: str) -> str:
+    """A folder name as the server lists it ("Trait&AOk-s") → as people read it."""
+    import base64
+
+    def decode(match: re.Match[str]) -> str:
+        chunk = match.group(1)
+        if not chunk:
+            return "&"
+        raw = chunk.replace(",", "/")
+        try:
+            return base64.b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-16-be")
+        except (ValueError, UnicodeDecodeError):
+            return match.group(0)
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", decode, name)
+
+
 def _uid_set(uids: Iterable[int]) -> str:
     return ",".join(str(u) for u in sorted(uids))
 
@@ -194,34 +226,68 @@ class Mailbox:
     def _fail(self, message: str, hint: str | None = None) -> MailboxError:
         return MailboxError(message, host=self.params.host, port=self.params.port, hint=hint)
 
+    @contextlib.contextmanager
+    def _talking(self, doing: str, hint: str) -> Iterator[None]:
+        """A connection lost mid-run (the server's BYE, a reset, a timeout, an answer
+        imaplib cannot read) as one line naming the server, the folder and what to do."""
+        try:
+            yield
+        except (imaplib.IMAP4.error, OSError) as error:
+            folder = f" in folder {self.folder!r}" if self.folder else ""
+            reason = _text(str(error)) or type(error).__name__
+            raise self._fail(f"connection lost while {doing}{folder}: {reason}", hint) from None
+
     @property
     def capabilities(self) -> set[str]:
         return {c.upper() for c in self._conn.capabilities}
 
     def open_folder(self, folder: str, *, readonly: bool) -> int:
         """SELECT (or EXAMINE, read-only) the folder; its UIDVALIDITY."""
-        typ, detail = self._conn.select(_quote(folder), readonly=readonly)
+        with self._talking(f"opening folder {folder!r}", _AGAIN):
+            typ, detail = self._conn.select(_quote(folder), readonly=readonly)
         if typ != "OK":
+            names = self.folder_names()
+            listing = f"; this mailbox has: {', '.join(names[:15])}" if names else ""
             raise self._fail(
                 f"cannot open folder {folder!r}: {_text(detail)}",
-                hint="check NEWSLETTER_IMAP_FOLDER",
+                hint=f"check NEWSLETTER_IMAP_FOLDER{listing}",
             )
         self.folder = folder
         _, values = self._conn.response("UIDVALIDITY")
         return int(values[0]) if values and values[0] else 0
 
+    def folder_names(self) -> list[str]:
+        """The folders as the mail client shows them (for an error naming a wrong one)."""
+        try:
+            typ, lines = self._conn.list()
+        except (imaplib.IMAP4.error, OSError):
+            return []
+        names = []
+        for line in lines or [] if typ == "OK" else []:
+            if not isinstance(line, bytes):
+                continue
+            found = re.search(rb'(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', line)
+            if found:
+                raw = found.group(1) if found.group(1) is not None else found.group(2)
+                names.append(_from_modified_utf7(raw.decode("ascii", "replace")))
+        return names
+
     def uids(self, since: dt.date | None = None) -> list[int]:
         criteria = ["SINCE", since.strftime("%d-%b-%Y")] if since else ["ALL"]
-        typ, found = self._conn.uid("SEARCH", *criteria)
+        with self._talking("searching", _AGAIN):
+            typ, found = self._conn.uid("SEARCH", *criteria)
         if typ != "OK":
             raise self._fail(f"search failed: {_text(found)}")
         return sorted(int(u) for u in (found[0] or b"").split())
 
     def fetch(self, uid: int) -> bytes | None:
-        """The whole message, without setting \\Seen; None if it vanished meanwhile."""
-        typ, data = self._conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        """The whole message, without setting \\Seen; None if it vanished meanwhile, or if
+        the server will not give this one message (Exchange Online answers ``NO`` for a
+        damaged item): one such message must not stop every run at the same place."""
+        with self._talking(f"reading message UID {uid}", _AGAIN):
+            typ, data = self._conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
         if typ != "OK":
-            raise self._fail(f"cannot fetch message UID {uid}: {_text(data)}")
+            return None
         for item in data:
             if isinstance(item, tuple) and len(item) == 2:
                 return item[1]
@@ -235,6 +301,10 @@ class Mailbox:
         uid_list = sorted(set(uids))
         if not uid_list:
             return
+        with self._talking(f"moving messages to {destination!r}", _MOVE_AGAIN):
+            self._move(uid_list, destination)
+
+    def _move(self, uid_list: list[int], destination: str) -> None:
         target = _quote(destination)
         self._conn.create(target)  # NO "already exists" is fine: COPY/MOVE will tell
         chosen = _uid_set(uid_list)
@@ -312,6 +382,14 @@ def connect(
             f"TLS failed: {error.reason or error}",
             hint="check NEWSLETTER_IMAP_SECURITY and NEWSLETTER_IMAP_PORT (ssl is usually 993)",
         ) from None
+    except imaplib.IMAP4.abort as error:
+        # The connection went away (or the server said BYE) before or during sign-in: not
+        # a refused password, which is what the next clause would call it.
+        raise fail(
+            f"connection lost while signing in: {_text(str(error))}",
+            hint="run newsletter feedback again; if it keeps happening, check "
+            "NEWSLETTER_IMAP_SECURITY and NEWSLETTER_IMAP_PORT",
+        ) from None
     except imaplib.IMAP4.error as error:
         if conn is not None:
             _quiet_logout(conn)
@@ -321,7 +399,14 @@ def connect(
         )
         raise fail(f"sign-in refused: {text}", hint=hint) from None
     except TimeoutError:
-        raise fail("no answer in time", hint="check NEWSLETTER_IMAP_HOST and the port") from None
+        if conn is None:  # no greeting: often starttls or none on the implicit-TLS port 993
+            hint = (
+                "check NEWSLETTER_IMAP_HOST, NEWSLETTER_IMAP_PORT and NEWSLETTER_IMAP_SECURITY "
+                "(port 993 is ssl, 143 is starttls)"
+            )
+        else:  # after failed sign-ins servers answer slowly on purpose
+            hint = "wait a minute and try again; check NEWSLETTER_IMAP_PASSWORD"
+        raise fail("no answer in time", hint=hint) from None
     except OSError as error:
         raise fail(
             f"cannot connect: {error.strerror or error}",

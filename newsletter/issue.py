@@ -179,6 +179,14 @@ def parse_issue(path: Path) -> Issue:
     )
 
 
+def indented_code_lines(issue: Issue) -> list[int]:
+    """File lines where an indented code block starts (4 spaces or a tab): prose indented
+    as in a word processor, which shows as code. Fenced code (```) is meant; not listed."""
+    _, body, body_line = split_front_matter(issue.source, issue.path)
+    tokens = _markdown().parse(escape_field_pipes(blank_comments(body)))
+    return [body_line + t.map[0] for t in tokens if t.type == "code_block" and t.map]
+
+
 def _misspelt(key: str, meta: dict[str, Any]) -> str | None:
     """The front-matter key that is most likely a typo of the missing ``key``."""
     import difflib
@@ -197,8 +205,22 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         raise IssueError("file not found", path=path) from None
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise IssueError("not UTF-8 text", path=path, line=line, hint="save it as UTF-8") from None
+        data = path.read_bytes()
+        resave = "in Notepad: File > Save as, Encoding: UTF-8; in other editors, save as UTF-8"
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise IssueError(
+                "is UTF-16 text ('Unicode'), not UTF-8", path=path, line=1, hint=resave
+            ) from None
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start : exc.start + 1]
+        ansi = byte.decode("cp1252", errors="replace")
+        seen = f" ({ansi!r} in Windows-1252)" if ansi != "\ufffd" else ""
+        raise IssueError(
+            f"not UTF-8 text: byte 0x{byte.hex()}{seen} cannot be read",
+            path=path,
+            line=line,
+            hint=resave,
+        ) from None
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]:
@@ -231,15 +253,82 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        context = getattr(exc, "context_mark", None)
+        if "end of stream" in problem and context is not None:
+            mark = context  # an unclosed quote: where it opened, not the closing '---'
+        line = (mark.line + 2) if mark else 1
+        if 2 < line <= end and lines[line - 1][:1].isspace() and " #" in lines[line - 2]:
+            # An indented line after a ' #': YAML took the rest of the value for a comment
+            # and then found this line orphaned. The ' #' is the thing to fix.
+            raise IssueError(
+                "front matter: everything after ' #' was read as a comment",
+                path=path,
+                line=line - 1,
+                hint="put the whole value in double quotes, on one line",
+            ) from None
         raise IssueError(
             f"front matter: {problem}",
             path=path,
-            line=(mark.line + 2) if mark else 1,
-            hint="check quoting: values containing ': ' need quotes",
+            line=line,
+            hint=_quoting_hint(lines[line - 1] if 1 < line <= end else ""),
         ) from None
     if not isinstance(meta, dict):
         raise IssueError("front matter must be 'key: value' lines", path=path, line=2)
+    _check_comments(meta, lines[1:end], path)
     return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
+
+
+_KEY_VALUE = re.compile(r"(?P<key>[A-Za-z_][\w-]*)\s*:\s+(?P<value>.*?)\s*\Z")
+
+
+def _quoting_hint(line: str) -> str:
+    """What to do about a front-matter line YAML could not read: almost always quoting."""
+    if line[:1] in (" ", "\t") and line.strip():
+        return "start each 'key: value' line at the left edge, without spaces or tabs"
+    match = _KEY_VALUE.match(line.rstrip("\r\n"))
+    if not match:
+        return "write each line as 'key: value'; values containing ': ' need quotes"
+    key, value = match.group("key"), match.group("value")
+    inner = value.strip("'\"").replace('"', '\\"')
+    quoted = f'{key}: "{inner}"'
+    if value.startswith("'"):
+        return f"an apostrophe ends a value in '…': use double quotes instead — {quoted}"
+    if value.startswith('"'):
+        return f'close the quote, and write a " inside the value as \\" — {quoted}'
+    return f"put the value in double quotes — {quoted}"
+
+
+def _check_comments(meta: dict[Any, Any], lines: list[str], path: Path) -> None:
+    """YAML reads `` #`` in an unquoted value as the start of a comment: ``subject: Issue #12
+    news`` became the subject "Issue", silently. For the text keys that is never meant. A
+    value continued on indented lines is read the same way: a `` #`` there cut the rest."""
+    for number, line in enumerate(lines, start=2):
+        match = _KEY_VALUE.match(line.rstrip("\r\n")) or re.match(
+            r"(?P<key>[A-Za-z_][\w-]*)\s*:(?P<value>)\s*\Z", line.rstrip("\r\n")
+        )
+        if not match or match.group("key") not in ("title", "subject", "preheader"):
+            continue
+        value = match.group("value")
+        if value[:1] in ("'", '"', "|", ">"):
+            continue
+        # The value's lines: this one and the indented ones that continue it.
+        block = [(number, value)]
+        for offset, more in enumerate(lines[number - 1 :], start=number + 1):
+            if not more[:1].isspace() or not more.strip():
+                break
+            block.append((offset, more.strip()))
+        cut = next((n for n, part in block if " #" in f" {part}"), None)
+        kept = meta.get(match.group("key"))
+        written = " ".join(part for _, part in block if part)
+        if cut is None or not isinstance(kept, str) or " ".join(kept.split()) == written:
+            continue
+        raise IssueError(
+            f"{match.group('key')!r}: everything after ' #' was read as a comment and "
+            f"dropped (it would read {kept.strip()!r})",
+            path=path,
+            line=cut,
+            hint=_quoting_hint(f"{match.group('key')}: {written}"),
+        )
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -294,14 +383,113 @@ def _date(meta: dict[str, Any], text: str, path: Path) -> dt.date:
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
+        return read_date(str(value))
+    except ValueError as exc:
         raise IssueError(
             f"date {value!r} is not a date",
             path=path,
             line=key_line(text, "date"),
-            hint="write it as YYYY-MM-DD, e.g. 2023-12-14",
+            hint=str(exc),
         ) from None
+
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_WEEKDAY = (
+    r"(?:(?P<weekday>mon|tue|wed|thu|fri|sat|sun)(?:day|s|nes|nesday|rs|rsday|urday)?\.?,?\s+)?"
+)
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+_MONTH = r"(?P<month>[a-z]+)\.?"
+_YEAR = r"(?P<year>\d{4})"
+# "1 December 2023", "Friday 1st Dec 2023" (British); "December 1, 2023" (American): the
+# month is a word, so neither can be misread, unlike 01/12/2023.
+_WRITTEN_DATES = (
+    re.compile(rf"{_WEEKDAY}{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}"),
+    re.compile(rf"{_WEEKDAY}{_MONTH}\s+{_DAY},?\s+{_YEAR}"),
+)
+_YEAR_FIRST = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+_NUMERIC_DATE = re.compile(r"(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?P<year>\d{4})")
+
+
+def read_date(text: str) -> dt.date:
+    """An issue date: ``YYYY-MM-DD``, or written out with the month's name in English
+    (``1 December 2023``, ``December 1, 2023``). Numbers only in another order
+    (``01/12/2023``: 1 December in Britain, 12 January in the US) are refused; the
+    ValueError says what to write instead, in the YYYY-MM-DD form."""
+    value = " ".join(text.split())
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    year_first = _YEAR_FIRST.fullmatch(value)
+    if year_first:  # 2023-12-1, 2023/12/01: the year first is always year, month, day
+        year, month, day = (int(part) for part in year_first.groups())
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            month_name = (
+                f"{dt.date(year, month, 1):%B %Y} has no day {day}: " if 1 <= month <= 12 else ""
+            )
+            raise ValueError(f"{month_name}write it as YYYY-MM-DD, e.g. 2023-12-14") from None
+    lowered = value.lower()
+    for pattern in _WRITTEN_DATES:
+        match = pattern.fullmatch(lowered)
+        if match and match.group("month") in _MONTHS:
+            day, year = int(match.group("day")), int(match.group("year"))
+            month = _MONTHS[match.group("month")]
+            try:
+                day_ = dt.date(year, month, day)
+            except ValueError:
+                raise ValueError(
+                    f"{dt.date(year, month, 1):%B %Y} has no day {day}: write it as YYYY-MM-DD"
+                ) from None
+            weekday = match.group("weekday")
+            if weekday and weekday != f"{day_:%a}".lower():
+                # "Monday 1 December 2023" was a Friday: which of the two was meant?
+                raise ValueError(
+                    f"{day_.day} {day_:%B %Y} is a {day_:%A}, not a "
+                    f"{value.split()[0].rstrip(',.')}: write it as YYYY-MM-DD, "
+                    f"e.g. {day_.isoformat()}"
+                )
+            return day_
+    numeric = _NUMERIC_DATE.fullmatch(value)
+    if numeric:
+        a, b, year = (int(numeric.group(n)) for n in ("a", "b", "year"))
+        readings = []
+        for day, month in ((a, b), (b, a)):
+            try:
+                readings.append(dt.date(year, month, day))
+            except ValueError:
+                continue
+        readings = sorted(set(readings))
+        if len(readings) == 2:
+            first, second = readings
+            raise ValueError(
+                f"it could be {first.day} {first:%B} or {second.day} {second:%B}: "
+                f"write it as YYYY-MM-DD, {first.isoformat()} or {second.isoformat()}"
+            )
+        if readings:
+            raise ValueError(f"write it as YYYY-MM-DD: {readings[0].isoformat()}")
+    raise ValueError("write it as YYYY-MM-DD, e.g. 2023-12-14 (or 14 December 2023)")
 
 
 # ---- body ----------------------------------------------------------------------------------
@@ -403,11 +591,13 @@ class _BodyParser:
         if kind == "paragraph_open":
             return self.paragraph(tokens[i + 1], tok), i + 3
         if kind in ("bullet_list_open", "ordered_list_open"):
-            return self.list_block(tokens, i)
+            whole, after = self.list_block(tokens, i)
+            return _restarted(whole, tokens, i, self.line), after
         if kind == "blockquote_open":
             close = _closing(tokens, i)
-            paragraphs = tuple(self.inlines(t) for t in tokens[i + 1 : close] if t.type == "inline")
-            return Quote(paragraphs=paragraphs, line=self.line(tok)), close + 1
+            return Quote(paragraphs=self.quoted(tokens[i + 1 : close]), line=self.line(tok)), (
+                close + 1
+            )
         if kind == "container_facts_open":
             close = _closing(tokens, i)
             return self.facts(tokens[i + 1 : close], tok), close + 1
@@ -415,11 +605,35 @@ class _BodyParser:
             close = _closing(tokens, i)
             return self.table(tokens[i + 1 : close], tok), close + 1
         if kind in ("fence", "code_block"):
-            lines: list[Inline] = []
-            for number, text in enumerate(tok.content.rstrip("\n").split("\n")):
-                lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
-            return Paragraph(content=tuple(lines), line=self.line(tok)), i + 1
+            return Paragraph(content=_code_lines(tok), line=self.line(tok)), i + 1
         raise self.error(f"unsupported Markdown ({kind.replace('_open', '')})", tok)
+
+    def quoted(self, inner: list[Any]) -> tuple[tuple[Inline, ...], ...]:
+        """A quote's paragraphs. Code blocks are not inline tokens (read apart, or a quoted
+        code block was lost); a quoted list item starts with its bullet or number, which
+        a quote of paragraphs otherwise drops ("1. Apply" read as "Apply")."""
+        paragraphs: list[tuple[Inline, ...]] = []
+        numbers: list[int | None] = []  # per open list: the next number, None for bullets
+        marker: tuple[Inline, ...] = ()
+        for tok in inner:
+            if tok.type == "bullet_list_open":
+                numbers.append(None)
+            elif tok.type == "ordered_list_open":
+                numbers.append(int(tok.attrs.get("start", 1)))
+            elif tok.type in ("bullet_list_close", "ordered_list_close"):
+                numbers.pop()
+            elif tok.type == "list_item_open" and numbers:
+                indent = "   " * (len(numbers) - 1)
+                number = numbers[-1]
+                marker = (Text(f"{indent}• " if number is None else f"{indent}{number}. "),)
+                if number is not None:
+                    numbers[-1] = number + 1
+            elif tok.type == "inline":
+                paragraphs.append(_merge_text(marker + self.inlines(tok)))
+                marker = ()
+            elif tok.type in ("fence", "code_block"):
+                paragraphs.append(_code_lines(tok))
+        return tuple(paragraphs)
 
     def table(self, inner: list[Any], opener: Any) -> Table:
         header: list[tuple[Inline, ...]] = []
@@ -549,6 +763,7 @@ class _BodyParser:
         close = _closing(tokens, i)
         items: list[tuple[Inline, ...]] = []
         sublists: list[BulletList | None] = []
+        after_code = False
         j = i + 1
         while j < close:
             tok = tokens[j]
@@ -558,16 +773,35 @@ class _BodyParser:
             elif tok.type in ("bullet_list_open", "ordered_list_open"):
                 sublists[-1], j = self.list_block(tokens, j)
                 continue
+            elif tok.type == "table_open":
+                # A list item holds lines, not blocks: a table indented under an item had
+                # its cells run together ("Event Date Expo 9 May"). One line per row,
+                # each cell with its column's label, as the table reads on a phone.
+                end = _closing(tokens, j)
+                rows = _table_lines(self.table(tokens[j + 1 : end], tok))
+                for row in rows:
+                    items[-1] = items[-1] + ((LineBreak(),) if items[-1] else ()) + row
+                after_code = True
+                j = end + 1
+                continue
             elif tok.type == "inline":
-                # A second paragraph in the same item reads on after a space.
-                joiner = (Text(" "),) if items[-1] else ()
+                # A second paragraph in the same item reads on after a space (after a code
+                # block, on a line of its own).
+                joiner = ((LineBreak(),) if after_code else (Text(" "),)) if items[-1] else ()
                 items[-1] = items[-1] + joiner + self.inlines(tok)
+            elif tok.type in ("fence", "code_block"):
+                # An indented code block in an item: on lines of its own, never dropped.
+                joiner = (LineBreak(),) if items[-1] else ()
+                items[-1] = items[-1] + joiner + _code_lines(tok)
+            if tok.type in ("inline", "fence", "code_block", "list_item_open"):
+                after_code = tok.type in ("fence", "code_block")
             j += 1
         block = BulletList(
             items=tuple(items),
             ordered=opener.type == "ordered_list_open",
             line=self.line(opener),
             sublists=tuple(sublists) if any(sublists) else (),
+            start=int(opener.attrs.get("start", 1)),
         )
         return block, close + 1
 
@@ -606,6 +840,13 @@ class _BodyParser:
         children = inline_token.children or []
         for child in children:
             if child.type == "image":
+                alone = [c for c in children if not (c.type == "text" and not c.content.strip())]
+                if len(alone) == 1:  # alone, but in a heading, list item, quote, cell or facts
+                    raise self.error(
+                        "a picture cannot be inside a heading, list, quote, table or facts block",
+                        inline_token,
+                        hint="put it on a line of its own, with a blank line before and after",
+                    )
                 raise self.error(
                     "an image must stand on a line of its own",
                     inline_token,
@@ -653,7 +894,7 @@ class _BodyParser:
                 stack[-1][2].append(node)
             elif kind == "html_inline":
                 out.append(Text(child.content))
-        return _fields(_merge_text(tuple(stack[0][2])))
+        return _fields(_line_breaks(_merge_text(tuple(stack[0][2]))))
 
 
 # A member field the chair may write in the body or subject, with an optional fallback:
@@ -667,6 +908,29 @@ FIELD_RE = re.compile(
 
 def field_of(match: re.Match[str]) -> Field:
     return Field(match.group(1), match.group(2) or match.group(3) or "")
+
+
+_BR = re.compile(r"<br\s*/?>", re.I)
+
+
+def _line_breaks(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    """``<br>`` typed out of habit is a line break, as the chair meant, not text every member
+    reads; all other HTML is shown as typed (``check`` warns)."""
+    out: list[Inline] = []
+    for node in nodes:
+        if isinstance(node, Text) and "<" in node.text and _BR.search(node.text):
+            for number, part in enumerate(_BR.split(node.text)):
+                if number:
+                    out.append(LineBreak())
+                if part:
+                    out.append(Text(part))
+        elif isinstance(node, Emphasis):
+            out.append(Emphasis(_line_breaks(node.children), node.strong))
+        elif isinstance(node, Link):
+            out.append(Link(node.href, _line_breaks(node.children), node.title))
+        else:
+            out.append(node)
+    return tuple(out)
 
 
 def _fields(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
@@ -689,6 +953,62 @@ def _fields(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
         else:
             out.append(node)
     return tuple(out)
+
+
+def _code_lines(token: Any) -> tuple[Inline, ...]:
+    """A code block (fenced or indented) as code spans, one a line, with line breaks."""
+    lines: list[Inline] = []
+    for number, text in enumerate(token.content.rstrip("\n").split("\n")):
+        lines.extend(((LineBreak(),) if number else ()) + (Code(text),))
+    return tuple(lines)
+
+
+def _restarted(
+    whole: BulletList, tokens: list[Any], i: int, line_of: Callable[[Any], int]
+) -> BulletList | list[BulletList]:
+    """CommonMark runs "1. one" on from a list just above it (even after a blank line):
+    typed "2023. … 2024. …" then "1. one", members read "2025. one". An item typed "1."
+    after items typed with other numbers starts a new list, as the chair meant ("1. 1. 1.",
+    numbering left to Markdown, stays one list)."""
+    if not whole.ordered:
+        return whole
+    level = tokens[i].level + 1
+    close = _closing(tokens, i)
+    opened = [t for t in tokens[i + 1 : close] if t.type == "list_item_open" and t.level == level]
+    typed = [t.info for t in opened]
+    cuts = [n for n in range(1, len(typed)) if typed[n] == "1" and typed[n - 1] != "1"]
+    if not cuts or len(typed) != len(whole.items):
+        return whole
+    parts = []
+    for start, end in zip([0, *cuts], [*cuts, len(typed)], strict=True):
+        parts.append(
+            BulletList(
+                items=whole.items[start:end],
+                ordered=True,
+                line=whole.line if start == 0 else line_of(opened[start]),
+                sublists=whole.sublists[start:end] if whole.sublists else (),
+                start=whole.start if start == 0 else 1,
+            )
+        )
+    return parts
+
+
+def _table_lines(table: Table) -> list[tuple[Inline, ...]]:
+    """A table as lines of ``Label: value; Label: value`` (empty cells left out), for where
+    a table cannot stand (inside a list item)."""
+    labels = [plain(cell).strip() for cell in table.header]
+    lines: list[tuple[Inline, ...]] = []
+    for row in table.rows:
+        line: tuple[Inline, ...] = ()
+        for n, cell in enumerate(row):
+            if not plain(cell).strip():
+                continue
+            label = labels[n] if n < len(labels) else ""
+            line += ((Text("; "),) if line else ()) + ((Text(f"{label}: "),) if label else ())
+            line += cell
+        if line:
+            lines.append(_merge_text(line))
+    return lines
 
 
 def _closing(tokens: list[Any], i: int) -> int:

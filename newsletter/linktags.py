@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -46,7 +46,11 @@ class LinkTagger:
 # Here rather than in campaign.py: ``render``/``preview`` need them, and importing the campaign
 # would load the message builder, the CSV reader and email-validator into every fresh render.
 def view_online_url(settings: Settings, slug: str) -> str:
-    return f"{settings.archive_url.rstrip('/')}/{slug}.html" if settings.archive_url else ""
+    # The slug is the file name, which may hold spaces ("Jan News 2024"): percent-encoded,
+    # or the text part's link stopped at the first space.
+    if not settings.archive_url:
+        return ""
+    return f"{settings.archive_url.rstrip('/')}/{quote(slug)}.html"
 
 
 def link_tagger(settings: Settings, slug: str) -> LinkTagger:

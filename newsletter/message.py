@@ -299,7 +299,8 @@ class MessageBuilder:
             if self.sender.unsubscribe_url.lower().startswith("https://"):
                 # RFC 8058 one-click unsubscribe (Gmail and Yahoo expect it for bulk mail).
                 headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
-        headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n')
+        # Folded: on one line the header is 82 characters, past RFC 5322's 78.
+        headers.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n')
         headers.append("\r\n")
         head = "".join(headers).encode("ascii")
         part_head = (

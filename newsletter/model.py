@@ -85,6 +85,7 @@ class BulletList:
     line: int = 0
     # A nested list under each item, or None (parallel to ``items``; empty = none at all).
     sublists: tuple[BulletList | None, ...] = ()
+    start: int = 1  # the first number of an ordered list ("3. Attend" continues a list)
 
     def sublist(self, index: int) -> BulletList | None:
         return self.sublists[index] if index < len(self.sublists) else None

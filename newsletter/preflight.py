@@ -103,9 +103,11 @@ def run_checks(
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
     _check_draft(campaign, report)
+    _check_renamed(campaign, report)
     _check_skeleton(campaign, report)
     _check_source(campaign, report)
     _check_content(campaign, report)
+    _check_literal_markdown(campaign, report)
     _check_colours(campaign, report)
     _check_logo(campaign, report)
     _check_images(campaign, report, http_head or http_head_default)
@@ -220,6 +222,19 @@ def _check_front_matter(campaign: Campaign, report: Report) -> None:
             "preheader is very short; inboxes fill the rest with the first words of the body",
             "write a sentence (40–100 characters) that adds to the subject",
         )
+    for key, value in (("title", issue.title), ("preheader", issue.preheader)):
+        syntax = _TEMPLATE_SYNTAX.search(value)
+        if syntax:
+            # Only the subject and the body are filled in per member: here every member,
+            # and the archive, would read the braces as typed.
+            report.add(
+                ERROR,
+                _where(campaign, key_line(campaign.issue.source, key)),
+                f"{key} holds {syntax.group(0)!r}, which every member would see as typed: "
+                "member fields are filled in the subject and the body only",
+                f"write the {key} without it",
+                code="template-syntax",
+            )
     if issue.preheader.strip().lower() == issue.subject.strip().lower():
         report.add(
             WARNING,
@@ -253,6 +268,38 @@ def _check_draft(campaign: Campaign, report: Report) -> None:
             "delete the 'draft: true' line when it is ready; previews and --test sends work "
             "meanwhile",
             code="draft",
+        )
+
+
+def _check_renamed(campaign: Campaign, report: Report) -> None:
+    """An issue sent, then its file renamed (``january.md`` → ``january-2026.md``): the
+    journal knows its members by the old slug, so a send under the new one would mail every
+    one of them a second copy. Compared by the rendered issue's hash, never by name."""
+    from .campaign import sent_before_as
+    from .journal import JOURNAL_NAME, Journal
+
+    path = campaign.settings.state_dir / JOURNAL_NAME
+    if not path.is_file():
+        return
+    with Journal.open(path) as journal:
+        if any(journal.counts(campaign.issue.slug).values()):
+            return  # sent (or begun) under this name: a resume, not a rename
+        runs: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        for summary in journal.issues_summary():
+            last = journal.last_run(summary.slug)
+            if last and summary.counts.get("sent"):
+                runs[summary.slug], counts[summary.slug] = last[0], summary.counts["sent"]
+    old = sent_before_as(campaign, runs)
+    if old:
+        report.add(
+            ERROR,
+            _where(campaign, 1),
+            f"this issue was already sent to {counts[old]} member(s) as {old!r}; its file "
+            "was renamed since, and under the new name every one of them would get it again",
+            f"rename it back to {campaign.settings.issues_dir / (old + '.md')} "
+            f"('newsletter status {old}' shows who got it)",
+            code="renamed",
         )
 
 
@@ -305,7 +352,8 @@ def _check_skeleton(campaign: Campaign, report: Report) -> None:
 
 
 _TEMPLATE_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{\{|\{%")
-_RAW_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+# HTML tags shown as typed; <br> is not among them: the parser reads it as a line break.
+_RAW_HTML = re.compile(r"</?(?![Bb][Rr]\s*/?>)[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _FOOTNOTE = re.compile(r"\[\^[^\]]+\]")
 _STRIKE = re.compile(r"~~[^~]+~~")
 
@@ -489,6 +537,137 @@ def _check_content(campaign: Campaign, report: Report) -> None:
                 where,
                 f"link text {said} does not say where it goes" + context_note,
                 "make the link text describe the target, e.g. 'register on the Innovate UK site'",
+            )
+
+
+# Markdown link syntax left in the text: markdown-it did not read it as a link (a space in
+# the address, a space before "(", an undefined [reference], a missing ")").
+_BROKEN_LINK = re.compile(
+    r"!?\[[^\[\]\n]*\](?:\(|\[[^\[\]\n]*\]|\s+\((?=\s*<?(?:https?:|www\.|mailto:|tel:)))"
+)
+
+
+# Numbered references typed as text ("as shown [1][2]") are meant to be seen as typed.
+_CITATION = re.compile(r"\[[\d,\s–-]+\]\[[\d,\s–-]+\]$")
+
+_HEADING_LINK = re.compile(r" {0,3}#{1,6}\s.*\[[^\[\]]*\]\([^)]*\)")
+
+
+def _inline_runs(block: model.Block) -> Iterator[tuple[model.Inline, ...]]:
+    """Each run of inline content a block shows (items, quoted paragraphs, facts, cells)."""
+    if isinstance(block, model.Paragraph):
+        yield block.content
+    elif isinstance(block, model.BulletList):
+        for index, item in enumerate(block.items):
+            yield item
+            sub = block.sublist(index)
+            if sub is not None:
+                yield from _inline_runs(sub)
+    elif isinstance(block, model.Quote):
+        yield from block.paragraphs
+    elif isinstance(block, model.Facts):
+        for fact in block.facts:
+            yield fact.value
+    elif isinstance(block, model.Table):
+        yield from block.header
+        for row in block.rows:
+            yield from row
+
+
+def _shown_text(nodes: tuple[model.Inline, ...]) -> str:
+    """The words a run shows as typed, code left out (code shows markup on purpose)."""
+    out: list[str] = []
+    for node in nodes:
+        if isinstance(node, model.Text):
+            out.append(node.text)
+        elif isinstance(node, model.Emphasis | model.Link):
+            out.append(_shown_text(node.children))
+        elif isinstance(node, model.Field):
+            out.append(f"{{{{ recipient.{node.name} }}}}")  # as typed, for the message
+        else:
+            out.append(" ")
+    return "".join(out)
+
+
+def _broken_link_hint(fragment: str, after: str) -> str:
+    if fragment.endswith("]("):
+        target = after.split(")", 1)[0] if ")" in after else ""
+        if not target:
+            return "close the ( … ) after the address: [text](https://…)"
+        if "{{" in target:
+            return (
+                "a member field cannot be filled in a link's address: link to a page every "
+                "member can use"
+            )
+        if " " in target.strip():
+            return "a web address cannot hold spaces: write each as %20, or put it in <…>"
+        return "write it as [text](https://…), on one line"
+    if fragment.rstrip().endswith("("):
+        return "remove the space between ] and ( : [text](https://…)"
+    return "write it as [text](https://…) ([text][name] needs a line '[name]: https://…')"
+
+
+def _check_literal_markdown(campaign: Campaign, report: Report) -> None:
+    """Markup every member would see as typed, or a link that cannot work: link syntax
+    markdown-it could not read (an error: the link is lost), a '<!--' never closed
+    (an error: the rest of the issue shows as text), member fields in a link's address
+    (an error: sent as typed), unmatched '**' (a warning)."""
+    for block in campaign.issue.all_blocks():
+        for run in _inline_runs(block):
+            text = _shown_text(run)
+            broken = next(
+                (m for m in _BROKEN_LINK.finditer(text) if not _CITATION.match(m.group())), None
+            )
+            if broken:
+                fragment = text[broken.start() : broken.end()]
+                shown = text[broken.start() : broken.start() + 70].split("\n")[0]
+                report.add(
+                    ERROR,
+                    _where(campaign, _source_line(campaign, block.line, fragment)),
+                    f"this is not read as a link, and every member would see it as typed: "
+                    f"{shown!r}",
+                    _broken_link_hint(fragment, text[broken.end() :]),
+                )
+            if "<!--" in text:
+                report.add(
+                    ERROR,
+                    _where(campaign, _source_line(campaign, block.line, "<!--")),
+                    "a comment '<!--' is never closed, so what follows shows as text",
+                    "end the comment with '-->'",
+                )
+            if "**" in text:
+                report.add(
+                    WARNING,
+                    _where(campaign, _source_line(campaign, block.line, "**")),
+                    "'**' without its pair is shown as typed",
+                    "close the bold text with '**', or delete the '**'",
+                )
+    from .issue import indented_code_lines
+
+    for number in indented_code_lines(campaign.issue):
+        report.add(
+            WARNING,
+            _where(campaign, number),
+            "this text is indented by 4 spaces or a tab, so it shows as code, in a typewriter font",
+            "remove the indentation; for code on purpose, put ``` lines around it",
+        )
+    for number, line in _body_lines(campaign):
+        if _HEADING_LINK.match(line):
+            report.add(
+                ERROR,
+                _where(campaign, number),
+                "a heading shows text only: the link in it is left out of the email",
+                "put the link in a sentence or a button under the heading",
+            )
+    for line, link, _ in _links(list(campaign.issue.all_blocks())):
+        if "{{" in link.href or "%7b%7b" in link.href.lower():
+            report.add(
+                ERROR,
+                _where(campaign, _source_line(campaign, line, "{{")),
+                f"a member field in a link's address is not filled in: {link.href!r} "
+                "would be sent as typed",
+                "link to a page every member can use; member fields work in the text only",
+                code="template-syntax",
             )
 
 
@@ -786,7 +965,13 @@ def _check_members(campaign: Campaign, report: Report) -> None:
     count = 0
     subject = campaign.rendered.subject_filled
     longest = (0, 0)  # (length, row) of the longest personalised subject
+    # A name cell holding an address (Outlook fills its display name with the address when
+    # it knows no name; a column shifted by one): "Dear anna@hospital.de,".
+    greets = bool(campaign.org.greeting) and campaign.issue.greeting
+    odd_names: list[tuple[int, str]] = []
     for recipient in campaign.recipients(recipients):
+        if greets and ("@" in recipient.first_name or "<" in recipient.first_name):
+            odd_names.append((recipient.row, recipient.first_name))
         # Build every member's message: a field or value problem shows here, not mid-send.
         builder.build(recipient)
         count += 1
@@ -827,8 +1012,8 @@ def _check_members(campaign: Campaign, report: Report) -> None:
         _placeholder_members(report, where, placeholder, count)
     if any(normalise_column(raw) != role for role, raw in recipients.columns.items()):
         report.add(INFO, where, f"columns used: {recipients.columns_line()}")
-    if recipients.several:
-        report.add(INFO, where, recipients.several_line())
+    for note in recipients.note_lines():
+        report.add(INFO, where, note)
     if recipients.encoding:
         ansi = recipients.encoding == "Windows-1252"  # a guess: say so louder
         report.add(WARNING if ansi else INFO, where, recipients.encoding_line())
@@ -840,11 +1025,24 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             f"{name} is empty for {len(rows)} {members} ({_rows(rows)}): add a fallback",
             f'e.g. {{{{ recipient.{name} or "…" }}}}, or fill the column in',
         )
+    if odd_names:
+        row, name = odd_names[0]
+        members = "member" if len(odd_names) == 1 else "members"
+        report.add(
+            WARNING,
+            where,
+            f"the name used in the greeting holds an address for {len(odd_names)} {members} "
+            f"({_rows([r for r, _ in odd_names])}): row {row} would read "
+            f"{campaign.org.greeting.format(name=name)!r}",
+            "put the member's name in the name column, or leave it empty to greet "
+            f"{campaign.org.greeting_fallback!r}",
+        )
     if recipients.invalid:
         shown = "; ".join(
             f"row {row} {value!r}: {reason}" for row, value, reason in recipients.invalid[:5]
         )
-        more = f"; and {len(recipients.invalid) - 5} more" if len(recipients.invalid) > 5 else ""
+        rest = [row for row, _, _ in recipients.invalid[5:]]
+        more = f"; and {len(rest)} more ({_rows(rest)})" if rest else ""
         report.add(
             ERROR,
             where,
@@ -862,10 +1060,11 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             "add the member's address to send them the bulletin",
         )
     if recipients.duplicates:
+        rows = [row for row, _, _ in recipients.duplicates]
         report.add(
             INFO,
             where,
-            f"{len(recipients.duplicates)} duplicate address(es) will be sent once",
+            f"{len(rows)} duplicate address(es) will be sent once ({_rows(rows)} left out)",
         )
     if recipients.suppressed:
         report.add(INFO, where, f"{len(recipients.suppressed)} suppressed member(s) skipped")

@@ -31,8 +31,12 @@ __all__ = [
     "read_columns",
 ]
 
-UNSUBSCRIBED_VALUES = frozenset({"no", "false", "0", "n"})
-SUBSCRIBED_VALUES = frozenset({"yes", "true", "1", "y", ""})
+# Also the words status columns use ("Subscribed"/"Unsubscribed", "opted out"): a value
+# that is neither is an invalid row, never a guess either way.
+UNSUBSCRIBED_VALUES = frozenset(
+    {"no", "false", "0", "n", "unsubscribed", "opted out", "opted-out", "opt-out", "opt out"}
+)
+SUBSCRIBED_VALUES = frozenset({"yes", "true", "1", "y", "", "subscribed", "opted in", "opted-in"})
 MAX_LISTED_ROWS = 10  # row numbers listed per summary line before "…"
 MAX_REPORTED_VALUE = 100  # a runaway quoted field must not bloat the report
 
@@ -43,9 +47,39 @@ _CONTROL_RE = re.compile(f"[{re.escape(_CONTROL)}]")
 # "Last Name"), Mailchimp ("Email Address", …) and Google Contacts ("E-mail 1 - Value",
 # "Given Name"/"First Name", "Family Name"/"Last Name").
 ALIASES: dict[str, tuple[str, ...]] = {
-    "email": ("email", "e_mail", "email_address", "e_mail_address", "e_mail_1_value"),
-    "first_name": ("first_name", "given_name", "firstname", "forename"),
-    "last_name": ("last_name", "family_name", "lastname", "surname"),
+    "email": (
+        "email",
+        "e_mail",
+        "email_address",
+        "e_mail_address",
+        "e_mail_1_value",
+        # Outlook and Excel in German, French and Dutch (members' lists cross borders).
+        "e_mail_adresse",
+        "adresse_de_messagerie",
+        "adresse_e_mail",
+        "courriel",
+        "e_mailadres",
+    ),
+    "first_name": (
+        "first_name",
+        "given_name",
+        "firstname",
+        "forename",
+        "vorname",
+        "prénom",
+        "prenom",
+        "voornaam",
+    ),
+    "last_name": (
+        "last_name",
+        "family_name",
+        "lastname",
+        "surname",
+        "nachname",
+        "nom",
+        "nom_de_famille",
+        "achternaam",
+    ),
     # {{ recipient.organisation }}: Outlook's and Mailchimp's "Company", Google's
     # "Organization Name" (new export) and "Organization 1 - Name" (old one).
     "organisation": (
@@ -56,6 +90,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "organization_name",
         "organization_1_name",
         "company_name",
+        "firma",
+        "société",
+        "societe",
+        "entreprise",
+        "bedrijf",
     ),
 }
 ROLE_NAMES = {
@@ -65,8 +104,20 @@ ROLE_NAMES = {
     "organisation": "organisation",
     "name": "full name",  # named in summaries when it is what greets members
 }
+# Columns that, when filled in, say the contact left the list: Mailchimp's export of
+# unsubscribed ("UNSUB_TIME") and cleaned ("CLEAN_TIME", addresses that bounced) contacts.
+# Such a file passed as the members' list must mail none of them.
+LEFT_LIST_COLUMNS = ("unsub_time", "clean_time")
 # Several addresses in one cell, as Google Contacts writes them.
 MULTI_ADDRESS_SEPARATOR = " ::: "
+# An address as mail programs copy it: "Jane Doe <jane@x.org>", "<jane@x.org>" or a
+# "mailto:" link. The address is unambiguous, so it is used (and the rows are named).
+_BRACKETED = re.compile(r"\A[^<>]*<\s*(?:mailto:)?(?P<address>[^<>]+?)\s*>\Z", re.I)
+_MAILTO = re.compile(r"\Amailto:(?P<address>[^?]+)\Z", re.I)
+# Invisible characters an address picks up when copied from a web page, Teams or a PDF (zero
+# width spaces and joiners, word joiner, a BOM where two CSV files were joined): never part of
+# an address, and impossible for the chair to see, let alone fix, in a spreadsheet.
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +175,8 @@ class RecipientReport:
     unsubscribed: list[int] = field(default_factory=list)  # rows
     columns: dict[str, str] = field(default_factory=dict)  # role -> header cell used for it
     several: list[int] = field(default_factory=list)  # rows whose cell held several addresses
+    # Rows whose cell held a name or "mailto:" around the address ("Jane <jane@x.org>").
+    bracketed: list[int] = field(default_factory=list)
     # Rows with an empty address cell: contacts exports (Google, Outlook) hold people known
     # by phone only. Skipped and listed, not invalid: there is nothing to correct or send.
     no_address: list[int] = field(default_factory=list)
@@ -165,6 +218,17 @@ class RecipientReport:
                 "names look right in a dry run"
             )
         return f"read as {self.encoding}" if self.encoding else ""
+
+    def note_lines(self) -> list[str]:
+        """What was read other than as written: the summary's and check's notes."""
+        lines = [self.several_line()] if self.several else []
+        if self.bracketed:
+            count = len(self.bracketed)
+            lines.append(
+                f"{_plural(count, 'row')} held a name or 'mailto:' around the address: used "
+                f"the address ({_rows_phrase(self.bracketed)})"
+            )
+        return lines
 
     def several_line(self) -> str:
         if not self.several:
@@ -257,6 +321,31 @@ def validate_address(value: str) -> tuple[str | None, str]:
         return None, str(error)
 
 
+def _check_swallowed_rows(
+    path: Path, row: int, values: list[str], delimiter: str, width: int, email_at: int
+) -> None:
+    """A cell running over several lines is fine ("Klinik\nBerlin"), but one whose later
+    lines read as whole member rows is a double quote never closed: every row up to the next
+    quote (or the end of the file) became part of that cell, and those members would be
+    missed without a word. Refuse the file at the row where the cell starts."""
+    for value in values:
+        lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")[1:]
+        for line in lines:
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+            if len(cells) < width or len(cells) <= email_at:
+                continue
+            address, _ = validate_address(cells[email_at].strip())
+            if address is None:
+                continue
+            raise RecipientsError(
+                f'a double quote (") in this row is not closed where the row ends: the rows '
+                f"after it ({address} among them) were read as part of one cell",
+                path=path,
+                row=row,
+                hint='close the quote or delete it (a quote inside a cell is written "")',
+            )
+
+
 def _shorten(value: str) -> str:
     if len(value) <= MAX_REPORTED_VALUE:
         return value
@@ -293,10 +382,12 @@ def iter_recipients(
         }
     report.encoding = header.encoding
     subscribed_at = names.index("subscribed") if "subscribed" in names else None
+    left_at = [names.index(name) for name in LEFT_LIST_COLUMNS if name in names]
     # Blank-headed columns (Excel's trailing empty columns) have no name to be used by.
     named = [(i, n) for i, n in enumerate(names) if n]
     all_named = len(named) == width
     seen: dict[str, int] = {}  # casefolded address -> first row; the only growing state
+    separator = {";": "semicolon", "\t": "tab"}.get(header.delimiter, "comma")
     row = 1
     with file:
         reader = csv.reader(file, delimiter=header.delimiter, skipinitialspace=True)
@@ -307,6 +398,8 @@ def iter_recipients(
                 if not any(values):
                     continue  # a blank line or a row of empty cells: nothing to report
                 report.rows += 1
+                if any("\n" in value or "\r" in value for value in values):
+                    _check_swallowed_rows(path, row, values, header.delimiter, width, email_at)
                 if len(values) != width:
                     if len(values) < width:
                         values += [""] * (width - len(values))  # Excel drops trailing blanks
@@ -317,12 +410,15 @@ def iter_recipients(
                                 row,
                                 _shorten(values[email_at]),
                                 f"{_plural(extra, 'value')} more than the "
-                                "header has columns (an unquoted comma?)",
+                                f"header has columns (an unquoted {separator}?)",
                             )
                         )
                         continue
                     else:
                         del values[width:]  # stray trailing delimiters are harmless
+                if any(values[i] for i in left_at):
+                    report.unsubscribed.append(row)
+                    continue
                 if subscribed_at is not None:
                     flag = values[subscribed_at].lower()
                     if flag in UNSUBSCRIBED_VALUES:
@@ -338,13 +434,17 @@ def iter_recipients(
                             )
                         )
                         continue
-                raw = values[email_at]
+                raw = _INVISIBLE.sub("", values[email_at]).strip()
                 if MULTI_ADDRESS_SEPARATOR in raw:
                     raw = raw.split(MULTI_ADDRESS_SEPARATOR, 1)[0].strip()
                     report.several.append(row)
                 if not raw:
                     report.no_address.append(row)
                     continue
+                wrapped = _BRACKETED.match(raw) or _MAILTO.match(raw)
+                if wrapped and "@" in wrapped.group("address"):
+                    raw = wrapped.group("address")
+                    report.bracketed.append(row)
                 address, reason = validate_address(raw)
                 if address is None:
                     report.invalid.append((row, _shorten(raw), reason))

@@ -21,6 +21,8 @@ class IssueState:
     counts: dict[str, int]
     test_sends: int
     members: int | None = None  # the list's size when the last real send started
+    draft: bool = False
+    file: bool = True  # False: only the journal knows it (its file renamed or deleted)
 
     def describe(self) -> str:
         """What the issue's send reached, from the journal alone (not today's CSV):
@@ -28,7 +30,8 @@ class IssueState:
         sent, failed = self.counts.get("sent", 0), self.counts.get("failed", 0)
         unknown = self.counts.get("sending", 0)
         if not any(self.counts.values()):
-            return "test-sent" if self.test_sends else "never sent"
+            said = "test-sent" if self.test_sends else "never sent"
+            return f"{said} (draft)" if self.draft else said
         attempted = sum(self.counts.values())
         total = max(self.members or 0, attempted)  # never "10 of 6"
         pending = total - sent - failed - unknown  # deferred, and never attempted yet
@@ -66,9 +69,30 @@ def list_issues(settings: Settings, on_skip: SkipHandler | None = None) -> list[
                 counts=dict(summary.counts) if summary else dict.fromkeys(STATUSES, 0),
                 test_sends=summary.test_sends if summary else 0,
                 members=members.get(issue.slug),
+                draft=issue.draft,
+            )
+        )
+    # Sends whose issue file is gone (renamed or deleted) are still part of the record.
+    files = {state.slug for state in states}
+    for slug, summary in summaries.items():
+        if slug in files or not any(summary.counts.values()):
+            continue
+        states.append(
+            IssueState(
+                slug=slug,
+                date=dt.date.fromisoformat(summary.last_update[:10]),
+                title=f"(no issue file {slug}.md any more: renamed or deleted)",
+                subject="",
+                counts=dict(summary.counts),
+                test_sends=summary.test_sends,
+                members=members.get(slug),
+                file=False,
             )
         )
     return sorted(states, key=lambda s: (s.date, s.slug), reverse=True)
+
+
+FEEDBACK_KINDS = ("hard", "soft", "complaint", "unsubscribe")
 
 
 @dataclass
@@ -85,9 +109,16 @@ class SendStatus:
     running: str = ""  # a send of the issue is running now: who ("pid 4242")
     # From newsletter feedback: members per kind (hard, soft, complaint, unsubscribe).
     feedback: dict[str, int] = field(default_factory=dict)
+    # Why members/pending are None although a list was to be read ("" when they are not):
+    # the journal's record is shown all the same, whatever state the CSV is in.
+    members_error: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """For ``status --json``: the same keys whatever has happened yet (the feedback
+        counts are 0 before ``newsletter feedback`` first ran, not missing)."""
+        values = asdict(self)
+        values["feedback"] = {**dict.fromkeys(FEEDBACK_KINDS, 0), **self.feedback}
+        return values
 
 
 def _feedback_counts(settings: Settings, slug: str) -> dict[str, int]:
@@ -143,14 +174,23 @@ _SETTLED = ("sent", "failed", "sending")  # everything else is still to be sent
 def _count_pending(
     status: SendStatus, settings: Settings, recipients: Path | None, settled: set[str]
 ) -> None:
+    from .errors import NewsletterError
     from .journal import address_key
     from .recipients import iter_recipients
     from .suppression import load_suppressed
 
     path = recipients or settings.recipients
     if not path.is_file():
+        if recipients is not None:
+            status.members_error = f"{path}: no such file"
         return
-    status.members = status.pending = 0
-    for member in iter_recipients(path, suppressed=load_suppressed(settings.suppressed)):
-        status.members += 1
-        status.pending += address_key(member.email) not in settled
+    members = pending = 0
+    try:
+        for member in iter_recipients(path, suppressed=load_suppressed(settings.suppressed)):
+            members += 1
+            pending += address_key(member.email) not in settled
+    except NewsletterError as error:
+        # A list being edited, or broken, must not hide what was sent.
+        status.members_error = str(error)
+        return
+    status.members, status.pending = members, pending

@@ -19,12 +19,21 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from .csvfile import Header, clean_text, csv_error, decode_error, open_csv, open_error
-from .errors import ConfigError, RecipientsError
-from .recipients import validate_address
+from .csvfile import (
+    Header,
+    clean_text,
+    csv_error,
+    decode_error,
+    detect_encoding,
+    open_csv,
+    open_error,
+)
+from .errors import ConfigError, NewsletterError, RecipientsError
+from .recipients import ALIASES, iter_recipients, validate_address
 
 __all__ = [
     "add_suppressed",
+    "not_members",
     "load_suppressed",
     "remove_suppressed",
     "suppress_entries",
@@ -51,7 +60,7 @@ def load_suppressed(path: Path) -> frozenset[str]:
     except OSError as error:
         raise open_error(path, error) from None
     file, header = open_csv(path, _check_columns)
-    email_at = header.names.index("email")
+    email_at = _email_at(header)
     found: set[str] = set()
     row = 1
     with file:
@@ -80,8 +89,16 @@ def load_suppressed(path: Path) -> frozenset[str]:
     return frozenset(found)
 
 
+def _email_at(header: Header) -> int:
+    """The address column: 'email', or a header the member list also reads as one
+    ('Email Address', 'E-mail'), as an export pasted into the list in Excel brings."""
+    if "email" in header.names:
+        return header.names.index("email")
+    return next(n for n, name in enumerate(header.names) if name in ALIASES["email"])
+
+
 def _check_columns(path: Path, header: Header) -> None:
-    if "email" not in header.names:
+    if not any(name in ALIASES["email"] for name in header.names):
         found = ", ".join(repr(c) for c in header.raw if c.strip()) or "none"
         raise RecipientsError(
             f"no 'email' column (columns found: {found})",
@@ -133,6 +150,27 @@ def add_suppressed(
     return added, present
 
 
+def not_members(recipients: Path, addresses: Iterable[str]) -> list[tuple[str, str | None]]:
+    """Those of ``addresses`` the member list would not mail anyway, each with the closest
+    member address (a typo: 'priya.sha@…' suppressed, while 'priya.shah@…' kept getting
+    the bulletin). Nothing when there is no list or it cannot be read (the send says why)."""
+    import difflib
+
+    try:
+        if not Path(recipients).is_file():
+            return []
+        members = {m.email.casefold(): m.email for m in iter_recipients(Path(recipients))}
+    except NewsletterError:
+        return []
+    strangers = []
+    for address in addresses:
+        key = address.strip().casefold()
+        if key not in members:
+            close = difflib.get_close_matches(key, list(members), n=1, cutoff=0.85)
+            strangers.append((address.strip(), members[close[0]] if close else None))
+    return strangers
+
+
 def suppress_entries(
     path: Path, entries: Iterable[tuple[str, str, str]], *, today: datetime.date
 ) -> list[tuple[str, str, str]]:
@@ -171,7 +209,7 @@ def remove_suppressed(path: Path, address: str) -> int:
     if not path.is_file() or path.stat().st_size == 0:
         return 0
     file, header = open_csv(path, _check_columns)
-    email_at = header.names.index("email")
+    email_at = _email_at(header)
     kept: list[list[str]] = []
     removed = 0
     with file:
@@ -187,7 +225,7 @@ def remove_suppressed(path: Path, address: str) -> int:
         writer = csv.writer(text, delimiter=header.delimiter, lineterminator=header.line_ending)
         writer.writerow(header.raw)
         writer.writerows(kept)
-        _replace(path, text.getvalue().encode("utf-8"), keep_old=False)
+        _replace(path, _bom(path, header) + text.getvalue().encode("utf-8"), keep_old=False)
     return removed
 
 
@@ -201,21 +239,39 @@ def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     A crash leaves either the old list or the new one, never a half-written row.
     """
     exists = path.is_file() and path.stat().st_size > 0
+    old = b""
     if exists:
         file, header = open_csv(path, _check_columns)
         file.close()
         names, delimiter, ending = header.names, header.delimiter, header.line_ending
+        names = ["email" if n == _email_at(header) else name for n, name in enumerate(names)]
+        if header.encoding:
+            # Saved by Excel as "Unicode Text" (UTF-16) or plain "CSV" (Windows-1252):
+            # UTF-8 rows appended to it made a file no program reads right (and the next
+            # send refused it). Rewrite it all as UTF-8 with a BOM, which Excel reads.
+            text = path.read_bytes().decode(detect_encoding(path)).lstrip("\ufeff")
+            if not text.endswith(("\n", "\r")):
+                text += ending
+            old, exists = "\ufeff".encode() + text.encode("utf-8"), False
     else:
         names, delimiter, ending = list(HEADER), ",", "\n"
         if any("issue" in values for values in rows):
             names.append("issue")
     text = io.StringIO()
     writer = csv.writer(text, delimiter=delimiter, lineterminator=ending)
-    if not exists:
+    if not exists and not old:
         writer.writerow(names)
     for values in rows:
         writer.writerow([values.get(n, "") for n in names])
-    _replace(path, text.getvalue().encode("utf-8"), keep_old=exists, ending=ending)
+    _replace(path, old + text.getvalue().encode("utf-8"), keep_old=exists, ending=ending)
+
+
+def _bom(path: Path, header: Header) -> bytes:
+    """A rewritten list keeps Excel's BOM (without it Excel shows accents in the reasons
+    garbled), and gets one when it was UTF-16 or Windows-1252 (now rewritten as UTF-8)."""
+    with path.open("rb") as raw:
+        had = raw.read(3) == b"\xef\xbb\xbf"
+    return "\ufeff".encode() if had or header.encoding else b""
 
 
 def _replace(path: Path, new_rows: bytes, *, keep_old: bool, ending: str = "\n") -> None:

@@ -121,10 +121,13 @@ class Dovecot:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start(introspection_url: str = "", users: dict[str, str] | None = None) -> Dovecot:
+def start(
+    introspection_url: str = "", users: dict[str, str] | None = None, extra_config: str = ""
+) -> Dovecot:
     """Start a server; with ``introspection_url`` it also accepts XOAUTH2, checking bearer
     tokens at that RFC 7662 token introspection endpoint (Dovecot's oauth2 passdb).
-    ``users``: more accounts (name: password) beside USERNAME."""
+    ``users``: more accounts (name: password) beside USERNAME. ``extra_config``: lines
+    appended to dovecot.conf (e.g. ``imap_capability`` for a server without MOVE)."""
     # Its own folder directly under the temp dir: Dovecot's workers (other users) must be able
     # to reach it, and pytest's tmp_path parents are private (0700).
     root = Path(tempfile.mkdtemp(prefix="newsletter-dovecot-"))
@@ -191,6 +194,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
+{extra_config}
 """
     )
     for path in (root, mail):

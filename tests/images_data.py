@@ -29,6 +29,24 @@ def phone_photo(path: Path, width: int = 4000, height: int = 3000) -> Path:
     return path
 
 
+def iphone_photo(path: Path, width: int = 4032, height: int = 3024) -> Path:
+    """A HEIC photo as an iPhone saves it (written by pillow-heif, which wraps libheif, the
+    encoder too): landscape with orientation 6, the red band on the left edge, GPS and
+    camera in its EXIF."""
+    import pillow_heif
+
+    picture = Image.new("RGB", (width, height), BLUE)
+    ImageDraw.Draw(picture).rectangle((0, 0, width // 5, height), fill=RED)
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    exif[MAKE] = "PhoneMaker"
+    exif[MODEL] = "Pocket Camera 12"
+    exif[GPS_IFD] = {1: "N", 2: (52.0, 28.0, 51.0), 3: "W", 4: (1.0, 53.0, 24.0)}
+    heif = pillow_heif.from_pillow(picture)
+    heif.save(path, quality=80, exif=exif.tobytes())
+    return path
+
+
 def transparent_logo(path: Path, width: int = 360, height: int = 120) -> Path:
     picture = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     ImageDraw.Draw(picture).ellipse((10, 10, width - 10, height - 10), fill=(11, 79, 108, 255))

@@ -176,6 +176,42 @@ def test_organisation_field_works_with_each_export(
     assert "Everyone at Aston Medical." in message.get_body(("plain",)).get_content()
 
 
+FOREIGN_OUTLOOK_EXPORTS = {
+    "german": ("Vorname", "Nachname", "Firma", "E-Mail-Adresse"),
+    "french": ("Prénom", "Nom", "Société", "Adresse de messagerie"),
+    "dutch": ("Voornaam", "Achternaam", "Bedrijf", "E-mailadres"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(FOREIGN_OUTLOOK_EXPORTS))
+def test_outlook_exports_in_other_languages_are_read(
+    project: Path, ready: Settings, language: str
+) -> None:
+    """A member organisation's assistant exports contacts from a German, French or Dutch
+    Outlook: the list had no address column at all (exit 2) before."""
+    first, last, company, address = FOREIGN_OUTLOOK_EXPORTS[language]
+    members = project / f"{language}.csv"
+    members.write_text(
+        f"{first},{last},{company},{address}\nJürgen,Weiß,Charité,jw@charite.de\n",
+        encoding="utf-8",
+    )
+    slug = write_issue(project, "## Hello\n\nEveryone at {{ recipient.organisation }}.\n")
+    camp = campaign_mod.prepare(ready, slug, recipients=members)
+    result = campaign_mod.dry_run(camp, ready.outbox / slug)
+    assert result.written == 1
+    assert result.report.columns_line() == (
+        f"address {address!r}, first name {first!r}, last name {last!r}, organisation {company!r}"
+    )
+    import email
+    import email.policy
+
+    data = next(result.out_dir.glob("*.eml")).read_bytes()
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["To"].addresses[0].addr_spec == "jw@charite.de"
+    text = message.get_body(("plain",)).get_content()
+    assert "Jürgen" in text and "Everyone at Charité." in text
+
+
 # ---- the summaries show the subject members will see -------------------------------------------
 
 

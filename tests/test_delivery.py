@@ -372,7 +372,9 @@ def test_ctrl_c_from_the_progress_callback(server: Server, journal: Journal) -> 
     )  # fmt: skip
     assert result.interrupted
     assert 5 <= result.sent <= 7
-    assert produced <= 8  # lazily consumed; at most one taken after the stop
+    # Lazily consumed: the source is released at Ctrl-C, and each of the 2 connections may
+    # take one more message before it sees the stop (it then sends none: see `sent`).
+    assert produced <= 7 + 2
     assert journal.counts(SLUG)["sending"] == 0 and result.unknown == []
     assert len(server.handler.messages) == result.sent == journal.counts(SLUG)["sent"]
 

@@ -26,6 +26,7 @@ from helpers import run_cli
 from images_data import (
     GPS_IFD,
     detailed_photo,
+    iphone_photo,
     not_a_picture,
     phone_photo,
     transparent_logo,
@@ -90,6 +91,40 @@ def test_phone_photo_is_upright_scaled_and_stripped(tmp_path: Path) -> None:
     for trace in (b"Exif", b"PhoneMaker", b"Pocket Camera"):
         assert trace not in prepared.data
     assert prepared.display_size() == (544, 725)
+
+
+def test_iphone_heic_photo_is_read_upright_and_sent_as_a_stripped_jpeg(tmp_path: Path) -> None:
+    source = iphone_photo(tmp_path / "IMG_0042.HEIC")
+    assert source.read_bytes()[4:12] == b"ftypheic"  # a real HEIC file, not a renamed JPEG
+    prepared = images.prepare(source)
+    assert prepared.mime == "image/jpeg" and prepared.name.endswith(".jpg")
+    with Image.open(io.BytesIO(prepared.data)) as result:
+        assert result.format == "JPEG"
+        assert result.size == (1200, 1600)  # upright (portrait), rotated once, not twice
+        top, bottom = result.getpixel((600, 40)), result.getpixel((600, 1500))
+        assert top[0] > 180 and top[2] < 80, top
+        assert bottom[2] > 180 and bottom[0] < 80, bottom
+        assert len(result.getexif()) == 0 and "exif" not in result.info
+    for trace in (b"Exif", b"PhoneMaker", b"Pocket Camera"):
+        assert trace not in prepared.data
+
+
+def test_an_issue_with_an_iphone_photo_is_ready_and_carries_it(
+    project: Path, ready: Settings
+) -> None:
+    folder = project / "issues" / "images"
+    folder.mkdir()
+    iphone_photo(folder / "IMG_0042.HEIC", 1200, 900)
+    slug = write_issue(project, f"## The social\n\n![{PHOTO_ALT}](images/IMG_0042.HEIC)\n")
+    report = run_checks(campaign_mod.prepare(ready, slug))
+    assert not report.errors and report.verdict().startswith("READY"), report.verdict()
+    camp = campaign_mod.prepare(ready, slug)
+    result = campaign_mod.dry_run(camp, ready.outbox / slug, head=None)
+    first = sorted(result.out_dir.glob("*.eml"))[0]
+    msg = email.message_from_bytes(first.read_bytes(), policy=email.policy.default)
+    assert tree(msg)[-1] == "image/jpeg"
+    with Image.open(io.BytesIO(list(msg.walk())[-1].get_content())) as shown:
+        assert shown.size == (900, 1200)
 
 
 def test_transparency_stays_png_and_small_pictures_are_not_enlarged(tmp_path: Path) -> None:

@@ -268,3 +268,20 @@ def test_no_line_starts_with_a_dot(project: Path, configured: Settings) -> None:
         assert ".facts" in msg.get_body(("html",)).get_content()  # the CSS rule, decoded
     first = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
     assert "Dear .Dot," in first.get_body(("plain",)).get_content()
+
+
+def test_every_foldable_line_of_the_december_messages_fits_78_characters(
+    project: Path, configured: Settings
+) -> None:
+    # RFC 5322 2.1.1: lines SHOULD be at most 78 characters (a header is folded at its
+    # spaces). The multipart Content-Type with its boundary was 82 on one line.
+    members = write_members(project, "jane@example.org,Jane,Doe,Acme\n")
+    _, _, files = run_dry(configured, members)
+    for path in files:
+        data = path.read_bytes()
+        for line in data.split(b"\r\n"):
+            # Longer only where nothing can be folded: one unbreakable word (a long URL).
+            assert len(line) <= 78 or b" " not in line.strip(), line
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        assert msg.get_content_type() == "multipart/alternative" and msg.get_boundary()
+        assert not msg.defects

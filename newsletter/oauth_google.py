@@ -33,7 +33,8 @@ from .oauth_tokens import (
 )
 
 # openid + email: so the token response names the account (its ID token's email claim).
-SCOPES = "https://mail.google.com/ openid email"
+MAIL_SCOPE = "https://mail.google.com/"
+SCOPES = f"{MAIL_SCOPE} openid email"
 ENDPOINTS = {
     "authorization_endpoint": "https://accounts.google.com/o/oauth2/v2/auth",
     "token_endpoint": "https://oauth2.googleapis.com/token",
@@ -190,7 +191,12 @@ class GoogleBackend:
             echo(f"Waiting for the sign-in (up to {timeout / 60:g} minutes; Ctrl-C stops)…")
             params = receiver.wait(timeout)
         if "error" in params:
-            raise SignInError(f"sign-in refused: {params['error']}")
+            raise SignInError(
+                f"sign-in refused: {params['error']}",
+                hint="run newsletter login again and choose Allow; with a Workspace account "
+                "your IT person may need to allow the app (README: 'For the IT person: "
+                "Google Cloud')",
+            )
         with self._service("sign-in"):
             if params.get("state") != state:
                 raise SignInError("sign-in answer does not match this request (state)")
@@ -203,6 +209,16 @@ class GoogleBackend:
         if not token.get("refresh_token"):
             raise SignInError(
                 "the provider issued no refresh token", hint="run newsletter login again"
+            )
+        granted = str(token.get("scope") or SCOPES).split()
+        if MAIL_SCOPE not in granted:
+            # Google's consent page lets the user untick each permission: without the mail
+            # one the sign-in "works" and every send is refused (535 5.7.8) later.
+            raise SignInError(
+                "the sign-in did not allow access to Gmail (its box was unticked on Google's "
+                "consent page)",
+                hint="run newsletter login again and tick 'Read, compose, send and "
+                "permanently delete all your email from Gmail'",
             )
         username = _claims(token.get("id_token", "")).get("email") or self._settings.smtp_username
         if not username:

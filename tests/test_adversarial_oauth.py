@@ -717,3 +717,29 @@ def test_check_runs_the_token_command_once_and_reports_its_failure(project, monk
     fine = run_cli(["check", "december-2023"], env=env)
     assert fine.returncode == 0 and "READY to send" in fine.stdout, fine.stdout
     assert "at-from-the-vault" not in fine.stdout + fine.stderr
+
+
+def test_google_sign_in_without_the_mail_permission_is_refused_at_login(
+    tmp_path, auth_server, cafile
+):
+    # Google's consent page has a box per permission; with the Gmail one unticked the
+    # login said "signed in as …" and every send was refused later (535 5.7.8).
+    import base64
+
+    claims = base64.urlsafe_b64encode(json.dumps({"email": USER}).encode()).decode()
+    partial = {
+        "access_token": "at-partial",
+        "refresh_token": "rt-partial",
+        "expires_in": 3600,
+        "token_type": "Bearer",
+        "scope": "openid https://www.googleapis.com/auth/userinfo.email",
+        "id_token": f"e30.{claims.rstrip('=')}.sig",
+    }
+    auth_server.token_faults[:] = [json_answer(200, partial)]
+    settings = google_settings(tmp_path, auth_server)
+    with pytest.raises(SignInError) as caught:
+        login(settings, auth_server, cafile)
+    message = str(caught.value)
+    assert "did not allow access to Gmail" in message and "newsletter login again" in message
+    assert oauth.sign_in_status(settings) is None  # nothing stored: not "signed in"
+    assert login(settings, auth_server, cafile).username == USER  # ticked this time

@@ -365,7 +365,10 @@ def _paced_run(settings, server, cafile, journal, fake, wall, to, *, after_each=
     )  # fmt: skip
 
 
-def test_a_1000_member_paced_send_outlives_tokens_and_a_revocation_exactly_once(tmp_path, cafile):
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_a_1000_member_paced_send_outlives_tokens_and_a_revocation_exactly_once(
+    tmp_path, cafile, provider
+):
     """Access tokens of 10 minutes (Entra's are 60-90; shorter makes more renewals in the
     same run) over a 33-minute send at 30 a minute: each renewed before it expires, no
     member refused or sent twice. Then an admin revokes the sessions mid-send: the run
@@ -374,7 +377,7 @@ def test_a_1000_member_paced_send_outlives_tokens_and_a_revocation_exactly_once(
     with OAuthServer(access_lifetime=600) as server:
         handler = XOAuth2Handler(server.user_for_token)
         with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
-            settings = ms_settings(tmp_path, server, smtp, rate=30.0)
+            settings = SETTINGS[provider](tmp_path, server, smtp, rate=30.0)
             login(settings, server, cafile)
             fake = FakeClock()
             t0 = time.time()

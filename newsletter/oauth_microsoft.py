@@ -65,6 +65,14 @@ _AADSTS_HINTS = {
     "Mobile and desktop applications (not Web)",
     "AADSTS65001": "the app's permissions need consent: ask your IT person to grant admin "
     "consent (API permissions → Grant admin consent)",
+    # Refusals at a refresh where signing in again alone does not help, or needs a word.
+    "AADSTS53003": "your organisation's Conditional Access policy blocks this sign-in (this "
+    "device, network or app): ask your IT person (Entra's sign-in logs name the policy)",
+    "AADSTS50057": "the account is disabled in your organisation's directory: ask your IT person",
+    "AADSTS50076": "your organisation now asks for multi-factor authentication: "
+    "newsletter login lets you complete it",
+    "AADSTS50079": "your organisation now asks you to set up multi-factor authentication: "
+    "newsletter login takes you through it",
 }
 _CLIENT_HINT = "check NEWSLETTER_OAUTH_CLIENT_ID and NEWSLETTER_OAUTH_TENANT"
 
@@ -192,10 +200,10 @@ class MicrosoftBackend:
             if result is None or error in SIGN_IN_AGAIN:
                 self._save()
                 reason = _one_line(result) if result else "no saved sign-in"
-                if result and "AADSTS65001" in str(result.get("error_description")):
-                    # Signing in again only helps once the app's permissions are consented.
-                    reason += f"; {_AADSTS_HINTS['AADSTS65001']}"
-                raise SignInRequired(reason)
+                # Consent, Conditional Access, a disabled account: signing in again alone
+                # does not help, so say who can.
+                extra = entra_hint(result) if result else None
+                raise SignInRequired(f"{reason}; {extra}" if extra else reason)
             raise SignInError(f"{what} failed: {_one_line(result)}", hint=entra_hint(result))
         self._save()
         claims = result.get("id_token_claims") or {}

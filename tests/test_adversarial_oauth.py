@@ -212,7 +212,17 @@ MS_SIGN_IN_AGAIN = {
         "interaction_required",
         "AADSTS50076: Due to a configuration change made by your administrator, you must "
         "use multi-factor authentication.",
-        "newsletter login",
+        "multi-factor authentication: newsletter login lets you complete it",
+    ),
+    "Conditional Access": (
+        "invalid_grant",
+        "AADSTS53003: Access has been blocked by Conditional Access policies.",
+        "Conditional Access policy blocks this sign-in",
+    ),
+    "account disabled": (
+        "invalid_grant",
+        "AADSTS50057: The user account is disabled.",
+        "ask your IT person",
     ),
     "consent required": (
         "invalid_grant",

@@ -68,6 +68,9 @@ _AADSTS_HINTS = {
     # Refusals at a refresh where signing in again alone does not help, or needs a word.
     "AADSTS53003": "your organisation's Conditional Access policy blocks this sign-in (this "
     "device, network or app): ask your IT person (Entra's sign-in logs name the policy)",
+    "AADSTS50020": "the saved sign-in is an account of another organisation than "
+    "NEWSLETTER_OAUTH_TENANT (a token file from another project?): check the tenant, then "
+    "newsletter login with the sending mailbox",
     "AADSTS50057": "the account is disabled in your organisation's directory: ask your IT person",
     "AADSTS50076": "your organisation now asks for multi-factor authentication: "
     "newsletter login lets you complete it",

@@ -219,6 +219,12 @@ MS_SIGN_IN_AGAIN = {
         "AADSTS53003: Access has been blocked by Conditional Access policies.",
         "Conditional Access policy blocks this sign-in",
     ),
+    "another tenant's sign-in": (
+        "invalid_grant",
+        "AADSTS50020: User account 'chair@other.example' from identity provider "
+        "'https://sts.windows.net/x/' does not exist in tenant 'Cluster'.",
+        "another organisation than NEWSLETTER_OAUTH_TENANT",
+    ),
     "account disabled": (
         "invalid_grant",
         "AADSTS50057: The user account is disabled.",

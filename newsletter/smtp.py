@@ -328,6 +328,14 @@ class SmtpTransport:
             try:
                 conn.auth("XOAUTH2", answer, initial_response_ok=True)
             except smtplib.SMTPAuthenticationError as error:
+                if 400 <= error.smtp_code < 500:
+                    # "454 4.7.0 Too many login attempts, please try again later" (Gmail),
+                    # "Temporary authentication failure": the token is fine; retried later
+                    # like any 4xx, never "sign in again".
+                    reply = _reply_text(error.smtp_code, error.smtp_error)
+                    raise TemporaryFailure(
+                        f"sign-in deferred: {reply}", code=error.smtp_code
+                    ) from None
                 if attempt == 2:
                     status = f" (status {answer.status})" if answer.status else ""
                     reply = _reply_text(error.smtp_code, error.smtp_error)

@@ -762,3 +762,44 @@ def test_google_sign_in_without_the_mail_permission_is_refused_at_login(
     assert "did not allow access to Gmail" in message and "newsletter login again" in message
     assert oauth.sign_in_status(settings) is None  # nothing stored: not "signed in"
     assert login(settings, auth_server, cafile).username == USER  # ticked this time
+
+
+class BusyXOAuth2(XOAuth2Handler):
+    """Gmail when a mailbox signs in too often: 454 4.7.0 for the first ``busy`` tries."""
+
+    def __init__(self, validate, busy: int) -> None:
+        super().__init__(validate)
+        self.busy = busy
+
+    async def auth_XOAUTH2(self, server, args):  # noqa: N802
+        if self.busy > 0:
+            from aiosmtpd.smtp import AuthResult
+
+            self.busy -= 1
+            self.attempts += 1
+            return AuthResult(
+                success=False,
+                handled=False,
+                message="454 4.7.0 Too many login attempts, please try again later.",
+            )
+        return await super().auth_XOAUTH2(server, args)
+
+
+def test_a_temporary_xoauth2_refusal_is_retried_later_not_sign_in_again(
+    tmp_path, auth_server, cafile
+):
+    # A 4xx answer to AUTH XOAUTH2 stopped the whole run with "the mailbox refused the
+    # sign-in token ... sign in again", after burning a token refresh on it.
+    handler = BusyXOAuth2(auth_server.user_for_token, busy=2)
+    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
+        settings = google_settings(tmp_path, auth_server, smtp, retry_base_delay=1.0)
+        login(settings, auth_server, cafile)
+        fake = FakeClock()
+        with Journal.for_state_dir(settings.state_dir) as journal:
+            result = _paced_run(
+                settings, server=auth_server, cafile=cafile, journal=journal, fake=fake,
+                wall=time.time, to=MEMBERS[:3],
+            )  # fmt: skip
+    assert result.stopped is None and result.sent == 3, result
+    assert handler.count() == 3 and handler.accepted >= 1
+    assert len(auth_server.issued_access_tokens()) == 1  # no refresh wasted on it

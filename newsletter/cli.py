@@ -889,8 +889,8 @@ def resubscribe(
     from .feedback_run import resubscribe as resubscribe_address
 
     settings = _settings()
-    resubscribe_address(settings, address, reason)
-    _say(f"resubscribed {address}: {reason}")
+    taken_off = resubscribe_address(settings, address, reason)
+    _say(f"resubscribed {taken_off}: {reason}")
 
 
 @app.command()

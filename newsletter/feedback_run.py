@@ -483,11 +483,14 @@ def _own_address(settings: Settings) -> str:
 
 def resubscribe(
     settings: Settings, address: str, reason: str, *, now: dt.datetime | None = None
-) -> int:
-    """Take an address off the suppression list and record who/why; rows removed."""
+) -> str:
+    """Take an address off the suppression list and record who/why; the address as taken
+    off (as typed, stray spaces and a copied "Name <…>" or "mailto:" taken away)."""
     from .errors import RecipientsError
+    from .recipients import unwrap_address
     from .suppression import remove_suppressed
 
+    address = unwrap_address(address)
     removed = remove_suppressed(settings.suppressed, address)
     if not removed:
         raise RecipientsError(
@@ -498,4 +501,4 @@ def resubscribe(
     at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
     with FeedbackLog.for_state_dir(settings.state_dir) as log:
         log.record_resubscribe(address, reason, at)
-    return removed
+    return address

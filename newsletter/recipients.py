@@ -114,6 +114,18 @@ MULTI_ADDRESS_SEPARATOR = " ::: "
 # "mailto:" link. The address is unambiguous, so it is used (and the rows are named).
 _BRACKETED = re.compile(r"\A[^<>]*<\s*(?:mailto:)?(?P<address>[^<>]+?)\s*>\Z", re.I)
 _MAILTO = re.compile(r"\Amailto:(?P<address>[^?]+)\Z", re.I)
+
+
+def unwrap_address(raw: str) -> str:
+    """The address inside "Jane Doe <jane@x.org>", "<jane@x.org>" or "mailto:jane@x.org"
+    (as mail programs copy it), else ``raw`` stripped and otherwise unchanged."""
+    raw = raw.strip()
+    wrapped = _BRACKETED.match(raw) or _MAILTO.match(raw)
+    if wrapped and "@" in wrapped.group("address"):
+        return wrapped.group("address")
+    return raw
+
+
 # Invisible characters an address picks up when copied from a web page, Teams or a PDF (zero
 # width spaces and joiners, word joiner, a BOM where two CSV files were joined): never part of
 # an address, and impossible for the chair to see, let alone fix, in a spreadsheet.
@@ -441,9 +453,9 @@ def iter_recipients(
                 if not raw:
                     report.no_address.append(row)
                     continue
-                wrapped = _BRACKETED.match(raw) or _MAILTO.match(raw)
-                if wrapped and "@" in wrapped.group("address"):
-                    raw = wrapped.group("address")
+                unwrapped = unwrap_address(raw)
+                if unwrapped != raw:
+                    raw = unwrapped
                     report.bracketed.append(row)
                 address, reason = validate_address(raw)
                 if address is None:

@@ -29,7 +29,7 @@ from .csvfile import (
     open_error,
 )
 from .errors import ConfigError, NewsletterError, RecipientsError
-from .recipients import ALIASES, iter_recipients, validate_address
+from .recipients import ALIASES, iter_recipients, unwrap_address, validate_address
 
 __all__ = [
     "add_suppressed",
@@ -110,7 +110,7 @@ def _check_columns(path: Path, header: Header) -> None:
 
 def _valid(path: Path, value: str) -> str:
     """The normalised address, or an error that says nothing was written."""
-    address, why = validate_address(value.strip())
+    address, why = validate_address(unwrap_address(value))
     if address is None:
         raise RecipientsError(
             f"cannot suppress {value.strip()!r}: {why}",
@@ -164,7 +164,7 @@ def not_members(recipients: Path, addresses: Iterable[str]) -> list[tuple[str, s
         return []
     strangers = []
     for address in addresses:
-        key = address.strip().casefold()
+        key = unwrap_address(address).casefold()
         if key not in members:
             close = difflib.get_close_matches(key, list(members), n=1, cutoff=0.85)
             strangers.append((address.strip(), members[close[0]] if close else None))
@@ -205,7 +205,7 @@ def remove_suppressed(path: Path, address: str) -> int:
     header, delimiter and line endings.
     """
     path = Path(path)
-    key = address.strip().casefold()
+    key = unwrap_address(address).casefold()
     if not path.is_file() or path.stat().st_size == 0:
         return 0
     file, header = open_csv(path, _check_columns)

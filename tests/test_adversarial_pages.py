@@ -441,3 +441,26 @@ def test_a_list_typed_from_1_again_is_not_numbered_on_from_the_one_above(
     assert "\n1. a\n2. b\n3. c\n" in text
     html = html_path.read_text(encoding="utf-8")
     assert html.count("<ol") == 3
+
+
+def test_an_address_copied_from_a_mail_program_is_unsubscribed_and_resubscribed(
+    project: Path,
+) -> None:
+    """'newsletter unsubscribe "Cat Doe <cat@cdhealth.uk>"' (copied from Outlook's From line)
+    was refused, though the members list reads that form; resubscribe repeated the address
+    with its stray spaces."""
+    _members(project)
+    result = run_cli(["unsubscribe", "Cat Doe <CAT@cdhealth.uk>", "mailto:ann@nghealth.uk"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "suppressed CAT@cdhealth.uk",
+        "suppressed ann@nghealth.uk",
+    ]
+    assert result.stderr == ""  # both are members: no "not one of the members" note
+    suppressed = (project / "suppressed.csv").read_text(encoding="utf-8")
+    assert "CAT@cdhealth.uk," in suppressed and "<" not in suppressed
+    result = run_cli(["resubscribe", " <cat@cdhealth.uk> ", "--reason", "asked again"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "resubscribed cat@cdhealth.uk: asked again"
+    suppressed = (project / "suppressed.csv").read_text(encoding="utf-8")
+    assert "cdhealth" not in suppressed and "ann@nghealth.uk," in suppressed

@@ -298,6 +298,18 @@ def _server(settings) -> str:
     return f"{settings.smtp_host}:{settings.port} ({settings.smtp_security})"
 
 
+def _signed_in_as(settings) -> str:
+    """Which mailbox the send signs in as, for the summary before [y/N] (a wrong account is
+    easier to spot there than in the refusals afterwards)."""
+    from .oauth import sending_account
+
+    account = sending_account(settings)
+    if not account:
+        return ""
+    how = "OAuth 2.0" if settings.auth_mode == "oauth2" else "password"
+    return f", signed in as {account} ({how})"
+
+
 class _SendTerminal:
     """The send's prompts, progress bar and plan display (send_run.SendUI)."""
 
@@ -335,7 +347,7 @@ def _print_plan(settings, plan) -> None:
     _say(f"Subject:   {camp.rendered.subject_display}")
     _say_example_subject(camp, indent=11)
     _say(f"From:      {camp.sender.name} <{camp.sender.address}>")
-    _say(f"Server:    {_server(settings)}")
+    _say(f"Server:    {_server(settings)}{_signed_in_as(settings)}")
     rate = f"{settings.rate:g} messages/minute" if settings.rate else "no rate limit"
     batches = (
         f", pause {settings.batch_pause:g} s every {settings.batch_size}"

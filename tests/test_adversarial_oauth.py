@@ -803,3 +803,36 @@ def test_a_temporary_xoauth2_refusal_is_retried_later_not_sign_in_again(
     assert result.stopped is None and result.sent == 3, result
     assert handler.count() == 3 and handler.accepted >= 1
     assert len(auth_server.issued_access_tokens()) == 1  # no refresh wasted on it
+
+
+def test_the_send_summary_names_the_signed_in_mailbox(
+    tmp_path, auth_server, cafile, project, monkeypatch
+):
+    # The summary before [y/N] showed only host:port: a send signed in as the chair's own
+    # mailbox (and refused as SendAsDenied, or sent From her address by Gmail) looked the
+    # same as one signed in as the bulletin's. Verified at the server: nothing was sent.
+    from helpers import run_cli
+
+    handler = XOAuth2Handler(auth_server.user_for_token)
+    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
+        env = {
+            "NEWSLETTER_SMTP_HOST": smtp.host,
+            "NEWSLETTER_SMTP_PORT": str(smtp.port),
+            "NEWSLETTER_SMTP_CAFILE": smtp.cafile,
+            "NEWSLETTER_SMTP_AUTH": "oauth2",
+            "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
+            "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+            "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
+            "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+            "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+            "REQUESTS_CA_BUNDLE": cafile,
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        from newsletter.config import load_settings
+
+        login(load_settings(), auth_server, cafile)
+        declined = run_cli(["send", "december-2023"], input="n\n")
+        line = next(x for x in declined.stdout.splitlines() if x.startswith("Server:"))
+        assert line.endswith(f", signed in as {USER} (OAuth 2.0)"), line
+    assert handler.count() == 0

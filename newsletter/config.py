@@ -350,6 +350,13 @@ def _validate(settings: Settings) -> Settings:
     ):
         if getattr(settings, name) < 0:
             raise ConfigError("must not be negative", setting=env_name(name))
+    if settings.smtp_timeout == 0:
+        # 0 meant "no timeout": a server that stops answering would hang the send for ever.
+        raise ConfigError(
+            "must be more than 0 seconds",
+            setting="NEWSLETTER_SMTP_TIMEOUT",
+            hint="how long to wait for the server's reply; 0 would wait for ever (default 30)",
+        )
     if settings.images not in IMAGE_MODES:
         raise ConfigError(
             f"must be hosted or embed, not {settings.images!r}", setting="NEWSLETTER_IMAGES"

@@ -60,6 +60,10 @@ _WHAT_FAILED = (
 # Stand-in for the run's final sent count in a stop reason: with several connections, others
 # may still finish a message after the one that saw the stop (filled in by deliver()).
 _SENT = "{sent}"
+# Connection-level failures in a row (no greeting, 421, no reply, a reset; no message
+# accepted between them) after which the server is taken to have gone away: retrying every
+# member against it would hammer a busy server and, at a timeout each, look like a hang.
+TROUBLE_LIMIT = 3
 MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on
 _POLL = 0.05  # seconds; how often waiting threads look at the stop flag
 
@@ -189,6 +193,7 @@ class _Run:
         self.events: queue.Queue[DeliveryEvent | None] = queue.Queue()  # None: worker ended
         self.error: BaseException | None = None
         self.breaker = CircuitBreaker()
+        self.trouble = 0  # connection-level failures in a row (guarded by _lock)
         self.abandoned = False  # set when the main thread stopped waiting for workers
 
         self._messages: Iterator[OutgoingMessage] = iter(messages)
@@ -367,17 +372,24 @@ class _Run:
             # deliver() has returned and reported this member unknown; the caller may have
             # closed the journal. Keep it "sending" rather than contradict that report.
             return
+        if isinstance(outcome, PermanentFailure) or (
+            isinstance(outcome, TemporaryFailure) and not outcome.connection
+        ):
+            with self._lock:  # a reply about this message: the server is still answering
+                self.trouble = 0
         if isinstance(outcome, str):
             self.journal.mark_sent(slug, msg.to, outcome)
             self._settle(key)
             with self._lock:
                 self.breaker.success()
+                self.trouble = 0
             self.emit(Outcome.SENT, job, outcome)
         elif isinstance(outcome, UnknownOutcome):
             # Stays in _in_flight, so DeliveryResult.unknown lists it; the journal keeps
             # it "sending" with the reason.
             self.journal.mark_unknown(slug, msg.to, outcome.reply)
             self.emit(Outcome.UNKNOWN, job, outcome.reply)
+            self._connection_trouble(outcome.reply)
         elif isinstance(outcome, PermanentFailure):
             self._refused(job, key, outcome.reply)
         elif isinstance(outcome, TemporaryFailure):
@@ -388,6 +400,8 @@ class _Run:
             if quota is not None:
                 self.emit(Outcome.PENDING, job, outcome.reply)
                 self.halt(quota)
+            elif outcome.connection and self._connection_trouble(outcome.reply, job):
+                pass  # the run stopped; this member is pending
             elif job.attempts >= self.settings.max_attempts or self.stop.is_set():
                 self.emit(Outcome.DEFERRED, job, outcome.reply)
             else:
@@ -405,6 +419,37 @@ class _Run:
                 raise outcome
             self.emit(Outcome.PENDING, job, stop.reply)
             self.halt(stop)
+
+    def _connection_trouble(self, reply: str, job: _Job | None = None) -> bool:
+        """Count a connection-level failure; True if the run stopped for it (then ``job``,
+        if given, is emitted pending). Otherwise this worker backs off before its next
+        connection, so a busy server (421 at connect) is not hammered."""
+        with self._lock:
+            self.trouble += 1
+            trouble = self.trouble
+        # With N connections, the first round alone can bring N - 1 refusals before the one
+        # that gets through succeeds (a server allowing fewer connections than asked for).
+        if trouble >= TROUBLE_LIMIT + self.settings.connections - 1:
+            if job is not None:
+                self.emit(Outcome.PENDING, job, reply)
+            self.halt(
+                SenderRefusal(
+                    reply,
+                    f"the server stopped taking messages after {_SENT} message(s) "
+                    f"({trouble} connection failures in a row: no answer, refused or dropped)",
+                    "run the same command to resume once it answers again"
+                    + (
+                        " (a server that is only slow: raise NEWSLETTER_SMTP_TIMEOUT, now "
+                        f"{self.settings.smtp_timeout:g} s)"
+                        if "within" in reply
+                        else ""
+                    ),
+                )
+            )
+            return True
+        delay = retry_delay(trouble - 1, self.settings.retry_base_delay, self.rng)
+        self.wait_until(self.clock() + delay)
+        return False
 
     def _refused(self, job: _Job, key: str, reply: str) -> None:
         """A permanent refusal: the member's own failure, unless it is about the sender."""
@@ -489,6 +534,7 @@ def deliver(
     transport_factory: Callable[[], Transport],
     settings: Settings,
     on_event: EventHandler | None = None,
+    on_stopping: Callable[[str], None] | None = None,
     resend_unknown: bool = False,
     grace: float | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -501,7 +547,8 @@ def deliver(
     Members ``sent`` in the journal are skipped, and ``sending`` (unknown) ones too unless
     ``resend_unknown``. On Ctrl-C, no new transaction starts; those in flight get ``grace``
     seconds (default: ``settings.smtp_timeout``; a second Ctrl-C abandons them, leaving
-    them ``sending``), then the result is returned with ``interrupted=True``.
+    them ``sending``; ``on_stopping`` is told so, in words for the user, when any are in
+    flight), then the result is returned with ``interrupted=True``.
 
     A refusal of the *sender* (a provider's quota or block, see :mod:`newsletter.refusals`)
     or a server that stops answering after messages went out ends the run at once: the
@@ -549,6 +596,13 @@ def deliver(
         run.result.interrupted = True
         run.stop.set()
         try:
+            in_flight = len(run.unknown())
+            if on_stopping is not None and in_flight:
+                # The wait can be as long as the SMTP timeout: say why nothing happens.
+                on_stopping(
+                    f"Stopping: waiting up to {grace:g} s for the {in_flight} message(s) in "
+                    "flight; press Ctrl-C again to stop at once (they are then left unknown)"
+                )
             relay(time.monotonic() + grace)
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: do not wait for transactions in flight
@@ -563,7 +617,12 @@ def deliver(
         result.deferrals.append((job.msg.to, job.last_reply))
     result.unknown = run.unknown()
     if result.stopped is not None and _SENT in result.stopped.reason:
-        reason = result.stopped.reason.replace(_SENT, str(result.sent))
+        reason = result.stopped.reason
+        if result.sent == 0:  # "stopped taking messages after 0 message(s)" reads oddly
+            reason = reason.replace(
+                f"stopped taking messages after {_SENT} message(s)", "took no message"
+            )
+        reason = reason.replace(_SENT, str(result.sent))
         result.stopped = dataclasses.replace(result.stopped, reason=reason)
     if not run.abandoned:  # else a worker may still write; its members stay "unknown"
         journal.flush()  # the last outcomes were committed without an fsync of their own

@@ -271,13 +271,31 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
     return False
 
 
+# A send in which at least this many members, and more than were delivered, were refused
+# as unknown at RCPT says more about the server than about the members (an inbound mail
+# server set as NEWSLETTER_SMTP_HOST refuses every outside address): nobody is suppressed.
+SUSPECT_REFUSALS = 5
+
+
 def _journal_refusals(journal: Journal, log: FeedbackLog | None, decide: _Decisions) -> None:
     for summary in journal.issues_summary():
-        for row in journal.rows(summary.slug, "failed"):
-            if not rcpt_hard_refusal(row.reply):
-                continue
-            if log is not None and log.has_event(row.address, summary.slug, "rcpt"):
-                continue
+        refused = [
+            row
+            for row in journal.rows(summary.slug, "failed")
+            if rcpt_hard_refusal(row.reply)
+            and not (log is not None and log.has_event(row.address, summary.slug, "rcpt"))
+        ]
+        delivered = summary.counts.get("sent", 0)
+        if len(refused) >= SUSPECT_REFUSALS and len(refused) > delivered:
+            # One line, not one per member: the chair checks the server, not each address.
+            decide.report.rows.append(
+                Row(f"send {summary.slug}", "rcpt-refused", "", summary.slug,
+                    f"left: {len(refused)} members refused as unknown, {delivered} delivered "
+                    "— nobody suppressed: check NEWSLETTER_SMTP_HOST is your sending server",
+                    refused[0].reply[:160])
+            )  # fmt: skip
+            continue
+        for row in refused:
             decide.report.count("rcpt-refused")
             action = decide.act(row.address, "rcpt", summary.slug, row.reply)
             decide.report.rows.append(

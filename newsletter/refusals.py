@@ -66,7 +66,10 @@ _KNOWN: tuple[_Known, ...] = (
         DAY,
     ),
     _Known(
-        re.compile(r"SubmissionQuotaExceeded|recipient rate limit|\b5\.2\.0\b.*quota", re.I),
+        re.compile(
+            r"SubmissionQuotaExceeded|submission quota|recipient rate limit|\b5\.2\.0\b.*quota",
+            re.I,
+        ),
         "Microsoft 365's daily recipient limit was reached",
         _DAILY,
         DAY,
@@ -90,6 +93,13 @@ _KNOWN: tuple[_Known, ...] = (
         re.compile(r"\b5\.1\.8\b|bad outbound sender", re.I),
         "the provider blocked the account from sending (bad outbound sender)",
         _ADMIN_RELEASE,
+    ),
+    _Known(
+        # The same message goes to everyone: too large for one is too large for all.
+        re.compile(r"\b5\.3\.4\b|message size exceeds|message (?:is )?too (?:big|large)", re.I),
+        "the server refuses messages this large",
+        "make the issue smaller (fewer or smaller pictures, or NEWSLETTER_IMAGES=hosted; a dry "
+        "run shows the message size), then run the same command again",
     ),
     _Known(
         re.compile(r"\b5\.7\.60\b|SendAsDenied", re.I),
@@ -169,11 +179,21 @@ class CircuitBreaker:
             self.members.append(address)
         if len(self.members) < self.threshold:
             return None
+        advice = "check the account with your provider, then run the same command again"
+        domains = {m.rpartition("@")[2].casefold() for m in self.members}
+        if len(domains) == 1:
+            # Colleagues at one organisation may all be refused by *its* policy: the next
+            # run tries everyone else first, but these stay pending until it is cleared.
+            advice += (
+                f" (all {len(self.members)} are at {domains.pop()}: if that organisation "
+                "refuses them, ask it, or take them off the list; the next run tries "
+                "everyone else first)"
+            )
         return SenderRefusal(
             reply,
             f"the server refused {len(self.members)} different members in a row with the "
             "same reply, which is not about their addresses",
-            "check the account with your provider, then run the same command again",
+            advice,
         )
 
     def returned(self) -> list[str]:

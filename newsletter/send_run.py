@@ -33,6 +33,7 @@ from .published import Offline
 from .recipients import RecipientReport
 from .refusals import SenderRefusal
 from .smtp import Transport
+from .suppression import load_suppressed
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,9 @@ def send_to_members(
         try:
             outcome.result = ui.deliver(
                 plan.to_send,
-                lambda on_event: sending.execute(plan, journal, factory, on_event=on_event),
+                lambda on_event: sending.execute(
+                    plan, journal, factory, on_event=on_event, on_stopping=ui.notice
+                ),
             )
         except DeliveryError as error:
             # The server became unusable in a way that is a setting's to fix (AUTH, TLS).
@@ -411,6 +414,10 @@ def _totals(camp: campaign_mod.Campaign, journal: Journal) -> Totals:
     sent = journal.addresses(slug, "sent")
     failed = journal.addresses(slug, "failed")
     unknown = journal.addresses(slug, "sending")
+    try:  # members who unsubscribed while the run went on are no longer pending
+        suppressed_now = load_suppressed(camp.settings.suppressed)
+    except NewsletterError:
+        suppressed_now = frozenset()
     totals = Totals()
     for recipient in camp.recipients(RecipientReport()):
         key = address_key(recipient.email)
@@ -420,7 +427,7 @@ def _totals(camp: campaign_mod.Campaign, journal: Journal) -> Totals:
             totals.failed += 1
         elif key in unknown:
             totals.unknown += 1
-        else:
+        elif recipient.email.casefold() not in suppressed_now:
             totals.pending += 1
     return totals
 

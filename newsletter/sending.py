@@ -22,7 +22,8 @@ from .envelope import Envelope as OutgoingMessage
 from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, RecipientsError
 from .journal import Journal, address_key
 from .recipients import Recipient, RecipientReport, iter_recipients, validate_address
-from .smtp import SendFailure, Transport
+from .smtp import SendFailure, Transport, UnknownOutcome
+from .suppression import load_suppressed
 
 
 @contextmanager
@@ -145,7 +146,8 @@ def plan(
 
 
 def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[OutgoingMessage]:
-    """The messages of this run, built lazily in CSV order (nothing held in memory)."""
+    """The messages of this run, built lazily in CSV order (nothing held in memory), those
+    an earlier run left pending after a 5xx refusal last."""
     campaign = send_plan.campaign
     slug = campaign.issue.slug
     skip = journal.addresses(slug, "sent")
@@ -153,15 +155,56 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
         skip |= journal.addresses(slug, "sending")
     if not send_plan.retry_failed:
         skip |= journal.addresses(slug, "failed")
+    # Members an earlier run put back to pending after a 5xx (the circuit breaker, a known
+    # provider refusal) go last. If that refusal was in fact about them (five colleagues
+    # at one organisation refused by its policy), they would otherwise trip the breaker
+    # again first on every re-run, and nobody after them in the list would ever get it.
+    last = {
+        address_key(row.address) for row in journal.rows(slug, "deferred") if row.reply[:1] == "5"
+    }
     builder = campaign.builder()
+    suppressed = _SuppressionWatch(campaign)
     produced = 0
-    for recipient in campaign.recipients(RecipientReport()):
-        if produced >= send_plan.to_send:  # --limit and the daily cap
-            return
-        if address_key(recipient.email) in skip:
-            continue
-        produced += 1
-        yield builder.build(recipient)
+    for held_back in (False, True):
+        for recipient in campaign.recipients(RecipientReport()):
+            if produced >= send_plan.to_send:  # --limit and the daily cap
+                return
+            key = address_key(recipient.email)
+            if key in skip or (key in last) != held_back:
+                continue
+            if suppressed.now(recipient.email):
+                continue  # unsubscribed (or bounced) while this run was going on
+            produced += 1
+            yield builder.build(recipient)
+
+
+class _SuppressionWatch:
+    """The suppression list as it is now, not as it was when the run started: a paced send
+    of a long list takes hours, and a member who unsubscribes meanwhile (``newsletter
+    unsubscribe`` from the unsubscribe page, a ``feedback`` run) must not get it. Reloaded
+    only when the file changed (a ``stat`` per message); its writes are atomic replaces."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self._path = Path(campaign.settings.suppressed)
+        self._stamp = self._stat()
+        self._known = campaign.suppressed
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            info = self._path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size)
+
+    def now(self, address: str) -> bool:
+        stamp = self._stat()
+        if stamp != self._stamp:
+            try:
+                self._known = self._known | load_suppressed(self._path)
+            except NewsletterError:
+                pass  # a broken edit: keep what was known (never fewer suppressions)
+            self._stamp = stamp
+        return address.casefold() in self._known
 
 
 def execute(
@@ -170,6 +213,7 @@ def execute(
     transport_factory: Callable[[], Transport],
     *,
     on_event: EventHandler | None = None,
+    on_stopping: Callable[[str], None] | None = None,
 ) -> DeliveryResult:
     campaign = send_plan.campaign
     if not campaign.sender.has_unsubscribe:
@@ -187,6 +231,7 @@ def execute(
         transport_factory=transport_factory,
         settings=campaign.settings,
         on_event=on_event,
+        on_stopping=on_stopping,
         resend_unknown=send_plan.resend_unknown,
     )
 
@@ -253,15 +298,30 @@ def send_test(
     transport = transport_factory()
     sent: list[tuple[str, str]] = []
     try:
-        transport.connect()
+        try:
+            transport.connect()
+        except SendFailure as failure:  # "421 busy" at connect: nothing was sent
+            error = DeliveryError(
+                f"the server is busy, the test copy was not sent: {failure.reply}",
+                host=campaign.settings.smtp_host,
+                port=campaign.settings.port,
+                hint="run the same command again in a few minutes",
+            )
+            error.exit_code = EXIT_PARTIAL
+            raise error from None
         for address in to:
             # Personalised as the member, addressed to the tester.
             message = builder.build(member, to=address)
             try:
                 reply = transport.send(message, campaign.sender.address)
             except SendFailure as failure:
+                what = (
+                    "may or may not have arrived (look in its inbox)"
+                    if isinstance(failure, UnknownOutcome)
+                    else "was not accepted"
+                )
                 error = DeliveryError(
-                    f"the test copy to {address} was not accepted: {failure.reply}",
+                    f"the test copy to {address} {what}: {failure.reply}",
                     host=campaign.settings.smtp_host,
                     port=campaign.settings.port,
                 )

@@ -29,6 +29,7 @@ from .envelope import Envelope
 from .errors import DeliveryError, SignInError
 from .oauth import REFRESH_MARGIN, TokenSource, xoauth2
 
+QUIT_WAIT = 2.0  # seconds to wait for the reply to QUIT
 CREDENTIALS_HINT = "check NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD"
 ADDRESS_HINT = "check NEWSLETTER_SMTP_HOST and NEWSLETTER_SMTP_PORT"
 SECURITY_HINT = (
@@ -44,13 +45,40 @@ BASIC_AUTH_HINT = (
 _BASIC_AUTH_OFF = re.compile(r"\b5\.7\.(?:139|30|9)\b")
 # Microsoft 365 answers 5.7.3 both to a wrong password and where passwords are switched off.
 _BASIC_AUTH_MAYBE_OFF = re.compile(r"\b5\.7\.3\b")
+# The words of a refused sign-in say more than its code: Microsoft's 5.7.139 covers a wrong
+# password, SMTP AUTH switched off (which OAuth needs too) and security defaults; Google's
+# 5.7.9 wants an app password, which works as well as OAuth. First match wins.
+SMTP_AUTH_OFF_HINT = (
+    "SMTP AUTH is switched off for this mailbox or tenant, for passwords and OAuth alike: "
+    "ask your Microsoft 365 administrator to enable Authenticated SMTP for the mailbox "
+    "(README: 'For the IT person', step 5), then sign in with OAuth 2.0: "
+    "set NEWSLETTER_SMTP_AUTH=oauth2 and run newsletter login"
+)
+APP_PASSWORD_HINT = (
+    "Google wants an app password, not the account's password: create one (Google Account, "
+    "Security, App passwords; needs 2-Step Verification) and set it as "
+    "NEWSLETTER_SMTP_PASSWORD, or sign in with OAuth 2.0: set NEWSLETTER_SMTP_AUTH=oauth2 "
+    "and run newsletter login"
+)
+_AUTH_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"SmtpClientAuthentication is disabled|smtp_auth_disabled", re.I),
+     SMTP_AUTH_OFF_HINT),
+    (re.compile(r"credentials were incorrect|password (?:and|or) username|"
+                r"username and password not accepted|invalid credentials", re.I),
+     CREDENTIALS_HINT),
+    (re.compile(r"application-specific password|InvalidSecondFactor", re.I), APP_PASSWORD_HINT),
+    (re.compile(r"security defaults|conditional access", re.I),
+     "your organisation's Entra ID policy blocks password sign-in for SMTP: "
+     "ask your Microsoft 365 administrator, or sign in with OAuth 2.0: set "
+     "NEWSLETTER_SMTP_AUTH=oauth2 and run newsletter login"),
+)  # fmt: skip
 # Microsoft 365 with SMTP AUTH switched off for the mailbox or the whole tenant: neither a
 # password nor a sign-in token is accepted until IT ticks "Authenticated SMTP".
-_SMTP_AUTH_OFF = re.compile(r"SmtpClientAuthentication is disabled", re.I)
-SMTP_AUTH_OFF_HINT = (
-    "SMTP AUTH is switched off for this mailbox or organisation, for passwords and sign-in "
-    "tokens alike: ask your IT person to enable Authenticated SMTP for the mailbox (README: "
-    "'For the IT person: Microsoft Entra ID', step 5)"
+_SMTP_AUTH_OFF = re.compile(r"SmtpClientAuthentication is disabled|smtp_auth_disabled", re.I)
+SMTP_AUTH_OFF_OAUTH_HINT = (
+    "SMTP AUTH is switched off for this mailbox or tenant, for passwords and OAuth alike "
+    "(signing in again will not help): ask your Microsoft 365 administrator to enable "
+    "Authenticated SMTP for the mailbox (README: 'For the IT person', step 5)"
 )
 OAUTH_HINT = (
     "the mailbox refused the sign-in token: check that SMTP AUTH is enabled for the mailbox "
@@ -58,15 +86,57 @@ OAUTH_HINT = (
     "newsletter login"
 )
 CERT_HINT = (
-    "the server's certificate is not trusted for this host name; "
-    "set NEWSLETTER_SMTP_CAFILE if it uses a private CA"
+    "the server's certificate is not signed by an authority this computer trusts; "
+    "set NEWSLETTER_SMTP_CAFILE if it uses a private CA (or a company proxy inspects TLS)"
 )
+# OpenSSL's verify codes (X509_V_ERR_*) whose fix is not a CA file.
+_CERT_EXPIRED = {9, 10}  # not yet valid, expired
+_CERT_OTHER_NAME = {62, 64}  # host name mismatch, IP address mismatch
+
+
+def _tls_hint(reason: str, security: str) -> str:
+    if "PROTOCOL_VERSION" in reason or "UNSUPPORTED_PROTOCOL" in reason:
+        # Not a setting of ours: TLS 1.0/1.1 are refused by this computer, rightly.
+        return (
+            "the server offers only an outdated TLS version (1.0 or 1.1) that this computer "
+            "refuses: ask its administrator to enable TLS 1.2 or later"
+        )
+    plain = "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER" in reason.upper().replace(" ", "_")
+    if plain and security == "starttls":
+        # It agreed to STARTTLS and went on in plain text: never go on without TLS.
+        return (
+            "the server agreed to STARTTLS but did not start TLS (a broken server, or "
+            "something on the way that strips encryption): tell its administrator; "
+            "nothing was sent unencrypted"
+        )
+    if plain:
+        # The usual sign of implicit TLS spoken to a port that starts in plain text.
+        return (
+            "the server answered in plain text: for port 587 or 25 set "
+            "NEWSLETTER_SMTP_SECURITY=starttls (ssl is for port 465)"
+        )
+    return SECURITY_HINT
+
+
+def _cert_hint(code: int | None) -> str:
+    if code in _CERT_EXPIRED:
+        return (
+            "check this computer's date and time; if they are right, the server's "
+            "certificate is out of date: tell its administrator (no setting here can fix it)"
+        )
+    if code in _CERT_OTHER_NAME:
+        return (
+            "the certificate is for another name: set NEWSLETTER_SMTP_HOST to the server "
+            "name your provider gives (e.g. smtp.office365.com), not an IP address or an "
+            "alias; a CA file cannot fix this"
+        )
+    return CERT_HINT
 
 
 def _oauth_hint(reply: str) -> str:
     """What to do about a refused XOAUTH2 sign-in (signing in again does not enable SMTP
     AUTH)."""
-    return SMTP_AUTH_OFF_HINT if _SMTP_AUTH_OFF.search(reply) else OAUTH_HINT
+    return SMTP_AUTH_OFF_OAUTH_HINT if _SMTP_AUTH_OFF.search(reply) else OAUTH_HINT
 
 
 class SendFailure(Exception):
@@ -79,7 +149,15 @@ class SendFailure(Exception):
 
 
 class TemporaryFailure(SendFailure):
-    """Not accepted this time (4xx, dropped connection, timeout): retry later."""
+    """Not accepted this time (4xx, dropped connection, timeout): retry later.
+
+    ``connection``: the connection itself failed (no greeting, 421, a timeout, a reset),
+    as opposed to a 4xx answer about this message from a server that is still talking
+    (greylisting, "too many recipients"). Several in a row mean the server went away."""
+
+    def __init__(self, reply: str, *, code: int | None = None, connection: bool = False) -> None:
+        super().__init__(reply, code=code)
+        self.connection = connection or code == 421
 
 
 class PermanentFailure(SendFailure):
@@ -118,8 +196,26 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _decode(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw
+    # Replies should be ASCII, but some servers answer in their own language and code page
+    # ("Empfänger unbekannt" in Latin-1): show those words, not replacement characters.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
+
+
 def _reply_text(code: int, resp: bytes | str) -> str:
-    text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+    text = _decode(resp)
+    if code == -1:
+        # smtplib's code for a reply line that does not start with a number.
+        return f"a reply that is not SMTP ({' '.join(text.split())[:80]!r})"
     # Multi-line replies come joined with newlines; journal and CLI want one line.
     return " ".join(f"{code} {text}".split())
 
@@ -154,6 +250,7 @@ class SmtpTransport:
 
             self._token_source = make_token_source(settings)
         self._token_valid_until = float("inf")
+        self._greeting_pending = False  # while waiting for the server's first line
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self._host}:{self._port}, {self._settings.smtp_security})"
@@ -167,7 +264,19 @@ class SmtpTransport:
         # Belt and braces: no server reply or library message should contain the password,
         # but if one ever echoes it, it must not reach the terminal or the journal.
         password = self._settings.smtp_password
-        return text.replace(password, "***") if password else text
+        if not password:
+            return text
+        # Some servers echo the AUTH argument back in their refusal: the base64 of the
+        # password (AUTH LOGIN) or of "\0user\0password" (AUTH PLAIN) is the password too.
+        user = self._settings.smtp_username
+        for secret in (  # the longest first: one may end with another
+            _b64(f"\0{user}\0{password}"),
+            _b64(f"{user}\0{password}"),
+            _b64(password),
+            password,
+        ):
+            text = text.replace(secret, "***")
+        return text
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -189,36 +298,58 @@ class SmtpTransport:
             raise
         except ssl.SSLCertVerificationError as error:
             reason = error.verify_message or error.reason or "verification failed"
-            raise self._fatal(f"TLS certificate rejected: {reason}", CERT_HINT) from None
+            raise self._fatal(
+                f"TLS certificate rejected: {reason}", _cert_hint(error.verify_code)
+            ) from None
         except ssl.SSLError as error:
             reason = error.reason or str(error)
-            raise self._fatal(f"TLS handshake failed: {reason}", SECURITY_HINT) from None
+            hint = _tls_hint(reason, self._settings.smtp_security)
+            raise self._fatal(f"TLS handshake failed: {reason}", hint) from None
         except smtplib.SMTPAuthenticationError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             # "from None": the context holds smtplib frames whose locals include the password.
             if self._settings.auth_mode == "oauth2":
                 raise self._fatal(f"XOAUTH2 sign-in refused: {reply}", _oauth_hint(reply)) from None
-            hint = CREDENTIALS_HINT
-            if _SMTP_AUTH_OFF.search(reply):
-                hint = (
-                    f"{SMTP_AUTH_OFF_HINT}, and sign in with OAuth 2.0 instead of a password: "
-                    "set NEWSLETTER_SMTP_AUTH=oauth2 and NEWSLETTER_OAUTH_CLIENT_ID (README: "
-                    "'Signing in with Microsoft 365 or Google'), then run newsletter login"
-                )
+            if 400 <= error.smtp_code < 500:
+                # "454 4.7.0 Temporary authentication failure": the password may be fine.
+                raise self._fatal(
+                    f"sign-in not possible right now: {reply}",
+                    "the server could not check the sign-in just now: wait a few minutes "
+                    "and send again",
+                ) from None
+            hint = next((h for words, h in _AUTH_WORDS if words.search(reply)), None)
+            if hint is not None:
+                pass
             elif _BASIC_AUTH_OFF.search(reply):
                 hint = BASIC_AUTH_HINT
             elif _BASIC_AUTH_MAYBE_OFF.search(reply):
                 hint = f"{CREDENTIALS_HINT}; if they are right, {BASIC_AUTH_HINT}"
+            else:
+                hint = CREDENTIALS_HINT
             raise self._fatal(f"authentication refused: {reply}", hint) from None
         except smtplib.SMTPConnectError as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             if 400 <= error.smtp_code < 500:
                 # "421 too many connections", "try again later": retried like any 4xx.
                 raise TemporaryFailure(
-                    f"server busy at connect: {reply}", code=error.smtp_code
+                    f"server busy at connect: {reply}", code=error.smtp_code, connection=True
+                ) from None
+            if error.smtp_code == -1:
+                first = " ".join(_decode(error.smtp_error).split())[:80]
+                raise self._fatal(
+                    f"not an SMTP server: its first line is not an SMTP greeting ({first!r})",
+                    ADDRESS_HINT,
                 ) from None
             raise self._fatal(f"server refused the connection: {reply}", ADDRESS_HINT) from None
-        except smtplib.SMTPServerDisconnected:
+        except smtplib.SMTPServerDisconnected as error:
+            if isinstance(error.__context__, TimeoutError):
+                # smtplib reports a silent server as "closed": it was not. A server that
+                # never greets is usually an implicit-TLS port spoken to in plain text.
+                raise self._fatal(
+                    f"no answer within {self._settings.smtp_timeout:g}s "
+                    f"({'no SMTP greeting' if self._greeting_pending else 'during setup'})",
+                    self._silence_hint(),
+                ) from None
             raise self._fatal("server closed the connection during setup", SECURITY_HINT) from None
         except smtplib.SMTPResponseException as error:
             reply = _reply_text(error.smtp_code, error.smtp_error)
@@ -239,9 +370,18 @@ class SmtpTransport:
         self._transactions = 0
         self.connections_opened += 1
 
+    def _silence_hint(self) -> str:
+        if self._settings.smtp_security == "ssl" or not self._greeting_pending:
+            return f"{ADDRESS_HINT}; {SECURITY_HINT}"
+        return (
+            f"if port {self._port} expects TLS from the start (usually 465), set "
+            f"NEWSLETTER_SMTP_SECURITY=ssl; otherwise {ADDRESS_HINT}"
+        )
+
     def _open(self) -> smtplib.SMTP:
         s = self._settings
         timeout = s.smtp_timeout or None  # 0 would make the socket non-blocking
+        self._greeting_pending = True
         if s.smtp_security == "ssl":
             conn: smtplib.SMTP = smtplib.SMTP_SSL(
                 self._host,
@@ -254,6 +394,7 @@ class SmtpTransport:
             conn = smtplib.SMTP(
                 self._host, self._port, local_hostname=_local_hostname(), timeout=timeout
             )
+        self._greeting_pending = False
         try:
             # Without TCP_NODELAY, the last partial TLS record of each message waits for
             # the server's delayed ACK (~40 ms): 20 instead of 450 messages/s on loopback.
@@ -281,7 +422,13 @@ class SmtpTransport:
                     "AUTH is never sent over an unencrypted connection", SECURITY_HINT
                 )
             if not conn.has_extn("auth"):
-                raise self._fatal("server offers no AUTH after TLS", CREDENTIALS_HINT)
+                raise self._fatal(
+                    "server offers no sign-in (AUTH) after TLS",
+                    f"port {self._port} may be for server-to-server mail (25): mail "
+                    "submission with a password is usually port 587 (starttls) or 465 (ssl), "
+                    "check NEWSLETTER_SMTP_PORT; a relay that needs no sign-in: leave "
+                    "NEWSLETTER_SMTP_USERNAME empty",
+                )
             if f"{s.smtp_username}{s.smtp_password}".isascii():
                 conn.login(s.smtp_username, s.smtp_password)
             else:
@@ -339,6 +486,9 @@ class SmtpTransport:
                 if attempt == 2:
                     status = f" (status {answer.status})" if answer.status else ""
                     reply = _reply_text(error.smtp_code, error.smtp_error)
+                    # A server that echoes the AUTH argument must not put the token on screen.
+                    for secret in (token, _b64(xoauth2(source.username, token))):
+                        reply = reply.replace(secret, "***")
                     raise self._fatal(
                         f"XOAUTH2 sign-in refused: {reply}{status}", _oauth_hint(reply)
                     ) from None
@@ -357,6 +507,11 @@ class SmtpTransport:
         if conn is None:
             return
         try:
+            if conn.sock is not None:
+                # Every message is settled before QUIT: its reply tells nothing, so a
+                # server that never answers it must not cost a whole timeout per
+                # reconnection (100 reconnections x 30 s in a 10,000-member send).
+                conn.sock.settimeout(min(self._settings.smtp_timeout or QUIT_WAIT, QUIT_WAIT))
             conn.quit()
         except (smtplib.SMTPException, OSError):
             pass
@@ -388,14 +543,14 @@ class SmtpTransport:
             return self._transaction(msg, sender)
         except _StaleConnection as error:
             if not reused:
-                raise TemporaryFailure(error.reply) from None
+                raise TemporaryFailure(error.reply, connection=True) from None
         # The server had closed the idle connection (its timeout, a batch pause) before we
         # said anything about this message: nothing was sent, so reconnect at once.
         self.connect()
         try:
             return self._transaction(msg, sender)
         except _StaleConnection as error:
-            raise TemporaryFailure(error.reply) from None
+            raise TemporaryFailure(error.reply, connection=True) from None
 
     def _transaction(self, msg: Envelope, sender: str) -> str:
         conn = self._conn
@@ -417,6 +572,11 @@ class SmtpTransport:
                         port=self._port,
                         hint="check NEWSLETTER_FROM and that the account may send as it",
                     )
+                if code == 421:
+                    # "Too many messages on this connection" (or a server about to close
+                    # it): nothing of this message was sent; on a reused connection a
+                    # fresh one may take it at once (send() tries one).
+                    raise _StaleConnection(_reply_text(code, resp))
                 raise TemporaryFailure(_reply_text(code, resp), code=code)
             stage = "RCPT"
             code, resp = conn.rcpt(msg.to)
@@ -429,6 +589,14 @@ class SmtpTransport:
                 conn.send(_dot_stuffed(msg.data))
                 message_out = True  # the whole message is out: the server may now have it
                 code, resp = conn.getreply()
+            elif code < 400:
+                # A 2xx to DATA itself (not to the message): the server is confused, or its
+                # replies are out of step with our commands (an extra line earlier). The
+                # message was never sent, so it must not count as accepted.
+                self._drop()
+                raise TemporaryFailure(
+                    f"unexpected reply to DATA: {_reply_text(code, resp)}", connection=True
+                )
             if code != 250:
                 self._after_refusal(code)
                 raise _classify(code, resp)
@@ -441,14 +609,27 @@ class SmtpTransport:
                     f"no reply within {self._settings.smtp_timeout:g}s after the message "
                     "was sent; it may have been delivered"
                 ) from None
+            if isinstance(error.__context__, TimeoutError):
+                # Silent, not closed (smtplib words both alike); not stale either: retrying
+                # at once would only wait as long again.
+                raise TemporaryFailure(
+                    f"no reply within {self._settings.smtp_timeout:g}s during {stage}",
+                    connection=True,
+                ) from None
             if stage == "MAIL":
                 raise _StaleConnection(f"connection closed by server ({error})") from None
-            raise TemporaryFailure(f"connection closed by server during {stage}") from None
+            raise TemporaryFailure(
+                f"connection closed by server during {stage}", connection=True
+            ) from None
         except OSError as error:  # timeout, reset, broken pipe, TLS record error
             self._drop()
             if stage == "MAIL" and not isinstance(error, TimeoutError):
                 raise _StaleConnection(f"connection lost ({error})") from None
-            raise TemporaryFailure(f"connection lost during {stage}: {error}") from None
+            if isinstance(error, TimeoutError):
+                reply = f"no reply within {self._settings.smtp_timeout:g}s during {stage}"
+            else:
+                reply = f"connection lost during {stage}: {error}"
+            raise TemporaryFailure(reply, connection=True) from None
         except smtplib.SMTPException as error:
             self._drop()
             raise TemporaryFailure(f"SMTP error during {stage}: {error}") from None

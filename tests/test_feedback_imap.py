@@ -275,6 +275,25 @@ def test_a_permanent_rcpt_refusal_is_a_hard_bounce_once(settings: Settings, mail
     assert run_feedback(settings).rows == []  # remembered: not counted again
 
 
+def test_a_send_refused_mostly_as_unknown_suppresses_nobody(settings: Settings, mailbox) -> None:
+    """An inbound mail server set as the SMTP host refuses every outside address with
+    '550 5.1.1': taking those for gone addresses would have suppressed the whole list."""
+    settings = imap_settings(settings, mailbox)
+    members = [f"m{n}@members.example.org" for n in range(6)]
+    journal_with(
+        settings,
+        [("december-2023", a, f"<{n}@example.org>") for n, a in enumerate(members)],
+        failed={a: f"550 5.1.1 <{a}>: Recipient address rejected: User unknown"
+                for a in members[:5]},
+    )  # fmt: skip
+    report = run_feedback(settings)
+    assert report.suppressed == [] and not settings.suppressed.exists()
+    (row,) = report.rows
+    assert row.kind == "rcpt-refused" and row.address == ""
+    assert "5 members refused as unknown, 1 delivered — nobody suppressed" in row.action
+    assert "NEWSLETTER_SMTP_HOST" in row.action
+
+
 # --- end to end, as the chair runs it -------------------------------------------------------
 
 

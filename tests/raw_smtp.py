@@ -1,0 +1,295 @@
+"""A scriptable SMTP server on 127.0.0.1 for servers aiosmtpd cannot imitate: a garbage or
+silent greeting, a 250 then a hang-up, replies in Latin-1, a reset in the middle of DATA.
+
+Plain sockets and one thread per connection. A behaviour is a subclass of
+:class:`Behaviour` overriding the hooks it needs; each hook returns the reply line(s) to
+send, or one of the actions :data:`DROP` (close the connection at once), :data:`HANG`
+(say nothing until the server stops) and :data:`RESET` (close with a TCP RST).
+``server.received`` lists what was accepted (``250`` after DATA), as :class:`Got`.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+HOST = "127.0.0.1"
+DROP = object()
+HANG = object()
+RESET = object()
+
+
+@dataclass
+class Got:
+    rcpts: tuple[str, ...]
+    data: bytes
+    connection: int
+
+
+@dataclass
+class Conn:
+    number: int
+    sock: Any
+    mail_from: str = ""
+    rcpts: list[str] = field(default_factory=list)
+    accepted: int = 0  # messages accepted on this connection
+    tls: bool = False
+
+
+class Behaviour:
+    """A well-behaved ESMTP server; override hooks to misbehave."""
+
+    starttls_context: ssl.SSLContext | None = None  # offer STARTTLS with this context
+    auth: tuple[str, ...] = ()  # AUTH mechanisms to advertise
+
+    def greeting(self, conn: Conn) -> Any:
+        return "220 raw.test ESMTP ready"
+
+    def ehlo(self, conn: Conn, arg: str) -> Any:
+        lines = ["raw.test", "8BITMIME", "PIPELINING"]
+        if self.starttls_context is not None and not conn.tls:
+            lines.append("STARTTLS")
+        if self.auth:
+            lines.append("AUTH " + " ".join(self.auth))
+        return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
+
+    def helo(self, conn: Conn, arg: str) -> Any:
+        return "250 raw.test"
+
+    def starttls(self, conn: Conn) -> Any:
+        return "220 2.0.0 Ready to start TLS"
+
+    def auth_command(self, conn: Conn, arg: str) -> Any:
+        return "535 5.7.8 Authentication credentials invalid"
+
+    def mail(self, conn: Conn, address: str) -> Any:
+        return "250 2.1.0 Ok"
+
+    def rcpt(self, conn: Conn, address: str) -> Any:
+        return "250 2.1.5 Ok"
+
+    def data(self, conn: Conn) -> Any:
+        return "354 End data with <CR><LF>.<CR><LF>"
+
+    def data_line(self, conn: Conn, count: int) -> Any:
+        """Called for each line of the message as it arrives; None goes on."""
+        return None
+
+    def end_of_data(self, conn: Conn, data: bytes) -> Any:
+        return "250 2.0.0 Ok: queued"
+
+    def accepted(self, conn: Conn, data: bytes) -> Any:
+        """After a 2xx answer to the end of data: e.g. DROP, to hang up right after it."""
+        return None
+
+    def unknown(self, conn: Conn, line: str) -> Any:
+        return "502 5.5.2 Command not recognised"
+
+    def quit(self, conn: Conn) -> Any:
+        return "221 2.0.0 Bye"
+
+    def closed(self, conn: Conn) -> None:
+        """The connection ended (either side)."""
+
+
+class RawServer:
+    """``RawServer(behaviour)`` listens on a free port of 127.0.0.1; use as a context manager."""
+
+    def __init__(self, behaviour: Behaviour, *, implicit_tls: ssl.SSLContext | None = None):
+        self.behaviour = behaviour
+        self.implicit_tls = implicit_tls
+        self.received: list[Got] = []
+        self.connections = 0
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((HOST, 0))
+        self._listener.listen(16)
+        self._listener.settimeout(0.1)
+        self.host = HOST
+        self.port = self._listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def copies(self) -> dict[str, int]:
+        with self.lock:
+            result: dict[str, int] = {}
+            for got in self.received:
+                for rcpt in got.rcpts:
+                    result[rcpt.casefold()] = result.get(rcpt.casefold(), 0) + 1
+            return result
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._accepting.join(5)
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            with self.lock:
+                self.connections += 1
+                number = self.connections
+            thread = threading.Thread(target=self._serve, args=(sock, number), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, sock: socket.socket, number: int) -> None:
+        conn = Conn(number, sock)
+        try:
+            if self.implicit_tls is not None:
+                conn.sock = self.implicit_tls.wrap_socket(sock, server_side=True)
+                conn.tls = True
+            conn.sock.settimeout(0.2)
+            self._dialogue(conn)
+        except (OSError, ssl.SSLError, _Closed):
+            pass
+        finally:
+            self.behaviour.closed(conn)
+            try:
+                conn.sock.close()
+            except OSError:
+                pass
+
+    # -- i/o ------------------------------------------------------------------------------
+
+    def _say(self, conn: Conn, reply: Any) -> None:
+        """Send ``reply`` or perform an action; raise _Closed when the dialogue ends."""
+        if reply is None:
+            return
+        if reply is DROP:
+            raise _Closed
+        if reply is RESET:
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raise _Closed
+        if reply is HANG:
+            while not self._stop.is_set():
+                self._stop.wait(0.1)
+            raise _Closed
+        if isinstance(reply, bytes):
+            conn.sock.sendall(reply)
+            return
+        lines = [reply] if isinstance(reply, str) else list(reply)
+        conn.sock.sendall(b"".join(line.encode("utf-8") + b"\r\n" for line in lines))
+
+    def _readline(self, conn: Conn, buffer: bytearray) -> bytes:
+        while True:
+            index = buffer.find(b"\n")
+            if index >= 0:
+                line = bytes(buffer[: index + 1])
+                del buffer[: index + 1]
+                return line
+            if self._stop.is_set():
+                raise _Closed
+            try:
+                chunk = conn.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except ssl.SSLWantReadError:
+                continue
+            if not chunk:
+                raise _Closed
+            buffer += chunk
+
+    def _dialogue(self, conn: Conn) -> None:
+        b = self.behaviour
+        self._say(conn, b.greeting(conn))
+        buffer = bytearray()
+        while True:
+            raw = self._readline(conn, buffer)
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            verb, _, arg = line.partition(" ")
+            verb = verb.upper()
+            if verb == "EHLO":
+                self._say(conn, b.ehlo(conn, arg))
+            elif verb == "HELO":
+                self._say(conn, b.helo(conn, arg))
+            elif verb == "STARTTLS" and b.starttls_context is not None and not conn.tls:
+                reply = b.starttls(conn)
+                self._say(conn, reply)
+                if not (isinstance(reply, str) and reply.startswith("220")):
+                    continue
+                conn.sock.settimeout(5)
+                conn.sock = b.starttls_context.wrap_socket(conn.sock, server_side=True)
+                conn.sock.settimeout(0.2)
+                conn.tls = True
+                buffer.clear()
+            elif verb == "AUTH":
+                self._say(conn, b.auth_command(conn, arg))
+            elif verb == "MAIL":
+                conn.mail_from = _address(arg)
+                conn.rcpts = []
+                self._say(conn, b.mail(conn, conn.mail_from))
+            elif verb == "RCPT":
+                address = _address(arg)
+                reply = b.rcpt(conn, address)
+                if _positive(reply):
+                    conn.rcpts.append(address)
+                self._say(conn, reply)
+            elif verb == "DATA":
+                reply = b.data(conn)
+                self._say(conn, reply)
+                if not (isinstance(reply, str) and reply.startswith("354")):
+                    continue
+                lines: list[bytes] = []
+                while True:
+                    chunk = self._readline(conn, buffer)
+                    if chunk in (b".\r\n", b".\n"):
+                        break
+                    lines.append(chunk[1:] if chunk.startswith(b"..") else chunk)
+                    self._say(conn, b.data_line(conn, len(lines)))
+                data = b"".join(lines)
+                reply = b.end_of_data(conn, data)
+                ok = _positive(reply)
+                if ok:
+                    with self.lock:
+                        self.received.append(Got(tuple(conn.rcpts), data, conn.number))
+                    conn.accepted += 1
+                self._say(conn, reply)
+                if ok:
+                    self._say(conn, b.accepted(conn, data))
+            elif verb == "RSET":
+                conn.rcpts = []
+                self._say(conn, "250 2.0.0 Ok")
+            elif verb == "NOOP":
+                self._say(conn, "250 2.0.0 Ok")
+            elif verb == "QUIT":
+                self._say(conn, b.quit(conn))
+                raise _Closed
+            else:
+                self._say(conn, b.unknown(conn, line))
+
+
+class _Closed(Exception):
+    pass
+
+
+def _positive(reply: Any) -> bool:
+    """A 2xx reply (one line, several lines or raw bytes)."""
+    if isinstance(reply, list) and reply:
+        reply = reply[-1]
+    if isinstance(reply, bytes):
+        return reply.startswith(b"2")
+    return isinstance(reply, str) and reply.startswith("2")
+
+
+def _address(arg: str) -> str:
+    start, end = arg.find("<"), arg.find(">")
+    return arg[start + 1 : end] if 0 <= start < end else arg.split(":", 1)[-1].strip()

@@ -92,6 +92,14 @@ def _settings(**overrides):
     return load_settings().with_overrides(**overrides)
 
 
+def _project(settings, **where):
+    """``settings``, once the current folder is a project (config.require_project)."""
+    from .config import require_project
+
+    require_project(settings, **where)
+    return settings
+
+
 def _say(message: str = "", err: bool = False) -> None:
     typer.echo(message, err=err)
 
@@ -123,7 +131,7 @@ def render(
     """
     from .preview import render_files
 
-    settings = _settings()
+    settings = _project(_settings())
     html_path, text_path, size = render_files(settings, slug, out)
     _say(f"wrote {html_path} ({_kb(size)}) and {text_path}")
 
@@ -168,7 +176,7 @@ def preview(
 
         flag = "--port" if port is not None else "--open/--no-open"
         raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
-    settings = _settings()
+    settings = _project(_settings())
     if out is not None:
         path, size = preview_mod.write_email_html(settings, slug, out, _skipped, as_address)
         _say(f"wrote {path} ({_kb(size)})")
@@ -278,7 +286,7 @@ def send(
         batch_pause=batch_pause,
     )  # fmt: skip
     send_run.check_options(options)  # a usage mistake is reported before any setting
-    settings = _settings()
+    settings = _project(_settings())
     outcome = send_run.send(settings, slug, options, _SendTerminal(settings))
     if isinstance(outcome, send_run.DryRun):
         _print_dry_run(outcome.campaign, outcome.result)
@@ -488,7 +496,20 @@ def _print_dry_run(camp, result) -> None:
     _say_example_subject(camp, indent=13)
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
-    _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    if result.already_sent is None:
+        _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    else:  # sent before: every member's message is written, fewer would go now
+        _say(f"  written:   {result.written} message(s), every member's, to {result.out_dir}/")
+        held = (
+            f", {result.held} failed or cut off before (left out unless --retry-failed "
+            "or --resend-unknown)"
+            if result.held
+            else ""
+        )
+        _say(
+            f"  will send: {result.would_send} message(s) now; {result.already_sent} already "
+            f"have it (the journal){held}"
+        )
     if report.columns:
         _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
@@ -537,6 +558,7 @@ def new(
     from .skeleton import create_issue
 
     settings = _settings()
+    _project(settings, also=(settings.templates_dir / "organisation.toml",))
     try:
         day = read_date(date) if date else None  # None: from the slug, or today
     except ValueError as exc:
@@ -563,7 +585,7 @@ def check(
     from .oauth import sending_account, sign_in_missing
     from .preflight import run_checks
 
-    settings = _settings()
+    settings = _project(_settings())
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
         _notice(note)
@@ -593,7 +615,7 @@ def list_() -> None:
     """
     from .status import list_issues
 
-    settings = _settings()
+    settings = _project(_settings())
     states = list_issues(settings, _skipped)
     if not states:
         _say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
@@ -618,7 +640,7 @@ def status(
     """
     from .status import send_status
 
-    settings = _settings()
+    settings = _project(_settings())
     report = send_status(settings, slug, recipients)
     if as_json:
         import json
@@ -688,7 +710,7 @@ def archive(
     """
     from .archive import build_archive
 
-    settings = _settings()
+    settings = _project(_settings())
     result = build_archive(settings, out, _skipped)
     _say(f"wrote {len(result.pages)} issue page(s), {result.index} and {result.feed}")
     for page in result.kept:
@@ -715,6 +737,7 @@ def unsubscribe(
     from .suppression import add_suppressed, not_members
 
     settings = _settings()
+    _project(settings, creates=settings.suppressed)
     added, present = add_suppressed(
         settings.suppressed, addresses, reason=reason, today=dt.date.today()
     )
@@ -772,7 +795,7 @@ def feedback(
             raise UsageError(
                 f"--since {since!r} is not a date", hint="write it as YYYY-MM-DD"
             ) from None
-    settings = _settings()
+    settings = _project(_settings())
     report = run_feedback(settings, dry_run=dry_run, since=day, move_to=move_to)
     _print_feedback(report)
 
@@ -830,7 +853,10 @@ def _print_feedback(report) -> None:
             f"Read from {report.since.isoformat()} on (the last {FIRST_RUN_DAYS} days: nothing "
             "was sent yet; --since YYYY-MM-DD reads further back)"
         )
-    _say(f"New: {counts}; already processed before: {report.already_processed}")
+    if report.mailbox_unread:
+        _say(f"Mailbox not read: {report.mailbox_unread}")
+    else:
+        _say(f"New: {counts}; already processed before: {report.already_processed}")
     verb = "Would suppress" if report.dry_run else "Suppressed"
     _say(f"{verb}: {len(report.suppressed)}")
     for address, reason, issue in report.suppressed:
@@ -887,7 +913,7 @@ def resubscribe(
     """
     from .feedback_run import resubscribe as resubscribe_address
 
-    settings = _settings()
+    settings = _project(_settings())
     taken_off = resubscribe_address(settings, address, reason)
     _say(f"resubscribed {taken_off}: {reason}")
 

@@ -201,7 +201,9 @@ def test_a_test_send_to_the_placeholder_smtp_host_is_refused(project: Path) -> N
     result = run_cli(["send", SLUG, "--test"], env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: NEWSLETTER_SMTP_HOST: 'smtp.example.org'")
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: NEWSLETTER_SMTP_HOST: 'smtp.example.org'"
+    )
 
 
 # ---- 4. a dry run after the send ------------------------------------------------------------

@@ -126,7 +126,8 @@ def test_new_in_a_folder_with_only_the_templates_still_starts_the_first_issue(
 
 
 def test_the_quick_start_folder_still_dry_runs_on_the_defaults(tmp_path: Path, monkeypatch):
-    """The README's first command: the example issue and recipients.csv.example, no .env."""
+    """The README's first command: the example issue and recipients.csv.example, no .env,
+    works as before; from the wrong folder it is refused."""
     shutil.copytree(ROOT / "issues", tmp_path / "issues")
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     shutil.copy(ROOT / "recipients.csv.example", tmp_path)
@@ -134,6 +135,11 @@ def test_the_quick_start_folder_still_dry_runs_on_the_defaults(tmp_path: Path, m
     result = run_cli(["send", SLUG, "--dry-run"], env_for())
     assert result.returncode == 0, result.stderr
     assert "will send: 6 message(s), written to outbox/december-2023/" in result.stdout
+    # The same command from its issues/ folder: one line, no outbox written there.
+    os.chdir(tmp_path / "issues")
+    wrong = run_cli(["send", SLUG, "--dry-run"], env_for())
+    assert wrong.returncode == 2 and NOT_A_PROJECT in wrong.stderr
+    assert not (tmp_path / "issues" / "outbox").exists()
 
 
 # ---- 2. a test copy unsubscribes the tester, never the member ---------------------------------

@@ -306,6 +306,18 @@ def _server(settings) -> str:
     return f"{settings.smtp_host}:{settings.port} ({settings.smtp_security})"
 
 
+def _signed_in_as(settings) -> str:
+    """Which mailbox the send signs in as, for the summary before [y/N] (a wrong account is
+    easier to spot there than in the refusals afterwards)."""
+    from .oauth import sending_account
+
+    account = sending_account(settings)
+    if not account:
+        return ""
+    how = "OAuth 2.0" if settings.auth_mode == "oauth2" else "password"
+    return f", signed in as {account} ({how})"
+
+
 class _SendTerminal:
     """The send's prompts, progress bar and plan display (send_run.SendUI)."""
 
@@ -343,7 +355,7 @@ def _print_plan(settings, plan) -> None:
     _say(f"Subject:   {camp.rendered.subject_display}")
     _say_example_subject(camp, indent=11)
     _say(f"From:      {camp.sender.name} <{camp.sender.address}>")
-    _say(f"Server:    {_server(settings)}")
+    _say(f"Server:    {_server(settings)}{_signed_in_as(settings)}")
     rate = f"{settings.rate:g} messages/minute" if settings.rate else "no rate limit"
     batches = (
         f", pause {settings.batch_pause:g} s every {settings.batch_size}"
@@ -582,17 +594,19 @@ def check(
     Example: newsletter check december-2023 --recipients members.csv
     """
     from . import campaign as campaign_mod
-    from .oauth import sending_account, sign_in_missing
+    from .oauth import sending_account, sign_in_problem
     from .preflight import run_checks
 
     settings = _project(_settings())
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
         _notice(note)
+    sign_in = sign_in_problem(settings)  # may refresh the token, as the send will
     report = run_checks(
         camp,
         smtp_username=sending_account(settings),
-        sign_in_missing=sign_in_missing(settings),
+        sign_in_missing=sign_in[0],
+        sign_in_fix=sign_in[1],
     )
     _print_findings(report)
     if report.errors:
@@ -975,6 +989,9 @@ def login(
         expiry = f"access token {verb} {when:%Y-%m-%d %H:%M %Z} (renewed automatically)"
     where = f"; tokens in {info.path}" if info.path else ""
     _say(f"signed in as {info.username} ({info.provider}): {expiry}{where}")
+    mismatch = oauth.username_mismatch(settings, info)
+    if mismatch:
+        _say(mismatch)
 
 
 @app.command()

@@ -50,6 +50,8 @@ _GONE = (
 )
 # What a mid-run DeliveryError means, by the words smtp.py uses (first match wins).
 _WHAT_FAILED = (
+    # Before "sign-in": the provider's OAuth service failing is not the server refusing.
+    ("sign-in service", "the provider's sign-in service gave no token"),
     ("sign-in", "the server refused the sign-in"),
     ("authentication", "the server refused the sign-in"),
     ("tls", "the secure connection (TLS) failed"),

@@ -147,7 +147,13 @@ def login(
             "NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND is set: tokens come from that command",
             hint="no login needed; unset it to sign in here instead",
         )
-    backend: Any = backend_for(settings, http=http, clock=clock)
+    try:
+        backend: Any = backend_for(settings, http=http, clock=clock)
+    except SignInError:
+        # A damaged token file (the only thing building a backend reads): a new sign-in
+        # replaces it anyway, so do not send the chair round by `logout` first.
+        logout(settings, http=http)
+        backend = backend_for(settings, http=http, clock=clock)
     if device_code:
         backend.login_device(echo=echo, timeout=timeout)
     else:
@@ -165,6 +171,24 @@ def sign_in_status(settings: Settings) -> SignIn | None:
     return backend.status()
 
 
+def username_mismatch(settings: Settings, info: SignIn) -> str:
+    """A note when NEWSLETTER_SMTP_USERNAME names another mailbox than the one signed in:
+    XOAUTH2 then presents that mailbox with this account's token, which the provider
+    refuses unless the account may use that mailbox (e.g. the browser's sign-in page was
+    answered with the chair's own account instead of the sending mailbox)."""
+    wanted = settings.smtp_username
+    if not wanted or not info.username or info.provider == "token command":
+        return ""
+    if wanted.casefold() == info.username.casefold():
+        return ""
+    return (
+        f"note: NEWSLETTER_SMTP_USERNAME is {wanted}, but {info.username} is signed in: the "
+        f"send signs in to {wanted} with {info.username}'s sign-in, which the provider "
+        f"refuses unless that account may use it. Run newsletter login again and sign in "
+        f"as {wanted}, or remove NEWSLETTER_SMTP_USERNAME to send as {info.username}"
+    )
+
+
 def sending_account(settings: Settings) -> str:
     """The mailbox SMTP AUTH signs in as, from the settings and storage only (no network):
     NEWSLETTER_SMTP_USERNAME, else with OAuth the signed-in account; "" if unknown. The
@@ -180,35 +204,83 @@ def sending_account(settings: Settings) -> str:
 
 
 def sign_in_missing(settings: Settings) -> str:
-    """Why a send could not sign in, from the settings and storage only (no network); "" when
-    it can (a password, a token command, or a stored sign-in). The pre-flight check reports
-    it, so `check` never says READY for a mailbox nobody signed in (the send would stop at
-    its first connection)."""
-    if settings.auth_mode != "oauth2" or settings.smtp_oauth_token_command:
-        return ""
+    """Why a send could not sign in ("" when it can), from the settings and the token store
+    only (no network): a real send finds a dead refresh token at its first connection and
+    stops there with "sign in again" before any message, as `send --test` does."""
+    return sign_in_problem(settings, refresh=False)[0]
+
+
+SIGN_IN_FIX = "run 'newsletter login' and sign in with the sending mailbox"
+
+
+def sign_in_problem(
+    settings: Settings, *, refresh: bool = True, http: Any = None
+) -> tuple[str, str]:
+    """Why a send could not sign in, and what to do; ("", "") when it can (a password, a
+    token command, or a sign-in that yields a token). The pre-flight check reports it, so
+    `check` never says READY for a mailbox nobody signed in, nor for a sign-in that expired
+    or was revoked (the send would stop at its first connection). When someone is signed
+    in, a token is fetched as the send will: from the store while the access token is
+    fresh, else by a refresh at the provider (which is what tells a dead refresh token);
+    ``refresh=False``: the token store only."""
+    if settings.auth_mode != "oauth2":
+        return "", ""
+    if settings.smtp_oauth_token_command:
+        if not refresh:
+            return "", ""
+        try:  # run it once, as every connection of the send will
+            token_source(settings, http=http)()
+        except NewsletterError as error:
+            return f"cannot get a sign-in token: {error.message}", (
+                error.hint or "fix the command (run it yourself to see why it fails)"
+            )
+        return "", ""
     try:
         info = sign_in_status(settings)
     except NewsletterError as error:  # incomplete sign-in settings (no client ID, …)
-        return str(error)
-    if info:
-        return ""
+        return str(error), SIGN_IN_FIX
     provider = {"microsoft": "Microsoft 365", "google": "Google"}.get(
         settings.oauth_provider_name, "OAuth 2.0"
     )
+    if info and not refresh:
+        return "", ""
+    if info:
+        try:
+            token_source(settings, http=http)()
+        except SignInRequired as error:
+            why = f" ({error.hint})" if error.hint else ""
+            return (
+                f"the sign-in of {info.username} with {provider} has expired or was revoked{why}",
+                SIGN_IN_FIX,
+            )
+        except NewsletterError as error:  # the sign-in service unreachable or in trouble
+            return f"cannot get a sign-in token: {error.message}", (
+                error.hint or "check the network, then run the check again"
+            )
+        return "", ""
     missing = f"the send signs in with {provider} (OAuth 2.0), but nobody is signed in yet"
     if settings.smtp_password:  # an app password left beside an OAuth client ID
         missing += (
             " (NEWSLETTER_SMTP_PASSWORD is ignored with OAuth: to send with it instead, set "
             "NEWSLETTER_SMTP_AUTH=password)"
         )
-    return missing
+    return missing, SIGN_IN_FIX
 
 
 def logout(settings: Settings, *, http: Any = None) -> SignIn | None:
     """Forget the stored tokens (and revoke them where the provider offers it)."""
     if settings.smtp_oauth_token_command:
         return None  # nothing stored here: the command owns its tokens
-    backend: Any = backend_for(settings, http=http)
-    status = backend.status()
+    try:
+        backend: Any = backend_for(settings, http=http)
+        status = backend.status()
+    except SignInError:
+        # A damaged token file: every other command says "run newsletter logout", so
+        # logout must get rid of it (there is nothing in it to revoke).
+        from .oauth_store import remove, token_path
+
+        path = token_path(settings.state_dir, settings.oauth_provider_name)
+        remove(path)
+        return SignIn(settings.oauth_provider_name, "an unreadable saved sign-in", None, path)
     backend.logout()
     return status

@@ -21,11 +21,20 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
-from .oauth_store import read_json, remove, token_path, write_private
-from .oauth_tokens import Clock, Echo, Grant, OpenBrowser, SignIn, network_errors
+from .oauth_store import damaged, read_json, remove, token_path, write_private
+from .oauth_tokens import (
+    Clock,
+    Echo,
+    Grant,
+    OpenBrowser,
+    SignIn,
+    network_errors,
+    not_a_token_answer,
+)
 
 # openid + email: so the token response names the account (its ID token's email claim).
-SCOPES = "https://mail.google.com/ openid email"
+MAIL_SCOPE = "https://mail.google.com/"
+SCOPES = f"{MAIL_SCOPE} openid email"
 ENDPOINTS = {
     "authorization_endpoint": "https://accounts.google.com/o/oauth2/v2/auth",
     "token_endpoint": "https://oauth2.googleapis.com/token",
@@ -65,8 +74,8 @@ class GoogleBackend:
                 f"{what} failed: {error.error}" + (f": {description[0]}" if description else ""),
                 hint="check NEWSLETTER_OAUTH_CLIENT_ID and NEWSLETTER_OAUTH_CLIENT_SECRET",
             ) from None
-        except ValueError as error:  # a token endpoint answering something else than JSON
-            raise SignInError(f"{what} failed: {str(error)[:200]}") from None
+        except ValueError:  # a token endpoint answering something else than JSON
+            raise not_a_token_answer(self.authority) from None
 
     def _session(self, **kwargs: Any) -> OAuth2Session:
         session = OAuth2Session(
@@ -77,6 +86,9 @@ class GoogleBackend:
             token_endpoint_auth_method=(
                 "client_secret_post" if self._settings.oauth_client_secret else "none"
             ),
+            # requests waits forever by default: a sign-in service that never answers
+            # would hang a send at its first (re)connection.
+            default_timeout=self._settings.smtp_timeout or None,
             **kwargs,
         )
         if self._http is not None:
@@ -100,7 +112,15 @@ class GoogleBackend:
     # -- storage --------------------------------------------------------------------------
 
     def _load(self) -> dict[str, Any] | None:
-        return read_json(self.path)
+        saved = read_json(self.path)
+        if saved is not None and not (
+            isinstance(saved.get("username"), str)
+            and isinstance(saved.get("refresh_token"), str)
+            and isinstance(saved.get("access_token", ""), str)
+            and isinstance(saved.get("expires_at", 0), int | float)
+        ):
+            raise damaged(self.path)  # not the file _store writes
+        return saved
 
     def _store(self, token: dict[str, Any], username: str) -> dict[str, Any]:
         saved = {
@@ -143,6 +163,8 @@ class GoogleBackend:
                 # says "not signed in" as the send's "sign in again" does.
                 remove(self.path)
             raise
+        if not token.get("access_token"):
+            raise not_a_token_answer(self.authority)
         # Google keeps the refresh token (no rotation) and omits it from the answer.
         token.setdefault("refresh_token", saved["refresh_token"])
         saved = self._store(token, saved["username"])
@@ -169,7 +191,12 @@ class GoogleBackend:
             echo(f"Waiting for the sign-in (up to {timeout / 60:g} minutes; Ctrl-C stops)…")
             params = receiver.wait(timeout)
         if "error" in params:
-            raise SignInError(f"sign-in refused: {params['error']}")
+            raise SignInError(
+                f"sign-in refused: {params['error']}",
+                hint="run newsletter login again and choose Allow; with a Workspace account "
+                "your IT person may need to allow the app (README: 'For the IT person: "
+                "Google Cloud')",
+            )
         with self._service("sign-in"):
             if params.get("state") != state:
                 raise SignInError("sign-in answer does not match this request (state)")
@@ -182,6 +209,16 @@ class GoogleBackend:
         if not token.get("refresh_token"):
             raise SignInError(
                 "the provider issued no refresh token", hint="run newsletter login again"
+            )
+        granted = str(token.get("scope") or SCOPES).split()
+        if MAIL_SCOPE not in granted:
+            # Google's consent page lets the user untick each permission: without the mail
+            # one the sign-in "works" and every send is refused (535 5.7.8) later.
+            raise SignInError(
+                "the sign-in did not allow access to Gmail (its box was unticked on Google's "
+                "consent page)",
+                hint="run newsletter login again and tick 'Read, compose, send and "
+                "permanently delete all your email from Gmail'",
             )
         username = _claims(token.get("id_token", "")).get("email") or self._settings.smtp_username
         if not username:

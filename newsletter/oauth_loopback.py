@@ -9,7 +9,7 @@ HTTP is what RFC 8252 prescribes for loopback redirects: the request never leave
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import SignInError
@@ -22,6 +22,9 @@ DONE_PAGE = (
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # A connection that sends nothing (a browser's spare, pre-opened one) is dropped after
+    # this many seconds instead of holding its thread.
+    timeout = 30
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self._answer(dict(parse_qsl(urlsplit(self.path).query)))
@@ -51,16 +54,22 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _Server(HTTPServer):
+class _Server(ThreadingHTTPServer):
+    # One thread per connection: browsers open spare connections and leave them idle, and
+    # a one-at-a-time server would keep the real redirect waiting behind one of them.
+    daemon_threads = True
+
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.params: dict[str, str] | None = None
         self.arrived = threading.Event()
+        self._lock = threading.Lock()
 
     def deliver(self, params: dict[str, str]) -> None:
-        if self.params is None:
-            self.params = params
-            self.arrived.set()
+        with self._lock:  # handlers run in parallel now: the first answer wins
+            if self.params is None:
+                self.params = params
+                self.arrived.set()
 
 
 class LoopbackReceiver:

@@ -8,6 +8,8 @@ is opened by a function we are given) and the mapping of failures to one-line er
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +20,22 @@ import msal
 from .config import Settings
 from .errors import SignInError, SignInRequired
 from .oauth_loopback import LoopbackReceiver
-from .oauth_store import remove, token_path, write_private
-from .oauth_tokens import Echo, Grant, OpenBrowser, SignIn, network_errors
+from .oauth_store import damaged, remove, token_path, write_private
+from .oauth_tokens import (
+    Echo,
+    Grant,
+    OpenBrowser,
+    SignIn,
+    network_errors,
+    not_a_token_answer,
+    service_trouble,
+)
+
+# MSAL logs a token answer it cannot parse with logger.exception; with no handler anywhere,
+# Python's last-resort handler would print that traceback on the chair's terminal. Our own
+# one-line error says what happened; a NullHandler keeps MSAL's record out of the terminal
+# (it still propagates to any logging the application configures).
+logging.getLogger("msal").addHandler(logging.NullHandler())
 
 # offline_access, openid and profile are added by MSAL itself (it refuses them here).
 SCOPES = [
@@ -49,6 +65,17 @@ _AADSTS_HINTS = {
     "Mobile and desktop applications (not Web)",
     "AADSTS65001": "the app's permissions need consent: ask your IT person to grant admin "
     "consent (API permissions → Grant admin consent)",
+    # Refusals at a refresh where signing in again alone does not help, or needs a word.
+    "AADSTS53003": "your organisation's Conditional Access policy blocks this sign-in (this "
+    "device, network or app): ask your IT person (Entra's sign-in logs name the policy)",
+    "AADSTS50020": "the saved sign-in is an account of another organisation than "
+    "NEWSLETTER_OAUTH_TENANT (a token file from another project?): check the tenant, then "
+    "newsletter login with the sending mailbox",
+    "AADSTS50057": "the account is disabled in your organisation's directory: ask your IT person",
+    "AADSTS50076": "your organisation now asks for multi-factor authentication: "
+    "newsletter login lets you complete it",
+    "AADSTS50079": "your organisation now asks you to set up multi-factor authentication: "
+    "newsletter login takes you through it",
 }
 _CLIENT_HINT = "check NEWSLETTER_OAUTH_CLIENT_ID and NEWSLETTER_OAUTH_TENANT"
 
@@ -77,11 +104,16 @@ class MicrosoftBackend:
         if self.path.is_file():
             try:
                 self._cache.deserialize(self.path.read_text(encoding="utf-8"))
-            except ValueError:
-                raise SignInError(
-                    f"{self.path}: the saved sign-in is damaged",
-                    hint="run newsletter logout, then login",
-                ) from None
+                # MSAL trusts the file's shape; one it did not write (another version's,
+                # edited, another program's) would fail later with an AttributeError.
+                types = msal.TokenCache.CredentialType
+                for account in self._cache.search(types.ACCOUNT):
+                    if not isinstance(account.get("username", ""), str):
+                        raise ValueError("account")
+                for token in self._cache.search(types.ACCESS_TOKEN):
+                    float(token.get("expires_on") or 0)
+            except (ValueError, AttributeError, TypeError):
+                raise damaged(self.path) from None
         self._app: msal.PublicClientApplication | None = None
 
     @contextmanager
@@ -91,6 +123,12 @@ class MicrosoftBackend:
         try:
             with network_errors(self.authority, hint):
                 yield
+        except msal.exceptions.MsalServiceError as error:
+            # MSAL raises this (no JSON, no error code) for a 5xx answer of the token endpoint.
+            status = str(error).rpartition(" ")[2] if "HTTP Error" in str(error) else "an error"
+            raise service_trouble(self.authority, status) from None
+        except json.JSONDecodeError:  # a web page where the token answer should be
+            raise not_a_token_answer(self.authority) from None
         except ValueError as error:  # MSAL's authority validation and discovery
             raise SignInError(
                 f"sign-in service {self.authority} refused: {str(error).splitlines()[0][:200]}",
@@ -107,6 +145,9 @@ class MicrosoftBackend:
                     authority=self.authority,
                     token_cache=self._cache,
                     http_client=self._http,  # None: MSAL's own requests.Session
+                    # MSAL waits forever by default: a sign-in service that never answers
+                    # would hang a send at its first (re)connection.
+                    timeout=self._settings.smtp_timeout or None,
                     # A custom authority (a sovereign cloud, the tests' server) is trusted
                     # as given instead of being checked against Microsoft's instance list.
                     instance_discovery=False if self._settings.oauth_authority else None,
@@ -119,10 +160,20 @@ class MicrosoftBackend:
             self._cache.has_state_changed = False
 
     def _accounts(self) -> list[dict[str, Any]]:
+        # Only accounts this app registration holds a refresh token for: a cache written
+        # with another client ID (IT registered the app anew, a file copied from another
+        # project) is no sign-in here; `--status` said "signed in" and every send then
+        # failed with "no saved sign-in".
+        client_id = self._settings.oauth_client_id
+        holders = {
+            rt.get("home_account_id")
+            for rt in self._cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)
+            if rt.get("client_id") == client_id
+        }
         accounts = [
             a
             for a in self._cache.search(msal.TokenCache.CredentialType.ACCOUNT)
-            if a.get("username")
+            if a.get("username") and a.get("home_account_id") in holders
         ]
         wanted = self._settings.smtp_username.casefold()
         matching = [a for a in accounts if a["username"].casefold() == wanted]
@@ -151,7 +202,11 @@ class MicrosoftBackend:
             error = (result or {}).get("error")
             if result is None or error in SIGN_IN_AGAIN:
                 self._save()
-                raise SignInRequired(_one_line(result) if result else "no saved sign-in")
+                reason = _one_line(result) if result else "no saved sign-in"
+                # Consent, Conditional Access, a disabled account: signing in again alone
+                # does not help, so say who can.
+                extra = entra_hint(result) if result else None
+                raise SignInRequired(f"{reason}; {extra}" if extra else reason)
             raise SignInError(f"{what} failed: {_one_line(result)}", hint=entra_hint(result))
         self._save()
         claims = result.get("id_token_claims") or {}

@@ -61,13 +61,21 @@ def read_json(path: Path) -> dict[str, Any] | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except ValueError:  # not UTF-8: not a file we wrote
+        raise damaged(path) from None
     try:
         data = json.loads(text)
     except ValueError:
-        raise SignInError(
-            f"{path}: the saved sign-in is damaged", hint="run newsletter logout, then login"
-        ) from None
+        raise damaged(path) from None
     return data if isinstance(data, dict) else None
+
+
+def damaged(path: Path) -> SignInError:
+    """A token file that is not what we wrote (cut short, edited, another program's or
+    another version's): `newsletter logout` removes it, `login` writes a new one."""
+    return SignInError(
+        f"{path}: the saved sign-in is damaged", hint="run newsletter logout, then login"
+    )
 
 
 def remove(path: Path) -> bool:

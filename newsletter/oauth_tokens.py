@@ -24,6 +24,29 @@ CA_HINT = (
 )
 
 
+# The sign-in service was reached but is having trouble (5xx, a timeout): nothing is wrong
+# with the settings or the stored sign-in, which is kept.
+BUSY_HINT = (
+    "the provider's sign-in service is having trouble: try again in a few minutes "
+    "(you stay signed in); if it persists, check the network"
+)
+
+
+def service_trouble(authority: str, status: object) -> SignInError:
+    """The sign-in service answered an HTTP error status (e.g. 503) instead of a token."""
+    return SignInError(f"the sign-in service {authority} answered HTTP {status}", hint=BUSY_HINT)
+
+
+def not_a_token_answer(authority: str) -> SignInError:
+    """The token endpoint answered something that is not JSON: a web page (a hotel or
+    company network's sign-in page, a proxy's error page) in place of the provider's."""
+    return SignInError(
+        f"the sign-in service {authority} answered with a web page, not a token",
+        hint="a network sign-in page or proxy may be in the way: open a web page in your "
+        "browser, sign in to the network if asked, then try again",
+    )
+
+
 @contextmanager
 def network_errors(authority: str, hint: str) -> Iterator[None]:
     """requests' failures to reach the sign-in service ``authority``, as one line naming it.
@@ -39,6 +62,13 @@ def network_errors(authority: str, hint: str) -> Iterator[None]:
             f"the sign-in service {authority} has a certificate this computer does not trust",
             hint=CA_HINT,
         ) from None
+    except requests.exceptions.Timeout:
+        raise SignInError(
+            f"the sign-in service {authority} did not answer in time", hint=BUSY_HINT
+        ) from None
+    except requests.HTTPError as error:  # reached, but it answered 5xx (or 4xx without JSON)
+        status = error.response.status_code if error.response is not None else "an error"
+        raise service_trouble(authority, status) from None
     except requests.RequestException as error:
         raise SignInError(
             f"cannot reach the sign-in service {authority} ({type(error).__name__})", hint=hint

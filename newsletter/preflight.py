@@ -92,12 +92,13 @@ def run_checks(
     smtp_username: str = "",
     http_head: HeadFunction | None = None,
     sign_in_missing: str = "",
+    sign_in_fix: str = "",
 ) -> Report:
     """All checks over one prepared campaign (issue rendered, recipients readable).
 
     ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each).
     ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
-    the caller reads the token store, `oauth.sign_in_missing`)."""
+    the caller asks `oauth.sign_in_problem`, which also gives ``sign_in_fix``)."""
     report = Report()
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
@@ -118,7 +119,7 @@ def run_checks(
             ERROR,
             "NEWSLETTER_SMTP_AUTH",
             sign_in_missing,
-            "run 'newsletter login' and sign in with the sending mailbox",
+            sign_in_fix or "run 'newsletter login' and sign in with the sending mailbox",
             code="sign-in",
         )
     _check_members(campaign, report)
@@ -904,6 +905,22 @@ def _check_sender(campaign: Campaign, report: Report, smtp_username: str) -> Non
                 f"From is on {from_domain} but the SMTP account is on {account_domain}",
                 "SPF/DKIM alignment may fail (spam folder): send from the account's domain "
                 "or authorise the server for yours",
+            )
+        elif (
+            smtp_username.casefold() != campaign.sender.address.casefold()
+            and campaign.settings.oauth_provider_name
+        ):
+            # Same domain, another mailbox: Microsoft 365 refuses every message without
+            # Send As rights (554 5.2.252 SendAsDenied); Gmail replaces the From with the
+            # account's own address unless it is a verified "Send mail as" alias.
+            report.add(
+                WARNING,
+                "NEWSLETTER_FROM",
+                f"From is {campaign.sender.address} but the mail goes out as "
+                f"{smtp_username} (the signed-in or SMTP account)",
+                "Microsoft 365 needs Send As rights on the From mailbox (README, For the IT "
+                "person, step 6) and Gmail a verified 'Send mail as' address, else it is "
+                "refused or members see the account's address: send a --test copy first",
             )
 
 

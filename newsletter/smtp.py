@@ -72,6 +72,14 @@ _AUTH_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
      "ask your Microsoft 365 administrator, or sign in with OAuth 2.0: set "
      "NEWSLETTER_SMTP_AUTH=oauth2 and run newsletter login"),
 )  # fmt: skip
+# Microsoft 365 with SMTP AUTH switched off for the mailbox or the whole tenant: neither a
+# password nor a sign-in token is accepted until IT ticks "Authenticated SMTP".
+_SMTP_AUTH_OFF = re.compile(r"SmtpClientAuthentication is disabled|smtp_auth_disabled", re.I)
+SMTP_AUTH_OFF_OAUTH_HINT = (
+    "SMTP AUTH is switched off for this mailbox or tenant, for passwords and OAuth alike "
+    "(signing in again will not help): ask your Microsoft 365 administrator to enable "
+    "Authenticated SMTP for the mailbox (README: 'For the IT person', step 5)"
+)
 OAUTH_HINT = (
     "the mailbox refused the sign-in token: check that SMTP AUTH is enabled for the mailbox "
     "and that it is the signed-in account (NEWSLETTER_SMTP_USERNAME), or sign in again: "
@@ -123,6 +131,12 @@ def _cert_hint(code: int | None) -> str:
             "alias; a CA file cannot fix this"
         )
     return CERT_HINT
+
+
+def _oauth_hint(reply: str) -> str:
+    """What to do about a refused XOAUTH2 sign-in (signing in again does not enable SMTP
+    AUTH)."""
+    return SMTP_AUTH_OFF_OAUTH_HINT if _SMTP_AUTH_OFF.search(reply) else OAUTH_HINT
 
 
 class SendFailure(Exception):
@@ -295,7 +309,7 @@ class SmtpTransport:
             reply = _reply_text(error.smtp_code, error.smtp_error)
             # "from None": the context holds smtplib frames whose locals include the password.
             if self._settings.auth_mode == "oauth2":
-                raise self._fatal(f"XOAUTH2 sign-in refused: {reply}", OAUTH_HINT) from None
+                raise self._fatal(f"XOAUTH2 sign-in refused: {reply}", _oauth_hint(reply)) from None
             if 400 <= error.smtp_code < 500:
                 # "454 4.7.0 Temporary authentication failure": the password may be fine.
                 raise self._fatal(
@@ -461,6 +475,14 @@ class SmtpTransport:
             try:
                 conn.auth("XOAUTH2", answer, initial_response_ok=True)
             except smtplib.SMTPAuthenticationError as error:
+                if 400 <= error.smtp_code < 500:
+                    # "454 4.7.0 Too many login attempts, please try again later" (Gmail),
+                    # "Temporary authentication failure": the token is fine; retried later
+                    # like any 4xx, never "sign in again".
+                    reply = _reply_text(error.smtp_code, error.smtp_error)
+                    raise TemporaryFailure(
+                        f"sign-in deferred: {reply}", code=error.smtp_code
+                    ) from None
                 if attempt == 2:
                     status = f" (status {answer.status})" if answer.status else ""
                     reply = _reply_text(error.smtp_code, error.smtp_error)
@@ -468,7 +490,7 @@ class SmtpTransport:
                     for secret in (token, _b64(xoauth2(source.username, token))):
                         reply = reply.replace(secret, "***")
                     raise self._fatal(
-                        f"XOAUTH2 sign-in refused: {reply}{status}", OAUTH_HINT
+                        f"XOAUTH2 sign-in refused: {reply}{status}", _oauth_hint(reply)
                     ) from None
                 source.invalidate()
                 continue

@@ -174,6 +174,10 @@ class OAuthServer:
         self.devices: dict[str, DeviceCredential] = {}  # by device_code
         self.device_grants: dict[str, tuple[str, bool]] = {}  # user_code -> (user, approved)
         self.revocations = 0
+        # Misbehaviour on demand: each token request first takes the next queued fault, a
+        # callable returning a Flask response (an error JSON, an HTML page, a 503, a stall).
+        self.token_faults: list[Any] = []
+        self.token_requests = 0
         self.lock = threading.RLock()
         self.key = RSAKey.generate_key(2048)
         self.app = self._build_app()
@@ -491,6 +495,11 @@ class OAuthServer:
 
         @app.post(f"/{TENANT}/oauth2/v2.0/token")
         def token():
+            with server_state.lock:
+                server_state.token_requests += 1
+                fault = server_state.token_faults.pop(0) if server_state.token_faults else None
+            if fault is not None:
+                return fault()
             return authorization.create_token_response()
 
         @app.post(f"/{TENANT}/oauth2/v2.0/devicecode")

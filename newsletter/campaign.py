@@ -41,6 +41,7 @@ class Campaign:
     recipients_path: Path
     suppressed: frozenset[str]
     notices: list[str] = field(default_factory=list)
+    recipients_given: bool = False  # the list was named (-r), not the setting's or the example
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).astimezone()
     # Set by read_members_once(): the list as read then, so that the checks, the plan and
     # the delivery of one real send read the CSV once and all see the same members.
@@ -169,6 +170,7 @@ def prepare(
         recipients_path=path,
         suppressed=load_suppressed(settings.suppressed),
         notices=notices,
+        recipients_given=recipients is not None,
     )
     if clock is not None:
         campaign.clock = clock
@@ -266,6 +268,16 @@ class DryRunResult:
     html_bytes: int
     images_bytes: int = 0  # embedded pictures in each message (already in the sizes above)
     offline: list[Offline] = field(default_factory=list)  # hosted pictures not online yet
+    # Per the journal (a real send of this issue ran before): of the members written, those
+    # who already have it, and those a real send leaves out unless asked (failed before, or
+    # cut off mid-send). None: no journal, nobody has it yet.
+    already_sent: int | None = None
+    held: int = 0
+
+    @property
+    def would_send(self) -> int:
+        """How many a real send would mail now (before --limit and the daily cap)."""
+        return self.written - (self.already_sent or 0) - self.held
 
 
 def eml_name(number: int, address: str) -> str:
@@ -274,9 +286,17 @@ def eml_name(number: int, address: str) -> str:
 
 
 def dry_run(
-    campaign: Campaign, out_dir: Path, *, head: HeadFunction | None = http_head
+    campaign: Campaign,
+    out_dir: Path,
+    *,
+    head: HeadFunction | None = http_head,
+    journal: tuple[set[str], set[str]] | None = None,
 ) -> DryRunResult:
     """Write one .eml per member a real send would mail; replaces ``out_dir``'s contents.
+
+    Every member's message is written (the preview of the whole mailing), whoever already
+    has it; ``journal``: (members who have it, members failed or cut off before) as
+    casefolded addresses, for the summary to count what a real send would mail now.
 
     Messages go to a sibling ``.partial`` folder first and replace ``out_dir`` only when all
     were written, so a failed run never leaves a half-written outbox looking complete.
@@ -286,11 +306,15 @@ def dry_run(
         campaign.rendered.pictures.require()
     report = RecipientReport()
     builder = campaign.builder()
-    written = total = largest = 0
+    written = total = largest = sent = held = 0
     with staged(out_dir) as folder:
         for recipient in campaign.recipients(report):
             message = builder.build(recipient)
             written += 1
+            if journal is not None:
+                key = recipient.email.strip().casefold()  # the journal's address_key
+                sent += key in journal[0]
+                held += key in journal[1] and key not in journal[0]
             (folder / eml_name(written, recipient.email)).write_bytes(message.data)
             total += len(message.data)
             largest = max(largest, len(message.data))
@@ -303,4 +327,6 @@ def dry_run(
         html_bytes=campaign.rendered.html_bytes,
         images_bytes=sum(len(image.data) for _, image in campaign.rendered.inline_images),
         offline=campaign.offline_images(head) if head is not None else [],
+        already_sent=sent if journal is not None else None,
+        held=held,
     )

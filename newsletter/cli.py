@@ -99,6 +99,14 @@ def _slug(settings, slug: str) -> str:
     return issue_slug(slug, settings.issues_dir)
 
 
+def _project(settings, **where):
+    """``settings``, once the current folder is a project (config.require_project)."""
+    from .config import require_project
+
+    require_project(settings, **where)
+    return settings
+
+
 def _say(message: str = "", err: bool = False) -> None:
     typer.echo(message, err=err)
 
@@ -130,7 +138,7 @@ def render(
     """
     from .preview import render_files
 
-    settings = _settings()
+    settings = _project(_settings())
     html_path, text_path, size = render_files(settings, _slug(settings, slug), out)
     _say(f"wrote {html_path} ({_kb(size)}) and {text_path}")
 
@@ -175,7 +183,7 @@ def preview(
 
         flag = "--port" if port is not None else "--open/--no-open"
         raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
-    settings = _settings()
+    settings = _project(_settings())
     slug = _slug(settings, slug) if slug is not None else None
     if out is not None:
         path, size = preview_mod.write_email_html(settings, slug, out, _skipped, as_address)
@@ -286,7 +294,7 @@ def send(
         batch_pause=batch_pause,
     )  # fmt: skip
     send_run.check_options(options)  # a usage mistake is reported before any setting
-    settings = _settings()
+    settings = _project(_settings())
     slug = _slug(settings, slug)
     outcome = send_run.send(settings, slug, options, _SendTerminal(settings))
     if isinstance(outcome, send_run.DryRun):
@@ -533,7 +541,20 @@ def _print_dry_run(camp, result) -> None:
     _say_example_subject(camp, indent=13)
     _say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
     _say(f"  members:   {camp.recipients_path}")
-    _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    if result.already_sent is None:
+        _say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    else:  # sent before: every member's message is written, fewer would go now
+        _say(f"  written:   {result.written} message(s), every member's, to {result.out_dir}/")
+        held = (
+            f", {result.held} failed or cut off before (left out unless --retry-failed "
+            "or --resend-unknown)"
+            if result.held
+            else ""
+        )
+        _say(
+            f"  will send: {result.would_send} message(s) now; {result.already_sent} already "
+            f"have it (the journal){held}"
+        )
     if report.columns:
         _say(f"  columns:   {report.columns_line()}")
     for line in report.summary_lines()[1:]:
@@ -582,6 +603,7 @@ def new(
     from .skeleton import start_issue
 
     settings = _settings()
+    _project(settings, also=(settings.templates_dir / "organisation.toml",))
     try:
         day = read_date(date) if date else None  # None: from the slug, or today
     except ValueError as exc:
@@ -610,7 +632,7 @@ def check(
     from .oauth import sending_account, sign_in_problem
     from .preflight import run_checks
 
-    settings = _settings()
+    settings = _project(_settings())
     slug = _slug(settings, slug)
     camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
     for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
@@ -643,7 +665,7 @@ def list_() -> None:
     """
     from .status import list_issues
 
-    settings = _settings()
+    settings = _project(_settings())
     states = list_issues(settings, lambda error: _notice(f"{error} (subject shown as written)"))
     if not states:
         _say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
@@ -669,7 +691,7 @@ def status(
     """
     from .status import send_status
 
-    settings = _settings()
+    settings = _project(_settings())
     slug = _slug(settings, slug)
     report = send_status(settings, slug, recipients)
     if as_json:
@@ -740,7 +762,7 @@ def archive(
     """
     from .archive import build_archive
 
-    settings = _settings()
+    settings = _project(_settings())
     result = build_archive(settings, out, _skipped)
     _say(f"wrote {len(result.pages)} issue page(s), {result.index} and {result.feed}")
     for page in result.kept:
@@ -767,6 +789,7 @@ def unsubscribe(
     from .suppression import add_suppressed, not_members
 
     settings = _settings()
+    _project(settings, creates=settings.suppressed)
     added, present = add_suppressed(
         settings.suppressed, addresses, reason=reason, today=dt.date.today()
     )
@@ -824,7 +847,7 @@ def feedback(
             raise UsageError(
                 f"--since {since!r} is not a date", hint="write it as YYYY-MM-DD"
             ) from None
-    settings = _settings()
+    settings = _project(_settings())
     report = run_feedback(settings, dry_run=dry_run, since=day, move_to=move_to)
     _print_feedback(report)
 
@@ -882,7 +905,10 @@ def _print_feedback(report) -> None:
             f"Read from {report.since.isoformat()} on (the last {FIRST_RUN_DAYS} days: nothing "
             "was sent yet; --since YYYY-MM-DD reads further back)"
         )
-    _say(f"New: {counts}; already processed before: {report.already_processed}")
+    if report.mailbox_unread:
+        _say(f"Mailbox not read: {report.mailbox_unread}")
+    else:
+        _say(f"New: {counts}; already processed before: {report.already_processed}")
     verb = "Would suppress" if report.dry_run else "Suppressed"
     _say(f"{verb}: {len(report.suppressed)}")
     for address, reason, issue in report.suppressed:
@@ -939,7 +965,7 @@ def resubscribe(
     """
     from .feedback_run import resubscribe as resubscribe_address
 
-    settings = _settings()
+    settings = _project(_settings())
     taken_off = resubscribe_address(settings, address, reason)
     _say(f"resubscribed {taken_off}: {reason}")
 

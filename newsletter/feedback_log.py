@@ -1,7 +1,7 @@
 """What ``newsletter feedback`` remembers: processed messages and the events it acted on.
 
 A SQLite file beside the send journal (``<state_dir>/feedback.sqlite3``), kept apart from it
-so that reading the mailbox can never lock or slow a send. Three tables:
+so that reading the mailbox can never lock or slow a send. Four tables:
 
 * ``processed``: (folder, UIDVALIDITY, UID) of every message already handled, so a re-run
   does nothing twice, and whether it was feedback ``--move-to`` may move (not a reply, not
@@ -11,6 +11,8 @@ so that reading the mailbox can never lock or slow a send. Three tables:
   address twice changes nothing, soft bounces count *different* issues).
 * ``events``: per address and issue, what came back (hard, soft, complaint, unsubscribe,
   rcpt = refused at RCPT during a send): for soft-bounce counting and ``newsletter status``.
+* ``runs``: when each (not dry) feedback run was, so ``status`` shows feedback counts only
+  once one ran.
 * ``resubscribed``: who was taken off the suppression list, when and why; soft bounces
   before that no longer count.
 """
@@ -48,6 +50,9 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (key, slug, kind)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_slug ON events (slug, kind);
+-- One row per feedback run that changed nothing or something (not dry runs): what
+-- `newsletter status` needs to tell "0 bounced" from "feedback never ran".
+CREATE TABLE IF NOT EXISTS runs (at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resubscribed (
     id      INTEGER PRIMARY KEY,
     key     TEXT NOT NULL,
@@ -131,6 +136,14 @@ class FeedbackLog:
             is not None
         )
 
+    def has_run(self) -> bool:
+        """Whether a ``newsletter feedback`` run was recorded (a memory written before runs
+        were: any processed message or event; ``resubscribe`` alone writes neither)."""
+        return any(
+            self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+            for table in ("runs", "processed", "events")
+        )
+
     def soft_bounce_issues(self, address: str) -> set[str]:
         """Issues that soft-bounced for this address since it was last resubscribed."""
         key = _key(address)
@@ -193,6 +206,7 @@ class FeedbackLog:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(_key(e.address), e.address, e.slug, e.kind, e.detail, at) for e in events],
             )
+            self._db.execute("INSERT INTO runs (at) VALUES (?)", (at,))
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:

@@ -32,7 +32,7 @@ from .feedback import (
     classify,
 )
 from .feedback_log import Event, FeedbackLog
-from .imap import Authenticator, Mailbox, authenticator_for, connect, imap_params
+from .imap import Authenticator, Mailbox, authenticator_for, connect, derived_host, imap_params
 from .journal import JOURNAL_NAME, Journal
 from .refusals import enhanced_code, is_recipient_refusal
 
@@ -84,6 +84,9 @@ class FeedbackReport:
     since: dt.date | None = None  # the first day read
     since_first_send: bool = False  # that day was taken from the journal's first send
     since_default: bool = False  # nothing sent yet: the last FIRST_RUN_DAYS days
+    # Why the mailbox was not read and which settings would add it ("" when it was read):
+    # without IMAP settings a run still acts on the journal's refusals at RCPT.
+    mailbox_unread: str = ""
 
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -320,6 +323,10 @@ def run_feedback(
     from .errors import MailboxError
     from .suppression import load_suppressed, suppress_entries
 
+    if not move_to and not settings.imap_host and not derived_host(settings.smtp_host):
+        # No mailbox to read: the members the server refused outright at RCPT during a send
+        # are still in the journal, and must not be mailed (nor counted READY) again.
+        return _journal_only(settings, dry_run=dry_run, today=today, now=now)
     params = imap_params(settings)
     if move_to and move_to.strip().casefold() == params.folder.strip().casefold():
         from .errors import UsageError
@@ -468,6 +475,51 @@ def run_feedback(
             return report
         finally:
             mailbox.close()
+    finally:
+        if log is not None:
+            log.close()
+        if journal is not None:
+            journal.close()
+
+
+NO_MAILBOX = (
+    "no IMAP server configured, so only the send journal's refusals were acted on: set "
+    "NEWSLETTER_IMAP_HOST (with NEWSLETTER_IMAP_USERNAME and NEWSLETTER_IMAP_PASSWORD, or "
+    "the SMTP ones) to read bounces, complaints and unsubscribe requests too"
+)
+
+
+def _journal_only(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    today: dt.date | None,
+    now: Callable[[], dt.datetime],
+) -> FeedbackReport:
+    """A feedback run without a mailbox: the journal's RCPT refusals alone."""
+    from .suppression import load_suppressed, suppress_entries
+
+    report = FeedbackReport(folder="the send journal", dry_run=dry_run, mailbox_unread=NO_MAILBOX)
+    state_dir = Path(settings.state_dir)
+    log = FeedbackLog.open_existing(state_dir) if dry_run else FeedbackLog.for_state_dir(state_dir)
+    journal_path = state_dir / JOURNAL_NAME
+    journal = Journal.open(journal_path) if journal_path.is_file() else None
+    try:
+        decide = _Decisions(log, settings.soft_bounce_limit, report)
+        if journal is not None:
+            _journal_refusals(journal, log, decide)
+        if dry_run or log is None:
+            already = load_suppressed(settings.suppressed)
+            report.suppressed = [
+                entry for entry in decide.suppress.values() if entry[0].casefold() not in already
+            ]
+            return report
+        report.suppressed = suppress_entries(
+            settings.suppressed, decide.suppress.values(), today=today or dt.date.today()
+        )
+        at = now().astimezone(dt.UTC).isoformat(timespec="seconds")
+        log.commit(folder="", uidvalidity=0, processed=(), events=decide.events, at=at)
+        return report
     finally:
         if log is not None:
             log.close()

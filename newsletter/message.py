@@ -272,9 +272,15 @@ class MessageBuilder:
         values["unsubscribe_url"] = unsubscribe_url
         return values
 
-    def build(self, recipient: Recipient, *, to: str | None = None) -> OutgoingMessage:
-        """The member's message; ``to`` readdresses it (a test copy personalised as them)."""
-        unsubscribe_link, list_unsubscribe = self.sender.unsubscribe_target(recipient.email)
+    def build(
+        self, recipient: Recipient, *, to: str | None = None, unsubscribe_as: str | None = None
+    ) -> OutgoingMessage:
+        """The member's message; ``to`` readdresses it (a test copy personalised as them),
+        ``unsubscribe_as``: whose unsubscribe link and headers it carries (a test copy's
+        are the tester's own: clicking Unsubscribe in it must never take the member off)."""
+        unsubscribe_link, list_unsubscribe = self.sender.unsubscribe_target(
+            unsubscribe_as or recipient.email
+        )
         fields = self.fields(recipient, unsubscribe_link)
         # A CSV cell may hold "Smith, Jones\r\nand Partners": one line-end convention
         # before encoding, or a bare CR would reach the message (quoted-printable keeps it).

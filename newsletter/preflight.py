@@ -149,6 +149,15 @@ def _setting_domain(value: str) -> str:
     return address.rpartition("@")[2].lower().strip()
 
 
+def placeholder_domain(value: str) -> str:
+    """The placeholder domain (example.org/.com/.net, or a host under one) an address, URL
+    or host name is on; "" when it is a real one. The rule ``check`` applies to settings."""
+    domain = _setting_domain(value if "@" in value or "://" in value else f"@{value}")
+    if domain in PLACEHOLDER_HOSTS or domain.endswith(_DOTTED_PLACEHOLDERS):
+        return domain
+    return ""
+
+
 def _check_settings(campaign: Campaign, report: Report) -> None:
     """A setting left as the example ships it would send from, or unsubscribe members to,
     someone else's domain: an error, never READY."""
@@ -998,7 +1007,17 @@ def _check_members(campaign: Campaign, report: Report) -> None:
             "put the words that matter first, or shorten it",
         )
     where = str(campaign.recipients_path)
-    if campaign.recipients_path == EXAMPLE_RECIPIENTS != campaign.settings.recipients:
+    if campaign.recipients_path == EXAMPLE_RECIPIENTS and campaign.recipients_given:
+        report.add(
+            ERROR,
+            "--recipients",
+            f"{EXAMPLE_RECIPIENTS} is the example list: its members are placeholders nobody "
+            "reads mail at",
+            f"pass -r with your members' list instead (or save it as "
+            f"{campaign.settings.recipients} and leave out -r)",
+            code="example-list",
+        )
+    elif campaign.recipients_path == EXAMPLE_RECIPIENTS != campaign.settings.recipients:
         # A dry run may show the example; READY would promise a send that cannot start.
         report.add(
             ERROR,

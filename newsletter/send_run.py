@@ -24,11 +24,13 @@ from .errors import (
     EXIT_OK,
     EXIT_PARTIAL,
     CheckFailed,
+    ConfigError,
     DeliveryError,
     NewsletterError,
     UsageError,
 )
 from .journal import Journal, address_key
+from .preflight import placeholder_domain
 from .published import Offline
 from .recipients import RecipientReport
 from .refusals import SenderRefusal
@@ -193,11 +195,29 @@ def send(
         for note in camp.notices:
             ui.notice(note)
         out = options.out or settings.outbox / camp.issue.slug
-        return DryRun(camp, campaign_mod.dry_run(camp, out))
+        return DryRun(camp, campaign_mod.dry_run(camp, out, journal=_journal_state(settings, camp)))
     settings.require_smtp()
     if options.test:
         return send_test_copy(settings, slug, options)
     return send_to_members(settings, slug, options, ui)
+
+
+def _journal_state(
+    settings: Settings, camp: campaign_mod.Campaign
+) -> tuple[set[str], set[str]] | None:
+    """(have it, failed or cut off before) for the dry run's summary; None before any real
+    send of the issue. Read only: a dry run never creates the journal."""
+    from .journal import JOURNAL_NAME
+
+    path = settings.state_dir / JOURNAL_NAME
+    if not path.is_file():
+        return None
+    with Journal.open(path) as journal:
+        slug = camp.issue.slug
+        sent = journal.addresses(slug, "sent")
+        if not sent and not any(journal.counts(slug).values()):
+            return None
+        return sent, journal.addresses(slug, "failed", "sending")
 
 
 def test_addresses(settings: Settings, to: tuple[str, ...]) -> tuple[list[str], str]:
@@ -212,8 +232,17 @@ def test_addresses(settings: Settings, to: tuple[str, ...]) -> tuple[list[str], 
 def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestSend:
     from .smtp import transport_factory
 
+    host_placeholder = placeholder_domain(settings.smtp_host)
+    if host_placeholder:
+        raise ConfigError(
+            f"{settings.smtp_host!r} is still a placeholder ({host_placeholder}): the test copy "
+            "was not sent",
+            setting="NEWSLETTER_SMTP_HOST",
+            hint="set your organisation's SMTP server in .env",
+        )
     camp = campaign_mod.prepare(settings, slug, recipients=options.recipients, allow_example=True)
     to, source = test_addresses(settings, options.to)
+    _no_placeholder_addresses(camp, to, source)
     with Journal.for_state_dir(settings.state_dir) as journal:
         _test_copies_fit_the_cap(journal, settings.daily_limit, len(to))
         sent = sending.send_test(
@@ -225,6 +254,31 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
             source=source,
         )
     return TestSend(sent, camp.offline_images())
+
+
+def _no_placeholder_addresses(camp: campaign_mod.Campaign, to: list[str], source: str) -> None:
+    """A test copy from or to an address still on example.org/.com/.net (.env copied from
+    .env.example) would go to nobody, or be sent as someone else's domain: refused, naming
+    the setting, by the rule ``check`` uses."""
+    settings = camp.settings
+    sender = placeholder_domain(camp.sender.address)
+    if sender:
+        raise ConfigError(
+            f"{camp.sender.address!r} is on {sender}, a placeholder domain: the test copy was "
+            "not sent",
+            setting="NEWSLETTER_FROM" if settings.from_ else "templates/organisation.toml email",
+            hint="set your organisation's sending address",
+        )
+    for address in to:
+        domain = placeholder_domain(address)
+        if domain:
+            raise ConfigError(
+                f"{address!r} is on {domain}, a placeholder domain: the test copy was not sent",
+                setting=source,
+                hint="use your own address"
+                + (", in .env" if source != "--to" else "")
+                + ("" if source == "--to" else ", or pass --to ADDRESS"),
+            )
 
 
 def _test_copies_fit_the_cap(journal: Journal, limit: int, copies: int) -> None:

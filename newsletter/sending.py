@@ -310,8 +310,10 @@ def send_test(
             error.exit_code = EXIT_PARTIAL
             raise error from None
         for address in to:
-            # Personalised as the member, addressed to the tester.
-            message = builder.build(member, to=address)
+            # Personalised as the member, addressed to the tester, and unsubscribing the
+            # tester: the chair trying the Unsubscribe link (or Gmail's button) in the copy
+            # would otherwise take the member off the list.
+            message = builder.build(member, to=address, unsubscribe_as=address)
             try:
                 reply = transport.send(message, campaign.sender.address)
             except SendFailure as failure:

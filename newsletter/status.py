@@ -160,7 +160,8 @@ def _feedback_counts(settings: Settings, slug: str) -> dict[str, int]:
     if log is None:
         return {}
     with log:
-        return log.counts(slug)
+        # resubscribe creates the memory too: no counts until a feedback run is recorded
+        return log.counts(slug) if log.has_run() else {}
 
 
 def send_status(settings: Settings, slug: str, recipients: Path | None = None) -> SendStatus:

@@ -105,8 +105,8 @@ def smtp_env(smtp_port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     env.update(
         NEWSLETTER_SMTP_HOST="127.0.0.1", NEWSLETTER_SMTP_PORT=str(smtp_port),
-        NEWSLETTER_SMTP_SECURITY="none", NEWSLETTER_FROM="Cluster News <news@example.org>",
-        NEWSLETTER_TEST_TO="chair@example.org", PYTHONPATH=os.environ.get("PYTHONPATH", ""),
+        NEWSLETTER_SMTP_SECURITY="none", NEWSLETTER_FROM="Cluster News <news@wmhtc.co.uk>",
+        NEWSLETTER_TEST_TO="chair@wmhtc.co.uk", PYTHONPATH=os.environ.get("PYTHONPATH", ""),
         **extra,
     )  # fmt: skip
     return env

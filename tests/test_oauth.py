@@ -455,8 +455,9 @@ def test_no_token_in_output_journal_logs_or_help(
         "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
         "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
         "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
-        "NEWSLETTER_FROM": f"Cluster News <{USER}>",
-        "NEWSLETTER_TEST_TO": "chair@example.org",
+        # Not USER's example.org: a test copy from a placeholder domain is refused.
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_TEST_TO": "chair@wmhtc.co.uk",
         "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@example.org",
         "REQUESTS_CA_BUNDLE": cafile,
     }

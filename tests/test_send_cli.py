@@ -238,7 +238,7 @@ def test_server_unusable_mid_run_reports_progress_and_exits_1(
 def test_refused_test_copy_is_one_line(project: Path, tmp_path: Path) -> None:
     write_members(project, 2)
     with start_server(_RefuseRcpt(), tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server, NEWSLETTER_TEST_TO="bad-mailbox@example.org")
+        env = env_for(server, NEWSLETTER_TEST_TO="bad-mailbox@wmhtc.co.uk")
         result = newsletter(project, env, "send", "december-2023", "--test")
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()

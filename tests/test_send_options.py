@@ -118,16 +118,16 @@ def test_the_forgotten_test_flag_as_a_new_user_types_it(project: Path, server) -
 
 def test_test_to_setting_takes_several_addresses_and_errors_name_it(project: Path, server) -> None:
     write_members(project, 2)
-    env = env_for(server, NEWSLETTER_TEST_TO="chair@example.org, editor@example.org")
+    env = env_for(server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk, editor@wmhtc.co.uk")
     before = server.handler.count()
     sent = newsletter(project, env, "send", SLUG, "--test")
     assert sent.returncode == 0, sent.stderr
     assert [m.rcpts for m in server.handler.messages[before:]] == [
-        ("chair@example.org",),
-        ("editor@example.org",),
+        ("chair@wmhtc.co.uk",),
+        ("editor@wmhtc.co.uk",),
     ]
     bad = newsletter(
-        project, env_for(server, NEWSLETTER_TEST_TO="chair@example.org,not-an-address"),
+        project, env_for(server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk,not-an-address"),
         "send", SLUG, "--test",
     )  # fmt: skip
     assert bad.returncode == 2
@@ -137,12 +137,12 @@ def test_test_to_setting_takes_several_addresses_and_errors_name_it(project: Pat
     assert worse.returncode == 2 and worse.stderr.startswith("error: --to: 'nope'")
     assert server.handler.count() == before + 2
     # Outlook separates addresses with semicolons; a chair copies the habit.
-    outlook = env_for(server, NEWSLETTER_TEST_TO="chair@example.org; editor@example.org;")
+    outlook = env_for(server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk; editor@wmhtc.co.uk;")
     semis = newsletter(project, outlook, "send", SLUG, "--test")
     assert semis.returncode == 0, semis.stderr
     assert [m.rcpts for m in server.handler.messages[before + 2 :]] == [
-        ("chair@example.org",),
-        ("editor@example.org",),
+        ("chair@wmhtc.co.uk",),
+        ("editor@wmhtc.co.uk",),
     ]
 
 

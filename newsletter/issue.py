@@ -411,7 +411,8 @@ def _date(meta: dict[str, Any], text: str, path: Path) -> dt.date:
         ) from None
 
 
-_MONTHS = {
+# Month names and the abbreviations people write, as in dates and slugs.
+MONTHS = {
     name: number
     for number, names in enumerate(
         (
@@ -471,9 +472,9 @@ def read_date(text: str) -> dt.date:
     lowered = value.lower()
     for pattern in _WRITTEN_DATES:
         match = pattern.fullmatch(lowered)
-        if match and match.group("month") in _MONTHS:
+        if match and match.group("month") in MONTHS:
             day, year = int(match.group("day")), int(match.group("year"))
-            month = _MONTHS[match.group("month")]
+            month = MONTHS[match.group("month")]
             try:
                 day_ = dt.date(year, month, day)
             except ValueError:

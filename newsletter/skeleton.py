@@ -10,32 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IssueError, TemplateError
+from .issue import MONTHS
 from .model import Issue
 from .organisation import Organisation, load_organisation
 
 SKELETON = "new-issue.md.j2"
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
-MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
 _MONTH_YEAR = re.compile(
     r"(?:^|-)([a-z]+)-(\d{4})(?:-|$)|(?:^|-)(\d{4})-(\d{1,2})(?:-|$)"
     r"|(?:^|-)(\d{4})-([a-z]+)(?:-|$)"

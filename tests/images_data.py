@@ -14,9 +14,10 @@ BLUE = (20, 40, 220)
 ORIENTATION, MAKE, MODEL, GPS_IFD = 0x0112, 0x010F, 0x0110, 0x8825
 
 
-def phone_photo(path: Path, width: int = 4000, height: int = 3000) -> Path:
+def _sideways_shot(width: int, height: int) -> tuple[Image.Image, Image.Exif]:
     """Stored landscape with orientation 6 ("rotate 90° clockwise to show"): upright it is
-    portrait, and the red band stored along the left edge is along the top."""
+    portrait, and the red band stored along the left edge is along the top; the EXIF holds
+    the camera and a GPS position, as a phone writes them."""
     picture = Image.new("RGB", (width, height), BLUE)
     ImageDraw.Draw(picture).rectangle((0, 0, width // 5, height), fill=RED)
     exif = Image.Exif()
@@ -24,26 +25,24 @@ def phone_photo(path: Path, width: int = 4000, height: int = 3000) -> Path:
     exif[MAKE] = "PhoneMaker"
     exif[MODEL] = "Pocket Camera 12"
     exif[GPS_IFD] = {1: "N", 2: (52.0, 28.0, 51.0), 3: "W", 4: (1.0, 53.0, 24.0)}
+    return picture, exif
+
+
+def phone_photo(path: Path, width: int = 4000, height: int = 3000) -> Path:
+    """A sideways JPEG with an sRGB profile (see ``_sideways_shot``)."""
+    picture, exif = _sideways_shot(width, height)
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     picture.save(path, "JPEG", exif=exif, quality=90, icc_profile=profile)
     return path
 
 
 def iphone_photo(path: Path, width: int = 4032, height: int = 3024) -> Path:
-    """A HEIC photo as an iPhone saves it (written by pillow-heif, which wraps libheif, the
-    encoder too): landscape with orientation 6, the red band on the left edge, GPS and
-    camera in its EXIF."""
+    """The same shot as a HEIC file, as an iPhone saves it (written by pillow-heif, which
+    wraps libheif, the encoder too)."""
     import pillow_heif
 
-    picture = Image.new("RGB", (width, height), BLUE)
-    ImageDraw.Draw(picture).rectangle((0, 0, width // 5, height), fill=RED)
-    exif = Image.Exif()
-    exif[ORIENTATION] = 6
-    exif[MAKE] = "PhoneMaker"
-    exif[MODEL] = "Pocket Camera 12"
-    exif[GPS_IFD] = {1: "N", 2: (52.0, 28.0, 51.0), 3: "W", 4: (1.0, 53.0, 24.0)}
-    heif = pillow_heif.from_pillow(picture)
-    heif.save(path, quality=80, exif=exif.tobytes())
+    picture, exif = _sideways_shot(width, height)
+    pillow_heif.from_pillow(picture).save(path, quality=80, exif=exif.tobytes())
     return path
 
 

@@ -211,6 +211,15 @@ def _decode(raw: bytes | str) -> str:
         return raw.decode("cp1252", "replace")
 
 
+def _without_token(reply: str, username: str, token: str) -> str:
+    """A server reply to AUTH XOAUTH2 as it may be shown and journalled: a server that
+    echoes the AUTH argument must not put the bearer token on screen or in the journal."""
+    for secret in (_b64(xoauth2(username, token)), token):
+        if secret:
+            reply = reply.replace(secret, "***")
+    return reply
+
+
 def _reply_text(code: int, resp: bytes | str) -> str:
     text = _decode(resp)
     if code == -1:
@@ -479,16 +488,17 @@ class SmtpTransport:
                     # "454 4.7.0 Too many login attempts, please try again later" (Gmail),
                     # "Temporary authentication failure": the token is fine; retried later
                     # like any 4xx, never "sign in again".
-                    reply = _reply_text(error.smtp_code, error.smtp_error)
+                    reply = _without_token(
+                        _reply_text(error.smtp_code, error.smtp_error), source.username, token
+                    )
                     raise TemporaryFailure(
                         f"sign-in deferred: {reply}", code=error.smtp_code
                     ) from None
                 if attempt == 2:
                     status = f" (status {answer.status})" if answer.status else ""
-                    reply = _reply_text(error.smtp_code, error.smtp_error)
-                    # A server that echoes the AUTH argument must not put the token on screen.
-                    for secret in (token, _b64(xoauth2(source.username, token))):
-                        reply = reply.replace(secret, "***")
+                    reply = _without_token(
+                        _reply_text(error.smtp_code, error.smtp_error), source.username, token
+                    )
                     raise self._fatal(
                         f"XOAUTH2 sign-in refused: {reply}{status}", _oauth_hint(reply)
                     ) from None

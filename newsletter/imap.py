@@ -18,6 +18,7 @@ A plain EXPUNGE is never sent, since it would also remove messages someone else 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import imaplib
@@ -99,10 +100,27 @@ def _folder(name: str) -> str:
     return "INBOX" if not name or name.upper() == "INBOX" else name
 
 
+def _keep_secrets(login: Authenticator, secret: str, sasl: str) -> None:
+    """What ``login`` sends that must never be shown: the secret as itself, as LOGIN quotes
+    it, and its SASL answer in base64. ``connect`` takes them out of server replies it
+    quotes in errors (a server that quotes the command it refuses would show them)."""
+    quoted = secret.replace("\\", "\\\\").replace('"', '\\"')
+    encoded = base64.b64encode(sasl.encode()).decode("ascii")
+    login.secrets = (encoded, quoted, secret)  # type: ignore[attr-defined]
+
+
+def _hide_secrets(text: str, authenticate: Authenticator) -> str:
+    for secret in getattr(authenticate, "secrets", ()):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def password_login(username: str, password: str) -> Authenticator:
     """LOGIN with a password (only ever sent over TLS, or to localhost)."""
 
     def login(conn: imaplib.IMAP4) -> None:
+        _keep_secrets(login, password, f"\0{username}\0{password}")
         if f"{username}{password}".isascii():
             conn.login(username, password)
         else:  # imaplib's LOGIN is ASCII only; RFC 4616 PLAIN carries UTF-8
@@ -117,6 +135,7 @@ def xoauth2_login(tokens: TokenProvider) -> Authenticator:
     def login(conn: imaplib.IMAP4) -> None:
         username, token = tokens()
         raw = f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
+        _keep_secrets(login, token, raw.decode())
         sent = False
 
         def respond(_challenge: bytes) -> bytes:
@@ -386,14 +405,14 @@ def connect(
         # The connection went away (or the server said BYE) before or during sign-in: not
         # a refused password, which is what the next clause would call it.
         raise fail(
-            f"connection lost while signing in: {_text(str(error))}",
+            f"connection lost while signing in: {_hide_secrets(_text(str(error)), authenticate)}",
             hint="run newsletter feedback again; if it keeps happening, check "
             "NEWSLETTER_IMAP_SECURITY and NEWSLETTER_IMAP_PORT",
         ) from None
     except imaplib.IMAP4.error as error:
         if conn is not None:
             _quiet_logout(conn)
-        text = re.sub(r"^b'|'$", "", str(error))
+        text = _hide_secrets(re.sub(r"^b'|'$", "", str(error)), authenticate)
         hint = getattr(
             authenticate, "hint", "check NEWSLETTER_IMAP_USERNAME and NEWSLETTER_IMAP_PASSWORD"
         )

@@ -374,7 +374,8 @@ def failures_from_returned(msg: Message) -> list[Failure]:
     text = own_text(msg)
     if not (_STATUS.search(text) or _ADDRESS_GONE.search(text) or _FAILED.search(text)):
         return []  # no word of a failure: not a bounce (a forward titled "Returned mail")
-    named = [a for key, a in recipients.items() if key in text.casefold()]
+    folded = text.casefold()
+    named = [a for key, a in recipients.items() if _names(folded, key)]
     if not named and _others_named(msg, text, recipients):
         # The bounce is about another address (a group or alias the member's address
         # expands to): the member's own address is not shown to be gone. Listed instead.
@@ -396,6 +397,14 @@ def failures_from_returned(msg: Message) -> list[Failure]:
 
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 _SYSTEM_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|microsoftexchange)", re.I)
+
+
+def _names(text: str, address: str) -> bool:
+    """Whether ``text`` names ``address`` as a whole address: "ann@x.org" is not named by
+    "joann@x.org" nor by "ann@x.org.uk" (a substring test took a bounce for joann as one
+    for ann, and suppressed a member who never bounced)."""
+    pattern = rf"(?<![\w.+'=/-]){re.escape(address)}(?![\w-]|\.[\w-])"
+    return re.search(pattern, text) is not None
 
 
 def _others_named(msg: Message, text: str, recipients: dict[str, str]) -> bool:

@@ -152,3 +152,83 @@ def test_an_imap_server_quoting_the_xoauth2_answer_back_does_not_show_the_token(
     text = str(caught.value)
     raw = base64.b64encode(f"user={SENDER}\x01auth=Bearer {TOKEN}\x01\x01".encode()).decode()
     assert "connection lost" in text and raw not in text and TOKEN not in text, text
+
+
+# -- feedback: a bounce for one address taken for another ---------------------------------
+
+NDR_FOR_JOANN = b"""From: Mail Delivery System <MAILER-DAEMON@mx.hospital.de>
+To: news@wmhtc.co.uk
+Subject: Undeliverable: Board meeting
+Date: Mon, 30 Nov 2026 09:31:07 +0100
+Message-ID: <ndr-1@mx.hospital.de>
+X-MS-Exchange-Message-Is-Ndr:
+Content-Type: multipart/mixed; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Delivery has failed to these recipients or groups:
+
+joann@hospital.de
+The email address you entered couldn't be found. 550 5.1.1 User unknown
+
+--b
+Content-Type: message/rfc822
+
+From: news@wmhtc.co.uk
+To: ann@hospital.de, joann@hospital.de
+Subject: Board meeting
+Message-ID: <board-1@wmhtc.co.uk>
+
+See you on Monday.
+--b--
+"""
+
+
+@pytest.fixture(scope="module")
+def imap_server():
+    import dovecot
+
+    if not dovecot.available():
+        pytest.skip("dovecot-imapd not installed")
+    server = dovecot.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_bounce_for_joann_does_not_suppress_ann(project, imap_server, tmp_path):
+    # A bounce read from the returned original (new: failures_from_returned) took every
+    # To/Cc address whose text appeared *inside* the bounce's words: "joann@hospital.de"
+    # named "ann@hospital.de" too, and Ann, who never bounced, was suppressed.
+    import dovecot
+    from test_send_cli import env_for, newsletter
+
+    members = ["ann@hospital.de", "joann@hospital.de"]
+    (project / "recipients.csv").write_text(
+        "email,first_name\n" + "".join(f"{a},M{n}\n" for n, a in enumerate(members)),
+        encoding="utf-8",
+    )
+    imap_server.clear()
+    with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as smtp:
+        env = env_for(
+            smtp,
+            NEWSLETTER_IMAP_HOST="127.0.0.1",
+            NEWSLETTER_IMAP_PORT=str(imap_server.tls_port),
+            NEWSLETTER_IMAP_SECURITY="ssl",
+            NEWSLETTER_IMAP_CAFILE=str(imap_server.cafile),
+            NEWSLETTER_IMAP_USERNAME=dovecot.USERNAME,
+            NEWSLETTER_IMAP_PASSWORD=dovecot.PASSWORD,
+        )
+        sent = newsletter(project, env, "send", "december-2023", "--yes")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+    imap_server.append(NDR_FOR_JOANN)
+    try:
+        run = newsletter(project, env, "feedback", "--since", "2020-01-01")
+    finally:
+        imap_server.clear()
+    assert run.returncode == 0, run.stdout + run.stderr
+    suppressed = (project / "suppressed.csv").read_text(encoding="utf-8")
+    assert "joann@hospital.de" in suppressed
+    assert "\nann@hospital.de" not in suppressed, suppressed

@@ -1055,7 +1055,9 @@ def main(argv: list[str] | None = None) -> None:
         typer.secho(str(error), fg="yellow", err=True)
         sys.exit(error.exit_code)
     except NewsletterError as error:
-        typer.secho(f"error: {error}", fg="red", err=True)
+        # _plain: errors quote servers' words (SMTP, IMAP, OAuth, the sign-in redirect's
+        # ?error=), which must not reach the terminal as escape sequences.
+        typer.secho(f"error: {_plain(str(error))}", fg="red", err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:  # outside a command (while parsing the options)
         typer.secho("interrupted", fg="yellow", err=True)

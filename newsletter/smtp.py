@@ -225,7 +225,9 @@ def _reply_text(code: int, resp: bytes | str) -> str:
     if code == -1:
         # smtplib's code for a reply line that does not start with a number.
         return f"a reply that is not SMTP ({' '.join(text.split())[:80]!r})"
-    # Multi-line replies come joined with newlines; journal and CLI want one line.
+    # Multi-line replies come joined with newlines; journal and CLI want one line, without
+    # control characters (an escape sequence in a reply would reach the terminal).
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
     return " ".join(f"{code} {text}".split())
 
 

@@ -232,3 +232,24 @@ def test_a_bounce_for_joann_does_not_suppress_ann(project, imap_server, tmp_path
     suppressed = (project / "suppressed.csv").read_text(encoding="utf-8")
     assert "joann@hospital.de" in suppressed
     assert "\nann@hospital.de" not in suppressed, suppressed
+
+
+# -- the terminal: escape sequences in a server's words -------------------------------------
+
+ESCAPES = "\x1b]8;;https://evil.example/\x1b\\click here\x1b]8;;\x1b\\ \x1b[2J\x9b31m"
+
+
+def test_escape_sequences_in_a_servers_refusal_never_reach_the_terminal(project, tmp_path):
+    # Error lines quote what servers say (SMTP and IMAP replies, OAuth error bodies, the
+    # loopback redirect's ?error=, which any web page the browser opens can set). Printed
+    # as they came, an OSC 8 sequence drew a link of the sender's choosing and CSI 2J
+    # cleared the screen. `feedback` cleaned its table; the one-line errors did not.
+    from smtp_servers import PasswordOffHandler
+    from test_send_cli import env_for, newsletter
+
+    handler = PasswordOffHandler(reply=f"535 5.7.8 refused {ESCAPES}")
+    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
+        result = newsletter(project, env_for(smtp), "send", "december-2023", "--test")
+    assert result.returncode != 0 and "535 5.7.8 refused" in result.stderr, result.stderr
+    assert "click here" in result.stderr  # the words stay; the sequences go
+    assert "\x1b" not in result.stderr and "\x9b" not in result.stderr, repr(result.stderr)

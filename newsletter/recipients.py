@@ -121,9 +121,25 @@ def unwrap_address(raw: str) -> str:
     (as mail programs copy it), else ``raw`` stripped and otherwise unchanged."""
     raw = raw.strip()
     wrapped = _BRACKETED.match(raw) or _MAILTO.match(raw)
-    if wrapped and "@" in wrapped.group("address"):
+    if wrapped and "@" in wrapped.group("address") and not other_address_shown(raw):
         return wrapped.group("address")
     return raw
+
+
+def other_address_shown(raw: str) -> str:
+    """The address a "Name <address>" value shows as its name when that is another address
+    than the one in <…> ("priya@member.org <someone@else.org>": the chair reads Priya's,
+    the mail would go to the other); "" when there is none. Such a value is never unwrapped:
+    which one was meant cannot be told."""
+    wrapped = _BRACKETED.match(raw.strip())
+    if not wrapped:
+        return ""
+    name = raw.strip()[: wrapped.start("address")].rsplit("<", 1)[0]
+    inner = wrapped.group("address").removeprefix("mailto:").strip().casefold()
+    for shown in re.findall(r"[^\s<>\"',;:()]+@[^\s<>\"',;:()]+", name):
+        if shown.casefold() != inner:
+            return shown
+    return ""
 
 
 # Invisible characters an address picks up when copied from a web page, Teams or a PDF (zero
@@ -458,6 +474,9 @@ def iter_recipients(
                     raw = unwrapped
                     report.bracketed.append(row)
                 address, reason = validate_address(raw)
+                shown = other_address_shown(raw) if address is None else ""
+                if shown:
+                    reason = f"it shows {shown} but holds another address in <…>: which is meant?"
                 if address is None:
                     report.invalid.append((row, _shorten(raw), reason))
                     continue

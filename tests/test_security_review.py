@@ -253,3 +253,41 @@ def test_escape_sequences_in_a_servers_refusal_never_reach_the_terminal(project,
     assert result.returncode != 0 and "535 5.7.8 refused" in result.stderr, result.stderr
     assert "click here" in result.stderr  # the words stay; the sequences go
     assert "\x1b" not in result.stderr and "\x9b" not in result.stderr, repr(result.stderr)
+
+
+# -- the member list: "Name <address>" whose name is another address -------------------------
+
+
+def test_a_cell_showing_one_address_and_holding_another_is_not_unwrapped(project):
+    # The new unwrapping mailed "priya.shah@member.org <someone@else.org>" to someone@else,
+    # with Priya's greeting and her personal unsubscribe link: the chair reads Priya's
+    # address in the spreadsheet, the mail went elsewhere. Which is meant cannot be told.
+    import email
+    import email.policy
+
+    from helpers import run_cli
+
+    env = {
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
+        "NEWSLETTER_SECRET": "a-long-random-test-secret",
+    }
+    (project / "members.csv").write_text(
+        "email,first_name\n"
+        "priya.shah@member.org <someone@else.org>,Priya\n"
+        "Jane Doe <jane@hospital.de>,Jane\n"
+        "ann@hospital.de <mailto:ANN@hospital.de>,Ann\n",
+        encoding="utf-8",
+    )
+    check = run_cli(["check", "december-2023", "-r", "members.csv"], env=env)
+    assert "it shows priya.shah@member.org but holds another address" in check.stdout
+    done = run_cli(["send", "december-2023", "--dry-run", "-r", "members.csv"], env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = sorted((project / "outbox" / "december-2023").glob("*.eml"))
+    to = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["To"]
+        .addresses[0]
+        .addr_spec
+        for p in written
+    ]
+    assert to == ["jane@hospital.de", "ANN@hospital.de"], to

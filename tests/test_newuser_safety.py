@@ -272,3 +272,22 @@ def test_check_with_r_example_list_does_not_tell_to_pass_r(project: Path) -> Non
     assert "or pass -r FILE" not in result.stdout
     assert "recipients.csv not found" not in result.stdout
     assert "recipients.csv.example is the example list" in result.stdout
+
+
+def test_an_issue_file_given_by_path_with_the_templates_set_is_a_project(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering an issue file by its path, with NEWSLETTER_TEMPLATES_DIR pointing at the
+    templates, from a folder that holds neither issues/ nor a members list, still works:
+    the organisation's details mark the project (inside issues/ they do not)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    issue = project / "issues" / "december-2023.md"
+    env = {"NEWSLETTER_TEMPLATES_DIR": str(project / "templates")}
+    result = run_cli(["render", str(issue), "--out", "out"], env=env)
+    assert result.returncode == 0, result.stderr
+    assert (elsewhere / "out" / "december-2023.html").is_file()
+    monkeypatch.chdir(project / "issues")
+    refused = run_cli(["render", "december-2023", "--out", "out"])
+    assert refused.returncode == 2 and "not a newsletter project" in refused.stderr

@@ -552,8 +552,13 @@ class _BodyParser:
         while i < len(tokens):
             tok = tokens[i]
             if tok.type == "heading_open":
-                text = plain(self.inlines(tokens[i + 1]))
+                nodes = self.inlines(tokens[i + 1])
+                text = plain(nodes)
                 level = int(tok.tag[1])
+                # A heading that is one link ("## [Register now](https://…)") keeps it;
+                # a link among other words in a heading is `check`'s error.
+                whole = nodes[0] if len(nodes) == 1 and isinstance(nodes[0], Link) else None
+                href = whole.href if whole is not None and level > 1 else ""
                 if in_signoff:
                     raise self.error("headings are not allowed in a signoff block", tok)
                 if level == 1:
@@ -562,14 +567,14 @@ class _BodyParser:
                 elif level == 2:
                     if not sections:
                         sections.append(Section(title="", line=self.line(tok)))
-                    article = Article(title=text, line=self.line(tok))
+                    article = Article(title=text, line=self.line(tok), href=href)
                     sections[-1].articles.append(article)
                     target = article.blocks
                 else:
                     if target is None:
                         sections.append(Section(title="", line=self.line(tok)))
                         target = sections[-1].blocks
-                    target.append(SubHeading(text=text, line=self.line(tok)))
+                    target.append(SubHeading(text=text, line=self.line(tok), href=href))
                 if not text.strip():
                     raise self.error("empty heading", tok)
                 i += 3

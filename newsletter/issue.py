@@ -292,7 +292,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
         ) from None
     if not isinstance(meta, dict):
         raise IssueError("front matter must be 'key: value' lines", path=path, line=2)
-    _check_comments(meta, lines[1:end], path)
+    _keep_hashes(meta, lines[1:end])
     return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
 
 
@@ -316,10 +316,11 @@ def _quoting_hint(line: str) -> str:
     return f"put the value in double quotes — {quoted}"
 
 
-def _check_comments(meta: dict[Any, Any], lines: list[str], path: Path) -> None:
+def _keep_hashes(meta: dict[Any, Any], lines: list[str]) -> None:
     """YAML reads `` #`` in an unquoted value as the start of a comment: ``subject: Issue #12
-    news`` became the subject "Issue", silently. For the text keys that is never meant. A
-    value continued on indented lines is read the same way: a `` #`` there cut the rest."""
+    news`` became the subject "Issue", silently. For the text keys that is never meant (a
+    chair writes no YAML comments): the value is taken whole, as written. A value continued
+    on indented lines is read the same way."""
     for number, line in enumerate(lines, start=2):
         match = _KEY_VALUE.match(line.rstrip("\r\n")) or re.match(
             r"(?P<key>[A-Za-z_][\w-]*)\s*:(?P<value>)\s*\Z", line.rstrip("\r\n")
@@ -337,16 +338,10 @@ def _check_comments(meta: dict[Any, Any], lines: list[str], path: Path) -> None:
             block.append((offset, more.strip()))
         cut = next((n for n, part in block if " #" in f" {part}"), None)
         kept = meta.get(match.group("key"))
-        written = " ".join(part for _, part in block if part)
+        written = " ".join(" ".join(part for _, part in block if part).split())
         if cut is None or not isinstance(kept, str) or " ".join(kept.split()) == written:
             continue
-        raise IssueError(
-            f"{match.group('key')!r}: everything after ' #' was read as a comment and "
-            f"dropped (it would read {kept.strip()!r})",
-            path=path,
-            line=cut,
-            hint=_quoting_hint(f"{match.group('key')}: {written}"),
-        )
+        meta[match.group("key")] = written
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)

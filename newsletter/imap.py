@@ -106,7 +106,11 @@ def _keep_secrets(login: Authenticator, secret: str, sasl: str) -> None:
     quotes in errors (a server that quotes the command it refuses would show them)."""
     quoted = secret.replace("\\", "\\\\").replace('"', '\\"')
     encoded = base64.b64encode(sasl.encode()).decode("ascii")
-    login.secrets = (encoded, quoted, secret)  # type: ignore[attr-defined]
+    forms = [encoded, quoted, secret]
+    # imaplib words some errors with repr() of the server's bytes (\\, \' and \xNN).
+    forms += [repr(form.encode())[2:-1] for form in (quoted, secret)]
+    forms += [form.replace("'", "\\'") for form in forms[-2:]]
+    login.secrets = tuple(sorted(set(forms), key=len, reverse=True))  # type: ignore[attr-defined]
 
 
 def _hide_secrets(text: str, authenticate: Authenticator) -> str:

@@ -117,7 +117,11 @@ class EchoingImap:
 
 
 @pytest.mark.parametrize("bye", [True, False], ids=["bye", "no"])
-@pytest.mark.parametrize("password", [PASSWORD, "Hünter2-imap-secret"], ids=["login", "plain"])
+@pytest.mark.parametrize(
+    "password",
+    [PASSWORD, "Hünter2-imap-secret", "it's-a\\secret\"9"],
+    ids=["login", "plain", "quotes"],
+)
 def test_an_imap_server_quoting_the_password_back_does_not_show_it(bye, password):
     # "connection lost while signing in: …" (new) and "sign-in refused: …" quote the
     # server's words; a server quoting the LOGIN line (or the AUTH PLAIN answer) put the

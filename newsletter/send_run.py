@@ -443,6 +443,12 @@ def _finish(
     plan, result = outcome.plan, outcome.result
     outcome.totals = _totals(camp, journal)
     if result is not None:
+        # The list as it stands now: members suppressed while the run went on (an
+        # unsubscribe, a feedback run) are no longer counted, or `list` would call them
+        # pending for ever ("sent 36 of 38; 2 pending" after a send that is done).
+        totals = outcome.totals
+        members = totals.sent + totals.failed + totals.pending + totals.unknown
+        journal.record_run(camp.issue.slug, camp.content_hash(), members)
         outcome.stopped = result.stopped
         if result.stopped is not None and result.stopped.retry_after is not None:
             now = journal.now()

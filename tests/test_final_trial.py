@@ -3,9 +3,14 @@ routines against a real STARTTLS + AUTH server): what the merges broke between f
 
 from __future__ import annotations
 
+import datetime
+import os
 from pathlib import Path
 
-from tests.helpers import run_cli
+from helpers import run_cli
+from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
+
+from newsletter.suppression import add_suppressed
 
 
 def test_new_reads_the_issues_path_as_tab_completion_writes_it(project: Path) -> None:
@@ -23,3 +28,50 @@ def test_new_still_refuses_a_path_into_another_folder(project: Path) -> None:
     assert result.returncode == 2
     assert "not a usable slug" in result.stderr
     assert not list(project.rglob("february-2027.md"))
+
+
+class SuppressesDuringTheSend(RecordingHandler):
+    """Accepts everything; while the second message arrives, ``leavers`` are suppressed
+    (the unsubscribe page running `newsletter unsubscribe`, a `feedback` run)."""
+
+    def __init__(self, suppressed: Path, leavers: list[str]) -> None:
+        super().__init__()
+        self.suppressed, self.leavers = suppressed, leavers
+
+    def record(self, server, envelope) -> None:
+        super().record(server, envelope)
+        if self.count() == 2:
+            day = datetime.date(2026, 11, 29)
+            add_suppressed(self.suppressed, self.leavers, reason="unsubscribed", today=day)
+
+
+def test_list_after_a_send_done_calls_no_member_suppressed_during_it_pending(
+    project: Path, tmp_path: Path
+) -> None:
+    # Before: `list` counted against the list's size when the send started, so two members
+    # who unsubscribed while it went on read "sent 6 of 8; 2 pending" for ever, while the
+    # send said Done and `status` "pending: 0".
+    addresses = [f"member{n}@members.wmhtc.co.uk" for n in range(8)]
+    rows = "".join(f"{a},Name{n},Surname\n" for n, a in enumerate(addresses))
+    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows, "utf-8")
+    leavers = addresses[5:7]
+    handler = SuppressesDuringTheSend(project / "suppressed.csv", leavers)
+    with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        env.update(
+            NEWSLETTER_SMTP_HOST=server.host,
+            NEWSLETTER_SMTP_PORT=str(server.port),
+            NEWSLETTER_SMTP_CAFILE=str(server.cafile),
+            NEWSLETTER_SMTP_USERNAME=USERNAME,
+            NEWSLETTER_SMTP_PASSWORD=PASSWORD,
+            NEWSLETTER_FROM="Cluster News <news@wmhtc.co.uk>",
+            NEWSLETTER_UNSUBSCRIBE_URL="https://wmhtc.co.uk/u?t={token}",
+            NEWSLETTER_SECRET="test-secret-long-enough",
+        )
+        sent = run_cli(["send", "december-2023", "--yes"], env)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert handler.copies() == {a: 1 for a in addresses if a not in leavers}
+        listed = run_cli(["list"], env)
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if "december-2023" in x)
+    assert "sent 6 of 6" in line and "pending" not in line, line

@@ -75,3 +75,17 @@ def test_list_after_a_send_done_calls_no_member_suppressed_during_it_pending(
     assert listed.returncode == 0, listed.stderr
     line = next(x for x in listed.stdout.splitlines() if "december-2023" in x)
     assert "sent 6 of 6" in line and "pending" not in line, line
+
+
+def test_status_of_a_typo_suggests_the_sent_issue_whose_file_is_gone(project: Path) -> None:
+    # `status december-2023` still works once the file was renamed (the journal knows it),
+    # but a typo of it suggested only the files: "did you mean dec-2023?", the unsent copy.
+    from newsletter.journal import Journal
+
+    with Journal.for_state_dir(project / ".newsletter") as journal:
+        journal.record_test_send("december-2023", "chair@wmhtc.co.uk", "<a@wmhtc.co.uk>")
+    (project / "issues" / "december-2023.md").rename(project / "issues" / "dec-2023.md")
+    assert run_cli(["status", "december-2023"]).returncode == 0
+    typo = run_cli(["status", "decmber-2023"])
+    assert typo.returncode == 2
+    assert "did you mean december-2023 (sent; its file is gone)?" in typo.stderr, typo.stderr

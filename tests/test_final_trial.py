@@ -89,3 +89,29 @@ def test_status_of_a_typo_suggests_the_sent_issue_whose_file_is_gone(project: Pa
     typo = run_cli(["status", "decmber-2023"])
     assert typo.returncode == 2
     assert "did you mean december-2023 (sent; its file is gone)?" in typo.stderr, typo.stderr
+
+
+def test_test_copy_addresses_may_be_pasted_as_outlook_copies_them(
+    project: Path, tmp_path: Path
+) -> None:
+    # NEWSLETTER_TEST_TO takes semicolons "as Outlook writes them", and Outlook's To line is
+    # "Deputy Chair <deputy@…>; …"; `unsubscribe` reads that form, --to refused it.
+    with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        env.update(
+            NEWSLETTER_SMTP_HOST=server.host,
+            NEWSLETTER_SMTP_PORT=str(server.port),
+            NEWSLETTER_SMTP_CAFILE=str(server.cafile),
+            NEWSLETTER_SMTP_USERNAME=USERNAME,
+            NEWSLETTER_SMTP_PASSWORD=PASSWORD,
+            NEWSLETTER_FROM="Cluster News <news@wmhtc.co.uk>",
+            NEWSLETTER_TEST_TO="chair@wmhtc.co.uk; Deputy Chair <deputy@wmhtc.co.uk>",
+        )
+        by_setting = run_cli(["send", "december-2023", "--test"], env)
+        assert by_setting.returncode == 0, by_setting.stderr
+        by_flag = run_cli(
+            ["send", "december-2023", "--test", "--to", "Ann Lee <ann@wmhtc.co.uk>"], env
+        )
+        assert by_flag.returncode == 0, by_flag.stderr
+        copies = server.handler.copies()
+    assert copies == {"chair@wmhtc.co.uk": 1, "deputy@wmhtc.co.uk": 1, "ann@wmhtc.co.uk": 1}

@@ -257,6 +257,8 @@ def _checked_address(address: str, source: str = "--to") -> str:
 def test_recipient(campaign: Campaign, as_address: str | None) -> Recipient:
     """Whom the test copy is personalised as: ``--as`` (a CSV row) or the first member."""
     report = RecipientReport()
+    if as_address is not None:  # pasted as a mail program copies it, as --to is
+        as_address = unwrap_address(as_address)
     try:
         for recipient in campaign.recipients(report):
             if as_address is None or address_key(recipient.email) == address_key(as_address):

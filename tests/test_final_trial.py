@@ -4,7 +4,9 @@ routines against a real STARTTLS + AUTH server): what the merges broke between f
 from __future__ import annotations
 
 import datetime
+import email
 import os
+from email.policy import default
 from pathlib import Path
 
 from helpers import run_cli
@@ -109,9 +111,23 @@ def test_test_copy_addresses_may_be_pasted_as_outlook_copies_them(
         )
         by_setting = run_cli(["send", "december-2023", "--test"], env)
         assert by_setting.returncode == 0, by_setting.stderr
+        as_zoe = ["--as", "Zoë Brennan <zoe.brennan@mmedtech.uk>"]  # --as pasted too
         by_flag = run_cli(
-            ["send", "december-2023", "--test", "--to", "Ann Lee <ann@wmhtc.co.uk>"], env
+            ["send", "december-2023", "--test", "--to", "Ann Lee <ann@wmhtc.co.uk>", *as_zoe],
+            env,
         )
         assert by_flag.returncode == 0, by_flag.stderr
         copies = server.handler.copies()
+        last = email.message_from_bytes(server.handler.messages[-1].data, policy=default)
     assert copies == {"chair@wmhtc.co.uk": 1, "deputy@wmhtc.co.uk": 1, "ann@wmhtc.co.uk": 1}
+    assert "Dear Zoë," in last.get_body(("plain",)).get_content()
+
+
+def test_as_takes_a_member_pasted_with_their_name(project: Path) -> None:
+    # --as for `preview` and `send --test` refused "Zoë Brennan <zoe@…>" as "not a member"
+    # although it names one, while --to, unsubscribe and the list all read that form.
+    member = "Zoë Brennan <zoe.brennan@mmedtech.uk>"
+    assert "zoe.brennan@mmedtech.uk" in (project / "recipients.csv").read_text("utf-8")
+    result = run_cli(["preview", "december-2023", "--as", member, "--out", "p.html"])
+    assert result.returncode == 0, result.stderr
+    assert "Dear Zoë," in (project / "p.html").read_text("utf-8")

@@ -74,7 +74,12 @@ def test_list_after_a_send_done_calls_no_member_suppressed_during_it_pending(
         assert sent.returncode == 0, sent.stdout + sent.stderr
         assert handler.copies() == {a: 1 for a in addresses if a not in leavers}
         listed = run_cli(["list"], env)
+        checked = run_cli(["check", "december-2023"], env)
     assert listed.returncode == 0, listed.stderr
+    # `check` after the send: "READY to send to 6" read as if a send would mail them again.
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "READY to send to 6 member(s)" in checked.stdout
+    assert "6 of them already have it: a send now mails 0." in checked.stdout
     line = next(x for x in listed.stdout.splitlines() if "december-2023" in x)
     assert "sent 6 of 6" in line and "pending" not in line, line
 

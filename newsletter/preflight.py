@@ -99,12 +99,14 @@ def run_checks(
     http_head: HeadFunction | None = None,
     sign_in_missing: str = "",
     sign_in_fix: str = "",
+    skip_invalid: bool = False,
 ) -> Report:
     """All checks over one prepared campaign (issue rendered, recipients readable).
 
     ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each).
     ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
-    the caller asks `oauth.sign_in_problem`, which also gives ``sign_in_fix``)."""
+    the caller asks `oauth.sign_in_problem`, which also gives ``sign_in_fix``).
+    ``skip_invalid``: invalid member rows are a warning, as ``send --skip-invalid`` takes them."""
     report = Report()
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
@@ -129,6 +131,14 @@ def run_checks(
             code="sign-in",
         )
     _check_members(campaign, report)
+    if skip_invalid:
+        # As the send with --skip-invalid: the invalid rows are left out, not a refusal.
+        report.findings = [
+            Finding(WARNING, f.where, f.message, "left out (--skip-invalid)", f.code)
+            if f.code == "invalid-rows"
+            else f
+            for f in report.findings
+        ]
     return report
 
 

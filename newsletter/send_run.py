@@ -237,8 +237,7 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
     host_placeholder = placeholder_domain(settings.smtp_host)
     if host_placeholder:
         raise ConfigError(
-            f"{settings.smtp_host!r} is still a placeholder ({host_placeholder}): the test copy "
-            "was not sent",
+            f"{settings.smtp_host!r} is still a placeholder host: the test copy was not sent",
             setting="NEWSLETTER_SMTP_HOST",
             hint="set your organisation's SMTP server in .env",
         )

@@ -136,3 +136,30 @@ def test_as_takes_a_member_pasted_with_their_name(project: Path) -> None:
     result = run_cli(["preview", "december-2023", "--as", member, "--out", "p.html"])
     assert result.returncode == 0, result.stderr
     assert "Dear Zoë," in (project / "p.html").read_text("utf-8")
+
+
+def test_check_with_skip_invalid_agrees_with_the_send_that_leaves_them_out(
+    project: Path,
+) -> None:
+    """A chair who always sends with --skip-invalid saw NOT READY (exit 1) from every
+    month's check: check could not be asked the question the send would answer."""
+    from helpers import run_cli
+
+    members = project / "recipients.csv"
+    members.write_text(
+        members.read_text(encoding="utf-8") + "not-an-address,Broken,Row,Nowhere\n",
+        encoding="utf-8",
+    )
+    env = {
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
+        "NEWSLETTER_SECRET": "a-long-random-test-secret",
+    }
+    plain = run_cli(["check", "december-2023"], env=env)
+    assert plain.returncode == 1 and "invalid address(es)" in plain.stdout
+    assert "error: " in next(x for x in plain.stdout.splitlines() if "invalid address" in x)
+    waived = run_cli(["check", "december-2023", "--skip-invalid"], env=env)
+    assert waived.returncode == 0, waived.stdout
+    line = next(x for x in waived.stdout.splitlines() if "invalid address" in x)
+    assert line.startswith("warning: ") and line.endswith("left out (--skip-invalid)")
+    assert "READY to send to" in waived.stdout

@@ -185,6 +185,7 @@ class GoogleBackend:
                 prompt="consent",
                 login_hint=self._settings.smtp_username or None,
             )
+            receiver.expect_state(state)
             echo("Opening the Google sign-in page in your browser. If it does not open, go to:")
             echo(url)
             open_browser(url)

@@ -8,6 +8,7 @@ HTTP is what RFC 8252 prescribes for loopback redirects: the request never leave
 
 from __future__ import annotations
 
+import hmac
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -32,13 +33,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         # response_mode=form_post (RFC 9700 §4.3.1): the code arrives in the body, so it
         # stays out of the browser's history and of any Referer header.
-        length = min(int(self.headers.get("Content-Length") or 0), 65536)
+        try:
+            length = max(0, min(int(self.headers.get("Content-Length") or 0), 65536))
+        except ValueError:
+            self.send_error(400)
+            return
         self._answer(dict(parse_qsl(self.rfile.read(length).decode("utf-8", "replace"))))
 
     def _answer(self, params: dict[str, str]) -> None:
         if "code" not in params and "error" not in params:
             # favicon.ico, a browser's pre-connect: not the redirect we wait for.
             self.send_error(404)
+            return
+        expected = self.server.state
+        if expected and not hmac.compare_digest(params.get("state", ""), expected):
+            # Not the answer to this sign-in (another local program, a web page probing
+            # ports): ignored, so it can neither end the wait nor refuse the sign-in. The
+            # provider always sends the state back, with a code and with an error alike.
+            self.send_error(400, "not the sign-in newsletter is waiting for")
             return
         message = "Sign-in refused." if "error" in params else "Signed in."
         body = DONE_PAGE.format(message=message).encode()
@@ -62,6 +74,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.params: dict[str, str] | None = None
+        self.state = ""  # the sign-in's state, once known: only its answer counts
         self.arrived = threading.Event()
         self._lock = threading.Lock()
 
@@ -93,6 +106,10 @@ class LoopbackReceiver:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def expect_state(self, state: str) -> None:
+        """Count only the redirect that carries ``state`` (the one in the sign-in URL)."""
+        self._server.state = state
 
     def wait(self, timeout: float) -> dict[str, str]:
         """The redirect's query parameters; SignInError if none came within ``timeout`` s."""

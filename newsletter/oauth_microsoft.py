@@ -244,6 +244,7 @@ class MicrosoftBackend:
                 prompt="select_account",
                 response_mode="form_post",
             )
+            receiver.expect_state(flow["state"])
             echo("Opening the Microsoft sign-in page in your browser. If it does not open, go to:")
             echo(flow["auth_uri"])
             open_browser(flow["auth_uri"])

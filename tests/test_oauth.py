@@ -308,6 +308,34 @@ def test_refused_browser_consent_is_one_line(tmp_path, auth_server, cafile):
         )
 
 
+@pytest.mark.parametrize("provider", ["microsoft", "google"])
+def test_a_stray_answer_without_the_sign_ins_state_is_ignored(
+    tmp_path, auth_server, cafile, provider
+):
+    """Any local program (or a web page probing ports) could end the sign-in by sending
+    '?error=access_denied' to the loopback listener first: only the answer carrying the
+    sign-in's own state counts now."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+
+    settings = (ms_settings if provider == "microsoft" else google_settings)(tmp_path, auth_server)
+    real_browser = auth_server.browser(cafile)
+    strays: list[int] = []
+
+    def browser(url: str) -> bool:
+        redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+        for query in ("error=access_denied", "error=access_denied&state=not-this-one",
+                      "code=stolen&state=not-this-one"):  # fmt: skip
+            strays.append(requests.get(f"{redirect}/?{query}", timeout=10).status_code)
+        return real_browser(url)
+
+    info = oauth.login(settings, open_browser=browser, echo=lambda line: None,
+                       http=auth_server.http(cafile))  # fmt: skip
+    assert strays == [400, 400, 400]
+    assert info.username == USER
+
+
 def test_unreachable_sign_in_service_is_one_line(tmp_path, cafile):
     settings = Settings(
         state_dir=tmp_path,

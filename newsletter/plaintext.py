@@ -68,12 +68,15 @@ class TextWriter:
         lines: list[str] = []
         for k, hard in enumerate(text.split("\n\x00")):
             prefix = first if (first is not None and k == 0) else indent
+            # A hard line starting with spaces is a code block's line (Markdown strips them
+            # from prose): its indentation is meaning (Python, YAML), so it is kept.
+            lead = " " * (len(hard) - len(hard.lstrip(" ")))
             lines.extend(
                 textwrap.wrap(
                     " ".join(hard.split()),
                     width=self.width,
-                    initial_indent=prefix,
-                    subsequent_indent=indent,
+                    initial_indent=prefix + lead,
+                    subsequent_indent=indent + lead,
                     break_long_words=False,
                     break_on_hyphens=False,
                 )
@@ -144,5 +147,10 @@ def display_width(text: str) -> int:
 
 
 def underline(text: str, char: str = "=") -> str:
-    width = min(display_width(text), WIDTH)
-    return f"{text}\n{char * width}"
+    """A heading, wrapped at the line width like the paragraphs (a 200-character title ran
+    on as one line), underlined as wide as its widest line."""
+    lines = textwrap.wrap(
+        " ".join(text.split()), width=WIDTH, break_long_words=False, break_on_hyphens=False
+    ) or [""]
+    width = min(max(display_width(line) for line in lines), WIDTH)
+    return "\n".join(lines) + f"\n{char * width}"

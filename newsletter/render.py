@@ -205,7 +205,7 @@ def _picture_lookup(
             found = pictures.logo if logo else pictures.images.get(src)
         if found is None:  # an https URL (left as it is), or no local images resolved
             return images.Picture(src)
-        width, height = found.display_size(images.LOGO_WIDTH if logo else images.COLUMN_WIDTH)
+        width, height = found.logo_size() if logo else found.display_size(images.COLUMN_WIDTH)
         return images.Picture(url(found), width, height)
 
     return picture, inline

@@ -417,7 +417,8 @@ def test_a_tall_logo_does_not_fill_the_header(tmp_path: Path) -> None:
 def test_the_text_part_is_wrapped_and_keeps_everything(rendered: tuple[str, str]) -> None:
     """The title and a long heading ran on as single 200-character lines; a code block lost
     its indentation."""
-    text = rendered[1]
+    html, text = rendered
+    assert len(html.encode("utf-8")) < 102 * 1024, "past Gmail's clip"
     lines = text.splitlines()
     for line in lines:
         if len(line) > WIDTH:

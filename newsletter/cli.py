@@ -305,6 +305,8 @@ def send(
         for offline in outcome.offline:
             _notice(f"{offline.line()}: the copy shows it broken; publish the archive first "
                     "(newsletter archive) before the real send")  # fmt: skip
+        for note in outcome.notes:
+            _notice(note)
     else:
         _print_result(slug, outcome)
         if outcome.exit_code:

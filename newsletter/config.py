@@ -417,7 +417,10 @@ def require_project(
     issues, members = Path(settings.issues_dir), Path(settings.recipients)
     where = Path.cwd()
     found = issues.is_dir() or members.is_file()
-    if not (found or Path(dotenv_path).is_file() or any(Path(p).is_file() for p in also)):
+    # The organisation's details mark a project too (an issue file given by its path, with
+    # the templates where NEWSLETTER_TEMPLATES_DIR points).
+    markers = (*also, Path(settings.templates_dir) / "organisation.toml")
+    if not (found or Path(dotenv_path).is_file() or any(Path(p).is_file() for p in markers)):
         raise ConfigError(
             f"this folder is not a newsletter project (no {issues.as_posix()}/, {members} or "
             f"{Path(dotenv_path)} in {where}): run newsletter from the project folder"

@@ -144,12 +144,16 @@ class FeedbackLog:
             for table in ("runs", "processed", "events")
         )
 
+    def last_resubscribed(self, address: str) -> str | None:
+        """When the address was last taken off the suppression list (ISO, UTC), if ever."""
+        return self._db.execute(
+            "SELECT MAX(at) FROM resubscribed WHERE key = ?", (_key(address),)
+        ).fetchone()[0]
+
     def soft_bounce_issues(self, address: str) -> set[str]:
         """Issues that soft-bounced for this address since it was last resubscribed."""
         key = _key(address)
-        since = self._db.execute(
-            "SELECT MAX(at) FROM resubscribed WHERE key = ?", (key,)
-        ).fetchone()[0]
+        since = self.last_resubscribed(address)
         sql = "SELECT slug FROM events WHERE key = ? AND kind = 'soft' AND slug != ''"
         params: tuple[object, ...] = (key,)
         if since:

@@ -123,7 +123,7 @@ class _Decisions:
         self.suppress[key] = (address, REASONS[kind], slug)
         return "suppress"
 
-    def act(self, address: str, kind: str, slug: str, detail: str) -> str:
+    def act(self, address: str, kind: str, slug: str, detail: str, *, date: str = "") -> str:
         from .recipients import validate_address
 
         if validate_address(address.strip())[0] is None:
@@ -131,6 +131,12 @@ class _Decisions:
             # say): one such message must not fail every run's write, or nothing would
             # ever be suppressed again. It is shown, for the chair to read.
             return "left: not a valid address"
+        since = self._resubscribed_after(address, date)
+        if since:
+            # The chair took the address off the list after this message was written: an
+            # old unsubscribe or bounce read again (moved back into the folder, a server
+            # that renumbered it) must not undo that.
+            return f"left: resubscribed since ({since[:10]})"
         self.events.append(Event(address, slug, kind, detail[:300]))
         if kind != "soft":
             return self.suppress_address(address, kind, slug)
@@ -144,6 +150,24 @@ class _Decisions:
         if count >= self.limit:
             return self.suppress_address(address, kind, slug) + f" ({count} issues)"
         return f"soft {count} of {self.limit}"
+
+    def _resubscribed_after(self, address: str, date: str) -> str | None:
+        """The last resubscription of ``address`` if it is later than ``date`` (a Date
+        header); None when there is none, or the date cannot be read."""
+        from email.utils import parsedate_to_datetime
+
+        if not date or self.log is None:
+            return None
+        since = self.log.last_resubscribed(address)
+        if not since:
+            return None
+        try:
+            written = parsedate_to_datetime(date)
+            if written.tzinfo is None:
+                written = written.replace(tzinfo=dt.UTC)
+            return since if written < dt.datetime.fromisoformat(since) else None
+        except (TypeError, ValueError, IndexError):
+            return None
 
 
 class _Matcher:
@@ -211,7 +235,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
                 # that does not exist is still gone, whoever wrote to it.
                 member = matcher.by_address(failure.address)
                 if failure.severity == "hard" and member:
-                    action = decide.act(member[1], "hard", "", detail)
+                    action = decide.act(member[1], "hard", "", detail, date=fb.date)
                     report.rows.append(
                         Row(source, fb.kind, member[1], "", f"{action} (not a bulletin)", detail)
                     )
@@ -228,7 +252,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
                 continue
             matched_any = True
             slug, address = found
-            action = decide.act(address, failure.severity, slug, detail)
+            action = decide.act(address, failure.severity, slug, detail, date=fb.date)
             report.rows.append(Row(source, fb.kind, address, slug, action, detail))
         return matched_any
     if fb.kind == COMPLAINT:
@@ -241,7 +265,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
             report.rows.append(Row(source, fb.kind, "", "", "left: no member", fb.detail))
             return False
         slug, address = found
-        action = decide.act(address, "complaint", slug, fb.detail)
+        action = decide.act(address, "complaint", slug, fb.detail, date=fb.date)
         report.rows.append(Row(source, fb.kind, address, slug, action, fb.detail))
         return True
     if fb.kind == UNSUBSCRIBE:
@@ -258,7 +282,7 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
             targets.append(fb.sender)
         acted = False
         for target in targets:
-            action = decide.act(target, "unsubscribe", slug, fb.subject)
+            action = decide.act(target, "unsubscribe", slug, fb.subject, date=fb.date)
             acted = acted or not action.startswith("left")
             if not found:
                 # Honoured, but the chair should know no member was taken off: often a

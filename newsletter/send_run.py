@@ -173,6 +173,8 @@ class TestSend:
     # Hosted pictures the copy shows broken, not yet published (it is sent all the same:
     # the copy is how the chair looks at the issue before publishing).
     offline: list[Offline] = field(default_factory=list)
+    # Placeholder addresses the copy was sent from or to anyway (see _placeholder_notes).
+    notes: list[str] = field(default_factory=list)
 
 
 def send(
@@ -242,7 +244,7 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
         )
     camp = campaign_mod.prepare(settings, slug, recipients=options.recipients, allow_example=True)
     to, source = test_addresses(settings, options.to)
-    _no_placeholder_addresses(camp, to, source)
+    notes = _placeholder_notes(camp, to, source)
     with Journal.for_state_dir(settings.state_dir) as journal:
         _test_copies_fit_the_cap(journal, settings.daily_limit, len(to))
         sent = sending.send_test(
@@ -253,32 +255,32 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
             as_address=options.as_address,
             source=source,
         )
-    return TestSend(sent, camp.offline_images())
+    return TestSend(sent, camp.offline_images(), notes)
 
 
-def _no_placeholder_addresses(camp: campaign_mod.Campaign, to: list[str], source: str) -> None:
+def _placeholder_notes(camp: campaign_mod.Campaign, to: list[str], source: str) -> list[str]:
     """A test copy from or to an address still on example.org/.com/.net (.env copied from
-    .env.example) would go to nobody, or be sent as someone else's domain: refused, naming
-    the setting, by the rule ``check`` uses."""
+    .env.example) goes to nobody, or is sent as someone else's domain: said, naming the
+    setting, by the rule ``check`` uses. Not refused: one copy is harmless, test set-ups
+    use those domains on purpose, and the real send's checks refuse them."""
     settings = camp.settings
+    notes = []
     sender = placeholder_domain(camp.sender.address)
     if sender:
-        raise ConfigError(
-            f"{camp.sender.address!r} is on {sender}, a placeholder domain: the test copy was "
-            "not sent",
-            setting="NEWSLETTER_FROM" if settings.from_ else "templates/organisation.toml email",
-            hint="set your organisation's sending address",
+        setting = "NEWSLETTER_FROM" if settings.from_ else "templates/organisation.toml email"
+        notes.append(
+            f"{setting}: {camp.sender.address!r} is on {sender}, a placeholder domain — set "
+            "your organisation's sending address before the real send"
         )
     for address in to:
         domain = placeholder_domain(address)
         if domain:
-            raise ConfigError(
-                f"{address!r} is on {domain}, a placeholder domain: the test copy was not sent",
-                setting=source,
-                hint="use your own address"
-                + (", in .env" if source != "--to" else "")
-                + ("" if source == "--to" else ", or pass --to ADDRESS"),
+            where = "" if source == "--to" else " in .env"
+            notes.append(
+                f"{source}: {address!r} is on {domain}, a placeholder domain: nobody reads that "
+                f"mailbox — use your own address{where}"
             )
+    return notes
 
 
 def _test_copies_fit_the_cap(journal: Journal, limit: int, copies: int) -> None:

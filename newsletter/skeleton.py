@@ -67,6 +67,8 @@ def unplaced_month(slug: str, today: dt.date) -> str | None:
         return None
     at, word = month
     years = [p for p in parts if p.isdigit() and len(p) in (2, 4)]
+    if _upcoming_month(slug, today) is not None:
+        return None  # "december", "dec-special": the next December, as the chair means
     # A month word among other words and no number ("what-may-come") names no issue month;
     # first, or with a year, it does ("february-special", "feb-27").
     if not years and not (at == 0 and len(word) >= 4):
@@ -82,10 +84,21 @@ def unplaced_month(slug: str, today: dt.date) -> str | None:
     return "-".join(meant)
 
 
+def _upcoming_month(slug: str, today: dt.date) -> tuple[int, int] | None:
+    """(year, month) for a slug that starts with a month's name and holds no year
+    (``december``, ``dec-special``): that month now or next (in November, ``january`` is
+    the coming January)."""
+    parts = slug.split("-")
+    if parts[0] not in MONTHS or any(p.isdigit() for p in parts):
+        return None
+    number = MONTHS[parts[0]]
+    return today.year + (number < today.month), number
+
+
 def issue_date(slug: str, today: dt.date) -> dt.date:
     """The issue's date: today if the slug names this month (or none), else the 1st of the
     month the slug names."""
-    named = slug_month(slug)
+    named = slug_month(slug) or _upcoming_month(slug, today)
     if named is None or named == (today.year, today.month):
         return today
     return dt.date(named[0], named[1], 1)

@@ -294,6 +294,29 @@ def test_a_send_refused_mostly_as_unknown_suppresses_nobody(settings: Settings, 
     assert "NEWSLETTER_SMTP_HOST" in row.action
 
 
+def test_an_old_unsubscribe_read_again_does_not_undo_a_resubscribe(
+    settings: Settings, mailbox
+) -> None:
+    """The chair moved an old mail back into the inbox (a new UID), or the server renumbered
+    the folder: the unsubscribe of 15 Dec 2023 re-suppressed a member resubscribed since."""
+    settings = imap_settings(settings, mailbox)
+    member = "sian.griffiths@example.net"
+    mail = corpus("mailto-unsubscribe.eml", member, "<none>")
+    mailbox.append(mail)
+    first = run_feedback(settings)
+    assert [a for a, _, _ in first.suppressed] == [member]
+    resubscribe(settings, member, "asked by phone", now=dt.datetime(2024, 1, 5, tzinfo=dt.UTC))
+    mailbox.append(mail)  # the same message again, under a new UID
+    again = run_feedback(settings)
+    assert again.suppressed == [] and member not in load_suppressed(settings.suppressed)
+    (row,) = again.rows
+    assert row.action.startswith("left: resubscribed since (2024-01-05)")
+    # A new request, written after the resubscription, is honoured again.
+    mailbox.append(mail.replace(b"Fri, 15 Dec 2023", b"Mon, 15 Jan 2024"))
+    later = run_feedback(settings)
+    assert [a for a, _, _ in later.suppressed] == [member]
+
+
 # --- end to end, as the chair runs it -------------------------------------------------------
 
 

@@ -253,3 +253,23 @@ def test_archive_into_the_project_folder_suggests_site(project: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: refusing to replace .:")
     assert "outbox/SLUG" in result.stderr and "site/" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("slug", "today", "expected"),
+    [
+        ("december", dt.date(2026, 11, 29), dt.date(2026, 12, 1)),
+        ("january", dt.date(2026, 11, 29), dt.date(2027, 1, 1)),
+        ("nov-special", dt.date(2026, 11, 29), dt.date(2026, 11, 29)),  # this month: today
+        ("what-may-come", dt.date(2026, 11, 29), dt.date(2026, 11, 29)),  # no month meant
+    ],
+)
+def test_a_slug_that_is_a_months_name_is_the_coming_such_month(
+    slug: str, today: dt.date, expected: dt.date
+) -> None:
+    """'newsletter new december' was refused ("cannot tell which month"); before that it
+    was titled and dated for the current month. The chair means the coming December."""
+    from newsletter.skeleton import issue_date, unplaced_month
+
+    assert unplaced_month(slug, today) is None
+    assert issue_date(slug, today) == expected

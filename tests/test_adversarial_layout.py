@@ -438,3 +438,43 @@ def test_the_text_part_is_wrapped_and_keeps_everything(rendered: tuple[str, str]
     numbered = re.findall(r"^\[(\d+)\]\s*(\S*)", text, re.M)
     assert [n for n, _ in numbered] == [str(k) for k in range(1, len(numbered) + 1)]
     assert "[Image: Register for the Expo] https://www.wmhtc.co.uk/expo" in text
+
+
+# Words of the table's cells the browser broke across lines ("Compa|ny"): a word's Range has
+# a client rect per line it spans. Only words up to 16 letters: a longer token (a URL, a
+# 60-letter compound) has to break in any layout.
+SPLIT_WORDS_JS = """() => {
+  const split = [];
+  for (const cell of document.querySelectorAll('table.data td, table.data th')) {
+    if (!cell.getClientRects().length) continue;
+    const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+      if (!node.parentElement.getClientRects().length) continue;
+      for (const m of node.data.matchAll(/[^\\s-]+-?/g)) {
+        if (m[0].length > 16) continue;
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (lines.size > 1) split.push(m[0]);
+      }
+    }
+  }
+  return split;
+}"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_table_too_wide_for_its_columns_breaks_no_word(
+    browser: Browser, html_file: Path, width: int
+) -> None:
+    """8 columns share 544 px on a desktop (68 px each): "Company", "Product", "Funding",
+    "Remote" and "Looking" were broken mid-word in every cell. Such a table now reads as the
+    phone's "Label: value" blocks at every width."""
+    with new_page(browser, width) as page:
+        open_file(page, html_file)
+        assert page.evaluate(SPLIT_WORDS_JS) == []
+        labels = page.eval_on_selector_all(
+            "table.data .data-label", "ls => ls.filter(l => l.getClientRects().length).length"
+        )
+        assert labels == len(TABLE_HEADER)

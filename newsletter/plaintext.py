@@ -6,6 +6,7 @@ lines are wrapped at 78 characters, and non-ASCII text is kept as it is.
 
 from __future__ import annotations
 
+import re
 import textwrap
 import unicodedata
 from collections.abc import Callable
@@ -13,6 +14,9 @@ from collections.abc import Callable
 from .model import Code, Emphasis, Field, Inline, LineBreak, Link, Table, Text
 
 WIDTH = 78
+# Stands for a space of code that wrapping must keep (a run of spaces aligns code); turned
+# back into a space once the lines are wrapped.
+KEPT_SPACE = "\x02"
 
 
 class TextWriter:
@@ -39,7 +43,8 @@ class TextWriter:
             elif isinstance(node, Field):
                 out.append(self.field(node))
             elif isinstance(node, Code):
-                out.append(node.text)
+                # Runs of spaces align code: all but the first survive the wrapping.
+                out.append(re.sub(r"(?<= ) ", KEPT_SPACE, node.text))
             elif isinstance(node, LineBreak):
                 out.append("\n")
             elif isinstance(node, Emphasis):
@@ -70,10 +75,10 @@ class TextWriter:
             prefix = first if (first is not None and k == 0) else indent
             # A hard line starting with spaces is a code block's line (Markdown strips them
             # from prose): its indentation is meaning (Python, YAML), so it is kept.
-            lead = " " * (len(hard) - len(hard.lstrip(" ")))
+            lead = " " * (len(hard) - len(hard.lstrip(" " + KEPT_SPACE)))
             lines.extend(
                 textwrap.wrap(
-                    " ".join(hard.split()),
+                    " ".join(hard.lstrip(" " + KEPT_SPACE).split()),
                     width=self.width,
                     initial_indent=prefix + lead,
                     subsequent_indent=indent + lead,
@@ -82,7 +87,7 @@ class TextWriter:
                 )
                 or [prefix.rstrip()]
             )
-        return "\n".join(lines)
+        return "\n".join(lines).replace(KEPT_SPACE, " ")
 
     def paragraph(
         self, nodes: tuple[Inline, ...], indent: str = "", first: str | None = None
@@ -93,8 +98,12 @@ class TextWriter:
     def table(self, table: Table) -> str:
         """Aligned columns when they fit the line width; else one "Label: value" line per
         cell, a blank line between rows (a narrow client still reads it)."""
-        header = [" ".join(self.inline(cell).split()) for cell in table.header]
-        rows = [[" ".join(self.inline(cell).split()) for cell in row] for row in table.rows]
+
+        def cell_text(cell: tuple[Inline, ...]) -> str:
+            return " ".join(self.inline(cell).replace(KEPT_SPACE, " ").split())
+
+        header = [cell_text(cell) for cell in table.header]
+        rows = [[cell_text(cell) for cell in row] for row in table.rows]
         columns = len(header)
         rows = [(row + [""] * columns)[:columns] for row in rows]
         widths = [

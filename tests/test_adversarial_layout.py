@@ -121,6 +121,7 @@ German: {COMPOUND} is a word. DOI: {DOI}. Mail: {ADDRESS}
 def greet(name):
     if name:
         return "Hello, " + name
+RETRIES    = 5    # aligned by hand
 ```
 
 ::: facts
@@ -430,6 +431,7 @@ def test_the_text_part_is_wrapped_and_keeps_everything(rendered: tuple[str, str]
     for words in [*TABLE_ROW, *FACTS.values(), " ".join(CODE_LINE.split())]:
         assert words in flat, words
     assert "\n    if name:\n        return" in text
+    assert "\nRETRIES    = 5    # aligned by hand\n" in text  # runs of spaces kept in code
     # Underlines as wide as the wrapped heading, never past the line width.
     title_end = lines.index(next(line for line in lines if line.startswith("=")))
     assert 0 < len(lines[title_end]) <= WIDTH and title_end >= 3
@@ -478,3 +480,28 @@ def test_a_table_too_wide_for_its_columns_breaks_no_word(
             "table.data .data-label", "ls => ls.filter(l => l.getClientRects().length).length"
         )
         assert labels == len(TABLE_HEADER)
+
+
+def test_a_long_organisation_name_wraps_in_the_text_part(folder: Path, tmp_path: Path) -> None:
+    """The text part's first line (bulletin · organisation) and the footer's name and contact
+    lines were written unwrapped: 150 characters with a long registered name."""
+    shutil.copytree(folder / "templates", tmp_path / "templates")
+    org = tmp_path / "templates" / "organisation.toml"
+    name = "West Midlands Health Technologies Innovation Cluster Community Interest Company"
+    bulletin = "The Monthly Members' Bulletin of the West Midlands Health Technologies Cluster"
+    org.write_text(
+        re.sub(
+            r"^bulletin = .*$",
+            f'bulletin = "{bulletin}"',
+            re.sub(r"^name = .*$", f'name = "{name}"', org.read_text(encoding="utf-8"), flags=re.M),
+            flags=re.M,
+        ),
+        encoding="utf-8",
+    )
+    settings = Settings(issues_dir=folder / "issues", templates_dir=tmp_path / "templates")
+    _, _, text = preview.render_path(settings, folder / "issues" / "awkward.md").sample()
+    head, _, footer = text.partition("-" * 70 + "\n" + name.split()[0])
+    assert footer, "the footer starts with the organisation's name"
+    for line in text.splitlines():
+        assert len(line) <= WIDTH or (len(line.split()) <= 2 and re.search(r"\S{60,}", line))
+    assert f"{bulletin} · {name}" in " ".join(head.split())

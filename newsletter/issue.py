@@ -292,7 +292,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
         ) from None
     if not isinstance(meta, dict):
         raise IssueError("front matter must be 'key: value' lines", path=path, line=2)
-    _check_comments(meta, lines[1:end], path)
+    _keep_hashes(meta, lines[1:end])
     return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
 
 
@@ -316,10 +316,11 @@ def _quoting_hint(line: str) -> str:
     return f"put the value in double quotes — {quoted}"
 
 
-def _check_comments(meta: dict[Any, Any], lines: list[str], path: Path) -> None:
+def _keep_hashes(meta: dict[Any, Any], lines: list[str]) -> None:
     """YAML reads `` #`` in an unquoted value as the start of a comment: ``subject: Issue #12
-    news`` became the subject "Issue", silently. For the text keys that is never meant. A
-    value continued on indented lines is read the same way: a `` #`` there cut the rest."""
+    news`` became the subject "Issue", silently. For the text keys that is never meant (a
+    chair writes no YAML comments): the value is taken whole, as written. A value continued
+    on indented lines is read the same way."""
     for number, line in enumerate(lines, start=2):
         match = _KEY_VALUE.match(line.rstrip("\r\n")) or re.match(
             r"(?P<key>[A-Za-z_][\w-]*)\s*:(?P<value>)\s*\Z", line.rstrip("\r\n")
@@ -337,16 +338,10 @@ def _check_comments(meta: dict[Any, Any], lines: list[str], path: Path) -> None:
             block.append((offset, more.strip()))
         cut = next((n for n, part in block if " #" in f" {part}"), None)
         kept = meta.get(match.group("key"))
-        written = " ".join(part for _, part in block if part)
+        written = " ".join(" ".join(part for _, part in block if part).split())
         if cut is None or not isinstance(kept, str) or " ".join(kept.split()) == written:
             continue
-        raise IssueError(
-            f"{match.group('key')!r}: everything after ' #' was read as a comment and "
-            f"dropped (it would read {kept.strip()!r})",
-            path=path,
-            line=cut,
-            hint=_quoting_hint(f"{match.group('key')}: {written}"),
-        )
+        meta[match.group("key")] = written
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -552,8 +547,13 @@ class _BodyParser:
         while i < len(tokens):
             tok = tokens[i]
             if tok.type == "heading_open":
-                text = plain(self.inlines(tokens[i + 1]))
+                nodes = self.inlines(tokens[i + 1])
+                text = plain(nodes)
                 level = int(tok.tag[1])
+                # A heading that is one link ("## [Register now](https://…)") keeps it;
+                # a link among other words in a heading is `check`'s error.
+                whole = nodes[0] if len(nodes) == 1 and isinstance(nodes[0], Link) else None
+                href = whole.href if whole is not None and level > 1 else ""
                 if in_signoff:
                     raise self.error("headings are not allowed in a signoff block", tok)
                 if level == 1:
@@ -562,14 +562,14 @@ class _BodyParser:
                 elif level == 2:
                     if not sections:
                         sections.append(Section(title="", line=self.line(tok)))
-                    article = Article(title=text, line=self.line(tok))
+                    article = Article(title=text, line=self.line(tok), href=href)
                     sections[-1].articles.append(article)
                     target = article.blocks
                 else:
                     if target is None:
                         sections.append(Section(title="", line=self.line(tok)))
                         target = sections[-1].blocks
-                    target.append(SubHeading(text=text, line=self.line(tok)))
+                    target.append(SubHeading(text=text, line=self.line(tok), href=href))
                 if not text.strip():
                     raise self.error("empty heading", tok)
                 i += 3

@@ -146,6 +146,7 @@ class SubHeading:
 
     text: str
     line: int = 0
+    href: str = ""  # the heading is one link: "### [Speakers](https://…)"
 
 
 Block = Union[Paragraph, BulletList, Quote, Facts, Button, Image, SubHeading, Table]  # noqa: UP007
@@ -158,6 +159,7 @@ class Article:
     title: str
     blocks: list[Block] = field(default_factory=list)
     line: int = 0
+    href: str = ""  # the heading is one link: "## [Register now](https://…)"
 
     @property
     def anchor(self) -> str:

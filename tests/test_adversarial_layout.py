@@ -505,3 +505,31 @@ def test_a_long_organisation_name_wraps_in_the_text_part(folder: Path, tmp_path:
     for line in text.splitlines():
         assert len(line) <= WIDTH or (len(line.split()) <= 2 and re.search(r"\S{60,}", line))
     assert f"{bulletin} · {name}" in " ".join(head.split())
+
+
+@pytest.mark.parametrize("width", (375, 800))
+def test_right_to_left_paragraphs_align_to_the_right(
+    browser: Browser, html_file: Path, width: int
+) -> None:
+    """An Arabic or Hebrew paragraph read right to left but stood against the left edge
+    (the column's text-align:left), ragged on the side it is read from."""
+    with new_page(browser, width) as page:
+        open_file(page, html_file)
+        paragraphs = page.eval_on_selector_all(
+            "p[dir=auto]",
+            """ps => ps.map(p => {
+                const range = document.createRange(); range.selectNodeContents(p);
+                const lines = [...range.getClientRects()];
+                const box = p.getBoundingClientRect();
+                return {text: p.textContent.slice(0, 5), rtl: getComputedStyle(p).direction === 'rtl',
+                        gapLeft: Math.min(...lines.map(r => r.left)) - box.left,
+                        gapRight: box.right - Math.max(...lines.map(r => r.right))};
+            })""",
+        )
+        rtl = [p for p in paragraphs if p["rtl"]]
+        assert len(rtl) == 2
+        for p in rtl:
+            assert p["gapRight"] < 1, p
+        for p in paragraphs:
+            if not p["rtl"]:
+                assert p["gapLeft"] < 1, p

@@ -90,6 +90,8 @@ Pasted: {LONG_URL}
 
 As link text: [{LONG_URL}]({LONG_URL})
 
+Read [the programme](https://www.wmhtc.co.uk/programme) and [the rules](https://www.wmhtc.co.uk/rules).
+
 German: {COMPOUND} is a word. DOI: {DOI}. Mail: {ADDRESS}
 
 {EMOJI}
@@ -438,7 +440,11 @@ def test_the_text_part_is_wrapped_and_keeps_everything(rendered: tuple[str, str]
     # Links: a URL shown as itself in <…>, others numbered and listed after the article.
     assert f"<{LONG_URL}>" in text
     numbered = re.findall(r"^\[(\d+)\]\s*(\S*)", text, re.M)
-    assert [n for n, _ in numbered] == [str(k) for k in range(1, len(numbered) + 1)]
+    assert numbered == [
+        ("1", "https://www.wmhtc.co.uk/programme"),
+        ("2", "https://www.wmhtc.co.uk/rules"),
+    ]
+    assert "Read the programme [1] and the rules [2]." in text
     assert "[Image: Register for the Expo] https://www.wmhtc.co.uk/expo" in text
 
 

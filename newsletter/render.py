@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,6 +310,7 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
     )
     env.filters["url"] = jinja2.pass_context(lambda ctx, href: ctx["_link_url"](href))
     env.tests["grid"] = table_fits
+    env.tests["rtl"] = lambda block: any(reads_rtl(model.plain(item)) for item in block.items)
     env.filters["text_table"] = jinja2.pass_context(lambda ctx, table: ctx["_writer"].table(table))
     env.filters["picture"] = jinja2.pass_context(
         lambda ctx, src, logo=False: ctx["_picture"](src, logo)
@@ -395,6 +397,18 @@ def table_fits(table: model.Table) -> bool:
                 if min(len(word), LONGEST_WORD) * CHAR_WIDTH > room:
                     return False
     return True
+
+
+def reads_rtl(text: str) -> bool:
+    """Whether ``text`` reads right to left as dir="auto" decides: by its first strong letter
+    (Arabic, Hebrew, … against Latin and the rest)."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return True
+        if kind == "L":
+            return False
+    return False
 
 
 # ---- inline HTML ---------------------------------------------------------------------------

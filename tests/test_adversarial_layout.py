@@ -52,6 +52,8 @@ HEADING = (
 )
 ARABIC = "مرحبا بكم في النشرة الإخبارية للمجموعة، نحن سعداء بانضمامكم إلينا هذا الشهر"
 HEBREW = "שלום לכולם, זהו עלון החדשות של האשכול לחודש ינואר"
+ARABIC_ITEM = "نحن سعداء بانضمامكم إلينا"
+HEBREW_ITEM = "זהו עלון החדשות"
 EMOJI = "👍🎉🚀🏥💊🩺🧬🔬📊📈🤝✨"
 CODE_LINE = (
     "for member in members: send(member, issue, subject='Cluster News – January 2024', "
@@ -99,6 +101,10 @@ German: {COMPOUND} is a word. DOI: {DOI}. Mail: {ADDRESS}
 {ARABIC} with English mixed in.
 
 {HEBREW} and some English.
+
+- {ARABIC_ITEM}
+  - {HEBREW_ITEM}
+- English item
 
 | {" | ".join(TABLE_HEADER)} |
 |{"---|" * 8}
@@ -539,3 +545,29 @@ def test_right_to_left_paragraphs_align_to_the_right(
         for p in paragraphs:
             if not p["rtl"]:
                 assert p["gapLeft"] < 1, p
+
+
+@pytest.mark.parametrize("width", (320, 800))
+def test_right_to_left_list_items_keep_their_bullets_in_the_column(
+    browser: Browser, html_file: Path, width: int
+) -> None:
+    """An Arabic item's bullet stands on its right, but the list's room for bullets was on
+    the left only: the bullets hung outside the text column, and a nested Hebrew item was
+    not indented at all."""
+    with new_page(browser, width) as page:
+        open_file(page, html_file)
+        items = page.eval_on_selector_all(
+            "li[dir=auto]",
+            """lis => Object.fromEntries(lis.map(li => {
+                const column = li.closest('div').getBoundingClientRect();
+                const r = li.getBoundingClientRect();
+                return [li.firstChild.textContent.trim().slice(0, 12),
+                        {rtl: getComputedStyle(li).direction === 'rtl',
+                         room: column.right - r.right, right: r.right}];
+            }))""",
+        )
+        arabic, hebrew = items[ARABIC_ITEM[:12]], items[HEBREW_ITEM[:12]]
+        assert arabic["rtl"] and hebrew["rtl"]
+        assert arabic["room"] >= 15, "no room for the bullet inside the column"
+        assert hebrew["right"] <= arabic["right"] - 15, "the nested item is not indented"
+        assert not items["English item"]["rtl"]

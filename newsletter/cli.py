@@ -622,6 +622,13 @@ def new(
 def check(
     slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
     recipients: RecipientsOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Check as 'send --skip-invalid' sends: invalid CSV rows are a warning.",
+        ),
+    ] = False,
 ) -> None:
     """Pre-flight report: every problem with its location, severity and fix, then a verdict.
 
@@ -645,6 +652,7 @@ def check(
         smtp_username=sending_account(settings),
         sign_in_missing=sign_in[0],
         sign_in_fix=sign_in[1],
+        skip_invalid=skip_invalid,
     )
     _print_findings(report)
     if report.errors:

@@ -66,6 +66,8 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     members: int = 0
     recipients: RecipientReport | None = None
+    already_sent: int = 0  # of ``members``, those the journal says already have the issue
+    mails_now: int = 0  # of ``members``, those a send now would mail (when already_sent)
 
     def add(self, severity: str, where: str, message: str, fix: str = "", code: str = "") -> None:
         self.findings.append(Finding(severity, where, message, fix, code))
@@ -83,7 +85,11 @@ class Report:
         counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
         if errors:
             return f"NOT READY: {counts}. Fix the errors before sending."
-        return f"READY to send to {self.members} member(s): {counts}."
+        ready = f"READY to send to {self.members} member(s): {counts}."
+        if self.already_sent:  # as the dry run says after a send began
+            have, left = self.already_sent, self.mails_now
+            ready += f" {have} of them already have it: a send now mails {left}."
+        return ready
 
 
 def run_checks(
@@ -93,12 +99,14 @@ def run_checks(
     http_head: HeadFunction | None = None,
     sign_in_missing: str = "",
     sign_in_fix: str = "",
+    skip_invalid: bool = False,
 ) -> Report:
     """All checks over one prepared campaign (issue rendered, recipients readable).
 
     ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each).
     ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
-    the caller asks `oauth.sign_in_problem`, which also gives ``sign_in_fix``)."""
+    the caller asks `oauth.sign_in_problem`, which also gives ``sign_in_fix``).
+    ``skip_invalid``: invalid member rows are a warning, as ``send --skip-invalid`` takes them."""
     report = Report()
     _check_settings(campaign, report)
     _check_front_matter(campaign, report)
@@ -123,6 +131,14 @@ def run_checks(
             code="sign-in",
         )
     _check_members(campaign, report)
+    if skip_invalid:
+        # As the send with --skip-invalid: the invalid rows are left out, not a refusal.
+        report.findings = [
+            Finding(WARNING, f.where, f.message, "left out (--skip-invalid)", f.code)
+            if f.code == "invalid-rows"
+            else f
+            for f in report.findings
+        ]
     return report
 
 
@@ -960,6 +976,28 @@ def _placeholder_members(
     )
 
 
+def _already_sent(campaign: Campaign) -> tuple[int, int]:
+    """Of the current list, the members the journal says already have this issue, and
+    those a send now would mail (not sent, failed, nor cut off mid-send): after a send,
+    "READY to send to 38" read as if a send would mail them all again."""
+    from .journal import JOURNAL_NAME, Journal, address_key
+
+    path = campaign.settings.state_dir / JOURNAL_NAME
+    if not path.is_file():
+        return 0, 0
+    with Journal.open(path) as journal:
+        sent = journal.addresses(campaign.issue.slug, "sent")
+        settled = journal.addresses(campaign.issue.slug, "sent", "failed", "sending")
+    if not sent:
+        return 0, 0
+    have = left = 0
+    for recipient in campaign.recipients(RecipientReport()):
+        key = address_key(recipient.email)
+        have += key in sent
+        left += key not in settled
+    return have, left
+
+
 def _check_members(campaign: Campaign, report: Report) -> None:
     from .message import MessageBuilder
 
@@ -1000,6 +1038,7 @@ def _check_members(campaign: Campaign, report: Report) -> None:
                     empty.setdefault(name, []).append(recipient.row)
     report.members = count
     report.recipients = recipients
+    report.already_sent, report.mails_now = _already_sent(campaign)
     if longest[0] > SUBJECT_MAX:
         report.add(
             WARNING,

@@ -25,14 +25,15 @@ def preview_member(settings: Settings, as_address: str | None = None) -> Fields 
     """The fields of the member the preview is personalised as: ``as_address``, else the
     first member of the list; None (the anonymous sample) when there is no list."""
     from .message import MessageBuilder
-    from .recipients import iter_recipients
+    from .recipients import iter_recipients, unwrap_address
 
     path = settings.recipients
     if not path.is_file():
         if as_address is None:
             return None
         raise RecipientsError("file not found", path=path, hint="--as needs the members' list")
-    wanted = as_address.strip().casefold() if as_address else None
+    # Pasted as a mail program copies it ("Jane Doe <jane@x.org>"), as --to is.
+    wanted = unwrap_address(as_address).casefold() if as_address else None
     try:
         for recipient in iter_recipients(path):
             if wanted is None or recipient.email.casefold() == wanted:

@@ -237,8 +237,7 @@ def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestS
     host_placeholder = placeholder_domain(settings.smtp_host)
     if host_placeholder:
         raise ConfigError(
-            f"{settings.smtp_host!r} is still a placeholder ({host_placeholder}): the test copy "
-            "was not sent",
+            f"{settings.smtp_host!r} is still a placeholder host: the test copy was not sent",
             setting="NEWSLETTER_SMTP_HOST",
             hint="set your organisation's SMTP server in .env",
         )
@@ -445,6 +444,12 @@ def _finish(
     plan, result = outcome.plan, outcome.result
     outcome.totals = _totals(camp, journal)
     if result is not None:
+        # The list as it stands now: members suppressed while the run went on (an
+        # unsubscribe, a feedback run) are no longer counted, or `list` would call them
+        # pending for ever ("sent 36 of 38; 2 pending" after a send that is done).
+        totals = outcome.totals
+        members = totals.sent + totals.failed + totals.pending + totals.unknown
+        journal.record_run(camp.issue.slug, camp.content_hash(), members)
         outcome.stopped = result.stopped
         if result.stopped is not None and result.stopped.retry_after is not None:
             now = journal.now()

@@ -21,7 +21,13 @@ from .delivery import DeliveryResult, EventHandler, deliver
 from .envelope import Envelope as OutgoingMessage
 from .errors import EXIT_PARTIAL, ConfigError, DeliveryError, NewsletterError, RecipientsError
 from .journal import Journal, address_key
-from .recipients import Recipient, RecipientReport, iter_recipients, validate_address
+from .recipients import (
+    Recipient,
+    RecipientReport,
+    iter_recipients,
+    unwrap_address,
+    validate_address,
+)
 from .smtp import SendFailure, Transport, UnknownOutcome
 from .suppression import load_suppressed
 
@@ -240,7 +246,9 @@ def execute(
 
 
 def _checked_address(address: str, source: str = "--to") -> str:
-    normalised, reason = validate_address(address)
+    # As a mail program copies it ("Deputy Chair <deputy@x.org>", Outlook's To line), as
+    # `unsubscribe` and the members list read it.
+    normalised, reason = validate_address(unwrap_address(address))
     if normalised is None:
         raise ConfigError(f"{address!r} is not a valid address: {reason}", setting=source)
     return normalised
@@ -249,6 +257,8 @@ def _checked_address(address: str, source: str = "--to") -> str:
 def test_recipient(campaign: Campaign, as_address: str | None) -> Recipient:
     """Whom the test copy is personalised as: ``--as`` (a CSV row) or the first member."""
     report = RecipientReport()
+    if as_address is not None:  # pasted as a mail program copies it, as --to is
+        as_address = unwrap_address(as_address)
     try:
         for recipient in campaign.recipients(report):
             if as_address is None or address_key(recipient.email) == address_key(as_address):

@@ -146,6 +146,19 @@ def create_issue(
     return start_issue(issues_dir, templates_dir, slug, date=date, today=today, title=title).path
 
 
+def _slug_from_file_name(value: str, issues_dir: Path) -> str:
+    """``january-2027.md`` and ``issues/january-2027.md`` (as tab completion writes them,
+    as every other command reads them) are the slug ``january-2027``; a path into another
+    folder is left as it is, for the slug check to refuse."""
+    candidate = Path(value)
+    if candidate.suffix.lower() != ".md":
+        return value
+    parent = candidate.parent
+    if parent == Path(".") or parent.resolve() == issues_dir.resolve():
+        return candidate.stem
+    return value
+
+
 def start_issue(
     issues_dir: Path,
     templates_dir: Path,
@@ -158,8 +171,7 @@ def start_issue(
     """:func:`create_issue`, saying which title and date the issue got. A slug that seems to
     name a month it cannot place (``janaury-2027``) is refused unless ``date`` is given."""
     today = today or dt.date.today()
-    if slug.endswith(".md"):  # `new january-2027.md`: the slug is the file name's stem
-        slug = slug[: -len(".md")]
+    slug = _slug_from_file_name(slug, issues_dir)
     meant = unplaced_month(slug, today) if date is None else None
     if meant is not None:
         raise IssueError(

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .errors import NewsletterError
+from .errors import IssueError, NewsletterError
 from .issue import SkipHandler, issue_path, list_issue_files, parse_issue
 from .journal import JOURNAL_NAME, STATUSES, Journal
 from .sending import running_send
@@ -176,7 +176,14 @@ def send_status(settings: Settings, slug: str, recipients: Path | None = None) -
 def _send_status(settings: Settings, slug: str, recipients: Path | None) -> SendStatus:
     journal = _journal(settings)
     if journal is None or not any(journal.counts(slug).values()) and not journal.test_sends(slug):
-        issue_path(slug, settings.issues_dir)  # raises IssueError listing the issues
+        try:
+            issue_path(slug, settings.issues_dir)  # raises IssueError listing the issues
+        except IssueError as error:
+            if journal is not None:
+                sent = [s.slug for s in journal.issues_summary()]
+                journal.close()
+                _suggest_sent(error, slug, settings.issues_dir, sent)
+            raise
     if journal is None:
         status = SendStatus(slug=slug, counts=dict.fromkeys(STATUSES, 0))
         _count_pending(status, settings, recipients, set())
@@ -199,6 +206,18 @@ def _send_status(settings: Settings, slug: str, recipients: Path | None) -> Send
         return status
     finally:
         journal.close()
+
+
+def _suggest_sent(error: IssueError, slug: str, issues_dir: Path, sent: list[str]) -> None:
+    """A typo of an issue only the journal knows (its file renamed or deleted since the
+    send: `status` still shows it) is suggested too, not only the files' names."""
+    import difflib
+
+    files = [p.stem for p in issues_dir.glob("*.md")] if issues_dir.is_dir() else []
+    close = difflib.get_close_matches(slug, sorted({*files, *sent}), n=1, cutoff=0.6)
+    if close and close[0] not in files:
+        meant = f"did you mean {close[0]} (sent; its file is gone)?"
+        error.message = f"no issue called {slug!r}: {meant}"
 
 
 _SETTLED = ("sent", "failed", "sending")  # everything else is still to be sent

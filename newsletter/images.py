@@ -43,6 +43,11 @@ COLUMN_WIDTH = 544  # px an image may take in the email: 600 minus 2 × 28 px pa
 # a narrower one keeps its own size (stretched, a 16 px icon became a blurry 264 px block).
 PHONE_COLUMN_WIDTH = 264
 LOGO_WIDTH = 180  # px, as the header has always shown the logo
+# A very wide wordmark (1,600 × 100) at 180 px was 11 px tall, its lettering unreadable; a
+# tall one (200 × 800) filled the header. A logo is widened (up to the phone column, so it
+# never overflows) until it is LOGO_MIN_HEIGHT tall, and narrowed to LOGO_MAX_HEIGHT.
+LOGO_MIN_HEIGHT = 40
+LOGO_MAX_HEIGHT = LOGO_WIDTH  # a square logo keeps the 180 × 180 it always had
 # Pictures larger than this are refused with a clear message before decoding. A JPEG is
 # decoded at 1/8 scale (draft mode), so a 200 MP phone photo (16,320 × 12,240) costs little;
 # other formats are decoded whole (4 bytes a pixel). Pillow's own "decompression bomb" guard
@@ -78,6 +83,16 @@ class PreparedImage:
         (a 1,200 px file shows at 544 px and stays sharp on high-density screens)."""
         width = min(self.width, max_width)
         return width, max(1, round(self.height * width / self.width))
+
+    def logo_size(self) -> tuple[int, int]:
+        """The header logo's width and height: LOGO_WIDTH wide as a rule, wider (at most the
+        phone column) when that would make it under LOGO_MIN_HEIGHT tall, narrower when it
+        would be over LOGO_MAX_HEIGHT; never enlarged past the file's own size."""
+        ratio = self.width / self.height
+        width = max(LOGO_WIDTH, round(LOGO_MIN_HEIGHT * ratio))
+        width = min(width, PHONE_COLUMN_WIDTH, round(LOGO_MAX_HEIGHT * ratio), self.width)
+        width = max(1, width)
+        return width, max(1, round(width / ratio))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ lines are wrapped at 78 characters, and non-ASCII text is kept as it is.
 
 from __future__ import annotations
 
+import re
 import textwrap
 import unicodedata
 from collections.abc import Callable
@@ -13,6 +14,9 @@ from collections.abc import Callable
 from .model import Code, Emphasis, Field, Inline, LineBreak, Link, Table, Text
 
 WIDTH = 78
+# Stands for a space of code that wrapping must keep (a run of spaces aligns code); turned
+# back into a space once the lines are wrapped.
+KEPT_SPACE = "\x02"
 
 
 class TextWriter:
@@ -39,7 +43,8 @@ class TextWriter:
             elif isinstance(node, Field):
                 out.append(self.field(node))
             elif isinstance(node, Code):
-                out.append(node.text)
+                # Runs of spaces align code: all but the first survive the wrapping.
+                out.append(re.sub(r"(?<= ) ", KEPT_SPACE, node.text))
             elif isinstance(node, LineBreak):
                 out.append("\n")
             elif isinstance(node, Emphasis):
@@ -68,18 +73,21 @@ class TextWriter:
         lines: list[str] = []
         for k, hard in enumerate(text.split("\n\x00")):
             prefix = first if (first is not None and k == 0) else indent
+            # A hard line starting with spaces is a code block's line (Markdown strips them
+            # from prose): its indentation is meaning (Python, YAML), so it is kept.
+            lead = " " * (len(hard) - len(hard.lstrip(" " + KEPT_SPACE)))
             lines.extend(
                 textwrap.wrap(
-                    " ".join(hard.split()),
+                    " ".join(hard.lstrip(" " + KEPT_SPACE).split()),
                     width=self.width,
-                    initial_indent=prefix,
-                    subsequent_indent=indent,
+                    initial_indent=prefix + lead,
+                    subsequent_indent=indent + lead,
                     break_long_words=False,
                     break_on_hyphens=False,
                 )
                 or [prefix.rstrip()]
             )
-        return "\n".join(lines)
+        return "\n".join(lines).replace(KEPT_SPACE, " ")
 
     def paragraph(
         self, nodes: tuple[Inline, ...], indent: str = "", first: str | None = None
@@ -90,8 +98,12 @@ class TextWriter:
     def table(self, table: Table) -> str:
         """Aligned columns when they fit the line width; else one "Label: value" line per
         cell, a blank line between rows (a narrow client still reads it)."""
-        header = [" ".join(self.inline(cell).split()) for cell in table.header]
-        rows = [[" ".join(self.inline(cell).split()) for cell in row] for row in table.rows]
+
+        def cell_text(cell: tuple[Inline, ...]) -> str:
+            return " ".join(self.inline(cell).replace(KEPT_SPACE, " ").split())
+
+        header = [cell_text(cell) for cell in table.header]
+        rows = [[cell_text(cell) for cell in row] for row in table.rows]
         columns = len(header)
         rows = [(row + [""] * columns)[:columns] for row in rows]
         widths = [
@@ -144,5 +156,10 @@ def display_width(text: str) -> int:
 
 
 def underline(text: str, char: str = "=") -> str:
-    width = min(display_width(text), WIDTH)
-    return f"{text}\n{char * width}"
+    """A heading, wrapped at the line width like the paragraphs (a 200-character title ran
+    on as one line), underlined as wide as its widest line."""
+    lines = textwrap.wrap(
+        " ".join(text.split()), width=WIDTH, break_long_words=False, break_on_hyphens=False
+    ) or [""]
+    width = min(max(display_width(line) for line in lines), WIDTH)
+    return "\n".join(lines) + f"\n{char * width}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,7 +206,7 @@ def _picture_lookup(
             found = pictures.logo if logo else pictures.images.get(src)
         if found is None:  # an https URL (left as it is), or no local images resolved
             return images.Picture(src)
-        width, height = found.display_size(images.LOGO_WIDTH if logo else images.COLUMN_WIDTH)
+        width, height = found.logo_size() if logo else found.display_size(images.COLUMN_WIDTH)
         return images.Picture(url(found), width, height)
 
     return picture, inline
@@ -308,6 +309,8 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
         lambda ctx, nodes: Markup(_inline_html(nodes, ctx["_link_url"], ctx["_field"]))
     )
     env.filters["url"] = jinja2.pass_context(lambda ctx, href: ctx["_link_url"](href))
+    env.tests["grid"] = table_fits
+    env.tests["rtl"] = lambda block: any(reads_rtl(model.plain(item)) for item in block.items)
     env.filters["text_table"] = jinja2.pass_context(lambda ctx, table: ctx["_writer"].table(table))
     env.filters["picture"] = jinja2.pass_context(
         lambda ctx, src, logo=False: ctx["_picture"](src, logo)
@@ -371,6 +374,41 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
             found = (filename, tb.tb_lineno)
         tb = tb.tb_next
     return found
+
+
+# ---- tables --------------------------------------------------------------------------------
+
+TABLE_WIDTH = 544  # px: the column (600 minus 2 × 28 px padding); a table's columns share it
+CELL_PADDING = 17  # px: 2 × 8 px padding and a 1 px border
+CHAR_WIDTH = 9  # px: a generous average letter of 15 px (bold) Arial
+LONGEST_WORD = 16  # letters: a longer token (a URL, an address) breaks in any layout
+
+
+def table_fits(table: model.Table) -> bool:
+    """Whether the table reads as a grid in the column: its columns are equal
+    (table-layout: fixed), and each must hold its longest word. An 8-column table broke
+    "Company" into "Compa|ny" on a desktop; such a table shows as the phone's "Label: value"
+    blocks at every width instead (Outlook, without that CSS, keeps the grid)."""
+    columns = max([len(table.header), *(len(row) for row in table.rows)])
+    room = TABLE_WIDTH / max(1, columns) - CELL_PADDING
+    for row in [table.header, *table.rows]:
+        for cell in row:
+            for word in re.split(r"\s+|(?<=-)", model.plain(cell)):
+                if min(len(word), LONGEST_WORD) * CHAR_WIDTH > room:
+                    return False
+    return True
+
+
+def reads_rtl(text: str) -> bool:
+    """Whether ``text`` reads right to left as dir="auto" decides: by its first strong letter
+    (Arabic, Hebrew, … against Latin and the rest)."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return True
+        if kind == "L":
+            return False
+    return False
 
 
 # ---- inline HTML ---------------------------------------------------------------------------

@@ -1023,6 +1023,12 @@ def login(
             )
         except KeyboardInterrupt:  # tokens are stored only once the sign-in completes
             raise Interrupted("nobody was signed in") from None
+    if info is None and oauth.password_set_up(settings):
+        _say(
+            f"not signed in: this set-up uses NEWSLETTER_SMTP_AUTH={settings.auth_mode} with "
+            f"{settings.smtp_host or 'no SMTP host'}, no Microsoft 365 or Google sign-in"
+        )
+        raise typer.Exit(EXIT_PARTIAL)
     if info is None:
         _say("not signed in (run: newsletter login)")
         raise typer.Exit(EXIT_PARTIAL)

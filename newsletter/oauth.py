@@ -163,10 +163,18 @@ def login(
     return status
 
 
+def password_set_up(settings: Settings) -> bool:
+    """No OAuth here at all: the server takes a password (or nothing) and no provider is
+    named or recognisable from the host, so there is no sign-in to show or forget."""
+    return settings.auth_mode != "oauth2" and not settings.oauth_provider_name
+
+
 def sign_in_status(settings: Settings) -> SignIn | None:
     """Who is signed in and when the access token expires, from storage only."""
     if settings.smtp_oauth_token_command:
         return SignIn("token command", settings.smtp_username, None, None)
+    if password_set_up(settings):
+        return None
     backend: Any = backend_for(settings)
     return backend.status()
 
@@ -269,8 +277,8 @@ def sign_in_problem(
 
 def logout(settings: Settings, *, http: Any = None) -> SignIn | None:
     """Forget the stored tokens (and revoke them where the provider offers it)."""
-    if settings.smtp_oauth_token_command:
-        return None  # nothing stored here: the command owns its tokens
+    if settings.smtp_oauth_token_command or password_set_up(settings):
+        return None  # nothing stored here: the command owns its tokens, or none are used
     try:
         backend: Any = backend_for(settings, http=http)
         status = backend.status()

@@ -800,3 +800,22 @@ def test_ctrl_c_while_login_waits_says_nobody_was_signed_in(tmp_path, auth_serve
     assert proc.returncode == 130, "".join(seen) + out + err
     assert err.strip().splitlines() == ["interrupted: nobody was signed in"]
     assert not (tmp_path / ".newsletter" / "oauth-microsoft.json").exists()
+
+
+def test_status_and_logout_on_a_password_set_up_say_there_is_no_sign_in(tmp_path) -> None:
+    """A chair on a password server tried `login --status` and `logout`: both said "cannot
+    tell the sign-in provider from the host" (exit 2), as if something were misconfigured."""
+    from helpers import run_cli
+
+    env = {
+        "NEWSLETTER_SMTP_HOST": "127.0.0.1",
+        "NEWSLETTER_SMTP_USERNAME": "news@wmhtc.co.uk",
+        "NEWSLETTER_SMTP_PASSWORD": "not-shown-1234",
+        "NEWSLETTER_STATE_DIR": str(tmp_path / "state"),
+    }
+    status = run_cli(["login", "--status"], env=env)
+    assert status.returncode == 1 and status.stderr == ""
+    assert "NEWSLETTER_SMTP_AUTH=password" in status.stdout and "no Microsoft 365" in status.stdout
+    out = run_cli(["logout"], env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "nobody was signed in"
+    assert "not-shown-1234" not in status.stdout + out.stdout

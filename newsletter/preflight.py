@@ -757,6 +757,7 @@ def _check_compliance(campaign: Campaign, report: Report) -> None:
             "no unsubscribe link is configured",
             "set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) "
             "or NEWSLETTER_UNSUBSCRIBE_MAILTO",
+            code="no-unsubscribe",
         )
     else:
         if "{email}" in campaign.sender.unsubscribe_url:

@@ -67,6 +67,8 @@ UNFORCEABLE = {
     "draft": "a draft is never sent, even with --force: delete its 'draft: true' line",
     "weak-secret": "a guessable NEWSLETTER_SECRET is never used, even with --force (members' "
     "unsubscribe links could be forged): set a long random one",
+    "no-unsubscribe": "a bulletin without an unsubscribe link is never sent, even with --force: "
+    "set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) or NEWSLETTER_UNSUBSCRIBE_MAILTO",
 }
 
 _MEMBER_SEND_ONLY = {
@@ -334,8 +336,8 @@ def send_to_members(
     problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
     for finding in problems:
         ui.finding(finding.line())
-    # --force cannot send a draft to members, nor sign unsubscribe links with a secret anyone
-    # could guess (every member's link would be forgeable).
+    # --force cannot send a draft to members, nor a bulletin members cannot leave, nor sign
+    # unsubscribe links with a secret anyone could guess (every member's link forgeable).
     unforceable = [f for f in problems if f.code in UNFORCEABLE]
     if problems and (not options.force or unforceable):
         raise CheckFailed(
@@ -349,6 +351,8 @@ def send_to_members(
     factory = transport_factory or smtp_factory(settings)
     warnings = len(checks.warnings)
     checked = f"{warnings} warning(s): see 'newsletter check {slug}'" if warnings else "passed"
+    if problems:  # only here with --force
+        checked = f"{len(problems)} error(s) overridden with --force: see 'newsletter check {slug}'"
     opened = (
         Journal.for_state_dir(settings.state_dir, clock=journal_clock)
         if journal_clock

@@ -293,3 +293,27 @@ def test_an_issue_file_given_by_path_with_the_templates_set_is_a_project(
     monkeypatch.chdir(project / "issues")
     refused = run_cli(["render", "december-2023", "--out", "out"])
     assert refused.returncode == 2 and "not a newsletter project" in refused.stderr
+
+
+def test_force_never_sends_without_an_unsubscribe_link_and_says_what_it_overrode(
+    project: Path, server
+) -> None:
+    """The missing-unsubscribe refusal said 'or add --force'; with --force the progress bar
+    started before delivery refused (exit 2). And a forced send's summary said 'Checks:
+    passed' above the question although a check had failed."""
+    bare = env_for(server, NEWSLETTER_UNSUBSCRIBE_URL="", NEWSLETTER_UNSUBSCRIBE_MAILTO="")
+    for extra in ([], ["--force"]):
+        refused = run_cli(["send", SLUG, "--yes", *extra], bare)
+        assert refused.returncode == 2, refused.stdout
+        assert "add --force" not in refused.stderr
+        assert "never sent, even with --force" in refused.stderr
+        assert "Sending" not in refused.stdout and server.handler.count() == 0
+    # A forceable error (a template tag in the body) goes out with --force, and says so.
+    issue = project / "issues" / f"{SLUG}.md"
+    issue.write_text(
+        issue.read_text(encoding="utf-8") + "\n{% if x %}hi{% endif %}\n", encoding="utf-8"
+    )
+    forced = run_cli(["send", SLUG, "--yes", "--force"], env_for(server))
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    checks = next(x for x in forced.stdout.splitlines() if x.startswith("Checks:"))
+    assert "overridden with --force" in checks and "passed" not in checks

@@ -510,6 +510,11 @@ def _print_result(slug: str, outcome) -> None:
             f"Next:      run '{outcome.resume}' again later: it retries the {totals.pending} "
             "pending member(s); nobody gets a second copy."
         )
+    elif totals.pending:  # left out on purpose (--limit): how to send them, when wanted
+        _say(
+            f"Next:      run '{outcome.resume}' for the other {totals.pending} member(s) "
+            "(with --limit N, N at a time); nobody gets a second copy."
+        )
     if outcome.exit_code and totals.unknown and not (result is not None and result.interrupted):
         _say(
             f"Unknown:   {totals.unknown} member(s) may or may not have it (cut off mid-send): "

@@ -317,3 +317,17 @@ def test_force_never_sends_without_an_unsubscribe_link_and_says_what_it_overrode
     assert forced.returncode == 0, forced.stdout + forced.stderr
     checks = next(x for x in forced.stdout.splitlines() if x.startswith("Checks:"))
     assert "overridden with --force" in checks and "passed" not in checks
+
+
+def test_a_limited_send_says_how_to_send_the_rest(project: Path, server) -> None:
+    """README: every summary that leaves members to resume prints the command to run. A
+    '--limit 1' send ended 'Pending: N' with no command (exit 0, as documented)."""
+    done = run_cli(["send", SLUG, "--yes", "--limit", "1"], env_for(server))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert server.handler.count() == 1
+    line = next(x for x in done.stdout.splitlines() if x.startswith("Next:"))
+    assert f"run 'newsletter send {SLUG}' for the other" in line
+    rest = run_cli(["send", SLUG, "--yes"], env_for(server))
+    assert rest.returncode == 0 and "Next:" not in rest.stdout
+    addresses = [rcpt for m in server.handler.messages for rcpt in m.rcpts]
+    assert len(addresses) == len(set(addresses)) == server.handler.count() > 1

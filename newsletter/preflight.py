@@ -247,16 +247,19 @@ def _check_front_matter(campaign: Campaign, report: Report) -> None:
             "preheader is very short; inboxes fill the rest with the first words of the body",
             "write a sentence (40–100 characters) that adds to the subject",
         )
-    for key, value in (("title", issue.title), ("preheader", issue.preheader)):
+    from .issue import FIELD_RE
+
+    # Member fields are filled in the preheader too; other template syntax is not.
+    for key, value in (("title", issue.title), ("preheader", FIELD_RE.sub("", issue.preheader))):
         syntax = _TEMPLATE_SYNTAX.search(value)
         if syntax:
-            # Only the subject and the body are filled in per member: here every member,
-            # and the archive, would read the braces as typed.
+            # Only the subject, the preheader and the body are filled in per member: here
+            # every member, and the archive, would read the braces as typed.
             report.add(
                 ERROR,
                 _where(campaign, key_line(campaign.issue.source, key)),
                 f"{key} holds {syntax.group(0)!r}, which every member would see as typed: "
-                "member fields are filled in the subject and the body only",
+                "member fields are filled in the subject, the preheader and the body only",
                 f"write the {key} without it",
                 code="template-syntax",
             )

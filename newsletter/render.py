@@ -136,11 +136,20 @@ def render_issue(
         return slots.token(Slot(node.name, fallback=node.fallback))
 
     subject = _subject(issue, templates_dir, org, slots)
+
+    # The preheader (hidden text after the subject in the inbox) takes member fields as the
+    # subject does; the web edition fills them with their fallbacks.
+    def preheader_token(match: re.Match[str]) -> str:
+        field = field_of(match)
+        return slots.token(Slot(field.name, fallback=field.fallback))
+
+    preheader = FIELD_RE.sub(preheader_token, issue.preheader)
     writer = TextWriter(url=link_url, field=field_token)
     context: dict[str, Any] = {
         # The <title>: member fields are slot tokens here; the web edition uses the title.
         "subject": Markup(html.escape(issue.title if archive else subject)),
         "issue": issue,
+        "preheader": Markup(html.escape(" ".join(preheader.split()))),
         "org": org,
         "recipient": RecipientStandIn(slots, Markup),
         "unsubscribe_url": Markup(slots.token(Slot("unsubscribe_url"))),

@@ -207,27 +207,40 @@ def test_list_keeps_sends_whose_file_is_gone_and_says_draft(project: Path) -> No
     assert "a-rather-long-special-edition-slug never sent (draft)" in listed
 
 
-def test_a_member_field_in_the_title_or_preheader_is_not_ready(
+def test_a_member_field_in_the_title_is_not_ready_and_in_the_preheader_is_filled(
     project: Path, ready: Settings
 ) -> None:
-    """Only the subject and the body are filled in per member: a preheader '{{
-    recipient.first_name }}, …' reached every inbox as typed, and `check` said READY."""
-    from newsletter.campaign import prepare
+    """A preheader '{{ recipient.first_name }}, …' reached every inbox as typed and `check`
+    said READY: the preheader is now filled per member like the subject (the web edition
+    with the fallback). The title, shown in the archive and feed too, stays an error."""
+    import email
+    import email.policy
+
+    from newsletter.campaign import dry_run, prepare
     from newsletter.preflight import run_checks
 
     _members(project)
     (project / "issues" / "fields.md").write_text(
         "---\ntitle: \"News for {{ recipient.organisation or 'members' }}\"\n"
         "subject: \"{{ recipient.first_name or 'Member' }}, your news\"\n"
-        'preheader: "{{ recipient.first_name }}, here is what is inside this month."\n'
+        "preheader: \"{{ recipient.first_name or 'Dear member' }}, here is what is inside.\"\n"
         "date: 2026-11-25\n---\n\n## Hello\n\nDear {{ recipient.first_name or 'member' }}.\n",
         encoding="utf-8",
     )
     report = run_checks(prepare(ready, "fields"), http_head=lambda url: None)
     errors = {f.where: f.message for f in report.errors}
     assert any(w.endswith("fields.md:2") and "title holds" in m for w, m in errors.items())
-    assert any(w.endswith("fields.md:4") and "preheader holds" in m for w, m in errors.items())
-    assert not any(w.endswith("fields.md:3") for w in errors)  # the subject's are filled
+    assert not any(w.endswith(("fields.md:3", "fields.md:4")) for w in errors)
+    camp = prepare(ready, "fields")
+    result = dry_run(camp, ready.outbox / "fields", head=None)
+    for path in sorted(result.out_dir.glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        html = msg.get_body(("html",)).get_content()
+        hidden = html.split('mso-hide:all;">', 1)[1].split("\u034f", 1)[0]
+        assert "{{" not in hidden and "recipient" not in hidden
+        first = msg["Subject"].split(",")[0]  # the same member's name, as the subject has it
+        expected = first if first != "Member" else "Dear member"
+        assert hidden.startswith(f"{expected}, here is what is inside."), hidden
 
 
 # ---- the suppression list after Excel ------------------------------------------------------

@@ -210,11 +210,12 @@ class CircuitBreaker:
         domains = {m.rpartition("@")[2].casefold() for m in self.members}
         if len(domains) == 1:
             # Colleagues at one organisation may all be refused by *its* policy: the next
-            # run tries everyone else first, but these stay pending until it is cleared.
+            # run tries everyone else first, and records them failed if they are refused
+            # again with the same words while the others get through.
             advice += (
                 f" (all {len(self.members)} are at {domains.pop()}: if that organisation "
-                "refuses them, ask it, or take them off the list; the next run tries "
-                "everyone else first)"
+                "refuses them, the next run tries everyone else first and then records them "
+                "failed)"
             )
         return SenderRefusal(
             reply,

@@ -178,19 +178,20 @@ def test_a_sign_in_service_that_never_answers_times_out(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", cafile)
     settings = SETTINGS[provider](tmp_path, auth_server, smtp_timeout=1)
     login(settings, auth_server, cafile)
-    release = __import__("threading").Event()
+    threading = __import__("threading")
+    release, answered = threading.Event(), threading.Event()
 
     def stall():
-        release.wait(20)
+        release.wait(60)
+        answered.set()
         return Response("{}", status=200, mimetype="application/json")
 
     auth_server.token_faults[:] = [stall] * 3
-    started = time.monotonic()
     try:
         with pytest.raises(SignInError, match="did not answer in time") as caught:
             refresh_now(settings, auth_server, cafile, http=None)
-        # Not a timing assertion on the tool: only that it did not wait for the stall.
-        assert time.monotonic() - started < 15
+        # It gave up while the service was still stalling: by event, not by stopwatch.
+        assert not answered.is_set()
     finally:
         release.set()
     assert "try again" in str(caught.value)

@@ -642,25 +642,16 @@ def check(
 
     Example: newsletter check december-2023 --recipients members.csv
     """
-    from . import campaign as campaign_mod
-    from .oauth import sending_account, sign_in_problem
-    from .preflight import run_checks
+    from . import send_run
 
     settings = _project(_settings())
-    slug = _slug(settings, slug)
-    camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
-    for note in camp.notices[:-1] if not camp.sender.has_unsubscribe else camp.notices:
-        _notice(note)
-    sign_in = sign_in_problem(settings)  # may refresh the token, as the send will
-    report = run_checks(
-        camp,
-        smtp_username=sending_account(settings),
-        sign_in_missing=sign_in[0],
-        sign_in_fix=sign_in[1],
-        skip_invalid=skip_invalid,
+    result = send_run.check(
+        settings, _slug(settings, slug), recipients=recipients, skip_invalid=skip_invalid
     )
-    _print_findings(report)
-    if report.errors:
+    for note in result.notes:
+        _notice(note)
+    _print_findings(result.report)
+    if result.report.errors:
         raise typer.Exit(1)
 
 

@@ -30,7 +30,7 @@ from .errors import (
     UsageError,
 )
 from .journal import Journal, address_key
-from .preflight import placeholder_domain
+from .preflight import Report, placeholder_domain
 from .published import Offline
 from .recipients import RecipientReport
 from .refusals import SenderRefusal
@@ -222,6 +222,37 @@ def _journal_state(
         if not sent and not any(journal.counts(slug).values()):
             return None
         return sent, journal.addresses(slug, "failed", "sending")
+
+
+@dataclass
+class CheckRun:
+    """What ``newsletter check`` prints: the notes about the run, then the report."""
+
+    notes: list[str]
+    report: Report
+
+
+def check(
+    settings: Settings, slug: str, *, recipients: Path | None = None, skip_invalid: bool = False
+) -> CheckRun:
+    """The pre-flight report a real send would act on (``skip_invalid`` as the send's flag).
+    The sign-in is checked as the send will do it: a stale access token is refreshed, so a
+    revoked sign-in is NOT READY here, not a surprise at the first connection."""
+    from .oauth import sending_account, sign_in_problem
+    from .preflight import run_checks
+
+    camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
+    # Without an unsubscribe link the last note says what the report's error says again.
+    notes = camp.notices[:-1] if not camp.sender.has_unsubscribe else list(camp.notices)
+    missing, fix = sign_in_problem(settings)
+    report = run_checks(
+        camp,
+        smtp_username=sending_account(settings),
+        sign_in_missing=missing,
+        sign_in_fix=fix,
+        skip_invalid=skip_invalid,
+    )
+    return CheckRun(notes, report)
 
 
 def test_addresses(settings: Settings, to: tuple[str, ...]) -> tuple[list[str], str]:

@@ -932,46 +932,61 @@ def field_of(match: re.Match[str]) -> Field:
 _BR = re.compile(r"<br\s*/?>", re.I)
 
 
-def _line_breaks(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
-    """``<br>`` typed out of habit is a line break, as the chair meant, not text every member
-    reads; all other HTML is shown as typed (``check`` warns)."""
+def _map_text(
+    nodes: tuple[Inline, ...], split: Callable[[str], list[Inline] | None]
+) -> tuple[Inline, ...]:
+    """``nodes`` with each text node replaced by what ``split`` makes of its text (None:
+    kept as it is), inside emphasis and link text too."""
     out: list[Inline] = []
     for node in nodes:
-        if isinstance(node, Text) and "<" in node.text and _BR.search(node.text):
-            for number, part in enumerate(_BR.split(node.text)):
-                if number:
-                    out.append(LineBreak())
-                if part:
-                    out.append(Text(part))
+        if isinstance(node, Text):
+            parts = split(node.text)
+            out.extend([node] if parts is None else parts)
         elif isinstance(node, Emphasis):
-            out.append(Emphasis(_line_breaks(node.children), node.strong))
+            out.append(Emphasis(_map_text(node.children, split), node.strong))
         elif isinstance(node, Link):
-            out.append(Link(node.href, _line_breaks(node.children), node.title))
+            out.append(Link(node.href, _map_text(node.children, split), node.title))
         else:
             out.append(node)
     return tuple(out)
+
+
+def _split_br(text: str) -> list[Inline] | None:
+    if "<" not in text or not _BR.search(text):
+        return None
+    out: list[Inline] = []
+    for number, part in enumerate(_BR.split(text)):
+        if number:
+            out.append(LineBreak())
+        if part:
+            out.append(Text(part))
+    return out
+
+
+def _split_fields(text: str) -> list[Inline] | None:
+    if "{{" not in text:
+        return None
+    out: list[Inline] = []
+    at = 0
+    for match in FIELD_RE.finditer(text):
+        if match.start() > at:
+            out.append(Text(text[at : match.start()]))
+        out.append(field_of(match))
+        at = match.end()
+    if at < len(text):
+        out.append(Text(text[at:]))
+    return out
+
+
+def _line_breaks(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
+    """``<br>`` typed out of habit is a line break, as the chair meant, not text every member
+    reads; all other HTML is shown as typed (``check`` warns)."""
+    return _map_text(nodes, _split_br)
 
 
 def _fields(nodes: tuple[Inline, ...]) -> tuple[Inline, ...]:
     """Split ``{{ recipient.x }}`` out of text nodes into :class:`Field` nodes."""
-    out: list[Inline] = []
-    for node in nodes:
-        if isinstance(node, Text) and "{{" in node.text:
-            at = 0
-            for match in FIELD_RE.finditer(node.text):
-                if match.start() > at:
-                    out.append(Text(node.text[at : match.start()]))
-                out.append(field_of(match))
-                at = match.end()
-            if at < len(node.text):
-                out.append(Text(node.text[at:]))
-        elif isinstance(node, Emphasis):
-            out.append(Emphasis(_fields(node.children), node.strong))
-        elif isinstance(node, Link):
-            out.append(Link(node.href, _fields(node.children), node.title))
-        else:
-            out.append(node)
-    return tuple(out)
+    return _map_text(nodes, _split_fields)
 
 
 def _code_lines(token: Any) -> tuple[Inline, ...]:

@@ -48,9 +48,9 @@ from send import (  # noqa: E402  (same sink, contenders and members as send.py)
 )
 from sink import HOST, make_certs  # noqa: E402
 
-from newsletter import campaign as campaigns  # noqa: E402
-from newsletter.config import Settings  # noqa: E402
-from newsletter.recipients import RecipientReport  # noqa: E402
+from newsletter.common.config import Settings  # noqa: E402
+from newsletter.members.recipients import RecipientReport  # noqa: E402
+from newsletter.sending import campaign as campaigns  # noqa: E402
 
 ROUND_TRIPS_PER_MESSAGE = 4  # MAIL, RCPT, DATA, end of data: smtplib does not pipeline
 

@@ -31,8 +31,8 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 from results import load_average, save  # noqa: E402
 
-from newsletter.config import Settings  # noqa: E402
-from newsletter.recipients import Recipient  # noqa: E402
+from newsletter.common.config import Settings  # noqa: E402
+from newsletter.members.recipients import Recipient  # noqa: E402
 
 FIRST = ["Jane", "Zoë", "Siân", "Ahmed", "Priya", "Tomasz", "", "Olu", "Marie-Claire"]
 LAST = ["Doe", "Brennan", "Griffiths", "Khan", "Shah", "Nowak", "O’Neill", "Adeyemi"]
@@ -54,7 +54,7 @@ def write_members(path: Path, count: int) -> None:
 
 
 def bench_build(members: int, repeats: int) -> tuple[list[float], int]:
-    from newsletter import campaign
+    from newsletter.sending import campaign
 
     settings = Settings(
         issues_dir=ROOT / "issues",

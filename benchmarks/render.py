@@ -28,8 +28,8 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 from results import load_average, save  # noqa: E402
 
-from newsletter.issue import parse_issue  # noqa: E402
-from newsletter.render import render_issue  # noqa: E402
+from newsletter.content.issue import parse_issue  # noqa: E402
+from newsletter.content.render import render_issue  # noqa: E402
 
 
 def bench_render(repeats: int) -> dict[str, object]:

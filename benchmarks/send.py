@@ -17,7 +17,7 @@ one, whose line-by-line DATA handling caps it near 500 messages/s. Nothing leave
 Four ways to send, each in ``none`` (plain) and ``starttls`` (STARTTLS + AUTH PLAIN on every
 connection, trustme test CA) mode, round-robin over ``--repeats`` rounds, medians reported:
 
-Every contender sends DATA exactly as delivery does (``newsletter.smtp``'s payload: no
+Every contender sends DATA exactly as delivery does (``newsletter.mail.smtp``'s payload: no
 smtplib dot-stuffing regex when no line starts with "."), so the comparison is like with
 like: only connections, threads, the journal and message building differ.
 
@@ -66,14 +66,14 @@ from messages import write_members  # noqa: E402  (the same generated members)
 from results import load_average, percent, ratio, save  # noqa: E402
 from sink import HOST, make_certs  # noqa: E402  (needs the path above)
 
-from newsletter import campaign as campaigns  # noqa: E402
-from newsletter import sending  # noqa: E402
-from newsletter.config import Settings  # noqa: E402
-from newsletter.delivery import deliver  # noqa: E402
-from newsletter.journal import Journal  # noqa: E402
-from newsletter.message import OutgoingMessage  # noqa: E402
-from newsletter.recipients import RecipientReport  # noqa: E402
-from newsletter.smtp import _dot_stuffed, transport_factory  # noqa: E402
+from newsletter.common.config import Settings  # noqa: E402
+from newsletter.mail.smtp import _dot_stuffed, transport_factory  # noqa: E402
+from newsletter.members.recipients import RecipientReport  # noqa: E402
+from newsletter.records.journal import Journal  # noqa: E402
+from newsletter.sending import campaign as campaigns  # noqa: E402
+from newsletter.sending import plan as sending  # noqa: E402
+from newsletter.sending.engine import deliver  # noqa: E402
+from newsletter.sending.message import OutgoingMessage  # noqa: E402
 
 # Private on purpose: the benchmark must send DATA byte for byte as delivery does.
 
@@ -608,7 +608,7 @@ def main() -> None:
             "repeats": args.repeats,
             "sink": args.sink,
             "reply_delay_ms": args.rtt_ms,
-            "data_path": "all contenders send DATA as newsletter.smtp does (no dot-stuffing "
+            "data_path": "all contenders send DATA as newsletter.mail.smtp does (no dot-stuffing "
             "regex unless a line starts with '.')",
             "modes": modes_record,
         }

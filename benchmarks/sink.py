@@ -8,7 +8,7 @@ until its standard input is closed (or Ctrl-C), and prints what it received to s
 ``--reply-delay-ms N`` delays every reply (and the TLS handshake's start) by N ms, in order:
 a stand-in for a network round trip, which loopback does not have.
 
-Just enough SMTP for smtplib and :mod:`newsletter.smtp`: greeting, EHLO/HELO, MAIL, RCPT,
+Just enough SMTP for smtplib and :mod:`newsletter.mail.smtp`: greeting, EHLO/HELO, MAIL, RCPT,
 DATA, RSET, NOOP, QUIT, STARTTLS and AUTH PLAIN/LOGIN, plus ``XCOUNT`` (reply ``250
 <messages> <bytes>``: what was accepted so far, over all connections). No PIPELINING.
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import Settings
+from newsletter.common.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the project fixture's members list has instead of the example's placeholder domains.

@@ -12,7 +12,7 @@ from pathlib import Path
 from smtp_servers import PASSWORD, USERNAME, Server, free_port
 from typer.testing import CliRunner
 
-from newsletter.config import Settings
+from newsletter.common.config import Settings
 
 
 def settings_for(server: Server | None, **changes: object) -> Settings:
@@ -43,7 +43,7 @@ def tls_settings(server: Server, **changes: object) -> Settings:
 class FakeClock:
     """A monotonic clock that moves only when someone sleeps on it.
 
-    Pass ``clock`` and ``clock.sleep`` to :func:`newsletter.delivery.deliver`: pacing, batch
+    Pass ``clock`` and ``clock.sleep`` to :func:`newsletter.sending.engine.deliver`: pacing, batch
     pauses and retry back-off then take no real time, and every time they produce is exact
     (no scheduler jitter), so tests can assert on it. Thread-safe: with several worker
     threads each sleep adds to the one shared time, so time only runs faster, never
@@ -80,7 +80,7 @@ def run_cli(
     maps errors to one line and an exit code), with Typer's CliRunner capturing the streams
     and applying ``env`` for the call. Run from the current folder (the ``project``
     fixture's). Use a real process only where that is the point (signals, ``python -m``)."""
-    from newsletter.cli import main
+    from newsletter.cli.commands import main
 
     runner = CliRunner()
     code = 0

@@ -26,7 +26,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from newsletter.message import OutgoingMessage
+from newsletter.sending.message import OutgoingMessage
 
 HOST = "127.0.0.1"
 USERNAME = "bulletin"

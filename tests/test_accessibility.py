@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.organisation import load_organisation
+from newsletter.content.organisation import load_organisation
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,12 +23,12 @@ import dovecot
 import pytest
 from smtp_servers import make_message
 
-from newsletter.config import Settings
-from newsletter.errors import MailboxError
-from newsletter.feedback import classify
-from newsletter.feedback_run import run_feedback
-from newsletter.journal import Journal
-from newsletter.suppression import load_suppressed
+from newsletter.common.config import Settings
+from newsletter.common.errors import MailboxError
+from newsletter.feedback.classify import classify
+from newsletter.feedback.run import run_feedback
+from newsletter.members.suppression import load_suppressed
+from newsletter.records.journal import Journal
 
 OWN = "chair@wmhtc.co.uk"
 MAILTO = "unsubscribe@wmhtc.co.uk"
@@ -534,7 +534,7 @@ def test_a_bounce_with_a_huge_attachment_is_read_without_scanning_it() -> None:
     )
     from email import message_from_bytes, policy
 
-    from newsletter import feedback
+    from newsletter.feedback import classify as feedback
 
     parsed = message_from_bytes(message.encode(), policy=policy.compat32)
     feedback._drop_attachments(parsed)
@@ -585,7 +585,7 @@ def fill(server, messages: list[str | bytes], folder: str = "INBOX", *, when=Non
 
 
 def _utf7(folder: str) -> str:
-    from newsletter.imap import _quote
+    from newsletter.mail.imap import _quote
 
     return _quote(folder)
 
@@ -1173,7 +1173,7 @@ def test_connection_lost_while_signing_in_is_not_called_a_wrong_password(
 
 
 def test_a_generic_status_defers_to_the_servers_specific_code() -> None:
-    from newsletter.bounces import severity
+    from newsletter.feedback.bounces import severity
 
     # Policy (5.7.1) though the words say "recipient address rejected": not a gone address.
     policy_block = "smtp; 550 5.7.1 <a@b.uk>: Recipient address rejected: Access denied"

@@ -23,9 +23,9 @@ from browser import chromium, new_page
 from helpers import run_cli
 from PIL import Image
 
-from newsletter import preview
-from newsletter.config import Settings
-from newsletter.plaintext import WIDTH
+from newsletter.common.config import Settings
+from newsletter.content.plaintext import WIDTH
+from newsletter.web import preview
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -411,7 +411,7 @@ def test_a_wide_logo_is_tall_enough_to_read(browser: Browser, html_file: Path, w
 
 
 def test_a_tall_logo_does_not_fill_the_header(tmp_path: Path) -> None:
-    from newsletter.images import LOGO_WIDTH, PreparedImage
+    from newsletter.content.images import LOGO_WIDTH, PreparedImage
 
     def size(width: int, height: int) -> tuple[int, int]:
         return PreparedImage(tmp_path, b"", "image/png", width, height, "x").logo_size()

@@ -20,12 +20,12 @@ from helpers import FakeClock
 from oauth_server import GOOGLE_CLIENT, GOOGLE_SECRET, MS_CLIENT, USER, OAuthServer, write_ca
 from smtp_servers import XOAuth2Handler, make_message, start_server
 
-from newsletter import oauth
-from newsletter.config import Settings
-from newsletter.delivery import deliver
-from newsletter.errors import SignInError, SignInRequired
-from newsletter.journal import Journal
-from newsletter.smtp import transport_factory
+from newsletter.common.config import Settings
+from newsletter.common.errors import SignInError, SignInRequired
+from newsletter.mail.smtp import transport_factory
+from newsletter.records.journal import Journal
+from newsletter.sending.engine import deliver
+from newsletter.signin import oauth
 
 
 @pytest.fixture
@@ -301,7 +301,7 @@ def test_check_is_not_ready_when_the_sign_in_was_revoked_and_ready_when_a_refres
     # send then stopped at its first connection.
     from helpers import run_cli
 
-    from newsletter.config import load_settings
+    from newsletter.common.config import load_settings
 
     for name, value in _check_env(provider, auth_server, cafile).items():
         monkeypatch.setenv(name, value)
@@ -333,7 +333,7 @@ def test_check_names_a_sign_in_service_in_trouble_without_blaming_the_sign_in(
 ):
     from helpers import run_cli
 
-    from newsletter.config import load_settings
+    from newsletter.common.config import load_settings
 
     for name, value in _check_env("microsoft", auth_server, cafile).items():
         monkeypatch.setenv(name, value)
@@ -467,8 +467,8 @@ def test_smtp_auth_switched_off_names_the_it_step_not_only_a_new_sign_in(
     # again". Neither helps while SMTP AUTH is off: the IT person must enable it (step 5).
     from smtp_servers import PasswordOffHandler
 
-    from newsletter.errors import DeliveryError
-    from newsletter.smtp import SmtpTransport
+    from newsletter.common.errors import DeliveryError
+    from newsletter.mail.smtp import SmtpTransport
 
     with start_server(PasswordOffHandler(AUTH_OFF), tls="starttls", cafile_dir=tmp_path) as s:
         password = Settings(
@@ -558,7 +558,7 @@ def test_check_warns_when_signed_in_as_another_mailbox_of_the_same_domain(
     import oauth_server
     from helpers import run_cli
 
-    from newsletter.config import load_settings
+    from newsletter.common.config import load_settings
 
     monkeypatch.setattr(oauth_server, "USER", "chair@wmhtc.co.uk")
     for name, value in _check_env(provider, auth_server, cafile).items():
@@ -640,8 +640,8 @@ def test_login_as_another_account_than_the_smtp_username_says_so(
     status = run_cli(["login", "--status"], env=env)
     assert "note: NEWSLETTER_SMTP_USERNAME is news@example.org" in status.stdout
     # What the note warns of, at the server: the token is refused for news@.
-    from newsletter.errors import DeliveryError
-    from newsletter.smtp import SmtpTransport
+    from newsletter.common.errors import DeliveryError
+    from newsletter.mail.smtp import SmtpTransport
 
     handler = XOAuth2Handler(auth_server.user_for_token)
     with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
@@ -830,7 +830,7 @@ def test_the_send_summary_names_the_signed_in_mailbox(
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        from newsletter.config import load_settings
+        from newsletter.common.config import load_settings
 
         login(load_settings(), auth_server, cafile)
         declined = run_cli(["send", "december-2023"], input="n\n")

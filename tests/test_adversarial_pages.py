@@ -10,10 +10,10 @@ import pytest
 from helpers import PREHEADER, run_cli
 from smtp_servers import start_server
 
-from newsletter.config import Settings
-from newsletter.errors import IssueError
-from newsletter.issue import parse_issue, split_front_matter
-from newsletter.preview import render_files
+from newsletter.common.config import Settings
+from newsletter.common.errors import IssueError
+from newsletter.content.issue import parse_issue, split_front_matter
+from newsletter.web.preview import render_files
 
 MEMBERS = ["ann@nghealth.uk", "bob@mmedtech.uk", "cat@cdhealth.uk"]
 
@@ -216,8 +216,8 @@ def test_a_member_field_in_the_title_is_not_ready_and_in_the_preheader_is_filled
     import email
     import email.policy
 
-    from newsletter.campaign import dry_run, prepare
-    from newsletter.preflight import run_checks
+    from newsletter.sending.campaign import dry_run, prepare
+    from newsletter.sending.checks import run_checks
 
     _members(project)
     (project / "issues" / "fields.md").write_text(

@@ -21,7 +21,7 @@ from helpers import run_cli
 from raw_smtp import DROP, HANG, Behaviour, Conn, RawServer
 from smtp_servers import server_tls_context, test_ca
 
-from newsletter.journal import Journal
+from newsletter.records.journal import Journal
 
 MEMBERS = 8
 SLUG = "december-2023"
@@ -677,7 +677,7 @@ def test_a_member_who_unsubscribes_during_the_send_gets_nothing(project: Path) -
     # long list takes hours, and a member unsubscribing meanwhile still got it.
     import datetime
 
-    from newsletter.suppression import add_suppressed
+    from newsletter.members.suppression import add_suppressed
 
     addresses = write_members(project)
     leaver = addresses[5]

@@ -11,9 +11,9 @@ import feedparser
 import pytest
 from browser import chromium, new_page
 
-from newsletter.archive import build_archive
-from newsletter.config import Settings
-from newsletter.skeleton import create_issue
+from newsletter.common.config import Settings
+from newsletter.content.skeleton import create_issue
+from newsletter.web.archive import build_archive
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_pages_index_and_feed(site: Path) -> None:
 
 
 def test_email_links_to_its_archive_page(project: Path, settings: Settings) -> None:
-    from newsletter.preview import render_path
+    from newsletter.web.preview import render_path
 
     rendered = render_path(
         replace(settings, archive_url="https://news.example.net/a"),

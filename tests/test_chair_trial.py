@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from helpers import write_issue
 
-from newsletter import campaign as campaign_mod
-from newsletter.config import Settings
-from newsletter.errors import TemplateError
-from newsletter.preflight import ERROR, WARNING, run_checks
+from newsletter.common.config import Settings
+from newsletter.common.errors import TemplateError
+from newsletter.sending import campaign as campaign_mod
+from newsletter.sending.checks import ERROR, WARNING, run_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -273,8 +273,8 @@ def test_a_contact_without_an_address_is_skipped_not_an_error(
 
 
 def test_preview_says_who_it_is_personalised_as(project: Path, ready: Settings) -> None:
-    from newsletter.preview import preview_member
-    from newsletter.preview_server import Preview, page
+    from newsletter.web.preview import preview_member
+    from newsletter.web.server import Preview, page
 
     write_issue(project, "## Hello\n\nText.\n", subject='{{ recipient.first_name or "Member" }}!')
     path = project / "issues" / "probe.md"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import CliResult, run_cli
 
-from newsletter.cli import app
+from newsletter.cli.commands import app
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> CliResult:
@@ -258,7 +258,7 @@ def test_an_internal_error_line_never_shows_a_secret_setting(
 ) -> None:
     """A bug's one-line report quotes the exception's message, which may quote what it
     choked on: the values of secret settings (environment or .env) are blanked in it."""
-    from newsletter import cli
+    from newsletter.cli import commands as cli
 
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "Grüße-2026-pw")
     (project / ".env").write_text("NEWSLETTER_SECRET=k3y-from-dotenv-0123456789\n", "utf-8")

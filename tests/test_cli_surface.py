@@ -14,7 +14,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from newsletter import __version__
-from newsletter.cli import COMMAND_ORDER, app
+from newsletter.cli.commands import COMMAND_ORDER, app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ def test_every_imported_third_party_package_is_declared() -> None:
         for dep in pyproject["project"]["dependencies"]
     }
     imported: set[str] = set()
-    for path in (ROOT / "newsletter").glob("*.py"):
+    for path in (ROOT / "newsletter").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 imported |= {a.name.split(".")[0] for a in node.names}

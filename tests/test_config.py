@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import Settings, env_name, load_settings
-from newsletter.errors import ConfigError
+from newsletter.common.config import Settings, env_name, load_settings
+from newsletter.common.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,11 +11,11 @@ import pytest
 from smtp_servers import make_message, start_server
 from test_send_cli import write_members
 
-from newsletter import send_run
-from newsletter.config import Settings
-from newsletter.daily import DailyBudget, daily_budget, duration
-from newsletter.journal import Journal
-from newsletter.smtp import transport_factory
+from newsletter.common.config import Settings
+from newsletter.mail.smtp import transport_factory
+from newsletter.records.journal import Journal
+from newsletter.sending import policy as send_run
+from newsletter.sending.daily import DailyBudget, daily_budget, duration
 
 T0 = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
 

@@ -27,8 +27,11 @@ from smtp_servers import (
     start_server,
 )
 
-from newsletter.config import Settings
-from newsletter.delivery import (
+from newsletter.common.config import Settings
+from newsletter.common.errors import DeliveryError
+from newsletter.mail.smtp import Transport, transport_factory
+from newsletter.records.journal import Journal
+from newsletter.sending.engine import (
     MAX_RETRY_DELAY,
     DeliveryEvent,
     DeliveryResult,
@@ -37,10 +40,7 @@ from newsletter.delivery import (
     deliver,
     retry_delay,
 )
-from newsletter.errors import DeliveryError
-from newsletter.journal import Journal
-from newsletter.message import OutgoingMessage
-from newsletter.smtp import Transport, transport_factory
+from newsletter.sending.message import OutgoingMessage
 
 SLUG = "2024-01-cluster-news"
 SENDER = "news@example.org"
@@ -454,10 +454,10 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     sys.path[:0] = [{repo!r}, {tests!r}]
-    from newsletter.config import Settings
-    from newsletter.delivery import deliver
-    from newsletter.journal import Journal
-    from newsletter.smtp import Transport, transport_factory
+    from newsletter.common.config import Settings
+    from newsletter.sending.engine import deliver
+    from newsletter.records.journal import Journal
+    from newsletter.mail.smtp import Transport, transport_factory
     from smtp_servers import addresses, make_message
 
     port, connections, state = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -605,7 +605,7 @@ def test_a_failure_reported_after_the_breaker_returned_that_member_stays_pending
     breaker, then member A's trips it and returns B to pending — and only then does B's
     thread report B "failed". That late report must not count B failed (it flaked once in
     a full run on a busy machine: one member "failed" among the returned)."""
-    from newsletter.delivery import Outcome, _Job, _Run
+    from newsletter.sending.engine import Outcome, _Job, _Run
 
     reply = "550 5.7.1 Service unavailable, sender policy"
     run_ = _Run(
@@ -630,9 +630,9 @@ def test_the_breaker_returns_every_member_refused_with_the_tripping_reply(
     """With several connections a slower connection's success can land between two
     identical sender refusals and restart the breaker's count; when it trips, the member
     refused before that success (same reply) goes back to pending too, once."""
-    from newsletter.delivery import _Job, _Run
-    from newsletter.journal import address_key
-    from newsletter.refusals import BREAKER_THRESHOLD
+    from newsletter.mail.refusals import BREAKER_THRESHOLD
+    from newsletter.records.journal import address_key
+    from newsletter.sending.engine import _Job, _Run
 
     reply = "554 5.7.1 Message rejected: policy violation"
     run_ = _Run(

@@ -26,7 +26,7 @@ import pytest
 from smtp_servers import start_server
 from test_send_cli import env_for, newsletter
 
-from newsletter.journal import Journal
+from newsletter.records.journal import Journal
 
 CORPUS = Path(__file__).parent / "data" / "feedback"
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")

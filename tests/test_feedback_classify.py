@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.bounces import severity
-from newsletter.feedback import classify
+from newsletter.feedback.bounces import severity
+from newsletter.feedback.classify import classify
 
 CORPUS = Path(__file__).parent / "data" / "feedback"
 OWN, MAILTO = "david@wmhtc.co.uk", "unsubscribe@wmhtc.co.uk"

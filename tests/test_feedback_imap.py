@@ -24,12 +24,12 @@ import pytest
 from smtp_servers import MisbehavingHandler, make_message, start_server
 from test_send_cli import env_for, newsletter
 
-from newsletter.config import Settings
-from newsletter.errors import ConfigError, MailboxError
-from newsletter.feedback_run import resubscribe, run_feedback
-from newsletter.imap import connect, derived_host, imap_params, password_login, xoauth2_login
-from newsletter.journal import Journal
-from newsletter.suppression import load_suppressed
+from newsletter.common.config import Settings
+from newsletter.common.errors import ConfigError, MailboxError
+from newsletter.feedback.run import resubscribe, run_feedback
+from newsletter.mail.imap import connect, derived_host, imap_params, password_login, xoauth2_login
+from newsletter.members.suppression import load_suppressed
+from newsletter.records.journal import Journal
 
 CORPUS = Path(__file__).parent / "data" / "feedback"
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")

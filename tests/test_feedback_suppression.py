@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.errors import RecipientsError
-from newsletter.feedback_run import rcpt_hard_refusal
-from newsletter.suppression import load_suppressed, remove_suppressed, suppress_entries
+from newsletter.common.errors import RecipientsError
+from newsletter.feedback.run import rcpt_hard_refusal
+from newsletter.members.suppression import load_suppressed, remove_suppressed, suppress_entries
 
 DAY = dt.date(2023, 12, 20)
 

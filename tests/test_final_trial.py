@@ -12,7 +12,7 @@ from pathlib import Path
 from helpers import run_cli
 from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
 
-from newsletter.suppression import add_suppressed
+from newsletter.members.suppression import add_suppressed
 
 
 def test_new_reads_the_issues_path_as_tab_completion_writes_it(project: Path) -> None:
@@ -87,7 +87,7 @@ def test_list_after_a_send_done_calls_no_member_suppressed_during_it_pending(
 def test_status_of_a_typo_suggests_the_sent_issue_whose_file_is_gone(project: Path) -> None:
     # `status december-2023` still works once the file was renamed (the journal knows it),
     # but a typo of it suggested only the files: "did you mean dec-2023?", the unsent copy.
-    from newsletter.journal import Journal
+    from newsletter.records.journal import Journal
 
     with Journal.for_state_dir(project / ".newsletter") as journal:
         journal.record_test_send("december-2023", "chair@wmhtc.co.uk", "<a@wmhtc.co.uk>")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.archive import build_archive
-from newsletter.config import Settings
-from newsletter.errors import IssueError
-from newsletter.issue import parse_issue
-from newsletter.preview import render_path
+from newsletter.common.config import Settings
+from newsletter.common.errors import IssueError
+from newsletter.content.issue import parse_issue
+from newsletter.web.archive import build_archive
+from newsletter.web.preview import render_path
 
 FRONT = "---\ntitle: T\nsubject: S\npreheader: P\ndate: 2024-01-05\n{extra}---\n\n## A\n\nBody.\n"
 

@@ -34,12 +34,12 @@ from images_data import (
 from PIL import Image, ImageDraw
 from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
 
-from newsletter import campaign as campaign_mod
-from newsletter import images
-from newsletter.config import Settings, load_settings
-from newsletter.errors import ConfigError, IssueError
-from newsletter.limits import EMBED_WARN_BYTES
-from newsletter.preflight import WARNING, run_checks
+from newsletter.common.config import Settings, load_settings
+from newsletter.common.errors import ConfigError, IssueError
+from newsletter.common.limits import EMBED_WARN_BYTES
+from newsletter.content import images
+from newsletter.sending import campaign as campaign_mod
+from newsletter.sending.checks import WARNING, run_checks
 
 FRONT = "---\ntitle: Pictures\nsubject: Pictures from the social\npreheader: A month in pictures from our members, with the December social.\ndate: 2024-02-01\n---\n"
 PHOTO_ALT = "Members at our December social"
@@ -396,7 +396,7 @@ def test_images_setting() -> None:
 def test_render_writes_the_pictures_beside_the_html(
     project: Path, settings: Settings, pictured: str
 ) -> None:
-    from newsletter.preview import render_files
+    from newsletter.web.preview import render_files
 
     html_path, _, _ = render_files(settings, pictured, project / "build")
     html = html_path.read_text(encoding="utf-8")
@@ -410,7 +410,7 @@ def test_render_writes_the_pictures_beside_the_html(
 
 
 def test_fixed_pixel_heights_become_auto_but_the_attribute_stays() -> None:
-    from newsletter.render import scalable_images
+    from newsletter.content.render import scalable_images
 
     tag = '<img height="300" width="544" style="max-height:9px;line-height:3px;height:300px;width:100%">'
     assert scalable_images(tag) == tag.replace("height:300px", "height:auto")
@@ -419,7 +419,7 @@ def test_fixed_pixel_heights_become_auto_but_the_attribute_stays() -> None:
 
 
 def test_http_head_against_a_real_server(tmp_path: Path) -> None:
-    from newsletter.published import http_head
+    from newsletter.content.published import http_head
 
     class NoHead(_Quiet):
         def do_HEAD(self) -> None:  # noqa: N802 - some servers refuse HEAD

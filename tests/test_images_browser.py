@@ -19,10 +19,10 @@ from browser import chromium, new_page
 from images_data import detailed_photo, phone_photo, transparent_logo
 from test_images import web_server
 
-from newsletter import campaign as campaign_mod
-from newsletter.archive import build_archive
-from newsletter.config import Settings
-from newsletter.preview_server import serve
+from newsletter.common.config import Settings
+from newsletter.sending import campaign as campaign_mod
+from newsletter.web.archive import build_archive
+from newsletter.web.server import serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Frame, Page

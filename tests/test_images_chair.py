@@ -19,11 +19,11 @@ from images_data import phone_photo
 from PIL import Image
 from smtp_servers import RecordingHandler, start_server
 
-from newsletter import model
-from newsletter.config import Settings
-from newsletter.errors import IssueError
-from newsletter.issue import load_issue
-from newsletter.preview import render_files
+from newsletter.common.config import Settings
+from newsletter.common.errors import IssueError
+from newsletter.content import model
+from newsletter.content.issue import load_issue
+from newsletter.web.preview import render_files
 
 FRONT = "---\ntitle: Pictures\nsubject: Pictures from the social\npreheader: A month in pictures from our members, with the December social.\ndate: 2030-02-01\n---\n"
 
@@ -231,7 +231,7 @@ def test_archive_keeps_the_pictures_of_emails_already_sent(
     """Hosted emails load NEWSLETTER_ARCHIVE_URL/assets/<hash>: once sent, that file must stay.
     Rebuilding the archive after a picture changed (an edit, a crop, a newer Pillow encoding
     it differently) deleted the old file and broke every email already in members' inboxes."""
-    from newsletter.archive import build_archive
+    from newsletter.web.archive import build_archive
 
     folder = project / "issues" / "images"
     folder.mkdir()
@@ -255,7 +255,7 @@ def test_pictures_of_an_issue_kept_out_of_the_archive_are_still_published(
 ) -> None:
     """With archive: false (or draft: true) the issue has no page, but a hosted email of it
     still loads its pictures from assets/: 'publish the archive first' could never be met."""
-    from newsletter.archive import build_archive
+    from newsletter.web.archive import build_archive
 
     folder = project / "issues" / "images"
     folder.mkdir()
@@ -280,7 +280,7 @@ def test_pictures_of_an_issue_kept_out_of_the_archive_are_still_published(
 def test_a_16_bit_greyscale_scan_is_not_turned_white(tmp_path: Path) -> None:
     """A 16-bit greyscale PNG (how scans and imaging software export) came out as a blank
     white picture: every value above 255 was clipped."""
-    from newsletter import images
+    from newsletter.content import images
 
     scan = Image.new("I;16", (600, 400), 40000)  # 61 % grey
     scan.paste(Image.new("I;16", (300, 400), 10000), (0, 0))  # left half darker: 15 % grey
@@ -303,8 +303,8 @@ def test_an_animated_gif_is_named_as_showing_its_first_frame_only(
     project: Path, settings: Settings
 ) -> None:
     """An animated GIF became a still PNG of its first frame without a word."""
-    from newsletter import campaign as campaign_mod
-    from newsletter.preflight import WARNING, run_checks
+    from newsletter.sending import campaign as campaign_mod
+    from newsletter.sending.checks import WARNING, run_checks
 
     folder = project / "issues" / "images"
     folder.mkdir()
@@ -348,8 +348,8 @@ def test_a_picture_named_with_other_capitals_or_backslashes_says_which_file_was_
 ) -> None:
     """Written on a Mac or Windows as images/Social.JPG or images\\social.jpg, the picture
     shows there and is 'not found' on Linux and on the web server: name the right file."""
-    from newsletter import campaign as campaign_mod
-    from newsletter.preflight import run_checks
+    from newsletter.sending import campaign as campaign_mod
+    from newsletter.sending.checks import run_checks
 
     folder = project / "issues" / "images"
     folder.mkdir()
@@ -376,8 +376,8 @@ def test_a_picture_can_be_a_link(project: Path, settings: Settings) -> None:
     """[![Register for the Expo](images/banner.jpg)](https://…) — the clickable banner every
     bulletin has — was refused with 'an image must stand on a line of its own (put a blank
     line before and after it)', which it did and which did not help."""
-    from newsletter import campaign as campaign_mod
-    from newsletter.preflight import WARNING, run_checks
+    from newsletter.sending import campaign as campaign_mod
+    from newsletter.sending.checks import WARNING, run_checks
 
     folder = project / "issues" / "images"
     folder.mkdir()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dovecot
 import pytest
 
-from newsletter.errors import MailboxError
-from newsletter.imap import ImapParams, connect, password_login
+from newsletter.common.errors import MailboxError
+from newsletter.mail.imap import ImapParams, connect, password_login
 
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.errors import IssueError
-from newsletter.issue import newest_issue, parse_issue
-from newsletter.model import BulletList, Button, Facts, Image, Link, Paragraph, Quote, plain
+from newsletter.common.errors import IssueError
+from newsletter.content.issue import newest_issue, parse_issue
+from newsletter.content.model import BulletList, Button, Facts, Image, Link, Paragraph, Quote, plain
 
 GOOD_FRONT = "---\ntitle: T\nsubject: S\npreheader: P\ndate: 2024-01-05\n---\n"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from smtp_servers import make_message
 
-from newsletter.journal import JOURNAL_NAME, Journal, JournalRow
+from newsletter.records.journal import JOURNAL_NAME, Journal, JournalRow
 
 SLUG = "2024-01-cluster-news"
 

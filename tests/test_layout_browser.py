@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import pytest
 from browser import chromium, new_page
 
-from newsletter import preview
-from newsletter.config import Settings
-from newsletter.render import RenderedIssue
+from newsletter.common.config import Settings
+from newsletter.content.render import RenderedIssue
+from newsletter.web import preview
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from newsletter.config import Settings
-from newsletter.linktags import LinkTagger
-from newsletter.preview import render_path
+from newsletter.common.config import Settings
+from newsletter.content.linktags import LinkTagger
+from newsletter.web.preview import render_path
 
 
 def test_tagger_rules() -> None:

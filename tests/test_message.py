@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 import fast_mail_parser
 import pytest
 
-from newsletter import campaign as campaign_mod
-from newsletter.config import Settings
-from newsletter.errors import ConfigError, TemplateError
-from newsletter.suppression import verify_token
+from newsletter.common.config import Settings
+from newsletter.common.errors import ConfigError, TemplateError
+from newsletter.members.suppression import verify_token
+from newsletter.sending import campaign as campaign_mod
 
 CSV_HEADER = "email,first_name,last_name,organisation\n"
 

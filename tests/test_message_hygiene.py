@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter import campaign as campaign_mod
-from newsletter.config import Settings
-from newsletter.errors import ConfigError
-from newsletter.message import MessageBuilder, make_sender
-from newsletter.recipients import Recipient
+from newsletter.common.config import Settings
+from newsletter.common.errors import ConfigError
+from newsletter.members.recipients import Recipient
+from newsletter.sending import campaign as campaign_mod
+from newsletter.sending.message import MessageBuilder, make_sender
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_HEADERS = {

@@ -13,8 +13,8 @@ from helpers import FakeClock, run_cli
 from smtp_servers import RecordingHandler, start_server
 from test_send_cli import env_for, write_members
 
-from newsletter.delivery import DeliveryEvent
-from newsletter.skeleton import issue_date
+from newsletter.content.skeleton import issue_date
+from newsletter.sending.engine import DeliveryEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "december-2023"
@@ -171,7 +171,7 @@ def _event(sent: int) -> DeliveryEvent:
 
 
 def test_progress_shows_no_rate_after_the_first_message(capsys) -> None:
-    from newsletter.cli import _deliver_with_progress
+    from newsletter.cli.commands import _deliver_with_progress
 
     clock = FakeClock()
 
@@ -186,7 +186,7 @@ def test_progress_shows_no_rate_after_the_first_message(capsys) -> None:
 
 
 def test_progress_shows_the_rate_once_it_means_something(capsys) -> None:
-    from newsletter.cli import _deliver_with_progress
+    from newsletter.cli.commands import _deliver_with_progress
 
     clock = FakeClock()
 
@@ -269,7 +269,7 @@ def test_a_slug_that_is_a_months_name_is_the_coming_such_month(
 ) -> None:
     """'newsletter new december' was refused ("cannot tell which month"); before that it
     was titled and dated for the current month. The chair means the coming December."""
-    from newsletter.skeleton import issue_date, unplaced_month
+    from newsletter.content.skeleton import issue_date, unplaced_month
 
     assert unplaced_month(slug, today) is None
     assert issue_date(slug, today) == expected

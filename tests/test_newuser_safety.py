@@ -18,8 +18,8 @@ from conftest import ROOT
 from helpers import run_cli
 from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
 
-from newsletter.journal import Journal
-from newsletter.unsubscribe import verify
+from newsletter.members.unsubscribe import verify
+from newsletter.records.journal import Journal
 
 SECRET = "a-long-random-test-secret"
 SLUG = "december-2023"
@@ -237,7 +237,7 @@ def test_a_dry_run_after_the_send_says_who_already_has_it(project: Path, server)
 def test_feedback_without_imap_settings_suppresses_the_journals_rcpt_refusals(project) -> None:
     member = first_member(project)
     with Journal.for_state_dir(project / ".newsletter") as journal:
-        from newsletter.envelope import Envelope
+        from newsletter.mail.envelope import Envelope
 
         journal.mark_sending(SLUG, Envelope(to=member, row=2, message_id="<m1@x>", data=b""))
         journal.mark_failed(SLUG, member, "550 5.1.1 <x>: Recipient address rejected")

@@ -27,12 +27,12 @@ from oauth_server import GOOGLE_CLIENT, GOOGLE_SECRET, MS_CLIENT, USER, OAuthSer
 from smtp_servers import PasswordOffHandler, XOAuth2Handler, make_message, start_server
 from typer.testing import CliRunner
 
-from newsletter import oauth
-from newsletter.cli import app, main
-from newsletter.config import Settings, load_settings
-from newsletter.errors import ConfigError, DeliveryError, SignInError, SignInRequired
-from newsletter.journal import Journal
-from newsletter.smtp import SmtpTransport
+from newsletter.cli.commands import app, main
+from newsletter.common.config import Settings, load_settings
+from newsletter.common.errors import ConfigError, DeliveryError, SignInError, SignInRequired
+from newsletter.mail.smtp import SmtpTransport
+from newsletter.records.journal import Journal
+from newsletter.signin import oauth
 
 SENDER = USER
 
@@ -621,7 +621,7 @@ def test_wrong_client_id_with_device_code_names_the_client_id(tmp_path, auth_ser
     ],
 )
 def test_entra_errors_say_which_setting_or_registration_step(description, wanted):
-    from newsletter.oauth_microsoft import entra_hint
+    from newsletter.signin.microsoft import entra_hint
 
     hint = entra_hint({"error": "invalid_client", "error_description": description})
     assert hint is not None and wanted in hint

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.campaign import eml_name
-from newsletter.errors import IssueError, NewsletterError
-from newsletter.sending import run_lock
-from newsletter.skeleton import create_issue
+from newsletter.common.errors import IssueError, NewsletterError
+from newsletter.content.skeleton import create_issue
+from newsletter.sending.campaign import eml_name
+from newsletter.sending.plan import run_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 POSIX_ONLY = {"fcntl", "pwd", "grp", "termios", "tty", "pty", "resource", "posix", "syslog"}
@@ -43,7 +43,7 @@ def test_the_validator_itself() -> None:
 
 
 def _sources() -> list[Path]:
-    return sorted((ROOT / "newsletter").glob("*.py"))
+    return sorted((ROOT / "newsletter").rglob("*.py"))
 
 
 def test_no_posix_only_modules_or_calls() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import campaign as campaign_mod
-from newsletter.config import Settings
-from newsletter.errors import IssueError
-from newsletter.preflight import ERROR, WARNING, run_checks
-from newsletter.skeleton import create_issue
+from newsletter.common.config import Settings
+from newsletter.common.errors import IssueError
+from newsletter.content.skeleton import create_issue
+from newsletter.sending import campaign as campaign_mod
+from newsletter.sending.checks import ERROR, WARNING, run_checks
 
 FRONT = '---\ntitle: T\nsubject: "{subject}"\npreheader: "{preheader}"\ndate: 2024-02-01\n---\n'
 GOOD_PREHEADER = "What is inside this month, in a sentence of a useful length."

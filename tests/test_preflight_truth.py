@@ -21,13 +21,13 @@ import pytest
 from browser import chromium, new_page
 from helpers import write_issue
 
-from newsletter import campaign as campaign_mod
-from newsletter.config import Settings, load_settings
-from newsletter.errors import IssueError
-from newsletter.issue import load_issue
-from newsletter.preflight import ENV_EXAMPLE_PLACEHOLDERS, ERROR, INFO, WARNING, run_checks
-from newsletter.render import render_issue
-from newsletter.skeleton import create_issue
+from newsletter.common.config import Settings, load_settings
+from newsletter.common.errors import IssueError
+from newsletter.content.issue import load_issue
+from newsletter.content.render import render_issue
+from newsletter.content.skeleton import create_issue
+from newsletter.sending import campaign as campaign_mod
+from newsletter.sending.checks import ENV_EXAMPLE_PLACEHOLDERS, ERROR, INFO, WARNING, run_checks
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -676,9 +676,9 @@ def test_new_takes_the_month_from_the_slug_and_sections_from_the_organisation(
 
 
 def test_preview_is_personalised_as_the_first_member_or_as(project: Path, ready: Settings) -> None:
-    from newsletter.errors import RecipientsError
-    from newsletter.preview import preview_member, write_email_html
-    from newsletter.preview_server import Preview, page
+    from newsletter.common.errors import RecipientsError
+    from newsletter.web.preview import preview_member, write_email_html
+    from newsletter.web.server import Preview, page
 
     slug = write_issue(
         project,
@@ -766,7 +766,7 @@ def test_a_guessable_secret_is_refused_even_with_force(project: Path, secret: st
     link forgeable: nothing is sent and the line says what to do."""
     from helpers import run_cli
 
-    from newsletter.journal import Journal
+    from newsletter.records.journal import Journal
 
     env = {
         "NEWSLETTER_SMTP_HOST": "127.0.0.1",  # never reached: the checks refuse first

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 import pytest
 from browser import chromium, new_page
 
-from newsletter import preview
-from newsletter.config import Settings
-from newsletter.errors import NewsletterError
-from newsletter.preview_server import serve
+from newsletter.common.config import Settings
+from newsletter.common.errors import NewsletterError
+from newsletter.web import preview
+from newsletter.web.server import serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

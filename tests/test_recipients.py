@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from newsletter.errors import RecipientsError
-from newsletter.recipients import (
+from newsletter.common.errors import RecipientsError
+from newsletter.members.recipients import (
     Recipient,
     RecipientReport,
     iter_recipients,

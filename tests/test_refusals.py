@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.refusals import (
+from newsletter.mail.refusals import (
     DAY,
     CircuitBreaker,
     classify,

@@ -11,9 +11,9 @@ import lxml.html
 import pytest
 from conftest import SEED
 
-from newsletter.errors import TemplateError
-from newsletter.issue import parse_issue
-from newsletter.render import GMAIL_CLIP_BYTES, RenderedIssue, render_issue
+from newsletter.common.errors import TemplateError
+from newsletter.content.issue import parse_issue
+from newsletter.content.render import GMAIL_CLIP_BYTES, RenderedIssue, render_issue
 
 # The three obvious typos the issue file corrects (the brief allows it); everything else in
 # the seed must come through word for word.
@@ -183,6 +183,6 @@ def test_nested_lists_keep_their_structure(project: Path) -> None:
 
 
 def test_text_underline_fits_wide_characters() -> None:
-    from newsletter.plaintext import underline
+    from newsletter.content.plaintext import underline
 
     assert underline("中文 News") == "中文 News\n========="  # 2 + 2 + 5 columns

@@ -14,9 +14,9 @@ import pytest
 from aiosmtpd.smtp import AuthResult
 from smtp_servers import XOAuth2Handler, start_server
 
-from newsletter import oauth
-from newsletter.config import Settings
-from newsletter.smtp import SmtpTransport, TemporaryFailure
+from newsletter.common.config import Settings
+from newsletter.mail.smtp import SmtpTransport, TemporaryFailure
+from newsletter.signin import oauth
 
 TOKEN = "ya29.secret-access-token-0123456789"
 SENDER = "news@wmhtc.co.uk"
@@ -126,8 +126,8 @@ def test_an_imap_server_quoting_the_password_back_does_not_show_it(bye, password
     # "connection lost while signing in: …" (new) and "sign-in refused: …" quote the
     # server's words; a server quoting the LOGIN line (or the AUTH PLAIN answer) put the
     # password on the terminal.
-    from newsletter.errors import MailboxError
-    from newsletter.imap import ImapParams, connect, password_login
+    from newsletter.common.errors import MailboxError
+    from newsletter.mail.imap import ImapParams, connect, password_login
 
     server = EchoingImap(bye=bye)
     params = ImapParams("127.0.0.1", server.port, "none", SENDER, "INBOX", "", 10)
@@ -143,8 +143,8 @@ def test_an_imap_server_quoting_the_password_back_does_not_show_it(bye, password
 
 
 def test_an_imap_server_quoting_the_xoauth2_answer_back_does_not_show_the_token():
-    from newsletter.errors import MailboxError
-    from newsletter.imap import ImapParams, connect, xoauth2_login
+    from newsletter.common.errors import MailboxError
+    from newsletter.mail.imap import ImapParams, connect, xoauth2_login
 
     server = EchoingImap(bye=True)
     params = ImapParams("127.0.0.1", server.port, "none", SENDER, "INBOX", "", 10)

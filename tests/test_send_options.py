@@ -12,9 +12,9 @@ import pytest
 from smtp_servers import RecordingHandler, start_server
 from test_send_cli import env_for, newsletter, write_members
 
-from newsletter.cli import main
-from newsletter.config import load_settings
-from newsletter.errors import ConfigError
+from newsletter.cli.commands import main
+from newsletter.common.config import load_settings
+from newsletter.common.errors import ConfigError
 
 SLUG = "december-2023"
 
@@ -215,8 +215,8 @@ def test_a_changed_issue_asks_again_even_with_yes(project: Path, server) -> None
 def test_status_calls_a_member_cut_off_mid_send_unknown(project: Path) -> None:
     # kill -9 (or a closed terminal) mid-transaction leaves the member claimed, no reply:
     # after the run, "sending 1" reads as if something were still going out.
-    from newsletter.envelope import Envelope
-    from newsletter.journal import Journal
+    from newsletter.mail.envelope import Envelope
+    from newsletter.records.journal import Journal
 
     addresses = write_members(project, 2)
     with Journal.for_state_dir(project / ".newsletter") as journal:
@@ -236,8 +236,8 @@ def test_status_while_a_send_runs_says_so(project: Path) -> None:
     # being sent is in flight, not "cut off".
     import fcntl
 
-    from newsletter.envelope import Envelope
-    from newsletter.journal import Journal
+    from newsletter.mail.envelope import Envelope
+    from newsletter.records.journal import Journal
 
     addresses = write_members(project, 2)
     state = project / ".newsletter"
@@ -259,8 +259,8 @@ def test_status_while_a_send_runs_says_so(project: Path) -> None:
 def test_a_run_leaving_members_unknown_ends_with_the_command_for_them(
     project: Path, server
 ) -> None:
-    from newsletter.envelope import Envelope
-    from newsletter.journal import Journal
+    from newsletter.mail.envelope import Envelope
+    from newsletter.records.journal import Journal
 
     addresses = write_members(project, 3)
     with Journal.for_state_dir(project / ".newsletter") as journal:  # as kill -9 leaves it

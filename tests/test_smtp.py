@@ -15,9 +15,14 @@ from smtp_servers import (
     start_server,
 )
 
-from newsletter.errors import DeliveryError
-from newsletter.message import OutgoingMessage
-from newsletter.smtp import PermanentFailure, SmtpTransport, TemporaryFailure, transport_factory
+from newsletter.common.errors import DeliveryError
+from newsletter.mail.smtp import (
+    PermanentFailure,
+    SmtpTransport,
+    TemporaryFailure,
+    transport_factory,
+)
+from newsletter.sending.message import OutgoingMessage
 
 SENDER = "news@example.org"
 

@@ -14,8 +14,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from helpers import tls_settings
 from smtp_servers import make_message, start_server
 
-from newsletter.errors import DeliveryError
-from newsletter.smtp import SmtpTransport
+from newsletter.common.errors import DeliveryError
+from newsletter.mail.smtp import SmtpTransport
 
 USER = "chair@wmhtc.co.uk"
 SECRET = "Grüße-2026"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.errors import ConfigError, RecipientsError
-from newsletter.recipients import RecipientReport, iter_recipients
-from newsletter.suppression import (
+from newsletter.common.errors import ConfigError, RecipientsError
+from newsletter.members.recipients import RecipientReport, iter_recipients
+from newsletter.members.suppression import (
     add_suppressed,
     load_suppressed,
     unsubscribe_token,

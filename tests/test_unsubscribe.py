@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from newsletter.message import Sender
-from newsletter.suppression import verify_token
-from newsletter.unsubscribe import make_token, verify
+from newsletter.members.suppression import verify_token
+from newsletter.members.unsubscribe import make_token, verify
+from newsletter.sending.message import Sender
 
 
 def test_round_trip_and_url_safe() -> None:

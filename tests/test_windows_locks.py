@@ -13,9 +13,9 @@ import os
 
 import pytest
 
-from newsletter.errors import RecipientsError, SignInError
-from newsletter.oauth_store import write_private
-from newsletter.suppression import add_suppressed, load_suppressed
+from newsletter.common.errors import RecipientsError, SignInError
+from newsletter.members.suppression import add_suppressed, load_suppressed
+from newsletter.signin.store import write_private
 
 
 def _locked(monkeypatch) -> None:

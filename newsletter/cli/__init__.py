@@ -1,0 +1,9 @@
+"""The ``newsletter`` command line: options in, one core call, a typed result rendered out.
+
+May import: common, content, feedback, mail, members, records, sending, signin, web.
+Nothing imports it (except ``__main__``).
+"""
+
+from .commands import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,5 @@
+"""What comes back: reading the sending mailbox, classifying bounces and complaints,
+and keeping the suppression list clean.
+
+May import: common, content, mail, members, records, signin.
+"""

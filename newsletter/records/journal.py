@@ -1,0 +1,420 @@
+"""The durable send record: one row per (issue, address), so a run can always be resumed.
+
+The journal is written *before* each SMTP transaction (status ``sending``) and *after* it
+(``sent``, ``failed`` or ``deferred``), each write its own commit, in WAL mode with
+``synchronous=FULL``. The claim is fsynced before the transaction starts; the outcome is
+committed at once but left to the next fsync (see ``_finish``): that saves one fsync per
+message and can only turn an outcome into "unknown", never lose a claim. Whatever kills the
+process, even ``kill -9`` or a power cut, every member is in one of these states:
+
+* no row, ``deferred`` or ``failed``: certainly not accepted by the server;
+* ``sent``: accepted (the server said 250);
+* ``sending``: *unknown*, the process died during the transaction. Such members are never
+  resent automatically; ``newsletter status`` lists them for a human decision.
+
+Test sends live in their own table and never count as member sends.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+from ..mail.envelope import Envelope
+
+JOURNAL_NAME = "journal.sqlite3"
+STATUSES = ("sending", "sent", "failed", "deferred")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    slug       TEXT    NOT NULL,
+    key        TEXT    NOT NULL,  -- casefolded address: what "the same member" means
+    address    TEXT    NOT NULL,  -- as it was given
+    row        INTEGER NOT NULL,  -- CSV row the address came from
+    status     TEXT    NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'deferred')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    reply      TEXT    NOT NULL DEFAULT '',
+    message_id TEXT    NOT NULL DEFAULT '',
+    updated    TEXT    NOT NULL,  -- ISO 8601, UTC
+    PRIMARY KEY (slug, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (slug, status);
+CREATE TABLE IF NOT EXISTS test_sends (
+    id         INTEGER PRIMARY KEY,
+    slug       TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    sent_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS test_sends_slug ON test_sends (slug);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- newsletter feedback matches bounces and replies to members by the Message-ID it sent.
+CREATE INDEX IF NOT EXISTS deliveries_message_id ON deliveries (message_id);
+-- One row per issue a real send was started for: what the list and the issue were then.
+CREATE TABLE IF NOT EXISTS issue_runs (
+    slug       TEXT PRIMARY KEY,
+    issue_hash TEXT    NOT NULL,  -- hash of the rendered issue the members got
+    members    INTEGER NOT NULL,  -- members the list held (sent, pending, failed, ...)
+    updated    TEXT    NOT NULL
+);
+"""
+
+
+def open_database(path: Path, schema: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A SQLite file of ours (created with its folder if needed), set up for durability:
+    WAL, an fsync on every commit, a wait while another process writes, ``schema`` applied.
+
+    The journal and the feedback log both use it, so both survive a crash the same way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: callers issue BEGIN/COMMIT themselves, so each commit point is
+    # exactly where the durability argument needs it.
+    db = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=check_same_thread, timeout=30
+    )
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # fsync on every commit: survives power loss
+    db.execute("PRAGMA busy_timeout=30000")  # another process (a second run) may write
+    db.executescript(schema)
+    return db
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def address_key(address: str) -> str:
+    """How addresses are compared: casefolded, surrounding blanks ignored."""
+    return address.strip().casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """One member's delivery record for an issue."""
+
+    address: str
+    row: int
+    status: str
+    attempts: int
+    reply: str
+    message_id: str
+    updated: str
+
+
+@dataclass(frozen=True, slots=True)
+class TestSend:
+    """One ``--test`` copy."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    address: str
+    message_id: str
+    sent_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssueSummary:
+    """Per-issue totals, for ``newsletter list``."""
+
+    slug: str
+    counts: dict[str, int]
+    test_sends: int
+    last_update: str
+
+
+class Journal:
+    """The SQLite journal. Safe to share between threads (writes are serialised)."""
+
+    def __init__(
+        self, db: sqlite3.Connection, path: Path, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
+        self._db = db
+        self.path = path
+        self._clock = clock
+        # One connection shared by the delivery threads: sqlite3 objects are not safe for
+        # concurrent use, and one writer at a time is what SQLite allows anyway.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | Path, *, clock: Callable[[], datetime] = _utc_now) -> Journal:
+        """Open (creating it and its folder if needed) the journal database at ``path``."""
+        path = Path(path)
+        # Shared by the delivery threads (serialised by the journal's lock).
+        return cls(open_database(path, _SCHEMA, check_same_thread=False), path, clock)
+
+    @classmethod
+    def for_state_dir(
+        cls, state_dir: str | Path, *, clock: Callable[[], datetime] = _utc_now
+    ) -> Journal:
+        """Open ``<state_dir>/journal.sqlite3``."""
+        return cls.open(Path(state_dir) / JOURNAL_NAME, clock=clock)
+
+    def flush(self) -> None:
+        """Make every commit so far durable (fsync), e.g. at the end of a run."""
+        # A small write committed with synchronous=FULL fsyncs the WAL, and with it every
+        # earlier commit (the WAL is appended in order).
+        self._write(
+            "INSERT INTO meta (key, value) VALUES ('flushed', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (self._now(),),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _now(self) -> str:
+        return self._clock().astimezone(UTC).isoformat(timespec="seconds")
+
+    def _write(self, sql: str, params: tuple[object, ...], *, fsync: bool = True) -> int:
+        with self._lock:
+            if not fsync:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    count = self._db.execute(sql, params).rowcount
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            finally:
+                if not fsync:
+                    self._db.execute("PRAGMA synchronous=FULL")
+            return count
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def status_of(self, slug: str, address: str) -> str | None:
+        """The member's status for this issue, or None if never attempted."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT status FROM deliveries WHERE slug = ? AND key = ?",
+                (slug, address_key(address)),
+            ).fetchone()
+        return found[0] if found else None
+
+    def addresses(self, slug: str, *statuses: str) -> set[str]:
+        """Casefolded addresses with one of ``statuses`` (all if none given).
+
+        One query into a set: a membership test per recipient stays cheap at 100k members.
+        """
+        sql = "SELECT key FROM deliveries WHERE slug = ?"
+        params: list[object] = [slug]
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            params.extend(statuses)
+        with self._lock:
+            return {key for (key,) in self._db.execute(sql, params)}
+
+    def counts(self, slug: str) -> dict[str, int]:
+        """Members per status (every status present, 0 if none)."""
+        result = dict.fromkeys(STATUSES, 0)
+        with self._lock:
+            for status, count in self._db.execute(
+                "SELECT status, COUNT(*) FROM deliveries WHERE slug = ? GROUP BY status",
+                (slug,),
+            ):
+                result[status] = count
+        return result
+
+    def rows(self, slug: str, status: str | None = None) -> list[JournalRow]:
+        """Delivery records for ``newsletter status``, in CSV order."""
+        sql = (
+            "SELECT address, row, status, attempts, reply, message_id, updated "
+            "FROM deliveries WHERE slug = ?"
+        )
+        params: tuple[object, ...] = (slug,)
+        if status is not None:
+            sql += " AND status = ?"
+            params = (slug, status)
+        with self._lock:
+            found = self._db.execute(sql + " ORDER BY row, key", params).fetchall()
+        return [JournalRow(*values) for values in found]
+
+    def unknown(self, slug: str) -> list[JournalRow]:
+        """Members whose transaction was interrupted: the server may or may not have it."""
+        return self.rows(slug, "sending")
+
+    def test_sends(self, slug: str) -> list[TestSend]:
+        with self._lock:
+            found = self._db.execute(
+                "SELECT address, message_id, sent_at FROM test_sends WHERE slug = ? ORDER BY id",
+                (slug,),
+            ).fetchall()
+        return [TestSend(*values) for values in found]
+
+    def issues_summary(self) -> list[IssueSummary]:
+        """Totals for every issue in the journal (member sends and test sends), by slug."""
+        per_slug: dict[str, dict[str, int]] = {}
+        last: dict[str, str] = {}
+        tests: dict[str, int] = {}
+        with self._lock:
+            for slug, status, count, updated in self._db.execute(
+                "SELECT slug, status, COUNT(*), MAX(updated) FROM deliveries GROUP BY slug, status"
+            ):
+                per_slug.setdefault(slug, dict.fromkeys(STATUSES, 0))[status] = count
+                last[slug] = max(last.get(slug, ""), updated)
+            for slug, count, sent_at in self._db.execute(
+                "SELECT slug, COUNT(*), MAX(sent_at) FROM test_sends GROUP BY slug"
+            ):
+                per_slug.setdefault(slug, dict.fromkeys(STATUSES, 0))
+                tests[slug] = count
+                last[slug] = max(last.get(slug, ""), sent_at)
+        return [
+            IssueSummary(slug, per_slug[slug], tests.get(slug, 0), last[slug])
+            for slug in sorted(per_slug)
+        ]
+
+    def find_message_id(self, message_id: str) -> tuple[str, str] | None:
+        """(slug, address) of the member send with this Message-ID (``<...@...>``)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT slug, address FROM deliveries WHERE message_id = ? LIMIT 1",
+                (message_id.strip(),),
+            ).fetchone()
+        return (found[0], found[1]) if found else None
+
+    def first_send(self) -> datetime | None:
+        """When the first member send recorded here was made (UTC), None if none was."""
+        with self._lock:
+            (value,) = self._db.execute("SELECT MIN(updated) FROM deliveries").fetchone()
+        return datetime.fromisoformat(value) if value else None
+
+    def slugs_for_address(self, address: str) -> list[str]:
+        """Issues this address was mailed (sent or attempted), most recent first."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT slug FROM deliveries WHERE key = ? ORDER BY updated DESC",
+                (address_key(address),),
+            ).fetchall()
+        return [slug for (slug,) in found]
+
+    # -- writing (each call is one durable commit) ----------------------------------------
+
+    def mark_sending(self, slug: str, msg: Envelope, *, allow_unknown: bool = False) -> bool:
+        """Claim the member for one SMTP transaction; commit before it starts.
+
+        Returns False (and changes nothing) if the member is already ``sent``, or is
+        ``sending`` (unknown, or in flight in another run) unless ``allow_unknown``. The check
+        and the claim are one transaction, so two runs at once never both send.
+        """
+        key = address_key(msg.to)
+        blocked = ("sent",) if allow_unknown else ("sent", "sending")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                found = self._db.execute(
+                    "SELECT status FROM deliveries WHERE slug = ? AND key = ?", (slug, key)
+                ).fetchone()
+                if found and found[0] in blocked:
+                    self._db.execute("ROLLBACK")
+                    return False
+                self._db.execute(
+                    "INSERT INTO deliveries "
+                    "(slug, key, address, row, status, attempts, message_id, updated) "
+                    "VALUES (?, ?, ?, ?, 'sending', 1, ?, ?) "
+                    "ON CONFLICT (slug, key) DO UPDATE SET status = 'sending', "
+                    "attempts = attempts + 1, address = excluded.address, row = excluded.row, "
+                    "message_id = excluded.message_id, updated = excluded.updated",
+                    (slug, key, msg.to, msg.row, msg.message_id, self._now()),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return True
+
+    def _finish(self, slug: str, address: str, status: str, reply: str) -> None:
+        # Committed at once (a killed process never loses it) but not fsynced on its own:
+        # the WAL is sequential, so the next claim's fsync, or flush(), makes it durable.
+        # Lost to a power cut in between, it reads "sending" (unknown): never a 2nd copy.
+        changed = self._write(
+            "UPDATE deliveries SET status = ?, reply = ?, updated = ? WHERE slug = ? AND key = ?",
+            (status, reply, self._now(), slug, address_key(address)),
+            fsync=False,
+        )
+        if not changed:
+            raise KeyError(f"{address} was never marked sending for {slug}")
+
+    def mark_sent(self, slug: str, address: str, reply: str) -> None:
+        """The server accepted the message (its reply, e.g. ``250 2.0.0 Ok: queued``)."""
+        self._finish(slug, address, "sent", reply)
+
+    def mark_failed(self, slug: str, address: str, reply: str) -> None:
+        """The server refused this recipient for good (e.g. ``550 5.1.1 user unknown``)."""
+        self._finish(slug, address, "failed", reply)
+
+    def mark_deferred(self, slug: str, address: str, reply: str) -> None:
+        """Not accepted, worth trying again later (4xx, dropped connection, run stopped)."""
+        self._finish(slug, address, "deferred", reply)
+
+    def mark_unknown(self, slug: str, address: str, reply: str) -> None:
+        """Sent, but no reply came in time: it stays ``sending`` (unknown), with the reason."""
+        self._finish(slug, address, "sending", reply)
+
+    def record_test_send(self, slug: str, to: str, message_id: str) -> None:
+        """A ``--test`` copy; kept apart so it never counts as a member send."""
+        self._write(
+            "INSERT INTO test_sends (slug, address, message_id, sent_at) VALUES (?, ?, ?, ?)",
+            (slug, to, message_id, self._now()),
+        )
+
+    # -- runs and the daily cap -------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The journal's clock (UTC): what "the last 24 hours" is measured against."""
+        return self._clock().astimezone(UTC)
+
+    def record_run(self, slug: str, issue_hash: str, members: int) -> None:
+        """A real send of ``slug`` starts: the rendered issue's hash and the list's size."""
+        self._write(
+            "INSERT INTO issue_runs (slug, issue_hash, members, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (slug) DO UPDATE SET issue_hash = excluded.issue_hash, "
+            "members = excluded.members, updated = excluded.updated",
+            (slug, issue_hash, members, self._now()),
+        )
+
+    def last_run(self, slug: str) -> tuple[str, int] | None:
+        """(issue hash, members) recorded by the last real send of ``slug``."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT issue_hash, members FROM issue_runs WHERE slug = ?", (slug,)
+            ).fetchone()
+        return (found[0], found[1]) if found else None
+
+    def run_members(self) -> dict[str, int]:
+        """Members each issue's last real send was started for, by slug."""
+        with self._lock:
+            return dict(self._db.execute("SELECT slug, members FROM issue_runs"))
+
+    def sent_since(self, window: timedelta) -> list[datetime]:
+        """When each message of the last ``window`` went out, oldest first, over every
+        issue: member sends (``sent``, and ``sending``: maybe sent) and test copies."""
+        cutoff = (self.now() - window).isoformat(timespec="seconds")
+        with self._lock:
+            found = self._db.execute(
+                "SELECT updated FROM deliveries WHERE status IN ('sent', 'sending') "
+                "AND updated >= ? UNION ALL SELECT sent_at FROM test_sends WHERE sent_at >= ?",
+                (cutoff, cutoff),
+            ).fetchall()
+        return sorted(datetime.fromisoformat(value) for (value,) in found)

@@ -94,7 +94,7 @@ def _settings(**overrides):
 
 def _slug(settings, slug: str) -> str:
     """SLUG as given, or as tab completion writes it (``issues/december-2023.md``)."""
-    from ..content.issue import issue_slug
+    from ..content.issuefiles import issue_slug
 
     return issue_slug(slug, settings.issues_dir)
 
@@ -606,7 +606,7 @@ def new(
     Example: newsletter new january-2024 --date 2024-01-18
     """
     from ..common.errors import IssueError
-    from ..content.issue import read_date
+    from ..content.dates import read_date
     from ..content.skeleton import start_issue
 
     settings = _settings()

@@ -20,8 +20,8 @@ from ..common.limits import (
     SUBJECT_MAX,
 )
 from ..content import model
+from ..content.frontmatter import key_line
 from ..content.images import is_local, visible_colours
-from ..content.issue import key_line
 from ..content.published import PUBLISH_HINT, HeadFunction
 from ..content.published import http_head as http_head_default
 from ..members.recipients import RecipientReport, normalise_column
@@ -247,7 +247,7 @@ def _check_front_matter(campaign: Campaign, report: Report) -> None:
             "preheader is very short; inboxes fill the rest with the first words of the body",
             "write a sentence (40–100 characters) that adds to the subject",
         )
-    from ..content.issue import FIELD_RE
+    from ..content.inlines import FIELD_RE
 
     # Member fields are filled in the preheader too; other template syntax is not.
     for key, value in (("title", issue.title), ("preheader", FIELD_RE.sub("", issue.preheader))):
@@ -272,7 +272,7 @@ def _check_front_matter(campaign: Campaign, report: Report) -> None:
         )
     import difflib
 
-    from ..content.issue import OPTIONAL_KEYS, REQUIRED_KEYS
+    from ..content.frontmatter import OPTIONAL_KEYS, REQUIRED_KEYS
 
     known = REQUIRED_KEYS + OPTIONAL_KEYS
     for key in issue.front_matter:
@@ -333,7 +333,7 @@ def _check_renamed(campaign: Campaign, report: Report) -> None:
 
 def _body_lines(campaign: Campaign) -> Iterator[tuple[int, str]]:
     """(line number, text) of the issue's body, without comments and fenced code."""
-    from ..content.issue import blank_comments
+    from ..content.body import blank_comments
 
     source = campaign.issue.source
     lines = source.splitlines()
@@ -389,7 +389,7 @@ _STRIKE = re.compile(r"~~[^~]+~~")
 def _check_source(campaign: Campaign, report: Report) -> None:
     """What the chair typed that the email would show literally: template syntax other than
     member fields (an error), raw HTML, footnotes, strikethrough (warnings)."""
-    from ..content.issue import FIELD_RE
+    from ..content.inlines import FIELD_RE
 
     for number, line in _body_lines(campaign):
         where = _where(campaign, number)
@@ -672,7 +672,7 @@ def _check_literal_markdown(campaign: Campaign, report: Report) -> None:
                     "'**' without its pair is shown as typed",
                     "close the bold text with '**', or delete the '**'",
                 )
-    from ..content.issue import indented_code_lines
+    from ..content.body import indented_code_lines
 
     for number in indented_code_lines(campaign.issue):
         report.add(

@@ -656,7 +656,9 @@ def check(
 
 
 def _print_findings(report) -> None:
-    colours = {"error": "red", "warning": "yellow", "info": None}
+    from ..sending.checks.findings import Severity
+
+    colours = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: None}
     for finding in report.findings:
         typer.secho(finding.line(), fg=colours[finding.severity])
     typer.secho(report.verdict(), bold=True, fg="red" if report.errors else "green")

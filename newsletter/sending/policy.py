@@ -33,7 +33,8 @@ from ..members.suppression import load_suppressed
 from ..records.journal import Journal, address_key
 from . import campaign as campaign_mod
 from . import plan as sending
-from .checks import Report, placeholder_domain
+from .checks.findings import Check, Report
+from .checks.settings import placeholder_domain
 from .daily import DailyBudget, daily_budget, duration, when
 from .engine import DeliveryResult, EventHandler
 
@@ -64,11 +65,12 @@ class SendOptions:
 # Options that only mean something for a real send to the members.
 # Pre-flight findings that --force cannot override, with what to do instead.
 UNFORCEABLE = {
-    "draft": "a draft is never sent, even with --force: delete its 'draft: true' line",
-    "weak-secret": "a guessable NEWSLETTER_SECRET is never used, even with --force (members' "
+    Check.DRAFT: "a draft is never sent, even with --force: delete its 'draft: true' line",
+    Check.WEAK_SECRET: "a guessable NEWSLETTER_SECRET is never used, even with --force (members' "
     "unsubscribe links could be forged): set a long random one",
-    "no-unsubscribe": "a bulletin without an unsubscribe link is never sent, even with --force: "
-    "set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) or NEWSLETTER_UNSUBSCRIBE_MAILTO",
+    Check.NO_UNSUBSCRIBE: "a bulletin without an unsubscribe link is never sent, even with "
+    "--force: set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) or "
+    "NEWSLETTER_UNSUBSCRIBE_MAILTO",
 }
 
 _MEMBER_SEND_ONLY = {
@@ -364,17 +366,19 @@ def send_to_members(
         smtp_username=sending_account(settings),
         sign_in_missing=sign_in_missing(settings),
     )
-    problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
+    problems = [
+        f for f in checks.errors if not (options.skip_invalid and f.check is Check.INVALID_ROWS)
+    ]
     for finding in problems:
         ui.finding(finding.line())
     # --force cannot send a draft to members, nor a bulletin members cannot leave, nor sign
     # unsubscribe links with a secret anyone could guess (every member's link forgeable).
-    unforceable = [f for f in problems if f.code in UNFORCEABLE]
+    unforceable = [f for f in problems if f.check in UNFORCEABLE]
     if problems and (not options.force or unforceable):
         raise CheckFailed(
             f"{len(problems)} pre-flight error(s); nothing was sent",
             hint=(
-                UNFORCEABLE[unforceable[0].code]
+                UNFORCEABLE[unforceable[0].check]
                 if unforceable
                 else f"see 'newsletter check {slug}', or add --force to send anyway"
             ),

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common.errors import (
-    EXIT_PARTIAL,
     ConfigError,
-    DeliveryError,
+    DeliveryIncomplete,
     NewsletterError,
     RecipientsError,
 )
@@ -317,14 +316,12 @@ def send_test(
         try:
             transport.connect()
         except SendFailure as failure:  # "421 busy" at connect: nothing was sent
-            error = DeliveryError(
+            raise DeliveryIncomplete(
                 f"the server is busy, the test copy was not sent: {failure.reply}",
                 host=campaign.settings.smtp_host,
                 port=campaign.settings.port,
                 hint="run the same command again in a few minutes",
-            )
-            error.exit_code = EXIT_PARTIAL
-            raise error from None
+            ) from None
         for address in to:
             # Personalised as the member, addressed to the tester, and unsubscribing the
             # tester: the chair trying the Unsubscribe link (or Gmail's button) in the copy
@@ -338,13 +335,11 @@ def send_test(
                     if isinstance(failure, UnknownOutcome)
                     else "was not accepted"
                 )
-                error = DeliveryError(
+                raise DeliveryIncomplete(
                     f"the test copy to {address} {what}: {failure.reply}",
                     host=campaign.settings.smtp_host,
                     port=campaign.settings.port,
-                )
-                error.exit_code = EXIT_PARTIAL
-                raise error from None
+                ) from None
             journal.record_test_send(campaign.issue.slug, address, message.message_id)
             sent.append((address, reply))
     finally:

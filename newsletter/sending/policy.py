@@ -1,5 +1,5 @@
 """The ``send`` command's policy: which options go together, which findings refuse a send,
-what ``--yes`` may skip, the daily cap, when a run stops, and the exit code.
+what ``--yes`` may skip, the daily cap, when a run stops, and how it ended (:class:`SendEnd`).
 
 The CLI only parses options into :class:`SendOptions`, calls :func:`send` with a
 :class:`SendUI` (its prompts, progress bar and printing), and prints what comes back.
@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
 from ..common.config import Settings
 from ..common.errors import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_PARTIAL,
     CheckFailed,
     ConfigError,
+    DailyCapReached,
     DeliveryError,
+    DeliveryIncomplete,
     NewsletterError,
     UsageError,
 )
@@ -147,9 +147,19 @@ class Totals:
     unknown: int = 0
 
 
+class SendEnd(Enum):
+    """How a real send ended (the CLI maps it to the exit status)."""
+
+    DONE = "done"  # everyone it set out to reach has it (or nothing was to send, or declined)
+    # Members failed, unknown (cut off mid-send) or pending other than by --limit: deferred,
+    # held back by the daily cap, returned by a sender refusal.
+    UNFINISHED = "unfinished"
+    INTERRUPTED = "interrupted"  # Ctrl-C during the delivery
+
+
 @dataclass
 class MemberSend:
-    """What a real send did, for the final summary; ``exit_code`` is the command's."""
+    """What a real send did, for the final summary; ``end`` is how it ended."""
 
     plan: sending.SendPlan
     result: DeliveryResult | None = None
@@ -158,7 +168,7 @@ class MemberSend:
     stopped: SenderRefusal | None = None
     resume_after: str = ""  # held back by the daily cap: when they can go
     stop_resume: str = ""  # stopped by a provider's daily limit: when a re-run can work
-    exit_code: int = EXIT_OK
+    end: SendEnd = SendEnd.DONE
     resume: str = ""  # the command that resumes this send, e.g. "newsletter send SLUG"
     details: str = ""  # the status command for the same members list
 
@@ -331,14 +341,12 @@ def _test_copies_fit_the_cap(journal: Journal, limit: int, copies: int) -> None:
         if budget.left == 0
         else f"daily cap: {budget.left} left for {copies} test copies"
     )
-    error = NewsletterError(
+    raise DailyCapReached(
         f"{head}: {budget.used} of {budget.limit} sent in the last 24 hours "
         f"(NEWSLETTER_DAILY_LIMIT); {what} not sent",
         hint=(f"it can go {when(moment, now)}" if moment else "try again tomorrow")
         + ", or raise NEWSLETTER_DAILY_LIMIT if the provider allows more",
     )
-    error.exit_code = EXIT_PARTIAL
-    raise error
 
 
 def send_to_members(
@@ -419,13 +427,19 @@ def send_to_members(
         except DeliveryError as error:
             # The server became unusable in a way that is a setting's to fix (AUTH, TLS).
             sent_now = journal.counts(camp.issue.slug)["sent"] - plan.already_sent
-            if sent_now > 0:
-                error.hint = (f"{error.hint}; " if error.hint else "") + (
+            if sent_now <= 0:
+                raise
+            # Some members have it: the send is unfinished, not refused (exit 1, not 2).
+            raise DeliveryIncomplete(
+                error.message,
+                host=error.host,
+                port=error.port,
+                hint=(f"{error.hint}; " if error.hint else "")
+                + (
                     f"{sent_now} message(s) were sent before it: once fixed, run "
                     f"'{resume}' to resume; nobody gets a second copy"
-                )
-                error.exit_code = EXIT_PARTIAL
-            raise
+                ),
+            ) from error
         return _finish(outcome, camp, journal, settings)
 
 
@@ -494,7 +508,7 @@ def _finish(
             now = journal.now()
             outcome.stop_resume = when(now + result.stopped.retry_after, now)
         if result.interrupted:
-            outcome.exit_code = EXIT_INTERRUPTED
+            outcome.end = SendEnd.INTERRUPTED
             return outcome
     if outcome.totals.pending and (plan.held_back or plan.to_send == 0):
         budget = daily_budget(journal, settings.daily_limit)
@@ -505,7 +519,7 @@ def _finish(
     left_by_limit = plan.pending_total - plan.to_send - plan.held_back if plan.limit else 0
     pending = outcome.totals.pending - max(0, left_by_limit)
     leftovers = outcome.totals.failed or pending > 0 or outcome.totals.unknown
-    outcome.exit_code = EXIT_PARTIAL if leftovers or outcome.stopped else EXIT_OK
+    outcome.end = SendEnd.UNFINISHED if leftovers or outcome.stopped else SendEnd.DONE
     return outcome
 
 

@@ -26,8 +26,6 @@ NOT_YET_SPLIT = {
     "newsletter/cli/commands.py",
     "newsletter/content/issue.py",
     "newsletter/sending/checks.py",
-    "newsletter/mail/smtp.py",
-    "newsletter/sending/engine.py",
     "newsletter/feedback/run.py",
 }
 

@@ -26,7 +26,6 @@ NOT_YET_SPLIT = {
     "newsletter/cli/commands.py",
     "newsletter/content/issue.py",
     "newsletter/sending/checks.py",
-    "newsletter/feedback/run.py",
 }
 
 

@@ -12,6 +12,10 @@ the list into "failed" and a re-run into "Nothing to send". Two ways to tell:
   organisations refused as unknown before the server accepted anyone (a server that only
   receives mail).
 
+What a refusal means is returned typed (:class:`RefusalKind` on a :class:`SenderRefusal`),
+its words made from it; :func:`is_permanent` and :func:`is_unknown_address` read a recorded
+reply's code, so that no caller looks at its characters.
+
 Pure functions and one small class: no I/O, no clock, no threads (callers lock).
 """
 

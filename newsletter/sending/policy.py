@@ -26,7 +26,6 @@ from ..common.errors import (
     UsageError,
 )
 from ..content.published import Offline
-from ..mail.refusals import SenderRefusal
 from ..mail.smtp import Transport
 from ..members.recipients import RecipientReport
 from ..members.suppression import load_suppressed
@@ -37,6 +36,7 @@ from .checks.findings import Check, Report
 from .checks.settings import placeholder_domain
 from .daily import DailyBudget, daily_budget, duration, when
 from .engine import DeliveryResult, EventHandler
+from .stops import Stop
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class MemberSend:
     result: DeliveryResult | None = None
     totals: Totals = field(default_factory=Totals)
     declined: bool = False
-    stopped: SenderRefusal | None = None
+    stopped: Stop | None = None  # why the run stopped early
     resume_after: str = ""  # held back by the daily cap: when they can go
     stop_resume: str = ""  # stopped by a provider's daily limit: when a re-run can work
     end: SendEnd = SendEnd.DONE

@@ -17,6 +17,7 @@ from .errors import ConfigError
 
 PREFIX = "NEWSLETTER_"
 SECURITY_MODES = ("starttls", "ssl", "none")
+PIPELINING_MODES = ("auto", "off")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 IMAGE_MODES = ("", "hosted", "embed")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -113,6 +114,9 @@ class Settings:
     smtp_allow_insecure: bool = False
     smtp_timeout: float = 30.0
     smtp_max_per_connection: int = 100
+    # "auto": MAIL, RCPT and DATA in one write when the server offers PIPELINING (RFC 2920);
+    # "off": one command at a time, for a server that offers it but mishandles it.
+    smtp_pipelining: str = "auto"
 
     # Reading the sending mailbox (newsletter feedback). Empty host/username/password:
     # derived from the SMTP settings (see newsletter/imap.py).
@@ -265,7 +269,14 @@ def env_name(field_name: str) -> str:
 
 
 # Settings that name one of a few choices (validated in _validate): read case-insensitively.
-_ENUMERATED = ("smtp_security", "smtp_auth", "oauth_provider", "imap_security", "images")
+_ENUMERATED = (
+    "smtp_security",
+    "smtp_auth",
+    "smtp_pipelining",
+    "oauth_provider",
+    "imap_security",
+    "images",
+)
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n", ""}
 
@@ -316,6 +327,11 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(
             f"must be one of {', '.join(AUTH_MODES)}, not {settings.smtp_auth!r}",
             setting="NEWSLETTER_SMTP_AUTH",
+        )
+    if settings.smtp_pipelining not in PIPELINING_MODES:
+        raise ConfigError(
+            f"must be auto or off, not {settings.smtp_pipelining!r}",
+            setting="NEWSLETTER_SMTP_PIPELINING",
         )
     if settings.oauth_provider not in ("", *OAUTH_PROVIDERS):
         raise ConfigError(

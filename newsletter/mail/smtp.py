@@ -62,7 +62,7 @@ class Transport(Protocol):
 
     def connect(self) -> None: ...
 
-    def send(self, msg: Envelope, sender: str) -> str: ...
+    def send(self, msg: Envelope, sender: str, following: Envelope | None = None) -> str: ...
 
     def close(self) -> None: ...
 
@@ -88,6 +88,9 @@ class SmtpTransport:
         self._conn: smtplib.SMTP | None = None
         self._transactions = 0  # on the current connection
         self._pipelining = False  # the current connection pipelines (RFC 2920)
+        # The next message, whose MAIL, RCPT and DATA went out with this one's data and
+        # whose replies are not read yet (pipelining across messages).
+        self._ahead: Envelope | None = None
         self.connections_opened = 0
 
     def __repr__(self) -> str:
@@ -105,6 +108,7 @@ class SmtpTransport:
         self.close()
         self._conn = self._connector.open()
         self._transactions = 0
+        self._ahead = None
         # Asked of the server's last EHLO (after STARTTLS: the one that counts).
         self._pipelining = self._settings.smtp_pipelining == "auto" and bool(
             self._conn.has_extn("pipelining")
@@ -113,6 +117,10 @@ class SmtpTransport:
 
     def close(self) -> None:
         """Say QUIT (politely, but never fail) and drop the connection."""
+        if self._ahead is not None:
+            # The server may be waiting for a message it was told is coming (354): a
+            # hang-up, not QUIT, ends that transaction without delivering anything.
+            self._drop()
         conn, self._conn = self._conn, None
         if conn is None:
             return
@@ -129,18 +137,27 @@ class SmtpTransport:
             conn.close()
 
     def _drop(self) -> None:
+        self._ahead = None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
 
     # -- sending --------------------------------------------------------------------------
 
-    def send(self, msg: Envelope, sender: str) -> str:
+    def send(self, msg: Envelope, sender: str, following: Envelope | None = None) -> str:
         """Deliver one message to ``msg.to``; return the server's final reply.
+
+        ``following``: the message the caller sends next on this transport, already claimed
+        in the journal. When the connection pipelines, its MAIL, RCPT and DATA go out in the
+        same write as this message's data (RFC 2920 allows it; nothing of it is delivered
+        until its own data follows), so that in steady state a message costs one round
+        trip. Passing another message to the next call, or closing, abandons it unsent.
 
         Raises TemporaryFailure, PermanentFailure or DeliveryError (see the module docs).
         """
-        if self._conn is not None and (
+        if self._ahead is not None and self._ahead is not msg:
+            self._drop()  # see close(): never a lone "." where a member's data was due
+        if self._ahead is None and self._conn is not None and (
             self._transactions >= self._settings.smtp_max_per_connection
             or self._connector.token_expiring()
         ):
@@ -151,7 +168,7 @@ class SmtpTransport:
         if not reused:
             self.connect()
         try:
-            return self._transaction(msg, sender)
+            return self._transaction(msg, sender, following)
         except _StaleConnection as error:
             if not reused:
                 raise TemporaryFailure(error.reply, connection=True) from None
@@ -159,11 +176,11 @@ class SmtpTransport:
         # said anything about this message: nothing was sent, so reconnect at once.
         self.connect()
         try:
-            return self._transaction(msg, sender)
+            return self._transaction(msg, sender, following)
         except _StaleConnection as error:
             raise TemporaryFailure(error.reply, connection=True) from None
 
-    def _transaction(self, msg: Envelope, sender: str) -> str:
+    def _transaction(self, msg: Envelope, sender: str, following: Envelope | None) -> str:
         conn = self._conn
         assert conn is not None
         self._transactions += 1
@@ -174,7 +191,13 @@ class SmtpTransport:
         unread = 0
         try:
             options = self._mail_options(conn, msg, sender)
-            if self._pipelining:
+            if self._ahead is msg:
+                # Written with the previous message's data: only the replies are due.
+                self._ahead = None
+                unread = 3
+                code, resp = conn.getreply()
+                unread = 2
+            elif self._pipelining:
                 # RFC 2920: MAIL, RCPT and DATA in one write, their replies read in order
                 # below, each decided exactly as the classic dialogue decides it: two round
                 # trips a message (this write, then the message) instead of four.
@@ -218,8 +241,12 @@ class SmtpTransport:
             else:
                 code, resp = conn.docmd("data")
             if code == 354:
-                conn.send(_dot_stuffed(msg.data))
+                payload = _dot_stuffed(msg.data)
+                ahead = self._next_commands(conn, sender, following)
+                conn.send(payload + ahead if ahead else payload)
                 message_out = True  # the whole message is out: the server may now have it
+                if ahead:
+                    self._ahead = following
                 code, resp = conn.getreply()
             elif code < 400:
                 # A 2xx to DATA itself (not to the message): the server is confused, or its
@@ -230,7 +257,12 @@ class SmtpTransport:
                     f"unexpected reply to DATA: {reply_text(code, resp)}", connection=True
                 )
             if code != 250:
-                self._after_refusal(code)
+                if self._ahead is None:
+                    self._after_refusal(code)
+                elif code == 421:
+                    self._drop()
+                # else: the reply to the data ended this transaction; the next one's
+                # commands, already written, must not be reset.
                 raise _classify(code, resp)
             return reply_text(code, resp)
         except smtplib.SMTPServerDisconnected as error:
@@ -270,6 +302,21 @@ class SmtpTransport:
         except smtplib.SMTPException as error:
             self._drop()
             raise TemporaryFailure(f"SMTP error during {stage}: {error}") from None
+
+    def _next_commands(
+        self, conn: smtplib.SMTP, sender: str, following: Envelope | None
+    ) -> bytes:
+        """The next message's MAIL, RCPT and DATA to write with this one's data, if this
+        connection pipelines and will carry it (empty otherwise)."""
+        if following is None or not self._pipelining:
+            return b""
+        if self._transactions >= self._settings.smtp_max_per_connection:
+            return b""  # it goes on the next connection
+        try:
+            options = self._mail_options(conn, following, sender)
+        except PermanentFailure:
+            return b""  # said when it is sent on its own
+        return _pipelined_commands(conn, sender, options, following.to)
 
     def _mail_options(self, conn: smtplib.SMTP, msg: Envelope, sender: str) -> list[str]:
         options: list[str] = []

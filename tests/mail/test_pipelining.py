@@ -331,3 +331,112 @@ def test_deliver_records_retries_and_stops_alike_in_both_modes(
     sent, failed, deferred, unknown, stopped, rows, copies = pipelined
     assert all(n == 1 for n in copies.values())  # nobody got a second copy
     assert sent == sum(1 for row in rows if row[1] == "sent") == len(copies)
+
+
+# -- across messages: the next message's commands ride with this one's data ------------------
+
+
+def send_chain(
+    make_server: MakeServer, script: Script, *, ahead: bool, mode: str = "auto"
+) -> tuple[list[Ended], Run, PipeliningServer]:
+    """Send three messages, each (when ``ahead``) announcing the next as ``following``."""
+    server = make_server(script)
+    transport = SmtpTransport(settings_for(server, mode))
+    msgs = [make_message(f"m{n}@example.org", n) for n in range(1, 4)]
+    results = []
+    try:
+        for n, msg in enumerate(msgs):
+            following = msgs[n + 1] if ahead and n + 1 < len(msgs) else None
+            try:
+                outcome: str | BaseException = transport.send(msg, SENDER, following)
+            except (SendFailure, SenderRefused) as error:
+                outcome = error
+            results.append(ended(outcome))
+    finally:
+        transport.close()
+    kept = server.handler.messages
+    run_ = Run(
+        results[0],
+        results[-1],
+        transport.connections_opened,
+        tuple(m.rcpts for m in kept),
+        tuple(m.data.endswith(b"\r\n.a line starting with a dot must survive\r\n") for m in kept),
+    )
+    return results, run_, server
+
+
+@pytest.mark.parametrize(
+    ("replies", "transaction"),
+    [
+        *[(case[1], 2) for case in CASES],  # the message whose commands went out ahead
+        ({"END": refusal(550)}, 1),  # the message whose data carried the next commands
+        ({"END": refusal(451)}, 1),
+        ({"END": refusal(421)}, 1),
+        ({"END": DROP}, 1),
+        ({"END": HANG}, 1),
+    ],
+    ids=[
+        *(f"ahead-{case[0]}" for case in CASES),
+        *(f"carrier-{name}" for name in ("550", "451", "421", "dropped", "silent")),
+    ],
+)
+def test_pipelining_across_messages_ends_every_message_as_one_at_a_time(
+    make_server: MakeServer, replies: dict[str, str], transaction: int
+) -> None:
+    ahead, run_ahead, server = send_chain(make_server, Script(transaction, replies), ahead=True)
+    alone, run_alone, _ = send_chain(make_server, Script(transaction, replies), ahead=False)
+    classic, run_classic, _ = send_chain(
+        make_server, Script(transaction, replies), ahead=True, mode="off"
+    )
+    assert ahead == alone == classic
+    assert run_ahead.delivered == run_alone.delivered == run_classic.delivered
+    assert all(run_ahead.whole)
+    assert len(set(run_ahead.delivered)) == len(run_ahead.delivered)  # no second copy
+
+
+def test_in_steady_state_each_write_carries_a_message_and_the_next_ones_commands(
+    make_server: MakeServer,
+) -> None:
+    results, run_, server = send_chain(make_server, Script(), ahead=True)
+    assert [r.kind for r in results] == ["accepted"] * 3
+    assert run_.connections == 1
+    carriers = [c for c in server.chunks if b"\r\n.\r\nMAIL FROM:" in c.upper()]
+    assert len(carriers) == 2  # m1's data with m2's commands, m2's data with m3's
+    assert all(c.upper().endswith(b"\r\nDATA\r\n") for c in carriers)
+
+
+@pytest.mark.parametrize("how", ["another message next", "closed"])
+def test_a_message_announced_but_not_sent_is_never_delivered(
+    make_server: MakeServer, how: str
+) -> None:
+    server = make_server(Script())
+    transport = SmtpTransport(settings_for(server, "auto"))
+    first, announced, other = (make_message(f"m{n}@example.org", n) for n in (1, 2, 3))
+    try:
+        assert transport.send(first, SENDER, announced).startswith("250")
+        if how == "another message next":
+            # The caller changed its mind (the run stopped): the announced transaction is
+            # abandoned by hanging up, never by a lone "." that would deliver it empty.
+            assert transport.send(other, SENDER).startswith("250")
+    finally:
+        transport.close()
+    kept = [m.rcpts for m in server.handler.messages]
+    assert ("m2@example.org",) not in kept
+    assert kept == [("m1@example.org",)] + ([("m3@example.org",)] if "another" in how else [])
+
+
+def test_the_last_message_of_a_connection_does_not_carry_the_next(
+    make_server: MakeServer,
+) -> None:
+    server = make_server(Script())
+    transport = SmtpTransport(settings_for(server, "auto", smtp_max_per_connection=2))
+    msgs = [make_message(f"m{n}@example.org", n) for n in range(1, 5)]
+    try:
+        for n, msg in enumerate(msgs):
+            following = msgs[n + 1] if n + 1 < len(msgs) else None
+            assert transport.send(msg, SENDER, following).startswith("250")
+    finally:
+        transport.close()
+    assert transport.connections_opened == 2
+    assert [m.rcpts for m in server.handler.messages] == [(m.to,) for m in msgs]
+    assert [m.connection for m in server.handler.messages] == [1, 1, 2, 2]

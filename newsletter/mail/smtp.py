@@ -157,9 +157,13 @@ class SmtpTransport:
         """
         if self._ahead is not None and self._ahead is not msg:
             self._drop()  # see close(): never a lone "." where a member's data was due
-        if self._ahead is None and self._conn is not None and (
-            self._transactions >= self._settings.smtp_max_per_connection
-            or self._connector.token_expiring()
+        if (
+            self._ahead is None
+            and self._conn is not None
+            and (
+                self._transactions >= self._settings.smtp_max_per_connection
+                or self._connector.token_expiring()
+            )
         ):
             # A long paced send outlives an access token: reconnect with a fresh one
             # before it expires rather than find out from a refused command.
@@ -303,9 +307,7 @@ class SmtpTransport:
             self._drop()
             raise TemporaryFailure(f"SMTP error during {stage}: {error}") from None
 
-    def _next_commands(
-        self, conn: smtplib.SMTP, sender: str, following: Envelope | None
-    ) -> bytes:
+    def _next_commands(self, conn: smtplib.SMTP, sender: str, following: Envelope | None) -> bytes:
         """The next message's MAIL, RCPT and DATA to write with this one's data, if this
         connection pipelines and will carry it (empty otherwise)."""
         if following is None or not self._pipelining:

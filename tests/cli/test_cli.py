@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CliResult, run_cli
+from support.helpers import CliResult, run_cli
+from support.projects import ROOT
+from support.smtp_servers import start_server
 
 from newsletter.cli.commands import app
 
@@ -54,7 +56,7 @@ def test_every_command_has_help_with_an_example(project: Path, name: str) -> Non
 
 def test_quick_start_dry_run_on_the_example(project: Path) -> None:
     (project / "recipients.csv").unlink()  # a fresh checkout has only the example
-    shutil_copy = (Path(__file__).parent.parent / "recipients.csv.example").read_text()
+    shutil_copy = (ROOT / "recipients.csv.example").read_text()
     (project / "recipients.csv.example").write_text(shutil_copy, encoding="utf-8")
     result = run(["send", "december-2023", "--dry-run"], project)
     assert result.returncode == 0, result.stderr
@@ -267,3 +269,24 @@ def test_an_internal_error_line_never_shows_a_secret_setting(
     )
     assert "Grüße-2026-pw" not in line and "k3y-from-dotenv" not in line
     assert line == "cannot encode '***' nor *** in position 9"
+
+
+# -- the terminal: escape sequences in a server's words -------------------------------------
+
+ESCAPES = "\x1b]8;;https://evil.example/\x1b\\click here\x1b]8;;\x1b\\ \x1b[2J\x9b31m"
+
+
+def test_escape_sequences_in_a_servers_refusal_never_reach_the_terminal(project, tmp_path):
+    # Error lines quote what servers say (SMTP and IMAP replies, OAuth error bodies, the
+    # loopback redirect's ?error=, which any web page the browser opens can set). Printed
+    # as they came, an OSC 8 sequence drew a link of the sender's choosing and CSI 2J
+    # cleared the screen. `feedback` cleaned its table; the one-line errors did not.
+    from support.helpers import cli_env, newsletter
+    from support.smtp_servers import PasswordOffHandler
+
+    handler = PasswordOffHandler(reply=f"535 5.7.8 refused {ESCAPES}")
+    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
+        result = newsletter(project, cli_env(smtp), "send", "december-2023", "--test")
+    assert result.returncode != 0 and "535 5.7.8 refused" in result.stderr, result.stderr
+    assert "click here" in result.stderr  # the words stay; the sequences go
+    assert "\x1b" not in result.stderr and "\x9b" not in result.stderr, repr(result.stderr)

@@ -8,15 +8,13 @@ import re
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
-from pathlib import Path
 
 import typer.main
+from support.projects import ROOT
 from typer.testing import CliRunner
 
 from newsletter import __version__
 from newsletter.cli.commands import COMMAND_ORDER, app
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_version() -> None:

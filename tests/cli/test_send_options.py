@@ -9,8 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from smtp_servers import RecordingHandler, start_server
-from test_send_cli import env_for, newsletter, write_members
+from support.helpers import cli_env, newsletter, write_members
 
 from newsletter.cli.commands import main
 from newsletter.common.config import load_settings
@@ -50,13 +49,6 @@ REFUSED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("ca")
-    with start_server(RecordingHandler(), tls="starttls", auth=True, cafile_dir=folder) as srv:
-        yield srv
-
-
 def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     with pytest.raises(SystemExit) as stopped:
         main(args)
@@ -67,21 +59,21 @@ def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 @pytest.mark.parametrize(("extra", "message"), REFUSED)
 def test_misleading_send_options_are_refused_and_nothing_is_sent(
     project: Path,
-    server,
+    smtp_server,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     extra: list[str],
     message: str,
 ) -> None:
     write_members(project, 3)
-    for name, value in env_for(server).items():
+    for name, value in cli_env(smtp_server).items():
         if name.startswith("NEWSLETTER_"):
             monkeypatch.setenv(name, value)
-    before = server.handler.count()
+    before = smtp_server.handler.count()
     code, output = run_main(["send", SLUG, *extra], capsys)
     assert code == 2, output
     assert message in output
-    assert server.handler.count() == before
+    assert smtp_server.handler.count() == before
     assert not (project / "outbox").exists() and not (project / "x").exists()
     assert not (project / ".newsletter").exists()  # no journal, no lock: nothing started
 
@@ -104,30 +96,34 @@ def test_login_status_with_device_code_is_refused(
     assert code == 2 and "--device-code does nothing with --status" in output
 
 
-def test_the_forgotten_test_flag_as_a_new_user_types_it(project: Path, server) -> None:
+def test_the_forgotten_test_flag_as_a_new_user_types_it(project: Path, smtp_server) -> None:
     """The issue's own example, end to end in a real process: nothing reaches anyone."""
     write_members(project, 3)
-    before = server.handler.count()
-    result = newsletter(project, env_for(server), "send", SLUG, "--to", "me@example.org", "--yes")
+    before = smtp_server.handler.count()
+    result = newsletter(
+        project, cli_env(smtp_server), "send", SLUG, "--to", "me@example.org", "--yes"
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: --to needs --test (without --test the issue goes to every member; nothing was sent)"
     ]
-    assert server.handler.count() == before
+    assert smtp_server.handler.count() == before
 
 
-def test_test_to_setting_takes_several_addresses_and_errors_name_it(project: Path, server) -> None:
+def test_test_to_setting_takes_several_addresses_and_errors_name_it(
+    project: Path, smtp_server
+) -> None:
     write_members(project, 2)
-    env = env_for(server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk, editor@wmhtc.co.uk")
-    before = server.handler.count()
+    env = cli_env(smtp_server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk, editor@wmhtc.co.uk")
+    before = smtp_server.handler.count()
     sent = newsletter(project, env, "send", SLUG, "--test")
     assert sent.returncode == 0, sent.stderr
-    assert [m.rcpts for m in server.handler.messages[before:]] == [
+    assert [m.rcpts for m in smtp_server.handler.messages[before:]] == [
         ("chair@wmhtc.co.uk",),
         ("editor@wmhtc.co.uk",),
     ]
     bad = newsletter(
-        project, env_for(server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk,not-an-address"),
+        project, cli_env(smtp_server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk,not-an-address"),
         "send", SLUG, "--test",
     )  # fmt: skip
     assert bad.returncode == 2
@@ -135,12 +131,12 @@ def test_test_to_setting_takes_several_addresses_and_errors_name_it(project: Pat
     assert "--to" not in bad.stderr
     worse = newsletter(project, env, "send", SLUG, "--test", "--to", "nope")
     assert worse.returncode == 2 and worse.stderr.startswith("error: --to: 'nope'")
-    assert server.handler.count() == before + 2
+    assert smtp_server.handler.count() == before + 2
     # Outlook separates addresses with semicolons; a chair copies the habit.
-    outlook = env_for(server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk; editor@wmhtc.co.uk;")
+    outlook = cli_env(smtp_server, NEWSLETTER_TEST_TO="chair@wmhtc.co.uk; editor@wmhtc.co.uk;")
     semis = newsletter(project, outlook, "send", SLUG, "--test")
     assert semis.returncode == 0, semis.stderr
-    assert [m.rcpts for m in server.handler.messages[before + 2 :]] == [
+    assert [m.rcpts for m in smtp_server.handler.messages[before + 2 :]] == [
         ("chair@wmhtc.co.uk",),
         ("editor@wmhtc.co.uk",),
     ]
@@ -178,10 +174,10 @@ def test_status_of_an_unknown_issue_names_the_issues(project: Path) -> None:
 
 
 def test_status_counts_pending_members_and_list_counts_from_the_journal(
-    project: Path, server
+    project: Path, smtp_server
 ) -> None:
     write_members(project, 10)
-    env = env_for(server)
+    env = cli_env(smtp_server)
     sent = newsletter(project, env, "send", SLUG, "--yes", "--limit", "4")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     record = json.loads(newsletter(project, env, "status", SLUG, "--json").stdout)
@@ -193,23 +189,23 @@ def test_status_counts_pending_members_and_list_counts_from_the_journal(
     assert "sent 4 of 10; 6 pending" in listed
 
 
-def test_a_changed_issue_asks_again_even_with_yes(project: Path, server) -> None:
+def test_a_changed_issue_asks_again_even_with_yes(project: Path, smtp_server) -> None:
     write_members(project, 6)
-    env = env_for(server)
+    env = cli_env(smtp_server)
     assert newsletter(project, env, "send", SLUG, "--yes", "--limit", "2").returncode == 0
     issue = project / "issues" / f"{SLUG}.md"
     issue.write_text(
         issue.read_text(encoding="utf-8").replace("December", "Dezember", 1), encoding="utf-8"
     )
-    before = server.handler.count()
+    before = smtp_server.handler.count()
     changed = newsletter(project, env, "send", SLUG, "--yes")
     assert changed.returncode == 2, changed.stdout + changed.stderr
     assert "Changed:   the issue changed since members got it" in changed.stdout
     assert "add --changed-ok" in changed.stderr
-    assert server.handler.count() == before
+    assert smtp_server.handler.count() == before
     ok = newsletter(project, env, "send", SLUG, "--yes", "--changed-ok")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert server.handler.count() == before + 4
+    assert smtp_server.handler.count() == before + 4
 
 
 def test_status_calls_a_member_cut_off_mid_send_unknown(project: Path) -> None:
@@ -257,7 +253,7 @@ def test_status_while_a_send_runs_says_so(project: Path) -> None:
 
 
 def test_a_run_leaving_members_unknown_ends_with_the_command_for_them(
-    project: Path, server
+    project: Path, smtp_server
 ) -> None:
     from newsletter.mail.envelope import Envelope
     from newsletter.records.journal import Journal
@@ -265,8 +261,8 @@ def test_a_run_leaving_members_unknown_ends_with_the_command_for_them(
     addresses = write_members(project, 3)
     with Journal.for_state_dir(project / ".newsletter") as journal:  # as kill -9 leaves it
         journal.mark_sending(SLUG, Envelope(addresses[0], 2, "<1@x.org>", b""))
-    env = env_for(server)
-    before = server.handler.count()  # the server is shared by this module's tests
+    env = cli_env(smtp_server)
+    before = smtp_server.handler.count()  # the smtp_server is shared by this module's tests
     result = newsletter(project, env, "send", SLUG, "--yes")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Sent:      2   Failed: 0   Pending: 0   Unknown: 1" in result.stdout
@@ -276,5 +272,5 @@ def test_a_run_leaving_members_unknown_ends_with_the_command_for_them(
     assert command == f"newsletter send {SLUG} --resend-unknown"
     again = newsletter(project, env, *command.split()[1:], "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
-    got = [m.rcpts for m in server.handler.messages[before:]]
+    got = [m.rcpts for m in smtp_server.handler.messages[before:]]
     assert sorted(got) == sorted((a,) for a in addresses)  # one copy each

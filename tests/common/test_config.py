@@ -7,11 +7,10 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from support.projects import ROOT
 
 from newsletter.common.config import Settings, env_name, load_settings
 from newsletter.common.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_env_example_documents_every_setting() -> None:
@@ -20,12 +19,6 @@ def test_env_example_documents_every_setting() -> None:
     )
     expected = {env_name(f.name) for f in fields(Settings)}
     assert documented == expected
-
-
-def test_readme_documents_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [env_name(f.name) for f in fields(Settings) if env_name(f.name) not in readme]
-    assert missing == []
 
 
 def test_precedence_and_types(tmp_path: Path) -> None:

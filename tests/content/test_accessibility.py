@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.helpers import run_check, said
+from support.projects import ROOT
 
+from newsletter.common.config import Settings
 from newsletter.content.organisation import load_organisation
-
-ROOT = Path(__file__).resolve().parent.parent
+from newsletter.sending.checks import ERROR, WARNING
 
 
 def luminance(colour: str) -> float:
@@ -43,3 +45,38 @@ def test_contrast_aa(foreground: str, background: str) -> None:
     fg = colours.get(foreground, foreground)
     bg = colours.get(background, background)
     assert contrast(fg, bg) >= 4.5, (foreground, background, round(contrast(fg, bg), 2))
+
+
+# ---- colours -------------------------------------------------------------------------------
+
+
+def set_colour(project: Path, key: str, value: str) -> str:
+    """Set colours.KEY; return "path:line" of the key, as findings name it."""
+    path = project / "templates" / "organisation.toml"
+    lines = path.read_text("utf-8").splitlines()
+    number = next(n for n, line in enumerate(lines, start=1) if line.startswith(f"{key} ="))
+    lines[number - 1] = f'{key} = "{value}"'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"{path}:{number}"
+
+
+def test_yellow_brand_colour_is_not_ready(project: Path, ready: Settings) -> None:
+    path = set_colour(project, "brand", "#f5c400")
+    report = run_check(ready, "december-2023")
+    assert said(report, ERROR) == [
+        f"{path}: white text on colours.brand #f5c400 (header and section bands): "
+        "contrast 1.6:1, below WCAG AA 4.5:1",
+        f"{path}: colours.brand #f5c400 text on white (article headings): contrast 1.6:1, "
+        "below WCAG AA 3:1",
+    ]
+    assert report.verdict().startswith("NOT READY")
+
+
+def test_colour_just_below_aa_is_a_warning(project: Path, ready: Settings) -> None:
+    path = set_colour(project, "accent", "#e0601a")
+    report = run_check(ready, "december-2023")
+    assert said(report, ERROR) == []
+    assert said(report, WARNING) == [
+        f"{path}: white text on colours.accent #e0601a (buttons): contrast 3.6:1, "
+        "below WCAG AA 4.5:1"
+    ]

@@ -1,4 +1,4 @@
-"""Local pictures with real files (made by Pillow in tests/images_data.py): prepared upright,
+"""Local pictures with real files (made by Pillow in tests/support/images_data.py): prepared upright,
 small and without metadata; embedded as multipart/related parts that two independent parsers
 read with every cid: resolving; hosted in the archive and checked online over real HTTP on
 127.0.0.1 before a real send (to a real aiosmtpd server) may go."""
@@ -15,15 +15,14 @@ import os
 import re
 import threading
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import fast_mail_parser
 import pytest
-from helpers import run_cli
-from images_data import (
+from PIL import Image, ImageDraw
+from support.helpers import QuietHandler, newsletter, web_server
+from support.images_data import (
     GPS_IFD,
     detailed_photo,
     iphone_photo,
@@ -31,8 +30,7 @@ from images_data import (
     phone_photo,
     transparent_logo,
 )
-from PIL import Image, ImageDraw
-from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
+from support.smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
 
 from newsletter.common.config import Settings, load_settings
 from newsletter.common.errors import ConfigError, IssueError
@@ -280,32 +278,6 @@ def test_local_logo_is_prepared_and_sized(project: Path, ready: Settings) -> Non
 # ---- hosted -------------------------------------------------------------------------------------
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
-@contextmanager
-def web_server(folder: Path) -> Iterator[str]:
-    """A plain static web server for ``folder`` on 127.0.0.1 (the published archive)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handler = functools.partial(_Quiet, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/news/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def newsletter(project: Path, env: dict[str, str], *args: str):
-    """``newsletter ARGS`` in-process (helpers.run_cli), from the project folder."""
-    assert project == Path.cwd()
-    return run_cli(args, env)
-
-
 def test_hosted_pictures_must_be_published_before_a_real_send(
     project: Path, pictured: str, tmp_path: Path
 ) -> None:
@@ -421,7 +393,7 @@ def test_fixed_pixel_heights_become_auto_but_the_attribute_stays() -> None:
 def test_http_head_against_a_real_server(tmp_path: Path) -> None:
     from newsletter.content.published import http_head
 
-    class NoHead(_Quiet):
+    class NoHead(QuietHandler):
         def do_HEAD(self) -> None:  # noqa: N802 - some servers refuse HEAD
             self.send_error(405)
 

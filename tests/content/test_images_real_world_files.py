@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from images_data import phone_photo
 from PIL import Image
-from smtp_servers import RecordingHandler, start_server
+from support.images_data import phone_photo
+from support.smtp_servers import RecordingHandler, start_server
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import IssueError
@@ -154,11 +154,13 @@ def test_hosted_test_copy_says_which_pictures_are_not_online(project: Path) -> N
 
 
 @pytest.mark.browser
-def test_small_pictures_keep_their_size_on_a_phone(project: Path, settings: Settings) -> None:
+def test_small_pictures_keep_their_size_on_a_phone(
+    project: Path, settings: Settings, browser
+) -> None:
     """fluid-on-mobile stretched every picture to the phone's column: a 16 px icon became a
     264 px blurry block at 320 px. Pictures narrower than the phone column keep their size;
     wider ones shrink to it and none overflows."""
-    from browser import chromium, new_page
+    from support.browser import new_page
 
     folder = project / "issues" / "images"
     folder.mkdir()
@@ -176,20 +178,19 @@ def test_small_pictures_keep_their_size_on_a_phone(project: Path, settings: Sett
     render_files(settings, slug, out)
     page_url = (out / f"{slug}.html").as_uri()
     shown = "() => Object.fromEntries(Array.from(document.images).map(i => [i.alt, [i.naturalWidth, i.getBoundingClientRect().width, i.getBoundingClientRect().right]]))"
-    with chromium() as browser:
-        for width in (320, 600):
-            with new_page(browser, width) as page:
-                page.goto(page_url)
-                page.wait_for_load_state("load")
-                sizes = page.evaluate(shown)
-                assert page.evaluate("document.documentElement.scrollWidth") <= width
-                assert sizes["A red dot"][:2] == [16, 16], (width, sizes)
-                assert sizes["A badge"][:2] == [200, 200], (width, sizes)
-                for alt in ("A chart", "Members at our social"):
-                    natural, shown_width, right = sizes[alt]
-                    assert 0 < shown_width <= min(natural, 544) and right <= width, sizes
-                    if width == 320:
-                        assert shown_width == 264, sizes  # the whole phone column
+    for width in (320, 600):
+        with new_page(browser, width) as page:
+            page.goto(page_url)
+            page.wait_for_load_state("load")
+            sizes = page.evaluate(shown)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            assert sizes["A red dot"][:2] == [16, 16], (width, sizes)
+            assert sizes["A badge"][:2] == [200, 200], (width, sizes)
+            for alt in ("A chart", "Members at our social"):
+                natural, shown_width, right = sizes[alt]
+                assert 0 < shown_width <= min(natural, 544) and right <= width, sizes
+                if width == 320:
+                    assert shown_width == 264, sizes  # the whole phone column
 
 
 # ---- very large photos ----------------------------------------------------------------------

@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from browser import chromium, new_page
-from helpers import run_cli
 from PIL import Image
+from support.browser import new_page
+from support.helpers import run_cli
 
 from newsletter.common.config import Settings
 from newsletter.content.plaintext import WIDTH
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = (320, 375, 600, 800)
 
 LONG_URL = (
@@ -153,10 +151,9 @@ def _noise(size: tuple[int, int]) -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def folder(tmp_path_factory: pytest.TempPathFactory, make_project) -> Path:
     """A project with the awkward issue, its pictures, and a very wide logo (a 6:1 wordmark)."""
-    root = tmp_path_factory.mktemp("awkward")
-    shutil.copytree(ROOT / "templates", root / "templates")
+    root = make_project(tmp_path_factory.mktemp("awkward"), issues=False, members=None)
     (root / "issues" / "images").mkdir(parents=True)
     images = root / "issues" / "images"
     Image.new("RGB", (16, 16), (200, 30, 30)).save(images / "icon.png")
@@ -198,12 +195,6 @@ def html_file(folder: Path) -> Path:
         done = run_cli(["render", "awkward", "--out", "out"])
     assert done.returncode == 0, done.stdout + done.stderr
     return folder / "out" / "awkward.html"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def open_file(page: Page, path: Path) -> None:

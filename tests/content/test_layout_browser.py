@@ -7,13 +7,11 @@ layout — which no string assertion on the HTML can check.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from browser import chromium, new_page
+from support.browser import new_page
 
 from newsletter.common.config import Settings
 from newsletter.content.render import RenderedIssue
@@ -24,26 +22,21 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = (320, 375, 600, 800)
 BREAKPOINT = 480  # <mj-breakpoint> in templates/email.mjml.j2: narrower stacks
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
+def december_previewed(tmp_path_factory: pytest.TempPathFactory, make_project) -> RenderedIssue:
+    """The example issue as the preview renders it (no unsubscribe link set up)."""
+    folder = make_project(tmp_path_factory.mktemp("december"), members=None)
+    settings = Settings(issues_dir=folder / "issues", templates_dir=folder / "templates")
+    return preview.render_path(settings, folder / "issues" / "december-2023.md")
 
 
 @pytest.fixture(scope="module")
-def rendered() -> RenderedIssue:
-    settings = Settings(issues_dir=ROOT / "issues", templates_dir=ROOT / "templates")
-    return preview.render_path(settings, ROOT / "issues" / "december-2023.md")
-
-
-@pytest.fixture(scope="module")
-def email_html(rendered: RenderedIssue) -> str:
-    return rendered.sample()[1]
+def email_html(december_previewed: RenderedIssue) -> str:
+    return december_previewed.sample()[1]
 
 
 def load(page: Page, html: str) -> list[str]:
@@ -143,17 +136,19 @@ def test_body_text_readable_on_a_phone(browser: Browser, email_html: str) -> Non
         assert small == [], f"body text under 16px at 375px: {small[:5]}"
 
 
-def test_document_language(browser: Browser, rendered: RenderedIssue, email_html: str) -> None:
+def test_document_language(
+    browser: Browser, december_previewed: RenderedIssue, email_html: str
+) -> None:
     # (Image alts: test_logo_and_images_have_alt_text; December has no image to check.)
     with new_page(browser, 375) as page:
         load(page, email_html)
-        assert rendered.org.lang
-        assert page.evaluate("document.documentElement.lang") == rendered.org.lang
+        assert december_previewed.org.lang
+        assert page.evaluate("document.documentElement.lang") == december_previewed.org.lang
 
 
-def test_logo_and_images_have_alt_text(browser: Browser, tmp_path: Path) -> None:
+def test_logo_and_images_have_alt_text(browser: Browser, tmp_path: Path, make_project) -> None:
     """The December issue has no image: render one with a logo and an image to check alts."""
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    make_project(tmp_path, issues=False, members=None)
     org = tmp_path / "templates" / "organisation.toml"
     org.write_text(
         org.read_text(encoding="utf-8").replace(

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-from conftest import SEED
+from support.helpers import dry_run_in_process, run_check, text_and_html
+from support.projects import SEED
 
+from newsletter.common.config import Settings
 from newsletter.common.errors import TemplateError
 from newsletter.content.issue import parse_issue
 from newsletter.content.render import GMAIL_CLIP_BYTES, RenderedIssue, render_issue
@@ -186,3 +188,31 @@ def test_text_underline_fits_wide_characters() -> None:
     from newsletter.content.plaintext import underline
 
     assert underline("中文 News") == "中文 News\n========="  # 2 + 2 + 5 columns
+
+
+# ---- no false NOT READY ----------------------------------------------------------------------
+
+
+def test_long_multi_line_address_is_ready(project: Path, ready: Settings) -> None:
+    path = project / "templates" / "organisation.toml"
+    address = (
+        '"""West Midlands HealthTech Cluster, c/o Innovation Birmingham Campus,\n'
+        "Faraday Wharf, Holt Street, Birmingham Science Park Aston,\n"
+        'Birmingham B7 4BB, West Midlands, United Kingdom"""'
+    )
+    text = path.read_text("utf-8").splitlines()
+    text = [f"address = {address}" if line.startswith("address =") else line for line in text]
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    report = run_check(ready, "december-2023")
+    assert report.errors == [], report.errors
+    _, (message, *_) = dry_run_in_process(ready, "december-2023")
+    plain, html = text_and_html(message)
+    assert (
+        "c/o Innovation Birmingham Campus<br>Faraday Wharf, Holt Street, Birmingham Science Park "
+        "Aston<br>Birmingham B7 4BB"
+    ) in html
+    flat = " ".join(plain.split())
+    assert (
+        "c/o Innovation Birmingham Campus, Faraday Wharf, Holt Street, Birmingham Science Park "
+        "Aston, Birmingham B7 4BB, West Midlands"
+    ) in flat

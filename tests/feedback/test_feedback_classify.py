@@ -4,14 +4,13 @@ reported address, severity/status and the original Message-ID it refers to."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from support.projects import DATA
 
 from newsletter.feedback.bounces import severity
 from newsletter.feedback.classify import classify
 
-CORPUS = Path(__file__).parent / "data" / "feedback"
+CORPUS = DATA / "feedback"
 OWN, MAILTO = "david@wmhtc.co.uk", "unsubscribe@wmhtc.co.uk"
 
 # file, kind, address, status ("" if none), source of the failure, original Message-ID

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_send_cli import newsletter
+from support.helpers import newsletter
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -17,7 +17,7 @@ def env(**extra: str) -> dict[str, str]:
 
 def test_no_imap_server_configured(project: Path) -> None:
     """No mailbox to read: the journal's RCPT refusals are still acted on (see
-    test_newuser_safety), and one line says the mailbox was not read and what would add it."""
+    test_feedback_without_mailbox), and one line says the mailbox was not read and what would add it."""
     result = newsletter(project, env(NEWSLETTER_SMTP_HOST="mail.example.org"), "feedback")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if "IMAP" in line]

@@ -1,10 +1,10 @@
-"""`newsletter feedback` against a real Dovecot IMAP server on 127.0.0.1 (tests/dovecot.py):
+"""`newsletter feedback` against a real Dovecot IMAP server on 127.0.0.1 (tests/support/dovecot.py):
 TLS with a trustme certificate and plain to localhost, password sign-in, and the loop end to
 end — send to a local SMTP server, bounce into the mailbox, feedback, the next send skips
 exactly the suppressed members, a second run changes nothing, nothing is ever deleted.
 
 XOAUTH2 is tested against Dovecot's oauth2 passdb, which checks each bearer token at an
-RFC 7662 token introspection endpoint: a minimal one (http.server, below) stands in for the
+RFC 7662 token introspection endpoint: a minimal one (support/dovecot.py) stands in for the
 identity provider's, since only the IMAP side is under test here."""
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ import datetime as dt
 import email
 import json
 import sys
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
 
-import dovecot
 import pytest
-from smtp_servers import MisbehavingHandler, make_message, start_server
-from test_send_cli import env_for, newsletter
+from support import dovecot
+from support.helpers import cli_env, newsletter
+from support.projects import DATA
+from support.smtp_servers import MisbehavingHandler, make_message, start_server
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import ConfigError, MailboxError
@@ -31,51 +29,7 @@ from newsletter.mail.imap import connect, derived_host, imap_params, password_lo
 from newsletter.members.suppression import load_suppressed
 from newsletter.records.journal import Journal
 
-CORPUS = Path(__file__).parent / "data" / "feedback"
-pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
-
-
-GOOD_TOKEN = "access-token-good"
-
-
-class Introspection(BaseHTTPRequestHandler):
-    """RFC 7662: POST token=... → {"active": true, "username": ...} for the one good token."""
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        token = parse_qs(body).get("token", [""])[0]
-        active = token == GOOD_TOKEN
-        answer = {"active": True, "username": dovecot.USERNAME} if active else {"active": False}
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:  # keep the test output clean
-        pass
-
-
-@pytest.fixture(scope="module")
-def imap_server():
-    introspection = ThreadingHTTPServer(("127.0.0.1", 0), Introspection)
-    thread = threading.Thread(target=introspection.serve_forever, daemon=True)
-    thread.start()
-    server = dovecot.start(f"http://127.0.0.1:{introspection.server_port}/introspect")
-    try:
-        yield server
-    finally:
-        server.stop()
-        introspection.shutdown()
-        thread.join()
-
-
-@pytest.fixture
-def mailbox(imap_server):
-    imap_server.clear()
-    yield imap_server
-    imap_server.clear()
+CORPUS = DATA / "feedback"
 
 
 def imap_settings(settings: Settings, server, *, tls: bool = True) -> Settings:
@@ -171,7 +125,7 @@ def test_xoauth2_sign_in_with_a_token_callable(settings: Settings, mailbox) -> N
 
     def tokens() -> tuple[str, str]:
         calls.append(1)
-        return dovecot.USERNAME, GOOD_TOKEN
+        return dovecot.USERNAME, dovecot.GOOD_TOKEN
 
     report = run_feedback(settings, dry_run=True, authenticate=xoauth2_login(tokens))
     assert calls == [1] and [r.sender for r in report.replies] == ["jane@example.org"]
@@ -184,7 +138,7 @@ def test_xoauth2_sign_in_with_a_token_callable(settings: Settings, mailbox) -> N
 def test_oauth_sign_in_for_smtp_signs_in_to_imap_too(settings: Settings, mailbox) -> None:
     # NEWSLETTER_SMTP_AUTH=oauth2 with the IT department's token command: the same token
     # source SMTP uses gives IMAP its XOAUTH2 token (no IMAP password set).
-    command = f"{sys.executable} -c \"print('{GOOD_TOKEN}')\""
+    command = f"{sys.executable} -c \"print('{dovecot.GOOD_TOKEN}')\""
     settings = replace(
         imap_settings(settings, mailbox),
         imap_username="",
@@ -331,16 +285,11 @@ def test_send_bounce_feedback_then_the_next_send_skips_them(
     refused = members[7]  # refused at RCPT during the send
     handler = MisbehavingHandler(unknown=[refused])
     with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as smtp:
-        env = env_for(
+        env = cli_env(
             smtp,
             NEWSLETTER_UNSUBSCRIBE_URL="https://wmhtc.co.uk/u/{token}",
             NEWSLETTER_UNSUBSCRIBE_MAILTO="unsubscribe@wmhtc.co.uk",
-            NEWSLETTER_IMAP_HOST="127.0.0.1",
-            NEWSLETTER_IMAP_PORT=str(mailbox.tls_port),
-            NEWSLETTER_IMAP_SECURITY="ssl",
-            NEWSLETTER_IMAP_CAFILE=str(mailbox.cafile),
-            NEWSLETTER_IMAP_USERNAME=dovecot.USERNAME,
-            NEWSLETTER_IMAP_PASSWORD=dovecot.PASSWORD,
+            **dovecot.imap_env(mailbox),
         )
         sent = newsletter(project, env, "send", "december-2023", "--yes")
         assert sent.returncode == 1 and "Sent:      7" in sent.stdout, sent.stdout + sent.stderr
@@ -405,3 +354,54 @@ def test_send_bounce_feedback_then_the_next_send_skips_them(
     text = newsletter(project, env, "status", "december-2023").stdout
     assert "bounced 3 (hard 2, soft 1), complained 1, unsubscribed 1" in text
     assert sys.executable  # the CLI ran as a real process
+
+
+# -- feedback: a bounce for one address taken for another ---------------------------------
+
+NDR_FOR_JOANN = b"""From: Mail Delivery System <MAILER-DAEMON@mx.hospital.de>
+To: news@wmhtc.co.uk
+Subject: Undeliverable: Board meeting
+Date: Mon, 30 Nov 2026 09:31:07 +0100
+Message-ID: <ndr-1@mx.hospital.de>
+X-MS-Exchange-Message-Is-Ndr:
+Content-Type: multipart/mixed; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Delivery has failed to these recipients or groups:
+
+joann@hospital.de
+The email address you entered couldn't be found. 550 5.1.1 User unknown
+
+--b
+Content-Type: message/rfc822
+
+From: news@wmhtc.co.uk
+To: ann@hospital.de, joann@hospital.de
+Subject: Board meeting
+Message-ID: <board-1@wmhtc.co.uk>
+
+See you on Monday.
+--b--
+"""
+
+
+def test_a_bounce_for_joann_does_not_suppress_ann(project, mailbox, smtp_server):
+    # A bounce read from the returned original (new: failures_from_returned) took every
+    # To/Cc address whose text appeared *inside* the bounce's words: "joann@hospital.de"
+    # named "ann@hospital.de" too, and Ann, who never bounced, was suppressed.
+    members = ["ann@hospital.de", "joann@hospital.de"]
+    (project / "recipients.csv").write_text(
+        "email,first_name\n" + "".join(f"{a},M{n}\n" for n, a in enumerate(members)),
+        encoding="utf-8",
+    )
+    env = cli_env(smtp_server, **dovecot.imap_env(mailbox))
+    sent = newsletter(project, env, "send", "december-2023", "--yes")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    mailbox.append(NDR_FOR_JOANN)
+    run = newsletter(project, env, "feedback", "--since", "2020-01-01")
+    assert run.returncode == 0, run.stdout + run.stderr
+    suppressed = (project / "suppressed.csv").read_text(encoding="utf-8")
+    assert "joann@hospital.de" in suppressed
+    assert "\nann@hospital.de" not in suppressed, suppressed

@@ -21,14 +21,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import dovecot
 import pytest
-from smtp_servers import start_server
-from test_send_cli import env_for, newsletter
+from support import dovecot
+from support.helpers import cli_env, newsletter
+from support.projects import DATA
+from support.smtp_servers import start_server
 
 from newsletter.records.journal import Journal
 
-CORPUS = Path(__file__).parent / "data" / "feedback"
+CORPUS = DATA / "feedback"
 pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
 
 MEMBERS = [
@@ -39,22 +40,6 @@ MEMBERS = [
     "nadia.rossi@cdhealth.uk",  # says nothing
 ]
 STRANGER = "gareth.price@example.com"  # not a member; writes "unsubscribe"
-
-
-@pytest.fixture(scope="module")
-def imap_server():
-    server = dovecot.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def mailbox(imap_server):
-    imap_server.clear()
-    yield imap_server
-    imap_server.clear()
 
 
 def _message(name: str, replace: dict[str, str]) -> bytes:
@@ -72,16 +57,11 @@ def _sent_and_returned(project: Path, mailbox, tmp_path: Path) -> dict[str, str]
         encoding="utf-8",
     )
     with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as smtp:
-        env = env_for(
+        env = cli_env(
             smtp,
             NEWSLETTER_UNSUBSCRIBE_URL="https://wmhtc.co.uk/unsubscribe?token={token}",
             NEWSLETTER_UNSUBSCRIBE_MAILTO="unsubscribe@wmhtc.co.uk",
-            NEWSLETTER_IMAP_HOST="127.0.0.1",
-            NEWSLETTER_IMAP_PORT=str(mailbox.tls_port),
-            NEWSLETTER_IMAP_SECURITY="ssl",
-            NEWSLETTER_IMAP_CAFILE=str(mailbox.cafile),
-            NEWSLETTER_IMAP_USERNAME=dovecot.USERNAME,
-            NEWSLETTER_IMAP_PASSWORD=dovecot.PASSWORD,
+            **dovecot.imap_env(mailbox),
         )
         sent = newsletter(project, env, "send", "december-2023", "--yes")
         assert sent.returncode == 0, sent.stdout + sent.stderr
@@ -217,14 +197,7 @@ def test_before_any_send_feedback_reads_the_last_30_days_and_says_so(
     is not read from its first message; the last 30 days are, and the output says so."""
     import datetime as dt
 
-    env = {
-        "NEWSLETTER_IMAP_HOST": "127.0.0.1",
-        "NEWSLETTER_IMAP_PORT": str(mailbox.tls_port),
-        "NEWSLETTER_IMAP_SECURITY": "ssl",
-        "NEWSLETTER_IMAP_CAFILE": str(mailbox.cafile),
-        "NEWSLETTER_IMAP_USERNAME": dovecot.USERNAME,
-        "NEWSLETTER_IMAP_PASSWORD": dovecot.PASSWORD,
-    }
+    env = dovecot.imap_env(mailbox)
     imap = mailbox.client()
     try:
         old = _message("human-reply.eml", {}).replace(b"\n", b"\r\n")

@@ -12,11 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import dovecot
-import pytest
-from test_send_cli import newsletter
-
-pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
+from support import dovecot
+from support.helpers import newsletter
 
 # RFC 2047 lets a sender put any byte in a subject: ESC (=1B) included.
 HOSTILE_SUBJECT = (
@@ -25,18 +22,8 @@ HOSTILE_SUBJECT = (
 )
 
 
-@pytest.fixture(scope="module")
-def imap_server():
-    server = dovecot.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def test_a_hostile_subject_is_shown_as_text(project: Path, imap_server) -> None:
-    imap_server.clear()
-    imap_server.append(
+def test_a_hostile_subject_is_shown_as_text(project: Path, mailbox) -> None:
+    mailbox.append(
         (
             "From: Someone <someone@example.com>\r\n"
             "To: news@wmhtc.co.uk\r\n"
@@ -51,18 +38,10 @@ def test_a_hostile_subject_is_shown_as_text(project: Path, imap_server) -> None:
     env.update(
         NEWSLETTER_FROM="Cluster News <news@wmhtc.co.uk>",
         NEWSLETTER_SMTP_HOST="mail.example.org",
-        NEWSLETTER_IMAP_HOST="127.0.0.1",
-        NEWSLETTER_IMAP_PORT=str(imap_server.tls_port),
-        NEWSLETTER_IMAP_SECURITY="ssl",
-        NEWSLETTER_IMAP_CAFILE=str(imap_server.cafile),
-        NEWSLETTER_IMAP_USERNAME=dovecot.USERNAME,
-        NEWSLETTER_IMAP_PASSWORD=dovecot.PASSWORD,
+        **dovecot.imap_env(mailbox),
         COLUMNS="200",
     )
-    try:
-        result = newsletter(project, env, "feedback", "--dry-run", "--since", "2023-01-01")
-    finally:
-        imap_server.clear()
+    result = newsletter(project, env, "feedback", "--dry-run", "--since", "2023-01-01")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "\x1b" not in result.stdout + result.stderr
     # The subject as the sender wrote it, markup and all, minus the control characters.

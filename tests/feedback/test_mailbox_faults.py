@@ -1,17 +1,10 @@
-"""`newsletter feedback` against the mail a real chair's Microsoft 365 or Google mailbox holds
-after a bulletin to 1,000 members: every kind of bounce (with and without an RFC 3464 report),
-delay warnings, complaints, out-of-office replies in four languages with and without their
-headers, unsubscribe requests from mail clients, people's replies quoting the whole bulletin,
-odd MIME, and years of ordinary mail — in a real Dovecot (tests/dovecot.py), through a
-connection that drops mid-run, and in folders with non-ASCII names.
-
-Each message below is written for this project after the formats these systems send
-(Exchange Online / Microsoft 365 NDRs, Gmail's "Address not found", Sendmail's "Returned
-mail", Exim's delay warning, RFC 3464/3834/5965); names and domains are fictional."""
+"""`newsletter feedback` against a real Dovecot (the session's, support/dovecot.py) holding
+what comes back after a bulletin to 1,000 members (support/feedback_mail.py) among years of
+ordinary mail: through a connection that drops mid-run or while moving, in folders with
+non-ASCII names, on a server without MOVE, with a message the server fails on."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import imaplib
 import socket
@@ -19,555 +12,41 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-import dovecot
 import pytest
-from smtp_servers import make_message
+from support import dovecot
+from support.feedback_mail import (
+    MAILTO,
+    OOO_SUBJECTS,
+    OWN,
+    SLUG,
+    arf,
+    dmarc_failure_report,
+    exchange_delayed,
+    exchange_ndr_html,
+    exchange_ndr_text,
+    exim_delay_warning,
+    gmail_address_not_found,
+    gmail_reply,
+    mailto_unsubscribe,
+    member,
+    mid,
+    ordinary,
+    out_of_office,
+    outlook_html_reply,
+    read_receipt,
+    sendmail_headers_only,
+)
+from support.smtp_servers import make_message
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import MailboxError
-from newsletter.feedback.classify import classify
 from newsletter.feedback.run import run_feedback
 from newsletter.members.suppression import load_suppressed
 from newsletter.records.journal import Journal
 
-OWN = "chair@wmhtc.co.uk"
-MAILTO = "unsubscribe@wmhtc.co.uk"
-SLUG = "december-2023"
-
-
-def mid(n: int) -> str:
-    """The Message-ID the journal recorded for member ``n``."""
-    return f"<20231214091228.{n}.a1b2c3@wmhtc.co.uk>"
-
-
-def member(n: int) -> str:
-    return f"member{n}@nghealth.uk"
-
-
-def bulletin_headers(to: str, message_id: str) -> str:
-    return (
-        f"From: West Midlands HealthTech Cluster <{OWN}>\nTo: <{to}>\n"
-        "Subject: Cluster News: December 2023\nDate: Thu, 14 Dec 2023 09:12:28 +0000\n"
-        f"Message-ID: {message_id}\n"
-        f"List-Unsubscribe: <https://wmhtc.co.uk/u/T0K3N>, <mailto:{MAILTO}?subject=unsubscribe>\n"
-        "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
-    )
-
-
-BULLETIN_TEXT = (
-    "Dear member,\n\nWelcome to the December bulletin.\n\n"
-    "Unsubscribe: https://wmhtc.co.uk/u/T0K3N\n"
-    "West Midlands HealthTech Cluster, 1 Main Street, Birmingham B1 1AA\n"
-)
-
-
-# --- what comes back -----------------------------------------------------------------------
-
-
-def exchange_ndr_html(to: str, message_id: str) -> str:
-    """Exchange Online NDR as some tenants deliver it: HTML and the original attached, no
-    message/delivery-status part, Auto-Submitted and In-Reply-To set, sender not postmaster."""
-    local, domain = to.split("@")
-    return f"""From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@wmhtc.onmicrosoft.com>
-To: <{OWN}>
-Date: Thu, 14 Dec 2023 09:12:40 +0000
-Subject: Undeliverable: Cluster News: December 2023
-Message-ID: <ndr-{local}@DB9PR07MB8712.eurprd07.prod.outlook.com>
-In-Reply-To: {message_id}
-References: {message_id}
-Auto-Submitted: auto-replied
-X-MS-Exchange-Message-Is-Ndr:
-Content-Language: en-GB
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="b1"
-
---b1
-Content-Type: text/html; charset="utf-8"
-Content-Transfer-Encoding: quoted-printable
-
-<html><body><p><b><font color=3D"#000066">Your message to {to} couldn't b=
-e delivered.</font></b></p>
-<p>{local} wasn't found at {domain}.</p>
-<p><b>Diagnostic information for administrators:</b></p>
-<p>Generating server: DB9PR07MB8712.eurprd07.prod.outlook.com<br>
-{to}<br>Remote server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient =
-not found by SMTP address lookup'</p></body></html>
-
---b1
-Content-Type: message/rfc822
-
-{bulletin_headers(to, message_id)}
-{BULLETIN_TEXT}
---b1--
-"""
-
-
-def exchange_ndr_text(to: str, message_id: str) -> str:
-    """Exchange on-premises: "Delivery has failed to these recipients or groups", plain
-    text and the original, no report part."""
-    return f"""From: postmaster@nghealth.uk
-To: {OWN}
-Date: Thu, 14 Dec 2023 09:12:40 +0000
-Subject: Undeliverable: Cluster News: December 2023
-In-Reply-To: {message_id}
-Auto-Submitted: auto-replied
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="b1"
-
---b1
-Content-Type: text/plain; charset="us-ascii"
-
-Delivery has failed to these recipients or groups:
-
-{to}
-The e-mail address you entered couldn't be found. Please check the recipient's e-mail
-address and try to resend the message.
-
-Diagnostic information for administrators:
-
-Generating server: mail.nghealth.uk
-
-{to}
-#550 5.1.1 RESOLVER.ADR.RecipientNotFound; not found ##
-
---b1
-Content-Type: message/rfc822
-
-{bulletin_headers(to, message_id)}
-{BULLETIN_TEXT}
---b1--
-"""
-
-
-def sendmail_headers_only(to: str, message_id: str) -> str:
-    """An old Sendmail: the recipient appears only in the returned headers."""
-    return f"""Return-Path: <>
-From: Mail Delivery Subsystem <MAILER-DAEMON@mail.oldhost.co.uk>
-To: {OWN}
-Subject: Returned mail: see transcript for details
-Date: Thu, 14 Dec 2023 09:13:00 +0000
-Content-Type: text/plain
-
-The original message was received at Thu, 14 Dec 2023 09:12:59 GMT
-from mail.wmhtc.co.uk [198.51.100.4]
-
-   ----- The following addresses had permanent fatal errors -----
-(reason: 550 5.1.1 User unknown)
-
-   ----- Transcript of session follows -----
-... while talking to mx.oldhost.co.uk.:
->>> RCPT To:<j.smith>
-<<< 550 5.1.1 User unknown
-
-   ----- Original message headers follow -----
-
-{bulletin_headers(to, message_id)}"""
-
-
-def gmail_address_not_found(to: str, message_id: str, *, encode_report: bool = False) -> str:
-    report = (
-        "Reporting-MTA: dns; googlemail.com\n\n"
-        f"Final-Recipient: rfc822; {to}\nAction: failed\nStatus: 5.1.1\n"
-        "Diagnostic-Code: smtp; 550-5.1.1 The email account that you tried to reach does not\n"
-        " exist. https://support.google.com/mail/?p=NoSuchUser a1-20020a.1 - gsmtp\n"
-    )
-    if encode_report:  # some MTAs base64 the report part
-        report = (
-            "Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(report.encode()).decode()
-        )
-    else:
-        report = "\n" + report
-    return f"""Return-Path: <>
-From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
-To: {OWN}
-X-Failed-Recipients: {to}
-Subject: Delivery Status Notification (Failure)
-Date: Thu, 14 Dec 2023 01:12:40 -0800
-MIME-Version: 1.0
-Content-Type: multipart/report; boundary="000abc"; report-type=delivery-status
-
---000abc
-Content-Type: text/plain; charset="UTF-8"
-
-** Address not found **
-
-Your message wasn't delivered to {to} because the address couldn't be found, or is unable
-to receive mail.
-
---000abc
-Content-Type: message/delivery-status
-{report}
---000abc
-Content-Type: message/rfc822
-
-{bulletin_headers(to, message_id)}
-{BULLETIN_TEXT}
---000abc--
-"""
-
-
-def exim_delay_warning(to: str) -> str:
-    """Exim's "still trying" warning: no report part, no original, a 4xx reply inside."""
-    return f"""Return-path: <>
-From: Mail Delivery System <Mailer-Daemon@mx1.cdhealth.uk>
-To: {OWN}
-Subject: Warning: message 1rDkqT-0003Xy-2m delayed 24 hours
-Auto-Submitted: auto-replied
-Date: Fri, 15 Dec 2023 09:13:00 +0000
-Content-Type: text/plain; charset=us-ascii
-
-This message was created automatically by mail delivery software.
-A message that you sent has not yet been delivered to one or more of its
-recipients after more than 24 hours on the queue on mx1.cdhealth.uk.
-
-The message identifier is:     1rDkqT-0003Xy-2m
-The subject of the message is: Cluster News: December 2023
-
-The address to which the message has not yet been delivered is:
-
-  {to}
-    host mail.cdhealth.uk [203.0.113.5]
-    Delay reason: SMTP error from remote mail server after RCPT TO:<{to}>:
-    451 4.7.1 Greylisted, please try again later
-
-No action is required on your part. Delivery attempts will continue for
-some time, and this warning may be repeated at intervals if the message
-remains undelivered. Eventually the mail delivery software will give up,
-and when that happens, the message will be returned to you.
-"""
-
-
-def exchange_delayed(to: str, message_id: str) -> str:
-    return f"""From: postmaster@wmhtc.onmicrosoft.com
-To: {OWN}
-Date: Thu, 14 Dec 2023 21:12:40 +0000
-Subject: Delivery delayed:Cluster News: December 2023
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="r1"
-
---r1
-Content-Type: text/plain; charset=us-ascii
-
-Delivery is delayed to these recipients or groups:
-
-{to}
-
---r1
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns;AM9PR07MB7345.eurprd07.prod.outlook.com
-
-Final-Recipient: rfc822;{to}
-Action: delayed
-Status: 4.4.7
-Diagnostic-Code: smtp;400 4.4.7 Message delayed
-
---r1
-Content-Type: text/rfc822-headers
-
-{bulletin_headers(to, message_id)}
---r1--
-"""
-
-
-def arf(to: str, message_id: str) -> str:
-    return f"""From: staff@hotmail.com
-To: {OWN}
-Subject: complaint about message from 198.51.100.4
-Date: Fri, 15 Dec 2023 09:13:00 +0000
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=feedback-report; boundary="arf"
-
---arf
-Content-Type: text/plain; charset="US-ASCII"
-
-This is an email abuse report for an email message received from IP 198.51.100.4.
-
---arf
-Content-Type: message/feedback-report
-
-Feedback-Type: abuse
-User-Agent: SomeGenerator/1.0
-Version: 1
-Original-Mail-From: <{OWN}>
-Arrival-Date: Thu, 14 Dec 2023 09:12:30 +0000
-
---arf
-Content-Type: message/rfc822
-
-{bulletin_headers("redacted@hotmail.com", message_id)}
-{BULLETIN_TEXT}
---arf--
-"""
-
-
-def dmarc_failure_report(to: str, message_id: str) -> str:
-    """An RFC 6591 DMARC failure report: ARF form, Feedback-Type auth-failure, about a
-    bulletin a member's server forwarded. Sent to the domain's ruf= address — in a small
-    organisation, often the chair's own mailbox."""
-    return f"""From: noreply-dmarc-support@google.com
-To: {OWN}
-Subject: Report Domain: wmhtc.co.uk Submitter: google.com
-Date: Fri, 15 Dec 2023 09:13:00 +0000
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=feedback-report; boundary="ruf"
-
---ruf
-Content-Type: text/plain; charset="US-ASCII"
-
-This is an authentication failure report for an email message received from IP
-203.0.113.77 on Thu, 14 Dec 2023 09:13:00 +0000.
-
---ruf
-Content-Type: message/feedback-report
-
-Feedback-Type: auth-failure
-User-Agent: DMARC-Reporter/1.0
-Version: 1
-Original-Mail-From: <{OWN}>
-Original-Rcpt-To: <{to}>
-Arrival-Date: Thu, 14 Dec 2023 09:13:00 +0000
-Source-IP: 203.0.113.77
-Reported-Domain: wmhtc.co.uk
-Auth-Failure: dmarc
-Delivery-Result: reject
-
---ruf
-Content-Type: text/rfc822-headers
-
-{bulletin_headers(to, message_id)}
---ruf--
-"""
-
-
-def read_receipt(sender: str, message_id: str) -> str:
-    """An RFC 8098 read receipt, as Outlook sends it."""
-    return f"""From: A Member <{sender}>
-To: {OWN}
-Subject: Read: Cluster News: December 2023
-Date: Fri, 15 Dec 2023 09:13:00 +0000
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=disposition-notification; boundary="mdn"
-
---mdn
-Content-Type: text/plain; charset="utf-8"
-
-Your message was read on Friday, 15 December 2023 09:13:00 (UTC+00:00).
-
---mdn
-Content-Type: message/disposition-notification
-
-Final-Recipient: rfc822;{sender}
-Original-Message-ID: {message_id}
-Disposition: manual-action/MDN-sent-manually; displayed
-
---mdn--
-"""
-
-
-OOO_SUBJECTS = {
-    "en": "Automatic reply: Cluster News: December 2023",
-    "de": "=?iso-8859-1?Q?Automatische_Antwort:_Cluster_News?=",
-    "de-abwesend": "Abwesend: Cluster News: December 2023",
-    "fr": "=?utf-8?Q?R=C3=A9ponse_automatique=C2=A0:_Cluster_News?=",
-    "fr-absent": "Absent du bureau : Cluster News",
-    "nl": "Automatisch antwoord: Cluster News: December 2023",
-    "nl-afwezig": "Afwezig: Cluster News: December 2023",
-}
-
-
-def out_of_office(sender: str, message_id: str, lang: str, headers: str = "") -> str:
-    return f"""From: {sender}
-To: {OWN}
-Subject: {OOO_SUBJECTS[lang]}
-Date: Thu, 14 Dec 2023 09:13:00 +0000
-In-Reply-To: {message_id}
-{headers}MIME-Version: 1.0
-Content-Type: text/plain; charset=iso-8859-1
-
-I am out of the office until 2 January. For urgent matters please remove me from
-the thread and contact my colleague.
-"""
-
-
-def gmail_reply(sender: str, message_id: str, first_line: str, subject: str = "") -> str:
-    """A reply from Gmail: multipart/alternative, quoting the whole bulletin (with the
-    member's own unsubscribe link in it) under what was typed."""
-    quoted = "".join(f"> {line}\n" for line in BULLETIN_TEXT.splitlines())
-    return f"""From: A Member <{sender}>
-To: {OWN}
-Subject: {subject or "Re: Cluster News: December 2023"}
-Date: Fri, 15 Dec 2023 09:13:00 +0000
-Message-ID: <CAreply{abs(hash(sender + first_line))}@mail.gmail.com>
-In-Reply-To: {message_id}
-References: {message_id}
-MIME-Version: 1.0
-Content-Type: multipart/alternative; boundary="alt"
-
---alt
-Content-Type: text/plain; charset="UTF-8"
-
-{first_line}
-
-On Thu, 14 Dec 2023 at 09:12, West Midlands HealthTech Cluster <{OWN}> wrote:
-{quoted}
---alt
-Content-Type: text/html; charset="UTF-8"
-
-<div dir="ltr">{first_line}</div><br><div class="gmail_quote"><blockquote>
-<a href="https://wmhtc.co.uk/u/T0K3N">Unsubscribe</a></blockquote></div>
---alt--
-"""
-
-
-def outlook_html_reply(sender: str, message_id: str, first_line: str) -> str:
-    """Outlook replying in HTML only, base64, the bulletin quoted below the line."""
-    html = (
-        '<html><head><style>p.MsoNormal{margin:0}</style></head><body><div class="WordSection1">'
-        f'<p class="MsoNormal">{first_line}<o:p></o:p></p>'
-        '<div style="border-top:solid #E1E1E1 1.0pt"><p><b>From:</b> West Midlands HealthTech '
-        f"Cluster &lt;{OWN}&gt;</p></div><p>Dear member,</p>"
-        '<p><a href="https://wmhtc.co.uk/u/T0K3N">Unsubscribe</a></p></div></body></html>'
-    )
-    return f"""From: A Member <{sender}>
-To: {OWN}
-Subject: RE: Cluster News: December 2023
-Date: Fri, 15 Dec 2023 09:13:00 +0000
-In-Reply-To: {message_id}
-Thread-Topic: Cluster News: December 2023
-MIME-Version: 1.0
-Content-Type: text/html; charset="utf-8"
-Content-Transfer-Encoding: base64
-
-{base64.encodebytes(html.encode()).decode()}"""
-
-
-def mailto_unsubscribe(
-    sender: str, subject: str = "unsubscribe", headers: str = "", to: str = MAILTO
-) -> str:
-    """What a mail client's List-Unsubscribe button sends (Gmail's words)."""
-    return f"""From: {sender}
-To: {to}
-Subject: {subject}
-Date: Fri, 15 Dec 2023 09:13:00 +0000
-{headers}MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-This message was automatically generated by Gmail.
-"""
-
-
-def ordinary(n: int) -> str:
-    return f"""From: Colleague {n} <colleague{n}@wmhtc.co.uk>
-To: {OWN}
-Subject: Board papers {n}
-Date: Mon, 12 Jun 2023 10:00:00 +0100
-Message-ID: <board{n}@wmhtc.co.uk>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-
-Papers attached.
-"""
-
-
-# --- classification, message by message -----------------------------------------------------
-
-M = member(1)
-CLASSIFIED = [
-    # (name, message, kind, failed address or "", severity or "")
-    ("exchange NDR as HTML, no report part", exchange_ndr_html(M, mid(1)), "hard-bounce", M, "hard"),
-    ("exchange NDR plain text, no report part", exchange_ndr_text(M, mid(1)), "hard-bounce", M, "hard"),
-    ("recipient only in the returned headers", sendmail_headers_only(M, mid(1)), "hard-bounce", M, "hard"),
-    ("Gmail address not found", gmail_address_not_found(M, mid(1)), "hard-bounce", M, "hard"),
-    ("report part base64-encoded", gmail_address_not_found(M, mid(1), encode_report=True),
-     "hard-bounce", M, "hard"),
-    ("Exim delay warning", exim_delay_warning(M), "delayed", M, "delay"),
-    ("Exchange delivery delayed", exchange_delayed(M, mid(1)), "delayed", M, "delay"),
-    ("multipart reply, first line Unsubscribe", gmail_reply(M, mid(1), "Unsubscribe"),
-     "unsubscribe", "", ""),
-    ("Outlook HTML-only reply, first line Unsubscribe", outlook_html_reply(M, mid(1), "Unsubscribe"),
-     "unsubscribe", "", ""),
-    ("German reply prefix", mailto_unsubscribe(M, "AW: Unsubscribe", to=OWN), "unsubscribe", "", ""),
-    ("mail client unsubscribe marked auto-generated",
-     mailto_unsubscribe(M, headers="Auto-Submitted: auto-generated\n"), "unsubscribe", "", ""),
-    ("DMARC failure report (ARF, auth-failure)", dmarc_failure_report(M, mid(1)),
-     "auto-reply", "", ""),
-    ("read receipt", read_receipt(M, mid(1)), "auto-reply", "", ""),
-    ("reply quoting the bulletin", gmail_reply(M, mid(1), "Thanks, a great issue!"), "reply", "", ""),
-    ("HTML reply quoting the bulletin", outlook_html_reply(M, mid(1), "See you in March"),
-     "reply", "", ""),
-    ("free-text removal request (README: a reply)",
-     gmail_reply(M, mid(1), "Please remove me from your list"), "reply", "", ""),
-] + [
-    (f"out of office ({lang}{', Exchange header' if hdr else ''})",
-     out_of_office(M, mid(1), lang, hdr), "auto-reply", "", "")
-    for lang in OOO_SUBJECTS
-    for hdr in ("", "X-Auto-Response-Suppress: All\n")
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("message", "kind", "address", "level"),
-    [case[1:] for case in CLASSIFIED],
-    ids=[case[0] for case in CLASSIFIED],
-)
-def test_real_world_mail_is_classified_as_what_it_is(
-    message: str, kind: str, address: str, level: str
-) -> None:
-    data = message.replace("\n", "\r\n").encode("utf-8")
-    fb = classify(data, unsubscribe_mailto=MAILTO, own_address=OWN)
-    assert fb.kind == kind, (fb.kind, fb.detail)
-    if address:
-        assert [(f.address, f.severity) for f in fb.failures] == [(address, level)]
-    if kind == "unsubscribe":
-        assert fb.addresses == (M,)
-
-
-def test_a_bounce_with_a_huge_attachment_is_read_without_scanning_it() -> None:
-    # flufl.bounce's generic detectors scan every body line: 20 MB of base64 took ~10 s.
-    # Counted in regex calls, not seconds (no wall-clock assertions): the attachment is
-    # emptied before any detector sees it.
-    big = base64.encodebytes(b"\x00" * 6_000_000).decode()
-    message = exchange_ndr_html(M, mid(1)).replace(
-        "--b1--",
-        f"--b1\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n{big}\n--b1--",
-    )
-    from email import message_from_bytes, policy
-
-    from newsletter.feedback import classify as feedback
-
-    parsed = message_from_bytes(message.encode(), policy=policy.compat32)
-    feedback._drop_attachments(parsed)
-    assert all(
-        len(part.get_payload()) == 0
-        for part in parsed.walk()
-        if part.get_content_type() == "application/pdf"
-    )
-    fb = classify(message.encode())
-    assert fb.kind == "hard-bounce" and fb.failures[0].address == M
-
-
 # --- the mailbox: Dovecot -----------------------------------------------------------------
 
 needs_dovecot = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
-
-
-@pytest.fixture(scope="module")
-def imap_server():
-    if not dovecot.available():
-        pytest.skip("dovecot-imapd not installed")
-    server = dovecot.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def mailbox(imap_server):
-    imap_server.clear()
-    yield imap_server
-    imap_server.clear()
 
 
 def fill(server, messages: list[str | bytes], folder: str = "INBOX", *, when=None) -> None:
@@ -803,7 +282,7 @@ class DroppingProxy:
 def test_server_gone_mid_run_is_one_line_and_the_rerun_does_everything_once(
     project: Path, settings: Settings, mailbox
 ) -> None:
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     settings = imap_settings(settings, mailbox)
     sent_to(settings, 300)
@@ -925,55 +404,6 @@ def test_starttls_on_the_implicit_tls_port_names_the_security_setting(
     assert "NEWSLETTER_IMAP_SECURITY" in message and "993 is ssl" in message
 
 
-def outlook_com_ndr(to: str, message_id: str) -> str:
-    """Outlook.com / Hotmail refusing an address that does not exist: 550 5.5.0."""
-    return f"""From: postmaster@outlook.com
-To: {OWN}
-Date: Thu, 14 Dec 2023 09:12:41 +0000
-Subject: Undeliverable: Cluster News: December 2023
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="o1"
-
---o1
-Content-Type: text/plain; charset="us-ascii"
-
-Delivery has failed to these recipients or groups:
-
-{to}
-The email address you entered couldn't be found.
-
---o1
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns;AM6PR02MB4567.eurprd02.prod.outlook.com
-
-Final-Recipient: rfc822;{to}
-Action: failed
-Status: 5.5.0
-Diagnostic-Code: smtp;550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302)
- [AM7EUR03FT123.eop-EUR03.prod.protection.outlook.com]
-
---o1
-Content-Type: text/rfc822-headers
-
-{bulletin_headers(to, message_id)}
---o1--
-"""
-
-
-def test_outlook_com_mailbox_unavailable_is_a_hard_bounce() -> None:
-    fb = classify(outlook_com_ndr("gone@hotmail.co.uk", mid(3)).encode())
-    assert fb.kind == "hard-bounce"
-    assert [(f.address, f.severity, f.status) for f in fb.failures] == [
-        ("gone@hotmail.co.uk", "hard", "5.5.0")
-    ]
-    # A 5.5.0 that does not say the address is gone stays soft (counted, not suppressed).
-    other = outlook_com_ndr("x@hotmail.co.uk", mid(3)).replace(
-        "Requested action not taken: mailbox unavailable", "Syntax error in parameters"
-    )
-    assert classify(other.encode()).kind == "soft-bounce"
-
-
 @needs_dovecot
 def test_inbox_spelt_inbox_is_the_same_folder_to_the_memory(settings: Settings, mailbox) -> None:
     # A chair on Microsoft 365 writes NEWSLETTER_IMAP_FOLDER=Inbox, as Outlook shows it,
@@ -984,44 +414,6 @@ def test_inbox_spelt_inbox_is_the_same_folder_to_the_memory(settings: Settings, 
     assert len(run_feedback(settings).replies) == 1
     again = run_feedback(replace(settings, imap_folder="Inbox"))
     assert again.replies == [] and again.already_processed == 1 and again.folder == "INBOX"
-
-
-def test_outlook_conditional_comments_are_not_the_first_line() -> None:
-    html = (
-        "<html><body><!--[if gte mso 9]><xml><o:OfficeDocumentSettings><o:PixelsPerInch>96"
-        "</o:PixelsPerInch></o:OfficeDocumentSettings></xml><![endif]-->"
-        "<p class=MsoNormal>Unsubscribe<o:p></o:p></p></body></html>"
-    )
-    message = (
-        f"From: A Member <{M}>\nTo: {OWN}\nSubject: RE: Cluster News\n"
-        f"Content-Type: text/html; charset=utf-8\n\n{html}\n"
-    )
-    assert classify(message.encode(), own_address=OWN).kind == "unsubscribe"
-
-
-def test_a_forward_titled_returned_mail_is_not_a_bounce() -> None:
-    # A member forwards the bulletin as an attachment under a bounce-like subject: no word
-    # of a failure in it, so nobody's address is counted as bouncing.
-    message = f"""From: A Member <{M}>
-To: {OWN}
-Subject: Returned mail
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="f"
-
---f
-Content-Type: text/plain; charset=utf-8
-
-Sending this back to you with my comments on the events, {M}.
-
---f
-Content-Type: message/rfc822
-
-{bulletin_headers(M, mid(1))}
-{BULLETIN_TEXT}
---f--
-"""
-    fb = classify(message.encode(), own_address=OWN)
-    assert fb.kind == "reply" and fb.failures == ()
 
 
 @needs_dovecot
@@ -1115,47 +507,6 @@ def test_move_without_move_removes_only_the_copied_messages(
     server.clear()
 
 
-def test_a_bounce_about_the_group_a_member_address_expands_to_is_not_the_member() -> None:
-    # The bulletin went to info@ (a member organisation's group); Exchange reports that
-    # one of the group's people is gone. info@ itself still works: not a hard bounce for it.
-    group = "info@cdhealth.uk"
-    message = (
-        exchange_ndr_text(group, mid(4))
-        .replace(f"\n{group}\nThe e-mail", "\nleft.last.year@cdhealth.uk\nThe e-mail")
-        .replace(f"\n{group}\n#550", "\nleft.last.year@cdhealth.uk\n#550")
-    )
-    assert "left.last.year@cdhealth.uk" in message
-    fb = classify(message.encode(), own_address=OWN)
-    assert fb.kind == "reply" and fb.failures == ()  # listed for the chair, nobody suppressed
-    # The same bounce naming the member's own address is the member's hard bounce.
-    assert classify(exchange_ndr_text(group, mid(4)).encode()).kind == "hard-bounce"
-
-
-def test_a_bounce_quoting_the_message_id_in_its_words_still_names_its_sole_recipient() -> None:
-    message = f"""From: postmaster@mail.nghealth.uk
-To: {OWN}
-Subject: Undeliverable: Cluster News: December 2023
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="b"
-
---b
-Content-Type: text/plain
-
-Your message could not be delivered.
-Original message ID: {mid(6)}
-Remote server said: 550 5.1.1 User unknown
-
---b
-Content-Type: message/rfc822
-
-{bulletin_headers(member(6), mid(6))}
-{BULLETIN_TEXT}
---b--
-"""
-    fb = classify(message.encode(), own_address=OWN)
-    assert [(f.address, f.severity) for f in fb.failures] == [(member(6), "hard")]
-
-
 @needs_dovecot
 def test_connection_lost_while_signing_in_is_not_called_a_wrong_password(
     settings: Settings, mailbox
@@ -1170,16 +521,3 @@ def test_connection_lost_while_signing_in_is_not_called_a_wrong_password(
     message = str(caught.value)
     assert message.startswith(f"127.0.0.1:{proxy.listen_port}: connection lost while signing in")
     assert "refused" not in message and "run newsletter feedback again" in message
-
-
-def test_a_generic_status_defers_to_the_servers_specific_code() -> None:
-    from newsletter.feedback.bounces import severity
-
-    # Policy (5.7.1) though the words say "recipient address rejected": not a gone address.
-    policy_block = "smtp; 550 5.7.1 <a@b.uk>: Recipient address rejected: Access denied"
-    assert severity("5.0.0", policy_block) == "soft"
-    assert (
-        severity("5.0.0", "smtp; 550 5.1.1 <a@b.uk>: Recipient address rejected: User unknown")
-        == "hard"
-    )
-    assert severity("5.0.0", "smtp; 550 User unknown") == "hard"

@@ -6,25 +6,13 @@ AUTHENTICATE PLAIN (RFC 4616) carries UTF-8. Real Dovecot over implicit TLS.
 
 from __future__ import annotations
 
-import dovecot
 import pytest
+from support import dovecot
 
 from newsletter.common.errors import MailboxError
 from newsletter.mail.imap import ImapParams, connect, password_login
 
-pytestmark = pytest.mark.skipif(not dovecot.available(), reason="dovecot-imapd not installed")
-
-USER = "chair"
-SECRET = "Grüße-2026"
-
-
-@pytest.fixture(scope="module")
-def server():
-    running = dovecot.start(users={USER: SECRET})
-    try:
-        yield running
-    finally:
-        running.stop()
+USER, SECRET = dovecot.UTF8_USER, dovecot.UTF8_PASSWORD  # an account of the session's Dovecot
 
 
 def _params(server) -> ImapParams:
@@ -39,8 +27,8 @@ def _params(server) -> ImapParams:
     )
 
 
-def test_a_utf8_password_signs_in(server) -> None:
-    box = connect(_params(server), password_login(USER, SECRET))
+def test_a_utf8_password_signs_in(imap_server) -> None:
+    box = connect(_params(imap_server), password_login(USER, SECRET))
     try:
         box.open_folder("INBOX", readonly=True)
         assert box.uids() == []
@@ -48,9 +36,9 @@ def test_a_utf8_password_signs_in(server) -> None:
         box.close()
 
 
-def test_a_wrong_utf8_password_is_one_line_that_shows_none_of_it(server) -> None:
+def test_a_wrong_utf8_password_is_one_line_that_shows_none_of_it(imap_server) -> None:
     with pytest.raises(MailboxError) as caught:
-        connect(_params(server), password_login(USER, "Grüße-2025"))
+        connect(_params(imap_server), password_login(USER, "Grüße-2025"))
     text = str(caught.value)
     assert "sign-in refused" in text and "\n" not in text
     assert "ü" not in text and "ß" not in text and "position" not in text

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import settings_for, tls_settings
-from smtp_servers import (
+from support.helpers import settings_for, tls_settings
+from support.smtp_servers import (
     PASSWORD,
     MisbehavingHandler,
     Server,
@@ -27,18 +26,6 @@ from newsletter.sending.message import OutgoingMessage
 SENDER = "news@example.org"
 
 
-@pytest.fixture
-def plain() -> Iterator[Server]:
-    with start_server() as server:
-        yield server
-
-
-@pytest.fixture
-def starttls_auth(tmp_path: Path) -> Iterator[Server]:
-    with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        yield server
-
-
 def assert_clean(error: DeliveryError, server_port: int) -> None:
     text = str(error)
     assert f"127.0.0.1:{server_port}" in text
@@ -47,31 +34,31 @@ def assert_clean(error: DeliveryError, server_port: int) -> None:
         assert PASSWORD not in shown
 
 
-def test_starttls_with_auth_delivers(starttls_auth: Server) -> None:
-    transport = SmtpTransport(tls_settings(starttls_auth))
+def test_starttls_with_auth_delivers(smtp_server: Server) -> None:
+    transport = SmtpTransport(tls_settings(smtp_server))
     msg = make_message("Ada@example.org", 1)
     try:
         reply = transport.send(msg, SENDER)
     finally:
         transport.close()
     assert reply == "250 2.0.0 Ok: queued"
-    [received] = starttls_auth.handler.messages
+    [received] = smtp_server.handler.messages
     assert received.rcpts == ("Ada@example.org",)
     assert received.mail_from == SENDER
     assert received.data == msg.data  # dot-stuffing undone, CRLF kept
     assert PASSWORD not in repr(transport)
 
 
-def test_bad_password_fails_fast_without_showing_it(starttls_auth: Server) -> None:
-    transport = SmtpTransport(tls_settings(starttls_auth, smtp_password="wrong-" + PASSWORD))
+def test_bad_password_fails_fast_without_showing_it(smtp_server: Server) -> None:
+    transport = SmtpTransport(tls_settings(smtp_server, smtp_password="wrong-" + PASSWORD))
     with pytest.raises(DeliveryError) as caught:
         transport.send(make_message("ada@example.org"), SENDER)
     assert "535" in str(caught.value)  # the server's refusal, not a hang until the timeout
     assert "NEWSLETTER_SMTP_PASSWORD" in str(caught.value)
     assert "wrong-" not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
-    assert_clean(caught.value, starttls_auth.port)
-    assert starttls_auth.handler.messages == []
+    assert_clean(caught.value, smtp_server.port)
+    assert smtp_server.handler.messages == []
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
@@ -100,32 +87,32 @@ def test_implicit_tls_delivers(tmp_path: Path) -> None:
         assert len(server.handler.messages) == 1
 
 
-def test_ssl_mode_against_a_plain_server_is_fatal(plain: Server) -> None:
-    transport = SmtpTransport(settings_for(plain, smtp_security="ssl"))
+def test_ssl_mode_against_a_plain_server_is_fatal(plain_smtp_server: Server) -> None:
+    transport = SmtpTransport(settings_for(plain_smtp_server, smtp_security="ssl"))
     with pytest.raises(DeliveryError, match="TLS") as caught:
         transport.connect()
     assert "NEWSLETTER_SMTP_SECURITY" in str(caught.value)
 
 
-def test_plain_localhost_delivers(plain: Server) -> None:
-    transport = SmtpTransport(settings_for(plain))
+def test_plain_localhost_delivers(plain_smtp_server: Server) -> None:
+    transport = SmtpTransport(settings_for(plain_smtp_server))
     for row in range(3):
         transport.send(make_message(f"m{row}@example.org", row), SENDER)
     transport.close()
-    assert [m.rcpts for m in plain.handler.messages] == [
+    assert [m.rcpts for m in plain_smtp_server.handler.messages] == [
         ("m0@example.org",),
         ("m1@example.org",),
         ("m2@example.org",),
     ]
-    assert plain.connections == 1  # one connection carries many messages
+    assert plain_smtp_server.connections == 1  # one connection carries many messages
 
 
-def test_starttls_not_offered_is_fatal_not_a_downgrade(plain: Server) -> None:
-    transport = SmtpTransport(settings_for(plain, smtp_security="starttls"))
+def test_starttls_not_offered_is_fatal_not_a_downgrade(plain_smtp_server: Server) -> None:
+    transport = SmtpTransport(settings_for(plain_smtp_server, smtp_security="starttls"))
     with pytest.raises(DeliveryError, match="does not offer STARTTLS") as caught:
         transport.send(make_message("ada@example.org"), SENDER)
-    assert_clean(caught.value, plain.port)
-    assert plain.handler.messages == []
+    assert_clean(caught.value, plain_smtp_server.port)
+    assert plain_smtp_server.handler.messages == []
 
 
 def test_connection_refused_is_fatal() -> None:
@@ -163,13 +150,13 @@ def test_replies_are_classified() -> None:
         ]
 
 
-def test_reconnects_after_max_per_connection(plain: Server) -> None:
-    transport = SmtpTransport(settings_for(plain, smtp_max_per_connection=3))
+def test_reconnects_after_max_per_connection(plain_smtp_server: Server) -> None:
+    transport = SmtpTransport(settings_for(plain_smtp_server, smtp_max_per_connection=3))
     for row in range(7):
         transport.send(make_message(f"m{row}@example.org", row), SENDER)
     transport.close()
-    assert plain.connections == 3
-    assert [m.connection for m in plain.handler.messages] == [1, 1, 1, 2, 2, 2, 3]
+    assert plain_smtp_server.connections == 3
+    assert [m.connection for m in plain_smtp_server.handler.messages] == [1, 1, 1, 2, 2, 2, 3]
 
 
 def test_idle_connection_closed_by_server_is_reopened() -> None:
@@ -189,31 +176,33 @@ def test_idle_connection_closed_by_server_is_reopened() -> None:
 
 
 def test_factory_loads_the_ca_file_once_for_all_connections(
-    starttls_auth: Server, tmp_path: Path
+    smtp_server: Server, tmp_path: Path
 ) -> None:
     cafile = tmp_path / "ca-copy.pem"
-    cafile.write_bytes(Path(starttls_auth.cafile or "").read_bytes())
-    make = transport_factory(tls_settings(starttls_auth, smtp_cafile=str(cafile)))
+    cafile.write_bytes(Path(smtp_server.cafile or "").read_bytes())
+    make = transport_factory(tls_settings(smtp_server, smtp_cafile=str(cafile)))
     cafile.unlink()  # later connections must not need the file again: one shared context
     first, second = make(), make()
     assert first is not second
     for transport in (first, second):
         assert transport.send(make_message("a@example.org"), SENDER).startswith("250")
         transport.close()
-    assert starttls_auth.connections == 2
+    assert smtp_server.connections == 2
 
 
-def test_missing_ca_file_is_fatal(plain: Server, tmp_path: Path) -> None:
-    settings = settings_for(plain, smtp_security="starttls", smtp_cafile=str(tmp_path / "no.pem"))
+def test_missing_ca_file_is_fatal(plain_smtp_server: Server, tmp_path: Path) -> None:
+    settings = settings_for(
+        plain_smtp_server, smtp_security="starttls", smtp_cafile=str(tmp_path / "no.pem")
+    )
     with pytest.raises(DeliveryError, match="CA file"):
         transport_factory(settings)
 
 
-def test_leading_dots_survive_the_transaction(plain: Server) -> None:
+def test_leading_dots_survive_the_transaction(plain_smtp_server: Server) -> None:
     body = b"Subject: dots\r\n\r\n.starts with a dot\r\n..two dots\r\nplain\r\n."
-    transport = SmtpTransport(settings_for(plain))
+    transport = SmtpTransport(settings_for(plain_smtp_server))
     message = make_message("dots@example.org")
     transport.send(OutgoingMessage(message.to, 1, message.message_id, body), SENDER)
     transport.close()
-    received = plain.handler.messages[0].data
+    received = plain_smtp_server.handler.messages[0].data
     assert received.replace(b"\r\n", b"\n").endswith(b".starts with a dot\n..two dots\nplain\n.\n")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from helpers import tls_settings
-from smtp_servers import make_message, start_server
+from support.helpers import tls_settings
+from support.smtp_servers import make_message, start_server
 
 from newsletter.common.errors import DeliveryError
 from newsletter.mail.smtp import SmtpTransport
@@ -34,7 +34,7 @@ def utf8_authenticator(server, session, envelope, mechanism, auth_data) -> AuthR
 
 
 @pytest.fixture
-def server(tmp_path: Path):
+def utf8_password_server(tmp_path: Path):
     with start_server(
         tls="starttls",
         cafile_dir=tmp_path,
@@ -44,22 +44,26 @@ def server(tmp_path: Path):
         yield running
 
 
-def test_a_utf8_password_signs_in_and_sends(server) -> None:
-    transport = SmtpTransport(tls_settings(server, smtp_username=USER, smtp_password=SECRET))
+def test_a_utf8_password_signs_in_and_sends(utf8_password_server) -> None:
+    transport = SmtpTransport(
+        tls_settings(utf8_password_server, smtp_username=USER, smtp_password=SECRET)
+    )
     try:
         reply = transport.send(make_message("ada@example.org"), SENDER)
     finally:
         transport.close()
     assert reply.startswith("250")
-    assert [m.rcpts for m in server.handler.messages] == [("ada@example.org",)]
+    assert [m.rcpts for m in utf8_password_server.handler.messages] == [("ada@example.org",)]
 
 
-def test_a_wrong_utf8_password_is_one_line_that_shows_none_of_it(server) -> None:
+def test_a_wrong_utf8_password_is_one_line_that_shows_none_of_it(utf8_password_server) -> None:
     wrong = "Grüße-2025"
-    transport = SmtpTransport(tls_settings(server, smtp_username=USER, smtp_password=wrong))
+    transport = SmtpTransport(
+        tls_settings(utf8_password_server, smtp_username=USER, smtp_password=wrong)
+    )
     with pytest.raises(DeliveryError) as caught:
         transport.send(make_message("ada@example.org"), SENDER)
     text = str(caught.value)
     assert "535" in text and "NEWSLETTER_SMTP_PASSWORD" in text and "\n" not in text
     assert "ü" not in text and "ß" not in text and "position" not in text
-    assert server.handler.messages == []
+    assert utf8_password_server.handler.messages == []

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
+from support.projects import ROOT
 
 from newsletter.common.errors import RecipientsError
 from newsletter.members.recipients import (
@@ -516,7 +517,7 @@ def test_report_is_optional(tmp_path: Path) -> None:
 
 
 def test_example_file_is_valid() -> None:
-    example = Path(__file__).resolve().parent.parent / "recipients.csv.example"
+    example = ROOT / "recipients.csv.example"
     recipients, report = read_all(example)
     assert report.invalid == [] and report.duplicates == []
     assert len(report.unsubscribed) == 1

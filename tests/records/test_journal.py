@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from smtp_servers import make_message
+from support.smtp_servers import make_message
 
 from newsletter.records.journal import JOURNAL_NAME, Journal, JournalRow
 
 SLUG = "2024-01-cluster-news"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 1, 15, 9, 30, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    with Journal.for_state_dir(tmp_path / "state", clock=FakeClock()) as j:
-        yield j
 
 
 def test_created_in_state_dir_with_wal_and_full_sync(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from smtp_servers import make_message, start_server
-from test_send_cli import write_members
+from support.helpers import write_members
+from support.smtp_servers import make_message, start_server
 
 from newsletter.common.config import Settings
 from newsletter.mail.smtp import transport_factory

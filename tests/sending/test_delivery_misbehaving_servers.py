@@ -1,14 +1,13 @@
 """`newsletter send` against misbehaving SMTP servers, as the chair runs it from the CLI.
 
 Every result is checked at the server (what it received), not only in the CLI's words.
-The servers are scripted sockets on 127.0.0.1 (tests/raw_smtp.py): aiosmtpd cannot greet
+The servers are scripted sockets on 127.0.0.1 (tests/support/raw_smtp.py): aiosmtpd cannot greet
 with 421, stay silent, or answer in Latin-1.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
-from raw_smtp import DROP, HANG, Behaviour, Conn, RawServer
-from smtp_servers import server_tls_context, test_ca
+from support.helpers import cli_env, run_cli, write_members
+from support.raw_smtp import DROP, HANG, Behaviour, Conn, RawServer
+from support.smtp_servers import server_tls_context, test_ca
 
 from newsletter.records.journal import Journal
 
@@ -27,28 +26,14 @@ MEMBERS = 8
 SLUG = "december-2023"
 
 
-def write_members(project: Path, count: int = MEMBERS) -> list[str]:
-    addresses = [f"member{n}@members.wmhtc.co.uk" for n in range(count)]
-    rows = "".join(f"{a},Name{n},Surname\n" for n, a in enumerate(addresses))
-    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows, encoding="utf-8")
-    return addresses
-
-
 def env_for(server: RawServer, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    base.update(
-        NEWSLETTER_SMTP_HOST=server.host,
-        NEWSLETTER_SMTP_PORT=str(server.port),
-        NEWSLETTER_SMTP_SECURITY="none",
-        NEWSLETTER_SMTP_TIMEOUT="1",
-        NEWSLETTER_RETRY_BASE_DELAY="0.05",
-        NEWSLETTER_FROM="Cluster News <news@wmhtc.co.uk>",
-        NEWSLETTER_UNSUBSCRIBE_URL="https://wmhtc.co.uk/u?t={token}",
-        NEWSLETTER_SECRET="test-secret-long-enough",
-        NEWSLETTER_TEST_TO="chair@wmhtc.co.uk",
-    )
-    base.update(extra)
-    return base
+    """Plain SMTP to the scripted ``server``, a 1 s timeout and quick retries."""
+    quick = {
+        "NEWSLETTER_SMTP_SECURITY": "none",
+        "NEWSLETTER_SMTP_TIMEOUT": "1",
+        "NEWSLETTER_RETRY_BASE_DELAY": "0.05",
+    }
+    return cli_env(server, **{**quick, **extra})
 
 
 def send(env: dict[str, str], *args: str):
@@ -98,7 +83,7 @@ def test_a_server_that_stops_answering_stops_the_run_then_resume_sends_each_once
     # Before: every pending member was tried NEWSLETTER_MAX_ATTEMPTS times, one connection
     # (or one timeout) each: 5 x 1000 connections to a server that said "shutting down",
     # or hours of silence that looked like a hang.
-    addresses = write_members(project)
+    addresses = write_members(project, MEMBERS)
     with RawServer(behaviour(3)) as broken:
         stopped = send(env_for(broken), "--yes")
         connections = broken.connections
@@ -129,7 +114,7 @@ def test_a_server_silent_after_every_message_leaves_few_members_unknown(project:
     # Before: every member went out and became "unknown" (maybe delivered), one timeout
     # each, so the whole list needed --resend-unknown: a second copy for anyone the server
     # had in fact kept.
-    write_members(project)
+    write_members(project, MEMBERS)
     with RawServer(SilentAfterData()) as server:
         result = send(env_for(server), "--yes")
         connections = server.connections
@@ -143,7 +128,7 @@ def test_a_server_silent_after_every_message_leaves_few_members_unknown(project:
 
 
 def test_421_at_the_greeting_before_anything_went_out(project: Path) -> None:
-    write_members(project)
+    write_members(project, MEMBERS)
 
     class Busy(Behaviour):
         def greeting(self, conn: Conn) -> object:
@@ -167,7 +152,7 @@ def test_421_at_the_greeting_before_anything_went_out(project: Path) -> None:
 def test_a_silent_greeting_is_no_answer_not_closed_and_names_implicit_tls(project: Path) -> None:
     # A port-465 server spoken to with STARTTLS waits for the TLS handshake and says
     # nothing; the error said "server closed the connection", which it had not.
-    write_members(project)
+    write_members(project, MEMBERS)
     with RawServer(Behaviour(), implicit_tls=server_tls_context()) as tls_port:
         result = send(env_for(tls_port, NEWSLETTER_SMTP_SECURITY="starttls"), "--yes")
         assert tls_port.received == []
@@ -179,7 +164,7 @@ def test_a_silent_greeting_is_no_answer_not_closed_and_names_implicit_tls(projec
 
 
 def test_a_server_that_is_not_smtp(project: Path) -> None:
-    write_members(project)
+    write_members(project, MEMBERS)
 
     class Http(Behaviour):
         def greeting(self, conn: Conn) -> object:
@@ -235,7 +220,7 @@ def _auth_server(reply: str | list[str]) -> RawServer:
 def test_sign_in_refusals_say_what_to_do(
     project: Path, tmp_path: Path, reply: str | list[str], says: list[str], never: str
 ) -> None:
-    write_members(project)
+    write_members(project, MEMBERS)
     cafile = tmp_path / "ca.pem"
     test_ca().cert_pem.write_to_path(str(cafile))
     with _auth_server(reply) as server:
@@ -266,7 +251,7 @@ class QuotaAfter(AfterN):
 def test_submission_quota_said_as_5_2_2_leaves_members_pending(project: Path) -> None:
     # Before: 5.2.2 is "mailbox full", a recipient code, so every remaining member was
     # recorded failed and a re-run said there was nothing to send.
-    addresses = write_members(project)
+    addresses = write_members(project, MEMBERS)
     with RawServer(QuotaAfter(4)) as server:
         result = send(env_for(server), "--yes")
         assert server.copies() == {a: 1 for a in addresses[:4]}
@@ -304,7 +289,7 @@ class DropAfterAccepting(Behaviour):
 
 
 def test_a_250_then_a_hang_up_counts_as_sent_once(project: Path) -> None:
-    addresses = write_members(project)
+    addresses = write_members(project, MEMBERS)
     with RawServer(DropAfterAccepting()) as server:
         result = send(env_for(server), "--yes")
         assert result.returncode == 0, result.stdout
@@ -316,7 +301,7 @@ def test_a_250_then_a_hang_up_counts_as_sent_once(project: Path) -> None:
 def test_a_message_too_large_for_the_server_stops_at_the_first_refusal(project: Path) -> None:
     # Before: five members were refused (recorded failed, then returned by the circuit
     # breaker) and the advice was "check the account with your provider".
-    write_members(project)
+    write_members(project, MEMBERS)
 
     class Small(Behaviour):
         def end_of_data(self, conn: Conn, data: bytes) -> object:
@@ -356,7 +341,7 @@ class DataAnswered250(Behaviour):
 def test_a_2xx_to_the_data_command_is_not_an_accepted_message(project: Path) -> None:
     # Before: a 250 to DATA itself (not to the message) counted as accepted: the member was
     # recorded sent while the server never received the message.
-    addresses = write_members(project)
+    addresses = write_members(project, MEMBERS)
     with RawServer(ExtraReplyLine(addresses[2])) as server:
         result = send(env_for(server), "--yes")
         assert result.returncode == 0, result.stdout
@@ -390,7 +375,7 @@ class HoldsTheThirdReply(Behaviour):
 def test_ctrl_c_while_a_reply_is_awaited_says_why_it_waits(project: Path) -> None:
     # Before: after Ctrl-C the terminal stayed silent for up to NEWSLETTER_SMTP_TIMEOUT
     # (30 s by default) while the message in flight finished: it looked hung.
-    addresses = write_members(project)
+    addresses = write_members(project, MEMBERS)
     behaviour = HoldsTheThirdReply()
     with RawServer(behaviour) as server:
         env = env_for(server, NEWSLETTER_SMTP_TIMEOUT="30")
@@ -457,7 +442,7 @@ def test_a_refusal_quoting_the_base64_credentials_never_shows_them(
     import base64
     import sqlite3
 
-    write_members(project)
+    write_members(project, MEMBERS)
     cafile = tmp_path / "ca.pem"
     test_ca().cert_pem.write_to_path(str(cafile))
     password = "pw-Secret-12345"
@@ -482,7 +467,7 @@ def test_a_refusal_quoting_the_base64_credentials_never_shows_them(
 def test_no_auth_offered_points_at_the_port_not_the_password(project: Path, tmp_path: Path) -> None:
     # Before: "server offers no AUTH after TLS (check NEWSLETTER_SMTP_USERNAME and
     # NEWSLETTER_SMTP_PASSWORD)": a right password would not help.
-    write_members(project)
+    write_members(project, MEMBERS)
     cafile = tmp_path / "ca.pem"
     test_ca().cert_pem.write_to_path(str(cafile))
 
@@ -529,7 +514,7 @@ def test_a_certificate_a_ca_file_cannot_fix_says_what_can(
 ) -> None:
     # Before: an expired certificate or one for another name both said "set
     # NEWSLETTER_SMTP_CAFILE if it uses a private CA", which cannot help (and was set).
-    write_members(project)
+    write_members(project, MEMBERS)
     cafile = tmp_path / "ca.pem"
     test_ca().cert_pem.write_to_path(str(cafile))
 
@@ -596,7 +581,7 @@ def test_more_connections_than_the_server_allows_still_sends_everyone_once(
 
 def test_a_test_copy_without_a_reply_is_not_called_refused(project: Path) -> None:
     # Before: "the test copy to … was not accepted: no reply … it may have been delivered".
-    write_members(project)
+    write_members(project, MEMBERS)
     with RawServer(SilentAfterData()) as server:
         result = send(env_for(server), "--test")
         assert len(server.received) == 0  # the server holds it, unanswered
@@ -607,7 +592,7 @@ def test_a_test_copy_without_a_reply_is_not_called_refused(project: Path) -> Non
 
 def test_a_zero_smtp_timeout_is_refused_not_a_wait_for_ever(project: Path) -> None:
     # Before: 0 was accepted and meant no timeout at all: a silent server hung the send.
-    write_members(project)
+    write_members(project, MEMBERS)
 
     class Silent(Behaviour):
         def greeting(self, conn: Conn) -> object:
@@ -662,7 +647,7 @@ def test_colleagues_refused_by_their_organisation_do_not_block_the_rest_for_ever
 
 
 def test_implicit_tls_against_a_plain_port_says_to_use_starttls(project: Path) -> None:
-    write_members(project)
+    write_members(project, MEMBERS)
     with RawServer(Behaviour()) as plain:
         result = send(env_for(plain, NEWSLETTER_SMTP_SECURITY="ssl"), "--yes")
         assert plain.received == []
@@ -679,7 +664,7 @@ def test_a_member_who_unsubscribes_during_the_send_gets_nothing(project: Path) -
 
     from newsletter.members.suppression import add_suppressed
 
-    addresses = write_members(project)
+    addresses = write_members(project, MEMBERS)
     leaver = addresses[5]
 
     class UnsubscribesDuringTheSecond(Behaviour):
@@ -721,7 +706,7 @@ class FakeStartTls(Behaviour):
 def test_a_starttls_that_never_starts_is_refused_and_not_blamed_on_the_settings(
     project: Path, tmp_path: Path
 ) -> None:
-    write_members(project)
+    write_members(project, MEMBERS)
     cafile = tmp_path / "ca.pem"
     test_ca().cert_pem.write_to_path(str(cafile))
     with RawServer(FakeStartTls()) as server:

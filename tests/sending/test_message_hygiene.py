@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import shutil
 from collections import Counter
-from pathlib import Path
 from types import MappingProxyType
 
 import fast_mail_parser
@@ -24,7 +22,6 @@ from newsletter.members.recipients import Recipient
 from newsletter.sending import campaign as campaign_mod
 from newsletter.sending.message import MessageBuilder, make_sender
 
-ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_HEADERS = {
     "from": 1, "reply-to": 1, "list-id": 1, "mime-version": 1, "to": 1, "subject": 1,
     "date": 1, "message-id": 1, "list-unsubscribe": 1, "list-unsubscribe-post": 1,
@@ -33,10 +30,8 @@ EXPECTED_HEADERS = {
 
 
 @pytest.fixture(scope="module")
-def builder(tmp_path_factory: pytest.TempPathFactory) -> MessageBuilder:
-    folder = tmp_path_factory.mktemp("hygiene")
-    shutil.copytree(ROOT / "issues", folder / "issues")
-    shutil.copytree(ROOT / "templates", folder / "templates")
+def builder(tmp_path_factory: pytest.TempPathFactory, make_project) -> MessageBuilder:
+    folder = make_project(tmp_path_factory.mktemp("hygiene"), members=None)
     issue = folder / "issues" / "december-2023.md"
     text = issue.read_text(encoding="utf-8")
     # A subject made of member fields: the header path gets the arbitrary values too.

@@ -15,10 +15,20 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
-from smtp_servers import PASSWORD, USERNAME, RecordingHandler, start_server
+from support.helpers import (
+    ARCHIVE_URL,
+    THREE_MEMBERS,
+    cli_env,
+    newsletter,
+    run_cli,
+    write_dated_issue,
+    write_members,
+    write_three_members,
+)
+from support.smtp_servers import PASSWORD, RecordingHandler, start_server
 
 MEMBERS = 40
+SLUG = "december-2023"
 
 
 class SlowHandler(RecordingHandler):
@@ -31,58 +41,20 @@ class SlowHandler(RecordingHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-def write_members(project: Path, count: int = MEMBERS) -> list[str]:
-    # Not example.org: `check` refuses a list of placeholder addresses only.
-    addresses = [f"member{n}@members.wmhtc.co.uk" for n in range(count)]
-    rows = "".join(f"{a},Name{n},Surname\n" for n, a in enumerate(addresses))
-    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows, encoding="utf-8")
-    return addresses
-
-
-def env_for(server, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    base.update(
-        NEWSLETTER_SMTP_HOST=server.host,
-        NEWSLETTER_SMTP_PORT=str(server.port),
-        NEWSLETTER_SMTP_SECURITY="starttls",
-        NEWSLETTER_SMTP_CAFILE=server.cafile or "",
-        NEWSLETTER_SMTP_USERNAME=USERNAME,
-        NEWSLETTER_SMTP_PASSWORD=PASSWORD,
-        # Not .env.example's placeholders: `check` refuses those (see test_preflight_truth).
-        NEWSLETTER_FROM="Cluster News <news@wmhtc.co.uk>",
-        NEWSLETTER_UNSUBSCRIBE_URL="https://wmhtc.co.uk/u?e={email}&t={token}",
-        NEWSLETTER_SECRET="test-secret-long-enough",
-        NEWSLETTER_TEST_TO="chair@wmhtc.co.uk",
-    )
-    base.update(extra)
-    return base
-
-
-def newsletter(project: Path, env: dict[str, str], *args: str):
-    """``newsletter ARGS`` in-process (helpers.run_cli): a real process only where it is the
-    point (Ctrl-C below)."""
-    assert project == Path.cwd()
-    return run_cli(args, env)
-
-
-@pytest.fixture
-def server(tmp_path: Path):
-    with start_server(RecordingHandler(), tls="starttls", auth=True, cafile_dir=tmp_path) as srv:
-        yield srv
-
-
-def test_full_send_then_rerun_sends_nothing(project: Path, server) -> None:
+def test_full_send_then_rerun_sends_nothing(project: Path, smtp_server) -> None:
     addresses = write_members(project)
-    env = env_for(server)
+    env = cli_env(smtp_server)
     first = newsletter(project, env, "send", "december-2023", "--yes")
     assert first.returncode == 0, first.stderr
     assert f"Sent:      {MEMBERS}" in first.stdout
-    assert server.handler.copies() == {a: 1 for a in addresses}
+    assert smtp_server.handler.copies() == {a: 1 for a in addresses}
     again = newsletter(project, env, "send", "december-2023", "--yes")
     assert again.returncode == 0, again.stderr
     assert f"Already:   all {MEMBERS} member(s) have it: nothing to resume" in again.stdout
-    assert server.handler.count() == MEMBERS
-    message = email.message_from_bytes(server.handler.messages[0].data, policy=email.policy.default)
+    assert smtp_server.handler.count() == MEMBERS
+    message = email.message_from_bytes(
+        smtp_server.handler.messages[0].data, policy=email.policy.default
+    )
     assert message["Subject"].startswith("Cluster News – December 2023")
     assert "Dear Name0," in message.get_body(("plain",)).get_content()
     status = json.loads(newsletter(project, env, "status", "december-2023", "--json").stdout)
@@ -93,26 +65,26 @@ def test_full_send_then_rerun_sends_nothing(project: Path, server) -> None:
         assert PASSWORD not in result.stdout + result.stderr
 
 
-def test_limit_then_resume(project: Path, server) -> None:
+def test_limit_then_resume(project: Path, smtp_server) -> None:
     addresses = write_members(project)
-    env = env_for(server)
+    env = cli_env(smtp_server)
     part = newsletter(project, env, "send", "december-2023", "--yes", "--limit", "7")
     assert part.returncode == 0, part.stderr
-    assert server.handler.count() == 7
+    assert smtp_server.handler.count() == 7
     rest = newsletter(project, env, "send", "december-2023", "--yes")
     assert "Resuming:  7 of 40 already sent" in rest.stdout
-    assert server.handler.copies() == {a: 1 for a in addresses}
+    assert smtp_server.handler.copies() == {a: 1 for a in addresses}
 
 
-def test_test_send_never_touches_member_record(project: Path, server) -> None:
+def test_test_send_never_touches_member_record(project: Path, smtp_server) -> None:
     write_members(project)
-    env = env_for(server)
+    env = cli_env(smtp_server)
     result = newsletter(
         project, env, "send", "december-2023", "--test", "--as", "member3@members.wmhtc.co.uk"
     )
     assert result.returncode == 0, result.stderr
-    assert server.handler.count() == 1
-    received = server.handler.messages[0]
+    assert smtp_server.handler.count() == 1
+    received = smtp_server.handler.messages[0]
     assert received.rcpts == ("chair@wmhtc.co.uk",)
     message = email.message_from_bytes(received.data, policy=email.policy.default)
     assert message["Subject"].startswith("[TEST] Cluster News")
@@ -122,21 +94,21 @@ def test_test_send_never_touches_member_record(project: Path, server) -> None:
     assert status["counts"]["sent"] == 0 and len(status["test_sends"]) == 1
     assert "test-sent" in newsletter(project, env, "list").stdout
     full = newsletter(project, env, "send", "december-2023", "--yes")
-    assert full.returncode == 0 and server.handler.copies()["member3@members.wmhtc.co.uk"] == 1
+    assert full.returncode == 0 and smtp_server.handler.copies()["member3@members.wmhtc.co.uk"] == 1
 
 
-def test_test_send_as_an_unsubscribed_member_in_any_case(project: Path, server) -> None:
+def test_test_send_as_an_unsubscribed_member_in_any_case(project: Path, smtp_server) -> None:
     # The chair checks how an unsubscribed member's copy looks, typing the address as the
     # export has it (upper case): "is not a member in the list" was false (the preview
     # showed the same member); the copy goes to the chair, never to the member.
     write_members(project, 5)
-    env = env_for(server)
+    env = cli_env(smtp_server)
     assert newsletter(project, env, "unsubscribe", "member2@members.wmhtc.co.uk").returncode == 0
     result = newsletter(
         project, env, "send", "december-2023", "--test", "--as", "MEMBER2@Members.WMHTC.co.uk"
     )
     assert result.returncode == 0, result.stderr
-    (received,) = server.handler.messages
+    (received,) = smtp_server.handler.messages
     assert received.rcpts == ("chair@wmhtc.co.uk",)
     message = email.message_from_bytes(received.data, policy=email.policy.default)
     assert "Dear Name2," in message.get_body(("plain",)).get_content()
@@ -144,34 +116,38 @@ def test_test_send_as_an_unsubscribed_member_in_any_case(project: Path, server) 
     assert missing.returncode == 2 and "x@wmhtc.co.uk is not a member in the list" in missing.stderr
 
 
-def test_refusals_send_nothing(project: Path, server) -> None:
+def test_refusals_send_nothing(project: Path, smtp_server) -> None:
     write_members(project)
-    no_tty = newsletter(project, env_for(server), "send", "december-2023")
+    no_tty = newsletter(project, cli_env(smtp_server), "send", "december-2023")
     assert no_tty.returncode == 2 and "add --yes" in no_tty.stderr
     no_unsub = newsletter(
-        project, env_for(server, NEWSLETTER_UNSUBSCRIBE_URL=""), "send", "december-2023", "--yes"
+        project,
+        cli_env(smtp_server, NEWSLETTER_UNSUBSCRIBE_URL=""),
+        "send",
+        "december-2023",
+        "--yes",
     )
     assert no_unsub.returncode == 2 and "no unsubscribe link" in no_unsub.stderr
     (project / "recipients.csv").write_text(
         "email,first_name\nok@nghealth.uk,A\nbroken-address,B\n", encoding="utf-8"
     )
-    invalid = newsletter(project, env_for(server), "send", "december-2023", "--yes")
+    invalid = newsletter(project, cli_env(smtp_server), "send", "december-2023", "--yes")
     assert invalid.returncode == 2 and "invalid address" in invalid.stderr
-    assert server.handler.count() == 0
+    assert smtp_server.handler.count() == 0
     skipped = newsletter(
-        project, env_for(server), "send", "december-2023", "--yes", "--skip-invalid"
+        project, cli_env(smtp_server), "send", "december-2023", "--yes", "--skip-invalid"
     )
     assert skipped.returncode == 0, skipped.stderr
-    assert server.handler.copies() == {"ok@nghealth.uk": 1}
+    assert smtp_server.handler.copies() == {"ok@nghealth.uk": 1}
 
 
-def test_bad_password_is_one_line_and_nothing_marked_sent(project: Path, server) -> None:
+def test_bad_password_is_one_line_and_nothing_marked_sent(project: Path, smtp_server) -> None:
     write_members(project, 3)
-    env = env_for(server, NEWSLETTER_SMTP_PASSWORD="wrong-password-123")
+    env = cli_env(smtp_server, NEWSLETTER_SMTP_PASSWORD="wrong-password-123")
     result = newsletter(project, env, "send", "december-2023", "--yes")
     assert result.returncode == 2
     error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(error) == 1 and f"{server.host}:{server.port}" in error[0]
+    assert len(error) == 1 and f"{smtp_server.host}:{smtp_server.port}" in error[0]
     assert "wrong-password-123" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     status = json.loads(newsletter(project, env, "status", "december-2023", "--json").stdout)
@@ -181,7 +157,7 @@ def test_bad_password_is_one_line_and_nothing_marked_sent(project: Path, server)
 def test_ctrl_c_mid_send_then_resume_exactly_once(project: Path, tmp_path: Path) -> None:
     addresses = write_members(project, 60)
     with start_server(SlowHandler(), tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server)
+        env = cli_env(server)
         proc = subprocess.Popen(
             [sys.executable, "-m", "newsletter", "send", "december-2023", "--yes"],
             cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -225,7 +201,7 @@ def test_server_unusable_mid_run_reports_progress_and_exits_1(
     with start_server(
         RefusesSenderAfter(3), tls="starttls", auth=True, cafile_dir=tmp_path
     ) as server:
-        result = newsletter(project, env_for(server), "send", "december-2023", "--yes")
+        result = newsletter(project, cli_env(server), "send", "december-2023", "--yes")
     # Refused at MAIL FROM after messages went out: a stop with the final summary, the
     # member being tried back to pending, not an error line about settings.
     assert result.returncode == 1, result.stderr
@@ -238,7 +214,7 @@ def test_server_unusable_mid_run_reports_progress_and_exits_1(
 def test_refused_test_copy_is_one_line(project: Path, tmp_path: Path) -> None:
     write_members(project, 2)
     with start_server(_RefuseRcpt(), tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server, NEWSLETTER_TEST_TO="bad-mailbox@wmhtc.co.uk")
+        env = cli_env(server, NEWSLETTER_TEST_TO="bad-mailbox@wmhtc.co.uk")
         result = newsletter(project, env, "send", "december-2023", "--test")
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -251,7 +227,7 @@ class _RefuseRcpt(RecordingHandler):
         return "550 5.1.1 no such user"
 
 
-def test_second_send_of_the_same_issue_waits_its_turn(project: Path, server) -> None:
+def test_second_send_of_the_same_issue_waits_its_turn(project: Path, smtp_server) -> None:
     import fcntl
 
     write_members(project, 2)
@@ -261,10 +237,12 @@ def test_second_send_of_the_same_issue_waits_its_turn(project: Path, server) -> 
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write("pid 4242\n")
         held.flush()
-        result = newsletter(project, env_for(server), "send", "december-2023", "--yes")
+        result = newsletter(project, cli_env(smtp_server), "send", "december-2023", "--yes")
     assert result.returncode == 2 and "another send of 'december-2023' is running" in result.stderr
-    assert server.handler.count() == 0
-    assert newsletter(project, env_for(server), "send", "december-2023", "--yes").returncode == 0
+    assert smtp_server.handler.count() == 0
+    assert (
+        newsletter(project, cli_env(smtp_server), "send", "december-2023", "--yes").returncode == 0
+    )
 
 
 def test_bad_unsubscribe_url_and_preview_port(project: Path) -> None:
@@ -277,16 +255,16 @@ def test_bad_unsubscribe_url_and_preview_port(project: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal (POSIX)")
-def test_ctrl_c_at_the_question_says_nothing_was_sent(project: Path, server) -> None:
+def test_ctrl_c_at_the_question_says_nothing_was_sent(project: Path, smtp_server) -> None:
     import pty
     import select
 
     write_members(project, 3)
-    env = env_for(server)
+    env = cli_env(smtp_server)
     pid, fd = pty.fork()
     if pid == 0:  # the child: newsletter on a terminal, as the chair runs it
         os.chdir(project)
-        os.execvpe(sys.executable, [sys.executable, "-m", "newsletter", "send", SLUG_], env)
+        os.execvpe(sys.executable, [sys.executable, "-m", "newsletter", "send", SLUG], env)
     output, asked, quiet = b"", False, 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -325,7 +303,56 @@ def test_ctrl_c_at_the_question_says_nothing_was_sent(project: Path, server) -> 
     assert os.waitstatus_to_exitcode(status) == 130, text
     assert "nothing was sent" in text.split("[y/N]", 1)[1], text
     assert "Traceback" not in text
-    assert server.handler.count() == 0
+    assert smtp_server.handler.count() == 0
 
 
-SLUG_ = "december-2023"
+def test_an_issue_renamed_after_its_send_is_not_sent_to_everyone_again(project: Path) -> None:
+    """Members are journalled by slug: 'january.md' sent, then renamed 'january-2026.md',
+    passed `check` as READY and a send mailed every member a second copy."""
+    write_three_members(project)
+    write_dated_issue(project, "january", "2026-01-10")
+    with start_server() as server:
+        env = cli_env(server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
+        assert run_cli(["send", "january", "--yes"], env=env).returncode == 0
+        assert server.handler.count() == len(THREE_MEMBERS)
+        issues = project / "issues"
+        (issues / "january.md").rename(issues / "january-2026.md")
+        check = run_cli(["check", "january-2026"], env=env)
+        assert check.returncode == 1
+        assert "already sent to 3 member(s) as 'january'" in check.stdout + check.stderr
+        assert "issues/january.md" in check.stdout + check.stderr
+        refused = run_cli(["send", "january-2026", "--yes"], env=env)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert server.handler.count() == len(THREE_MEMBERS)  # nobody got a second copy
+        # An issue of its own (another text) is not taken for the renamed one.
+        write_dated_issue(project, "february", "2026-02-10")
+        assert run_cli(["check", "february"], env=env).returncode == 0
+        # Nor is the one renamed back: that is a resume, with nothing left to send.
+        (issues / "january-2026.md").rename(issues / "january.md")
+        again = run_cli(["send", "january", "--yes"], env=env)
+        assert again.returncode == 0, again.stderr
+        assert server.handler.count() == len(THREE_MEMBERS)
+
+
+def test_force_never_sends_without_an_unsubscribe_link_and_says_what_it_overrode(
+    project: Path, smtp_server
+) -> None:
+    """The missing-unsubscribe refusal said 'or add --force'; with --force the progress bar
+    started before delivery refused (exit 2). And a forced send's summary said 'Checks:
+    passed' above the question although a check had failed."""
+    bare = cli_env(smtp_server, NEWSLETTER_UNSUBSCRIBE_URL="", NEWSLETTER_UNSUBSCRIBE_MAILTO="")
+    for extra in ([], ["--force"]):
+        refused = run_cli(["send", SLUG, "--yes", *extra], bare)
+        assert refused.returncode == 2, refused.stdout
+        assert "add --force" not in refused.stderr
+        assert "never sent, even with --force" in refused.stderr
+        assert "Sending" not in refused.stdout and smtp_server.handler.count() == 0
+    # A forceable error (a template tag in the body) goes out with --force, and says so.
+    issue = project / "issues" / f"{SLUG}.md"
+    issue.write_text(
+        issue.read_text(encoding="utf-8") + "\n{% if x %}hi{% endif %}\n", encoding="utf-8"
+    )
+    forced = run_cli(["send", SLUG, "--yes", "--force"], cli_env(smtp_server))
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    checks = next(x for x in forced.stdout.splitlines() if x.startswith("Checks:"))
+    assert "overridden with --force" in checks and "passed" not in checks

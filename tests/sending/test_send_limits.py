@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from smtp_servers import (
+from support.helpers import cli_env, newsletter, write_members
+from support.smtp_servers import (
     GMAIL_DAILY_LIMIT,
     MICROSOFT_QUOTA,
     QuotaHandler,
@@ -20,7 +21,6 @@ from smtp_servers import (
     SameRefusalHandler,
     start_server,
 )
-from test_send_cli import env_for, newsletter, write_members
 
 SLUG = "december-2023"
 
@@ -46,7 +46,7 @@ def test_quota_reply_stops_the_run_members_pending_then_rerun_sends_the_rest(
     bad = addresses[1]  # a real bounce before the quota: still that member's failure
     handler = QuotaHandler(5, reply, stage, unknown=[bad])
     with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server)
+        env = cli_env(server)
         first = newsletter(project, env, "send", SLUG, "--yes")
         assert first.returncode == 1, first.stderr
         assert f"Stopped:   {words}." in first.stdout
@@ -72,7 +72,7 @@ def test_same_refusal_of_different_members_trips_the_breaker(project: Path, tmp_
     addresses = write_members(project, 14)
     handler = SameRefusalHandler(3)
     with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server)
+        env = cli_env(server)
         first = newsletter(project, env, "send", SLUG, "--yes")
         assert first.returncode == 1, first.stderr
         assert "refused 5 different members in a row with the same reply" in first.stdout
@@ -102,7 +102,7 @@ class _Slow(RecordingHandler):
 def test_server_gone_mid_run_is_reported_as_such(project: Path, tmp_path: Path) -> None:
     write_members(project, 200)
     server = start_server(_Slow(), tls="starttls", auth=True, cafile_dir=tmp_path)
-    env = env_for(server, NEWSLETTER_RETRY_BASE_DELAY="0.01", NEWSLETTER_MAX_ATTEMPTS="2")
+    env = cli_env(server, NEWSLETTER_RETRY_BASE_DELAY="0.01", NEWSLETTER_MAX_ATTEMPTS="2")
 
     def stop_after_some() -> None:
         deadline = time.monotonic() + 60
@@ -131,7 +131,7 @@ def test_daily_cap_holds_across_two_issues_sent_the_same_day(project: Path, tmp_
     with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
         # Unpaced (no NEWSLETTER_RATE; 127.0.0.1 is no known provider): the cap is counted
         # from the journal, not from time, so pacing would only make the test slow.
-        env = env_for(server, NEWSLETTER_DAILY_LIMIT="8")
+        env = cli_env(server, NEWSLETTER_DAILY_LIMIT="8")
         first = newsletter(project, env, "send", SLUG, "--yes")
         assert first.returncode == 0, first.stdout + first.stderr
         assert "Today:     0 of 8 sent in the last 24 hours" in first.stdout
@@ -159,7 +159,7 @@ def test_daily_cap_holds_across_two_issues_sent_the_same_day(project: Path, tmp_
 def test_pre_send_summary_estimates_the_duration(project: Path, tmp_path: Path) -> None:
     write_members(project, 3)
     with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server, NEWSLETTER_RATE="30")
+        env = cli_env(server, NEWSLETTER_RATE="30")
         result = newsletter(project, env, "send", SLUG, "--limit", "1")  # no tty: refuses
     assert result.returncode == 2 and "add --yes" in result.stderr
     assert "To send:   1 (--limit 1 of 3 pending), under a minute at 30 a minute" in result.stdout
@@ -175,7 +175,7 @@ class _PasswordChangedAfter:
 
     def __call__(self, server, session, envelope, mechanism, auth_data):
         from aiosmtpd.smtp import AuthResult
-        from smtp_servers import authenticator
+        from support.smtp_servers import authenticator
 
         ok = authenticator(server, session, envelope, mechanism, auth_data).success
         if ok and self.left > 0:
@@ -194,7 +194,7 @@ def test_sign_in_refused_mid_run_ends_with_the_final_summary(project: Path, tmp_
         authenticator=auth, auth_required=True,
     )  # fmt: skip
     with server:
-        env = env_for(server, NEWSLETTER_SMTP_MAX_PER_CONNECTION="5")
+        env = cli_env(server, NEWSLETTER_SMTP_MAX_PER_CONNECTION="5")
         first = newsletter(project, env, "send", SLUG, "--yes")
         # 5 went out on the first connection; the second sign-in was refused.
         assert first.returncode == 1, first.stdout + first.stderr
@@ -227,7 +227,7 @@ def test_the_printed_resume_command_is_the_one_that_was_run(project: Path, tmp_p
     (project / "members 2024.csv").write_text("email,first_name,last_name\n" + rows)
     handler = QuotaHandler(3, GMAIL_DAILY_LIMIT, "RCPT")
     with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server)
+        env = cli_env(server)
         args = ("send", SLUG, "-r", "members 2024.csv", "--skip-invalid", "--yes")
         first = newsletter(project, env, *args)
         assert first.returncode == 1, first.stdout + first.stderr
@@ -246,12 +246,12 @@ def test_the_printed_resume_command_is_the_one_that_was_run(project: Path, tmp_p
 def test_deferred_members_end_with_the_command_that_retries_them(
     project: Path, tmp_path: Path
 ) -> None:
-    from smtp_servers import MisbehavingHandler
+    from support.smtp_servers import MisbehavingHandler
 
     addresses = write_members(project, 6)
     handler = MisbehavingHandler(greylist=addresses[:2])  # 451 on the first try
     with start_server(handler, tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server, NEWSLETTER_MAX_ATTEMPTS="1")
+        env = cli_env(server, NEWSLETTER_MAX_ATTEMPTS="1")
         first = newsletter(project, env, "send", SLUG, "--yes")
         assert first.returncode == 1, first.stdout + first.stderr
         assert "Sent:      4   Failed: 0   Pending: 2   Unknown: 0" in first.stdout
@@ -268,7 +268,7 @@ def test_deferred_members_end_with_the_command_that_retries_them(
 def test_test_copy_is_refused_once_the_daily_cap_is_reached(project: Path, tmp_path: Path) -> None:
     write_members(project, 3)
     with start_server(tls="starttls", auth=True, cafile_dir=tmp_path) as server:
-        env = env_for(server, NEWSLETTER_DAILY_LIMIT="4")
+        env = cli_env(server, NEWSLETTER_DAILY_LIMIT="4")
         first = newsletter(project, env, "send", SLUG, "--yes")
         assert first.returncode == 0, first.stdout + first.stderr
         copy = newsletter(project, env, "send", SLUG, "--test")  # the 4th of 4: it fits

@@ -1,6 +1,6 @@
 """OAuth 2.0 sign-in end to end, against real local servers (no mocks):
 
-* a real authorisation server built with Authlib (tests/oauth_server.py) over https with the
+* a real authorisation server built with Authlib (tests/support/oauth_server.py) over https with the
   test CA: MSAL and Authlib, pointed at it with NEWSLETTER_OAUTH_AUTHORITY, run their real
   flows (authorisation code + PKCE with the loopback redirect, device code, refresh);
 * a real aiosmtpd server that accepts AUTH XOAUTH2 only, with tokens that server issued.
@@ -20,11 +20,19 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from oauth_server import GOOGLE_CLIENT, GOOGLE_SECRET, MS_CLIENT, USER, OAuthServer, write_ca
-from smtp_servers import PasswordOffHandler, XOAuth2Handler, make_message, start_server
+from support.oauth_server import (
+    GOOGLE_CLIENT,
+    GOOGLE_SECRET,
+    MS_CLIENT,
+    USER,
+    OAuthServer,
+    google_settings,
+    ms_send_env,
+    ms_settings,
+)
+from support.smtp_servers import PasswordOffHandler, XOAuth2Handler, make_message, start_server
 from typer.testing import CliRunner
 
 from newsletter.cli.commands import app, main
@@ -51,64 +59,6 @@ class Clock:
         self.now += seconds
         if server_too:
             self.server.advance(seconds)
-
-
-@pytest.fixture
-def auth_server():
-    with OAuthServer() as server:
-        yield server
-
-
-@pytest.fixture
-def cafile(tmp_path: Path) -> str:
-    return write_ca(tmp_path)
-
-
-@pytest.fixture
-def smtp(auth_server: OAuthServer, tmp_path: Path):
-    handler = XOAuth2Handler(auth_server.user_for_token)
-    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as server:
-        yield server
-
-
-def ms_settings(tmp_path: Path, auth_server: OAuthServer, smtp=None, **extra) -> Settings:
-    base = Settings(
-        state_dir=tmp_path / "state",
-        smtp_host="smtp.office365.com",
-        oauth_client_id=MS_CLIENT,
-        oauth_authority=auth_server.ms_authority,
-    )
-    if smtp is not None:
-        # The real host would be smtp.office365.com; here the provider is named instead.
-        base = replace(
-            base,
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            smtp_cafile=smtp.cafile,
-            smtp_auth="oauth2",
-            oauth_provider="microsoft",
-        )
-    return replace(base, **extra)
-
-
-def google_settings(tmp_path: Path, auth_server: OAuthServer, smtp=None) -> Settings:
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        smtp_host="smtp.gmail.com",
-        oauth_client_id=GOOGLE_CLIENT,
-        oauth_client_secret=GOOGLE_SECRET,
-        oauth_authority=auth_server.base,
-    )
-    if smtp is not None:
-        settings = replace(
-            settings,
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            smtp_cafile=smtp.cafile,
-            smtp_auth="oauth2",
-            oauth_provider="google",
-        )
-    return settings
 
 
 def browser_login(settings: Settings, auth_server: OAuthServer, cafile: str) -> oauth.SignIn:
@@ -166,8 +116,10 @@ def test_oauth2_needs_tls_a_client_id_and_never_shows_secrets() -> None:
 # -- Microsoft (MSAL) ---------------------------------------------------------------------
 
 
-def test_microsoft_browser_login_then_send_over_xoauth2(tmp_path, auth_server, cafile, smtp):
-    settings = ms_settings(tmp_path, auth_server, smtp)
+def test_microsoft_browser_login_then_send_over_xoauth2(
+    tmp_path, auth_server, cafile, xoauth2_smtp_server
+):
+    settings = ms_settings(tmp_path, auth_server, xoauth2_smtp_server)
     info = browser_login(settings, auth_server, cafile)
     assert (info.provider, info.username) == ("microsoft", USER)
     assert info.expires_at is not None and info.expires_at > time.time()
@@ -179,7 +131,7 @@ def test_microsoft_browser_login_then_send_over_xoauth2(tmp_path, auth_server, c
     reply = t.send(make_message("member@example.org"), SENDER)
     t.close()
     assert reply.startswith("250")
-    assert smtp.handler.accepted == 1 and smtp.handler.count() == 1
+    assert xoauth2_smtp_server.handler.accepted == 1 and xoauth2_smtp_server.handler.count() == 1
 
 
 def test_microsoft_device_code_login_via_cli(tmp_path, auth_server, cafile, project, monkeypatch):
@@ -234,8 +186,10 @@ def test_xoauth2_over_implicit_tls(tmp_path, auth_server, cafile):
     assert handler.accepted == 1
 
 
-def test_expired_access_token_is_refreshed_before_sending(tmp_path, auth_server, cafile, smtp):
-    settings = ms_settings(tmp_path, auth_server, smtp)
+def test_expired_access_token_is_refreshed_before_sending(
+    tmp_path, auth_server, cafile, xoauth2_smtp_server
+):
+    settings = ms_settings(tmp_path, auth_server, xoauth2_smtp_server)
     browser_login(settings, auth_server, cafile)
     clock = Clock(auth_server)
     clock.advance(2 * 3600)  # the stored access token has expired on both sides
@@ -245,13 +199,13 @@ def test_expired_access_token_is_refreshed_before_sending(tmp_path, auth_server,
     assert len(auth_server.issued_access_tokens()) == 2  # one at login, one refreshed
     # MSAL judges its cached token by the real time, not by our clock, so it may offer the
     # old one first; then the server's refusal triggers the refresh (at most 2 AUTHs).
-    assert smtp.handler.accepted == 1 and smtp.handler.attempts <= 2
+    assert xoauth2_smtp_server.handler.accepted == 1 and xoauth2_smtp_server.handler.attempts <= 2
 
 
 def test_long_paced_send_reconnects_with_a_fresh_token_before_expiry(
-    tmp_path, auth_server, cafile, smtp
+    tmp_path, auth_server, cafile, xoauth2_smtp_server
 ):
-    settings = ms_settings(tmp_path, auth_server, smtp)
+    settings = ms_settings(tmp_path, auth_server, xoauth2_smtp_server)
     browser_login(settings, auth_server, cafile)
     clock = Clock(auth_server)
     t = transport(settings, auth_server, cafile, clock)
@@ -259,15 +213,17 @@ def test_long_paced_send_reconnects_with_a_fresh_token_before_expiry(
         t.send(make_message(f"m{n}@example.org", row=n), SENDER)
         clock.advance(20 * 60)
     t.close()
-    assert smtp.handler.count() == 4
+    assert xoauth2_smtp_server.handler.count() == 4
     # At 60 minutes the token is within REFRESH_MARGIN of expiry: renewed, and the
     # connection reopened with it, before the server could refuse anything.
-    assert smtp.connections == 2
-    assert smtp.handler.attempts == smtp.handler.accepted == 2
+    assert xoauth2_smtp_server.connections == 2
+    assert xoauth2_smtp_server.handler.attempts == xoauth2_smtp_server.handler.accepted == 2
 
 
-def test_token_refused_by_the_server_is_refreshed_once(tmp_path, auth_server, cafile, smtp):
-    settings = ms_settings(tmp_path, auth_server, smtp)
+def test_token_refused_by_the_server_is_refreshed_once(
+    tmp_path, auth_server, cafile, xoauth2_smtp_server
+):
+    settings = ms_settings(tmp_path, auth_server, xoauth2_smtp_server)
     browser_login(settings, auth_server, cafile)
     clock = Clock(auth_server)
     auth_server.advance(2 * 3600)  # the server says the token expired; our clock disagrees
@@ -275,11 +231,11 @@ def test_token_refused_by_the_server_is_refreshed_once(tmp_path, auth_server, ca
     assert t.send(make_message("a@example.org"), SENDER).startswith("250")
     t.close()
     # 334 + JSON, empty line, 535; then a refreshed token is accepted.
-    assert smtp.handler.attempts == 2 and smtp.handler.accepted == 1
+    assert xoauth2_smtp_server.handler.attempts == 2 and xoauth2_smtp_server.handler.accepted == 1
 
 
-def test_revoked_sign_in_says_sign_in_again(tmp_path, auth_server, cafile, smtp):
-    settings = ms_settings(tmp_path, auth_server, smtp)
+def test_revoked_sign_in_says_sign_in_again(tmp_path, auth_server, cafile, xoauth2_smtp_server):
+    settings = ms_settings(tmp_path, auth_server, xoauth2_smtp_server)
     browser_login(settings, auth_server, cafile)
     auth_server.revoke_all()
     clock = Clock(auth_server)
@@ -289,7 +245,7 @@ def test_revoked_sign_in_says_sign_in_again(tmp_path, auth_server, cafile, smtp)
         t.send(make_message("a@example.org"), SENDER)
     assert str(caught.value).startswith("sign in again: newsletter login")
     assert isinstance(caught.value, DeliveryError)  # a send stops at once
-    assert smtp.handler.count() == 0
+    assert xoauth2_smtp_server.handler.count() == 0
 
 
 def test_never_signed_in_says_sign_in(tmp_path, auth_server):
@@ -350,8 +306,8 @@ def test_unreachable_sign_in_service_is_one_line(tmp_path, cafile):
 # -- Google (Authlib) ---------------------------------------------------------------------
 
 
-def test_google_login_send_and_logout_revokes(tmp_path, auth_server, cafile, smtp):
-    settings = google_settings(tmp_path, auth_server, smtp)
+def test_google_login_send_and_logout_revokes(tmp_path, auth_server, cafile, xoauth2_smtp_server):
+    settings = google_settings(tmp_path, auth_server, xoauth2_smtp_server)
     info = browser_login(settings, auth_server, cafile)
     assert (info.provider, info.username) == ("google", USER)
     if os.name == "posix":
@@ -364,7 +320,7 @@ def test_google_login_send_and_logout_revokes(tmp_path, auth_server, cafile, smt
     t.close()
     assert len(auth_server.issued_access_tokens()) == 2
     # Our clock said the stored token had expired: refreshed before AUTH, never refused.
-    assert smtp.handler.attempts == smtp.handler.accepted == 1
+    assert xoauth2_smtp_server.handler.attempts == xoauth2_smtp_server.handler.accepted == 1
     with pytest.raises(SignInError, match="device sign-in"):
         oauth.login(
             settings,
@@ -380,7 +336,7 @@ def test_google_login_send_and_logout_revokes(tmp_path, auth_server, cafile, smt
 # -- the token command --------------------------------------------------------------------
 
 
-def test_token_command_runs_at_each_connection(tmp_path, auth_server, cafile, smtp):
+def test_token_command_runs_at_each_connection(tmp_path, auth_server, cafile, xoauth2_smtp_server):
     login_settings = ms_settings(tmp_path, auth_server)
     browser_login(login_settings, auth_server, cafile)
     token = auth_server.issued_access_tokens()[0]  # e.g. what a company helper hands out
@@ -400,9 +356,9 @@ def test_token_command_runs_at_each_connection(tmp_path, auth_server, cafile, sm
     )
     settings = Settings(
         state_dir=tmp_path / "other",
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_cafile=smtp.cafile,
+        smtp_host=xoauth2_smtp_server.host,
+        smtp_port=xoauth2_smtp_server.port,
+        smtp_cafile=xoauth2_smtp_server.cafile,
         smtp_username=USER,
         smtp_oauth_token_command=command,
         smtp_max_per_connection=1,
@@ -412,15 +368,15 @@ def test_token_command_runs_at_each_connection(tmp_path, auth_server, cafile, sm
     for n in range(2):
         t.send(make_message(f"m{n}@example.org", row=n), SENDER)
     t.close()
-    assert smtp.handler.accepted == 2 and smtp.connections == 2
+    assert xoauth2_smtp_server.handler.accepted == 2 and xoauth2_smtp_server.connections == 2
     assert (tmp_path / "runs.txt").read_text() == "xx"
 
 
-def test_failing_token_command_and_a_refused_token_are_one_line(tmp_path, smtp):
+def test_failing_token_command_and_a_refused_token_are_one_line(tmp_path, xoauth2_smtp_server):
     failing = Settings(
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_cafile=smtp.cafile,
+        smtp_host=xoauth2_smtp_server.host,
+        smtp_port=xoauth2_smtp_server.port,
+        smtp_cafile=xoauth2_smtp_server.cafile,
         smtp_username=USER,
         smtp_oauth_token_command=f"{shlex.quote(sys.executable)} -c \"import sys; sys.exit('vault is locked')\"",
     )
@@ -435,7 +391,7 @@ def test_failing_token_command_and_a_refused_token_are_one_line(tmp_path, smtp):
     message = str(caught.value)
     assert "XOAUTH2 sign-in refused: 535 5.7.3" in message and "(status 401)" in message
     assert "SMTP AUTH is enabled" in message and "not-a-token" not in message
-    assert smtp.handler.attempts == 2  # retried once with a fresh token
+    assert xoauth2_smtp_server.handler.attempts == 2  # retried once with a fresh token
 
 
 # -- password AUTH switched off (Microsoft 365, end of 2026) -------------------------------
@@ -472,13 +428,13 @@ def test_basic_auth_disabled_says_what_to_do(tmp_path, reply):
 
 
 def test_no_token_in_output_journal_logs_or_help(
-    tmp_path, auth_server, cafile, smtp, project, monkeypatch, caplog
+    tmp_path, auth_server, cafile, xoauth2_smtp_server, project, monkeypatch, caplog
 ):
     caplog.set_level(logging.DEBUG)
     env = {
-        "NEWSLETTER_SMTP_HOST": smtp.host,
-        "NEWSLETTER_SMTP_PORT": str(smtp.port),
-        "NEWSLETTER_SMTP_CAFILE": smtp.cafile,
+        "NEWSLETTER_SMTP_HOST": xoauth2_smtp_server.host,
+        "NEWSLETTER_SMTP_PORT": str(xoauth2_smtp_server.port),
+        "NEWSLETTER_SMTP_CAFILE": xoauth2_smtp_server.cafile,
         "NEWSLETTER_SMTP_AUTH": "oauth2",
         "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
         "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
@@ -502,7 +458,7 @@ def test_no_token_in_output_journal_logs_or_help(
         runner.invoke(app, ["--help"]),
     ]
     assert outputs[0].exit_code == 0, outputs[0].output
-    assert smtp.handler.accepted == 1 and smtp.handler.count() == 1
+    assert xoauth2_smtp_server.handler.accepted == 1 and xoauth2_smtp_server.handler.count() == 1
     # Our logs and the libraries' we use (MSAL, requests, urllib3, aiosmtpd's client side).
     # The test authorisation server's own loggers (Authlib's server, Werkzeug) are left out:
     # they are the provider's logs, not ours.
@@ -522,23 +478,11 @@ def test_no_token_in_output_journal_logs_or_help(
 
 
 def test_send_with_a_revoked_sign_in_stops_with_one_line_and_nobody_unknown(
-    tmp_path, auth_server, cafile, smtp, project, monkeypatch, capsys
+    tmp_path, auth_server, cafile, xoauth2_smtp_server, project, monkeypatch, capsys
 ):
     rows = "".join(f"member{n}@members.wmhtc.co.uk,Name{n},Surname\n" for n in range(3))
     (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows)
-    env = {
-        "NEWSLETTER_SMTP_HOST": smtp.host,
-        "NEWSLETTER_SMTP_PORT": str(smtp.port),
-        "NEWSLETTER_SMTP_CAFILE": smtp.cafile,
-        "NEWSLETTER_SMTP_AUTH": "oauth2",
-        "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
-        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
-        "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
-        # Not on example.org: check refuses placeholder domains for a real send.
-        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
-        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
-        "REQUESTS_CA_BUNDLE": cafile,
-    }
+    env = ms_send_env(xoauth2_smtp_server, auth_server, cafile)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     browser_login(load_settings(), auth_server, cafile)
@@ -550,7 +494,7 @@ def test_send_with_a_revoked_sign_in_stops_with_one_line_and_nobody_unknown(
     assert stopped.value.code == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].startswith("error: sign in again: newsletter login")
-    assert smtp.handler.count() == 0
+    assert xoauth2_smtp_server.handler.count() == 0
     with Journal.for_state_dir(project / ".newsletter") as journal:
         assert journal.counts("december-2023").get("sending", 0) == 0  # nobody unknown
 
@@ -713,10 +657,10 @@ def test_check_compares_from_with_the_signed_in_account(
 
 @pytest.mark.parametrize("provider", ["microsoft", "google"])
 def test_a_revoked_sign_in_is_forgotten_so_status_agrees_with_the_send(
-    tmp_path, auth_server, cafile, smtp, provider
+    tmp_path, auth_server, cafile, xoauth2_smtp_server, provider
 ):
     make = ms_settings if provider == "microsoft" else google_settings
-    settings = make(tmp_path, auth_server, smtp)
+    settings = make(tmp_path, auth_server, xoauth2_smtp_server)
     browser_login(settings, auth_server, cafile)
     auth_server.revoke_all()
     clock = Clock(auth_server)
@@ -805,7 +749,7 @@ def test_ctrl_c_while_login_waits_says_nobody_was_signed_in(tmp_path, auth_serve
 def test_status_and_logout_on_a_password_set_up_say_there_is_no_sign_in(tmp_path) -> None:
     """A chair on a password server tried `login --status` and `logout`: both said "cannot
     tell the sign-in provider from the host" (exit 2), as if something were misconfigured."""
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     env = {
         "NEWSLETTER_SMTP_HOST": "127.0.0.1",

@@ -1,8 +1,8 @@
 """The chair's real month through a Microsoft 365 or Google mailbox, tried adversarially.
 
-Real components only: the Authlib authorisation server of tests/oauth_server.py (https on
+Real components only: the Authlib authorisation server of tests/support/oauth_server.py (https on
 127.0.0.1, test CA) with faults queued at its token endpoint (an error JSON, a 503, a web
-page, a stall), and the XOAUTH2 aiosmtpd of tests/smtp_servers.py, which accepts only tokens
+page, a stall), and the XOAUTH2 aiosmtpd of tests/support/smtp_servers.py, which accepts only tokens
 that server issued. What is checked is what the servers saw (token requests, messages
 received per member), not only the words on the terminal.
 """
@@ -16,9 +16,17 @@ from pathlib import Path
 
 import pytest
 from flask import Response
-from helpers import FakeClock
-from oauth_server import GOOGLE_CLIENT, GOOGLE_SECRET, MS_CLIENT, USER, OAuthServer, write_ca
-from smtp_servers import XOAuth2Handler, make_message, start_server
+from support import oauth_server
+from support.helpers import FakeClock
+from support.oauth_server import (
+    GOOGLE_CLIENT,
+    GOOGLE_SECRET,
+    MS_CLIENT,
+    USER,
+    OAuthServer,
+    ms_send_env,
+)
+from support.smtp_servers import XOAuth2Handler, make_message, start_server
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import SignInError, SignInRequired
@@ -28,56 +36,14 @@ from newsletter.sending.engine import deliver
 from newsletter.signin import oauth
 
 
-@pytest.fixture
-def auth_server():
-    with OAuthServer() as server:
-        yield server
-
-
-@pytest.fixture
-def cafile(tmp_path: Path) -> str:
-    return write_ca(tmp_path)
-
-
 def ms_settings(tmp_path: Path, server: OAuthServer, smtp=None, **extra) -> Settings:
-    base = Settings(
-        state_dir=tmp_path / "state",
-        smtp_host="smtp.office365.com",
-        oauth_client_id=MS_CLIENT,
-        oauth_authority=server.ms_authority,
-        smtp_timeout=3,
-    )
-    if smtp is not None:
-        base = replace(
-            base,
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            smtp_cafile=smtp.cafile,
-            smtp_auth="oauth2",
-            oauth_provider="microsoft",
-        )
-    return replace(base, **extra)
+    """Microsoft 365 sign-in settings (support.oauth_server) with a 3 s SMTP timeout."""
+    return oauth_server.ms_settings(tmp_path, server, smtp, **{"smtp_timeout": 3, **extra})
 
 
 def google_settings(tmp_path: Path, server: OAuthServer, smtp=None, **extra) -> Settings:
-    base = Settings(
-        state_dir=tmp_path / "state",
-        smtp_host="smtp.gmail.com",
-        oauth_client_id=GOOGLE_CLIENT,
-        oauth_client_secret=GOOGLE_SECRET,
-        oauth_authority=server.base,
-        smtp_timeout=3,
-    )
-    if smtp is not None:
-        base = replace(
-            base,
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            smtp_cafile=smtp.cafile,
-            smtp_auth="oauth2",
-            oauth_provider="google",
-        )
-    return replace(base, **extra)
+    """Google sign-in settings (support.oauth_server) with a 3 s SMTP timeout."""
+    return oauth_server.google_settings(tmp_path, server, smtp, **{"smtp_timeout": 3, **extra})
 
 
 SETTINGS = {"microsoft": ms_settings, "google": google_settings}
@@ -299,7 +265,7 @@ def test_check_is_not_ready_when_the_sign_in_was_revoked_and_ready_when_a_refres
     # `check` read only the token store: with a refresh token revoked (password changed,
     # an admin's "revoke sessions", Google's 7-day testing tokens) it said READY and the
     # send then stopped at its first connection.
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     from newsletter.common.config import load_settings
 
@@ -331,7 +297,7 @@ def test_check_is_not_ready_when_the_sign_in_was_revoked_and_ready_when_a_refres
 def test_check_names_a_sign_in_service_in_trouble_without_blaming_the_sign_in(
     auth_server, cafile, project, monkeypatch
 ):
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     from newsletter.common.config import load_settings
 
@@ -465,7 +431,7 @@ def test_smtp_auth_switched_off_names_the_it_step_not_only_a_new_sign_in(
 ):
     # With a password, the hint said only "switch to OAuth"; with a token, "or sign in
     # again". Neither helps while SMTP AUTH is off: the IT person must enable it (step 5).
-    from smtp_servers import PasswordOffHandler
+    from support.smtp_servers import PasswordOffHandler
 
     from newsletter.common.errors import DeliveryError
     from newsletter.mail.smtp import SmtpTransport
@@ -516,7 +482,7 @@ def test_a_damaged_token_file_is_one_line_and_logout_or_login_clears_it(
     # `login --status`, `check` and `send` ended in "internal error: AttributeError" or
     # "KeyError: 'username'" (exit 70); and for a file they did call damaged, the advice
     # "run newsletter logout" failed the same way, so nothing could clear it.
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     settings = SETTINGS[provider](tmp_path, auth_server)
     path = tmp_path / "state" / f"oauth-{provider}.json"
@@ -555,8 +521,7 @@ def test_check_warns_when_signed_in_as_another_mailbox_of_the_same_domain(
     # The chair signs in as herself, From is the cluster's news@ mailbox: same domain, so
     # the domain warning stayed silent and `check` said READY. Microsoft 365 then refuses
     # every message (554 5.2.252 SendAsDenied) and Gmail rewrites From to her own address.
-    import oauth_server
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     from newsletter.common.config import load_settings
 
@@ -615,12 +580,12 @@ def test_sign_in_service_down_mid_send_stops_cleanly_and_the_rerun_finishes(tmp_
 
 
 def test_login_as_another_account_than_the_smtp_username_says_so(
-    tmp_path, auth_server, cafile, monkeypatch
+    tmp_path, auth_server, cafile, xoauth2_smtp_server, monkeypatch
 ):
     # NEWSLETTER_SMTP_USERNAME=news@…, and the chair answers the sign-in page with her own
     # account: "signed in as chair@…" and nothing else, then every send was refused with
     # chair's token presented for news@ (verified at the SMTP server below).
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     env = {
         "NEWSLETTER_STATE_DIR": str(tmp_path / "state"),
@@ -643,13 +608,12 @@ def test_login_as_another_account_than_the_smtp_username_says_so(
     from newsletter.common.errors import DeliveryError
     from newsletter.mail.smtp import SmtpTransport
 
-    handler = XOAuth2Handler(auth_server.user_for_token)
-    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
-        settings = ms_settings(tmp_path, auth_server, smtp, smtp_username="news@example.org")
-        source = oauth.token_source(settings, http=auth_server.http(cafile))
-        with pytest.raises(DeliveryError, match="XOAUTH2 sign-in refused"):
-            SmtpTransport(settings, token_source=source).connect()
-    assert handler.accepted == 0 and handler.attempts == 2
+    smtp = xoauth2_smtp_server
+    settings = ms_settings(tmp_path, auth_server, smtp, smtp_username="news@example.org")
+    source = oauth.token_source(settings, http=auth_server.http(cafile))
+    with pytest.raises(DeliveryError, match="XOAUTH2 sign-in refused"):
+        SmtpTransport(settings, token_source=source).connect()
+    assert smtp.handler.accepted == 0 and smtp.handler.attempts == 2
 
 
 def test_a_sign_in_saved_for_another_app_registration_is_no_sign_in(tmp_path, auth_server, cafile):
@@ -718,7 +682,7 @@ def test_check_runs_the_token_command_once_and_reports_its_failure(project, monk
     import shlex
     import sys
 
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     script = project / "get_token.py"
     script.write_text("import sys\nsys.exit('vault is locked: run vault login')\n")
@@ -807,33 +771,19 @@ def test_a_temporary_xoauth2_refusal_is_retried_later_not_sign_in_again(
 
 
 def test_the_send_summary_names_the_signed_in_mailbox(
-    tmp_path, auth_server, cafile, project, monkeypatch
+    tmp_path, auth_server, cafile, xoauth2_smtp_server, project, monkeypatch
 ):
     # The summary before [y/N] showed only host:port: a send signed in as the chair's own
     # mailbox (and refused as SendAsDenied, or sent From her address by Gmail) looked the
     # same as one signed in as the bulletin's. Verified at the server: nothing was sent.
-    from helpers import run_cli
+    from support.helpers import run_cli
 
-    handler = XOAuth2Handler(auth_server.user_for_token)
-    with start_server(handler, tls="starttls", cafile_dir=tmp_path) as smtp:
-        env = {
-            "NEWSLETTER_SMTP_HOST": smtp.host,
-            "NEWSLETTER_SMTP_PORT": str(smtp.port),
-            "NEWSLETTER_SMTP_CAFILE": smtp.cafile,
-            "NEWSLETTER_SMTP_AUTH": "oauth2",
-            "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
-            "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
-            "NEWSLETTER_OAUTH_AUTHORITY": auth_server.ms_authority,
-            "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
-            "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
-            "REQUESTS_CA_BUNDLE": cafile,
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        from newsletter.common.config import load_settings
+    for name, value in ms_send_env(xoauth2_smtp_server, auth_server, cafile).items():
+        monkeypatch.setenv(name, value)
+    from newsletter.common.config import load_settings
 
-        login(load_settings(), auth_server, cafile)
-        declined = run_cli(["send", "december-2023"], input="n\n")
-        line = next(x for x in declined.stdout.splitlines() if x.startswith("Server:"))
-        assert line.endswith(f", signed in as {USER} (OAuth 2.0)"), line
-    assert handler.count() == 0
+    login(load_settings(), auth_server, cafile)
+    declined = run_cli(["send", "december-2023"], input="n\n")
+    line = next(x for x in declined.stdout.splitlines() if x.startswith("Server:"))
+    assert line.endswith(f", signed in as {USER} (OAuth 2.0)"), line
+    assert xoauth2_smtp_server.handler.count() == 0

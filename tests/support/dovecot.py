@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import trustme
 
@@ -26,6 +31,11 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 HOST = "127.0.0.1"
 USERNAME = "bulletin"
 PASSWORD = "imap-Pa55word"
+# The session's server (``running``) has a second account whose password is not ASCII, and
+# accepts XOAUTH2 with one bearer token, checked at a local introspection endpoint.
+UTF8_USER = "chair"
+UTF8_PASSWORD = "Grüße-2026"
+GOOD_TOKEN = "access-token-good"
 
 
 def available() -> bool:
@@ -92,10 +102,12 @@ class Dovecot:
         imap = self.client()
         try:
             _, folders = imap.list()
-            for line in folders or []:
-                name = line.decode().rsplit(' "', 1)[-1].strip('"')
-                if name.upper() != "INBOX":
-                    imap.delete(f'"{name}"')
+            # (flags) "delimiter" name: the name is quoted or not ("Trait&AOk-s" comes bare).
+            names = [line.decode().split(") ", 1)[1].split(" ", 1)[1] for line in folders or []]
+            names = [name.strip('"') for name in names if name.strip('"').upper() != "INBOX"]
+            for name in sorted(names, key=len, reverse=True):  # children before parents
+                typ, detail = imap.delete(f'"{name}"')
+                assert typ == "OK", (name, detail)
             _, count = imap.select("INBOX")
             if int(count[0] or 0):
                 imap.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
@@ -119,6 +131,18 @@ class Dovecot:
                 break
             time.sleep(0.02)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def imap_env(server: Dovecot) -> dict[str, str]:
+    """NEWSLETTER_IMAP_* for the test account of ``server`` over implicit TLS (its CA)."""
+    return {
+        "NEWSLETTER_IMAP_HOST": HOST,
+        "NEWSLETTER_IMAP_PORT": str(server.tls_port),
+        "NEWSLETTER_IMAP_SECURITY": "ssl",
+        "NEWSLETTER_IMAP_CAFILE": str(server.cafile),
+        "NEWSLETTER_IMAP_USERNAME": USERNAME,
+        "NEWSLETTER_IMAP_PASSWORD": PASSWORD,
+    }
 
 
 def start(
@@ -234,3 +258,45 @@ service anvil {{
                 raise RuntimeError(f"dovecot is not answering: {log[-2000:]}") from None
             time.sleep(0.1)
     return server
+
+
+class _Introspection(BaseHTTPRequestHandler):
+    """RFC 7662: POST token=... → {"active": true, "username": ...} for GOOD_TOKEN only. It
+    stands in for the identity provider's endpoint: only the IMAP side is under test."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        token = parse_qs(body).get("token", [""])[0]
+        active = token == GOOD_TOKEN
+        answer = {"active": True, "username": USERNAME} if active else {"active": False}
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:  # keep the test output clean
+        pass
+
+
+@contextlib.contextmanager
+def running() -> Iterator[Dovecot]:
+    """The test session's server: password sign-in for USERNAME and UTF8_USER, XOAUTH2 with
+    GOOD_TOKEN (Dovecot's oauth2 passdb asks the introspection endpoint started here).
+    Stopped, with its endpoint, on exit."""
+    introspection = ThreadingHTTPServer((HOST, 0), _Introspection)
+    thread = threading.Thread(target=introspection.serve_forever, daemon=True)
+    thread.start()
+    try:
+        server = start(
+            f"http://{HOST}:{introspection.server_port}/introspect",
+            users={UTF8_USER: UTF8_PASSWORD},
+        )
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        introspection.shutdown()
+        thread.join()

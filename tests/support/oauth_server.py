@@ -29,7 +29,8 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,8 +43,10 @@ from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint, DeviceCodeGrant
 from flask import Flask, request
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from smtp_servers import HOST, server_tls_context, test_ca
 from werkzeug.serving import make_server
+
+from newsletter.common.config import Settings
+from support.smtp_servers import HOST, Server, server_tls_context, test_ca
 
 USER = "chair@example.org"
 TENANT = "organizations"
@@ -525,3 +528,68 @@ def write_ca(directory: Any) -> str:
     path = str(directory / "oauth-ca.pem")
     test_ca().cert_pem.write_to_path(path)
     return path
+
+
+# ---- a client of this server: its settings ------------------------------------------------
+
+
+def _sending_through(base: Settings, smtp: Server | None, provider: str) -> Settings:
+    """``base`` sending through ``smtp`` over XOAUTH2 (the real host would be the provider's:
+    the provider is named instead)."""
+    if smtp is None:
+        return base
+    return replace(
+        base,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_cafile=smtp.cafile,
+        smtp_auth="oauth2",
+        oauth_provider=provider,
+    )
+
+
+def ms_settings(
+    tmp_path: Path, server: OAuthServer, smtp: Server | None = None, **extra: Any
+) -> Settings:
+    """Microsoft 365 sign-in at ``server`` (state in tmp_path/state); with ``smtp``, sending
+    through it over XOAUTH2."""
+    base = Settings(
+        state_dir=tmp_path / "state",
+        smtp_host="smtp.office365.com",
+        oauth_client_id=MS_CLIENT,
+        oauth_authority=server.ms_authority,
+    )
+    return replace(_sending_through(base, smtp, "microsoft"), **extra)
+
+
+def google_settings(
+    tmp_path: Path, server: OAuthServer, smtp: Server | None = None, **extra: Any
+) -> Settings:
+    """Google sign-in at ``server`` (a desktop client with its secret); with ``smtp``, sending
+    through it over XOAUTH2."""
+    base = Settings(
+        state_dir=tmp_path / "state",
+        smtp_host="smtp.gmail.com",
+        oauth_client_id=GOOGLE_CLIENT,
+        oauth_client_secret=GOOGLE_SECRET,
+        oauth_authority=server.base,
+    )
+    return replace(_sending_through(base, smtp, "google"), **extra)
+
+
+def ms_send_env(smtp: Server, server: OAuthServer, cafile: str) -> dict[str, str]:
+    """The environment of a `newsletter send` through ``smtp`` signed in to Microsoft 365 at
+    ``server``: on real-looking addresses (check refuses placeholder domains for a real
+    send), trusting the test CA for the sign-in's HTTP."""
+    return {
+        "NEWSLETTER_SMTP_HOST": smtp.host,
+        "NEWSLETTER_SMTP_PORT": str(smtp.port),
+        "NEWSLETTER_SMTP_CAFILE": smtp.cafile or "",
+        "NEWSLETTER_SMTP_AUTH": "oauth2",
+        "NEWSLETTER_OAUTH_PROVIDER": "microsoft",
+        "NEWSLETTER_OAUTH_CLIENT_ID": MS_CLIENT,
+        "NEWSLETTER_OAUTH_AUTHORITY": server.ms_authority,
+        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+        "REQUESTS_CA_BUNDLE": cafile,
+    }

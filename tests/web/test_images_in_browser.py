@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from browser import chromium, new_page
-from images_data import detailed_photo, phone_photo, transparent_logo
-from test_images import web_server
+from support.browser import new_page
+from support.helpers import web_server
+from support.images_data import detailed_photo, phone_photo, transparent_logo
 
 from newsletter.common.config import Settings
 from newsletter.sending import campaign as campaign_mod
@@ -35,14 +35,8 @@ TIMEOUT = 10.0
 HANG_GUARD = 120.0  # seconds before a wait that never ends is called a failure
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
-def pictured(project: Path, settings: Settings) -> Settings:
+def pictured_settings(project: Path, settings: Settings) -> Settings:
     folder = project / "issues" / "images"
     folder.mkdir()
     phone_photo(folder / "social.jpg")
@@ -112,9 +106,9 @@ def fetch(url: str) -> tuple[int, str, bytes]:
 
 
 def test_preview_shows_pictures_and_reloads_when_one_changes(
-    browser: Browser, pictured: Settings
+    browser: Browser, pictured_settings: Settings
 ) -> None:
-    with preview_running(pictured) as url:
+    with preview_running(pictured_settings) as url:
         with new_page(browser, 1200) as page:
             page.goto(url)
             for frame in page.frames[1:]:  # the desktop and mobile frames
@@ -129,7 +123,7 @@ def test_preview_shows_pictures_and_reloads_when_one_changes(
         status, kind, _ = fetch(url + "assets/" + old)
         assert status == 200 and kind in ("image/jpeg", "image/png")
         # Replace the photo: the next poll re-renders, under a new name.
-        detailed_photo(pictured.issues_dir / "images" / "social.jpg", 900, 600)
+        detailed_photo(pictured_settings.issues_dir / "images" / "social.jpg", 900, 600)
         # A hang guard, not a timing assertion: far above a re-render on a busy machine.
         deadline = time.monotonic() + HANG_GUARD
         while fetch(url + "version")[2] == version:
@@ -140,11 +134,11 @@ def test_preview_shows_pictures_and_reloads_when_one_changes(
 
 
 def test_archive_page_shows_pictures_at_320px(
-    browser: Browser, pictured: Settings, tmp_path: Path
+    browser: Browser, pictured_settings: Settings, tmp_path: Path
 ) -> None:
     webroot = tmp_path / "web"
     with web_server(webroot) as base:
-        build_archive(replace(pictured, archive_url=base), webroot / "news")
+        build_archive(replace(pictured_settings, archive_url=base), webroot / "news")
         with new_page(browser, 320) as page:
             page.goto(base + f"{SLUG}.html")
             assert_pictures_shown(page, 2)
@@ -152,11 +146,11 @@ def test_archive_page_shows_pictures_at_320px(
 
 
 def test_hosted_email_shows_pictures_at_320px(
-    browser: Browser, pictured: Settings, tmp_path: Path
+    browser: Browser, pictured_settings: Settings, tmp_path: Path
 ) -> None:
     webroot = tmp_path / "web"
     with web_server(webroot) as base:
-        hosted = replace(pictured, archive_url=base)
+        hosted = replace(pictured_settings, archive_url=base)
         build_archive(hosted, webroot / "news")
         camp = campaign_mod.prepare(hosted, SLUG)
         assert camp.offline_images() == []

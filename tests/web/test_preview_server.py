@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from browser import chromium, new_page
+from support.browser import new_page
+from support.projects import project_settings
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import NewsletterError
@@ -35,16 +36,15 @@ from newsletter.web.server import serve
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-ROOT = Path(__file__).resolve().parents[1]
 SLUG = "december-2023"
 TIMEOUT = 10.0  # seconds for any one wait: generous for a loaded CI machine, yet no hang
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    shutil.copytree(ROOT / "issues", tmp_path / "issues")
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    return Settings(issues_dir=tmp_path / "issues", templates_dir=tmp_path / "templates")
+def preview_settings(tmp_path: Path, make_project) -> Settings:
+    """A project with the example issue and no members' list: the preview shows the
+    anonymous sample, as the expected values below are."""
+    return project_settings(make_project(tmp_path, members=None))
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ class Expected:
 
 
 @pytest.fixture
-def expected(settings: Settings) -> Expected:
-    rendered = preview.render_path(settings, issue_file(settings))
+def expected(preview_settings: Settings) -> Expected:
+    rendered = preview.render_path(preview_settings, issue_file(preview_settings))
     subject, _, text = rendered.sample()
     return Expected(
         subject=subject,
@@ -69,7 +69,7 @@ def expected(settings: Settings) -> Expected:
         title=rendered.issue.title,
         sender=f"{rendered.org.name} <{rendered.org.email}>",
         text=text,
-        paragraph=first_paragraph(issue_file(settings)),
+        paragraph=first_paragraph(issue_file(preview_settings)),
     )
 
 
@@ -166,8 +166,10 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 # ---- over HTTP -----------------------------------------------------------------------------
 
 
-def test_page_shows_inbox_line_both_widths_and_text(settings: Settings, expected: Expected) -> None:
-    with running(settings) as server:
+def test_page_shows_inbox_line_both_widths_and_text(
+    preview_settings: Settings, expected: Expected
+) -> None:
+    with running(preview_settings) as server:
         status, kind, page = server.get("/")
         assert status == 200 and kind.startswith("text/html")
         assert f'<dd class="subject">{html.escape(expected.subject)}</dd>' in page
@@ -185,8 +187,8 @@ def test_page_shows_inbox_line_both_widths_and_text(settings: Settings, expected
         assert "<html lang=" in email and html.escape(expected.paragraph, quote=False) in email
 
 
-def test_announces_url_on_loopback_only(settings: Settings) -> None:
-    with running(settings) as server:
+def test_announces_url_on_loopback_only(preview_settings: Settings) -> None:
+    with running(preview_settings) as server:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", server.url)
         assert server.messages[0] == f"Previewing {SLUG} at {server.url} — Ctrl-C to stop"
         assert server.get("/nothing-here")[0] == 404
@@ -194,26 +196,28 @@ def test_announces_url_on_loopback_only(settings: Settings) -> None:
         assert server.get("/", headers={"Host": "attacker.example:80"})[0] == 403
 
 
-def test_newest_issue_without_slug_and_from_setting(settings: Settings) -> None:
-    older = settings.issues_dir / "november-2023.md"
-    shutil.copy(issue_file(settings), older)
+def test_newest_issue_without_slug_and_from_setting(preview_settings: Settings) -> None:
+    older = preview_settings.issues_dir / "november-2023.md"
+    shutil.copy(issue_file(preview_settings), older)
     text = older.read_text(encoding="utf-8")
     text = re.sub(r"(?m)^date: .*$", "date: 2001-01-01", text, count=1)
     older.write_text(re.sub(r"(?m)^title: ", "title: Older – ", text, count=1), encoding="utf-8")
     from_ = 'Cluster News "Desk" <news@example.org>'
-    with running(dataclasses.replace(settings, from_=from_), slug=None) as server:
+    with running(dataclasses.replace(preview_settings, from_=from_), slug=None) as server:
         assert server.messages[0].startswith(f"Previewing {SLUG} at ")
         page = server.get("/")[2]
         assert "Older – " not in page
         assert f'<dd class="from">{html.escape(from_)}</dd>' in page
 
 
-def test_edit_rerenders_on_change_only(settings: Settings, expected: Expected) -> None:
-    with running(settings) as server:
+def test_edit_rerenders_on_change_only(preview_settings: Settings, expected: Expected) -> None:
+    with running(preview_settings) as server:
         first = server.version()
         assert server.version() == first  # nothing changed: no re-render, same version
         edit(
-            issue_file(settings), expected.paragraph, "The preview picked up this edited paragraph."
+            issue_file(preview_settings),
+            expected.paragraph,
+            "The preview picked up this edited paragraph.",
         )
         wait_until(lambda: server.version() != first, "the version changes after an edit")
         page = server.get("/")[2]
@@ -223,10 +227,10 @@ def test_edit_rerenders_on_change_only(settings: Settings, expected: Expected) -
 
 
 def test_render_error_is_shown_and_the_server_recovers(
-    settings: Settings, expected: Expected
+    preview_settings: Settings, expected: Expected
 ) -> None:
-    path = issue_file(settings)
-    with running(settings) as server:
+    path = issue_file(preview_settings)
+    with running(preview_settings) as server:
         before = server.version()
         good = break_front_matter(path)
         wait_until(lambda: server.version() != before, "the broken issue is re-rendered")
@@ -252,10 +256,10 @@ def test_render_error_is_shown_and_the_server_recovers(
         assert server.messages[-1] == f"{SLUG}.md renders again."
 
 
-def test_template_changes_rerender(settings: Settings) -> None:
-    organisation = settings.templates_dir / "organisation.toml"
-    template = settings.templates_dir / "email.mjml.j2"
-    with running(settings) as server:
+def test_template_changes_rerender(preview_settings: Settings) -> None:
+    organisation = preview_settings.templates_dir / "organisation.toml"
+    template = preview_settings.templates_dir / "email.mjml.j2"
+    with running(preview_settings) as server:
         before = server.version()
         text = organisation.read_text(encoding="utf-8")
         organisation.write_text(
@@ -273,31 +277,25 @@ def test_template_changes_rerender(settings: Settings) -> None:
         assert re.search(r"email\.mjml\.j2:\d+: unknown template variable", page)
 
 
-def test_a_port_in_use_is_a_one_line_error(settings: Settings) -> None:
+def test_a_port_in_use_is_a_one_line_error(preview_settings: Settings) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(NewsletterError, match=rf"cannot listen on 127\.0\.0\.1:{port}"):
-            serve(settings, SLUG, port=port, open_browser=False, echo=lambda _: None)
+            serve(preview_settings, SLUG, port=port, open_browser=False, echo=lambda _: None)
 
 
 # ---- in Chromium ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.mark.browser
 def test_page_in_chromium_shows_frames_and_reloads_itself(
-    browser: Browser, settings: Settings, expected: Expected
+    browser: Browser, preview_settings: Settings, expected: Expected
 ) -> None:
     from playwright.sync_api import expect
 
-    with running(settings) as server, new_page(browser, 1280, 900) as page:
+    with running(preview_settings) as server, new_page(browser, 1280, 900) as page:
         page.goto(server.url)
         assert page.evaluate("document.documentElement.lang") == "en"
         assert page.locator("h1").count() == 1
@@ -316,23 +314,27 @@ def test_page_in_chromium_shows_frames_and_reloads_itself(
 
         # Edit the issue; the page must reload by itself (the flag set below disappears).
         page.evaluate("window.notReloaded = true")
-        edit(issue_file(settings), expected.paragraph, "Chromium saw this edit without a reload.")
+        edit(
+            issue_file(preview_settings),
+            expected.paragraph,
+            "Chromium saw this edit without a reload.",
+        )
         expect(page.locator("pre.text")).to_contain_text("Chromium saw this edit")
         assert page.evaluate("window.notReloaded") is None
         expect(page.frame_locator("iframe.mobile").locator("body")).to_contain_text(
             "Chromium saw this edit"
         )
 
-        good = break_front_matter(issue_file(settings))
+        good = break_front_matter(issue_file(preview_settings))
         expect(page.get_by_role("alert")).to_contain_text(f"{SLUG}.md:")
-        issue_file(settings).write_text(good, encoding="utf-8")
+        issue_file(preview_settings).write_text(good, encoding="utf-8")
         expect(page.locator("iframe.mobile")).to_be_visible()
         expect(page.get_by_role("alert")).to_have_count(0)
 
 
 @pytest.mark.browser
-def test_page_is_responsive(browser: Browser, settings: Settings) -> None:
-    with running(settings) as server, new_page(browser, 400, 800) as page:
+def test_page_is_responsive(browser: Browser, preview_settings: Settings) -> None:
+    with running(preview_settings) as server, new_page(browser, 400, 800) as page:
         page.goto(server.url)
         desktop = page.locator("iframe.desktop").bounding_box()
         mobile = page.locator("iframe.mobile").bounding_box()
@@ -346,7 +348,7 @@ def test_page_is_responsive(browser: Browser, settings: Settings) -> None:
 
 
 def test_cli_preview_serves_and_stops_cleanly_on_sigint(
-    settings: Settings, expected: Expected
+    preview_settings: Settings, expected: Expected
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -355,7 +357,7 @@ def test_cli_preview_serves_and_stops_cleanly_on_sigint(
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "preview", SLUG, "--no-open", "--port", str(port)],
-        cwd=settings.issues_dir.parent,  # the folder holding issues/ and templates/
+        cwd=preview_settings.issues_dir.parent,  # the folder holding issues/ and templates/
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

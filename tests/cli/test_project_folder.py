@@ -13,7 +13,7 @@ from support.helpers import cli_env, run_cli
 
 SLUG = "december-2023"
 
-# ---- 1. the wrong folder ----------------------------------------------------------------------
+# ---- the wrong folder ----------------------------------------------------------------------
 
 NOT_A_PROJECT = "this folder is not a newsletter project"
 

@@ -13,6 +13,8 @@ from support.projects import ROOT
 
 from newsletter.sending.engine import DeliveryEvent
 
+SLUG = "december-2023"
+
 # ---- the summaries show the subject members will see -------------------------------------------
 
 
@@ -39,9 +41,7 @@ def test_dry_run_summary_shows_the_personalised_subject(project: Path) -> None:
     )
 
 
-SLUG = "december-2023"
-
-# 3. The summary before [y/N] shows the pacing the run will use
+# ---- The summary before [y/N] shows the pacing the run will use ------------------------------
 
 
 def test_send_summary_shows_the_pacing_given_on_the_command_line(
@@ -57,7 +57,7 @@ def test_send_summary_shows_the_pacing_given_on_the_command_line(
     assert smtp_server.handler.count() == 0
 
 
-# 7. Progress rate, and the words after a resume
+# ---- Progress rate, and the words after a resume ---------------------------------------------
 
 
 def _event(sent: int) -> DeliveryEvent:
@@ -109,9 +109,7 @@ def test_a_resumed_send_says_this_run_and_the_whole(project: Path, smtp_server) 
     assert smtp_server.handler.count() == 10
 
 
-SLUG = "december-2023"
-
-# ---- 4. a dry run after the send ------------------------------------------------------------
+# ---- a dry run after the send ------------------------------------------------------------
 
 
 def test_a_dry_run_after_the_send_says_who_already_has_it(project: Path, smtp_server) -> None:

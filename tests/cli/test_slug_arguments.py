@@ -10,7 +10,7 @@ from support.helpers import one_line, run_cli
 
 SLUG = "december-2023"
 
-# 6. Slugs as tab completion writes them; did you mean
+# ---- Slugs as tab completion writes them; did you mean ---------------------------------------
 
 
 @pytest.mark.parametrize("given", [f"{SLUG}.md", f"issues/{SLUG}.md"])

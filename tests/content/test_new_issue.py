@@ -43,7 +43,7 @@ def test_new_still_refuses_a_path_into_another_folder(project: Path) -> None:
     assert not list(project.rglob("february-2027.md"))
 
 
-# 4. new: a month it cannot place
+# ---- new: a month it cannot place ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from newsletter.records.journal import Journal
 
 SLUG = "december-2023"
 
-# ---- 5. feedback without a mailbox -----------------------------------------------------------
+# ---- feedback without a mailbox -----------------------------------------------------------
 
 
 def test_feedback_without_imap_settings_suppresses_the_journals_rcpt_refusals(project) -> None:
@@ -31,7 +31,7 @@ def test_feedback_without_imap_settings_suppresses_the_journals_rcpt_refusals(pr
     assert "1 suppressed member(s) skipped" in check.stdout, check.stdout
 
 
-# ---- 6. status and check wording -----------------------------------------------------------
+# ---- the status line of feedback --------------------------------------------------------------
 
 
 def test_status_shows_no_feedback_line_before_feedback_ran(project: Path) -> None:

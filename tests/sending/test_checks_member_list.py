@@ -14,6 +14,8 @@ from newsletter.common.config import Settings
 from newsletter.sending import campaign as campaign_mod
 from newsletter.sending.checks import ERROR, WARNING, run_checks
 
+SLUG = "december-2023"
+
 # ---- the example list is never READY -------------------------------------------------------
 
 
@@ -27,9 +29,6 @@ def test_check_with_only_the_example_list_is_not_ready(project: Path, ready: Set
         "list recipients.csv.example, which a real send never uses"
     ]
     assert report.verdict().startswith("NOT READY")
-
-
-SLUG = "december-2023"
 
 
 def test_check_with_r_example_list_does_not_tell_to_pass_r(project: Path) -> None:

@@ -306,32 +306,33 @@ def test_ctrl_c_at_the_question_says_nothing_was_sent(project: Path, smtp_server
     assert smtp_server.handler.count() == 0
 
 
-def test_an_issue_renamed_after_its_send_is_not_sent_to_everyone_again(project: Path) -> None:
+def test_an_issue_renamed_after_its_send_is_not_sent_to_everyone_again(
+    project: Path, plain_smtp_server
+) -> None:
     """Members are journalled by slug: 'january.md' sent, then renamed 'january-2026.md',
     passed `check` as READY and a send mailed every member a second copy."""
     write_three_members(project)
     write_dated_issue(project, "january", "2026-01-10")
-    with start_server() as server:
-        env = cli_env(server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
-        assert run_cli(["send", "january", "--yes"], env=env).returncode == 0
-        assert server.handler.count() == len(THREE_MEMBERS)
-        issues = project / "issues"
-        (issues / "january.md").rename(issues / "january-2026.md")
-        check = run_cli(["check", "january-2026"], env=env)
-        assert check.returncode == 1
-        assert "already sent to 3 member(s) as 'january'" in check.stdout + check.stderr
-        assert "issues/january.md" in check.stdout + check.stderr
-        refused = run_cli(["send", "january-2026", "--yes"], env=env)
-        assert refused.returncode == 2, refused.stdout + refused.stderr
-        assert server.handler.count() == len(THREE_MEMBERS)  # nobody got a second copy
-        # An issue of its own (another text) is not taken for the renamed one.
-        write_dated_issue(project, "february", "2026-02-10")
-        assert run_cli(["check", "february"], env=env).returncode == 0
-        # Nor is the one renamed back: that is a resume, with nothing left to send.
-        (issues / "january-2026.md").rename(issues / "january.md")
-        again = run_cli(["send", "january", "--yes"], env=env)
-        assert again.returncode == 0, again.stderr
-        assert server.handler.count() == len(THREE_MEMBERS)
+    env = cli_env(plain_smtp_server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
+    assert run_cli(["send", "january", "--yes"], env=env).returncode == 0
+    assert plain_smtp_server.handler.count() == len(THREE_MEMBERS)
+    issues = project / "issues"
+    (issues / "january.md").rename(issues / "january-2026.md")
+    check = run_cli(["check", "january-2026"], env=env)
+    assert check.returncode == 1
+    assert "already sent to 3 member(s) as 'january'" in check.stdout + check.stderr
+    assert "issues/january.md" in check.stdout + check.stderr
+    refused = run_cli(["send", "january-2026", "--yes"], env=env)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert plain_smtp_server.handler.count() == len(THREE_MEMBERS)  # nobody got a second copy
+    # An issue of its own (another text) is not taken for the renamed one.
+    write_dated_issue(project, "february", "2026-02-10")
+    assert run_cli(["check", "february"], env=env).returncode == 0
+    # Nor is the one renamed back: that is a resume, with nothing left to send.
+    (issues / "january-2026.md").rename(issues / "january.md")
+    again = run_cli(["send", "january", "--yes"], env=env)
+    assert again.returncode == 0, again.stderr
+    assert plain_smtp_server.handler.count() == len(THREE_MEMBERS)
 
 
 def test_force_never_sends_without_an_unsubscribe_link_and_says_what_it_overrode(

@@ -19,20 +19,24 @@ from support.smtp_servers import RecordingHandler, start_server
 
 from newsletter.members.suppression import add_suppressed
 
+SLUG = "december-2023"
 
-def test_list_keeps_sends_whose_file_is_gone_and_says_draft(project: Path) -> None:
+
+def test_list_keeps_sends_whose_file_is_gone_and_says_draft(
+    project: Path, plain_smtp_server
+) -> None:
     """`list` is "from the journal alone": an issue sent and then deleted or renamed
     vanished from it; a draft read 'never sent' like any other."""
     write_three_members(project)
     write_dated_issue(project, "march", "2026-03-10")
     write_dated_issue(project, "a-rather-long-special-edition-slug", "2026-04-10", "draft: true\n")
-    with start_server() as server:
-        assert (
-            run_cli(
-                ["send", "march", "--yes"], env=cli_env(server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
-            ).returncode
-            == 0
-        )
+    assert (
+        run_cli(
+            ["send", "march", "--yes"],
+            env=cli_env(plain_smtp_server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL),
+        ).returncode
+        == 0
+    )
     (project / "issues" / "march.md").unlink()
     listed = run_cli(["list"]).stdout
     assert "march" in listed and "sent 3 of 3" in listed
@@ -40,16 +44,17 @@ def test_list_keeps_sends_whose_file_is_gone_and_says_draft(project: Path) -> No
     assert "a-rather-long-special-edition-slug never sent (draft)" in listed
 
 
-def test_status_shows_the_record_when_the_members_list_cannot_be_read(project: Path) -> None:
+def test_status_shows_the_record_when_the_members_list_cannot_be_read(
+    project: Path, plain_smtp_server
+) -> None:
     """A members CSV being edited (or re-exported without its address column) made
     `status` fail outright: the journal's record of who got the issue was not shown."""
     import json
 
     write_three_members(project)
     write_dated_issue(project, "march", "2026-03-10")
-    with start_server() as server:
-        env = cli_env(server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
-        assert run_cli(["send", "march", "--yes"], env=env).returncode == 0
+    env = cli_env(plain_smtp_server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
+    assert run_cli(["send", "march", "--yes"], env=env).returncode == 0
     (project / "recipients.csv").write_text("name,phone\nAnn,0121\n", encoding="utf-8")
     shown = run_cli(["status", "march"], env=env)
     assert shown.returncode == 0, shown.stderr
@@ -118,9 +123,7 @@ def test_status_of_a_typo_suggests_the_sent_issue_whose_file_is_gone(project: Pa
     assert "did you mean december-2023 (sent; its file is gone)?" in typo.stderr, typo.stderr
 
 
-SLUG = "december-2023"
-
-# 8. list
+# ---- list ------------------------------------------------------------------------------------
 
 
 def test_list_shows_an_unreadable_issue_and_the_subject_a_member_sees(project: Path) -> None:

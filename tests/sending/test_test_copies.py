@@ -15,6 +15,8 @@ from support.helpers import SECRET, cli_env, first_member, run_cli
 
 from newsletter.members.unsubscribe import verify
 
+SLUG = "december-2023"
+
 
 def test_test_copy_addresses_may_be_pasted_as_outlook_copies_them(
     project: Path, smtp_server
@@ -38,9 +40,7 @@ def test_test_copy_addresses_may_be_pasted_as_outlook_copies_them(
     assert "Dear Zoë," in last.get_body(("plain",)).get_content()
 
 
-SLUG = "december-2023"
-
-# ---- 2. a test copy unsubscribes the tester, never the member ---------------------------------
+# ---- a test copy unsubscribes the tester, never the member ---------------------------------
 
 
 def test_a_test_copy_unsubscribes_its_recipient_not_the_member(project: Path, smtp_server) -> None:
@@ -72,7 +72,7 @@ def test_a_test_copy_unsubscribes_its_recipient_not_the_member(project: Path, sm
     assert "Dear " in text
 
 
-# ---- 3. a test send on .env.example's placeholders ---------------------------------------------
+# ---- a test send on .env.example's placeholders ---------------------------------------------
 
 
 @pytest.mark.parametrize(

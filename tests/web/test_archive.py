@@ -24,7 +24,6 @@ from support.helpers import (
     write_issue,
     write_three_members,
 )
-from support.smtp_servers import start_server
 
 from newsletter.common.config import Settings
 from newsletter.content.skeleton import create_issue
@@ -32,6 +31,8 @@ from newsletter.web.archive import build_archive
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+SLUG = "december-2023"
 
 
 @pytest.fixture
@@ -106,7 +107,9 @@ def test_archive_pages_fit_the_screen(browser: Browser, site: Path, width: int) 
 MONTHS = "january february march april may june july august september october november december"
 
 
-def test_a_year_of_issues_every_page_and_report_tells_the_truth(project: Path) -> None:
+def test_a_year_of_issues_every_page_and_report_tells_the_truth(
+    project: Path, plain_smtp_server
+) -> None:
     """Twelve issues: sent, test-sent, dry-run only, a draft, one 'archive: false', one
     future-dated, one titled with <&"; then list, status --json, archive and its feed."""
     import json
@@ -123,14 +126,13 @@ def test_a_year_of_issues_every_page_and_report_tells_the_truth(project: Path) -
         december.read_text().replace("title: Cluster News december", 'title: R&D <Week> "Q4"'),
         encoding="utf-8",
     )
-    with start_server() as server:
-        env = cli_env(server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
-        for month in ("january", "february", "march", "april"):
-            assert run_cli(["send", month, "--yes"], env=env).returncode == 0
-        assert run_cli(["send", "may", "--test"], env=env).returncode == 0
-        assert run_cli(["send", "june", "--dry-run"], env=env).returncode == 0
-        assert run_cli(["send", "july", "--yes", "--limit", "1"], env=env).returncode == 0
-        assert server.handler.count() == 4 * 3 + 1 + 1
+    env = cli_env(plain_smtp_server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
+    for month in ("january", "february", "march", "april"):
+        assert run_cli(["send", month, "--yes"], env=env).returncode == 0
+    assert run_cli(["send", "may", "--test"], env=env).returncode == 0
+    assert run_cli(["send", "june", "--dry-run"], env=env).returncode == 0
+    assert run_cli(["send", "july", "--yes", "--limit", "1"], env=env).returncode == 0
+    assert plain_smtp_server.handler.count() == 4 * 3 + 1 + 1
 
     listed = run_cli(["list"], env=env).stdout.splitlines()[::2]
     assert [line.split()[1] for line in listed] == list(reversed(MONTHS.split()))
@@ -176,16 +178,15 @@ def test_a_year_of_issues_every_page_and_report_tells_the_truth(project: Path) -
 
 
 def test_the_archive_keeps_the_page_of_a_sent_issue_whose_file_was_renamed(
-    project: Path,
+    project: Path, plain_smtp_server
 ) -> None:
     """Emails already sent link to ARCHIVE_URL/SLUG.html: renaming the issue file (or
     deleting it) and rebuilding the archive took that page away, and the link 404ed."""
     write_three_members(project)
     write_dated_issue(project, "jan", "2026-01-10")
     write_dated_issue(project, "feb", "2026-02-10")
-    with start_server() as server:
-        env = cli_env(server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
-        assert run_cli(["send", "jan", "--yes"], env=env).returncode == 0
+    env = cli_env(plain_smtp_server, NEWSLETTER_ARCHIVE_URL=ARCHIVE_URL)
+    assert run_cli(["send", "jan", "--yes"], env=env).returncode == 0
     assert run_cli(["archive", "--out", "site"], env=env).returncode == 0
     issues = project / "issues"
     (issues / "jan.md").rename(issues / "january-2026.md")
@@ -230,9 +231,7 @@ def test_an_issue_file_named_with_spaces_links_to_its_web_page(project: Path) ->
     assert f"<id>{page}</id>" in feed and "Jan News 2024.html" not in feed
 
 
-SLUG = "december-2023"
-
-# 9. archive --out .
+# ---- archive --out . -------------------------------------------------------------------------
 
 
 def test_archive_into_the_project_folder_suggests_site(project: Path) -> None:

@@ -10,7 +10,7 @@ from support.helpers import one_line, run_cli
 
 SLUG = "december-2023"
 
-# 1. preview --out FILE
+# ---- preview --out FILE ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_preview_out_folder_is_a_usage_error(project: Path, target: str) -> None
     assert "is a folder" in one_line(result.stderr)
 
 
-# 2. render --out FILE
+# ---- render --out FILE -----------------------------------------------------------------------
 
 
 def test_render_out_an_existing_file_says_out_is_a_folder(project: Path) -> None:

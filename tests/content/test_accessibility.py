@@ -10,7 +10,7 @@ from support.projects import ROOT
 
 from newsletter.common.config import Settings
 from newsletter.content.organisation import load_organisation
-from newsletter.sending.checks import ERROR, WARNING
+from newsletter.sending.checks.findings import Severity
 
 
 def luminance(colour: str) -> float:
@@ -63,7 +63,7 @@ def set_colour(project: Path, key: str, value: str) -> str:
 def test_yellow_brand_colour_is_not_ready(project: Path, ready: Settings) -> None:
     path = set_colour(project, "brand", "#f5c400")
     report = run_check(ready, "december-2023")
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         f"{path}: white text on colours.brand #f5c400 (header and section bands): "
         "contrast 1.6:1, below WCAG AA 4.5:1",
         f"{path}: colours.brand #f5c400 text on white (article headings): contrast 1.6:1, "
@@ -75,8 +75,8 @@ def test_yellow_brand_colour_is_not_ready(project: Path, ready: Settings) -> Non
 def test_colour_just_below_aa_is_a_warning(project: Path, ready: Settings) -> None:
     path = set_colour(project, "accent", "#e0601a")
     report = run_check(ready, "december-2023")
-    assert said(report, ERROR) == []
-    assert said(report, WARNING) == [
+    assert said(report, Severity.ERROR) == []
+    assert said(report, Severity.WARNING) == [
         f"{path}: white text on colours.accent #e0601a (buttons): contrast 3.6:1, "
         "below WCAG AA 4.5:1"
     ]

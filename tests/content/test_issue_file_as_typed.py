@@ -19,8 +19,9 @@ from support.helpers import (
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import IssueError
-from newsletter.content.issue import load_issue, split_front_matter
-from newsletter.sending.checks import WARNING
+from newsletter.content.frontmatter import split_front_matter
+from newsletter.content.issue import load_issue
+from newsletter.sending.checks.findings import Severity
 
 # ---- ' #' on a continued front-matter line ------------------------------------------------
 
@@ -158,6 +159,6 @@ def test_misspelt_required_key_is_reported_at_its_line(project: Path, ready: Set
     slug = write_issue(project, "Body.\n")
     path = project / "issues" / "probe.md"
     path.write_text(path.read_text("utf-8").replace("date:", "archve: false\ndate:"), "utf-8")
-    assert said(run_check(ready, slug), WARNING) == [
+    assert said(run_check(ready, slug), Severity.WARNING) == [
         f"{path}:5: unknown front-matter key 'archve' is ignored: did you mean 'archive'?"
     ]

@@ -12,7 +12,8 @@ from support.helpers import dry_run_in_process, run_check, said, text_and_html, 
 from newsletter.common.config import Settings
 from newsletter.common.errors import TemplateError
 from newsletter.sending import campaign as campaign_mod
-from newsletter.sending.checks import ERROR, WARNING, run_checks
+from newsletter.sending.checks import run_checks
+from newsletter.sending.checks.findings import Severity
 
 # ---- a misspelt member field is reported where the chair typed it ------------------------
 
@@ -43,12 +44,12 @@ def test_subject_length_is_measured_as_members_read_it(project: Path, ready: Set
     subject = '{{ recipient.first_name or "Member" }}, your January news from the cluster'
     slug = write_issue(project, "## Hello\n\nText.\n", subject=subject)
     report = run_checks(campaign_mod.prepare(ready, slug))
-    assert not [w for w in said(report, WARNING) if "subject is" in w]
+    assert not [w for w in said(report, Severity.WARNING) if "subject is" in w]
     # A long organisation name makes some members' subjects too long: the longest is named.
     subject = "January: {{ recipient.organisation }} in the cluster's news this month"
     slug = write_issue(project, "## Hello\n\nText.\n", subject=subject)
     report = run_checks(campaign_mod.prepare(ready, slug))
-    assert [w for w in said(report, WARNING) if "subject is" in w] == [
+    assert [w for w in said(report, Severity.WARNING) if "subject is" in w] == [
         f"{project / 'issues' / 'probe.md'}:3: subject is up to 71 characters as members "
         "read it (row 4); inboxes cut it at about 60"
     ]
@@ -96,7 +97,7 @@ def test_a_field_without_fallback_warns_that_the_web_archive_shows_a_gap(
     assert (
         f"{project / 'issues' / 'probe.md'}:9: '{{{{ recipient.organisation }}}}' has no fallback: "
         "the web archive page shows nothing there"
-    ) in said(report, WARNING)
+    ) in said(report, Severity.WARNING)
     # With a fallback, or kept out of the archive, nothing to say.
     body = (
         '## Hello\n\nWe hope everyone at {{ recipient.organisation or "your company" }} is well.\n'
@@ -104,7 +105,7 @@ def test_a_field_without_fallback_warns_that_the_web_archive_shows_a_gap(
     slug = write_issue(project, body)
     assert not [
         w
-        for w in said(run_checks(campaign_mod.prepare(ready, slug)), WARNING)
+        for w in said(run_checks(campaign_mod.prepare(ready, slug)), Severity.WARNING)
         if "web archive" in w
     ]
 
@@ -120,7 +121,7 @@ def test_template_syntax_in_the_body_is_an_error_naming_the_line(
         "## News for {{ recipient.organisation }}\n",
     )
     path = project / "issues" / "probe.md"
-    assert said(run_check(ready, slug), ERROR) == [
+    assert said(run_check(ready, slug), Severity.ERROR) == [
         f"{path}:9: template syntax '{{{{ issue.title }}}}' would be sent as typed",
         f"{path}:11: template syntax '{{% if recipient.organisation %}}' would be sent as typed",
         f"{path}:13: member field '{{{{ recipient.organisation }}}}' cannot be filled in a "
@@ -158,7 +159,7 @@ def test_member_fields_with_fallbacks_in_body_and_subject(project: Path, ready: 
     assert "{{" not in ann_text + ann_html + bob_text + bob_html
     # The field used without a fallback is a warning for the members who have it empty.
     report = run_check(ready, slug, members)
-    assert said(report, WARNING) == [
+    assert said(report, Severity.WARNING) == [
         f"{project / 'issues' / 'probe.md'}:11: '{{{{ recipient.organisation }}}}' has no "
         "fallback: the web archive page shows nothing there",
         f"{members}: organisation is empty for 1 member (row 3): add a fallback",

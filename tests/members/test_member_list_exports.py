@@ -18,7 +18,8 @@ from support.projects import ROOT
 
 from newsletter.common.config import Settings
 from newsletter.sending import campaign as campaign_mod
-from newsletter.sending.checks import INFO, WARNING, run_checks
+from newsletter.sending.checks import run_checks
+from newsletter.sending.checks.findings import Severity
 
 # ---- the encodings Outlook and Excel save in -------------------------------------------------
 
@@ -59,7 +60,7 @@ def test_outlook_ansi_export_is_read_as_windows_1252(project: Path, ready: Setti
     assert (
         f"{members}: read as Windows-1252 (an ANSI export, not UTF-8): check that accented "
         "names look right in a dry run"
-    ) in said(report, WARNING)
+    ) in said(report, Severity.WARNING)
 
 
 def test_excel_unicode_text_export_is_read(project: Path, ready: Settings) -> None:
@@ -274,7 +275,7 @@ def test_exports_produce_personalised_messages(project: Path, ready: Settings, k
     assert "Dear Ann," in text and "Hello Ann." in text and "Hello Ann." in html
     report = run_check(ready, slug, members)
     assert report.errors == []
-    infos = said(report, INFO)
+    infos = said(report, Severity.INFO)
     assert f"{members}: columns used: {columns}" in infos
     if kind == "google":
         assert f"{members}: 1 row held several addresses: used the first (row 2)" in infos

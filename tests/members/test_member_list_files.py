@@ -11,7 +11,8 @@ from support.helpers import READY_ENV, dry_run_cli, run_cli, said, write_issue
 
 from newsletter.common.config import Settings
 from newsletter.sending import campaign as campaign_mod
-from newsletter.sending.checks import WARNING, run_checks
+from newsletter.sending.checks import run_checks
+from newsletter.sending.checks.findings import Severity
 
 # ---- member lists ----------------------------------------------------------------------------
 
@@ -277,5 +278,7 @@ def test_a_contact_without_an_address_is_skipped_not_an_error(
     slug = write_issue(project, "## Hello\n\nText.\n")
     report = run_checks(campaign_mod.prepare(ready, slug, recipients=members))
     assert report.errors == []
-    assert f"{members}: 1 row has no address and is skipped (row 3)" in said(report, WARNING)
+    assert f"{members}: 1 row has no address and is skipped (row 3)" in said(
+        report, Severity.WARNING
+    )
     assert report.members == 1

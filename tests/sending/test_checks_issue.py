@@ -12,7 +12,7 @@ from support.projects import ROOT
 from newsletter.common.config import Settings
 from newsletter.content.issue import load_issue
 from newsletter.content.render import render_issue
-from newsletter.sending.checks import WARNING
+from newsletter.sending.checks.findings import Severity
 
 # ---- no false READY: the issue -----------------------------------------------------------------
 
@@ -23,7 +23,7 @@ def test_draft_cannot_be_sent_but_previews(project: Path, ready: Settings) -> No
     path.write_text(path.read_text("utf-8").replace("date:", "draft: true\ndate:"), "utf-8")
     assert load_issue(slug, ready.issues_dir).draft is True
     report = run_check(ready, slug)
-    assert [(f.where, f.message, f.fix, f.code) for f in report.errors] == [
+    assert [(f.where, f.message, f.fix, f.check) for f in report.errors] == [
         (
             f"{path}:5",
             "this issue is a draft (draft: true): it cannot be sent to members",
@@ -49,7 +49,7 @@ def test_raw_html_footnotes_and_strikethrough_are_warnings(project: Path, ready:
     path = project / "issues" / "probe.md"
     report = run_check(ready, slug)
     assert report.errors == []  # `{{ x }}` in inline code is shown as written, on purpose
-    assert said(report, WARNING) == [
+    assert said(report, Severity.WARNING) == [
         f"{path}:7: raw HTML '<b>' is shown as text in the email",
         f"{path}:9: footnote '[^1]' is not supported: it is shown as typed",
         f"{path}:11: strikethrough '~~mistake~~' is not supported: it is shown as typed",

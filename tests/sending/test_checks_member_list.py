@@ -12,7 +12,8 @@ from support.projects import ROOT
 
 from newsletter.common.config import Settings
 from newsletter.sending import campaign as campaign_mod
-from newsletter.sending.checks import ERROR, WARNING, run_checks
+from newsletter.sending.checks import run_checks
+from newsletter.sending.checks.findings import Severity
 
 SLUG = "december-2023"
 
@@ -24,7 +25,7 @@ def test_check_with_only_the_example_list_is_not_ready(project: Path, ready: Set
     slug = write_issue(project, "## Hello\n\nDear members, this is January.\n")
     camp = campaign_mod.prepare(ready, slug, allow_example=True)
     report = run_checks(camp)
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         f"NEWSLETTER_RECIPIENTS: {ready.recipients} not found: this check used the example "
         "list recipients.csv.example, which a real send never uses"
     ]
@@ -83,18 +84,18 @@ def test_members_left_on_placeholder_domains_are_named_by_row(
     assert (
         f"{where}: 3 members on example.com, example.net, example.org, placeholder "
         "domains (rows 5, 6, 7)"
-    ) in said(report, WARNING)
+    ) in said(report, Severity.WARNING)
     assert report.verdict().startswith("READY to send to 6 member(s)")
     # Nothing but the example's members: no members' list at all.
     shutil.copy(ROOT / "recipients.csv.example", project / "recipients.csv")
     report = run_check(ready, "december-2023")
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         f"{where}: all 6 members are on example.com, example.net, example.org, "
         "placeholder domains (rows 2, 3, 4, 5, 7, 8)"
     ]
     assert report.verdict().startswith("NOT READY")
     one = "email\nnews@mail.example.org\n"  # a subdomain is a placeholder too
     (project / "recipients.csv").write_text(one, encoding="utf-8")
-    assert said(run_check(ready, "december-2023"), ERROR) == [
+    assert said(run_check(ready, "december-2023"), Severity.ERROR) == [
         f"{where}: the only member is on mail.example.org, a placeholder domain (row 2)"
     ]

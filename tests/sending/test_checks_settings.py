@@ -12,7 +12,8 @@ from support.helpers import run_check, said
 from support.projects import ROOT
 
 from newsletter.common.config import Settings, load_settings
-from newsletter.sending.checks import ENV_EXAMPLE_PLACEHOLDERS, ERROR
+from newsletter.sending.checks.findings import Severity
+from newsletter.sending.checks.settings import ENV_EXAMPLE_PLACEHOLDERS
 
 # ---- no false READY: settings ----------------------------------------------------------------
 
@@ -21,7 +22,7 @@ def test_env_example_copied_as_is_is_not_ready(project: Path) -> None:
     shutil.copy(ROOT / ".env.example", project / ".env")
     settings = load_settings(environ={}, dotenv_path=project / ".env")
     report = run_check(settings, "december-2023")
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         "NEWSLETTER_FROM: 'Cluster News <news@example.org>' is still the placeholder from "
         ".env.example",
         "NEWSLETTER_TEST_TO: 'chair@example.org' is still the placeholder from .env.example",
@@ -54,7 +55,7 @@ def test_placeholder_domains_and_weak_secrets(ready: Settings) -> None:
         ),
         "december-2023",
     )
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         "NEWSLETTER_FROM: 'News <news@example.com>' is on example.com, a placeholder domain",
         "NEWSLETTER_REPLY_TO: 'desk@mail.example.net' is on mail.example.net, a placeholder domain",
         "NEWSLETTER_UNSUBSCRIBE_MAILTO: 'list@example.org' is on example.org, a placeholder domain",
@@ -62,10 +63,10 @@ def test_placeholder_domains_and_weak_secrets(ready: Settings) -> None:
         "unsubscribe links could be forged",
     ]
     changeme = run_check(replace(ready, secret="change-me-please-0123456789"), "december-2023")
-    assert said(changeme, ERROR) == [
+    assert said(changeme, Severity.ERROR) == [
         "NEWSLETTER_SECRET: the secret is a placeholder: unsubscribe links could be forged"
     ]
-    assert said(run_check(ready, "december-2023"), ERROR) == []
+    assert said(run_check(ready, "december-2023"), Severity.ERROR) == []
 
 
 @pytest.mark.parametrize("secret", ["short-secret", "change-me-to-a-long-random-string"])

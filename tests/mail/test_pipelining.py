@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import FakeClock
-from pipelining_servers import DROP, HANG, PipeliningServer, Script, start_pipelining_server
-from smtp_servers import make_message, start_server
+from support.helpers import FakeClock
+from support.pipelining_servers import DROP, HANG, PipeliningServer, Script, start_pipelining_server
+from support.smtp_servers import make_message, start_server
 
 from newsletter.common.config import Settings, load_settings
 from newsletter.common.errors import ConfigError

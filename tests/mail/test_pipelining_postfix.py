@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from pipelining_servers import RecordingRelay
-from smtp_servers import HOST, free_port, make_message
+from support.pipelining_servers import RecordingRelay
+from support.smtp_servers import HOST, free_port, make_message
 
 from newsletter.common.config import Settings
 from newsletter.mail.failures import SendFailure, TemporaryFailure

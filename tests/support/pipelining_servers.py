@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from smtp_servers import HOST, RecordingHandler, Server, _CountingController, free_port
+
+from support.smtp_servers import HOST, RecordingHandler, Server, _CountingController, free_port
 
 DROP = "drop"  # close the connection without a reply
 HANG = "hang"  # never answer (the client times out)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +103,19 @@ class JournalRow:
     reply: str
     message_id: str
     updated: str
+
+
+# What a claim replaces, in the order release() writes it back.
+_CLAIMED_FIELDS = "address, row, status, attempts, reply, message_id, updated"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A member claimed for a transaction, with its record before the claim (None: it had
+    none), so that a claim whose transaction never starts can be put back."""
+
+    key: str
+    before: tuple[object, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,37 +325,81 @@ class Journal:
     # -- writing (each call is one durable commit) ----------------------------------------
 
     def mark_sending(self, slug: str, msg: Envelope, *, allow_unknown: bool = False) -> bool:
-        """Claim the member for one SMTP transaction; commit before it starts.
+        """Claim one member for one SMTP transaction (see :meth:`claim`); False if it is
+        already ``sent``, or ``sending`` unless ``allow_unknown``."""
+        return self.claim(slug, [(msg, allow_unknown)])[0] is not None
 
-        Returns False (and changes nothing) if the member is already ``sent``, or is
-        ``sending`` (unknown, or in flight in another run) unless ``allow_unknown``. The check
-        and the claim are one transaction, so two runs at once never both send.
+    def claim(self, slug: str, members: Sequence[tuple[Envelope, bool]]) -> list[Claim | None]:
+        """Claim members for their SMTP transactions: ``sending``, in one commit made
+        durable (one fsync for them all) before any of their transactions starts.
+
+        ``members``: (message, allow_unknown) pairs. Each gets a :class:`Claim`, or None
+        (and nothing changes for it) if it is already ``sent``, or ``sending`` (unknown, or
+        in flight in another run) unless allow_unknown. Check and claim are one
+        transaction, so two runs at once never both send.
         """
-        key = address_key(msg.to)
-        blocked = ("sent",) if allow_unknown else ("sent", "sending")
+        claims: list[Claim | None] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                found = self._db.execute(
-                    "SELECT status FROM deliveries WHERE slug = ? AND key = ?", (slug, key)
-                ).fetchone()
-                if found and found[0] in blocked:
-                    self._db.execute("ROLLBACK")
-                    return False
-                self._db.execute(
-                    "INSERT INTO deliveries "
-                    "(slug, key, address, row, status, attempts, message_id, updated) "
-                    "VALUES (?, ?, ?, ?, 'sending', 1, ?, ?) "
-                    "ON CONFLICT (slug, key) DO UPDATE SET status = 'sending', "
-                    "attempts = attempts + 1, address = excluded.address, row = excluded.row, "
-                    "message_id = excluded.message_id, updated = excluded.updated",
-                    (slug, key, msg.to, msg.row, msg.message_id, self._now()),
-                )
-                self._db.execute("COMMIT")
+                now = self._now()
+                for msg, allow_unknown in members:
+                    key = address_key(msg.to)
+                    before = self._db.execute(
+                        f"SELECT {_CLAIMED_FIELDS} FROM deliveries WHERE slug = ? AND key = ?",
+                        (slug, key),
+                    ).fetchone()
+                    blocked = ("sent",) if allow_unknown else ("sent", "sending")
+                    if before and before[2] in blocked:
+                        claims.append(None)
+                        continue
+                    self._db.execute(
+                        "INSERT INTO deliveries "
+                        "(slug, key, address, row, status, attempts, message_id, updated) "
+                        "VALUES (?, ?, ?, ?, 'sending', 1, ?, ?) "
+                        "ON CONFLICT (slug, key) DO UPDATE SET status = 'sending', "
+                        "attempts = attempts + 1, address = excluded.address, "
+                        "row = excluded.row, message_id = excluded.message_id, "
+                        "updated = excluded.updated",
+                        (slug, key, msg.to, msg.row, msg.message_id, now),
+                    )
+                    claims.append(Claim(key, tuple(before) if before else None))
+                # synchronous=FULL: the fsync; nothing claimed, nothing to make durable.
+                self._db.execute("COMMIT" if any(claims) else "ROLLBACK")
             except BaseException:
                 self._rollback()
                 raise
-            return True
+        return claims
+
+    def release(self, slug: str, claims: Sequence[Claim]) -> None:
+        """Put claimed members whose transaction never started back as they were (the run
+        stopped before their turn). Not fsynced on its own: lost to a power cut, they read
+        ``sending`` (unknown), never a second copy."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for claim in claims:
+                        if claim.before is None:
+                            self._db.execute(
+                                "DELETE FROM deliveries WHERE slug = ? AND key = ? "
+                                "AND status = 'sending'",
+                                (slug, claim.key),
+                            )
+                            continue
+                        self._db.execute(
+                            "UPDATE deliveries SET address = ?, row = ?, status = ?, "
+                            "attempts = ?, reply = ?, message_id = ?, updated = ? "
+                            "WHERE slug = ? AND key = ? AND status = 'sending'",
+                            (*claim.before, slug, claim.key),
+                        )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def _finish(self, slug: str, address: str, status: str, reply: str) -> None:
         # Committed at once (a killed process never loses it) but not fsynced on its own:

@@ -186,13 +186,14 @@ def test_misspelt_required_key_is_reported_at_its_line(project: Path, ready: Set
         load_issue("typo", ready.issues_dir)
     assert caught.value.message == "unknown key 'preheder': did you mean 'preheader'?"
     assert caught.value.line == 4
-    # An optional key misspelt is a warning with the same suggestion.
+    # An optional key misspelt is an error too (issue 17: ignored, it published the issue).
     slug = write_issue(project, "Body.\n")
     path = project / "issues" / "probe.md"
     path.write_text(path.read_text("utf-8").replace("date:", "archve: false\ndate:"), "utf-8")
-    assert said(check(ready, slug), Severity.WARNING) == [
-        f"{path}:5: unknown front-matter key 'archve' is ignored: did you mean 'archive'?"
-    ]
+    with pytest.raises(IssueError) as caught:
+        load_issue(slug, ready.issues_dir)
+    assert caught.value.message == "unknown key 'archve': did you mean 'archive'?"
+    assert caught.value.line == 5
 
 
 # ---- colours -------------------------------------------------------------------------------

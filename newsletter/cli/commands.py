@@ -64,6 +64,14 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+ResendOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resend-of",
+        metavar="SLUG",
+        help="Send it although it is a copy of SLUG, sent before: its members get it again.",
+    ),
+]
 RecipientsOpt = Annotated[
     Path | None,
     typer.Option(
@@ -101,6 +109,18 @@ def _slug(settings: Settings, slug: str) -> str:
     from ..content.issuefiles import issue_slug
 
     return issue_slug(slug, settings.issues_dir)
+
+
+def _newest_or(settings: Settings, slug: str | None) -> str:
+    """SLUG as given; without one, the newest issue by date (as ``preview`` takes it),
+    said on stderr so the chair sees which issue the command is about."""
+    if slug is not None:
+        return _slug(settings, slug)
+    from ..content.issuefiles import newest_issue
+
+    newest = newest_issue(settings.issues_dir, skipped).stem
+    notice(f"no SLUG given: {newest}, the newest issue by date")
+    return newest
 
 
 def _project(settings: Settings, **where: Any) -> Settings:
@@ -262,6 +282,7 @@ def send(
             help="Resume even though the issue changed since some members got it.",
         ),
     ] = False,
+    resend_of: ResendOfOpt = None,
 ) -> object:  # MemberSend | DryRun | TestSend (Typer resolves the hint: no import)
     """Send an issue to every member in the recipients CSV, or write them all with --dry-run.
 
@@ -279,14 +300,18 @@ def send(
         as_address=as_address, yes=yes, limit=limit, resend_unknown=resend_unknown,
         retry_failed=retry_failed, skip_invalid=skip_invalid, force=force,
         changed_ok=changed_ok, connections=connections, rate=rate, batch_size=batch_size,
-        batch_pause=batch_pause,
+        batch_pause=batch_pause, resend_of=resend_of,
     )  # fmt: skip
     send_run.check_options(options)  # a usage mistake is reported before any setting
     settings = _project(_settings())
     slug = _slug(settings, slug)
+    if resend_of is not None:
+        from dataclasses import replace
+
+        options = replace(options, resend_of=_slug(settings, resend_of))
     outcome = send_run.send(settings, slug, options, views.SendTerminal(settings))
     if isinstance(outcome, send_run.DryRun):
-        views.print_dry_run(outcome.campaign, outcome.result)
+        views.print_dry_run(outcome.campaign, outcome.result, outcome.refusals)
     elif isinstance(outcome, send_run.TestSend):
         views.print_test_send(settings, slug, outcome)
     else:
@@ -334,7 +359,10 @@ def new(
 
 @app.command()
 def check(
-    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
+    slug: Annotated[
+        str | None,
+        typer.Argument(metavar="SLUG", help="Issue slug; default: the newest issue by date."),
+    ] = None,
     recipients: RecipientsOpt = None,
     skip_invalid: Annotated[
         bool,
@@ -343,19 +371,26 @@ def check(
             help="Check as 'send --skip-invalid' sends: invalid CSV rows are a warning.",
         ),
     ] = False,
+    resend_of: ResendOfOpt = None,
 ) -> object:  # a CheckRun (Typer resolves the hint: no import)
     """Pre-flight report: every problem with its location, severity and fix, then a verdict.
 
-    Checks the front matter, links and images, size against Gmail's clip, unsubscribe and
-    sender details, and renders every member's message. Exits 1 if there are errors.
+    Checks the settings a send needs, the front matter, a copy of an issue already sent,
+    links and images, size against Gmail's clip, unsubscribe and sender details, and
+    renders every member's message. Exits 1 if there are errors.
 
     Example: newsletter check december-2023 --recipients members.csv
     """
     from ..sending import policy as send_run
 
     settings = _project(_settings())
+    slug = _newest_or(settings, slug)
     result = send_run.check(
-        settings, _slug(settings, slug), recipients=recipients, skip_invalid=skip_invalid
+        settings,
+        slug,
+        recipients=recipients,
+        skip_invalid=skip_invalid,
+        resend_of=_slug(settings, resend_of) if resend_of else "",
     )
     for note in result.notes:
         notice(note)
@@ -379,7 +414,10 @@ def list_() -> None:
 
 @app.command()
 def status(
-    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
+    slug: Annotated[
+        str | None,
+        typer.Argument(metavar="SLUG", help="Issue slug; default: the newest issue by date."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     recipients: RecipientsOpt = None,
 ) -> None:
@@ -391,7 +429,7 @@ def status(
     from ..sending.status import send_status
 
     settings = _project(_settings())
-    slug = _slug(settings, slug)
+    slug = _newest_or(settings, slug)
     report = send_status(settings, slug, recipients)
     if as_json:
         import json

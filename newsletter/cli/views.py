@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..feedback.run import FeedbackReport
     from ..sending.campaign import Campaign, DryRunResult
     from ..sending.checks import Report
+    from ..sending.checks.findings import Finding
     from ..sending.engine import DeliveryEvent, DeliveryResult
     from ..sending.plan import SendPlan
     from ..sending.policy import MemberSend, TestSend
@@ -51,7 +52,17 @@ def kb(size: int) -> str:
     return f"{size / 1024:.1f} KB"
 
 
+def size(count: int) -> str:
+    """``count`` bytes in the unit that reads best: "41.3 KB", "12.5 MB", "1.4 GB"."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return kb(count)
+
+
 def _server(settings: Settings) -> str:
+    if settings.smtp_security == "none":  # "(none)" read as if no server was used at all
+        return f"{settings.smtp_host}:{settings.port} without TLS"
     return f"{settings.smtp_host}:{settings.port} ({settings.smtp_security})"
 
 
@@ -249,7 +260,9 @@ def print_result(slug: str, outcome: MemberSend) -> None:
             "got it will be sent to.", fg="yellow", err=True,
         )  # fmt: skip
         return
-    if outcome.resume_after or (plan.held_back and totals.pending):
+    if outcome.stopped is not None:
+        pass  # its Next: line above is the one next step
+    elif outcome.resume_after or (plan.held_back and totals.pending):
         later = outcome.resume_after or "tomorrow"
         say(
             f"Daily limit: {totals.pending} member(s) stay pending; run '{outcome.resume}' "
@@ -272,7 +285,11 @@ def print_result(slug: str, outcome: MemberSend) -> None:
             f"check with them; '{outcome.resume} --resend-unknown' sends them another copy."
         )
     if unfinished:
-        retried = " Deferred members are retried on the next run." if totals.pending else ""
+        # Only when this run deferred some (a busy server): after a provider's stop the
+        # Next: line says it all, and "deferred 0" beside "Deferred members are retried"
+        # read as a contradiction.
+        deferred = result is not None and result.deferred and outcome.stopped is None
+        retried = " Deferred members are retried on the next run." if deferred else ""
         say(f"Details: {outcome.details}.{retried}")
     elif result is not None:
         have = totals.sent + totals.failed + totals.pending + totals.unknown
@@ -292,8 +309,8 @@ def _say_example_subject(camp: Campaign, indent: int) -> None:
         say(f'{" " * indent}e.g. "{subject}" ({member.email}, row {member.row})')
 
 
-def print_dry_run(camp: Campaign, result: DryRunResult) -> None:
-    """What a dry run wrote, and what a real send would do now."""
+def print_dry_run(camp: Campaign, result: DryRunResult, refusals: list[Finding]) -> None:
+    """What a dry run wrote, and what a real send would do now (or refuse)."""
     report = result.report
     say(f"Dry run of {camp.issue.slug!r}: {camp.issue.title}")
     say(f"  subject:   {camp.rendered.subject_display}")
@@ -322,13 +339,20 @@ def print_dry_run(camp: Campaign, result: DryRunResult) -> None:
         say(f"  note:      {note}")
     if report.invalid:  # the dry run writes the others; a real send would not start
         say("  refused:   a real send stops at invalid rows: fix them, or add --skip-invalid")
+    _say_refusals(camp, refusals)
     if report.encoding:
         say(f"  note:      {report.encoding_line()}")
+    if report.accented:
+        say(f"  names:     {report.accented_line().removeprefix('names as read: ')}")
+    if report.lost_letters:
+        from ..members.recipients import REEXPORT_HINT
+
+        say(f"  refused:   {report.lost_letters_line()}; {REEXPORT_HINT}")
     if result.written:
         average = result.total_bytes // result.written
         say(
             f"  size:      HTML {kb(result.html_bytes)}, message {kb(average)} on average, "
-            f"{kb(result.largest_bytes)} largest"
+            f"{kb(result.largest_bytes)} largest; {size(result.total_bytes)} written in all"
         )
     if result.images_bytes:
         say(f"  pictures:  embedded, {kb(result.images_bytes)} in each message")
@@ -337,10 +361,26 @@ def print_dry_run(camp: Campaign, result: DryRunResult) -> None:
     say("No mail was sent.")
 
 
+def _say_refusals(camp: Campaign, refusals: list[Finding]) -> None:
+    """The dry run's lines for what a real send would refuse in the issue."""
+    if not refusals:
+        return
+    say(
+        f"  refused:   a real send would refuse this issue ({len(refusals)} error(s); "
+        f"'newsletter check {camp.issue.slug}' has them all):"
+    )
+    for finding in refusals:
+        say(f"             {finding.where}: {finding.message}")
+
+
 def print_test_send(settings: Settings, slug: str, outcome: TestSend) -> None:
-    """Where the test copies went, and what the copy shows broken."""
+    """Where the test copies went, as whom, and what the copy shows broken or a real send
+    would refuse."""
+    who = f", personalised as {outcome.member}," if outcome.member else ""
     for address, reply in outcome.sent:
-        say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+        say(f"test copy of {slug!r}{who} sent to {address} via {_server(settings)}: {reply}")
+    for finding in outcome.refusals:
+        notice(f"a real send would refuse this issue: {finding.where}: {finding.message}")
     for offline in outcome.offline:
         notice(f"{offline.line()}: the copy shows it broken; publish the archive first "
                "(newsletter archive) before the real send")  # fmt: skip
@@ -386,6 +426,17 @@ def print_status(slug: str, report: SendStatus, members_list: Path) -> None:
         say(
             f"running: a send of {slug} is running now ({report.running}); these are its counts so far"
         )
+    if report.stopped is not None and not report.running:
+        stop = report.stopped
+        import datetime as dt
+
+        at = dt.datetime.fromisoformat(stop["stopped"]).astimezone()
+        say(
+            f"stopped: {stop['reason']}, at {at:%Y-%m-%d %H:%M} (the provider: {plain(stop['reply'])})"
+        )
+        resume = f": {stop['resume']}" if stop["resume"] else ""
+        when = f" ({report.resume_when})" if report.resume_when else ""
+        say(f"resume:  {stop['advice']}{when}{resume}")
     if report.pending is not None:
         say(
             f"pending: {report.pending} of the {report.members} member(s) in "

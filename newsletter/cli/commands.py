@@ -19,10 +19,11 @@ from .. import __version__
 from ..common.errors import Interrupted
 from ..common.exitstatus import ExitStatus
 from . import exits, views
+from .arguments import RecipientsOpt, ResendOfOpt, in_project, load, newest_or, slug_of
 from .views import kb, notice, say, skipped
 
 if TYPE_CHECKING:  # only for helpers' hints: Typer evaluates the commands' own hints
-    from ..common.config import Settings
+    pass
 
 # `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
 # order they happen to be defined in; a command not listed here comes after these.
@@ -64,21 +65,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-ResendOfOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--resend-of",
-        metavar="SLUG",
-        help="Send it although it is a copy of SLUG, sent before: its members get it again.",
-    ),
-]
-RecipientsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--recipients", "-r", help="Members CSV [default: NEWSLETTER_RECIPIENTS or recipients.csv]."
-    ),
-]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -98,39 +84,6 @@ def _options(
     pass
 
 
-def _settings(**overrides: Any) -> Settings:
-    from ..common.config import load_settings
-
-    return load_settings().with_overrides(**overrides)
-
-
-def _slug(settings: Settings, slug: str) -> str:
-    """SLUG as given, or as tab completion writes it (``issues/december-2023.md``)."""
-    from ..content.issuefiles import issue_slug
-
-    return issue_slug(slug, settings.issues_dir)
-
-
-def _newest_or(settings: Settings, slug: str | None) -> str:
-    """SLUG as given; without one, the newest issue by date (as ``preview`` takes it),
-    said on stderr so the chair sees which issue the command is about."""
-    if slug is not None:
-        return _slug(settings, slug)
-    from ..content.issuefiles import newest_issue
-
-    newest = newest_issue(settings.issues_dir, skipped).stem
-    notice(f"no SLUG given: {newest}, the newest issue by date")
-    return newest
-
-
-def _project(settings: Settings, **where: Any) -> Settings:
-    """``settings``, once the current folder is a project (config.require_project)."""
-    from ..common.config import require_project
-
-    require_project(settings, **where)
-    return settings
-
-
 @app.command()
 def render(
     slug: Annotated[
@@ -146,8 +99,8 @@ def render(
     """
     from ..web.preview import render_files
 
-    settings = _project(_settings())
-    html_path, text_path, size = render_files(settings, _slug(settings, slug), out)
+    settings = in_project(load())
+    html_path, text_path, size = render_files(settings, slug_of(settings, slug), out)
     say(f"wrote {html_path} ({kb(size)}) and {text_path}")
 
 
@@ -191,8 +144,8 @@ def preview(
 
         flag = "--port" if port is not None else "--open/--no-open"
         raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
-    settings = _project(_settings())
-    slug = _slug(settings, slug) if slug is not None else None
+    settings = in_project(load())
+    slug = slug_of(settings, slug) if slug is not None else None
     if out is not None:
         path, size = preview_mod.write_email_html(settings, slug, out, skipped, as_address)
         say(f"wrote {path} ({kb(size)})")
@@ -303,12 +256,12 @@ def send(
         batch_pause=batch_pause, resend_of=resend_of,
     )  # fmt: skip
     send_run.check_options(options)  # a usage mistake is reported before any setting
-    settings = _project(_settings())
-    slug = _slug(settings, slug)
+    settings = in_project(load())
+    slug = slug_of(settings, slug)
     if resend_of is not None:
         from dataclasses import replace
 
-        options = replace(options, resend_of=_slug(settings, resend_of))
+        options = replace(options, resend_of=slug_of(settings, resend_of))
     outcome = send_run.send(settings, slug, options, views.SendTerminal(settings))
     if isinstance(outcome, send_run.DryRun):
         views.print_dry_run(outcome.campaign, outcome.result, outcome.refusals)
@@ -343,8 +296,8 @@ def new(
     from ..content.dates import read_date
     from ..content.skeleton import start_issue
 
-    settings = _settings()
-    _project(settings, also=(settings.templates_dir / "organisation.toml",))
+    settings = load()
+    in_project(settings, also=(settings.templates_dir / "organisation.toml",))
     try:
         day = read_date(date) if date else None  # None: from the slug, or today
     except ValueError as exc:
@@ -383,14 +336,14 @@ def check(
     """
     from ..sending import policy as send_run
 
-    settings = _project(_settings())
-    slug = _newest_or(settings, slug)
+    settings = in_project(load())
+    slug = newest_or(settings, slug)
     result = send_run.check(
         settings,
         slug,
         recipients=recipients,
         skip_invalid=skip_invalid,
-        resend_of=_slug(settings, resend_of) if resend_of else "",
+        resend_of=slug_of(settings, resend_of) if resend_of else "",
     )
     for note in result.notes:
         notice(note)
@@ -407,7 +360,7 @@ def list_() -> None:
     """
     from ..sending.status import list_issues
 
-    settings = _project(_settings())
+    settings = in_project(load())
     states = list_issues(settings, lambda error: notice(f"{error} (subject shown as written)"))
     views.print_issues(settings, states)
 
@@ -428,8 +381,8 @@ def status(
     """
     from ..sending.status import send_status
 
-    settings = _project(_settings())
-    slug = _newest_or(settings, slug)
+    settings = in_project(load())
+    slug = newest_or(settings, slug)
     report = send_status(settings, slug, recipients)
     if as_json:
         import json
@@ -456,7 +409,7 @@ def archive(
     """
     from ..web.archive import build_archive
 
-    settings = _project(_settings())
+    settings = in_project(load())
     result = build_archive(settings, out, skipped)
     say(f"wrote {len(result.pages)} issue page(s), {result.index} and {result.feed}")
     for page in result.kept:
@@ -482,8 +435,8 @@ def unsubscribe(
 
     from ..members.suppression import add_suppressed, not_members
 
-    settings = _settings()
-    _project(settings, creates=settings.suppressed)
+    settings = load()
+    in_project(settings, creates=settings.suppressed)
     added, present = add_suppressed(
         settings.suppressed, addresses, reason=reason, today=dt.date.today()
     )
@@ -541,9 +494,11 @@ def feedback(
             raise UsageError(
                 f"--since {since!r} is not a date", hint="write it as YYYY-MM-DD"
             ) from None
-    settings = _project(_settings())
+    from .feedbackview import print_feedback
+
+    settings = in_project(load())
     report = run_feedback(settings, dry_run=dry_run, since=day, move_to=move_to)
-    views.print_feedback(report)
+    print_feedback(report)
 
 
 @app.command()
@@ -559,7 +514,7 @@ def resubscribe(
     """
     from ..feedback.run import resubscribe as resubscribe_address
 
-    settings = _project(_settings())
+    settings = in_project(load())
     taken_off = resubscribe_address(settings, address, reason)
     say(f"resubscribed {taken_off}: {reason}")
 
@@ -596,7 +551,7 @@ def login(
         raise UsageError(
             "--device-code does nothing with --status", hint="--status signs nobody in"
         )
-    settings = _settings()
+    settings = load()
     if status:
         info = oauth.sign_in_status(settings)
         if info is None:
@@ -623,7 +578,7 @@ def logout() -> None:
     """
     from ..signin import oauth
 
-    info = oauth.logout(_settings())
+    info = oauth.logout(load())
     say(f"signed out {info.username} ({info.provider})" if info else "nobody was signed in")
 
 

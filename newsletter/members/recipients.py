@@ -367,12 +367,16 @@ def read_columns(path: Path) -> list[str]:
 
 
 def _ansi_names(report: RecipientReport, row: int, cells: list[str]) -> None:
-    """Record a name of a Windows-1252 list that lost letters, or shows accents as read."""
-    name = _clean_text(" ".join(cells))
-    if _LOST_LETTER.search(name):
-        report.lost_letters.append((row, _shorten(name)))
-    elif len(report.accented) < ACCENTED_SHOWN and not name.isascii():
-        report.accented.append((row, _shorten(name)))
+    """Record the name (and organisation) of a member of a Windows-1252 list that lost
+    letters, or a name that shows accents as read."""
+    cells = [_clean_text(cell) for cell in cells if cell.strip()]
+    lost = [cell for cell in cells if _LOST_LETTER.search(cell)]
+    if lost:
+        report.lost_letters.append((row, _shorten(", ".join(lost))))
+    elif len(report.accented) < ACCENTED_SHOWN:
+        accented = next((cell for cell in cells if not cell.isascii()), "")
+        if accented:
+            report.accented.append((row, _shorten(accented)))
 
 
 def validate_address(value: str) -> tuple[str | None, str]:
@@ -454,8 +458,9 @@ def iter_recipients(
     # Read as Windows-1252, the names members are greeted and addressed by are checked for
     # letters the export lost: the role columns and a full-name column.
     ansi = header.encoding == "Windows-1252"
-    name_at = [i for role, i in roles.items() if role != "email"]
-    name_at += [names.index("name")] if "name" in names and ansi else []
+    person_at = [roles[r] for r in ("first_name", "last_name") if r in roles]
+    person_at += [names.index("name")] if "name" in names and not person_at else []
+    org_at = [roles["organisation"]] if "organisation" in roles else []
     subscribed_at = names.index("subscribed") if "subscribed" in names else None
     left_at = [names.index(name) for name in LEFT_LIST_COLUMNS if name in names]
     # Blank-headed columns (Excel's trailing empty columns) have no name to be used by.
@@ -545,7 +550,8 @@ def iter_recipients(
                 fields["email"] = address
                 report.accepted += 1
                 if ansi:
-                    _ansi_names(report, row, [values[i] for i in name_at if values[i]])
+                    person = " ".join(values[i] for i in person_at)
+                    _ansi_names(report, row, [person, *(values[i] for i in org_at)])
                 yield Recipient(email=address, row=row, fields=MappingProxyType(fields))
         except UnicodeDecodeError as error:
             raise decode_error(path, error) from None

@@ -477,7 +477,8 @@ class Journal:
         without a stop)."""
         with self._lock:
             found = self._db.execute(
-                "SELECT reason, reply, advice, stopped, resume_after FROM run_stops WHERE slug = ?",
+                "SELECT reason, reply, advice, stopped, resume_after, resume FROM run_stops "
+                "WHERE slug = ?",
                 (slug,),
             ).fetchone()
         return RunStop(*found) if found else None

@@ -19,6 +19,7 @@ ENV = {
     "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
     "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
     "NEWSLETTER_SECRET": "a-long-random-test-secret",
+    "NEWSLETTER_SMTP_HOST": "smtp.wmhtc.co.uk",  # READY needs a server to send through
 }
 
 

@@ -339,10 +339,11 @@ def print_dry_run(camp: Campaign, result: DryRunResult, refusals: list[Finding])
     if report.invalid:  # the dry run writes the others; a real send would not start
         say("  refused:   a real send stops at invalid rows: fix them, or add --skip-invalid")
     _say_refusals(camp, refusals)
-    if report.encoding:
-        say(f"  note:      {report.encoding_line()}")
-    if report.accented:
+    if report.accented:  # the names themselves, rather than "look in a dry run"
+        say(f"  note:      read as {report.encoding} (not UTF-8): do these names look right?")
         say(f"  names:     {report.accented_line().removeprefix('names as read: ')}")
+    elif report.encoding:
+        say(f"  note:      {report.encoding_line()}")
     if report.lost_letters:
         from ..members.recipients import REEXPORT_HINT
 

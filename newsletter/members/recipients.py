@@ -268,7 +268,8 @@ class RecipientReport:
         shown = ", ".join(f"row {row} {name!r}" for row, name in self.lost_letters[:5])
         more = f" and {count - 5} more" if count > 5 else ""
         return (
-            f"{_plural(count, 'name')} hold '?' where a letter belongs: {shown}{more}. The "
+            f"{_plural(count, 'name')} {'holds' if count == 1 else 'hold'} '?' where a letter "
+            f"belongs: {shown}{more}. The "
             "list is a Windows-1252 (ANSI) export, whose code page has no such letter (Ł, "
             "ő, ș, …), so the export wrote '?': members would read 'Dear ?ukasz'"
         )

@@ -80,7 +80,8 @@ CREATE TABLE IF NOT EXISTS run_stops (
     advice       TEXT NOT NULL,
     stopped      TEXT NOT NULL,  -- ISO 8601, UTC
     resume_after TEXT NOT NULL DEFAULT '',  -- ISO 8601, UTC; '' when not known
-    resume       TEXT NOT NULL DEFAULT ''  -- the command that resumes it
+    resume       TEXT NOT NULL DEFAULT '',  -- the command that resumes it
+    why          TEXT NOT NULL DEFAULT ''  -- the typed reason (sending.stops.StopReason)
 );
 """
 
@@ -147,6 +148,7 @@ class RunStop:
     stopped: str
     resume_after: str = ""
     resume: str = ""  # the command that resumes the send ("newsletter send SLUG -r …")
+    why: str = ""  # the typed reason's value (sending.stops.StopReason), for scripts
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,11 +455,12 @@ class Journal:
     def record_stop(self, slug: str, stop: RunStop) -> None:
         """Why this run of ``slug`` stopped early; ``clear_stop`` once a run gets past it."""
         self._write(
-            "INSERT INTO run_stops (slug, reason, reply, advice, stopped, resume_after, resume) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE SET "
+            "INSERT INTO run_stops "
+            "(slug, reason, reply, advice, stopped, resume_after, resume, why) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE SET "
             "reason = excluded.reason, reply = excluded.reply, advice = excluded.advice, "
             "stopped = excluded.stopped, resume_after = excluded.resume_after, "
-            "resume = excluded.resume",
+            "resume = excluded.resume, why = excluded.why",
             (
                 slug,
                 stop.reason,
@@ -466,6 +469,7 @@ class Journal:
                 stop.stopped,
                 stop.resume_after,
                 stop.resume,
+                stop.why,
             ),  # fmt: skip
         )
 
@@ -477,7 +481,7 @@ class Journal:
         without a stop)."""
         with self._lock:
             found = self._db.execute(
-                "SELECT reason, reply, advice, stopped, resume_after, resume FROM run_stops "
+                "SELECT reason, reply, advice, stopped, resume_after, resume, why FROM run_stops "
                 "WHERE slug = ?",
                 (slug,),
             ).fetchone()

@@ -23,7 +23,9 @@ from ..common.errors import (
     RecipientsError,
 )
 from ..mail.envelope import Envelope as OutgoingMessage
-from ..mail.smtp import SendFailure, Transport, UnknownOutcome
+from ..mail.failures import SendFailure, UnknownOutcome
+from ..mail.refusals import is_permanent
+from ..mail.smtp import Transport
 from ..members.recipients import (
     Recipient,
     RecipientReport,
@@ -171,7 +173,9 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
     # at one organisation refused by its policy), they would otherwise trip the breaker
     # again first on every re-run, and nobody after them in the list would ever get it.
     last = {
-        address_key(row.address) for row in journal.rows(slug, "deferred") if row.reply[:1] == "5"
+        address_key(row.address)
+        for row in journal.rows(slug, "deferred")
+        if is_permanent(row.reply)
     }
     builder = campaign.builder()
     suppressed = _SuppressionWatch(campaign)

@@ -24,7 +24,6 @@ from ..common.errors import (
     UsageError,
 )
 from ..content.likeness import body_words, subject_words
-from ..mail.refusals import SenderRefusal
 from ..mail.smtp import Transport
 from ..members.recipients import RecipientReport
 from ..members.suppression import load_suppressed
@@ -34,6 +33,7 @@ from . import plan as sending
 from .checks.findings import Check, Finding, Report
 from .daily import DailyBudget, daily_budget, duration, when
 from .engine import DeliveryResult, EventHandler
+from .stops import Stop
 from .testcopy import TestSend, send_test_copy
 
 
@@ -170,7 +170,7 @@ class MemberSend:
     result: DeliveryResult | None = None
     totals: Totals = field(default_factory=Totals)
     declined: bool = False
-    stopped: SenderRefusal | None = None
+    stopped: Stop | None = None  # why the run stopped early
     resume_after: str = ""  # held back by the daily cap: when they can go
     stop_resume: str = ""  # stopped by a provider's daily limit: when a re-run can work
     end: SendEnd = SendEnd.DONE
@@ -460,7 +460,7 @@ def _finish(
     return outcome
 
 
-def _remember_stop(journal: Journal, slug: str, stopped: SenderRefusal | None, resume: str) -> None:
+def _remember_stop(journal: Journal, slug: str, stopped: Stop | None, resume: str) -> None:
     """Why this run stopped early, for `status` to say later (when, and from when a re-run
     can work); a run that got past such a stop forgets it."""
     if stopped is None:
@@ -477,6 +477,7 @@ def _remember_stop(journal: Journal, slug: str, stopped: SenderRefusal | None, r
             stopped=now.isoformat(timespec="seconds"),
             resume_after=after.isoformat(timespec="seconds") if after else "",
             resume=resume,
+            why=str(stopped.why),
         ),
     )
 

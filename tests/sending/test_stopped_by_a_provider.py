@@ -62,6 +62,7 @@ def test_one_next_step_after_the_limit_and_status_names_the_stop(project: Path) 
         assert resume.endswith(f": newsletter send {SLUG}")
         as_json = json.loads(run_cli(["status", SLUG, "--json"], env(server.port)).stdout)
         assert as_json["stopped"]["reason"] == "Gmail's daily sending limit was reached"
+        assert as_json["stopped"]["why"] == "sender-refused"
         assert as_json["stopped"]["resume_after"] > as_json["stopped"]["stopped"]
 
         # The next day: the re-run sends the rest, and the stop is no longer shown.

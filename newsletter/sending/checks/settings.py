@@ -124,3 +124,33 @@ def check_sender(campaign: Campaign, report: Report, smtp_username: str) -> None
                 "person, step 6) and Gmail a verified 'Send mail as' address, else it is "
                 "refused or members see the account's address: send a --test copy first",
             )
+
+
+def check_send_settings(campaign: Campaign, report: Report) -> None:
+    """READY means a real send would start: every setting it needs to reach the server is
+    there and usable (an SMTP host; a password for a username; a way to sign in; never
+    credentials over an unencrypted connection). Each gap is an error naming the setting,
+    as the send would stop on it (Settings.require_smtp, the send's own rule)."""
+    from ...common.errors import ConfigError
+
+    settings = campaign.settings
+    if not settings.smtp_host:
+        report.add(
+            Check.SETTINGS_MISSING,
+            Severity.ERROR,
+            "NEWSLETTER_SMTP_HOST",
+            "no SMTP server is set: a real send would stop at once",
+            "set your organisation's sending server in .env, e.g. smtp.office365.com or "
+            "smtp.gmail.com (see .env.example)",
+        )
+        return
+    try:
+        settings.require_smtp()
+    except ConfigError as error:
+        report.add(
+            Check.SETTINGS_MISSING,
+            Severity.ERROR,
+            error.setting or "settings",
+            f"{error.message}: a real send would stop at once",
+            error.hint or "",
+        )

@@ -143,9 +143,12 @@ class PipeliningServer(Server):
         raise AssertionError(f"{command!r} never arrived")
 
 
-def start_pipelining_server(script: Script | None = None) -> PipeliningServer:
-    """A plain-SMTP aiosmtpd on a free port that advertises PIPELINING (see the module)."""
-    handler = ScriptedHandler(script or Script())
+def start_pipelining_server(
+    script: Script | None = None, handler: ScriptedHandler | None = None
+) -> PipeliningServer:
+    """A plain-SMTP aiosmtpd on a free port that advertises PIPELINING (see the module);
+    ``handler``: a ScriptedHandler subclass's instance instead of the plain one."""
+    handler = handler or ScriptedHandler(script or Script())
     chunks: list[bytes] = []
     port = free_port()
     controller = _PipeliningController(handler, chunks, hostname=HOST, port=port)

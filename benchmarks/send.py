@@ -352,10 +352,8 @@ def _deliver_once(
         Journal.for_state_dir(state) as journal,
     ):
         if split is not None:
-            for name in ("mark_sending", "mark_sent"):
-                label = (
-                    f"journal {name} ({'commit + fsync' if name == 'mark_sending' else 'commit'})"
-                )
+            for name in ("claim", "mark_sent"):
+                label = f"journal {name} ({'commit + fsync' if name == 'claim' else 'commit'})"
                 setattr(journal, name, _timed(split, label, getattr(journal, name)))
         plan = sending.plan(camp, journal)
         main_cpu = time.thread_time()
@@ -461,7 +459,7 @@ def measure_mode(
         certdir = str(work / "certs")
         Path(certdir).mkdir(exist_ok=True)
         make_certs(certdir)
-    sink = start_sink(args.sink, certdir, args.rtt_ms)
+    sink = start_sink(args.sink, certdir, args.rtt_ms, pipelining=args.pipelining)
     settings = Settings(
         issues_dir=ROOT / "issues",
         templates_dir=ROOT / "templates",
@@ -591,6 +589,10 @@ def main() -> None:
         "--rtt-ms", type=float, default=0.0,
         help="fast sink only: delay every reply by this much (a network round trip)",
     )  # fmt: skip
+    parser.add_argument(
+        "--pipelining", action="store_true",
+        help="the fast sink offers PIPELINING (deliver() then pipelines; the bare loops never)",
+    )  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="split one deliver() run")
     parser.add_argument(
         "--save", default="send", metavar="NAME",
@@ -633,6 +635,7 @@ def main() -> None:
             "repeats": args.repeats,
             "sink": args.sink,
             "reply_delay_ms": args.rtt_ms,
+            "sink_offers_pipelining": args.pipelining,
             "data_path": "all contenders send DATA as newsletter.mail.smtp does (no dot-stuffing "
             "regex unless a line starts with '.')",
             "modes": modes_record,

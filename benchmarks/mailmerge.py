@@ -178,7 +178,7 @@ def main() -> None:
             for name, run in runs.items():
                 seconds[name].append(run())
                 print(f"round {round_ + 1}: {name}: {seconds[name][-1]:.2f} s", flush=True)
-        size = (outbox / next(iter(sorted(os.listdir(outbox))))).stat().st_size
+        size = min(path.stat().st_size for path in outbox.rglob("*.eml"))
     finally:
         sink.terminate()
         sink.wait(10)

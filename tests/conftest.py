@@ -61,3 +61,14 @@ def ready(settings: Settings) -> Settings:
         unsubscribe_url="https://wmhtc.co.uk/u?t={token}",
         secret="a-long-random-test-secret",
     )
+
+
+@pytest.fixture(scope="session")
+def dns_server():
+    """A local DNS server (dnslib) with the doctor's good and broken zones
+    (tests/dns_server.py); its ``address`` is what NEWSLETTER_DNS_SERVER takes."""
+    from dns_server import start
+
+    server = start()
+    yield server
+    server.stop()

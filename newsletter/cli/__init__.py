@@ -1,6 +1,6 @@
 """The ``newsletter`` command line: options in, one core call, a typed result rendered out.
 
-May import: common, content, feedback, mail, members, records, sending, signin, web.
+May import: common, content, domain, feedback, mail, members, records, sending, setup, signin, web.
 Nothing imports it (except ``__main__``).
 """
 

@@ -1,5 +1,5 @@
 """What comes back: reading the sending mailbox, classifying bounces and complaints,
 and keeping the suppression list clean.
 
-May import: common, content, mail, members, records, signin.
+May import: common, content, domain, mail, members, records, signin.
 """

@@ -72,3 +72,17 @@ def dns_server():
     server = start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def memory_keyring():
+    """The keyring library pointed at an in-memory backend (tests/memory_keyring.py) for
+    the test, then back at what it was: no test reads or writes the system's keyring."""
+    import keyring
+    from memory_keyring import MemoryKeyring
+
+    before = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(before)

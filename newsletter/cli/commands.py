@@ -634,20 +634,30 @@ def check(
             help="Check as 'send --skip-invalid' sends: invalid CSV rows are a warning.",
         ),
     ] = False,
+    dns: Annotated[
+        bool,
+        typer.Option(
+            "--dns", help="Also check the From domain's MX, SPF, DKIM, DMARC and alignment."
+        ),
+    ] = False,
 ) -> None:
     """Pre-flight report: every problem with its location, severity and fix, then a verdict.
 
     Checks the front matter, links and images, size against Gmail's clip, unsubscribe and
-    sender details, and renders every member's message. Exits 1 if there are errors.
+    sender details, the SMTP sign-in, and renders every member's message (--dns: the
+    sending domain's DNS records too). Exits 1 if there are errors.
 
     Example: newsletter check december-2023 --recipients members.csv
     """
+    import datetime as dt
+
     from ..sending import policy as send_run
 
     settings = _project(_settings())
     result = send_run.check(
-        settings, _slug(settings, slug), recipients=recipients, skip_invalid=skip_invalid
-    )
+        settings, _slug(settings, slug), recipients=recipients, skip_invalid=skip_invalid,
+        today=dt.date.today(), dns=dns,
+    )  # fmt: skip
     for note in result.notes:
         _notice(note)
     _print_findings(result.report)

@@ -137,3 +137,36 @@ def _check_alignment(
         f"({why}); DMARC fails and Gmail, Yahoo and Outlook.com reject or junk the mail",
         dkim_fix,
     )
+
+
+def domain_checks(
+    settings_dns_server: str,
+    from_domain: str,
+    provider: Provider,
+    *,
+    envelope_domain: str = "",
+    dkim_selectors: tuple[str, ...] = (),
+    lookup: Lookup | None = None,
+) -> list[Finding]:
+    """:func:`run_dns_checks` through the resolver the settings name (or ``lookup``)."""
+    from .dns import DnsResolver
+
+    try:
+        resolver = lookup or DnsResolver(settings_dns_server)
+    except DnsUnavailable as error:
+        return [
+            failed(
+                CheckId.MX,
+                Problem.DNS_UNAVAILABLE,
+                str(error),
+                "set NEWSLETTER_DNS_SERVER to a DNS server that answers (e.g. 1.1.1.1)",
+            ),
+            *(skipped(c, "not checked: no DNS", Problem.DNS_UNAVAILABLE) for c in DNS_CHECKS[1:]),
+        ]
+    return run_dns_checks(
+        resolver,
+        from_domain,
+        provider,
+        envelope_domain=envelope_domain,
+        dkim_selectors=dkim_selectors,
+    )

@@ -84,6 +84,7 @@ class Finding:
     message: str
     fix: str = ""
     problem: Problem = Problem.NONE
+    where: str = ""  # the setting (or DNS name) the fix is about, for `check`'s report
 
     def as_json(self) -> dict[str, str]:
         """The documented shape of ``doctor --json``: check, status, message, fix."""
@@ -99,12 +100,12 @@ def passed(check: CheckId, message: str) -> Finding:
     return Finding(check, Status.PASS, message)
 
 
-def failed(check: CheckId, problem: Problem, message: str, fix: str) -> Finding:
-    return Finding(check, Status.FAIL, message, fix, problem)
+def failed(check: CheckId, problem: Problem, message: str, fix: str, where: str = "") -> Finding:
+    return Finding(check, Status.FAIL, message, fix, problem, where)
 
 
-def warned(check: CheckId, problem: Problem, message: str, fix: str) -> Finding:
-    return Finding(check, Status.WARN, message, fix, problem)
+def warned(check: CheckId, problem: Problem, message: str, fix: str, where: str = "") -> Finding:
+    return Finding(check, Status.WARN, message, fix, problem, where)
 
 
 def skipped(check: CheckId, message: str, problem: Problem = Problem.NOT_ASKED) -> Finding:

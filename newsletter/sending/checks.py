@@ -8,8 +8,9 @@ start on an error unless ``--force``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..common.limits import (
@@ -26,6 +27,9 @@ from ..content.published import PUBLISH_HINT, HeadFunction
 from ..content.published import http_head as http_head_default
 from ..members.recipients import RecipientReport, normalise_column
 from .campaign import EXAMPLE_RECIPIENTS, Campaign
+
+if TYPE_CHECKING:
+    from ..domain.findings import Finding as DomainFinding
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 VAGUE_LINK_TEXT = {
@@ -100,8 +104,11 @@ def run_checks(
     sign_in_missing: str = "",
     sign_in_fix: str = "",
     skip_invalid: bool = False,
+    setup: Sequence[DomainFinding] = (),
 ) -> Report:
     """All checks over one prepared campaign (issue rendered, recipients readable).
+
+    ``setup``: the set-up and sending-domain findings (newsletter.domain), added as they are.
 
     ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each).
     ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
@@ -131,6 +138,7 @@ def run_checks(
             code="sign-in",
         )
     _check_members(campaign, report)
+    _add_setup(report, setup)
     if skip_invalid:
         # As the send with --skip-invalid: the invalid rows are left out, not a refusal.
         report.findings = [
@@ -140,6 +148,14 @@ def run_checks(
             for f in report.findings
         ]
     return report
+
+
+def _add_setup(report: Report, findings: Sequence[DomainFinding]) -> None:
+    """Set-up findings (``doctor``'s settings, smtp-auth, DNS) in this report's terms."""
+    for f in findings:
+        if f.status in ("fail", "warn"):
+            severity = ERROR if f.status == "fail" else WARNING
+            report.add(severity, f.where or str(f.check), f.message, f.fix, code=str(f.problem))
 
 
 # ---- settings still as in .env.example --------------------------------------------------------

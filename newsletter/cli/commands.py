@@ -24,12 +24,13 @@ from ..common.errors import (
     Interrupted,
     NewsletterError,
 )
+from .setup_commands import register as register_setup_commands
 
 # `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
 # order they happen to be defined in; a command not listed here comes after these.
 COMMAND_ORDER = (
     "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "feedback",
-    "resubscribe", "render", "login", "logout",
+    "resubscribe", "render", "login", "logout", "setup", "doctor",
 )  # fmt: skip
 
 
@@ -1064,6 +1065,9 @@ def logout() -> None:
 
     info = oauth.logout(_settings())
     _say(f"signed out {info.username} ({info.provider})" if info else "nobody was signed in")
+
+
+register_setup_commands(app)  # setup and doctor, the first-time commands
 
 
 def main(argv: list[str] | None = None) -> None:

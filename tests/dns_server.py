@@ -88,88 +88,88 @@ def _without(records, name: str, kind: str):
 def zones() -> dict[str, Zone]:
     """Domain -> zone. Built lazily: the good key is generated once per process."""
     ms = "microsoft365"
-    chain = " ".join(f"include:l{n}.lookups.test" for n in range(1, 11))
+    chain = " ".join(f"include:l{n}.lookups-zone.uk" for n in range(1, 11))
     google_good = (
-        ("google-good.test", "MX", "aspmx.l.google.com"),
-        ("google-good.test", "TXT", "v=spf1 include:_spf.google.com ~all"),
-        ("google._domainkey.google-good.test", "TXT", good_key_record()),
-        ("_dmarc.google-good.test", "TXT", GOOD_DMARC.format(d="google-good.test")),
+        ("google-good-zone.uk", "MX", "aspmx.l.google.com"),
+        ("google-good-zone.uk", "TXT", "v=spf1 include:_spf.google.com ~all"),
+        ("google._domainkey.google-good-zone.uk", "TXT", good_key_record()),
+        ("_dmarc.google-good-zone.uk", "TXT", GOOD_DMARC.format(d="google-good-zone.uk")),
     )
     return {
-        "good.test": Zone(ms, frozenset(), _m365("good.test")),
-        "google-good.test": Zone("google", frozenset(), google_good),
-        "no-mx.test": Zone(ms, frozenset({"mx"}), _without(_m365("no-mx.test"), "no-mx.test", "MX")),
-        "no-spf.test": Zone(ms, frozenset({"spf"}), _without(_m365("no-spf.test"), "no-spf.test", "TXT")),
-        "two-spf.test": Zone(
+        "good-zone.uk": Zone(ms, frozenset(), _m365("good-zone.uk")),
+        "google-good-zone.uk": Zone("google", frozenset(), google_good),
+        "no-mx-zone.uk": Zone(ms, frozenset({"mx"}), _without(_m365("no-mx-zone.uk"), "no-mx-zone.uk", "MX")),
+        "no-spf-zone.uk": Zone(ms, frozenset({"spf"}), _without(_m365("no-spf-zone.uk"), "no-spf-zone.uk", "TXT")),
+        "two-spf-zone.uk": Zone(
             ms, frozenset({"spf"}),
-            _m365("two-spf.test") + (("two-spf.test", "TXT", "v=spf1 include:_spf.google.com ~all"),),
+            _m365("two-spf-zone.uk") + (("two-spf-zone.uk", "TXT", "v=spf1 include:_spf.google.com ~all"),),
         ),
-        "many-lookups.test": Zone(
-            ms, frozenset({"spf"}), _m365("many-lookups.test", spf=f"v=spf1 {M365_SPF} {chain} -all")
+        "many-lookups-zone.uk": Zone(
+            ms, frozenset({"spf"}), _m365("many-lookups-zone.uk", spf=f"v=spf1 {M365_SPF} {chain} -all")
         ),
-        "spf-syntax.test": Zone(
-            ms, frozenset({"spf"}), _m365("spf-syntax.test", spf=f"v=spf1 ip4:300.1.2.3 {M365_SPF} -all")
+        "spf-syntax-zone.uk": Zone(
+            ms, frozenset({"spf"}), _m365("spf-syntax-zone.uk", spf=f"v=spf1 ip4:300.1.2.3 {M365_SPF} -all")
         ),
-        "pass-all.test": Zone(ms, frozenset({"spf"}), _m365("pass-all.test", spf=f"v=spf1 {M365_SPF} +all")),
-        "spf-no-provider.test": Zone(
-            ms, frozenset({"spf"}), _m365("spf-no-provider.test", spf="v=spf1 include:_spf.google.com -all")
+        "pass-all-zone.uk": Zone(ms, frozenset({"spf"}), _m365("pass-all-zone.uk", spf=f"v=spf1 {M365_SPF} +all")),
+        "spf-no-provider-zone.uk": Zone(
+            ms, frozenset({"spf"}), _m365("spf-no-provider-zone.uk", spf="v=spf1 include:_spf.google.com -all")
         ),
         # Microsoft 365 never given the domain's DKIM CNAMEs: it signs as *.onmicrosoft.com
         # (SPF still aligns: a warning for alignment, a failure for dkim).
-        "no-dkim.test": Zone(ms, frozenset({"dkim"}), _m365("no-dkim.test", dkim=False)),
+        "no-dkim-zone.uk": Zone(ms, frozenset({"dkim"}), _m365("no-dkim-zone.uk", dkim=False)),
         # ... and the mailbox itself on the onmicrosoft.com domain: nothing can align.
-        "onmicrosoft.test": Zone(
-            ms, frozenset({"dkim", "alignment"}), _m365("onmicrosoft.test", dkim=False),
+        "onmicrosoft-zone.uk": Zone(
+            ms, frozenset({"dkim", "alignment"}), _m365("onmicrosoft-zone.uk", dkim=False),
             envelope="onmicrosoft.onmicrosoft.com",
         ),
-        "bad-key.test": Zone(
+        "bad-key-zone.uk": Zone(
             "google", frozenset({"dkim"}),
-            _without(google_good, "google._domainkey.google-good.test", "TXT")
-            + (("google._domainkey.google-good.test", "TXT", "v=DKIM1; k=rsa; p=not*base64!"),),
+            _without(google_good, "google._domainkey.google-good-zone.uk", "TXT")
+            + (("google._domainkey.google-good-zone.uk", "TXT", "v=DKIM1; k=rsa; p=not*base64!"),),
         ),
-        "weak-key.test": Zone(
+        "weak-key-zone.uk": Zone(
             "google", frozenset({"dkim"}),
-            _without(google_good, "google._domainkey.google-good.test", "TXT")
-            + (("google._domainkey.google-good.test", "TXT", weak_key_record()),),
+            _without(google_good, "google._domainkey.google-good-zone.uk", "TXT")
+            + (("google._domainkey.google-good-zone.uk", "TXT", weak_key_record()),),
         ),
-        "revoked-key.test": Zone(
+        "revoked-key-zone.uk": Zone(
             "google", frozenset({"dkim"}),
-            _without(google_good, "google._domainkey.google-good.test", "TXT")
-            + (("google._domainkey.google-good.test", "TXT", "v=DKIM1; k=rsa; p="),),
+            _without(google_good, "google._domainkey.google-good-zone.uk", "TXT")
+            + (("google._domainkey.google-good-zone.uk", "TXT", "v=DKIM1; k=rsa; p="),),
         ),
-        "no-dmarc.test": Zone(
-            ms, frozenset({"dmarc"}), _without(_m365("no-dmarc.test"), "_dmarc.no-dmarc.test", "TXT")
+        "no-dmarc-zone.uk": Zone(
+            ms, frozenset({"dmarc"}), _without(_m365("no-dmarc-zone.uk"), "_dmarc.no-dmarc-zone.uk", "TXT")
         ),
-        "bad-dmarc.test": Zone(ms, frozenset({"dmarc"}), _m365("bad-dmarc.test", dmarc="v=DMARC1; p=bogus")),
-        "two-dmarc.test": Zone(
+        "bad-dmarc-zone.uk": Zone(ms, frozenset({"dmarc"}), _m365("bad-dmarc-zone.uk", dmarc="v=DMARC1; p=bogus")),
+        "two-dmarc-zone.uk": Zone(
             ms, frozenset({"dmarc"}),
-            _m365("two-dmarc.test") + (("_dmarc.two-dmarc.test", "TXT", "v=DMARC1; p=none"),),
+            _m365("two-dmarc-zone.uk") + (("_dmarc.two-dmarc-zone.uk", "TXT", "v=DMARC1; p=none"),),
         ),
         # A relay that signs with its own domain and bounces to its own: nothing aligns.
-        "ses-unsigned.test": Zone(
+        "ses-unsigned-zone.uk": Zone(
             "ses", frozenset({"dkim", "alignment"}),
             (
-                ("ses-unsigned.test", "MX", "inbound-smtp.eu-west-1.amazonaws.com"),
-                ("ses-unsigned.test", "TXT", "v=spf1 include:amazonses.com ~all"),
-                ("_dmarc.ses-unsigned.test", "TXT", GOOD_DMARC.format(d="ses-unsigned.test")),
+                ("ses-unsigned-zone.uk", "MX", "inbound-smtp.eu-west-1.amazonaws.com"),
+                ("ses-unsigned-zone.uk", "TXT", "v=spf1 include:amazonses.com ~all"),
+                ("_dmarc.ses-unsigned-zone.uk", "TXT", GOOD_DMARC.format(d="ses-unsigned-zone.uk")),
             ),
             selectors=("ses1",),
         ),
-        "other.test": Zone(
+        "other-zone.uk": Zone(
             "other", frozenset(),
             (
-                ("other.test", "MX", "mail.other.test"),
-                ("other.test", "TXT", "v=spf1 mx -all"),
-                ("_dmarc.other.test", "TXT", GOOD_DMARC.format(d="other.test")),
+                ("other-zone.uk", "MX", "mail.other-zone.uk"),
+                ("other-zone.uk", "TXT", "v=spf1 mx -all"),
+                ("_dmarc.other-zone.uk", "TXT", GOOD_DMARC.format(d="other-zone.uk")),
             ),
         ),
     }  # fmt: skip
 
 
 def _google_good_renamed(domain: str, zone: Zone) -> Zone:
-    """The Google zones above are written for google-good.test: give each its own name."""
+    """The Google zones above are written for google-good-zone.uk: give each its own name."""
     records = tuple(
-        (name.replace("google-good.test", domain), kind, value)
+        (name.replace("google-good-zone.uk", domain), kind, value)
         for name, kind, value in zone.records
     )
     return Zone(zone.provider, zone.fails, records, zone.envelope, zone.selectors)
@@ -177,7 +177,7 @@ def _google_good_renamed(domain: str, zone: Zone) -> Zone:
 
 def all_zones() -> dict[str, Zone]:
     found = zones()
-    for domain in ("bad-key.test", "weak-key.test", "revoked-key.test"):
+    for domain in ("bad-key-zone.uk", "weak-key-zone.uk", "revoked-key-zone.uk"):
         found[domain] = _google_good_renamed(domain, found[domain])
     return found
 
@@ -188,7 +188,7 @@ SHARED = (
     ("_spf.google.com", "TXT", "v=spf1 include:_netblocks.google.com ~all"),
     ("_netblocks.google.com", "TXT", "v=spf1 ip4:35.190.247.0/24 ~all"),
     ("amazonses.com", "TXT", "v=spf1 ip4:54.240.0.0/18 -all"),
-    *((f"l{n}.lookups.test", "TXT", f"v=spf1 ip4:10.0.{n}.0/24 ~all") for n in range(1, 11)),
+    *((f"l{n}.lookups-zone.uk", "TXT", f"v=spf1 ip4:10.0.{n}.0/24 ~all") for n in range(1, 11)),
 )
 
 

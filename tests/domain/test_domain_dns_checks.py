@@ -25,7 +25,7 @@ def _checks(dns_server, domain: str, **kwargs):
 
 
 def test_the_good_domain_passes_every_check(dns_server) -> None:
-    findings = _checks(dns_server, "good.test")
+    findings = _checks(dns_server, "good-zone.uk")
     assert [f.check for f in findings] == list(DNS_CHECKS)
     assert {f.status for f in findings} == {Status.PASS}, [f.message for f in findings]
     by_check = {f.check: f for f in findings}
@@ -47,46 +47,50 @@ def test_each_zone_fails_exactly_what_it_breaks(dns_server, domain: str) -> None
 
 
 EXPECTED = {
-    "no-mx.test": (CheckId.MX, Problem.NO_MX, "MX records"),
-    "no-spf.test": (
+    "no-mx-zone.uk": (CheckId.MX, Problem.NO_MX, "MX records"),
+    "no-spf-zone.uk": (
         CheckId.SPF,
         Problem.NO_SPF,
-        'TXT "v=spf1 include:spf.protection.outlook.com ~all" at no-spf.test',
+        'TXT "v=spf1 include:spf.protection.outlook.com ~all" at no-spf-zone.uk',
     ),
-    "two-spf.test": (CheckId.SPF, Problem.MULTIPLE_SPF, "merge them into one"),
-    "many-lookups.test": (CheckId.SPF, Problem.SPF_TOO_MANY_LOOKUPS, "at most 10 look-ups"),
-    "spf-syntax.test": (
+    "two-spf-zone.uk": (CheckId.SPF, Problem.MULTIPLE_SPF, "merge them into one"),
+    "many-lookups-zone.uk": (CheckId.SPF, Problem.SPF_TOO_MANY_LOOKUPS, "at most 10 look-ups"),
+    "spf-syntax-zone.uk": (
         CheckId.SPF,
         Problem.SPF_SYNTAX,
-        "correct the TXT record at spf-syntax.test",
+        "correct the TXT record at spf-syntax-zone.uk",
     ),
-    "pass-all.test": (CheckId.SPF, Problem.SPF_PASS_ALL, "~all or -all"),
-    "spf-no-provider.test": (
+    "pass-all-zone.uk": (CheckId.SPF, Problem.SPF_PASS_ALL, "~all or -all"),
+    "spf-no-provider-zone.uk": (
         CheckId.SPF,
         Problem.SPF_WITHOUT_PROVIDER,
         "add include:spf.protection.outlook.com",
     ),
-    "no-dkim.test": (CheckId.DKIM, Problem.NO_DKIM, "selector1._domainkey.no-dkim.test"),
-    "onmicrosoft.test": (
+    "no-dkim-zone.uk": (CheckId.DKIM, Problem.NO_DKIM, "selector1._domainkey.no-dkim-zone.uk"),
+    "onmicrosoft-zone.uk": (
         CheckId.ALIGNMENT,
         Problem.NOTHING_ALIGNS,
-        "publish the DKIM key for onmicrosoft.test",
+        "publish the DKIM key for onmicrosoft-zone.uk",
     ),
-    "bad-key.test": (CheckId.DKIM, Problem.DKIM_MALFORMED, "google._domainkey.bad-key.test"),
-    "weak-key.test": (CheckId.DKIM, Problem.DKIM_WEAK, "google._domainkey.weak-key.test"),
-    "revoked-key.test": (CheckId.DKIM, Problem.DKIM_REVOKED, "google._domainkey.revoked-key.test"),
-    "no-dmarc.test": (
+    "bad-key-zone.uk": (CheckId.DKIM, Problem.DKIM_MALFORMED, "google._domainkey.bad-key-zone.uk"),
+    "weak-key-zone.uk": (CheckId.DKIM, Problem.DKIM_WEAK, "google._domainkey.weak-key-zone.uk"),
+    "revoked-key-zone.uk": (
+        CheckId.DKIM,
+        Problem.DKIM_REVOKED,
+        "google._domainkey.revoked-key-zone.uk",
+    ),
+    "no-dmarc-zone.uk": (
         CheckId.DMARC,
         Problem.NO_DMARC,
-        '"v=DMARC1; p=none; rua=mailto:dmarc-reports@no-dmarc.test" at _dmarc.no-dmarc.test',
+        '"v=DMARC1; p=none; rua=mailto:dmarc-reports@no-dmarc-zone.uk" at _dmarc.no-dmarc-zone.uk',
     ),
-    "bad-dmarc.test": (CheckId.DMARC, Problem.DMARC_MALFORMED, "_dmarc.bad-dmarc.test"),
-    "two-dmarc.test": (
+    "bad-dmarc-zone.uk": (CheckId.DMARC, Problem.DMARC_MALFORMED, "_dmarc.bad-dmarc-zone.uk"),
+    "two-dmarc-zone.uk": (
         CheckId.DMARC,
         Problem.MULTIPLE_DMARC,
-        "keep one record at _dmarc.two-dmarc.test",
+        "keep one record at _dmarc.two-dmarc-zone.uk",
     ),
-    "ses-unsigned.test": (CheckId.ALIGNMENT, Problem.NOTHING_ALIGNS, "Easy DKIM"),
+    "ses-unsigned-zone.uk": (CheckId.ALIGNMENT, Problem.NOTHING_ALIGNS, "Easy DKIM"),
 }
 
 
@@ -105,7 +109,7 @@ def test_at_least_twelve_broken_zones() -> None:
 
 
 def test_microsoft_without_dkim_says_it_signs_as_onmicrosoft(dns_server) -> None:
-    findings = {f.check: f for f in _checks(dns_server, "no-dkim.test")}
+    findings = {f.check: f for f in _checks(dns_server, "no-dkim-zone.uk")}
     assert "onmicrosoft.com" in findings[CheckId.DKIM].message
     # SPF still aligns: DMARC can pass, but forwarding breaks it.
     assert findings[CheckId.ALIGNMENT].status == Status.WARN
@@ -113,13 +117,13 @@ def test_microsoft_without_dkim_says_it_signs_as_onmicrosoft(dns_server) -> None
 
 
 def test_an_unknown_selector_is_a_warning_naming_the_flag(dns_server) -> None:
-    findings = {f.check: f for f in _checks(dns_server, "ses-unsigned.test", dkim_selectors=())}
+    findings = {f.check: f for f in _checks(dns_server, "ses-unsigned-zone.uk", dkim_selectors=())}
     assert findings[CheckId.DKIM].status == Status.WARN
     assert "--dkim-selector" in findings[CheckId.DKIM].fix
 
 
 def test_a_dmarc_record_without_reports_warns(dns_server) -> None:
-    findings = {f.check: f for f in _checks(dns_server, "other.test")}
+    findings = {f.check: f for f in _checks(dns_server, "other-zone.uk")}
     assert findings[CheckId.DMARC].status == Status.PASS
     # Whether SPF covers an unknown relay cannot be told: said, not failed.
     assert findings[CheckId.SPF].status == Status.WARN
@@ -130,9 +134,9 @@ def test_a_subdomain_uses_the_parent_dmarc_record(dns_server) -> None:
     resolver = DnsResolver(dns_server.address, timeout=3)
     from newsletter.domain.dmarc import check_dmarc
 
-    finding, result = check_dmarc(resolver, "news.good.test")
+    finding, result = check_dmarc(resolver, "news.good-zone.uk")
     assert finding.status == Status.PASS
-    assert result.found_at == "good.test"
+    assert result.found_at == "good-zone.uk"
 
 
 def test_a_dns_server_that_does_not_answer_fails_mx_and_skips_the_rest() -> None:
@@ -141,13 +145,13 @@ def test_a_dns_server_that_does_not_answer_fails_mx_and_skips_the_rest() -> None
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))  # bound, never answers
         resolver = DnsResolver(f"127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
-        findings = run_dns_checks(resolver, "good.test", Provider.MICROSOFT365)
+        findings = run_dns_checks(resolver, "good-zone.uk", Provider.MICROSOFT365)
     assert findings[0].check == CheckId.MX and findings[0].status == Status.FAIL
     assert findings[0].problem == Problem.DNS_UNAVAILABLE
     assert "NEWSLETTER_DNS_SERVER" in findings[0].fix
     assert {f.status for f in findings[1:]} == {Status.SKIP}
     with pytest.raises(DnsUnavailable):
-        resolver.txt("good.test")
+        resolver.txt("good-zone.uk")
 
 
 @pytest.mark.parametrize(

@@ -23,19 +23,19 @@ def _setup(dns_server, *args: str, input: str | None = None):
 
 
 def test_a_microsoft_365_domain(project: Path, dns_server) -> None:
-    done = _setup(dns_server, "--from", "news@good.test", "--name", "Good News", "--yes")
+    done = _setup(dns_server, "--from", "news@good-zone.uk", "--name", "Good News", "--yes")
     assert done.returncode == 0, done.stderr
     assert "Microsoft 365" in done.stdout
     env = _env(project)
-    assert env["NEWSLETTER_FROM"] == "Good News <news@good.test>"
+    assert env["NEWSLETTER_FROM"] == "Good News <news@good-zone.uk>"
     assert env["NEWSLETTER_SMTP_HOST"] == "smtp.office365.com"
     assert env["NEWSLETTER_SMTP_PORT"] == "587" and env["NEWSLETTER_SMTP_SECURITY"] == "starttls"
     assert env["NEWSLETTER_SMTP_AUTH"] == "oauth2"
     assert env["NEWSLETTER_OAUTH_PROVIDER"] == "microsoft"
-    assert env["NEWSLETTER_OAUTH_TENANT"] == "good.test"
+    assert env["NEWSLETTER_OAUTH_TENANT"] == "good-zone.uk"
     assert env["NEWSLETTER_IMAP_HOST"] == "outlook.office365.com"
-    assert env["NEWSLETTER_TEST_TO"] == "news@good.test"
-    assert env["NEWSLETTER_UNSUBSCRIBE_MAILTO"] == "news@good.test"
+    assert env["NEWSLETTER_TEST_TO"] == "news@good-zone.uk"
+    assert env["NEWSLETTER_UNSUBSCRIBE_MAILTO"] == "news@good-zone.uk"
     assert env["NEWSLETTER_RECIPIENTS"] == "recipients.csv"
     assert len(env["NEWSLETTER_SECRET"]) >= 32
     assert env["NEWSLETTER_SECRET"] not in done.stdout + done.stderr
@@ -48,7 +48,12 @@ def test_a_microsoft_365_domain(project: Path, dns_server) -> None:
 
 def test_a_google_domain(project: Path, dns_server) -> None:
     done = _setup(
-        dns_server, "--from", "bulletin@google-good.test", "--oauth-client-id", "cid.apps", "--yes"
+        dns_server,
+        "--from",
+        "bulletin@google-good-zone.uk",
+        "--oauth-client-id",
+        "cid.apps",
+        "--yes",
     )
     assert done.returncode == 0, done.stderr
     env = _env(project)
@@ -66,20 +71,20 @@ def test_an_other_provider_domain_with_a_relay_and_a_password_in_the_keyring(
 ) -> None:
     done = _setup(
         dns_server,
-        "--from", "news@other.test",
-        "--smtp-host", "mail.other.test", "--smtp-port", "465", "--smtp-security", "ssl",
-        "--username", "news", "--password-stdin", "--imap-host", "mail.other.test", "--yes",
+        "--from", "news@other-zone.uk",
+        "--smtp-host", "mail.other-zone.uk", "--smtp-port", "465", "--smtp-security", "ssl",
+        "--username", "news", "--password-stdin", "--imap-host", "mail.other-zone.uk", "--yes",
         input="relay-Pa55word\n",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     env = _env(project)
-    assert env["NEWSLETTER_SMTP_HOST"] == "mail.other.test"
+    assert env["NEWSLETTER_SMTP_HOST"] == "mail.other-zone.uk"
     assert env["NEWSLETTER_SMTP_PORT"] == "465" and env["NEWSLETTER_SMTP_SECURITY"] == "ssl"
     assert env["NEWSLETTER_SMTP_AUTH"] == "password"
     assert env["NEWSLETTER_SMTP_USERNAME"] == "news"
     assert env["NEWSLETTER_PASSWORD_STORE"] == "keyring"
     assert "NEWSLETTER_SMTP_PASSWORD" not in env
-    assert read_password("mail.other.test", "news") == "relay-Pa55word"
+    assert read_password("mail.other-zone.uk", "news") == "relay-Pa55word"
     assert "relay-Pa55word" not in done.stdout + done.stderr
     assert "keyring" in done.stdout
     # The send and feedback read it back from there.
@@ -90,7 +95,7 @@ def test_an_other_provider_domain_with_a_relay_and_a_password_in_the_keyring(
 def test_a_known_relay_by_name(project: Path, dns_server) -> None:
     done = _setup(
         dns_server,
-        "--from", "news@ses-unsigned.test", "--provider", "postmark",
+        "--from", "news@ses-unsigned-zone.uk", "--provider", "postmark",
         "--username", "server-token", "--password-stdin", "--password-store", "env", "--yes",
         input="server-token\n",
     )  # fmt: skip
@@ -108,7 +113,7 @@ def test_a_known_relay_by_name(project: Path, dns_server) -> None:
 def test_re_running_changes_only_what_is_asked_and_asks_before_replacing(
     project: Path, dns_server
 ) -> None:
-    first = _setup(dns_server, "--from", "news@good.test", "--yes")
+    first = _setup(dns_server, "--from", "news@good-zone.uk", "--yes")
     assert first.returncode == 0, first.stderr
     (project / ".env").write_text(
         "# my own note\nNEWSLETTER_RATE=12\n" + (project / ".env").read_text(), encoding="utf-8"
@@ -123,18 +128,18 @@ def test_re_running_changes_only_what_is_asked_and_asks_before_replacing(
     added = _setup(dns_server, "--oauth-client-id", "app-1")
     assert added.returncode == 0, added.stderr
     assert _env(project) == {**before, "NEWSLETTER_OAUTH_CLIENT_ID": "app-1"}
-    refused = _setup(dns_server, "--test-to", "chair@good.test")
+    refused = _setup(dns_server, "--test-to", "chair@good-zone.uk")
     assert refused.returncode == 2
     assert "NEWSLETTER_TEST_TO" in refused.stderr and "--yes" in refused.stderr
-    assert _env(project)["NEWSLETTER_TEST_TO"] == "news@good.test"
-    replaced = _setup(dns_server, "--test-to", "chair@good.test", "--yes")
+    assert _env(project)["NEWSLETTER_TEST_TO"] == "news@good-zone.uk"
+    replaced = _setup(dns_server, "--test-to", "chair@good-zone.uk", "--yes")
     assert replaced.returncode == 0
-    assert "news@good.test -> chair@good.test" in replaced.stdout
+    assert "news@good-zone.uk -> chair@good-zone.uk" in replaced.stdout
     after = _env(project)
     assert after == {
         **before,
         "NEWSLETTER_OAUTH_CLIENT_ID": "app-1",
-        "NEWSLETTER_TEST_TO": "chair@good.test",
+        "NEWSLETTER_TEST_TO": "chair@good-zone.uk",
     }
     text = (project / ".env").read_text(encoding="utf-8")
     assert text.startswith("# my own note\nNEWSLETTER_RATE=12\n")  # the chair's lines kept
@@ -144,7 +149,7 @@ def test_a_placeholder_secret_is_replaced_and_never_shown(project: Path, dns_ser
     (project / ".env").write_text(
         "NEWSLETTER_SECRET=change-me-to-a-long-random-string\n", encoding="utf-8"
     )
-    done = _setup(dns_server, "--from", "news@good.test", "--yes")
+    done = _setup(dns_server, "--from", "news@good-zone.uk", "--yes")
     secret = _env(project)["NEWSLETTER_SECRET"]
     assert secret != "change-me-to-a-long-random-string" and len(secret) >= 32
     assert "NEWSLETTER_SECRET: a new value (not shown)" in done.stdout
@@ -162,6 +167,6 @@ def test_the_organisation_email_is_the_default_from(project: Path, dns_server) -
     from newsletter.content.organisation import load_organisation
 
     email = load_organisation(project / "templates").email
-    done = _setup(dns_server, "--smtp-host", "smtp.relay.test", "--yes")
+    done = _setup(dns_server, "--smtp-host", "smtp.relay-zone.uk", "--yes")
     assert done.returncode == 0, done.stderr
     assert email in _env(project)["NEWSLETTER_FROM"]

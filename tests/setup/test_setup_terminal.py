@@ -80,24 +80,24 @@ class Terminal:
 def test_setup_asks_at_a_terminal(project: Path, dns_server) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NEWSLETTER_DNS_SERVER": dns_server.address}
     term = Terminal([sys.executable, "-m", "newsletter", "setup"], project, env)
-    term.answer("Send the bulletin from which address?", "news@google-good.test")
+    term.answer("Send the bulletin from which address?", "news@google-good-zone.uk")
     term.answer("Name shown as the sender", "Good Bulletin")
-    term.expect("Mail for google-good.test is handled by Google Workspace")
+    term.expect("Mail for google-good-zone.uk is handled by Google Workspace")
     term.answer("Application (client) ID", "client-1.apps")
     term.answer_hidden("OAuth client secret", "the-client-secret")  # hidden: never echoed
     term.answer("IMAP server of the sending mailbox", "")
-    term.answer("Send test copies to [news@google-good.test]", "chair@google-good.test")
-    term.answer("Members unsubscribe by writing to [news@google-good.test]", "")
+    term.answer("Send test copies to [news@google-good-zone.uk]", "chair@google-good-zone.uk")
+    term.answer("Members unsubscribe by writing to [news@google-good-zone.uk]", "")
     term.answer("Members list", "")
     term.answer("Write these to .env?", "y")
     assert term.finish() == 0, term.seen
     assert "the-client-secret" not in term.seen
     assert "newsletter login, then newsletter doctor" in term.seen
     env_file = {k: v or "" for k, v in dotenv_values(project / ".env").items()}
-    assert env_file["NEWSLETTER_FROM"] == "Good Bulletin <news@google-good.test>"
+    assert env_file["NEWSLETTER_FROM"] == "Good Bulletin <news@google-good-zone.uk>"
     assert env_file["NEWSLETTER_SMTP_HOST"] == "smtp.gmail.com"
     assert env_file["NEWSLETTER_OAUTH_CLIENT_ID"] == "client-1.apps"
     assert env_file["NEWSLETTER_OAUTH_CLIENT_SECRET"] == "the-client-secret"
     assert env_file["NEWSLETTER_IMAP_HOST"] == "imap.gmail.com"
-    assert env_file["NEWSLETTER_TEST_TO"] == "chair@google-good.test"
-    assert env_file["NEWSLETTER_UNSUBSCRIBE_MAILTO"] == "news@google-good.test"
+    assert env_file["NEWSLETTER_TEST_TO"] == "chair@google-good-zone.uk"
+    assert env_file["NEWSLETTER_UNSUBSCRIBE_MAILTO"] == "news@google-good-zone.uk"

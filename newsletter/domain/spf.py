@@ -120,8 +120,9 @@ def _walk(lookup: Lookup, terms: list[Term], result: SpfResult, seen: set[str], 
 def check_spf(lookup: Lookup, domain: str, provider: ProviderInfo) -> tuple[Finding, SpfResult]:
     """The ``spf`` finding for ``domain`` sent through ``provider``."""
     include = provider.spf_include
-    wanted = f"include:{include} " if include else ""
-    example = f'TXT "v=spf1 {wanted}~all"'
+    # An unknown relay: the chair must ask which include (or addresses) authorise it.
+    wanted = f"include:{include}" if include else "include:<your mail server's SPF domain>"
+    example = f'TXT "v=spf1 {wanted} ~all"'
     records = spf_records(lookup.txt(domain))
     where = f"the TXT record at {domain}"
     if not records:
@@ -175,7 +176,7 @@ def check_spf(lookup: Lookup, domain: str, provider: ProviderInfo) -> tuple[Find
         return warned(
             CheckId.SPF,
             Problem.SPF_PROVIDER_UNKNOWN,
-            f"{where} is valid ({result.lookups} look-ups), but whether it authorises your "
+            f"{where} is valid ({_lookups(result.lookups)}), but whether it authorises your "
             "mail server cannot be told from here",
             f"ask whoever runs your SMTP server which include: or ip4: to add to {where}",
         ), result
@@ -191,5 +192,9 @@ def check_spf(lookup: Lookup, domain: str, provider: ProviderInfo) -> tuple[Find
         CheckId.SPF,
         f"{where} authorises {provider.label}"
         + (f" (include:{include})" if include else "")
-        + f", {result.lookups} of {MAX_LOOKUPS} look-ups",
+        + f", {_lookups(result.lookups)} of {MAX_LOOKUPS}",
     ), result
+
+
+def _lookups(count: int) -> str:
+    return f"{count} look-up{'s' * (count != 1)}"

@@ -231,7 +231,9 @@ def run_setup(
     if sending in (Provider.MICROSOFT365, Provider.GOOGLE) and kept_auth in ("", "oauth2"):
         desired |= _oauth_answers(options, answers, sending, domain)
     else:
-        password_where, password = _password_answers(options, asker, answers, current, desired)
+        password_where, password = _password_answers(
+            options, asker, answers, current, desired, keep_smtp
+        )
     imap = _imap_host(options, answers, current, mx_provider, sending)
     if imap:
         desired["NEWSLETTER_IMAP_HOST"] = imap
@@ -377,10 +379,12 @@ def _password_answers(
     answers: _Answers,
     current: dict[str, str],
     desired: dict[str, str],
+    keep_smtp: bool,
 ) -> tuple[str, str | None]:
     """Username and password; (where the password goes, the password) — ("", None) when
-    none was given (the one stored before stays where it is)."""
-    address = parseaddr(desired["NEWSLETTER_FROM"])[1]
+    none was given (the one stored before stays where it is). On a re-run that keeps the
+    SMTP server, no username is made up: the set-up may sign in without one."""
+    address = "" if keep_smtp else parseaddr(desired["NEWSLETTER_FROM"])[1]
     username = answers.get(options.username, "NEWSLETTER_SMTP_USERNAME", "SMTP username", address)
     desired["NEWSLETTER_SMTP_USERNAME"] = username
     desired["NEWSLETTER_SMTP_AUTH"] = "password"

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..common.errors import UsageError
+from ..common.errors import EXIT_PARTIAL, UsageError
 
 STATUS_COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "skip": None}
 
@@ -182,7 +182,7 @@ def setup(
         typer.echo(f"wrote {len(result.changes)} setting(s) to {result.env_path}")
     else:
         typer.echo(f"{result.env_path} left as it was")
-        raise typer.Exit(1)
+        return
     if result.password_where == "keyring":
         typer.echo("the SMTP password is in the keyring (NEWSLETTER_PASSWORD_STORE=keyring)")
     elif result.password_where:
@@ -269,10 +269,12 @@ def doctor(
     else:
         _print_report(report)
     if report.failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_PARTIAL)  # "a check found errors", as check's
 
 
 def _print_report(report) -> None:
+    from ..domain.findings import Status
+
     width = max(len(str(f.check)) for f in report.findings)
     for finding in report.findings:
         status = str(finding.status)
@@ -280,7 +282,7 @@ def _print_report(report) -> None:
             f"{status:<5} {str(finding.check):<{width}}  ", fg=STATUS_COLOURS[status], nl=False
         )
         typer.echo(finding.message)
-        if finding.fix and finding.status in ("fail", "warn"):
+        if finding.fix and finding.status in (Status.FAIL, Status.WARN):
             typer.echo(f"{'':<5} {'':<{width}}  fix: {finding.fix}")
     typer.secho(report.verdict(), bold=True, fg="red" if report.failed else "green")
 

@@ -152,9 +152,11 @@ def run_checks(
 
 def _add_setup(report: Report, findings: Sequence[DomainFinding]) -> None:
     """Set-up findings (``doctor``'s settings, smtp-auth, DNS) in this report's terms."""
+    from ..domain.findings import Status
+
     for f in findings:
-        if f.status in ("fail", "warn"):
-            severity = ERROR if f.status == "fail" else WARNING
+        if f.status in (Status.FAIL, Status.WARN):
+            severity = ERROR if f.status == Status.FAIL else WARNING
             report.add(severity, f.where or str(f.check), f.message, f.fix, code=str(f.problem))
 
 

@@ -403,6 +403,14 @@ def _password_answers(
         if current.get("NEWSLETTER_SMTP_PASSWORD"):
             desired["NEWSLETTER_SMTP_PASSWORD"] = ""  # moved to the keyring: not kept twice
         return "keyring", password
+    if "${" in password:
+        # python-dotenv expands ${NAME} in every .env value, quoted or not: the password
+        # read back would not be the one given.
+        raise UsageError(
+            "the password contains '${', which .env would expand: nothing was written",
+            hint="keep it in the keyring (--password-store keyring), or set "
+            "NEWSLETTER_SMTP_PASSWORD in the environment",
+        )
     desired["NEWSLETTER_SMTP_PASSWORD"] = password
     return ".env", password
 

@@ -25,9 +25,12 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 def quote(value: str) -> str:
-    """As python-dotenv reads it back: bare when safe, else double-quoted with escapes."""
+    """As python-dotenv reads it back: bare when safe, else single-quoted (literal: no
+    ``${VAR}`` expansion, which a password may look like), else double-quoted."""
     if _PLAIN.match(value):
         return value
+    if "'" not in value and "\\" not in value and "\n" not in value:
+        return f"'{value}'"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 

@@ -170,3 +170,15 @@ def test_the_organisation_email_is_the_default_from(project: Path, dns_server) -
     done = _setup(dns_server, "--smtp-host", "smtp.relay-zone.uk", "--yes")
     assert done.returncode == 0, done.stderr
     assert email in _env(project)["NEWSLETTER_FROM"]
+
+
+def test_a_password_dotenv_would_expand_is_refused_for_env(project: Path, dns_server) -> None:
+    done = _setup(
+        dns_server,
+        "--from", "news@other-zone.uk", "--smtp-host", "mail.other-zone.uk",
+        "--password-stdin", "--password-store", "env", "--yes",
+        input="pa${HOME}ss\n",
+    )  # fmt: skip
+    assert done.returncode == 2 and "keyring" in done.stderr
+    assert "pa${HOME}ss" not in done.stdout + done.stderr
+    assert not (project / ".env").exists()

@@ -63,10 +63,12 @@ def ready(settings: Settings) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dns_server():
     """A local DNS server (dnslib) with the doctor's good and broken zones
-    (tests/dns_server.py); its ``address`` is what NEWSLETTER_DNS_SERVER takes."""
+    (tests/dns_server.py); its ``address`` is what NEWSLETTER_DNS_SERVER takes. Per module:
+    its two server threads must not outlive the tests that use it (some tests count
+    threads)."""
     from dns_server import start
 
     server = start()

@@ -182,3 +182,27 @@ def test_a_password_dotenv_would_expand_is_refused_for_env(project: Path, dns_se
     assert done.returncode == 2 and "keyring" in done.stderr
     assert "pa${HOME}ss" not in done.stdout + done.stderr
     assert not (project / ".env").exists()
+
+
+def test_from_setup_to_a_test_copy_without_editing_anything(project: Path, dns_server) -> None:
+    # A chair's first send: setup (scripted), then doctor without sending, then --test,
+    # against a loopback SMTP server; no hand-editing of .env.
+    from smtp_servers import start_server
+
+    with start_server() as server:
+        done = _setup(
+            dns_server,
+            "--from", "news@other-zone.uk", "--name", "Cluster News",
+            "--smtp-host", "127.0.0.1", "--smtp-port", str(server.port),
+            "--smtp-security", "none", "--username", "", "--yes",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        doctor = run_cli(["doctor", "--no-send"])
+        assert "pass  settings" in doctor.stdout, doctor.stdout
+        sent = run_cli(["send", "december-2023", "--test"])
+        assert sent.returncode == 0, sent.stderr
+        assert "test copy of 'december-2023' sent to news@other-zone.uk" in sent.stdout
+        (received,) = server.handler.messages
+    assert received.rcpts == ("news@other-zone.uk",)
+    assert b"From: Cluster News <news@other-zone.uk>" in received.data
+    assert b"List-Unsubscribe: <mailto:news@other-zone.uk?subject=unsubscribe>" in received.data

@@ -12,7 +12,8 @@ from smtp_servers import start_server
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import IssueError
-from newsletter.content.issue import parse_issue, split_front_matter
+from newsletter.content.frontmatter import split_front_matter
+from newsletter.content.issue import parse_issue
 from newsletter.web.preview import render_files
 
 MEMBERS = ["ann@nghealth.uk", "bob@mmedtech.uk", "cat@cdhealth.uk"]

@@ -18,7 +18,8 @@ from helpers import write_issue
 from newsletter.common.config import Settings
 from newsletter.common.errors import TemplateError
 from newsletter.sending import campaign as campaign_mod
-from newsletter.sending.checks import ERROR, WARNING, run_checks
+from newsletter.sending.checks import run_checks
+from newsletter.sending.checks.findings import Severity
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +60,7 @@ def test_check_with_only_the_example_list_is_not_ready(project: Path, ready: Set
     slug = write_issue(project, "## Hello\n\nDear members, this is January.\n")
     camp = campaign_mod.prepare(ready, slug, allow_example=True)
     report = run_checks(camp)
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         f"NEWSLETTER_RECIPIENTS: {ready.recipients} not found: this check used the example "
         "list recipients.csv.example, which a real send never uses"
     ]
@@ -105,7 +106,7 @@ def test_outlook_ansi_export_is_read_as_windows_1252(project: Path, ready: Setti
     assert (
         f"{members}: read as Windows-1252 (an ANSI export, not UTF-8): check that accented "
         "names look right in a dry run"
-    ) in said(report, WARNING)
+    ) in said(report, Severity.WARNING)
 
 
 def test_excel_unicode_text_export_is_read(project: Path, ready: Settings) -> None:
@@ -243,12 +244,12 @@ def test_subject_length_is_measured_as_members_read_it(project: Path, ready: Set
     subject = '{{ recipient.first_name or "Member" }}, your January news from the cluster'
     slug = write_issue(project, "## Hello\n\nText.\n", subject=subject)
     report = run_checks(campaign_mod.prepare(ready, slug))
-    assert not [w for w in said(report, WARNING) if "subject is" in w]
+    assert not [w for w in said(report, Severity.WARNING) if "subject is" in w]
     # A long organisation name makes some members' subjects too long: the longest is named.
     subject = "January: {{ recipient.organisation }} in the cluster's news this month"
     slug = write_issue(project, "## Hello\n\nText.\n", subject=subject)
     report = run_checks(campaign_mod.prepare(ready, slug))
-    assert [w for w in said(report, WARNING) if "subject is" in w] == [
+    assert [w for w in said(report, Severity.WARNING) if "subject is" in w] == [
         f"{project / 'issues' / 'probe.md'}:3: subject is up to 71 characters as members "
         "read it (row 4); inboxes cut it at about 60"
     ]
@@ -268,7 +269,9 @@ def test_a_contact_without_an_address_is_skipped_not_an_error(
     slug = write_issue(project, "## Hello\n\nText.\n")
     report = run_checks(campaign_mod.prepare(ready, slug, recipients=members))
     assert report.errors == []
-    assert f"{members}: 1 row has no address and is skipped (row 3)" in said(report, WARNING)
+    assert f"{members}: 1 row has no address and is skipped (row 3)" in said(
+        report, Severity.WARNING
+    )
     assert report.members == 1
 
 
@@ -330,7 +333,7 @@ def test_a_field_without_fallback_warns_that_the_web_archive_shows_a_gap(
     assert (
         f"{project / 'issues' / 'probe.md'}:9: '{{{{ recipient.organisation }}}}' has no fallback: "
         "the web archive page shows nothing there"
-    ) in said(report, WARNING)
+    ) in said(report, Severity.WARNING)
     # With a fallback, or kept out of the archive, nothing to say.
     body = (
         '## Hello\n\nWe hope everyone at {{ recipient.organisation or "your company" }} is well.\n'
@@ -338,6 +341,6 @@ def test_a_field_without_fallback_warns_that_the_web_archive_shows_a_gap(
     slug = write_issue(project, body)
     assert not [
         w
-        for w in said(run_checks(campaign_mod.prepare(ready, slug)), WARNING)
+        for w in said(run_checks(campaign_mod.prepare(ready, slug)), Severity.WARNING)
         if "web archive" in w
     ]

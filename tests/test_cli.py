@@ -258,11 +258,11 @@ def test_an_internal_error_line_never_shows_a_secret_setting(
 ) -> None:
     """A bug's one-line report quotes the exception's message, which may quote what it
     choked on: the values of secret settings (environment or .env) are blanked in it."""
-    from newsletter.cli import commands as cli
+    from newsletter.cli import exits
 
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "Grüße-2026-pw")
     (project / ".env").write_text("NEWSLETTER_SECRET=k3y-from-dotenv-0123456789\n", "utf-8")
-    line = cli._redacted(
+    line = exits.redacted(
         "cannot encode 'Grüße-2026-pw' nor k3y-from-dotenv-0123456789 in position 9"
     )
     assert "Grüße-2026-pw" not in line and "k3y-from-dotenv" not in line

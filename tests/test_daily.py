@@ -126,5 +126,5 @@ def test_a_real_send_reads_the_list_once(project: Path, settings: Settings) -> N
             ui,
             transport_factory=transport_factory(configured),
         )
-        assert outcome.exit_code == 0 and outcome.totals.sent == 4
+        assert outcome.end is send_run.SendEnd.DONE and outcome.totals.sent == 4
         assert server.handler.copies() == {a: 1 for a in addresses}

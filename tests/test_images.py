@@ -39,7 +39,8 @@ from newsletter.common.errors import ConfigError, IssueError
 from newsletter.common.limits import EMBED_WARN_BYTES
 from newsletter.content import images
 from newsletter.sending import campaign as campaign_mod
-from newsletter.sending.checks import WARNING, run_checks
+from newsletter.sending.checks import run_checks
+from newsletter.sending.checks.findings import Severity
 
 FRONT = "---\ntitle: Pictures\nsubject: Pictures from the social\npreheader: A month in pictures from our members, with the December social.\ndate: 2024-02-01\n---\n"
 PHOTO_ALT = "Members at our December social"
@@ -188,7 +189,7 @@ def test_check_warns_when_embedded_pictures_weigh_over_a_megabyte(
     camp = campaign_mod.prepare(ready, write_issue(project, body))
     weight = sum(len(image.data) for _, image in camp.rendered.inline_images)
     assert weight * 4 / 3 > EMBED_WARN_BYTES  # the fixture is heavy enough
-    warned = [f.message for f in run_checks(camp).findings if f.severity == WARNING]
+    warned = [f.message for f in run_checks(camp).findings if f.severity == Severity.WARNING]
     assert any("embedded pictures add" in m and "MB to every message" in m for m in warned)
     assert camp.rendered.html_bytes < 100 * 1024  # the Gmail figure counts the HTML only
 
@@ -458,7 +459,7 @@ def test_a_logo_in_the_brand_colour_is_reported_as_invisible_on_the_header_band(
 
     def logo_findings() -> list[str]:
         report = run_checks(campaign_mod.prepare(ready, "december-2023"))
-        return [f.line() for f in report.warnings if f.code == "logo-contrast"]
+        return [f.line() for f in report.warnings if f.check == "logo-contrast"]
 
     (found,) = logo_findings()
     assert f"organisation.toml:{line}: logo_url logo.png: 100 % of the logo" in found

@@ -304,7 +304,8 @@ def test_an_animated_gif_is_named_as_showing_its_first_frame_only(
 ) -> None:
     """An animated GIF became a still PNG of its first frame without a word."""
     from newsletter.sending import campaign as campaign_mod
-    from newsletter.sending.checks import WARNING, run_checks
+    from newsletter.sending.checks import run_checks
+    from newsletter.sending.checks.findings import Severity
 
     folder = project / "issues" / "images"
     folder.mkdir()
@@ -330,7 +331,7 @@ def test_an_animated_gif_is_named_as_showing_its_first_frame_only(
     warnings = [
         (f.where, f.message)
         for f in run_checks(camp, http_head=None).findings
-        if f.severity == WARNING
+        if f.severity == Severity.WARNING
     ]
     path = project / "issues" / "pictures.md"
     assert (
@@ -377,7 +378,8 @@ def test_a_picture_can_be_a_link(project: Path, settings: Settings) -> None:
     bulletin has — was refused with 'an image must stand on a line of its own (put a blank
     line before and after it)', which it did and which did not help."""
     from newsletter.sending import campaign as campaign_mod
-    from newsletter.sending.checks import WARNING, run_checks
+    from newsletter.sending.checks import run_checks
+    from newsletter.sending.checks.findings import Severity
 
     folder = project / "issues" / "images"
     folder.mkdir()
@@ -406,7 +408,7 @@ def test_a_picture_can_be_a_link(project: Path, settings: Settings) -> None:
     warnings = [
         f"{f.where}: {f.message}"
         for f in run_checks(campaign_mod.prepare(settings, slug), http_head=None).findings
-        if f.severity == WARNING
+        if f.severity == Severity.WARNING
     ]
     assert any(w.endswith(':11: link "Click here" uses http://') for w in warnings), warnings
     assert any(

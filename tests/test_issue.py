@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.common.errors import IssueError
-from newsletter.content.issue import newest_issue, parse_issue
+from newsletter.content.issue import parse_issue
+from newsletter.content.issuefiles import newest_issue
 from newsletter.content.model import BulletList, Button, Facts, Image, Link, Paragraph, Quote, plain
 
 GOOD_FRONT = "---\ntitle: T\nsubject: S\npreheader: P\ndate: 2024-01-05\n---\n"

@@ -138,7 +138,7 @@ def test_new_with_a_date_takes_any_slug(project: Path) -> None:
 
 def test_readme_says_ctrl_c_ends_the_preview_with_exit_0() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    exit_codes = readme[readme.index("`130` interrupted") :][:400]
+    exit_codes = readme[readme.index("| `0` |") :][:400]
     assert "preview" in exit_codes and "`0`" in exit_codes, exit_codes
 
 
@@ -171,7 +171,7 @@ def _event(sent: int) -> DeliveryEvent:
 
 
 def test_progress_shows_no_rate_after_the_first_message(capsys) -> None:
-    from newsletter.cli.commands import _deliver_with_progress
+    from newsletter.cli.views import deliver_with_progress
 
     clock = FakeClock()
 
@@ -180,13 +180,13 @@ def test_progress_shows_no_rate_after_the_first_message(capsys) -> None:
         on_event(_event(1))
         return "result"
 
-    assert _deliver_with_progress(1, run, clock=clock) == "result"
+    assert deliver_with_progress(1, run, clock=clock) == "result"
     out = capsys.readouterr().out
     assert "sent 1" in out and "/min" not in out
 
 
 def test_progress_shows_the_rate_once_it_means_something(capsys) -> None:
-    from newsletter.cli.commands import _deliver_with_progress
+    from newsletter.cli.views import deliver_with_progress
 
     clock = FakeClock()
 
@@ -195,7 +195,7 @@ def test_progress_shows_the_rate_once_it_means_something(capsys) -> None:
             clock.sleep(6)
             on_event(_event(n))
 
-    _deliver_with_progress(10, run, clock=clock)
+    deliver_with_progress(10, run, clock=clock)
     assert "10/min" in capsys.readouterr().out
 
 

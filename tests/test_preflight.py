@@ -12,7 +12,8 @@ from newsletter.common.config import Settings
 from newsletter.common.errors import IssueError
 from newsletter.content.skeleton import create_issue
 from newsletter.sending import campaign as campaign_mod
-from newsletter.sending.checks import ERROR, WARNING, run_checks
+from newsletter.sending.checks import run_checks
+from newsletter.sending.checks.findings import Severity
 
 FRONT = '---\ntitle: T\nsubject: "{subject}"\npreheader: "{preheader}"\ndate: 2024-02-01\n---\n'
 GOOD_PREHEADER = "What is inside this month, in a sentence of a useful length."
@@ -43,7 +44,7 @@ def test_new_issue_is_not_ready_until_written(project: Path, ready: Settings) ->
     assert text.startswith('---\ntitle: "Cluster News – January 2024"')
     report = findings(ready, "january-2024")
     assert report.verdict().startswith("NOT READY")
-    errors = messages(report, ERROR)
+    errors = messages(report, Severity.ERROR)
     where = f"{path}"
     assert f"{where}:4: the preheader is still the skeleton's placeholder" in errors
     assert f"{where}:6: this issue is a draft (draft: true): it cannot be sent to members" in errors
@@ -92,11 +93,11 @@ def test_december_is_ready_when_unsubscribe_is_configured(
 
 def test_subject_and_preheader(project: Path, ready: Settings) -> None:
     slug = issue(project, "Body text.\n", subject="S" * 70, preheader="Short")
-    warned = messages(findings(ready, slug), WARNING)
+    warned = messages(findings(ready, slug), Severity.WARNING)
     assert any("probe.md:3: subject is 70 characters" in m for m in warned)
     assert any("probe.md:4: preheader is very short" in m for m in warned)
     slug = issue(project, "Body text.\n")
-    assert messages(findings(ready, slug), WARNING) == []
+    assert messages(findings(ready, slug), Severity.WARNING) == []
 
 
 def test_links_and_images(project: Path, ready: Settings) -> None:
@@ -108,7 +109,7 @@ def test_links_and_images(project: Path, ready: Settings) -> None:
         "![](https://cdn.wmhtc.co.uk/chart.png)\n"
     )
     slug = issue(project, body)
-    warned = messages(findings(ready, slug), WARNING)
+    warned = messages(findings(ready, slug), Severity.WARNING)
     assert (
         ':9: link text "here" does not say where it goes (in: "Read the report here.")'
         in " ".join(warned)
@@ -119,19 +120,19 @@ def test_links_and_images(project: Path, ready: Settings) -> None:
     assert any(':13: link "the example"' in m and "placeholder" in m for m in warned)
     assert any(
         ":15: image https://cdn.wmhtc.co.uk/chart.png has no alt text" in m
-        for m in messages(findings(ready, slug), ERROR)
+        for m in messages(findings(ready, slug), Severity.ERROR)
     )
     good = issue(
         project,
         "Read [the ONS report on life sciences](https://www.ons.gov.uk/r).\n\n![A chart](https://cdn.wmhtc.co.uk/c.png)\n",
     )
-    assert messages(findings(ready, good), WARNING) == []
+    assert messages(findings(ready, good), Severity.WARNING) == []
 
 
 def test_size_limits(project: Path, ready: Settings) -> None:
     paragraph = "Words that fill the bulletin beyond any sensible length for one email. " * 10
     slug = issue(project, "".join(f"## Article {n}\n\n{paragraph}\n\n" for n in range(120)))
-    errors = messages(findings(ready, slug), ERROR)
+    errors = messages(findings(ready, slug), Severity.ERROR)
     assert any("Gmail clips messages above 102 KB" in m for m in errors)
 
 
@@ -143,16 +144,21 @@ def test_footer_identity_and_unsubscribe_presence(project: Path, ready: Settings
         .replace("{{ unsubscribe_url }}", "#"),
         encoding="utf-8",
     )
-    errors = messages(findings(ready, "december-2023"), ERROR)
+    errors = messages(findings(ready, "december-2023"), Severity.ERROR)
     assert any("postal address is missing from the footer" in m for m in errors)
     assert any("unsubscribe link is missing" in m for m in errors)
 
 
 def test_sender_domain_alignment(ready: Settings) -> None:
-    warned = messages(findings(ready, "december-2023", smtp_username="mailer@outlook.com"), WARNING)
+    warned = messages(
+        findings(ready, "december-2023", smtp_username="mailer@outlook.com"), Severity.WARNING
+    )
     assert any("SMTP account is on outlook.com" in m for m in warned)
     assert (
-        messages(findings(ready, "december-2023", smtp_username="news@wmhtc.co.uk"), WARNING) == []
+        messages(
+            findings(ready, "december-2023", smtp_username="news@wmhtc.co.uk"), Severity.WARNING
+        )
+        == []
     )
 
 
@@ -172,10 +178,10 @@ def test_member_rows(project: Path, ready: Settings) -> None:
     assert (
         f"{project / 'recipients.csv'}: 1 invalid address(es): row 3 'broken': "
         "An email address must have an @-sign."
-    ) in messages(report, ERROR)
+    ) in messages(report, Severity.ERROR)
     assert (
         f"{project / 'recipients.csv'}: organisation is empty for 1 member (row 5): add a fallback"
-    ) in messages(report, WARNING)
+    ) in messages(report, Severity.WARNING)
     assert report.members == 2
 
 

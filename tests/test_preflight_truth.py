@@ -27,7 +27,9 @@ from newsletter.content.issue import load_issue
 from newsletter.content.render import render_issue
 from newsletter.content.skeleton import create_issue
 from newsletter.sending import campaign as campaign_mod
-from newsletter.sending.checks import ENV_EXAMPLE_PLACEHOLDERS, ERROR, INFO, WARNING, run_checks
+from newsletter.sending.checks import run_checks
+from newsletter.sending.checks.findings import Severity
+from newsletter.sending.checks.settings import ENV_EXAMPLE_PLACEHOLDERS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -67,7 +69,7 @@ def test_env_example_copied_as_is_is_not_ready(project: Path) -> None:
     shutil.copy(ROOT / ".env.example", project / ".env")
     settings = load_settings(environ={}, dotenv_path=project / ".env")
     report = check(settings, "december-2023")
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         "NEWSLETTER_FROM: 'Cluster News <news@example.org>' is still the placeholder from "
         ".env.example",
         "NEWSLETTER_TEST_TO: 'chair@example.org' is still the placeholder from .env.example",
@@ -100,7 +102,7 @@ def test_placeholder_domains_and_weak_secrets(ready: Settings) -> None:
         ),
         "december-2023",
     )
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         "NEWSLETTER_FROM: 'News <news@example.com>' is on example.com, a placeholder domain",
         "NEWSLETTER_REPLY_TO: 'desk@mail.example.net' is on mail.example.net, a placeholder domain",
         "NEWSLETTER_UNSUBSCRIBE_MAILTO: 'list@example.org' is on example.org, a placeholder domain",
@@ -108,10 +110,10 @@ def test_placeholder_domains_and_weak_secrets(ready: Settings) -> None:
         "unsubscribe links could be forged",
     ]
     changeme = check(replace(ready, secret="change-me-please-0123456789"), "december-2023")
-    assert said(changeme, ERROR) == [
+    assert said(changeme, Severity.ERROR) == [
         "NEWSLETTER_SECRET: the secret is a placeholder: unsubscribe links could be forged"
     ]
-    assert said(check(ready, "december-2023"), ERROR) == []
+    assert said(check(ready, "december-2023"), Severity.ERROR) == []
 
 
 # ---- no false READY: the issue -----------------------------------------------------------------
@@ -123,7 +125,7 @@ def test_draft_cannot_be_sent_but_previews(project: Path, ready: Settings) -> No
     path.write_text(path.read_text("utf-8").replace("date:", "draft: true\ndate:"), "utf-8")
     assert load_issue(slug, ready.issues_dir).draft is True
     report = check(ready, slug)
-    assert [(f.where, f.message, f.fix, f.code) for f in report.errors] == [
+    assert [(f.where, f.message, f.fix, f.check) for f in report.errors] == [
         (
             f"{path}:5",
             "this issue is a draft (draft: true): it cannot be sent to members",
@@ -149,7 +151,7 @@ def test_template_syntax_in_the_body_is_an_error_naming_the_line(
         "## News for {{ recipient.organisation }}\n",
     )
     path = project / "issues" / "probe.md"
-    assert said(check(ready, slug), ERROR) == [
+    assert said(check(ready, slug), Severity.ERROR) == [
         f"{path}:9: template syntax '{{{{ issue.title }}}}' would be sent as typed",
         f"{path}:11: template syntax '{{% if recipient.organisation %}}' would be sent as typed",
         f"{path}:13: member field '{{{{ recipient.organisation }}}}' cannot be filled in a "
@@ -168,7 +170,7 @@ def test_raw_html_footnotes_and_strikethrough_are_warnings(project: Path, ready:
     path = project / "issues" / "probe.md"
     report = check(ready, slug)
     assert report.errors == []  # `{{ x }}` in inline code is shown as written, on purpose
-    assert said(report, WARNING) == [
+    assert said(report, Severity.WARNING) == [
         f"{path}:7: raw HTML '<b>' is shown as text in the email",
         f"{path}:9: footnote '[^1]' is not supported: it is shown as typed",
         f"{path}:11: strikethrough '~~mistake~~' is not supported: it is shown as typed",
@@ -188,7 +190,7 @@ def test_misspelt_required_key_is_reported_at_its_line(project: Path, ready: Set
     slug = write_issue(project, "Body.\n")
     path = project / "issues" / "probe.md"
     path.write_text(path.read_text("utf-8").replace("date:", "archve: false\ndate:"), "utf-8")
-    assert said(check(ready, slug), WARNING) == [
+    assert said(check(ready, slug), Severity.WARNING) == [
         f"{path}:5: unknown front-matter key 'archve' is ignored: did you mean 'archive'?"
     ]
 
@@ -209,7 +211,7 @@ def set_colour(project: Path, key: str, value: str) -> str:
 def test_yellow_brand_colour_is_not_ready(project: Path, ready: Settings) -> None:
     path = set_colour(project, "brand", "#f5c400")
     report = check(ready, "december-2023")
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         f"{path}: white text on colours.brand #f5c400 (header and section bands): "
         "contrast 1.6:1, below WCAG AA 4.5:1",
         f"{path}: colours.brand #f5c400 text on white (article headings): contrast 1.6:1, "
@@ -221,8 +223,8 @@ def test_yellow_brand_colour_is_not_ready(project: Path, ready: Settings) -> Non
 def test_colour_just_below_aa_is_a_warning(project: Path, ready: Settings) -> None:
     path = set_colour(project, "accent", "#e0601a")
     report = check(ready, "december-2023")
-    assert said(report, ERROR) == []
-    assert said(report, WARNING) == [
+    assert said(report, Severity.ERROR) == []
+    assert said(report, Severity.WARNING) == [
         f"{path}: white text on colours.accent #e0601a (buttons): contrast 3.6:1, "
         "below WCAG AA 4.5:1"
     ]
@@ -286,7 +288,7 @@ def test_member_fields_with_fallbacks_in_body_and_subject(project: Path, ready: 
     assert "{{" not in ann_text + ann_html + bob_text + bob_html
     # The field used without a fallback is a warning for the members who have it empty.
     report = check(ready, slug, members)
-    assert said(report, WARNING) == [
+    assert said(report, Severity.WARNING) == [
         f"{project / 'issues' / 'probe.md'}:11: '{{{{ recipient.organisation }}}}' has no "
         "fallback: the web archive page shows nothing there",
         f"{members}: organisation is empty for 1 member (row 3): add a fallback",
@@ -408,7 +410,7 @@ def test_exports_produce_personalised_messages(project: Path, ready: Settings, k
     assert "Dear Ann," in text and "Hello Ann." in text and "Hello Ann." in html
     report = check(ready, slug, members)
     assert report.errors == []
-    infos = said(report, INFO)
+    infos = said(report, Severity.INFO)
     assert f"{members}: columns used: {columns}" in infos
     if kind == "google":
         assert f"{members}: 1 row held several addresses: used the first (row 2)" in infos
@@ -743,19 +745,19 @@ def test_members_left_on_placeholder_domains_are_named_by_row(
     assert (
         f"{where}: 3 members on example.com, example.net, example.org, placeholder "
         "domains (rows 5, 6, 7)"
-    ) in said(report, WARNING)
+    ) in said(report, Severity.WARNING)
     assert report.verdict().startswith("READY to send to 6 member(s)")
     # Nothing but the example's members: no members' list at all.
     shutil.copy(ROOT / "recipients.csv.example", project / "recipients.csv")
     report = check(ready, "december-2023")
-    assert said(report, ERROR) == [
+    assert said(report, Severity.ERROR) == [
         f"{where}: all 6 members are on example.com, example.net, example.org, "
         "placeholder domains (rows 2, 3, 4, 5, 7, 8)"
     ]
     assert report.verdict().startswith("NOT READY")
     one = "email\nnews@mail.example.org\n"  # a subdomain is a placeholder too
     (project / "recipients.csv").write_text(one, encoding="utf-8")
-    assert said(check(ready, "december-2023"), ERROR) == [
+    assert said(check(ready, "december-2023"), Severity.ERROR) == [
         f"{where}: the only member is on mail.example.org, a placeholder domain (row 2)"
     ]
 

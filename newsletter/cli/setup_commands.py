@@ -1,5 +1,6 @@
 """The first-time commands: ``setup`` (the settings, asked for once) and ``doctor`` (is it
-all set up, will members' servers trust the mail). Registered on the app by commands.py."""
+all set up, will members' servers trust the mail). Registered on the app by commands.py;
+what they show is :mod:`.setupview`'s, the doctor's exit status :mod:`.exits`'s."""
 
 from __future__ import annotations
 
@@ -9,48 +10,14 @@ from typing import Annotated
 
 import typer
 
-from ..common.errors import EXIT_PARTIAL, UsageError
+from ..common.errors import UsageError
+from . import setupview
 
-STATUS_COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "skip": None}
-
-
-class _Terminal:
-    """setup's questions (configure.Asker) on the terminal, or piped answers."""
-
-    def __init__(self, interactive: bool) -> None:
-        self.interactive = interactive
-
-    def ask(self, question: str, default: str, *, secret: bool = False) -> str:
-        try:
-            if secret:
-                return typer.prompt(question, default="", hide_input=True, show_default=False)
-            return typer.prompt(question, default=default, show_default=bool(default))
-        except typer.Abort:
-            raise _no_answer() from None
-
-    def choose(self, question: str, choices: list[str], default: str) -> str:
-        while True:
-            answer = self.ask(f"{question} ({'/'.join(choices)})", default).strip().lower()
-            if answer in choices:
-                return answer
-            typer.echo(f"Please answer one of: {', '.join(choices)}")
-
-    def confirm(self, question: str, default: bool) -> bool:
-        try:
-            return typer.confirm(question, default=default)
-        except typer.Abort:
-            raise _no_answer() from None
-
-    def say(self, text: str) -> None:
-        typer.echo(text)
-
-
-def _no_answer() -> UsageError:
-    return UsageError(
-        "no answer to the question (end of input): nothing was written",
-        hint="run it in a terminal, or pass the answers as options with --yes "
-        "(newsletter setup --help)",
-    )
+# `check --dns`: declared here with the other set-up options, used by commands.check.
+DnsOpt = Annotated[
+    bool,
+    typer.Option("--dns", help="Also check the From domain's MX, SPF, DKIM, DMARC and alignment."),
+]
 
 
 def setup(
@@ -169,25 +136,12 @@ def setup(
     result = run_setup(
         options,
         # Questions only at a terminal: piped or scheduled, the options are the answers.
-        _Terminal(interactive=not yes and sys.stdin.isatty() and not password_stdin),
+        setupview.SetupTerminal(interactive=not yes and sys.stdin.isatty() and not password_stdin),
         env_path=Path(".env"),
         organisation=(org[0], org[1] or ""),
         environ_dns_server=os.environ.get("NEWSLETTER_DNS_SERVER", ""),
     )
-    for note in result.notes:
-        typer.secho(f"note: {note}", fg="yellow", err=True)
-    if not result.changes:
-        typer.echo(f"{result.env_path}: nothing to change")
-    elif result.written:
-        typer.echo(f"wrote {len(result.changes)} setting(s) to {result.env_path}")
-    else:
-        typer.echo(f"{result.env_path} left as it was")
-        return
-    if result.password_where == "keyring":
-        typer.echo("the SMTP password is in the keyring (NEWSLETTER_PASSWORD_STORE=keyring)")
-    elif result.password_where:
-        typer.echo(f"the SMTP password is in {result.env_path} (readable by you only)")
-    typer.echo("Next: " + ", then ".join(result.next_steps))
+    setupview.print_setup(result)
 
 
 def _organisation() -> tuple[str, str]:
@@ -233,7 +187,7 @@ def doctor(
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for the copy in the mailbox.")
     ] = 120.0,
-) -> None:
+) -> object:  # a DoctorReport (Typer resolves the hint: no import)
     """Check the set-up, the sending domain's DNS and a real round trip; one verdict.
 
     Checks: settings, smtp-auth, mx, spf, dkim, dmarc, alignment; then (unless --no-send)
@@ -245,7 +199,6 @@ def doctor(
     Example: newsletter doctor --no-send
     """
     import datetime as dt
-    import json
 
     from ..common.config import load_settings
     from ..setup.doctor import run_doctor
@@ -264,27 +217,8 @@ def doctor(
         dkim_selectors=tuple(dkim_selector or ()),
         round_trip=round_trip,
     )
-    if json_out:
-        typer.echo(json.dumps([f.as_json() for f in report.findings], indent=2))
-    else:
-        _print_report(report)
-    if report.failed:
-        raise typer.Exit(EXIT_PARTIAL)  # "a check found errors", as check's
-
-
-def _print_report(report) -> None:
-    from ..domain.findings import Status
-
-    width = max(len(str(f.check)) for f in report.findings)
-    for finding in report.findings:
-        status = str(finding.status)
-        typer.secho(
-            f"{status:<5} {str(finding.check):<{width}}  ", fg=STATUS_COLOURS[status], nl=False
-        )
-        typer.echo(finding.message)
-        if finding.fix and finding.status in (Status.FAIL, Status.WARN):
-            typer.echo(f"{'':<5} {'':<{width}}  fix: {finding.fix}")
-    typer.secho(report.verdict(), bold=True, fg="red" if report.failed else "green")
+    setupview.print_doctor(report, as_json=json_out)
+    return report  # exits.exit_status: 1 if a check failed, as check's errors
 
 
 def register(app: typer.Typer) -> None:

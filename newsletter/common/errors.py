@@ -3,24 +3,34 @@
 The CLI catches :class:`NewsletterError` and prints ``str(error)`` as a single line; each
 subclass puts its context (file:line, CSV row, host:port) at the front of that line so the
 user knows where to look, and ``hint`` says what to do about it.
+
+The exit status an error ends the command with is its class's (``status=`` in the class
+line, :data:`ExitStatus.USAGE` unless said): decided where the error is created, by the
+class chosen, and read-only on an instance.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
-# Exit codes, in one place (the CLI maps exceptions to these).
-EXIT_OK = 0
-EXIT_PARTIAL = 1  # some messages failed or were deferred; a check found errors
-EXIT_USAGE = 2  # bad input or settings: nothing was sent
-EXIT_INTERNAL = 70  # a bug of ours (EX_SOFTWARE)
-EXIT_INTERRUPTED = 130
+from .exitstatus import ExitStatus
 
 
 class NewsletterError(Exception):
     """Base class: a problem the user can fix, reported as one line."""
 
-    exit_code = EXIT_USAGE
+    _status: ClassVar[ExitStatus] = ExitStatus.USAGE
+
+    def __init_subclass__(cls, *, status: ExitStatus | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls._status = status
+
+    @property
+    def status(self) -> ExitStatus:
+        """How the command ends when this error stops it (a property: no setter)."""
+        return self._status
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -119,6 +129,15 @@ class DeliveryError(NewsletterError):
         return f"{self.host}:{self.port}" if self.port else self.host
 
 
+class DeliveryIncomplete(DeliveryError, status=ExitStatus.FAILED):
+    """The server was usable, but the delivery did not finish: a test copy not sent or not
+    accepted, or a send cut short after some members got it (the same command resumes)."""
+
+
+class DailyCapReached(NewsletterError, status=ExitStatus.FAILED):
+    """NEWSLETTER_DAILY_LIMIT holds back what was asked for: nothing wrong, just not today."""
+
+
 class CheckFailed(NewsletterError):
     """Pre-flight checks found errors; the send refuses to start (nothing sent: exit 2)."""
 
@@ -131,16 +150,16 @@ class UsageError(NewsletterError):
     """Options that contradict each other or would be silently ignored (exit 2)."""
 
 
-class Interrupted(NewsletterError):
+class Interrupted(NewsletterError, status=ExitStatus.INTERRUPTED):
     """Ctrl-C: reported as "interrupted" plus what that left behind (exit 130).
 
     Typer would turn the KeyboardInterrupt into a silent exit 130; every command's
-    interruption comes here instead, so it always ends with one line saying so."""
+    interruption comes here instead, so it always ends with one line saying so.
+    ``where``: when it came, e.g. "at the question" ("interrupted at the question: …")."""
 
-    exit_code = EXIT_INTERRUPTED
-
-    def __init__(self, what: str = "") -> None:
-        super().__init__(f"interrupted: {what}" if what else "interrupted")
+    def __init__(self, what: str = "", *, where: str = "") -> None:
+        head = f"interrupted {where}" if where else "interrupted"
+        super().__init__(f"{head}: {what}" if what else head)
 
 
 class SignInError(NewsletterError):

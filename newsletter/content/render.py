@@ -16,7 +16,8 @@ from typing import Any
 from ..common.errors import TemplateError
 from ..common.limits import GMAIL_CLIP_BYTES  # noqa: F401 - re-exported: tests and callers import it here
 from . import images, model
-from .issue import FIELD_RE, field_of, key_line
+from .frontmatter import key_line
+from .inlines import FIELD_RE, field_of
 from .linktags import LinkTagger
 from .organisation import Organisation, load_organisation
 from .plaintext import TextWriter, underline

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.errors import IssueError, TemplateError
-from .issue import MONTHS
+from .dates import MONTHS
 from .model import Issue
 from .organisation import Organisation, load_organisation
 
@@ -211,7 +211,8 @@ def skeleton_text(
     """(the skeleton's preheader, its placeholder body lines) as ``new`` would have written
     them for this issue; None without a skeleton. Section headings (from
     ``organisation.toml``), block fences and comments are not placeholders."""
-    from .issue import blank_comments, split_front_matter
+    from .body import blank_comments
+    from .frontmatter import split_front_matter
 
     if not (templates_dir / SKELETON).is_file():
         return None

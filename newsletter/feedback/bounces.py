@@ -26,11 +26,13 @@ import re
 from dataclasses import dataclass, replace
 from email.message import Message
 from email.utils import parseaddr
+from enum import StrEnum
 
 from ..mail.refusals import is_recipient_refusal
 
 __all__ = [
     "Failure",
+    "Severity",
     "detect",
     "failures_from_dsn",
     "failures_from_returned",
@@ -40,7 +42,16 @@ __all__ = [
     "severity",
 ]
 
-HARD, SOFT, DELAY = "hard", "soft", "delay"
+
+class Severity(StrEnum):
+    """How badly a recipient failed (see the module docstring)."""
+
+    HARD = "hard"  # the address does not exist: suppressed at once
+    SOFT = "soft"  # temporary, mailbox state or policy: counted
+    DELAY = "delay"  # still trying: ignored
+
+
+HARD, SOFT, DELAY = Severity.HARD, Severity.SOFT, Severity.DELAY
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE = re.compile(r"\b([245])\d\d\b")
@@ -90,13 +101,13 @@ class Failure:
     """One recipient a bounce reports."""
 
     address: str
-    severity: str  # hard, soft or delay
+    severity: Severity
     status: str = ""  # enhanced status code, e.g. "5.1.1"
     diagnostic: str = ""  # the remote server's words, one line
     source: str = "dsn"  # "dsn", or the flufl.bounce fallback
 
 
-def severity(status: str, diagnostic: str = "", *, action: str = "failed") -> str:
+def severity(status: str, diagnostic: str = "", *, action: str = "failed") -> Severity:
     """hard / soft / delay for a DSN action, status code and diagnostic text."""
     if action.lower() == "delayed":
         return DELAY

@@ -15,19 +15,36 @@ from email import message_from_bytes, policy
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
+from enum import StrEnum
 
 from .bounces import DELAY, HARD, SOFT, Failure, detect, has_status, is_dsn, own_text
 
-__all__ = ["Feedback", "classify", "KINDS"]
+__all__ = ["Feedback", "FeedbackKind", "classify", "KINDS"]
+
+
+class FeedbackKind(StrEnum):
+    """What a message in the mailbox is (the report's rows add two kinds of their own)."""
+
+    COMPLAINT = "complaint"
+    HARD_BOUNCE = "hard-bounce"
+    SOFT_BOUNCE = "soft-bounce"
+    DELAYED = "delayed"  # a "still trying" DSN: ignored
+    UNSUBSCRIBE = "unsubscribe"
+    AUTO_REPLY = "auto-reply"  # ignored
+    REPLY = "reply"  # listed for the chair, never acted on
+    # Report rows only, never a classification:
+    RCPT_REFUSED = "rcpt-refused"  # refused at RCPT during a send (from the journal)
+    UNREADABLE = "unreadable"  # the server would not return the message
+
 
 # Kinds, in the order they are tested.
-COMPLAINT = "complaint"
-HARD_BOUNCE = "hard-bounce"
-SOFT_BOUNCE = "soft-bounce"
-DELAYED = "delayed"  # a "still trying" DSN: ignored
-UNSUBSCRIBE = "unsubscribe"
-AUTO_REPLY = "auto-reply"  # ignored
-REPLY = "reply"  # listed for the chair, never acted on
+COMPLAINT = FeedbackKind.COMPLAINT
+HARD_BOUNCE = FeedbackKind.HARD_BOUNCE
+SOFT_BOUNCE = FeedbackKind.SOFT_BOUNCE
+DELAYED = FeedbackKind.DELAYED
+UNSUBSCRIBE = FeedbackKind.UNSUBSCRIBE
+AUTO_REPLY = FeedbackKind.AUTO_REPLY
+REPLY = FeedbackKind.REPLY
 KINDS = (COMPLAINT, HARD_BOUNCE, SOFT_BOUNCE, DELAYED, UNSUBSCRIBE, AUTO_REPLY, REPLY)
 
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
@@ -66,7 +83,7 @@ _NOT_COMPLAINTS = ("auth-failure", "not-spam", "virus", "dmarc")
 class Feedback:
     """One classified message."""
 
-    kind: str
+    kind: FeedbackKind
     sender: str = ""  # From address
     subject: str = ""
     date: str = ""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common.config import Settings
@@ -27,25 +26,21 @@ from ..mail.imap import (
     derived_host,
     imap_params,
 )
-from ..mail.refusals import enhanced_code, is_recipient_refusal
-from ..records.feedback_log import Event, FeedbackLog
+from ..mail.refusals import is_unknown_address
+from ..records.feedback_log import EventKind, FeedbackLog
 from ..records.journal import JOURNAL_NAME, Journal
-from .bounces import Failure
-from .classify import (
-    AUTO_REPLY,
-    COMPLAINT,
-    DELAYED,
-    HARD_BOUNCE,
-    REPLY,
-    SOFT_BOUNCE,
-    UNSUBSCRIBE,
-    Feedback,
-    classify,
-)
+from .actions import Action, Decisions, FeedbackAction, FeedbackReport, Note, Reply, Row
+from .bounces import Failure, Severity
+from .classify import Feedback, FeedbackKind, classify
 
-# What each action writes into the suppression list's reason column.
-REASONS = {"hard": "bounced", "soft": "bounced", "complaint": "complained",
-           "unsubscribe": "unsubscribed", "rcpt": "bounced"}  # fmt: skip
+__all__ = [
+    "FIRST_RUN_DAYS",
+    "FeedbackReport",
+    "Row",
+    "rcpt_hard_refusal",
+    "resubscribe",
+    "run_feedback",
+]
 
 # Before any send there is no first send to start reading from: read this many days back
 # (--since reads further). Feedback on a bulletin arrives within days; older mail is not it.
@@ -55,126 +50,15 @@ FIRST_RUN_DAYS = 30
 # read (each damaged message costs two); past this, what was read is saved and the run ends.
 MAX_RECONNECTS = 6
 
-_SMTP_PERMANENT = re.compile(r"^\s*5\d\d\b")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the report."""
-
-    source: str  # "UID 12" or "send december-2023"
-    kind: str  # feedback kind, or "rcpt-refused"
-    address: str  # the member ("" if none matched)
-    issue: str
-    action: str  # what was (or, in a dry run, would be) done
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Reply:
-    sender: str
-    subject: str
-    date: str
-
-
-@dataclass
-class FeedbackReport:
-    folder: str
-    dry_run: bool
-    rows: list[Row] = field(default_factory=list)
-    replies: list[Reply] = field(default_factory=list)
-    suppressed: list[tuple[str, str, str]] = field(default_factory=list)  # address, reason, issue
-    counts: dict[str, int] = field(default_factory=dict)
-    already_processed: int = 0
-    moved: int = 0  # in a dry run: would be moved
-    move_to: str = ""
-    since: dt.date | None = None  # the first day read
-    since_first_send: bool = False  # that day was taken from the journal's first send
-    since_default: bool = False  # nothing sent yet: the last FIRST_RUN_DAYS days
-    # Why the mailbox was not read and which settings would add it ("" when it was read):
-    # without IMAP settings a run still acts on the journal's refusals at RCPT.
-    mailbox_unread: str = ""
-
-    def count(self, kind: str) -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
+# A bounce's severity as the event recorded for the member.
+_EVENT = {Severity.HARD: EventKind.HARD, Severity.SOFT: EventKind.SOFT}
 
 
 def rcpt_hard_refusal(reply: str) -> bool:
     """Whether a journal reply is a permanent address failure (``550 5.1.1 ...``): a 5xx
     reply whose enhanced code is 5.1.x *about the recipient* (5.1.7/5.1.8 are the sender's
     address: refusals.py holds that one definition)."""
-    code = enhanced_code(reply)
-    return (
-        bool(_SMTP_PERMANENT.match(reply))
-        and code is not None
-        and code.startswith("5.1.")
-        and is_recipient_refusal(reply)
-    )
-
-
-class _Decisions:
-    """Collects what a run will do, so that everything is applied at once at the end."""
-
-    def __init__(self, log: FeedbackLog | None, limit: int, report: FeedbackReport) -> None:
-        self.log = log
-        self.limit = limit
-        self.report = report
-        self.events: list[Event] = []
-        self.suppress: dict[str, tuple[str, str, str]] = {}
-        self.soft: dict[str, set[str]] = {}
-
-    def suppress_address(self, address: str, kind: str, slug: str) -> str:
-        key = address.casefold()
-        if key in self.suppress:
-            return "suppress (again)"
-        self.suppress[key] = (address, REASONS[kind], slug)
-        return "suppress"
-
-    def act(self, address: str, kind: str, slug: str, detail: str, *, date: str = "") -> str:
-        from ..members.recipients import validate_address
-
-        if validate_address(address.strip())[0] is None:
-            # A sender the suppression list cannot hold (raw 8-bit bytes in a From header,
-            # say): one such message must not fail every run's write, or nothing would
-            # ever be suppressed again. It is shown, for the chair to read.
-            return "left: not a valid address"
-        since = self._resubscribed_after(address, date)
-        if since:
-            # The chair took the address off the list after this message was written: an
-            # old unsubscribe or bounce read again (moved back into the folder, a server
-            # that renumbered it) must not undo that.
-            return f"left: resubscribed since ({since[:10]})"
-        self.events.append(Event(address, slug, kind, detail[:300]))
-        if kind != "soft":
-            return self.suppress_address(address, kind, slug)
-        if not slug:
-            return "not counted: no issue"
-        key = address.casefold()
-        if key not in self.soft:
-            self.soft[key] = self.log.soft_bounce_issues(address) if self.log else set()
-        self.soft[key].add(slug)
-        count = len(self.soft[key])
-        if count >= self.limit:
-            return self.suppress_address(address, kind, slug) + f" ({count} issues)"
-        return f"soft {count} of {self.limit}"
-
-    def _resubscribed_after(self, address: str, date: str) -> str | None:
-        """The last resubscription of ``address`` if it is later than ``date`` (a Date
-        header); None when there is none, or the date cannot be read."""
-        from email.utils import parsedate_to_datetime
-
-        if not date or self.log is None:
-            return None
-        since = self.log.last_resubscribed(address)
-        if not since:
-            return None
-        try:
-            written = parsedate_to_datetime(date)
-            if written.tzinfo is None:
-                written = written.replace(tzinfo=dt.UTC)
-            return since if written < dt.datetime.fromisoformat(since) else None
-        except (TypeError, ValueError, IndexError):
-            return None
+    return is_unknown_address(reply)
 
 
 class _Matcher:
@@ -223,82 +107,85 @@ def _detail(failure: Failure) -> str:
     return " ".join(words.split())[:160]
 
 
-def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) -> bool:
+def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: Decisions) -> bool:
     """Record the rows and decisions for one message; whether it counts as feedback
     (moved by --move-to)."""
     report = decide.report
     report.count(fb.kind)
-    if fb.kind in (HARD_BOUNCE, SOFT_BOUNCE, DELAYED):
+    kind = fb.kind
+    if kind in (FeedbackKind.HARD_BOUNCE, FeedbackKind.SOFT_BOUNCE, FeedbackKind.DELAYED):
         matched_any = False
         not_ours = matcher.not_ours(fb)
         for failure in fb.failures:
             detail = _detail(failure)
-            if failure.severity == "delay":
-                report.rows.append(Row(source, fb.kind, failure.address, "", "ignored", detail))
+            if failure.severity is Severity.DELAY:
+                ignored = Action(FeedbackAction.IGNORED)
+                report.rows.append(Row(source, kind, failure.address, "", ignored, detail))
                 matched_any = True
                 continue
             if not_ours:
                 # Not a bulletin: no issue's soft-bounce count may grow from it. An address
                 # that does not exist is still gone, whoever wrote to it.
                 member = matcher.by_address(failure.address)
-                if failure.severity == "hard" and member:
-                    action = decide.act(member[1], "hard", "", detail, date=fb.date)
-                    report.rows.append(
-                        Row(source, fb.kind, member[1], "", f"{action} (not a bulletin)", detail)
-                    )
+                if failure.severity is Severity.HARD and member:
+                    action = decide.act(member[1], EventKind.HARD, "", detail, date=fb.date)
+                    noted = action.noted(Note.NOT_A_BULLETIN)
+                    report.rows.append(Row(source, kind, member[1], "", noted, detail))
                 else:
-                    report.rows.append(
-                        Row(source, fb.kind, failure.address, "", "left: not a bulletin", detail)
-                    )
+                    left = Action(FeedbackAction.LEFT_NOT_A_BULLETIN)
+                    report.rows.append(Row(source, kind, failure.address, "", left, detail))
                 continue
             found = matcher.member(fb, failure.address, sole=len(fb.failures) == 1)
             if found is None:
-                report.rows.append(
-                    Row(source, fb.kind, failure.address, "", "left: no member", detail)
-                )
+                left = Action(FeedbackAction.LEFT_NO_MEMBER)
+                report.rows.append(Row(source, kind, failure.address, "", left, detail))
                 continue
             matched_any = True
             slug, address = found
-            action = decide.act(address, failure.severity, slug, detail, date=fb.date)
-            report.rows.append(Row(source, fb.kind, address, slug, action, detail))
+            event = _EVENT[failure.severity]
+            action = decide.act(address, event, slug, detail, date=fb.date)
+            report.rows.append(Row(source, kind, address, slug, action, detail))
         return matched_any
-    if fb.kind == COMPLAINT:
+    if kind is FeedbackKind.COMPLAINT:
         found = None
         for address in fb.addresses or ("",):
             found = matcher.member(fb, address, sole=True) if address else matcher.by_message_id(fb)
             if found:
                 break
         if found is None:
-            report.rows.append(Row(source, fb.kind, "", "", "left: no member", fb.detail))
+            left = Action(FeedbackAction.LEFT_NO_MEMBER)
+            report.rows.append(Row(source, kind, "", "", left, fb.detail))
             return False
         slug, address = found
-        action = decide.act(address, "complaint", slug, fb.detail, date=fb.date)
-        report.rows.append(Row(source, fb.kind, address, slug, action, fb.detail))
+        action = decide.act(address, EventKind.COMPLAINT, slug, fb.detail, date=fb.date)
+        report.rows.append(Row(source, kind, address, slug, action, fb.detail))
         return True
-    if fb.kind == UNSUBSCRIBE:
+    if kind is FeedbackKind.UNSUBSCRIBE:
         # Honoured even when no send matches (the issue is then unknown). The member the
         # Message-ID points at and the sender may differ (a forwarding address replying):
         # both are suppressed, since mailing someone who asked to stop is the worse error.
         found = matcher.by_message_id(fb) or matcher.by_address(fb.sender)
         slug, address = found if found else ("", fb.sender)
         if not address:
-            report.rows.append(Row(source, fb.kind, "", "", "left: no sender", fb.subject))
+            left = Action(FeedbackAction.LEFT_NO_SENDER)
+            report.rows.append(Row(source, kind, "", "", left, fb.subject))
             return False
         targets = [address]
         if fb.sender and fb.sender.casefold() != address.casefold():
             targets.append(fb.sender)
         acted = False
         for target in targets:
-            action = decide.act(target, "unsubscribe", slug, fb.subject, date=fb.date)
-            acted = acted or not action.startswith("left")
+            action = decide.act(target, EventKind.UNSUBSCRIBE, slug, fb.subject, date=fb.date)
+            acted = acted or not action.left
             if not found:
                 # Honoured, but the chair should know no member was taken off: often a
                 # member writing from another address, whose member address stays mailed.
-                action += " (not a member)"
-            report.rows.append(Row(source, fb.kind, target, slug, action, fb.subject))
+                action = action.noted(Note.NOT_A_MEMBER)
+            report.rows.append(Row(source, kind, target, slug, action, fb.subject))
         return acted  # a request nobody could be taken off for stays in the folder
-    if fb.kind == AUTO_REPLY:
-        report.rows.append(Row(source, fb.kind, fb.sender, "", "ignored", fb.detail))
+    if kind is FeedbackKind.AUTO_REPLY:
+        ignored = Action(FeedbackAction.IGNORED)
+        report.rows.append(Row(source, kind, fb.sender, "", ignored, fb.detail))
         return True
     # A subject can be any length; a screenful of one would bury the other replies.
     report.replies.append(Reply(fb.sender, fb.subject[:200], fb.date))
@@ -311,31 +198,28 @@ def _handle(fb: Feedback, source: str, matcher: _Matcher, decide: _Decisions) ->
 SUSPECT_REFUSALS = 5
 
 
-def _journal_refusals(journal: Journal, log: FeedbackLog | None, decide: _Decisions) -> None:
+def _journal_refusals(journal: Journal, log: FeedbackLog | None, decide: Decisions) -> None:
+    rcpt = FeedbackKind.RCPT_REFUSED
     for summary in journal.issues_summary():
+        slug, source = summary.slug, f"send {summary.slug}"
         refused = [
             row
-            for row in journal.rows(summary.slug, "failed")
+            for row in journal.rows(slug, "failed")
             if rcpt_hard_refusal(row.reply)
-            and not (log is not None and log.has_event(row.address, summary.slug, "rcpt"))
+            and not (log is not None and log.has_event(row.address, slug, EventKind.RCPT))
         ]
         delivered = summary.counts.get("sent", 0)
         if len(refused) >= SUSPECT_REFUSALS and len(refused) > delivered:
             # One line, not one per member: the chair checks the server, not each address.
-            decide.report.rows.append(
-                Row(f"send {summary.slug}", "rcpt-refused", "", summary.slug,
-                    f"left: {len(refused)} members refused as unknown, {delivered} delivered "
-                    "— nobody suppressed: check NEWSLETTER_SMTP_HOST is your sending server",
-                    refused[0].reply[:160])
-            )  # fmt: skip
+            left = Action(
+                FeedbackAction.LEFT_SUSPECT_SERVER, count=len(refused), delivered=delivered
+            )
+            decide.report.rows.append(Row(source, rcpt, "", slug, left, refused[0].reply[:160]))
             continue
         for row in refused:
-            decide.report.count("rcpt-refused")
-            action = decide.act(row.address, "rcpt", summary.slug, row.reply)
-            decide.report.rows.append(
-                Row(f"send {summary.slug}", "rcpt-refused", row.address, summary.slug, action,
-                    row.reply[:160])
-            )  # fmt: skip
+            decide.report.count(rcpt)
+            action = decide.act(row.address, EventKind.RCPT, slug, row.reply)
+            decide.report.rows.append(Row(source, rcpt, row.address, slug, action, row.reply[:160]))
 
 
 def run_feedback(
@@ -375,7 +259,7 @@ def run_feedback(
     journal = Journal.open(journal_path) if journal_path.is_file() else None
     own = _own_address(settings)
     try:
-        decide = _Decisions(log, settings.soft_bounce_limit, report)
+        decide = Decisions(log, settings.soft_bounce_limit, report)
         if journal is not None:
             _journal_refusals(journal, log, decide)
         matcher = _Matcher(journal)
@@ -463,15 +347,16 @@ def run_feedback(
                 if attempts == 2:
                     continue  # the suspect: confirmed when a later message reads fine
                 if suspect is not None:
-                    report.count("unreadable")
-                    report.rows.append(Row(f"UID {suspect}", "unreadable", "", "",
-                        "left: the server fails on it", "read it in your mail client"))  # fmt: skip
-                    processed.append((suspect, "unreadable", False))
+                    report.count(FeedbackKind.UNREADABLE)
+                    fails = Action(FeedbackAction.LEFT_SERVER_FAILS)
+                    report.rows.append(Row(f"UID {suspect}", FeedbackKind.UNREADABLE, "", "",
+                                           fails, "read it in your mail client"))  # fmt: skip
+                    processed.append((suspect, FeedbackKind.UNREADABLE, False))
                     suspect = None
                 if data is None:
                     # Gone meanwhile, or refused by the server: tried again next run.
-                    report.rows.append(Row(f"UID {uid}", "unreadable", "", "",
-                                           "left: the server did not return it"))  # fmt: skip
+                    gone = Action(FeedbackAction.LEFT_NOT_RETURNED)
+                    report.rows.append(Row(f"UID {uid}", FeedbackKind.UNREADABLE, "", "", gone))
                     continue
                 fb = _classify(data, settings.unsubscribe_mailto, own)
                 movable = _handle(fb, f"UID {uid}", matcher, decide)
@@ -536,7 +421,7 @@ def _journal_only(
     journal_path = state_dir / JOURNAL_NAME
     journal = Journal.open(journal_path) if journal_path.is_file() else None
     try:
-        decide = _Decisions(log, settings.soft_bounce_limit, report)
+        decide = Decisions(log, settings.soft_bounce_limit, report)
         if journal is not None:
             _journal_refusals(journal, log, decide)
         if dry_run or log is None:
@@ -564,7 +449,7 @@ def _classify(data: bytes, unsubscribe_mailto: str, own: str) -> Feedback:
     try:
         return classify(data, unsubscribe_mailto=unsubscribe_mailto, own_address=own)
     except Exception as error:  # noqa: BLE001 - third-party heuristics on hostile input
-        return Feedback(REPLY, subject=f"(unreadable message: {type(error).__name__})")
+        return Feedback(FeedbackKind.REPLY, subject=f"(unreadable message: {type(error).__name__})")
 
 
 def _own_address(settings: Settings) -> str:

@@ -12,6 +12,10 @@ the list into "failed" and a re-run into "Nothing to send". Two ways to tell:
   organisations refused as unknown before the server accepted anyone (a server that only
   receives mail).
 
+What a refusal means is returned typed (:class:`RefusalKind` on a :class:`SenderRefusal`),
+its words made from it; :func:`is_permanent` and :func:`is_unknown_address` read a recorded
+reply's code, so that no caller looks at its characters.
+
 Pure functions and one small class: no I/O, no clock, no threads (callers lock).
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
 DAY = timedelta(hours=24)
 BREAKER_THRESHOLD = 5  # consecutive identical non-recipient refusals of different members
@@ -32,27 +37,28 @@ UNKNOWN_DOMAINS = 3
 _UNKNOWN = "\0unknown-recipients"  # the breaker's shape for that trip (no reply has a NUL)
 
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# A permanent refusal as the transport records a reply: its 5xx code first ("550-" or "550 ").
+_PERMANENT = re.compile(r"^\s*5\d\d(?:[ -]|$)")
 # Enhanced codes that are about the recipient (RFC 3463): bad destination address, mailbox
 # disabled or full. 5.1.7 and 5.1.8 are the *sender's* address, so they are not in here.
 _RECIPIENT_CODES = re.compile(r"^5\.1\.(?:[0-6]|9|10)$|^5\.2\.[12]$")
 
 
-@dataclass(frozen=True, slots=True)
-class SenderRefusal:
-    """The provider refuses the account, so no further member can be sent to now."""
+class RefusalKind(StrEnum):
+    """Why the provider refuses the sender: a known refusal by its words, or the breaker's
+    conclusion from the pattern of refusals."""
 
-    reply: str  # the provider's words, as one line
-    reason: str  # what it means, e.g. "Gmail's daily sending limit was reached"
-    advice: str  # what to do, e.g. "run the same command again in 24 hours"
-    retry_after: timedelta | None = None  # when a plain re-run can work, if known
-
-
-@dataclass(frozen=True, slots=True)
-class _Known:
-    pattern: re.Pattern[str]
-    reason: str
-    advice: str
-    retry_after: timedelta | None = None
+    GMAIL_DAILY = "gmail-daily"
+    RELAY_DAILY = "relay-daily"
+    M365_DAILY = "m365-daily"
+    M365_TENANT_BLOCKED = "m365-tenant-blocked"
+    M365_IP_BLOCKED = "m365-ip-blocked"
+    UNREGISTERED_DOMAIN = "unregistered-domain"
+    BLOCKED_SENDER = "blocked-sender"
+    TOO_LARGE = "too-large"
+    SEND_AS_DENIED = "send-as-denied"
+    SAME_REFUSAL = "same-refusal"  # different members in a row, the same non-address reply
+    ALL_UNKNOWN = "all-unknown"  # the first members, at several organisations, all unknown
 
 
 _DAILY = "run the same command again in 24 hours"
@@ -60,62 +66,135 @@ _ADMIN_RELEASE = (
     "ask your Microsoft 365 administrator to release the account or tenant "
     "(Defender portal, Restricted entities), then run the same command again"
 )
+# What each known refusal means, what to do, and when a plain re-run can work.
+_MEANINGS: dict[RefusalKind, tuple[str, str, timedelta | None]] = {
+    RefusalKind.GMAIL_DAILY: ("Gmail's daily sending limit was reached", _DAILY, DAY),
+    RefusalKind.RELAY_DAILY: ("Google Workspace's daily SMTP relay limit was reached", _DAILY, DAY),
+    RefusalKind.M365_DAILY: ("Microsoft 365's daily recipient limit was reached", _DAILY, DAY),
+    RefusalKind.M365_TENANT_BLOCKED: (
+        "Microsoft 365 blocked the tenant for sending too much (outbound spam threshold)",
+        _ADMIN_RELEASE,
+        None,
+    ),
+    RefusalKind.M365_IP_BLOCKED: (
+        "Microsoft 365 does not accept mail from this tenant's sending IP now",
+        _ADMIN_RELEASE,
+        None,
+    ),
+    RefusalKind.UNREGISTERED_DOMAIN: (
+        "Microsoft 365 blocks this account from sending from an unregistered domain",
+        _ADMIN_RELEASE,
+        None,
+    ),
+    RefusalKind.BLOCKED_SENDER: (
+        "the provider blocked the account from sending (bad outbound sender)",
+        _ADMIN_RELEASE,
+        None,
+    ),
+    RefusalKind.TOO_LARGE: (
+        "the server refuses messages this large",
+        "make the issue smaller (fewer or smaller pictures, or NEWSLETTER_IMAGES=hosted; a dry "
+        "run shows the message size), then run the same command again",
+        None,
+    ),
+    RefusalKind.SEND_AS_DENIED: (
+        "the account is not allowed to send as NEWSLETTER_FROM",
+        "check NEWSLETTER_FROM and that the account may send as it, then run the same "
+        "command again",
+        None,
+    ),
+}
 
-_KNOWN: tuple[_Known, ...] = (
-    _Known(
+
+@dataclass(frozen=True, slots=True)
+class SenderRefusal:
+    """The provider refuses the account, so no further member can be sent to now.
+
+    ``kind`` says why; :attr:`reason` and :attr:`advice` are the words for the user, made
+    from it. ``members``, ``domains``, ``domain``: what the breaker saw (its kinds only)."""
+
+    reply: str  # the provider's words, as one line
+    kind: RefusalKind
+    members: int = 0  # members refused that way
+    domains: int = 0  # at this many organisations
+    domain: str = ""  # the one organisation they are all at, if one
+
+    @property
+    def reason(self) -> str:
+        """What it means, e.g. "Gmail's daily sending limit was reached"."""
+        if self.kind is RefusalKind.SAME_REFUSAL:
+            return (
+                f"the server refused {self.members} different members in a row with the "
+                "same reply, which is not about their addresses"
+            )
+        if self.kind is RefusalKind.ALL_UNKNOWN:
+            return (
+                f"the server refused the first {self.members} members, at {self.domains} "
+                "different organisations, as unknown addresses and accepted none: it is most "
+                "likely not a server that sends mail out"
+            )
+        return _MEANINGS[self.kind][0]
+
+    @property
+    def advice(self) -> str:
+        """What to do, e.g. "run the same command again in 24 hours"."""
+        if self.kind is RefusalKind.SAME_REFUSAL:
+            advice = "check the account with your provider, then run the same command again"
+            if self.domain:
+                # Colleagues at one organisation may all be refused by *its* policy: the next
+                # run tries everyone else first, and records them failed if they are refused
+                # again with the same words while the others get through.
+                advice += (
+                    f" (all {self.members} are at {self.domain}: if that organisation "
+                    "refuses them, the next run tries everyone else first and then records "
+                    "them failed)"
+                )
+            return advice
+        if self.kind is RefusalKind.ALL_UNKNOWN:
+            return (
+                "check NEWSLETTER_SMTP_HOST and NEWSLETTER_SMTP_PORT are your organisation's "
+                "sending server (smtp.office365.com or smtp.gmail.com, port 587), not one that "
+                "only receives mail, then run the same command again"
+            )
+        return _MEANINGS[self.kind][1]
+
+    @property
+    def retry_after(self) -> timedelta | None:
+        """When a plain re-run can work, if known."""
+        meaning = _MEANINGS.get(self.kind)
+        return meaning[2] if meaning else None
+
+
+# The provider's known words and enhanced codes for each refusal (first match wins).
+_KNOWN: tuple[tuple[re.Pattern[str], RefusalKind], ...] = (
+    (
         re.compile(r"daily (?:user )?sending (?:limit|quota) exceeded|\b5\.4\.5\b", re.I),
-        "Gmail's daily sending limit was reached",
-        _DAILY,
-        DAY,
+        RefusalKind.GMAIL_DAILY,
     ),
-    _Known(
-        re.compile(r"daily smtp relay sending limit exceeded", re.I),
-        "Google Workspace's daily SMTP relay limit was reached",
-        _DAILY,
-        DAY,
-    ),
-    _Known(
+    (re.compile(r"daily smtp relay sending limit exceeded", re.I), RefusalKind.RELAY_DAILY),
+    (
         re.compile(
             r"SubmissionQuotaExceeded|submission quota|recipient rate limit|\b5\.2\.0\b.*quota",
             re.I,
         ),
-        "Microsoft 365's daily recipient limit was reached",
-        _DAILY,
-        DAY,
+        RefusalKind.M365_DAILY,
     ),
-    _Known(
+    (
         re.compile(r"\b5\.7\.705\b|tenant has exceeded threshold", re.I),
-        "Microsoft 365 blocked the tenant for sending too much (outbound spam threshold)",
-        _ADMIN_RELEASE,
+        RefusalKind.M365_TENANT_BLOCKED,
     ),
-    _Known(
+    (
         re.compile(r"\b5\.7\.708\b|traffic not accepted from this IP", re.I),
-        "Microsoft 365 does not accept mail from this tenant's sending IP now",
-        _ADMIN_RELEASE,
+        RefusalKind.M365_IP_BLOCKED,
     ),
-    _Known(
-        re.compile(r"\b5\.7\.750\b|unregistered domains", re.I),
-        "Microsoft 365 blocks this account from sending from an unregistered domain",
-        _ADMIN_RELEASE,
-    ),
-    _Known(
-        re.compile(r"\b5\.1\.8\b|bad outbound sender", re.I),
-        "the provider blocked the account from sending (bad outbound sender)",
-        _ADMIN_RELEASE,
-    ),
-    _Known(
-        # The same message goes to everyone: too large for one is too large for all.
+    (re.compile(r"\b5\.7\.750\b|unregistered domains", re.I), RefusalKind.UNREGISTERED_DOMAIN),
+    (re.compile(r"\b5\.1\.8\b|bad outbound sender", re.I), RefusalKind.BLOCKED_SENDER),
+    # The same message goes to everyone: too large for one is too large for all.
+    (
         re.compile(r"\b5\.3\.4\b|message size exceeds|message (?:is )?too (?:big|large)", re.I),
-        "the server refuses messages this large",
-        "make the issue smaller (fewer or smaller pictures, or NEWSLETTER_IMAGES=hosted; a dry "
-        "run shows the message size), then run the same command again",
+        RefusalKind.TOO_LARGE,
     ),
-    _Known(
-        re.compile(r"\b5\.7\.60\b|SendAsDenied", re.I),
-        "the account is not allowed to send as NEWSLETTER_FROM",
-        "check NEWSLETTER_FROM and that the account may send as it, then run the same "
-        "command again",
-    ),
+    (re.compile(r"\b5\.7\.60\b|SendAsDenied", re.I), RefusalKind.SEND_AS_DENIED),
 )
 
 
@@ -131,11 +210,31 @@ def is_recipient_refusal(reply: str) -> bool:
     return code is not None and bool(_RECIPIENT_CODES.match(code))
 
 
+def is_permanent(reply: str) -> bool:
+    """True if the reply (as the transport records it: code first) is a 5xx refusal.
+
+    Only a reply code counts: our own words in the journal ("host:port: connection
+    refused", where the host may be an IP address starting with 5) never do."""
+    return bool(_PERMANENT.match(reply))
+
+
+def is_unknown_address(reply: str) -> bool:
+    """True if the reply refuses the recipient's *address* for good (``550 5.1.1``): a 5xx
+    whose enhanced code is 5.1.x about the recipient (not 5.1.7/5.1.8, the sender's)."""
+    code = enhanced_code(reply)
+    return (
+        is_permanent(reply)
+        and code is not None
+        and code.split(".")[1] == "1"
+        and is_recipient_refusal(reply)
+    )
+
+
 def classify(reply: str) -> SenderRefusal | None:
     """A known refusal of the sender (quota, blocked account), else None."""
-    for known in _KNOWN:
-        if known.pattern.search(reply):
-            return SenderRefusal(reply, known.reason, known.advice, known.retry_after)
+    for pattern, kind in _KNOWN:
+        if pattern.search(reply):
+            return SenderRefusal(reply, kind)
     return None
 
 
@@ -206,22 +305,13 @@ class CircuitBreaker:
             self.members.append(address)
         if len(self.members) < self.threshold:
             return None
-        advice = "check the account with your provider, then run the same command again"
         domains = {m.rpartition("@")[2].casefold() for m in self.members}
-        if len(domains) == 1:
-            # Colleagues at one organisation may all be refused by *its* policy: the next
-            # run tries everyone else first, and records them failed if they are refused
-            # again with the same words while the others get through.
-            advice += (
-                f" (all {len(self.members)} are at {domains.pop()}: if that organisation "
-                "refuses them, the next run tries everyone else first and then records them "
-                "failed)"
-            )
         return SenderRefusal(
             reply,
-            f"the server refused {len(self.members)} different members in a row with the "
-            "same reply, which is not about their addresses",
-            advice,
+            RefusalKind.SAME_REFUSAL,
+            members=len(self.members),
+            domains=len(domains),
+            domain=domains.pop() if len(domains) == 1 else "",
         )
 
     def _unknown_recipient(self, address: str, reply: str) -> SenderRefusal | None:
@@ -235,13 +325,7 @@ class CircuitBreaker:
         self._seen[_UNKNOWN] = list(self._unknown)
         self.members[:] = self._unknown
         return SenderRefusal(
-            reply,
-            f"the server refused the first {len(self._unknown)} members, at {len(domains)} "
-            "different organisations, as unknown addresses and accepted none: it is most "
-            "likely not a server that sends mail out",
-            "check NEWSLETTER_SMTP_HOST and NEWSLETTER_SMTP_PORT are your organisation's "
-            "sending server (smtp.office365.com or smtp.gmail.com, port 587), not one that "
-            "only receives mail, then run the same command again",
+            reply, RefusalKind.ALL_UNKNOWN, members=len(self._unknown), domains=len(domains)
         )
 
     def returned(self) -> list[str]:

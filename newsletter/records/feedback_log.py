@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
@@ -29,7 +30,19 @@ from .journal import address_key as _key
 from .journal import open_database
 
 LOG_NAME = "feedback.sqlite3"
-EVENT_KINDS = ("hard", "soft", "complaint", "unsubscribe", "rcpt")
+
+
+class EventKind(StrEnum):
+    """What came back for a member and an issue (the ``events`` table's ``kind``)."""
+
+    HARD = "hard"  # a hard bounce: the address does not exist
+    SOFT = "soft"  # a soft bounce: counted per issue
+    COMPLAINT = "complaint"  # marked as spam
+    UNSUBSCRIBE = "unsubscribe"  # asked by mail to be taken off
+    RCPT = "rcpt"  # refused at RCPT during a send (the journal)
+
+
+EVENT_KINDS = tuple(EventKind)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS processed (
@@ -67,7 +80,7 @@ CREATE TABLE IF NOT EXISTS resubscribed (
 class Event:
     address: str
     slug: str
-    kind: str
+    kind: EventKind
     detail: str = ""
 
 
@@ -127,7 +140,7 @@ class FeedbackLog:
             )
         }
 
-    def has_event(self, address: str, slug: str, kind: str) -> bool:
+    def has_event(self, address: str, slug: str, kind: EventKind) -> bool:
         return (
             self._db.execute(
                 "SELECT 1 FROM events WHERE key = ? AND slug = ? AND kind = ?",
@@ -175,8 +188,8 @@ class FeedbackLog:
 
     def events(self, slug: str) -> list[Event]:
         return [
-            Event(*row)
-            for row in self._db.execute(
+            Event(address, slug, EventKind(kind), detail)
+            for address, slug, kind, detail in self._db.execute(
                 "SELECT address, slug, kind, detail FROM events WHERE slug = ? ORDER BY kind, key",
                 (slug,),
             )

@@ -22,97 +22,36 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from ..common.config import Settings
-from ..common.errors import DeliveryError, SignInRequired
+from ..common.errors import DeliveryError
 from ..mail.envelope import Envelope as OutgoingMessage
-from ..mail.refusals import CircuitBreaker, SenderRefusal, classify, reply_shape
-from ..mail.smtp import (
-    PermanentFailure,
-    SenderRefused,
-    SendFailure,
-    TemporaryFailure,
-    Transport,
-    UnknownOutcome,
-)
+from ..mail.failures import PermanentFailure, SendFailure, TemporaryFailure, UnknownOutcome
+from ..mail.refusals import CircuitBreaker, classify, is_permanent, reply_shape
+from ..mail.smtp import Transport
 from ..records.journal import Journal, address_key
+from .outcomes import DeliveryEvent, DeliveryResult, EventHandler, Outcome
+from .stops import Stop, StopReason, stop_for
 
-# How smtp.py words a server that cannot be reached at all; after messages went out this
-# means the server went away, not a settings mistake (AUTH, TLS, sign-in are still errors).
-_GONE = (
-    "connection refused",
-    "cannot connect",
-    "no answer within",
-    "unknown host",
-    "server closed the connection",
-    "server refused the connection",
-)
-# What a mid-run DeliveryError means, by the words smtp.py uses (first match wins).
-_WHAT_FAILED = (
-    # Before "sign-in": the provider's OAuth service failing is not the server refusing.
-    ("sign-in service", "the provider's sign-in service gave no token"),
-    ("sign-in", "the server refused the sign-in"),
-    ("authentication", "the server refused the sign-in"),
-    ("tls", "the secure connection (TLS) failed"),
-    ("certificate", "the secure connection (TLS) failed"),
-)
-# Stand-in for the run's final sent count in a stop reason: with several connections, others
-# may still finish a message after the one that saw the stop (filled in by deliver()).
-_SENT = "{sent}"
+__all__ = [
+    "MAX_RETRY_DELAY",
+    "TROUBLE_LIMIT",
+    "DeliveryEvent",
+    "DeliveryResult",
+    "EventHandler",
+    "Outcome",
+    "Stop",
+    "StopReason",
+    "deliver",
+    "retry_delay",
+]
+
 # Connection-level failures in a row (no greeting, 421, no reply, a reset; no message
 # accepted between them) after which the server is taken to have gone away: retrying every
 # member against it would hammer a busy server and, at a timeout each, look like a hang.
 TROUBLE_LIMIT = 3
 MAX_RETRY_DELAY = 120.0  # seconds; longer waits only make the end of a run drag on
 _POLL = 0.05  # seconds; how often waiting threads look at the stop flag
-
-
-class Outcome(StrEnum):
-    SENT = "sent"  # accepted by the server
-    FAILED = "failed"  # refused for good (5xx): reply says why
-    DEFERRED = "deferred"  # not accepted after max_attempts (or run stopped): try again later
-    RETRY = "retry"  # temporary failure, will be retried in this run
-    SKIPPED = "skipped"  # already sent or unknown in the journal, or a duplicate address
-    UNKNOWN = "unknown"  # sent, but no reply in time: stays "sending", never retried
-    PENDING = "pending"  # refused because of the sender (quota, block): back to pending
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryEvent:
-    """One message's outcome, with the run's totals so far (for a progress bar)."""
-
-    outcome: Outcome
-    address: str
-    row: int
-    reply: str  # server reply (or reason) for this message; "" for skipped
-    attempt: int  # 1-based SMTP attempt in this run (0 for skipped)
-    sent: int
-    failed: int
-    deferred: int
-    skipped: int
-
-
-@dataclass
-class DeliveryResult:
-    """What a run did. ``unknown``: left ``sending`` (interrupted mid-transaction)."""
-
-    sent: int = 0
-    failed: int = 0
-    deferred: int = 0
-    skipped: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (address, server reply)
-    deferrals: list[tuple[str, str]] = field(default_factory=list)  # (address, last reply)
-    unknown: list[str] = field(default_factory=list)
-    interrupted: bool = False
-    elapsed: float = 0.0  # seconds
-    # Why the run stopped early: the provider refused the sender (quota, blocked account)
-    # or the server stopped answering. ``returned``: members put back to pending for it.
-    stopped: SenderRefusal | None = None
-    returned: list[str] = field(default_factory=list)
-
-
-EventHandler = Callable[[DeliveryEvent], None]
 
 
 def retry_delay(attempt: int, base: float, rng: Callable[[], float]) -> float:
@@ -196,7 +135,7 @@ class _Run:
             earlier={
                 address_key(row.address): reply_shape(row.reply)
                 for row in journal.rows(slug, "deferred")
-                if row.reply[:1] == "5"
+                if is_permanent(row.reply)
             }
         )
         self.trouble = 0  # connection-level failures in a row (guarded by _lock)
@@ -292,11 +231,11 @@ class _Run:
                 self.error = error
         self.stop.set()
 
-    def halt(self, refusal: SenderRefusal) -> None:
+    def halt(self, stop: Stop) -> None:
         """Stop the run at once for a reason that concerns every member (the first wins)."""
         with self._lock:
             if self.result.stopped is None:
-                self.result.stopped = refusal
+                self.result.stopped = stop
         self.stop.set()
 
     def return_failed(self, addresses: list[str], reply: str) -> None:
@@ -395,7 +334,7 @@ class _Run:
             # it "sending" with the reason.
             self.journal.mark_unknown(slug, msg.to, outcome.reply)
             self.emit(Outcome.UNKNOWN, job, outcome.reply)
-            self._connection_trouble(outcome.reply)
+            self._connection_trouble(outcome)
         elif isinstance(outcome, PermanentFailure):
             self._refused(job, key, outcome.reply)
         elif isinstance(outcome, TemporaryFailure):
@@ -405,8 +344,8 @@ class _Run:
             quota = classify(outcome.reply)  # a quota said with 4xx: retrying cannot help
             if quota is not None:
                 self.emit(Outcome.PENDING, job, outcome.reply)
-                self.halt(quota)
-            elif outcome.connection and self._connection_trouble(outcome.reply, job):
+                self.halt(Stop.refused(quota))
+            elif outcome.connection and self._connection_trouble(outcome, job):
                 pass  # the run stopped; this member is pending
             elif job.attempts >= self.settings.max_attempts or self.stop.is_set():
                 self.emit(Outcome.DEFERRED, job, outcome.reply)
@@ -419,14 +358,16 @@ class _Run:
             # TLS, AUTH, sender refused): it certainly was not accepted.
             self.journal.mark_deferred(slug, msg.to, str(outcome))
             self._settle(key)
-            stop = self._stop_reason(outcome)
+            with self._lock:
+                sent = self.result.sent
+            stop = stop_for(outcome, sent=sent)
             if stop is None:
                 self.emit(Outcome.DEFERRED, job, str(outcome))
                 raise outcome
             self.emit(Outcome.PENDING, job, stop.reply)
             self.halt(stop)
 
-    def _connection_trouble(self, reply: str, job: _Job | None = None) -> bool:
+    def _connection_trouble(self, failure: SendFailure, job: _Job | None = None) -> bool:
         """Count a connection-level failure; True if the run stopped for it (then ``job``,
         if given, is emitted pending). Otherwise this worker backs off before its next
         connection, so a busy server (421 at connect) is not hammered."""
@@ -437,19 +378,14 @@ class _Run:
         # that gets through succeeds (a server allowing fewer connections than asked for).
         if trouble >= TROUBLE_LIMIT + self.settings.connections - 1:
             if job is not None:
-                self.emit(Outcome.PENDING, job, reply)
+                self.emit(Outcome.PENDING, job, failure.reply)
+            timeout = self.settings.smtp_timeout if failure.timed_out else None
             self.halt(
-                SenderRefusal(
-                    reply,
-                    f"the server stopped taking messages after {_SENT} message(s) "
-                    f"({trouble} connection failures in a row: no answer, refused or dropped)",
-                    "run the same command to resume once it answers again"
-                    + (
-                        " (a server that is only slow: raise NEWSLETTER_SMTP_TIMEOUT, now "
-                        f"{self.settings.smtp_timeout:g} s)"
-                        if "within" in reply
-                        else ""
-                    ),
+                Stop(
+                    StopReason.CONNECTIONS_FAILING,
+                    failure.reply,
+                    failures=trouble,
+                    timeout=timeout,
                 )
             )
             return True
@@ -465,7 +401,7 @@ class _Run:
             self.journal.mark_deferred(self.slug, address, reply)
             self._settle(key)
             self.emit(Outcome.PENDING, job, reply)
-            self.halt(known)
+            self.halt(Stop.refused(known))
             return
         self.journal.mark_failed(self.slug, address, reply)
         self._settle(key)
@@ -480,51 +416,7 @@ class _Run:
         self.journal.mark_deferred(self.slug, address, reply)
         self.return_failed(earlier, reply)
         self.emit(Outcome.PENDING, job, reply)
-        self.halt(tripped)
-
-    def _stop_reason(self, error: DeliveryError) -> SenderRefusal | None:
-        """Why a DeliveryError should end the run with a summary: any, once messages went
-        out in this run (None before that: a setup problem, reported as one error line)."""
-        with self._lock:
-            sent = self.result.sent
-        if isinstance(error, SenderRefused):
-            known = classify(error.reply)
-            if known is not None:
-                return known
-            if sent:
-                return SenderRefusal(
-                    error.reply,
-                    f"the server stopped accepting the sender after {_SENT} message(s)",
-                    "check the account with your provider, then run the same command again",
-                )
-            return None
-        if not sent:
-            return None  # nothing went out: a setup problem, one error line (exit 2)
-        if error.message.startswith(_GONE):
-            return SenderRefusal(
-                error.message,
-                f"the server stopped answering after {_SENT} message(s)",
-                "run the same command to resume once it answers again",
-            )
-        # Sign-in or TLS refused after messages went out (a password changed, SMTP AUTH
-        # switched off, a revoked sign-in): still a setting to fix, but the run has a
-        # history, so it ends with the final summary like every other stopped run.
-        where = error.location()
-        reply = f"{where}: {error.message}" if where else error.message
-        if isinstance(error, SignInRequired):
-            reply = f"{reply} ({error.hint})" if error.hint else reply
-            fix = "sign in again with 'newsletter login'"
-        else:
-            fix = error.hint or "fix the settings"
-        what = next(
-            (words for marker, words in _WHAT_FAILED if marker in error.message.casefold()),
-            "the server could no longer be used",
-        )
-        if isinstance(error, SignInRequired):
-            what = "the sign-in expired or was revoked"
-        return SenderRefusal(
-            reply, f"{what} after {_SENT} message(s)", f"{fix}, then run the same command again"
-        )
+        self.halt(Stop.refused(tripped))
 
     def _settle(self, key: str) -> None:
         with self._lock:
@@ -622,14 +514,10 @@ def deliver(
         result.deferred += 1
         result.deferrals.append((job.msg.to, job.last_reply))
     result.unknown = run.unknown()
-    if result.stopped is not None and _SENT in result.stopped.reason:
-        reason = result.stopped.reason
-        if result.sent == 0:  # "stopped taking messages after 0 message(s)" reads oddly
-            reason = reason.replace(
-                f"stopped taking messages after {_SENT} message(s)", "took no message"
-            )
-        reason = reason.replace(_SENT, str(result.sent))
-        result.stopped = dataclasses.replace(result.stopped, reason=reason)
+    if result.stopped is not None:
+        # With several connections, others may still have finished a message after the one
+        # that saw the stop: the reason counts what the whole run sent.
+        result.stopped = dataclasses.replace(result.stopped, sent=result.sent)
     if not run.abandoned:  # else a worker may still write; its members stay "unknown"
         journal.flush()  # the last outcomes were committed without an fsync of their own
     result.elapsed = clock() - started

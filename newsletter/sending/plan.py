@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common.errors import (
-    EXIT_PARTIAL,
     ConfigError,
-    DeliveryError,
+    DeliveryIncomplete,
     NewsletterError,
     RecipientsError,
 )
 from ..mail.envelope import Envelope as OutgoingMessage
-from ..mail.smtp import SendFailure, Transport, UnknownOutcome
+from ..mail.failures import SendFailure, UnknownOutcome
+from ..mail.refusals import is_permanent
+from ..mail.smtp import Transport
 from ..members.recipients import (
     Recipient,
     RecipientReport,
@@ -172,7 +173,9 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
     # at one organisation refused by its policy), they would otherwise trip the breaker
     # again first on every re-run, and nobody after them in the list would ever get it.
     last = {
-        address_key(row.address) for row in journal.rows(slug, "deferred") if row.reply[:1] == "5"
+        address_key(row.address)
+        for row in journal.rows(slug, "deferred")
+        if is_permanent(row.reply)
     }
     builder = campaign.builder()
     suppressed = _SuppressionWatch(campaign)
@@ -317,14 +320,12 @@ def send_test(
         try:
             transport.connect()
         except SendFailure as failure:  # "421 busy" at connect: nothing was sent
-            error = DeliveryError(
+            raise DeliveryIncomplete(
                 f"the server is busy, the test copy was not sent: {failure.reply}",
                 host=campaign.settings.smtp_host,
                 port=campaign.settings.port,
                 hint="run the same command again in a few minutes",
-            )
-            error.exit_code = EXIT_PARTIAL
-            raise error from None
+            ) from None
         for address in to:
             # Personalised as the member, addressed to the tester, and unsubscribing the
             # tester: the chair trying the Unsubscribe link (or Gmail's button) in the copy
@@ -338,13 +339,11 @@ def send_test(
                     if isinstance(failure, UnknownOutcome)
                     else "was not accepted"
                 )
-                error = DeliveryError(
+                raise DeliveryIncomplete(
                     f"the test copy to {address} {what}: {failure.reply}",
                     host=campaign.settings.smtp_host,
                     port=campaign.settings.port,
-                )
-                error.exit_code = EXIT_PARTIAL
-                raise error from None
+                ) from None
             journal.record_test_send(campaign.issue.slug, address, message.message_id)
             sent.append((address, reply))
     finally:

@@ -1,5 +1,5 @@
 """The ``send`` command's policy: which options go together, which findings refuse a send,
-what ``--yes`` may skip, the daily cap, when a run stops, and the exit code.
+what ``--yes`` may skip, the daily cap, when a run stops, and how it ended (:class:`SendEnd`).
 
 The CLI only parses options into :class:`SendOptions`, calls :func:`send` with a
 :class:`SendUI` (its prompts, progress bar and printing), and prints what comes back.
@@ -11,33 +11,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
 from ..common.config import Settings
 from ..common.errors import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_PARTIAL,
     CheckFailed,
     ConfigError,
+    DailyCapReached,
     DeliveryError,
+    DeliveryIncomplete,
     NewsletterError,
     UsageError,
 )
 from ..content.published import Offline
 from ..domain.offline import for_check
 from ..mail.providers import SIGN_IN_GUIDANCE, provider_from_smtp_host
-from ..mail.refusals import SenderRefusal
 from ..mail.smtp import Transport
 from ..members.recipients import RecipientReport
 from ..members.suppression import load_suppressed
 from ..records.journal import Journal, address_key
 from . import campaign as campaign_mod
 from . import plan as sending
-from .checks import Report, placeholder_domain
+from .checks.findings import Check, Report
+from .checks.settings import placeholder_domain
 from .daily import DailyBudget, daily_budget, duration, when
 from .engine import DeliveryResult, EventHandler
+from .stops import Stop
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,14 @@ class SendOptions:
 # Options that only mean something for a real send to the members.
 # Pre-flight findings that --force cannot override, with what to do instead.
 UNFORCEABLE = {
-    "draft": "a draft is never sent, even with --force: delete its 'draft: true' line",
-    "weak-secret": "a guessable NEWSLETTER_SECRET is never used, even with --force (members' "
+    Check.DRAFT: "a draft is never sent, even with --force: delete its 'draft: true' line",
+    Check.WEAK_SECRET: "a guessable NEWSLETTER_SECRET is never used, even with --force (members' "
     "unsubscribe links could be forged): set a long random one",
-    "no-unsubscribe": "a bulletin without an unsubscribe link is never sent, even with --force: "
-    "set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) or NEWSLETTER_UNSUBSCRIBE_MAILTO",
+    Check.NO_UNSUBSCRIBE: "a bulletin without an unsubscribe link is never sent, even with "
+    "--force: set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) or "
+    "NEWSLETTER_UNSUBSCRIBE_MAILTO",
     # Microsoft 365 refuses the password at the first connection anyway (535 5.7.139).
-    "basic-auth-ended": "Microsoft 365 no longer takes passwords for SMTP: " + SIGN_IN_GUIDANCE,
+    Check.BASIC_AUTH_ENDED: "Microsoft 365 no longer takes passwords for SMTP: " + SIGN_IN_GUIDANCE,
 }
 
 _MEMBER_SEND_ONLY = {
@@ -149,18 +151,28 @@ class Totals:
     unknown: int = 0
 
 
+class SendEnd(Enum):
+    """How a real send ended (the CLI maps it to the exit status)."""
+
+    DONE = "done"  # everyone it set out to reach has it (or nothing was to send, or declined)
+    # Members failed, unknown (cut off mid-send) or pending other than by --limit: deferred,
+    # held back by the daily cap, returned by a sender refusal.
+    UNFINISHED = "unfinished"
+    INTERRUPTED = "interrupted"  # Ctrl-C during the delivery
+
+
 @dataclass
 class MemberSend:
-    """What a real send did, for the final summary; ``exit_code`` is the command's."""
+    """What a real send did, for the final summary; ``end`` is how it ended."""
 
     plan: sending.SendPlan
     result: DeliveryResult | None = None
     totals: Totals = field(default_factory=Totals)
     declined: bool = False
-    stopped: SenderRefusal | None = None
+    stopped: Stop | None = None  # why the run stopped early
     resume_after: str = ""  # held back by the daily cap: when they can go
     stop_resume: str = ""  # stopped by a provider's daily limit: when a re-run can work
-    exit_code: int = EXIT_OK
+    end: SendEnd = SendEnd.DONE
     resume: str = ""  # the command that resumes this send, e.g. "newsletter send SLUG"
     details: str = ""  # the status command for the same members list
 
@@ -353,14 +365,12 @@ def _test_copies_fit_the_cap(journal: Journal, limit: int, copies: int) -> None:
         if budget.left == 0
         else f"daily cap: {budget.left} left for {copies} test copies"
     )
-    error = NewsletterError(
+    raise DailyCapReached(
         f"{head}: {budget.used} of {budget.limit} sent in the last 24 hours "
         f"(NEWSLETTER_DAILY_LIMIT); {what} not sent",
         hint=(f"it can go {when(moment, now)}" if moment else "try again tomorrow")
         + ", or raise NEWSLETTER_DAILY_LIMIT if the provider allows more",
     )
-    error.exit_code = EXIT_PARTIAL
-    raise error
 
 
 def send_to_members(
@@ -392,17 +402,19 @@ def send_to_members(
         sign_in_missing=sign_in_missing(settings),
         setup=for_check(settings, day),
     )
-    problems = [f for f in checks.errors if not (options.skip_invalid and f.code == "invalid-rows")]
+    problems = [
+        f for f in checks.errors if not (options.skip_invalid and f.check is Check.INVALID_ROWS)
+    ]
     for finding in problems:
         ui.finding(finding.line())
     # --force cannot send a draft to members, nor a bulletin members cannot leave, nor sign
     # unsubscribe links with a secret anyone could guess (every member's link forgeable).
-    unforceable = [f for f in problems if f.code in UNFORCEABLE]
+    unforceable = [f for f in problems if f.check in UNFORCEABLE]
     if problems and (not options.force or unforceable):
         raise CheckFailed(
             f"{len(problems)} pre-flight error(s); nothing was sent",
             hint=(
-                UNFORCEABLE[unforceable[0].code]
+                UNFORCEABLE[unforceable[0].check]
                 if unforceable
                 else f"see 'newsletter check {slug}', or add --force to send anyway"
             ),
@@ -443,13 +455,19 @@ def send_to_members(
         except DeliveryError as error:
             # The server became unusable in a way that is a setting's to fix (AUTH, TLS).
             sent_now = journal.counts(camp.issue.slug)["sent"] - plan.already_sent
-            if sent_now > 0:
-                error.hint = (f"{error.hint}; " if error.hint else "") + (
+            if sent_now <= 0:
+                raise
+            # Some members have it: the send is unfinished, not refused (exit 1, not 2).
+            raise DeliveryIncomplete(
+                error.message,
+                host=error.host,
+                port=error.port,
+                hint=(f"{error.hint}; " if error.hint else "")
+                + (
                     f"{sent_now} message(s) were sent before it: once fixed, run "
                     f"'{resume}' to resume; nobody gets a second copy"
-                )
-                error.exit_code = EXIT_PARTIAL
-            raise
+                ),
+            ) from error
         return _finish(outcome, camp, journal, settings)
 
 
@@ -518,7 +536,7 @@ def _finish(
             now = journal.now()
             outcome.stop_resume = when(now + result.stopped.retry_after, now)
         if result.interrupted:
-            outcome.exit_code = EXIT_INTERRUPTED
+            outcome.end = SendEnd.INTERRUPTED
             return outcome
     if outcome.totals.pending and (plan.held_back or plan.to_send == 0):
         budget = daily_budget(journal, settings.daily_limit)
@@ -529,7 +547,7 @@ def _finish(
     left_by_limit = plan.pending_total - plan.to_send - plan.held_back if plan.limit else 0
     pending = outcome.totals.pending - max(0, left_by_limit)
     leftovers = outcome.totals.failed or pending > 0 or outcome.totals.unknown
-    outcome.exit_code = EXIT_PARTIAL if leftovers or outcome.stopped else EXIT_OK
+    outcome.end = SendEnd.UNFINISHED if leftovers or outcome.stopped else SendEnd.DONE
     return outcome
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..common.config import Settings
 from ..common.errors import IssueError, NewsletterError
-from ..content.issue import SkipHandler, issue_path, list_issue_files, parse_issue
+from ..content.issue import parse_issue
+from ..content.issuefiles import SkipHandler, issue_path, list_issue_files
 from ..records.journal import JOURNAL_NAME, STATUSES, Journal
 from .plan import running_send
 

@@ -19,9 +19,10 @@ from ..common.limits import GMAIL_CLIP_BYTES, GMAIL_CLIP_KB, HTML_WARN_BYTES
 from ..domain.dnschecks import aligned
 from ..domain.findings import CheckId, Finding, Problem, failed, passed, skipped, warned
 from ..mail.envelope import Envelope
+from ..mail.failures import SendFailure
 from ..mail.imap import Mailbox
 from ..mail.providers import info, provider_from_smtp_host
-from ..mail.smtp import SendFailure, Transport
+from ..mail.smtp import Transport
 
 TOKEN_HEADER = "X-Newsletter-Doctor"
 JUNK_FOLDERS = ("Junk", "Junk E-mail", "Junk Email", "Spam", "[Gmail]/Spam", "Bulk Mail")
@@ -54,7 +55,7 @@ def round_trip_checks(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Finding]:
     """Send, find, judge. Collaborators default to the real SMTP and IMAP of the settings."""
-    from ..content.issue import issue_slug, newest_issue
+    from ..content.issuefiles import issue_slug, newest_issue
     from ..sending import campaign as campaign_mod
     from ..sending.plan import test_recipient
     from ..sending.policy import test_addresses

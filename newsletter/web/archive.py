@@ -16,7 +16,8 @@ from xml.etree import ElementTree as ET
 from ..common.config import Settings
 from ..common.outdir import staged
 from ..content import images
-from ..content.issue import SkipHandler, parse_all
+from ..content.issue import parse_all
+from ..content.issuefiles import SkipHandler
 from ..content.model import Issue
 from ..content.organisation import load_organisation
 from ..content.render import environment, render_issue, render_template

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..common.config import Settings
 from ..common.errors import RecipientsError, UsageError
 from ..content import images
-from ..content.issue import SkipHandler, issue_path, newest_issue, parse_issue
+from ..content.issue import parse_issue
+from ..content.issuefiles import SkipHandler, issue_path, newest_issue
 from ..content.linktags import link_tagger, view_online_url
 from ..content.organisation import load_organisation
 from ..content.render import RenderedIssue, render_issue

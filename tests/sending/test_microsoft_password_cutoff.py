@@ -12,6 +12,7 @@ import pytest
 from newsletter.common.config import Settings
 from newsletter.common.errors import CheckFailed
 from newsletter.sending import policy as send_run
+from newsletter.sending.checks.findings import Check
 
 WARNED = dt.date(2026, 12, 7)
 REFUSED = dt.date(2027, 1, 4)
@@ -76,4 +77,4 @@ def test_a_real_send_refuses_after_the_cut_off(microsoft_password: Settings, for
     assert "newsletter login" in (refused.value.hint or "")
     assert any("NEWSLETTER_SMTP_AUTH" in line and "535 5.7.139" in line for line in ui.findings)
     report = send_run.check(microsoft_password, "december-2023", today=REFUSED).report
-    assert [f.code for f in report.errors] == ["basic-auth-ended"]
+    assert [f.check for f in report.errors] == [Check.BASIC_AUTH_ENDED]

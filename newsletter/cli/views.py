@@ -1,0 +1,550 @@
+"""What the ``newsletter`` commands print: summaries, the send's prompts and progress bar,
+tables and notes. Nothing here decides anything: each function shows a typed result the
+core returned (:mod:`.commands` calls the core, :mod:`.exits` decides the exit status).
+
+Text from outside (servers' replies, mail anyone can send) goes through :func:`plain`
+before it reaches the terminal. Heavy libraries (rich) are imported where they are used.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from ..common.errors import Interrupted
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+    from pathlib import Path
+
+    from ..common.config import Settings
+    from ..feedback.run import FeedbackReport
+    from ..sending.campaign import Campaign, DryRunResult
+    from ..sending.checks import Report
+    from ..sending.engine import DeliveryEvent, DeliveryResult
+    from ..sending.plan import SendPlan
+    from ..sending.policy import MemberSend, TestSend
+    from ..sending.status import IssueState, SendStatus
+    from ..signin.tokens import SignIn
+
+
+def say(message: str = "", err: bool = False) -> None:
+    """One line of the command's output (stdout, or stderr with ``err``)."""
+    typer.echo(message, err=err)
+
+
+def notice(message: str) -> None:
+    """A yellow "note: …" on stderr: something to know, not an error."""
+    typer.secho(f"note: {message}", fg="yellow", err=True)
+
+
+def skipped(error: Exception) -> None:
+    """What a command left out and why (a broken draft, a picture it could not use)."""
+    notice(f"skipped: {error}")
+
+
+def kb(size: int) -> str:
+    """``size`` bytes as the summaries show it: "41.3 KB"."""
+    return f"{size / 1024:.1f} KB"
+
+
+def _server(settings: Settings) -> str:
+    return f"{settings.smtp_host}:{settings.port} ({settings.smtp_security})"
+
+
+def _signed_in_as(settings: Settings) -> str:
+    """Which mailbox the send signs in as, for the summary before [y/N] (a wrong account is
+    easier to spot there than in the refusals afterwards)."""
+    from ..signin.oauth import sending_account
+
+    account = sending_account(settings)
+    if not account:
+        return ""
+    how = "OAuth 2.0" if settings.auth_mode == "oauth2" else "password"
+    return f", signed in as {account} ({how})"
+
+
+class SendTerminal:
+    """The send's prompts, progress bar and plan display (send_run.SendUI)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def notice(self, text: str) -> None:
+        notice(text)
+
+    def finding(self, line: str) -> None:
+        typer.secho(line, fg="red", err=True)
+
+    def plan(self, plan: SendPlan, checks: str) -> None:
+        # The campaign's settings are the run's: .env with --rate/--connections/… applied.
+        print_plan(plan.campaign.settings, plan)
+        say(f"Checks:    {checks}")
+
+    def confirm(self, question: str, no_terminal_hint: str) -> bool:
+        from ..sending.policy import no_terminal
+
+        if not sys.stdin.isatty():
+            raise no_terminal(no_terminal_hint)
+        try:
+            return typer.confirm(question, default=False)
+        except typer.Abort:  # Ctrl-C (or end of input) at the question
+            typer.echo(err=True)  # the question's line is left open: end it first
+            raise Interrupted("nothing was sent", where="at the question") from None
+
+    def deliver(
+        self, total: int, run: Callable[[Callable[[DeliveryEvent], None]], DeliveryResult]
+    ) -> DeliveryResult:
+        return deliver_with_progress(total, run)
+
+
+def print_plan(settings: Settings, plan: SendPlan) -> None:
+    """The summary before [y/N]: what goes, to whom, through which server, how fast."""
+    camp, report = plan.campaign, plan.report
+    say(f"Issue:     {camp.issue.title} ({camp.issue.slug})")
+    say(f"Subject:   {camp.rendered.subject_display}")
+    _say_example_subject(camp, indent=11)
+    say(f"From:      {camp.sender.name} <{camp.sender.address}>")
+    say(f"Server:    {_server(settings)}{_signed_in_as(settings)}")
+    rate = f"{settings.rate:g} messages/minute" if settings.rate else "no rate limit"
+    batches = (
+        f", pause {settings.batch_pause:g} s every {settings.batch_size}"
+        if settings.batch_size
+        else ""
+    )
+    say(f"Pacing:    {rate}, {settings.connections} connection(s){batches}")
+    if plan.daily_limit:
+        say(
+            f"Today:     {plan.daily_used} of {plan.daily_limit} sent in the last 24 hours "
+            f"(NEWSLETTER_DAILY_LIMIT); {max(0, plan.daily_limit - plan.daily_used)} left"
+        )
+    say(f"Members:   {camp.recipients_path}")
+    say(f"Size:      message {kb(camp.message_bytes())}, HTML {kb(camp.rendered.html_bytes)}")
+    limited = f" (--limit {plan.limit} of {plan.pending_total} pending)" if plan.limit else ""
+    took = f", {plan.duration}" if plan.duration else ""
+    say(f"To send:   {plan.to_send}{limited}{took}")
+    if plan.held_back:
+        later = f" {plan.resume_after}" if plan.resume_after else " tomorrow"
+        say(
+            f"Held back: {plan.held_back} by the daily limit: they stay pending; run the same "
+            f"command again{later}"
+        )
+    if plan.resuming:
+        total = plan.already_sent + plan.pending_total + len(plan.unknown) + plan.failed_before
+        if plan.already_sent == total:
+            say(f"Already:   all {total} member(s) have it: nothing to resume")
+        else:
+            say(f"Resuming:  {plan.already_sent} of {total} already sent")
+    if plan.issue_changed:
+        say("Changed:   the issue changed since members got it; the rest get the new version")
+    if plan.failed_before:
+        say(f"Failed before: {plan.failed_before} (not retried; --retry-failed retries them)")
+    if plan.unknown:
+        shown = ", ".join(plan.unknown[:5]) + (", …" if len(plan.unknown) > 5 else "")
+        say(f"Unknown:   {len(plan.unknown)} cut off mid-send, not re-sent: {shown}")
+        say("           (check with them, then --resend-unknown sends them another copy)")
+    for line in report.summary_lines()[1:]:
+        say(f"Skipped:   {line}")
+
+
+# The progress bar shows a rate once it means something: after the first message alone it
+# read "7035/min" (one message in a few milliseconds).
+RATE_AFTER_MESSAGES = 5
+RATE_AFTER_SECONDS = 10.0
+
+
+def _rate(sent: int, seconds: float) -> str:
+    """' · 20/min' once enough messages and time went by to measure it; else ''."""
+    if sent < RATE_AFTER_MESSAGES or seconds < RATE_AFTER_SECONDS:
+        return ""
+    return f" · {sent / seconds * 60:.0f}/min"
+
+
+def deliver_with_progress(
+    total: int,
+    run: Callable[[Callable[[DeliveryEvent], None]], Any],
+    clock: Callable[[], float] | None = None,
+) -> Any:
+    """``run(on_event)`` under a progress bar of ``total`` messages; what ``run`` returns.
+    ``clock`` (monotonic seconds) measures the rate shown."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · "
+                   "deferred {task.fields[deferred]}{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )  # fmt: skip
+    clock = clock or time.monotonic
+    started = clock()
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("Sending", total=total, sent=0, failed=0, deferred=0, rate="")
+        other = 0
+
+        def on_event(event: DeliveryEvent) -> None:
+            nonlocal other
+            other += event.outcome in ("unknown", "pending")  # done, but neither of the above
+            done = event.sent + event.failed + event.deferred + event.skipped + other
+            progress.update(
+                task, completed=done, sent=event.sent, failed=event.failed,
+                deferred=event.deferred, rate=_rate(event.sent, clock() - started),
+            )  # fmt: skip
+
+        return run(on_event)
+
+
+def print_result(slug: str, outcome: MemberSend) -> None:
+    """The summary after a real send: this run, the whole send, and what to do next."""
+    from ..sending.policy import SendEnd
+
+    unfinished = outcome.end is SendEnd.UNFINISHED
+    plan, result, totals = outcome.plan, outcome.result, outcome.totals
+    if outcome.declined:
+        say("Nothing was sent.")
+        return
+    if result is None:
+        say("Nothing to send.")
+    else:
+        say("")
+        say(f"This run:  sent {result.sent}, failed {result.failed}, deferred {result.deferred}")
+        if result.skipped:
+            say(f"Skipped:   {result.skipped} (already sent or in progress elsewhere)")
+        say(f"Time:      {result.elapsed:.1f} s")
+        for address, reply in result.failures[:20]:
+            say(f"  failed   {address}: {reply}")
+        for address, reply in result.deferrals[:20]:
+            say(f"  deferred {address}: {reply}")
+        if result.unknown:
+            say(
+                f"Unknown:   {len(result.unknown)} cut off mid-send: {', '.join(result.unknown[:5])}"
+            )
+    say(
+        f"Sent:      {totals.sent}   Failed: {totals.failed}   Pending: {totals.pending}   "
+        f"Unknown: {totals.unknown}"
+    )
+    if outcome.stopped is not None:
+        stop = outcome.stopped
+        typer.secho(f"Stopped:   {stop.reason}.", fg="yellow")
+        say(f"Provider:  {stop.reply}")
+        at = f" ({outcome.stop_resume})" if outcome.stop_resume else ""
+        say(f"Next:      {stop.advice}{at}: {outcome.resume}")
+        say(
+            f"           It resumes with the {totals.pending} pending member(s); nobody gets "
+            "a second copy."
+        )
+    if result is not None and result.interrupted:
+        typer.secho(
+            f"Interrupted. Re-run '{outcome.resume}' to resume: only members who have not "
+            "got it will be sent to.", fg="yellow", err=True,
+        )  # fmt: skip
+        return
+    if outcome.resume_after or (plan.held_back and totals.pending):
+        later = outcome.resume_after or "tomorrow"
+        say(
+            f"Daily limit: {totals.pending} member(s) stay pending; run '{outcome.resume}' "
+            f"again {later}."
+        )
+    elif unfinished and totals.pending and outcome.stopped is None:
+        # Deferred after their retries (a busy or flaky server): say how to resume too.
+        say(
+            f"Next:      run '{outcome.resume}' again later: it retries the {totals.pending} "
+            "pending member(s); nobody gets a second copy."
+        )
+    elif totals.pending:  # left out on purpose (--limit): how to send them, when wanted
+        say(
+            f"Next:      run '{outcome.resume}' for the other {totals.pending} member(s) "
+            "(with --limit N, N at a time); nobody gets a second copy."
+        )
+    if unfinished and totals.unknown and not (result is not None and result.interrupted):
+        say(
+            f"Unknown:   {totals.unknown} member(s) may or may not have it (cut off mid-send): "
+            f"check with them; '{outcome.resume} --resend-unknown' sends them another copy."
+        )
+    if unfinished:
+        retried = " Deferred members are retried on the next run." if totals.pending else ""
+        say(f"Details: {outcome.details}.{retried}")
+    elif result is not None:
+        have = totals.sent + totals.failed + totals.pending + totals.unknown
+        if result.sent == have:
+            say(f"Done: {slug!r} sent to {result.sent} member(s).")
+        else:  # a resumed or --limit run: what this run did, and where the whole send stands
+            say(
+                f"Done: {slug!r} sent to {result.sent} member(s) in this run; "
+                f"{totals.sent} of {have} have it."
+            )
+
+
+def _say_example_subject(camp: Campaign, indent: int) -> None:
+    example = camp.example_subject()
+    if example is not None:
+        subject, member = example
+        say(f'{" " * indent}e.g. "{subject}" ({member.email}, row {member.row})')
+
+
+def print_dry_run(camp: Campaign, result: DryRunResult) -> None:
+    """What a dry run wrote, and what a real send would do now."""
+    report = result.report
+    say(f"Dry run of {camp.issue.slug!r}: {camp.issue.title}")
+    say(f"  subject:   {camp.rendered.subject_display}")
+    _say_example_subject(camp, indent=13)
+    say(f"  from:      {camp.sender.name} <{camp.sender.address}>")
+    say(f"  members:   {camp.recipients_path}")
+    if result.already_sent is None:
+        say(f"  will send: {result.written} message(s), written to {result.out_dir}/")
+    else:  # sent before: every member's message is written, fewer would go now
+        say(f"  written:   {result.written} message(s), every member's, to {result.out_dir}/")
+        held = (
+            f", {result.held} failed or cut off before (left out unless --retry-failed "
+            "or --resend-unknown)"
+            if result.held
+            else ""
+        )
+        say(
+            f"  will send: {result.would_send} message(s) now; {result.already_sent} already "
+            f"have it (the journal){held}"
+        )
+    if report.columns:
+        say(f"  columns:   {report.columns_line()}")
+    for line in report.summary_lines()[1:]:
+        say(f"  skipped:   {line}")
+    for note in report.note_lines():
+        say(f"  note:      {note}")
+    if report.invalid:  # the dry run writes the others; a real send would not start
+        say("  refused:   a real send stops at invalid rows: fix them, or add --skip-invalid")
+    if report.encoding:
+        say(f"  note:      {report.encoding_line()}")
+    if result.written:
+        average = result.total_bytes // result.written
+        say(
+            f"  size:      HTML {kb(result.html_bytes)}, message {kb(average)} on average, "
+            f"{kb(result.largest_bytes)} largest"
+        )
+    if result.images_bytes:
+        say(f"  pictures:  embedded, {kb(result.images_bytes)} in each message")
+    for offline in result.offline:
+        notice(f"{offline.line()}: publish the archive first (newsletter archive)")
+    say("No mail was sent.")
+
+
+def print_test_send(settings: Settings, slug: str, outcome: TestSend) -> None:
+    """Where the test copies went, and what the copy shows broken."""
+    for address, reply in outcome.sent:
+        say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+    for offline in outcome.offline:
+        notice(f"{offline.line()}: the copy shows it broken; publish the archive first "
+               "(newsletter archive) before the real send")  # fmt: skip
+    for note in outcome.notes:
+        notice(note)
+
+
+def print_findings(report: Report) -> None:
+    """The pre-flight findings, coloured by severity, then the verdict."""
+    from ..sending.checks.findings import Severity
+
+    colours = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: None}
+    for finding in report.findings:
+        typer.secho(finding.line(), fg=colours[finding.severity])
+    typer.secho(report.verdict(), bold=True, fg="red" if report.errors else "green")
+
+
+def print_issues(settings: Settings, states: list[IssueState]) -> None:
+    """``newsletter list``: one issue per two lines, newest first."""
+    if not states:
+        say(f"no issues in {settings.issues_dir}/ yet: start one with 'newsletter new SLUG'")
+    width = max([24, *(len(state.slug) for state in states)])
+    for state in states:
+        day = "(no date)" if state.error else state.date.isoformat()
+        say(f"{day:<10}  {state.slug:<{width}} {state.describe()}")
+        say(
+            f"            {state.title}" + (f" — subject: {state.subject}" if state.subject else "")
+        )
+
+
+def print_status(slug: str, report: SendStatus, members_list: Path) -> None:
+    """``newsletter status``: the journal's counts, who is pending, failures with replies."""
+    # "sending" is the journal's word for a member cut off mid-send; after the run the
+    # chair's word (as in every summary) is "unknown".
+    cut_off = "sending" if report.running else "unknown"  # in flight now, or cut off
+    counts = ", ".join(
+        f"{cut_off if name == 'sending' else name} {count}" for name, count in report.counts.items()
+    )
+    say(
+        f"{slug}: {counts}" + (f" (last update {report.last_update})" if report.last_update else "")
+    )
+    if report.running:
+        say(
+            f"running: a send of {slug} is running now ({report.running}); these are its counts so far"
+        )
+    if report.pending is not None:
+        say(
+            f"pending: {report.pending} of the {report.members} member(s) in "
+            f"{members_list} have not got it yet"
+        )
+    elif report.members_error:
+        say(f"pending: not counted, the members list cannot be read: {report.members_error}")
+    for label, rows in (
+        ("failed", report.failures),
+        ("deferred (retried on the next run)", report.deferred),
+        (
+            "sending now (in flight)"
+            if report.running
+            else "unknown: cut off mid-send, not re-sent unless --resend-unknown",
+            report.unknown,
+        ),
+    ):
+        if rows:
+            say(f"{label}:")
+            for row in rows:
+                cut = "in flight" if report.running else "no reply (the run ended mid-transaction)"
+                reply = row["reply"] or (cut if rows is report.unknown else "-")
+                say(f"  row {row['row']}: {row['address']}: {reply} ({row['updated']})")
+    for test in report.test_sends:
+        say(f"test copy to {test['address']} at {test['sent_at']}")
+    if report.feedback:
+        fb = report.feedback
+        say(
+            f"feedback: bounced {fb['hard'] + fb['soft']} (hard {fb['hard']}, soft {fb['soft']}), "
+            f"complained {fb['complaint']}, unsubscribed {fb['unsubscribe']}"
+        )
+
+
+def print_not_signed_in(settings: Settings, *, password_set_up: bool) -> None:
+    """``login --status`` with nobody signed in (or a set-up that signs in with a password)."""
+    if password_set_up:
+        say(
+            f"not signed in: this set-up uses NEWSLETTER_SMTP_AUTH={settings.auth_mode} with "
+            f"{settings.smtp_host or 'no SMTP host'}, no Microsoft 365 or Google sign-in"
+        )
+    else:
+        say("not signed in (run: newsletter login)")
+
+
+def print_sign_in(info: SignIn, mismatch: str, now: datetime) -> None:
+    """Who is signed in and until when (``now``: to say "expired" or "expires")."""
+    import datetime as dt
+
+    if info.provider == "token command":
+        expiry = "tokens come from NEWSLETTER_SMTP_OAUTH_TOKEN_COMMAND at each connection"
+    elif info.expires_at is None:
+        # MSAL drops expired access tokens from its cache: none may mean "expired".
+        expiry = "no current access token (a new one is fetched at the next send)"
+    else:
+        when = dt.datetime.fromtimestamp(info.expires_at).astimezone()
+        verb = "expired" if when < now else "expires"
+        expiry = f"access token {verb} {when:%Y-%m-%d %H:%M %Z} (renewed automatically)"
+    where = f"; tokens in {info.path}" if info.path else ""
+    say(f"signed in as {info.username} ({info.provider}): {expiry}{where}")
+    if mismatch:
+        say(mismatch)
+
+
+def print_feedback(report: FeedbackReport) -> None:
+    """What a feedback run found and did: a table of messages, suppressions, replies."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(soft_wrap=False)
+    title = f"Feedback from {report.folder}" + (
+        " (dry run: nothing changed)" if report.dry_run else ""
+    )
+    # One line per message, the facts in full; the detail (the server's words) gets the
+    # width that is left, cut with an ellipsis. The width is set explicitly: left to rich
+    # (a ratio column), a long detail squeezed the kind and issue columns out of the table.
+    # On a terminal too narrow for a useful detail column, the detail goes on its own
+    # indented line under its row.
+    names = ("kind", "member", "issue", "action")
+    cells = [
+        tuple(map(plain, (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)))
+        for row in report.rows
+    ]
+    widths = [max([len(name)] + [len(cell[at]) for cell in cells]) for at, name in enumerate(names)]
+    room = console.width - sum(widths) - 2 * len(widths) - 1
+    longest = max((len(cell[4]) for cell in cells), default=0)
+    if report.rows and room >= min(24, longest):
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for name, width in zip(names, widths, strict=True):
+            table.add_column(name, no_wrap=True, min_width=width)
+        table.add_column("detail", no_wrap=True, overflow="ellipsis", width=room)
+        for cell in cells:
+            table.add_row(*map(Text, cell))
+        console.print(table)
+    elif report.rows:
+
+        def line(text: str) -> None:
+            console.print(Text(text), no_wrap=True, overflow="ellipsis", crop=True)
+
+        line(title)
+        line("  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True)))
+        line("-" * min(console.width, sum(widths) + 2 * (len(widths) - 1)))
+        for cell in cells:
+            line("  ".join(c.ljust(w) for c, w in zip(cell[:4], widths, strict=True)).rstrip())
+            if cell[4]:
+                line("    " + cell[4])
+    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing new"
+    if report.since_first_send:
+        say(f"Read from {report.since.isoformat()} on (the day before the first send)")
+    elif report.since_default:
+        from ..feedback.run import FIRST_RUN_DAYS
+
+        say(
+            f"Read from {report.since.isoformat()} on (the last {FIRST_RUN_DAYS} days: nothing "
+            "was sent yet; --since YYYY-MM-DD reads further back)"
+        )
+    if report.mailbox_unread:
+        say(f"Mailbox not read: {report.mailbox_unread}")
+    else:
+        say(f"New: {counts}; already processed before: {report.already_processed}")
+    verb = "Would suppress" if report.dry_run else "Suppressed"
+    say(f"{verb}: {len(report.suppressed)}")
+    for address, reason, issue in report.suppressed:
+        say(plain(f"  {address}: {reason}" + (f" ({issue})" if issue else "")))
+    if report.moved:
+        verb = "Would move" if report.dry_run else "Moved"
+        say(f"{verb}: {report.moved} message(s) to {report.move_to}")
+    if report.replies:
+        replies = Table(
+            title="Replies to read in your mail client (no action taken)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        # Addresses and dates are not broken mid-word; the subject wraps at spaces.
+        senders = [plain(reply.sender) or "(no sender)" for reply in report.replies]
+        replies.add_column("from", no_wrap=True, min_width=max(len(s) for s in senders))
+        replies.add_column("date", no_wrap=True)
+        replies.add_column("subject", overflow="fold", min_width=20)
+        for sender, reply in zip(senders, report.replies, strict=True):
+            subject = plain(reply.subject) or "(no subject)"
+            replies.add_row(Text(sender), Text(plain(_short_date(reply.date))), Text(subject))
+        console.print(replies)
+
+
+def plain(text: str) -> str:
+    """Text from mail anyone can send, as the terminal may show it: without control
+    characters (an escape sequence can draw a link of the sender's choosing, clear the
+    screen or retitle the window). Printed as rich ``Text``, never as markup."""
+    return "".join(ch for ch in text if ch.isprintable() or ch == " ")
+
+
+def _short_date(value: str) -> str:
+    """'Mon, 30 Nov 2026 09:31:07 +0100' → '30 Nov 2026 09:31' (as written, if unreadable)."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return value
+    return f"{when.day} {when:%b %Y %H:%M}"

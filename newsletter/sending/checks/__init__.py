@@ -1,0 +1,86 @@
+"""Pre-flight checks: catch what members should never see, before anything is sent.
+
+Each finding has a check id, a severity, a location (file:line or CSV row), what is wrong
+and how to fix it (:mod:`.findings`). ``newsletter check`` prints them; ``newsletter send``
+runs the same checks and refuses to start on an error unless ``--force``.
+
+The checks, by what they look at: :mod:`.settings`, :mod:`.issue` (front matter, draft,
+skeleton text), :mod:`.markup` (what members would see as typed), :mod:`.links` (links and
+alt text), :mod:`.pictures` (colours, logo, pictures), :mod:`.rendered` (size, unsubscribe
+and identity in the footer), :mod:`.members` (the list). :func:`run_checks` runs them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ...content.published import HeadFunction
+from ...content.published import http_head as http_head_default
+from ..campaign import Campaign
+from .findings import Check, Report, Severity
+from .issue import check_draft, check_front_matter, check_renamed, check_skeleton
+from .links import check_content
+from .markup import check_literal_markdown, check_source
+from .members import check_members
+from .pictures import check_colours, check_images, check_logo
+from .rendered import check_compliance, check_size
+from .settings import check_sender, check_settings, check_setup
+
+if TYPE_CHECKING:
+    from ...domain.findings import Finding as SetupFinding
+
+
+def run_checks(
+    campaign: Campaign,
+    *,
+    smtp_username: str = "",
+    http_head: HeadFunction | None = None,
+    sign_in_missing: str = "",
+    sign_in_fix: str = "",
+    skip_invalid: bool = False,
+    setup: Sequence[SetupFinding] = (),
+) -> Report:
+    """All checks over one prepared campaign (issue rendered, recipients readable).
+
+    ``setup``: the set-up and sending-domain findings (newsletter.domain), added as they are.
+
+    ``http_head`` checks hosted pictures are online (default: a real HTTP HEAD each).
+    ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
+    the caller asks `oauth.sign_in_problem`, which also gives ``sign_in_fix``).
+    ``skip_invalid``: invalid member rows are a warning, as ``send --skip-invalid`` takes them."""
+    report = Report()
+    check_settings(campaign, report)
+    check_front_matter(campaign, report)
+    check_draft(campaign, report)
+    check_renamed(campaign, report)
+    check_skeleton(campaign, report)
+    check_source(campaign, report)
+    check_content(campaign, report)
+    check_literal_markdown(campaign, report)
+    check_colours(campaign, report)
+    check_logo(campaign, report)
+    check_images(campaign, report, http_head or http_head_default)
+    check_size(campaign, report)
+    check_compliance(campaign, report)
+    check_sender(campaign, report, smtp_username)
+    if sign_in_missing:
+        report.add(
+            Check.SIGN_IN,
+            Severity.ERROR,
+            "NEWSLETTER_SMTP_AUTH",
+            sign_in_missing,
+            sign_in_fix or "run 'newsletter login' and sign in with the sending mailbox",
+        )
+    check_members(campaign, report)
+    check_setup(report, setup)
+    if skip_invalid:
+        # As the send with --skip-invalid: the invalid rows are left out, not a refusal.
+        report.findings = [
+            dataclasses.replace(f, severity=Severity.WARNING, fix="left out (--skip-invalid)")
+            if f.check is Check.INVALID_ROWS
+            else f
+            for f in report.findings
+        ]
+    return report

@@ -249,13 +249,17 @@ def _greeting(org: Organisation, slots: SlotTable, markup: Callable[[str], Any])
 # ---- Jinja2 --------------------------------------------------------------------------------
 
 
-_ENVIRONMENTS: dict[tuple[Path, bool | None], Any] = {}
+_ENVIRONMENTS: dict[tuple[Path, str, bool | None], Any] = {}
 
 
 def environment(templates_dir: Path, autoescape: bool | None = None):
     """A cached Environment per templates folder: compiling the templates costs more than
     rendering them. ``auto_reload`` still picks up edited templates (for the preview)."""
-    key = (templates_dir.resolve(), autoescape)
+    # The loader keeps the folder as given (messages name it so): a relative one is read
+    # from the current folder at each render, so the spelling is part of the key too, or a
+    # later call naming the same folder absolutely from elsewhere would get a loader that
+    # reads another folder's templates.
+    key = (templates_dir.resolve(), str(templates_dir), autoescape)
     if key not in _ENVIRONMENTS:
         _ENVIRONMENTS[key] = _new_environment(templates_dir, autoescape)
     return _ENVIRONMENTS[key]

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
-from smtp_servers import MisbehavingHandler, start_server
+from support.helpers import cli_env, run_cli, write_members
+from support.projects import ROOT
+from support.smtp_servers import MisbehavingHandler, start_server
 from typer.testing import CliRunner
 
 from newsletter.cli import app
@@ -29,7 +30,6 @@ from newsletter.common.errors import (
 )
 from newsletter.common.exitstatus import ExitStatus
 
-ROOT = Path(__file__).resolve().parents[2]
 SLUG = "december-2023"
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and terminals")
 
@@ -114,26 +114,13 @@ def test_no_exit_is_decided_outside_the_one_place() -> None:
 
 
 def _env(server=None, **extra: str) -> dict[str, str]:
-    env = {
-        "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
-        "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
-        "NEWSLETTER_SECRET": "test-secret-long-enough",
-        "NEWSLETTER_TEST_TO": "chair@wmhtc.co.uk",
+    """Ready settings (support.helpers.cli_env), plain SMTP to ``server``, quick retries."""
+    quick = {
         "NEWSLETTER_SMTP_SECURITY": "none",
         "NEWSLETTER_SMTP_TIMEOUT": "5",
         "NEWSLETTER_RETRY_BASE_DELAY": "0.01",
     }
-    if server is not None:
-        env.update(NEWSLETTER_SMTP_HOST=server.host, NEWSLETTER_SMTP_PORT=str(server.port))
-    env.update(extra)
-    return env
-
-
-def _members(project: Path, count: int = 3) -> list[str]:
-    addresses = [f"member{n}@members.wmhtc.co.uk" for n in range(count)]
-    rows = "".join(f"{a},Name{n},Surname\n" for n, a in enumerate(addresses))
-    (project / "recipients.csv").write_text("email,first_name,last_name\n" + rows, encoding="utf-8")
-    return addresses
+    return cli_env(server, **{**quick, **extra})
 
 
 def test_done_is_0(project: Path) -> None:
@@ -156,7 +143,7 @@ def test_bad_input_is_2(project: Path, args: list[str]) -> None:
 
 
 def test_a_send_refused_by_its_checks_is_2_and_check_itself_is_1(project: Path) -> None:
-    _members(project)
+    write_members(project, 3)
     # No unsubscribe link: an error. A server nobody listens on: nothing may reach it.
     env = _env(
         NEWSLETTER_UNSUBSCRIBE_URL="", NEWSLETTER_SMTP_HOST="127.0.0.1", NEWSLETTER_SMTP_PORT="9"
@@ -170,7 +157,7 @@ def test_a_send_refused_by_its_checks_is_2_and_check_itself_is_1(project: Path) 
 
 
 def test_a_partial_send_is_1_and_its_rerun_too_until_done(project: Path) -> None:
-    addresses = _members(project)
+    addresses = write_members(project, 3)
     handler = MisbehavingHandler(unknown=[addresses[1]])
     with start_server(handler) as server:
         first = run_cli(["send", SLUG, "--yes"], _env(server))
@@ -183,7 +170,7 @@ def test_a_partial_send_is_1_and_its_rerun_too_until_done(project: Path) -> None
 
 
 def test_a_test_copy_the_server_refuses_is_1(project: Path) -> None:
-    _members(project)
+    write_members(project, 3)
     with start_server(MisbehavingHandler(unknown=["chair@wmhtc.co.uk"])) as server:
         result = run_cli(["send", SLUG, "--test"], _env(server))
     assert result.returncode == ExitStatus.FAILED, result.stderr
@@ -247,7 +234,7 @@ def test_a_bug_of_ours_is_70_one_line_and_no_secret(project: Path) -> None:
 def test_ctrl_c_during_a_send_is_130_with_one_line(project: Path) -> None:
     import signal
 
-    _members(project)
+    write_members(project, 3)
     # A server that accepts the connection and never greets: the send waits there.
     with socket.create_server(("127.0.0.1", 0)) as listener:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
@@ -272,7 +259,7 @@ def test_end_of_input_at_the_send_question_is_130(project: Path) -> None:
     # through Interrupted like every other interruption (it used to bypass it).
     import pty
 
-    _members(project)
+    write_members(project, 3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     env.update(_env(NEWSLETTER_SMTP_HOST="127.0.0.1", NEWSLETTER_SMTP_PORT="9"))
     env["PYTHONPATH"] = str(ROOT)

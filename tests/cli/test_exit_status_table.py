@@ -5,12 +5,12 @@ the enum, rewrite it with ``python -m newsletter.cli.reference README.md``."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from support.projects import ROOT
 
 from newsletter.cli.reference import BEGIN, END, exit_status_table, marked_block, with_table
 from newsletter.common.exitstatus import ExitStatus
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = ROOT / "README.md"
 
 
 def test_the_readme_table_is_the_one_the_enum_generates() -> None:

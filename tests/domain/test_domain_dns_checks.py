@@ -5,7 +5,7 @@ fix that names the record to publish."""
 from __future__ import annotations
 
 import pytest
-from dns_server import all_zones
+from support.dns_server import all_zones
 
 from newsletter.domain.dns import DnsResolver, DnsUnavailable, parse_server
 from newsletter.domain.dnschecks import DNS_CHECKS, run_dns_checks

@@ -8,7 +8,7 @@ import socket
 import ssl
 
 import pytest
-from raw_smtp import Behaviour, Conn, RawServer
+from support.raw_smtp import Behaviour, Conn, RawServer
 
 from newsletter.common.config import Settings
 from newsletter.mail.failures import ConnectionFailed, ConnectProblem

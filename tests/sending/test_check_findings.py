@@ -8,7 +8,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from helpers import write_issue
+from support.helpers import write_issue
 
 from newsletter.common.config import Settings
 from newsletter.sending import campaign as campaign_mod

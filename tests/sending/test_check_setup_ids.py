@@ -5,7 +5,7 @@ as a warning, at the setting or DNS name it is about."""
 from __future__ import annotations
 
 import pytest
-from dns_server import all_zones
+from support.dns_server import all_zones
 
 from newsletter.domain.dns import DnsResolver
 from newsletter.domain.dnschecks import run_dns_checks

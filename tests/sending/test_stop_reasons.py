@@ -71,12 +71,6 @@ class _Transport:
         pass
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    with Journal.for_state_dir(tmp_path / "state") as j:
-        yield j
-
-
 def _run(journal: Journal, transport: _Transport, members: int = 4, **settings: object):
     return deliver(
         _messages(members),

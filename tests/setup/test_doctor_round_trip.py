@@ -18,27 +18,19 @@ from pathlib import Path
 
 import dkim
 import dns.resolver
-import dovecot
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from dns_server import all_zones, dkim_private_pem
-from helpers import run_cli
-from smtp_servers import start_server
+from support import dovecot
+from support.dns_server import all_zones, dkim_private_pem
+from support.helpers import run_cli
+from support.smtp_servers import start_server
 
 from newsletter.common.config import Settings
 from newsletter.domain.findings import CheckId, Problem, Status
 from newsletter.setup.doctor import run_doctor
 from newsletter.setup.roundtrip import round_trip_checks
 
-pytestmark = pytest.mark.skipif(not dovecot.available(), reason="needs dovecot-imapd")
 TODAY = __import__("datetime").date(2026, 12, 7)
-
-
-@pytest.fixture(scope="module")
-def doctor_mailbox():
-    server = dovecot.start()
-    yield server
-    server.stop()
 
 
 @dataclass
@@ -143,14 +135,13 @@ class NoSleep:
 
 
 def test_the_round_trip_reads_the_receivers_verdicts_back(
-    project: Path, doctor_mailbox, dns_server
+    project: Path, mailbox, dns_server
 ) -> None:
-    doctor_mailbox.clear()
     relay_handler = ProviderAndReceiver(
-        doctor_mailbox, dns_server.address, Signing("good-zone.uk", "selector1")
+        mailbox, dns_server.address, Signing("good-zone.uk", "selector1")
     )
     with start_server(relay_handler) as relay:
-        settings = _settings(project, relay, doctor_mailbox, dns_server, "good-zone.uk")
+        settings = _settings(project, relay, mailbox, dns_server, "good-zone.uk")
         clock = NoSleep()
         findings = round_trip_checks(
             settings, "december-2023", timeout=30, clock=clock, sleep=clock.sleep
@@ -168,18 +159,17 @@ def test_the_round_trip_reads_the_receivers_verdicts_back(
 
 
 def test_onmicrosoft_signing_passes_dkim_but_not_alignment(
-    project: Path, doctor_mailbox, dns_server
+    project: Path, mailbox, dns_server
 ) -> None:
     # Microsoft 365 without DKIM for the domain signs as the tenant's onmicrosoft.com; with
     # SPF failing too (a forwarder), DMARC fails.
-    doctor_mailbox.clear()
     handler = ProviderAndReceiver(
-        doctor_mailbox,
+        mailbox,
         dns_server.address,
         Signing("good-zone.onmicrosoft.com", "selector1-good-zone-uk", spf="fail"),
     )
     with start_server(handler) as relay:
-        settings = _settings(project, relay, doctor_mailbox, dns_server, "good-zone.uk")
+        settings = _settings(project, relay, mailbox, dns_server, "good-zone.uk")
         clock = NoSleep()
         findings = round_trip_checks(
             settings, "december-2023", timeout=30, clock=clock, sleep=clock.sleep
@@ -194,16 +184,15 @@ def test_onmicrosoft_signing_passes_dkim_but_not_alignment(
 
 
 def test_a_copy_that_never_arrives_fails_naming_the_settings(
-    project: Path, doctor_mailbox, dns_server
+    project: Path, mailbox, dns_server
 ) -> None:
-    doctor_mailbox.clear()
 
     class Swallow:
         async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
             return "250 OK"  # accepted, never delivered
 
     with start_server(Swallow()) as relay:
-        settings = _settings(project, relay, doctor_mailbox, dns_server, "good-zone.uk")
+        settings = _settings(project, relay, mailbox, dns_server, "good-zone.uk")
         clock = NoSleep()
         findings = round_trip_checks(
             settings, "december-2023", timeout=9, clock=clock, sleep=clock.sleep
@@ -214,13 +203,10 @@ def test_a_copy_that_never_arrives_fails_naming_the_settings(
     assert {f.status for f in findings[1:]} == {Status.SKIP}
 
 
-def test_doctor_whole_report_with_a_round_trip(project: Path, doctor_mailbox, dns_server) -> None:
-    doctor_mailbox.clear()
-    handler = ProviderAndReceiver(
-        doctor_mailbox, dns_server.address, Signing("good-zone.uk", "selector1")
-    )
+def test_doctor_whole_report_with_a_round_trip(project: Path, mailbox, dns_server) -> None:
+    handler = ProviderAndReceiver(mailbox, dns_server.address, Signing("good-zone.uk", "selector1"))
     with start_server(handler) as relay:
-        settings = _settings(project, relay, doctor_mailbox, dns_server, "good-zone.uk")
+        settings = _settings(project, relay, mailbox, dns_server, "good-zone.uk")
         clock = NoSleep()
         report = run_doctor(
             settings,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dotenv import dotenv_values
-from helpers import run_cli
+from support.helpers import run_cli
 
 from newsletter.common.config import load_settings
 from newsletter.common.passwords import read_password
@@ -187,7 +187,7 @@ def test_a_password_dotenv_would_expand_is_refused_for_env(project: Path, dns_se
 def test_from_setup_to_a_test_copy_without_editing_anything(project: Path, dns_server) -> None:
     # A chair's first send: setup (scripted), then doctor without sending, then --test,
     # against a loopback SMTP server; no hand-editing of .env.
-    from smtp_servers import start_server
+    from support.smtp_servers import start_server
 
     with start_server() as server:
         done = _setup(

@@ -79,9 +79,11 @@ def settings(project: Path) -> Settings:
 @pytest.fixture
 def ready(settings: Settings) -> Settings:
     """Settings that pass the pre-flight's settings checks: a real-looking sender, the
-    token-only unsubscribe URL and a long secret (none of them .env.example's placeholders)."""
+    token-only unsubscribe URL and a long secret (none of them .env.example's placeholders),
+    and an SMTP server (a send needs one: `check` is not READY without it)."""
     return replace(
         settings,
+        smtp_host="smtp.wmhtc.co.uk",
         from_="Cluster News <news@wmhtc.co.uk>",
         unsubscribe_url="https://wmhtc.co.uk/u?t={token}",
         secret="a-long-random-test-secret",

@@ -21,12 +21,13 @@ from .. import __version__
 from ..common.errors import Interrupted
 from ..common.exitstatus import ExitStatus
 from . import exits, views
+from .arguments import RecipientsOpt, ResendOfOpt, in_project, load, newest_or, slug_of
 from .setup_commands import DnsOpt
 from .setup_commands import register as register_setup_commands
 from .views import kb, notice, say, skipped
 
 if TYPE_CHECKING:  # only for helpers' hints: Typer evaluates the commands' own hints
-    from ..common.config import Settings
+    pass
 
 # `--help` lists the commands in the order a chair uses them in a month, not A-Z or the
 # order they happen to be defined in; a command not listed here comes after these.
@@ -68,13 +69,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-RecipientsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--recipients", "-r", help="Members CSV [default: NEWSLETTER_RECIPIENTS or recipients.csv]."
-    ),
-]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -94,27 +88,6 @@ def _options(
     pass
 
 
-def _settings(**overrides: Any) -> Settings:
-    from ..common.config import load_settings
-
-    return load_settings().with_overrides(**overrides)
-
-
-def _slug(settings: Settings, slug: str) -> str:
-    """SLUG as given, or as tab completion writes it (``issues/december-2023.md``)."""
-    from ..content.issuefiles import issue_slug
-
-    return issue_slug(slug, settings.issues_dir)
-
-
-def _project(settings: Settings, **where: Any) -> Settings:
-    """``settings``, once the current folder is a project (config.require_project)."""
-    from ..common.config import require_project
-
-    require_project(settings, **where)
-    return settings
-
-
 @app.command()
 def render(
     slug: Annotated[
@@ -130,8 +103,8 @@ def render(
     """
     from ..web.preview import render_files
 
-    settings = _project(_settings())
-    html_path, text_path, size = render_files(settings, _slug(settings, slug), out)
+    settings = in_project(load())
+    html_path, text_path, size = render_files(settings, slug_of(settings, slug), out)
     say(f"wrote {html_path} ({kb(size)}) and {text_path}")
 
 
@@ -175,8 +148,8 @@ def preview(
 
         flag = "--port" if port is not None else "--open/--no-open"
         raise UsageError(f"{flag} does nothing with --out", hint="--out writes a file, no server")
-    settings = _project(_settings())
-    slug = _slug(settings, slug) if slug is not None else None
+    settings = in_project(load())
+    slug = slug_of(settings, slug) if slug is not None else None
     if out is not None:
         path, size = preview_mod.write_email_html(settings, slug, out, skipped, as_address)
         say(f"wrote {path} ({kb(size)})")
@@ -266,6 +239,7 @@ def send(
             help="Resume even though the issue changed since some members got it.",
         ),
     ] = False,
+    resend_of: ResendOfOpt = None,
 ) -> object:  # MemberSend | DryRun | TestSend (Typer resolves the hint: no import)
     """Send an issue to every member in the recipients CSV, or write them all with --dry-run.
 
@@ -283,14 +257,18 @@ def send(
         as_address=as_address, yes=yes, limit=limit, resend_unknown=resend_unknown,
         retry_failed=retry_failed, skip_invalid=skip_invalid, force=force,
         changed_ok=changed_ok, connections=connections, rate=rate, batch_size=batch_size,
-        batch_pause=batch_pause,
+        batch_pause=batch_pause, resend_of=resend_of,
     )  # fmt: skip
     send_run.check_options(options)  # a usage mistake is reported before any setting
-    settings = _project(_settings())
-    slug = _slug(settings, slug)
+    settings = in_project(load())
+    slug = slug_of(settings, slug)
+    if resend_of is not None:
+        from dataclasses import replace
+
+        options = replace(options, resend_of=slug_of(settings, resend_of))
     outcome = send_run.send(settings, slug, options, views.SendTerminal(settings))
     if isinstance(outcome, send_run.DryRun):
-        views.print_dry_run(outcome.campaign, outcome.result)
+        views.print_dry_run(outcome.campaign, outcome.result, outcome.refusals)
     elif isinstance(outcome, send_run.TestSend):
         views.print_test_send(settings, slug, outcome)
     else:
@@ -322,8 +300,8 @@ def new(
     from ..content.dates import read_date
     from ..content.skeleton import start_issue
 
-    settings = _settings()
-    _project(settings, also=(settings.templates_dir / "organisation.toml",))
+    settings = load()
+    in_project(settings, also=(settings.templates_dir / "organisation.toml",))
     try:
         day = read_date(date) if date else None  # None: from the slug, or today
     except ValueError as exc:
@@ -338,7 +316,10 @@ def new(
 
 @app.command()
 def check(
-    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
+    slug: Annotated[
+        str | None,
+        typer.Argument(metavar="SLUG", help="Issue slug; default: the newest issue by date."),
+    ] = None,
     recipients: RecipientsOpt = None,
     skip_invalid: Annotated[
         bool,
@@ -347,23 +328,31 @@ def check(
             help="Check as 'send --skip-invalid' sends: invalid CSV rows are a warning.",
         ),
     ] = False,
+    resend_of: ResendOfOpt = None,
     dns: DnsOpt = False,
 ) -> object:  # a CheckRun (Typer resolves the hint: no import)
     """Pre-flight report: every problem with its location, severity and fix, then a verdict.
 
-    Checks the front matter, links and images, size against Gmail's clip, unsubscribe and
-    sender details, the SMTP sign-in, and renders every member's message (--dns: the
-    sending domain's DNS records too). Exits 1 if there are errors.
+    Checks the settings a send needs, the front matter, a copy of an issue already sent,
+    links and images, size against Gmail's clip, unsubscribe and sender details, and
+    renders every member's message (--dns: the sending domain's DNS records too). Exits 1
+    if there are errors.
 
     Example: newsletter check december-2023 --recipients members.csv
     """
     from ..sending import policy as send_run
 
-    settings = _project(_settings())
+    settings = in_project(load())
+    slug = newest_or(settings, slug)
     result = send_run.check(
-        settings, _slug(settings, slug), recipients=recipients, skip_invalid=skip_invalid,
-        today=dt.date.today(), dns=dns,
-    )  # fmt: skip
+        settings,
+        slug,
+        recipients=recipients,
+        skip_invalid=skip_invalid,
+        resend_of=slug_of(settings, resend_of) if resend_of else "",
+        today=dt.date.today(),
+        dns=dns,
+    )
     for note in result.notes:
         notice(note)
     views.print_findings(result.report)
@@ -379,14 +368,17 @@ def list_() -> None:
     """
     from ..sending.status import list_issues
 
-    settings = _project(_settings())
+    settings = in_project(load())
     states = list_issues(settings, lambda error: notice(f"{error} (subject shown as written)"))
     views.print_issues(settings, states)
 
 
 @app.command()
 def status(
-    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Issue slug, e.g. december-2023.")],
+    slug: Annotated[
+        str | None,
+        typer.Argument(metavar="SLUG", help="Issue slug; default: the newest issue by date."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     recipients: RecipientsOpt = None,
 ) -> None:
@@ -397,8 +389,8 @@ def status(
     """
     from ..sending.status import send_status
 
-    settings = _project(_settings())
-    slug = _slug(settings, slug)
+    settings = in_project(load())
+    slug = newest_or(settings, slug)
     report = send_status(settings, slug, recipients)
     if as_json:
         import json
@@ -425,7 +417,7 @@ def archive(
     """
     from ..web.archive import build_archive
 
-    settings = _project(_settings())
+    settings = in_project(load())
     result = build_archive(settings, out, skipped)
     say(f"wrote {len(result.pages)} issue page(s), {result.index} and {result.feed}")
     for page in result.kept:
@@ -449,8 +441,8 @@ def unsubscribe(
     """
     from ..members.suppression import add_suppressed, not_members
 
-    settings = _settings()
-    _project(settings, creates=settings.suppressed)
+    settings = load()
+    in_project(settings, creates=settings.suppressed)
     added, present = add_suppressed(
         settings.suppressed, addresses, reason=reason, today=dt.date.today()
     )
@@ -506,9 +498,11 @@ def feedback(
             raise UsageError(
                 f"--since {since!r} is not a date", hint="write it as YYYY-MM-DD"
             ) from None
-    settings = _project(_settings())
+    from .feedbackview import print_feedback
+
+    settings = in_project(load())
     report = run_feedback(settings, dry_run=dry_run, since=day, move_to=move_to)
-    views.print_feedback(report)
+    print_feedback(report)
 
 
 @app.command()
@@ -524,7 +518,7 @@ def resubscribe(
     """
     from ..feedback.run import resubscribe as resubscribe_address
 
-    settings = _project(_settings())
+    settings = in_project(load())
     taken_off = resubscribe_address(settings, address, reason)
     say(f"resubscribed {taken_off}: {reason}")
 
@@ -560,7 +554,7 @@ def login(
         raise UsageError(
             "--device-code does nothing with --status", hint="--status signs nobody in"
         )
-    settings = _settings()
+    settings = load()
     if status:
         info = oauth.sign_in_status(settings)
         if info is None:
@@ -587,7 +581,7 @@ def logout() -> None:
     """
     from ..signin import oauth
 
-    info = oauth.logout(_settings())
+    info = oauth.logout(load())
     say(f"signed out {info.username} ({info.provider})" if info else "nobody was signed in")
 
 

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..common.config import Settings
-    from ..feedback.run import FeedbackReport
     from ..sending.campaign import Campaign, DryRunResult
     from ..sending.checks import Report
+    from ..sending.checks.findings import Finding
     from ..sending.engine import DeliveryEvent, DeliveryResult
     from ..sending.plan import SendPlan
     from ..sending.policy import MemberSend, TestSend
@@ -51,7 +51,17 @@ def kb(size: int) -> str:
     return f"{size / 1024:.1f} KB"
 
 
+def size(count: int) -> str:
+    """``count`` bytes in the unit that reads best: "41.3 KB", "12.5 MB", "1.4 GB"."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return kb(count)
+
+
 def _server(settings: Settings) -> str:
+    if settings.smtp_security == "none":  # "(none)" read as if no server was used at all
+        return f"{settings.smtp_host}:{settings.port} without TLS"
     return f"{settings.smtp_host}:{settings.port} ({settings.smtp_security})"
 
 
@@ -249,7 +259,9 @@ def print_result(slug: str, outcome: MemberSend) -> None:
             "got it will be sent to.", fg="yellow", err=True,
         )  # fmt: skip
         return
-    if outcome.resume_after or (plan.held_back and totals.pending):
+    if outcome.stopped is not None:
+        pass  # its Next: line above is the one next step
+    elif outcome.resume_after or (plan.held_back and totals.pending):
         later = outcome.resume_after or "tomorrow"
         say(
             f"Daily limit: {totals.pending} member(s) stay pending; run '{outcome.resume}' "
@@ -272,7 +284,11 @@ def print_result(slug: str, outcome: MemberSend) -> None:
             f"check with them; '{outcome.resume} --resend-unknown' sends them another copy."
         )
     if unfinished:
-        retried = " Deferred members are retried on the next run." if totals.pending else ""
+        # Only when this run deferred some (a busy server): after a provider's stop the
+        # Next: line says it all, and "deferred 0" beside "Deferred members are retried"
+        # read as a contradiction.
+        deferred = result is not None and result.deferred and outcome.stopped is None
+        retried = " Deferred members are retried on the next run." if deferred else ""
         say(f"Details: {outcome.details}.{retried}")
     elif result is not None:
         have = totals.sent + totals.failed + totals.pending + totals.unknown
@@ -292,8 +308,8 @@ def _say_example_subject(camp: Campaign, indent: int) -> None:
         say(f'{" " * indent}e.g. "{subject}" ({member.email}, row {member.row})')
 
 
-def print_dry_run(camp: Campaign, result: DryRunResult) -> None:
-    """What a dry run wrote, and what a real send would do now."""
+def print_dry_run(camp: Campaign, result: DryRunResult, refusals: list[Finding]) -> None:
+    """What a dry run wrote, and what a real send would do now (or refuse)."""
     report = result.report
     say(f"Dry run of {camp.issue.slug!r}: {camp.issue.title}")
     say(f"  subject:   {camp.rendered.subject_display}")
@@ -322,13 +338,21 @@ def print_dry_run(camp: Campaign, result: DryRunResult) -> None:
         say(f"  note:      {note}")
     if report.invalid:  # the dry run writes the others; a real send would not start
         say("  refused:   a real send stops at invalid rows: fix them, or add --skip-invalid")
-    if report.encoding:
+    _say_refusals(camp, refusals)
+    if report.accented:  # the names themselves, rather than "look in a dry run"
+        say(f"  note:      read as {report.encoding} (not UTF-8): do these names look right?")
+        say(f"  names:     {report.accented_line().removeprefix('names as read: ')}")
+    elif report.encoding:
         say(f"  note:      {report.encoding_line()}")
+    if report.lost_letters:
+        from ..members.recipients import REEXPORT_HINT
+
+        say(f"  refused:   {report.lost_letters_line()}; {REEXPORT_HINT}")
     if result.written:
         average = result.total_bytes // result.written
         say(
             f"  size:      HTML {kb(result.html_bytes)}, message {kb(average)} on average, "
-            f"{kb(result.largest_bytes)} largest"
+            f"{kb(result.largest_bytes)} largest; {size(result.total_bytes)} written in all"
         )
     if result.images_bytes:
         say(f"  pictures:  embedded, {kb(result.images_bytes)} in each message")
@@ -337,10 +361,26 @@ def print_dry_run(camp: Campaign, result: DryRunResult) -> None:
     say("No mail was sent.")
 
 
+def _say_refusals(camp: Campaign, refusals: list[Finding]) -> None:
+    """The dry run's lines for what a real send would refuse in the issue."""
+    if not refusals:
+        return
+    say(
+        f"  refused:   a real send would refuse this issue ({len(refusals)} error(s); "
+        f"'newsletter check {camp.issue.slug}' has them all):"
+    )
+    for finding in refusals:
+        say(f"             {finding.where}: {finding.message}")
+
+
 def print_test_send(settings: Settings, slug: str, outcome: TestSend) -> None:
-    """Where the test copies went, and what the copy shows broken."""
+    """Where the test copies went, as whom, and what the copy shows broken or a real send
+    would refuse."""
+    who = f", personalised as {outcome.member}," if outcome.member else ""
     for address, reply in outcome.sent:
-        say(f"test copy of {slug!r} sent to {address} via {_server(settings)}: {reply}")
+        say(f"test copy of {slug!r}{who} sent to {address} via {_server(settings)}: {reply}")
+    for finding in outcome.refusals:
+        notice(f"a real send would refuse this issue: {finding.where}: {finding.message}")
     for offline in outcome.offline:
         notice(f"{offline.line()}: the copy shows it broken; publish the archive first "
                "(newsletter archive) before the real send")  # fmt: skip
@@ -386,6 +426,17 @@ def print_status(slug: str, report: SendStatus, members_list: Path) -> None:
         say(
             f"running: a send of {slug} is running now ({report.running}); these are its counts so far"
         )
+    if report.stopped is not None and not report.running:
+        stop = report.stopped
+        import datetime as dt
+
+        at = dt.datetime.fromisoformat(stop["stopped"]).astimezone()
+        say(
+            f"stopped: {stop['reason']}, at {at:%Y-%m-%d %H:%M} (the provider: {plain(stop['reply'])})"
+        )
+        resume = f": {stop['resume']}" if stop["resume"] else ""
+        when = f" ({report.resume_when})" if report.resume_when else ""
+        say(f"resume:  {stop['advice']}{when}{resume}")
     if report.pending is not None:
         say(
             f"pending: {report.pending} of the {report.members} member(s) in "
@@ -449,102 +500,8 @@ def print_sign_in(info: SignIn, mismatch: str, now: datetime) -> None:
         say(mismatch)
 
 
-def print_feedback(report: FeedbackReport) -> None:
-    """What a feedback run found and did: a table of messages, suppressions, replies."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    console = Console(soft_wrap=False)
-    title = f"Feedback from {report.folder}" + (
-        " (dry run: nothing changed)" if report.dry_run else ""
-    )
-    # One line per message, the facts in full; the detail (the server's words) gets the
-    # width that is left, cut with an ellipsis. The width is set explicitly: left to rich
-    # (a ratio column), a long detail squeezed the kind and issue columns out of the table.
-    # On a terminal too narrow for a useful detail column, the detail goes on its own
-    # indented line under its row.
-    names = ("kind", "member", "issue", "action")
-    cells = [
-        tuple(map(plain, (row.kind, row.address or "-", row.issue or "-", row.action, row.detail)))
-        for row in report.rows
-    ]
-    widths = [max([len(name)] + [len(cell[at]) for cell in cells]) for at, name in enumerate(names)]
-    room = console.width - sum(widths) - 2 * len(widths) - 1
-    longest = max((len(cell[4]) for cell in cells), default=0)
-    if report.rows and room >= min(24, longest):
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        for name, width in zip(names, widths, strict=True):
-            table.add_column(name, no_wrap=True, min_width=width)
-        table.add_column("detail", no_wrap=True, overflow="ellipsis", width=room)
-        for cell in cells:
-            table.add_row(*map(Text, cell))
-        console.print(table)
-    elif report.rows:
-
-        def line(text: str) -> None:
-            console.print(Text(text), no_wrap=True, overflow="ellipsis", crop=True)
-
-        line(title)
-        line("  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True)))
-        line("-" * min(console.width, sum(widths) + 2 * (len(widths) - 1)))
-        for cell in cells:
-            line("  ".join(c.ljust(w) for c, w in zip(cell[:4], widths, strict=True)).rstrip())
-            if cell[4]:
-                line("    " + cell[4])
-    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.counts.items())) or "nothing new"
-    if report.since_first_send:
-        say(f"Read from {report.since.isoformat()} on (the day before the first send)")
-    elif report.since_default:
-        from ..feedback.run import FIRST_RUN_DAYS
-
-        say(
-            f"Read from {report.since.isoformat()} on (the last {FIRST_RUN_DAYS} days: nothing "
-            "was sent yet; --since YYYY-MM-DD reads further back)"
-        )
-    if report.mailbox_unread:
-        say(f"Mailbox not read: {report.mailbox_unread}")
-    else:
-        say(f"New: {counts}; already processed before: {report.already_processed}")
-    verb = "Would suppress" if report.dry_run else "Suppressed"
-    say(f"{verb}: {len(report.suppressed)}")
-    for address, reason, issue in report.suppressed:
-        say(plain(f"  {address}: {reason}" + (f" ({issue})" if issue else "")))
-    if report.moved:
-        verb = "Would move" if report.dry_run else "Moved"
-        say(f"{verb}: {report.moved} message(s) to {report.move_to}")
-    if report.replies:
-        replies = Table(
-            title="Replies to read in your mail client (no action taken)",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-        )
-        # Addresses and dates are not broken mid-word; the subject wraps at spaces.
-        senders = [plain(reply.sender) or "(no sender)" for reply in report.replies]
-        replies.add_column("from", no_wrap=True, min_width=max(len(s) for s in senders))
-        replies.add_column("date", no_wrap=True)
-        replies.add_column("subject", overflow="fold", min_width=20)
-        for sender, reply in zip(senders, report.replies, strict=True):
-            subject = plain(reply.subject) or "(no subject)"
-            replies.add_row(Text(sender), Text(plain(_short_date(reply.date))), Text(subject))
-        console.print(replies)
-
-
 def plain(text: str) -> str:
     """Text from mail anyone can send, as the terminal may show it: without control
     characters (an escape sequence can draw a link of the sender's choosing, clear the
     screen or retitle the window). Printed as rich ``Text``, never as markup."""
     return "".join(ch for ch in text if ch.isprintable() or ch == " ")
-
-
-def _short_date(value: str) -> str:
-    """'Mon, 30 Nov 2026 09:31:07 +0100' → '30 Nov 2026 09:31' (as written, if unreadable)."""
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return value
-    return f"{when.day} {when:%b %Y %H:%M}"

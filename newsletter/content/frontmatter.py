@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,56 +77,137 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]
     return {str(k): v for k, v in meta.items()}, "".join(lines[end + 1 :]), end + 2
 
 
-def check_keys(meta: dict[str, Any], text: str, path: Path) -> None:
-    """Raise :class:`IssueError` (naming the line) for a missing, misspelt, empty or
-    mistyped key; ``text`` is the whole file, for the line numbers."""
-    for key in REQUIRED_KEYS:
-        if key not in meta:
-            typo = _misspelt(key, meta)
-            if typo:
-                raise IssueError(
-                    f"unknown key {typo!r}: did you mean {key!r}?",
-                    path=path,
-                    line=key_line(text, typo),
-                    hint=f"rename it to '{key}:'",
-                )
-            raise IssueError(
-                f"front matter has no {key!r}",
-                path=path,
-                line=1,
-                hint=f"add a line '{key}: …' between the --- lines",
-            )
-        if meta[key] is None or (isinstance(meta[key], str) and not meta[key].strip()):
-            raise IssueError(
-                f"{key!r} is empty", path=path, line=key_line(text, key), hint="write it"
-            )
-    for key in ("title", "subject", "preheader"):
-        if not isinstance(meta[key], str):
-            raise IssueError(
-                f"{key!r} must be text", path=path, line=key_line(text, key), hint="quote it"
-            )
-        if "\n" in meta[key].strip():
-            raise IssueError(f"{key!r} must be one line", path=path, line=key_line(text, key))
-    for key in ("greeting", "archive", "draft"):
-        if key in meta and not isinstance(meta[key], bool):
-            raise IssueError(f"{key!r} must be true or false", path=path, line=key_line(text, key))
-    lang = meta.get("lang") or ""
-    if not isinstance(lang, str) or "\n" in lang.strip():
-        raise IssueError(
-            f"'lang' must be a language tag, not {lang!r}",
-            path=path,
-            line=key_line(text, "lang"),
-            hint="write e.g. 'lang: en-GB', or leave it out for the organisation's language",
-        )
+@dataclass(frozen=True)
+class KeyProblem:
+    """One thing wrong with the front matter's keys, at its line. ``key`` is the known key
+    it concerns; ``written`` a key as written that is a near miss of ``key`` (a typo)."""
+
+    message: str
+    line: int
+    hint: str = ""
+    key: str = ""
+    written: str = ""
+
+    def error(self, path: Path) -> IssueError:
+        return IssueError(self.message, path=path, line=self.line, hint=self.hint or None)
 
 
-def _misspelt(key: str, meta: dict[str, Any]) -> str | None:
-    """The front-matter key that is most likely a typo of the missing ``key``."""
+# What a misspelt optional key silently does: it is ignored, so its default applies.
+_IGNORED_MEANS = {
+    "draft": "as written, the issue is not held back as a draft",
+    "archive": "as written, the issue is published in the web archive",
+    "greeting": "as written, members are greeted by name",
+    "lang": "as written, the organisation's language is used",
+}
+# Words chairs use for a key that difflib does not find close enough.
+_ALIASES = {"language": "lang", "locale": "lang"}
+
+
+def near_miss(written: str, present: dict[str, Any] | None = None) -> str | None:
+    """The known key a front-matter key not among them was most likely meant to be
+    (``Draft``, ``darft``, ``archve``, ``pre-header``), or None for a key unlike any.
+
+    A close spelling of a key that is set as well (``subtitle`` beside ``title``) is
+    another key, not a typo of it; a case or separator variant is a typo all the same."""
     import difflib
 
-    unknown = [k for k in meta if k not in REQUIRED_KEYS and k not in OPTIONAL_KEYS]
-    close = difflib.get_close_matches(key, unknown, n=1, cutoff=0.75)
-    return close[0] if close else None
+    known = REQUIRED_KEYS + OPTIONAL_KEYS
+    if written in known:
+        return None
+    folded = re.sub(r"[\s_-]+", "", written.casefold())
+    if folded in known:
+        return folded
+    close = _ALIASES.get(folded) or next(
+        iter(difflib.get_close_matches(folded, known, n=1, cutoff=0.75)), None
+    )
+    if close is None or (present is not None and close in present):
+        return None
+    return close
+
+
+def key_problems(meta: dict[str, Any], text: str) -> list[KeyProblem]:
+    """Every missing, misspelt, empty or mistyped key, in the order a reader meets them;
+    ``text`` is the whole file, for the line numbers."""
+    problems: list[KeyProblem] = []
+    typos = {key: meant for key in meta if (meant := near_miss(key, meta)) is not None}
+    for key in REQUIRED_KEYS:
+        if key not in meta:
+            typo = next((k for k, meant in typos.items() if meant == key), None)
+            if typo:
+                problems.append(
+                    KeyProblem(
+                        f"unknown key {typo!r}: did you mean {key!r}?",
+                        key_line(text, typo),
+                        f"rename it to '{key}:'",
+                        key,
+                        typo,
+                    )
+                )
+            else:
+                problems.append(
+                    KeyProblem(
+                        f"front matter has no {key!r}",
+                        1,
+                        f"add a line '{key}: …' between the --- lines",
+                        key,
+                    )
+                )
+            continue
+        if meta[key] is None or (isinstance(meta[key], str) and not meta[key].strip()):
+            problems.append(KeyProblem(f"{key!r} is empty", key_line(text, key), "write it", key))
+    for typo, key in typos.items():
+        if key in REQUIRED_KEYS:
+            continue  # said above, as the required key it stands for
+        # A misspelt optional key is ignored, so its guard is off: `darft: true` let a
+        # draft be sent, `archve: false` published the issue. An error, as a required one.
+        problems.append(
+            KeyProblem(
+                f"unknown key {typo!r}: did you mean {key!r}?",
+                key_line(text, typo),
+                f"rename it to '{key}:' ({_IGNORED_MEANS[key]})",
+                key,
+                typo,
+            )
+        )
+    return problems + _value_problems(meta, text)
+
+
+def _value_problems(meta: dict[str, Any], text: str) -> list[KeyProblem]:
+    problems = []
+    for key in ("title", "subject", "preheader"):
+        value = meta.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue  # missing or empty: said already
+        if not isinstance(value, str):
+            problems.append(
+                KeyProblem(f"{key!r} must be text", key_line(text, key), "quote it", key)
+            )
+        elif "\n" in value.strip():
+            problems.append(KeyProblem(f"{key!r} must be one line", key_line(text, key), key=key))
+    for key in ("greeting", "archive", "draft"):
+        if key in meta and not isinstance(meta[key], bool):
+            problems.append(
+                KeyProblem(f"{key!r} must be true or false", key_line(text, key), key=key)
+            )
+    lang = meta.get("lang") or ""
+    if not isinstance(lang, str) or "\n" in lang.strip():
+        problems.append(
+            KeyProblem(
+                f"'lang' must be a language tag, not {lang!r}",
+                key_line(text, "lang"),
+                "write e.g. 'lang: en-GB', or leave it out for the organisation's language",
+                "lang",
+            )
+        )
+    return problems
+
+
+def check_keys(meta: dict[str, Any], text: str, path: Path) -> None:
+    """Raise :class:`IssueError` (naming the line) for the first missing, misspelt, empty
+    or mistyped key; ``text`` is the whole file, for the line numbers."""
+    problems = key_problems(meta, text)
+    if problems:
+        raise problems[0].error(path)
 
 
 def key_line(text: str, key: str) -> int:
@@ -199,3 +281,80 @@ def _keep_hashes(meta: dict[Any, Any], lines: list[str]) -> None:
         if cut is None or not isinstance(kept, str) or " ".join(kept.split()) == written:
             continue
         meta[match.group("key")] = written
+
+
+# ---- read for the pre-flight report: every problem found, none raised --------------------
+
+
+def read_leniently(text: str, path: Path) -> tuple[dict[str, Any], str, int, list[KeyProblem]]:
+    """(front matter as written, body, body line, every problem) where
+    :func:`split_front_matter` and :func:`check_keys` raise the first. The caller goes on
+    to check the body with :func:`usable_front_matter`: `check` reports a misspelt key
+    together with the draft flag, a broken picture and a missing unsubscribe link."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != _FENCE:
+        try:
+            split_front_matter(text, path)
+        except IssueError as error:
+            return {}, text, 1, [_problem(error)]
+    try:
+        meta, body, body_line = split_front_matter(text, path)
+    except IssueError as error:
+        end = next((n for n, line in enumerate(lines[1:], start=1) if line.strip() == _FENCE), 0)
+        if not end:  # never closed: it is all front matter
+            return {}, "", len(lines) + 1, [_problem(error)]
+        body, body_line = "".join(lines[end + 1 :]), end + 2
+        meta = _without_dates(lines[1:end])
+        if meta is None:  # not YAML at all: the one problem is what to fix first
+            return {}, body, body_line, [_problem(error)]
+        # A date YAML could not build ("2024-13-45"): read as text, said by issue_date.
+    return meta, body, body_line, key_problems(meta, text)
+
+
+def _problem(error: IssueError) -> KeyProblem:
+    return KeyProblem(error.message, error.line or 1, error.hint or "")
+
+
+def _without_dates(lines: list[str]) -> dict[str, Any] | None:
+    """The front matter with dates left as text (None if it is not YAML even so)."""
+    import yaml
+
+    class NoDates(yaml.SafeLoader):
+        pass
+
+    NoDates.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if not tag.endswith(":timestamp")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    try:
+        meta = yaml.load("".join(lines), Loader=NoDates) or {}  # a SafeLoader
+    except (ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    _keep_hashes(meta, lines)
+    return {str(k): v for k, v in meta.items()}
+
+
+def usable_front_matter(
+    meta: dict[str, Any], problems: list[KeyProblem], stem: str
+) -> dict[str, Any]:
+    """The front matter as the chair meant it, to check the rest of the issue with: a
+    misspelt key's value under the key it stands for (``Draft: true`` is a draft), a
+    stand-in for a required text that is missing or unusable, an unusable optional value
+    left out. Never sent: only `check` reads an issue so, and the problems are errors."""
+    fixed = dict(meta)
+    for problem in problems:
+        if problem.written and problem.key not in meta:
+            fixed[problem.key] = meta[problem.written]
+    for key in ("title", "subject", "preheader", "lang"):
+        value = fixed.get(key)
+        if key in fixed and (not isinstance(value, str) or "\n" in value.strip()):
+            del fixed[key]
+    for key in ("greeting", "archive", "draft"):
+        if key in fixed and not isinstance(fixed[key], bool):
+            del fixed[key]  # its default: the problem is an error of its own
+    for key in ("title", "subject", "preheader"):
+        if not str(fixed.get(key) or "").strip():
+            fixed[key] = fixed.get("title") or stem if key != "preheader" else ""
+    return fixed

@@ -41,6 +41,7 @@ class Use:
     field: str
     template: Path | None
     line: int | None
+    fallback: str = ""  # what a member without the field reads there ("" = nothing)
 
 
 class SlotTable:
@@ -57,7 +58,7 @@ class SlotTable:
         if slot not in self._ids:
             self._ids[slot] = len(self.slots)
             self.slots.append(slot)
-        self.uses.append(Use(slot.field, *_template_location()))
+        self.uses.append(Use(slot.field, *_template_location(), slot.fallback))
         return f"zz{self.nonce}s{self._ids[slot]}zz"
 
     def values(self, fields: Mapping[str, str]) -> list[str]:
@@ -65,13 +66,16 @@ class SlotTable:
         return [slot.value(fields) for slot in self.slots]
 
     def unknown_fields(self, columns: set[str]) -> Iterator[Use]:
-        """Uses of fields that neither the CSV nor the built-ins provide."""
-        seen: set[str] = set()
+        """Uses of fields that neither the CSV nor the built-ins provide: one per field, the
+        first without a fallback if there is one (it leaves a gap), else the first."""
+        unknown: dict[str, Use] = {}
         for use in self.uses:
-            if use.field not in columns and use.field not in BUILT_IN_FIELDS:
-                if use.field not in seen:
-                    seen.add(use.field)
-                    yield use
+            if use.field in columns or use.field in BUILT_IN_FIELDS:
+                continue
+            first = unknown.setdefault(use.field, use)
+            if first.fallback and not use.fallback:
+                unknown[use.field] = use
+        yield from unknown.values()
 
 
 class RecipientStandIn:

@@ -235,8 +235,13 @@ def offline_checks(
 
 
 # Findings `check` already makes in its own words (placeholders, the secret, the members
-# list, the unsubscribe link, the sign-in) or that do not concern a send to the members.
+# list, the unsubscribe link, the sign-in, the password a send needs: the send's own
+# Settings.require_smtp) or that do not concern a send to the members (a relay taking mail
+# without a sign-in may be the organisation's own: doctor's warning, not check's).
 _CHECK_HAS_ITS_OWN = {
+    "NEWSLETTER_SMTP_PASSWORD",
+    "NEWSLETTER_PASSWORD_STORE",
+    "NEWSLETTER_SMTP_USERNAME",
     "NEWSLETTER_FROM",
     "NEWSLETTER_TEST_TO",
     "NEWSLETTER_UNSUBSCRIBE_URL",

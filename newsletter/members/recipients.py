@@ -39,6 +39,14 @@ UNSUBSCRIBED_VALUES = frozenset(
 SUBSCRIBED_VALUES = frozenset({"yes", "true", "1", "y", "", "subscribed", "opted in", "opted-in"})
 MAX_LISTED_ROWS = 10  # row numbers listed per summary line before "…"
 MAX_REPORTED_VALUE = 100  # a runaway quoted field must not bloat the report
+ACCENTED_SHOWN = 5  # names with accents listed as read from a Windows-1252 list
+# How to export a list again so that no letter is lost (Outlook, Excel).
+REEXPORT_HINT = (
+    "export the list again as Unicode: in Excel, Save As 'CSV UTF-8 (Comma delimited)'; "
+    "from Outlook, export to Excel first and save it so, or as 'Unicode Text'"
+)
+# '?' beside a letter in a name: where an ANSI export put a letter its code page lacks.
+_LOST_LETTER = re.compile(r"(?<=[^\W\d_])\?|\?(?=[^\W\d_])")
 
 # Control characters are never valid in an address (a CR/LF would let a cell inject headers).
 _CONTROL_RE = re.compile(f"[{re.escape(_CONTROL)}]")
@@ -209,6 +217,11 @@ class RecipientReport:
     # by phone only. Skipped and listed, not invalid: there is nothing to correct or send.
     no_address: list[int] = field(default_factory=list)
     encoding: str = ""  # "" for UTF-8, else e.g. "Windows-1252" (csvfile.ENCODING_NAMES)
+    # Read as Windows-1252 (a guess): members whose name holds '?' where a letter belongs
+    # (the export's code page had no 'Ł', so Outlook wrote '?'), and a few names with
+    # accents as read, for the chair to judge the guess by. (row, name as read)
+    lost_letters: list[tuple[int, str]] = field(default_factory=list)
+    accented: list[tuple[int, str]] = field(default_factory=list)
 
     def columns_line(self) -> str:
         """Which column was used for what, e.g. ``address 'E-mail Address', …``."""
@@ -246,6 +259,26 @@ class RecipientReport:
                 "names look right in a dry run"
             )
         return f"read as {self.encoding}" if self.encoding else ""
+
+    def lost_letters_line(self) -> str:
+        """Which members' names lost letters in an ANSI export, why, and what to do."""
+        if not self.lost_letters:
+            return ""
+        count = len(self.lost_letters)
+        shown = ", ".join(f"row {row} {name!r}" for row, name in self.lost_letters[:5])
+        more = f" and {count - 5} more" if count > 5 else ""
+        return (
+            f"{_plural(count, 'name')} {'holds' if count == 1 else 'hold'} '?' where a letter "
+            f"belongs: {shown}{more}. The "
+            "list is a Windows-1252 (ANSI) export, whose code page has no such letter (Ł, "
+            "ő, ș, …), so the export wrote '?': members would read 'Dear ?ukasz'"
+        )
+
+    def accented_line(self) -> str:
+        """A few names with accents as read, to judge a Windows-1252 read by."""
+        if not self.accented:
+            return ""
+        return "names as read: " + ", ".join(f"row {r} {name!r}" for r, name in self.accented)
 
     def note_lines(self) -> list[str]:
         """What was read other than as written: the summary's and check's notes."""
@@ -334,6 +367,19 @@ def read_columns(path: Path) -> list[str]:
 # --- streaming ----------------------------------------------------------------------------
 
 
+def _ansi_names(report: RecipientReport, row: int, cells: list[str]) -> None:
+    """Record the name (and organisation) of a member of a Windows-1252 list that lost
+    letters, or a name that shows accents as read."""
+    cells = [_clean_text(cell) for cell in cells if cell.strip()]
+    lost = [cell for cell in cells if _LOST_LETTER.search(cell)]
+    if lost:
+        report.lost_letters.append((row, _shorten(", ".join(lost))))
+    elif len(report.accented) < ACCENTED_SHOWN:
+        accented = next((cell for cell in cells if not cell.isascii()), "")
+        if accented:
+            report.accented.append((row, _shorten(accented)))
+
+
 def validate_address(value: str) -> tuple[str | None, str]:
     """(normalised address, "") or (None, reason)."""
     if not value:
@@ -410,6 +456,12 @@ def iter_recipients(
             **{k: v for k, v in report.columns.items() if k != "email"},
         }
     report.encoding = header.encoding
+    # Read as Windows-1252, the names members are greeted and addressed by are checked for
+    # letters the export lost: the role columns and a full-name column.
+    ansi = header.encoding == "Windows-1252"
+    person_at = [roles[r] for r in ("first_name", "last_name") if r in roles]
+    person_at += [names.index("name")] if "name" in names and not person_at else []
+    org_at = [roles["organisation"]] if "organisation" in roles else []
     subscribed_at = names.index("subscribed") if "subscribed" in names else None
     left_at = [names.index(name) for name in LEFT_LIST_COLUMNS if name in names]
     # Blank-headed columns (Excel's trailing empty columns) have no name to be used by.
@@ -498,6 +550,9 @@ def iter_recipients(
                     fields[role] = values[i]
                 fields["email"] = address
                 report.accepted += 1
+                if ansi:
+                    person = " ".join(values[i] for i in person_at)
+                    _ansi_names(report, row, [person, *(values[i] for i in org_at)])
                 yield Recipient(email=address, row=row, fields=MappingProxyType(fields))
         except UnicodeDecodeError as error:
             raise decode_error(path, error) from None

@@ -62,6 +62,27 @@ CREATE TABLE IF NOT EXISTS issue_runs (
     members    INTEGER NOT NULL,  -- members the list held (sent, pending, failed, ...)
     updated    TEXT    NOT NULL
 );
+-- What each issue a real send was started for said (content/likeness.py): a copy of it
+-- under another name is recognised, even once its file is changed or gone. Public text,
+-- the issue's own; no member data.
+CREATE TABLE IF NOT EXISTS issue_texts (
+    slug       TEXT PRIMARY KEY,
+    subject    TEXT NOT NULL,  -- the subject's words, lower-case, without member fields
+    words      TEXT NOT NULL,  -- the body's words, likewise
+    updated    TEXT NOT NULL
+);
+-- Why the last run of an issue stopped before its end (a provider's daily limit, a
+-- blocked account), for `status`; cleared by a run that ends without such a stop.
+CREATE TABLE IF NOT EXISTS run_stops (
+    slug         TEXT PRIMARY KEY,
+    reason       TEXT NOT NULL,
+    reply        TEXT NOT NULL,
+    advice       TEXT NOT NULL,
+    stopped      TEXT NOT NULL,  -- ISO 8601, UTC
+    resume_after TEXT NOT NULL DEFAULT '',  -- ISO 8601, UTC; '' when not known
+    resume       TEXT NOT NULL DEFAULT '',  -- the command that resumes it
+    why          TEXT NOT NULL DEFAULT ''  -- the typed reason (sending.stops.StopReason)
+);
 """
 
 
@@ -114,6 +135,20 @@ class TestSend:
     address: str
     message_id: str
     sent_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunStop:
+    """Why a run stopped before its end: the provider refused the sender (a daily limit, a
+    blocked account). Times are ISO 8601 in UTC; ``resume_after`` is "" when not known."""
+
+    reason: str
+    reply: str
+    advice: str
+    stopped: str
+    resume_after: str = ""
+    resume: str = ""  # the command that resumes the send ("newsletter send SLUG -r …")
+    why: str = ""  # the typed reason's value (sending.stops.StopReason), for scripts
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,6 +436,56 @@ class Journal:
                 "SELECT issue_hash, members FROM issue_runs WHERE slug = ?", (slug,)
             ).fetchone()
         return (found[0], found[1]) if found else None
+
+    def record_text(self, slug: str, subject: str, words: str) -> None:
+        """What a real send of ``slug`` says (subject's and body's words), as it starts."""
+        self._write(
+            "INSERT INTO issue_texts (slug, subject, words, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (slug) DO UPDATE SET subject = excluded.subject, "
+            "words = excluded.words, updated = excluded.updated",
+            (slug, subject, words, self._now()),
+        )
+
+    def texts(self) -> dict[str, tuple[str, str]]:
+        """(subject's words, body's words) recorded for each issue, by slug."""
+        with self._lock:
+            found = self._db.execute("SELECT slug, subject, words FROM issue_texts").fetchall()
+        return {slug: (subject, words) for slug, subject, words in found}
+
+    def record_stop(self, slug: str, stop: RunStop) -> None:
+        """Why this run of ``slug`` stopped early; ``clear_stop`` once a run gets past it."""
+        self._write(
+            "INSERT INTO run_stops "
+            "(slug, reason, reply, advice, stopped, resume_after, resume, why) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE SET "
+            "reason = excluded.reason, reply = excluded.reply, advice = excluded.advice, "
+            "stopped = excluded.stopped, resume_after = excluded.resume_after, "
+            "resume = excluded.resume, why = excluded.why",
+            (
+                slug,
+                stop.reason,
+                stop.reply,
+                stop.advice,
+                stop.stopped,
+                stop.resume_after,
+                stop.resume,
+                stop.why,
+            ),  # fmt: skip
+        )
+
+    def clear_stop(self, slug: str) -> None:
+        self._write("DELETE FROM run_stops WHERE slug = ?", (slug,))
+
+    def last_stop(self, slug: str) -> RunStop | None:
+        """Why the last run of ``slug`` stopped early, if it did (and no run since ended
+        without a stop)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT reason, reply, advice, stopped, resume_after, resume, why FROM run_stops "
+                "WHERE slug = ?",
+                (slug,),
+            ).fetchone()
+        return RunStop(*found) if found else None
 
     def run_members(self) -> dict[str, int]:
         """Members each issue's last real send was started for, by slug."""

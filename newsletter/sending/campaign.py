@@ -18,6 +18,7 @@ from ..common.config import Settings
 from ..common.errors import TemplateError
 from ..common.outdir import staged
 from ..content import images
+from ..content.frontmatter import KeyProblem
 from ..content.issue import load_issue
 from ..content.linktags import link_tagger, view_online_url
 from ..content.model import Issue
@@ -42,6 +43,10 @@ class Campaign:
     suppressed: frozenset[str]
     notices: list[str] = field(default_factory=list)
     recipients_given: bool = False  # the list was named (-r), not the setting's or the example
+    # Read for `check` (prepare(lenient=True)): the front matter's problems, all of them,
+    # where a send stops at the first; and member fields the list has no column for.
+    front_matter_problems: list[KeyProblem] = field(default_factory=list)
+    missing_fields: list[MissingField] = field(default_factory=list)
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).astimezone()
     # Set by read_members_once(): the list as read then, so that the checks, the plan and
     # the delivery of one real send read the CSV once and all see the same members.
@@ -143,9 +148,14 @@ def prepare(
     recipients: Path | None = None,
     allow_example: bool = False,
     clock: Callable[[], dt.datetime] | None = None,
+    lenient: bool = False,
 ) -> Campaign:
-    """Load, render and check everything a send needs; raises NewsletterError subclasses."""
-    issue = load_issue(slug, settings.issues_dir)
+    """Load, render and check everything a send needs; raises NewsletterError subclasses.
+
+    ``lenient`` (for `check`): front-matter problems and member fields the list lacks are
+    kept in the campaign for the report instead of raised, so the rest is checked too."""
+    problems: list[KeyProblem] | None = [] if lenient else None
+    issue = load_issue(slug, settings.issues_dir, problems)
     org = load_organisation(settings.templates_dir)
     sender = make_sender(
         from_=settings.from_,
@@ -160,7 +170,9 @@ def prepare(
     )
     rendered = _render(settings, issue, org, sender)
     path, notices = resolve_recipients(settings, recipients, allow_example=allow_example)
-    check_fields(rendered, path)
+    missing = missing_fields(rendered, path)
+    if not lenient:
+        check_fields(missing)
     campaign = Campaign(
         settings=settings,
         issue=issue,
@@ -171,6 +183,8 @@ def prepare(
         suppressed=load_suppressed(settings.suppressed),
         notices=notices,
         recipients_given=recipients is not None,
+        front_matter_problems=problems or [],
+        missing_fields=missing,
     )
     if clock is not None:
         campaign.clock = clock
@@ -224,13 +238,25 @@ def sent_before_as(campaign: Campaign, runs: dict[str, str]) -> str | None:
     return None
 
 
-def check_fields(rendered: RenderedIssue, recipients_path: Path) -> None:
-    """Every ``recipient.<field>`` a template uses must be a column of the CSV."""
+@dataclass(frozen=True)
+class MissingField:
+    """A member field (``recipient.<field>``) the issue or a template uses that is not a
+    column of the list. With a ``fallback`` every member reads the fallback (a warning);
+    without one, a gap (an error: ``error`` says where and what to do)."""
+
+    field: str
+    fallback: str
+    error: TemplateError
+
+
+def missing_fields(rendered: RenderedIssue, recipients_path: Path) -> list[MissingField]:
+    """Every ``recipient.<field>`` a template or the issue uses that the CSV lacks."""
     import difflib
 
     from ..content.slots import BUILT_IN_FIELDS
 
     columns = set(read_columns(recipients_path))
+    missing = []
     for use in rendered.slots.unknown_fields(columns):
         # A field the chair typed in the issue is reported at its line there, not at the
         # template line that rendered the paragraph holding it.
@@ -238,12 +264,22 @@ def check_fields(rendered: RenderedIssue, recipients_path: Path) -> None:
         known = sorted(columns | BUILT_IN_FIELDS - {"unsubscribe_url"})
         close = difflib.get_close_matches(use.field, known, n=1, cutoff=0.7)
         shown = ", ".join(sorted(columns)[:15]) + (", …" if len(columns) > 15 else "")
-        raise TemplateError(
+        error = TemplateError(
             f"recipient.{use.field} is not a column of {recipients_path}",
             path=rendered.issue.path if typed else use.template or rendered.issue.path,
             line=typed or use.line,
             hint=(f"did you mean {close[0]!r}? " if close else "") + f"columns: {shown}",
         )
+        missing.append(MissingField(use.field, use.fallback, error))
+    return missing
+
+
+def check_fields(missing: list[MissingField]) -> None:
+    """Raise for the first member field without a fallback that the list lacks (a gap in
+    every member's message); one with a fallback is `check`'s warning, not a refusal."""
+    for field_ in missing:
+        if not field_.fallback:
+            raise field_.error
 
 
 def _issue_line(source: str, name: str) -> int | None:

@@ -296,9 +296,11 @@ def send_test(
     journal: Journal,
     *,
     as_address: str | None = None,
+    member: Recipient | None = None,
     source: str = "--to",
 ) -> list[tuple[str, str]]:
     """One copy per address in ``to``, subject prefixed "[TEST] "; never a member send.
+    Personalised as ``member``, else as :func:`test_recipient` finds ``as_address``.
     ``source``: where ``to`` came from (``--to`` or the setting), for error messages.
 
     A local picture that cannot be used refuses it, as every other output does: the copy
@@ -312,7 +314,7 @@ def send_test(
             hint="set it in .env, or pass --to ADDRESS",
         )
     to = [_checked_address(address, source) for address in to]
-    member = test_recipient(campaign, as_address)
+    member = member or test_recipient(campaign, as_address)
     builder = campaign.builder(subject_prefix="[TEST] ")
     transport = transport_factory()
     sent: list[tuple[str, str]] = []

@@ -18,27 +18,25 @@ from typing import Protocol
 from ..common.config import Settings
 from ..common.errors import (
     CheckFailed,
-    ConfigError,
-    DailyCapReached,
     DeliveryError,
     DeliveryIncomplete,
     NewsletterError,
     UsageError,
 )
-from ..content.published import Offline
+from ..content.likeness import body_words, subject_words
 from ..domain.offline import for_check
 from ..mail.providers import SIGN_IN_GUIDANCE, provider_from_smtp_host
 from ..mail.smtp import Transport
 from ..members.recipients import RecipientReport
 from ..members.suppression import load_suppressed
-from ..records.journal import Journal, address_key
+from ..records.journal import Journal, RunStop, address_key
 from . import campaign as campaign_mod
 from . import plan as sending
-from .checks.findings import Check, Report
-from .checks.settings import placeholder_domain
+from .checks.findings import Check, Finding, Report
 from .daily import DailyBudget, daily_budget, duration, when
 from .engine import DeliveryResult, EventHandler
 from .stops import Stop
+from .testcopy import TestSend, send_test_copy
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,7 @@ class SendOptions:
     rate: float | None = None
     batch_size: int | None = None
     batch_pause: float | None = None
+    resend_of: str | None = None  # the slug of a sent issue this one may be a copy of
 
 
 # Options that only mean something for a real send to the members.
@@ -73,6 +72,11 @@ UNFORCEABLE = {
     Check.NO_UNSUBSCRIBE: "a bulletin without an unsubscribe link is never sent, even with "
     "--force: set NEWSLETTER_UNSUBSCRIBE_URL (and NEWSLETTER_SECRET) or "
     "NEWSLETTER_UNSUBSCRIBE_MAILTO",
+    # Everyone would get the same bulletin twice: only the explicit flag sends it again.
+    Check.SENT_BEFORE: "a copy of an issue members already got is not sent with --force: "
+    "add --resend-of and the earlier issue's name (above) to send it again anyway",
+    Check.RENAMED: "an issue members already got under another name is not sent with "
+    "--force: rename it back, or add --resend-of and its old name (above) to send it again",
     # Microsoft 365 refuses the password at the first connection anyway (535 5.7.139).
     Check.BASIC_AUTH_ENDED: "Microsoft 365 no longer takes passwords for SMTP: " + SIGN_IN_GUIDANCE,
 }
@@ -89,6 +93,7 @@ _MEMBER_SEND_ONLY = {
     "rate": "--rate",
     "batch_size": "--batch-size",
     "batch_pause": "--batch-pause",
+    "resend_of": "--resend-of",
 }
 
 
@@ -181,18 +186,9 @@ class MemberSend:
 class DryRun:
     campaign: campaign_mod.Campaign
     result: campaign_mod.DryRunResult
-
-
-@dataclass
-class TestSend:
-    __test__ = False  # not a pytest class
-
-    sent: list[tuple[str, str]]
-    # Hosted pictures the copy shows broken, not yet published (it is sent all the same:
-    # the copy is how the chair looks at the issue before publishing).
-    offline: list[Offline] = field(default_factory=list)
-    # Placeholder addresses the copy was sent from or to anyway (see _placeholder_notes).
-    notes: list[str] = field(default_factory=list)
+    # What a real send would refuse in the issue (a draft, skeleton text, ...): the dry run
+    # writes every message all the same, and says so.
+    refusals: list[Finding] = field(default_factory=list)
 
 
 def send(
@@ -214,11 +210,20 @@ def send(
         )
         for note in camp.notices:
             ui.notice(note)
+        from .checks import issue_refusals
+
         out = options.out or settings.outbox / camp.issue.slug
-        return DryRun(camp, campaign_mod.dry_run(camp, out, journal=_journal_state(settings, camp)))
+        result = campaign_mod.dry_run(camp, out, journal=_journal_state(settings, camp))
+        return DryRun(camp, result, issue_refusals(camp))
     settings.require_smtp()
     if options.test:
-        return send_test_copy(settings, slug, options)
+        return send_test_copy(
+            settings,
+            slug,
+            recipients=options.recipients,
+            to=options.to,
+            as_address=options.as_address,
+        )
     return send_to_members(settings, slug, options, ui)
 
 
@@ -254,17 +259,22 @@ def check(
     *,
     recipients: Path | None = None,
     skip_invalid: bool = False,
+    resend_of: str = "",
     today: date | None = None,
     dns: bool = False,
 ) -> CheckRun:
-    """The pre-flight report a real send would act on (``skip_invalid`` as the send's flag).
-    The sign-in is checked as the send will do it: a stale access token is refreshed, so a
-    revoked sign-in is NOT READY here, not a surprise at the first connection. The set-up
-    checks (sign-in, SMTP) are judged on ``today``; ``dns``: the sending domain's too."""
+    """The pre-flight report a real send would act on (``skip_invalid``, ``resend_of`` as
+    the send's flags). The front matter's problems are findings with everything else, not
+    a stop at the first. The sign-in is checked as the send will do it: a stale access
+    token is refreshed, so a revoked sign-in is NOT READY here, not a surprise at the
+    first connection. The set-up checks (sign-in, SMTP) are judged on ``today``; ``dns``:
+    the sending domain's too."""
     from ..signin.oauth import sending_account, sign_in_problem
     from .checks import run_checks
 
-    camp = campaign_mod.prepare(settings, slug, recipients=recipients, allow_example=True)
+    camp = campaign_mod.prepare(
+        settings, slug, recipients=recipients, allow_example=True, lenient=True
+    )
     # Without an unsubscribe link the last note says what the report's error says again.
     notes = camp.notices[:-1] if not camp.sender.has_unsubscribe else list(camp.notices)
     missing, fix = sign_in_problem(settings)
@@ -286,91 +296,10 @@ def check(
         sign_in_missing=missing,
         sign_in_fix=fix,
         skip_invalid=skip_invalid,
+        resend_of=resend_of,
         setup=setup,
     )
     return CheckRun(notes, report)
-
-
-def test_addresses(settings: Settings, to: tuple[str, ...]) -> tuple[list[str], str]:
-    """Where the test copy goes, and which option or setting said so."""
-    if to:
-        return list(to), "--to"
-    # Commas as the README says, semicolons as Outlook writes address lists.
-    parts = [part.strip() for part in settings.test_to.replace(";", ",").split(",")]
-    return [part for part in parts if part], "NEWSLETTER_TEST_TO"
-
-
-def send_test_copy(settings: Settings, slug: str, options: SendOptions) -> TestSend:
-    from ..mail.smtp import transport_factory
-
-    host_placeholder = placeholder_domain(settings.smtp_host)
-    if host_placeholder:
-        raise ConfigError(
-            f"{settings.smtp_host!r} is still a placeholder host: the test copy was not sent",
-            setting="NEWSLETTER_SMTP_HOST",
-            hint="set your organisation's SMTP server in .env",
-        )
-    camp = campaign_mod.prepare(settings, slug, recipients=options.recipients, allow_example=True)
-    to, source = test_addresses(settings, options.to)
-    notes = _placeholder_notes(camp, to, source)
-    with Journal.for_state_dir(settings.state_dir) as journal:
-        _test_copies_fit_the_cap(journal, settings.daily_limit, len(to))
-        sent = sending.send_test(
-            camp,
-            to,
-            transport_factory(settings),
-            journal,
-            as_address=options.as_address,
-            source=source,
-        )
-    return TestSend(sent, camp.offline_images(), notes)
-
-
-def _placeholder_notes(camp: campaign_mod.Campaign, to: list[str], source: str) -> list[str]:
-    """A test copy from or to an address still on example.org/.com/.net (.env copied from
-    .env.example) goes to nobody, or is sent as someone else's domain: said, naming the
-    setting, by the rule ``check`` uses. Not refused: one copy is harmless, test set-ups
-    use those domains on purpose, and the real send's checks refuse them."""
-    settings = camp.settings
-    notes = []
-    sender = placeholder_domain(camp.sender.address)
-    if sender:
-        setting = "NEWSLETTER_FROM" if settings.from_ else "templates/organisation.toml email"
-        notes.append(
-            f"{setting}: {camp.sender.address!r} is on {sender}, a placeholder domain — set "
-            "your organisation's sending address before the real send"
-        )
-    for address in to:
-        domain = placeholder_domain(address)
-        if domain:
-            where = "" if source == "--to" else " in .env"
-            notes.append(
-                f"{source}: {address!r} is on {domain}, a placeholder domain: nobody reads that "
-                f"mailbox — use your own address{where}"
-            )
-    return notes
-
-
-def _test_copies_fit_the_cap(journal: Journal, limit: int, copies: int) -> None:
-    """Test copies count toward the provider's daily cap like member sends, so they are
-    held back by it too: over the cap the provider would refuse them (or the account)."""
-    budget = daily_budget(journal, limit)
-    if budget is None or copies <= budget.left:
-        return
-    now = journal.now()
-    moment = budget.free_again(copies, now)
-    what = "the test copy was" if copies == 1 else f"the {copies} test copies were"
-    head = (
-        "daily cap reached"
-        if budget.left == 0
-        else f"daily cap: {budget.left} left for {copies} test copies"
-    )
-    raise DailyCapReached(
-        f"{head}: {budget.used} of {budget.limit} sent in the last 24 hours "
-        f"(NEWSLETTER_DAILY_LIMIT); {what} not sent",
-        hint=(f"it can go {when(moment, now)}" if moment else "try again tomorrow")
-        + ", or raise NEWSLETTER_DAILY_LIMIT if the provider allows more",
-    )
 
 
 def send_to_members(
@@ -400,6 +329,7 @@ def send_to_members(
         camp,
         smtp_username=sending_account(settings),
         sign_in_missing=sign_in_missing(settings),
+        resend_of=options.resend_of or "",
         setup=for_check(settings, day),
     )
     problems = [
@@ -445,6 +375,8 @@ def send_to_members(
             outcome.declined = True
             return outcome
         journal.record_run(camp.issue.slug, camp.content_hash(), plan.report.accepted)
+        # What it says, so that a copy under another name is known later (checks.copies).
+        journal.record_text(camp.issue.slug, subject_words(camp.issue), body_words(camp.issue))
         try:
             outcome.result = ui.deliver(
                 plan.to_send,
@@ -535,6 +467,7 @@ def _finish(
         if result.stopped is not None and result.stopped.retry_after is not None:
             now = journal.now()
             outcome.stop_resume = when(now + result.stopped.retry_after, now)
+        _remember_stop(journal, camp.issue.slug, result.stopped, outcome.resume)
         if result.interrupted:
             outcome.end = SendEnd.INTERRUPTED
             return outcome
@@ -549,6 +482,28 @@ def _finish(
     leftovers = outcome.totals.failed or pending > 0 or outcome.totals.unknown
     outcome.end = SendEnd.UNFINISHED if leftovers or outcome.stopped else SendEnd.DONE
     return outcome
+
+
+def _remember_stop(journal: Journal, slug: str, stopped: Stop | None, resume: str) -> None:
+    """Why this run stopped early, for `status` to say later (when, and from when a re-run
+    can work); a run that got past such a stop forgets it."""
+    if stopped is None:
+        journal.clear_stop(slug)
+        return
+    now = journal.now()
+    after = now + stopped.retry_after if stopped.retry_after is not None else None
+    journal.record_stop(
+        slug,
+        RunStop(
+            stopped.reason,
+            stopped.reply,
+            stopped.advice,
+            stopped=now.isoformat(timespec="seconds"),
+            resume_after=after.isoformat(timespec="seconds") if after else "",
+            resume=resume,
+            why=str(stopped.why),
+        ),
+    )
 
 
 def _totals(camp: campaign_mod.Campaign, journal: Journal) -> Totals:

@@ -145,6 +145,12 @@ class SendStatus:
     # Why members/pending are None although a list was to be read ("" when they are not):
     # the journal's record is shown all the same, whatever state the CSV is in.
     members_error: str = ""
+    # Why the last run stopped before its end (a provider's daily limit, a blocked
+    # account): reason, reply, advice, stopped, resume_after (ISO 8601, UTC; "" if not
+    # known), resume (the command); None when it did not.
+    stopped: dict[str, str] | None = None
+    # resume_after as the chair reads it: "after 09:14 on Tue 8 Dec", or "it can run now"
+    resume_when: str = ""
 
     def as_dict(self) -> dict[str, object]:
         """For ``status --json``: the same keys whatever has happened yet (the feedback
@@ -204,6 +210,14 @@ def _send_status(settings: Settings, slug: str, recipients: Path | None) -> Send
                 status.deferred.append(record)
             status.last_update = max(status.last_update, row.updated)
         status.test_sends = [asdict(t) for t in journal.test_sends(slug)]
+        stop = journal.last_stop(slug)
+        if stop is not None:
+            status.stopped = asdict(stop)
+            if stop.resume_after:
+                from .daily import when
+
+                after, now = dt.datetime.fromisoformat(stop.resume_after), journal.now()
+                status.resume_when = when(after, now) if after > now else "it can run now"
         return status
     finally:
         journal.close()

@@ -58,7 +58,7 @@ def round_trip_checks(
     from ..content.issuefiles import issue_slug, newest_issue
     from ..sending import campaign as campaign_mod
     from ..sending.plan import test_recipient
-    from ..sending.policy import test_addresses
+    from ..sending.testcopy import test_addresses
 
     try:
         slug = (

@@ -2,7 +2,8 @@
 
 ``preview`` shows the issue personalised as the first member of the list (or ``--as
 ADDRESS``), as a test send does; ``render``, and ``preview`` without a member list, show
-what a member with no known name would get. The unsubscribe link points nowhere. The live
+what a member with no known name would get. The unsubscribe link is made out for the
+chair's test address (NEWSLETTER_TEST_TO), as a test copy's is. The live
 server (:mod:`newsletter.web.server`) builds on this module, never the other way round.
 """
 
@@ -35,10 +36,11 @@ def preview_member(settings: Settings, as_address: str | None = None) -> Fields 
         raise RecipientsError("file not found", path=path, hint="--as needs the members' list")
     # Pasted as a mail program copies it ("Jane Doe <jane@x.org>"), as --to is.
     wanted = unwrap_address(as_address).casefold() if as_address else None
+    link = preview_unsubscribe(settings)
     try:
         for recipient in iter_recipients(path):
             if wanted is None or recipient.email.casefold() == wanted:
-                return MessageBuilder.fields(recipient, "#unsubscribe")
+                return MessageBuilder.fields(recipient, link)
     except RecipientsError:
         if as_address is not None:
             raise
@@ -52,10 +54,35 @@ def preview_member(settings: Settings, as_address: str | None = None) -> Fields 
     return None
 
 
-def personalised(rendered: RenderedIssue, member: Fields | None) -> tuple[str, str, str]:
-    """(subject, html, text) as ``member`` gets them, or the anonymous sample."""
+def preview_unsubscribe(settings: Settings) -> str:
+    """The footer's unsubscribe link in a preview: one as real as a member's (``#unsubscribe``
+    read as a broken link), but made out for the chair's test address, as a test copy's
+    is, so that trying it in the preview never takes a member off the list.
+    ``#unsubscribe`` when no unsubscribe link is configured."""
+    from ..sending.message import Sender
+
+    sender = Sender(
+        name="",
+        address="",
+        unsubscribe_url=settings.unsubscribe_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        secret=settings.secret,
+    )
+    tester = settings.test_to.replace(";", ",").split(",")[0].strip() or PREVIEW_ADDRESS
+    return sender.unsubscribe_target(tester)[0] or "#unsubscribe"
+
+
+# Whose unsubscribe link a preview shows without NEWSLETTER_TEST_TO: nobody's.
+PREVIEW_ADDRESS = "preview@example.org"
+
+
+def personalised(
+    rendered: RenderedIssue, member: Fields | None, unsubscribe: str = "#unsubscribe"
+) -> tuple[str, str, str]:
+    """(subject, html, text) as ``member`` gets them, or the anonymous sample (with the
+    ``unsubscribe`` link, :func:`preview_unsubscribe`)."""
     if member is None:
-        return rendered.sample()
+        return rendered.personalise({"unsubscribe_url": unsubscribe})
     return rendered.personalise(member)
 
 
@@ -96,7 +123,8 @@ def write_email_html(
     """``preview --out FILE``: the final email HTML, as a member would get it."""
     check_html_out(out)
     rendered = render_path(settings, find(settings, slug, on_skip))
-    _, html, _ = personalised(rendered, preview_member(settings, as_address))
+    member = preview_member(settings, as_address)
+    _, html, _ = personalised(rendered, member, preview_unsubscribe(settings))
     _write(out, html)
     _write_assets(out.parent, rendered)
     return out, len(html.encode("utf-8"))

@@ -85,6 +85,9 @@ class Preview:
         self.path = path
         self.echo = echo
         self.member = member  # personalised as this member, like a test send; None: anonymous
+        from .preview import preview_unsubscribe
+
+        self.unsubscribe = preview_unsubscribe(settings)  # the footer's link, as a test copy's
         self._lock = threading.Lock()
         # A per-process prefix: a page left open across a restart of the server reloads too.
         self._boot = secrets.token_hex(4)
@@ -134,7 +137,7 @@ class Preview:
                 # Watch every picture the issue names: saving (or adding) one reloads.
                 self._pictures = list(rendered.pictures.watched)
                 rendered.pictures.require()
-            subject, email_html, text = personalised(rendered, self.member)
+            subject, email_html, text = personalised(rendered, self.member, self.unsubscribe)
         except NewsletterError as error:
             return self._failed(version, rendered_at, str(error))
         except Exception as error:  # noqa: BLE001 - a half-edited template must not kill the server
@@ -337,8 +340,11 @@ iframe {{ display: block; height: 80vh; min-height: 480px; border: 1px solid #c5
   background: #fff; }}
 iframe.desktop {{ width: {DESKTOP_FRAME_PX + 2}px; }}
 iframe.mobile {{ width: {MOBILE_FRAME_PX + 2}px; }}
-pre {{ white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; padding: 16px;
-  border: 1px solid #d5dbe1; border-radius: 6px; max-width: 80ch; font-size: 0.9rem; }}
+/* The plain-text part as a mail client shows it: lines of up to 78 columns, never wrapped
+   again by the page (a longer line, a long link, scrolls sideways inside the box). */
+pre {{ white-space: pre; overflow-x: auto; background: #fff; padding: 16px;
+  border: 1px solid #d5dbe1; border-radius: 6px; width: calc(78ch + 34px); max-width: 100%;
+  font-size: 0.9rem; }}
 .error {{ margin: 20px 0; padding: 16px; background: #fff4f2; border: 2px solid #b42318;
   border-radius: 6px; color: #7a1a12; }}
 .error code {{ display: block; white-space: pre-wrap; overflow-wrap: anywhere;

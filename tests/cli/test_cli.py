@@ -152,7 +152,10 @@ def test_new_check_list_archive(project: Path) -> None:
     assert again.returncode == 2 and "already exists" in again.stderr
     bad_date = run(["new", "feb", "--date", "18/02/2024"], project)
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
-    env = {"NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk"}
+    env = {
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO": "unsubscribe@wmhtc.co.uk",
+        "NEWSLETTER_SMTP_HOST": "smtp.wmhtc.co.uk",  # READY needs a server to send through
+    }
     untouched = run(["check", "january-2024"], project, env)
     assert untouched.returncode == 1, untouched.stdout + untouched.stderr
     assert "skeleton text left in the issue" in untouched.stdout

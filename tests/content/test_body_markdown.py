@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from support.browser import new_page
 from support.helpers import (
-    READY_ENV,
+    CHECK_ENV,
     dry_run_cli,
     html_and_text,
     run_cli,
@@ -64,7 +64,7 @@ def test_a_picture_in_a_list_or_table_is_told_where_it_may_go(project: Path) -> 
         ("## Team\n\n| Who | Photo |\n|---|---|\n| Ann | ![Ann](images/ann.jpg) |\n", 11),
     ):
         slug = write_issue(project, body)
-        done = run_cli(["check", slug], env=READY_ENV)
+        done = run_cli(["check", slug], env=CHECK_ENV)
         assert done.returncode == 2
         assert done.stderr == (
             f"error: issues/probe.md:{line}: a picture cannot be inside a heading, list, quote, "
@@ -91,12 +91,12 @@ def test_a_heading_that_is_one_link_keeps_it_and_a_link_among_words_is_not_ready
     assert re.search(r'<h4[^>]*><a href="https://www.ukri.org/speakers"[^>]*>Speakers</a>', html)
     assert "Register for the Expo\n---------------------\nhttps://www.ukri.org/expo\n" in text
     assert "Speakers:\nhttps://www.ukri.org/speakers\n" in text
-    done = run_cli(["check", slug], env=READY_ENV)
+    done = run_cli(["check", slug], env=CHECK_ENV)
     assert "a heading shows text only" not in done.stdout, done.stdout
     slug = write_issue(
         project, "## Register [for the Expo](https://www.ukri.org/expo) today\n\nSix hundred.\n"
     )
-    done = run_cli(["check", slug], env=READY_ENV)
+    done = run_cli(["check", slug], env=CHECK_ENV)
     assert done.returncode == 1
     assert (
         "error: issues/probe.md:7: a heading shows text only: the link in it is left out of the "
@@ -170,7 +170,7 @@ def test_a_typed_br_is_a_line_break_not_text(project: Path) -> None:
     assert "The Exchange<br>Birmingham<br>B1 1AA, and &lt;b&gt;this&lt;/b&gt; as typed." in html
     assert "The Exchange\nBirmingham\nB1 1AA, and <b>this</b> as typed.\n" in text
     assert re.search(r"<code\b[^>]*>&lt;br&gt;</code>", html)
-    done = run_cli(["check", slug], env=READY_ENV)
+    done = run_cli(["check", slug], env=CHECK_ENV)
     warnings = [line for line in done.stdout.splitlines() if line.startswith("warning")]
     assert warnings == [
         "warning: issues/probe.md:9: raw HTML '<b>' is shown as text in the email — use "

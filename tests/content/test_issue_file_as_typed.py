@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 from support.helpers import (
-    READY_ENV,
+    CHECK_ENV,
     dry_run_cli,
-    run_check,
     run_cli,
-    said,
     write_issue,
     write_three_members,
 )
@@ -21,7 +19,6 @@ from newsletter.common.config import Settings
 from newsletter.common.errors import IssueError
 from newsletter.content.frontmatter import split_front_matter
 from newsletter.content.issue import load_issue
-from newsletter.sending.checks.findings import Severity
 
 # ---- ' #' on a continued front-matter line ------------------------------------------------
 
@@ -103,7 +100,7 @@ def test_a_hash_in_an_unquoted_subject_is_kept_whole(project: Path) -> None:
     ):
         (project / "issues" / "probe.md").write_text(front(line), encoding="utf-8")
         assert dry_run_cli(project, "probe")[0]["Subject"] == "Cluster News #12 – skills and events"
-        done = run_cli(["check", "probe"], env=READY_ENV)
+        done = run_cli(["check", "probe"], env=CHECK_ENV)
         assert "comment" not in done.stdout + done.stderr
 
 
@@ -120,7 +117,7 @@ def test_yaml_quoting_mistakes_name_their_own_line_and_the_fix(project: Path) ->
     }
     for line, hint in cases.items():
         (project / "issues" / "probe.md").write_text(front(line), encoding="utf-8")
-        done = run_cli(["check", "probe"], env=READY_ENV)
+        done = run_cli(["check", "probe"], env=CHECK_ENV)
         assert done.returncode == 2
         assert done.stderr.startswith("error: issues/probe.md:3: front matter: "), done.stderr
         assert hint in done.stderr, done.stderr
@@ -133,13 +130,13 @@ def test_an_issue_saved_by_notepad_in_ansi_or_unicode_says_how_to_resave(project
     (project / "issues" / "ansi.md").write_bytes(text.encode("cp1252"))
     (project / "issues" / "wide.md").write_bytes(text.encode("utf-16"))
     resave = "(in Notepad: File > Save as, Encoding: UTF-8; in other editors, save as UTF-8)"
-    done = run_cli(["check", "ansi"], env=READY_ENV)
+    done = run_cli(["check", "ansi"], env=CHECK_ENV)
     assert done.returncode == 2
     assert done.stderr == (
         "error: issues/ansi.md:2: not UTF-8 text: byte 0x96 ('–' in Windows-1252) cannot be "
         f"read {resave}\n"
     )
-    done = run_cli(["render", "wide"], env=READY_ENV)
+    done = run_cli(["render", "wide"], env=CHECK_ENV)
     assert done.returncode == 2
     assert (
         done.stderr == f"error: issues/wide.md:1: is UTF-16 text ('Unicode'), not UTF-8 {resave}\n"
@@ -155,10 +152,11 @@ def test_misspelt_required_key_is_reported_at_its_line(project: Path, ready: Set
         load_issue("typo", ready.issues_dir)
     assert caught.value.message == "unknown key 'preheder': did you mean 'preheader'?"
     assert caught.value.line == 4
-    # An optional key misspelt is a warning with the same suggestion.
+    # An optional key misspelt is an error too (issue 17: ignored, it published the issue).
     slug = write_issue(project, "Body.\n")
     path = project / "issues" / "probe.md"
     path.write_text(path.read_text("utf-8").replace("date:", "archve: false\ndate:"), "utf-8")
-    assert said(run_check(ready, slug), Severity.WARNING) == [
-        f"{path}:5: unknown front-matter key 'archve' is ignored: did you mean 'archive'?"
-    ]
+    with pytest.raises(IssueError) as caught:
+        load_issue(slug, ready.issues_dir)
+    assert caught.value.message == "unknown key 'archve': did you mean 'archive'?"
+    assert caught.value.line == 5

@@ -126,3 +126,15 @@ def test_check_adds_only_what_a_send_would_stop_on() -> None:
     assert for_check(Settings(), TODAY) == []  # no SMTP server yet: the issue alone
     findings = for_check(Settings(**M365, smtp_password="pw"), TODAY)
     assert [(f.check, f.status) for f in findings] == [(CheckId.SMTP_AUTH, Status.WARN)]
+
+
+def test_check_leaves_to_doctor_what_check_says_itself_or_a_send_does_not_stop_on() -> None:
+    # A relay taking mail without a sign-in: doctor warns, check stays READY.
+    relay = Settings(smtp_host="relay.wmhtc.co.uk")
+    doctor = check_smtp_auth(relay, TODAY)
+    assert (doctor.status, doctor.where) == (Status.WARN, "NEWSLETTER_SMTP_USERNAME")
+    assert for_check(relay, TODAY) == []
+    # A username without its password: check says it as the send's own settings-missing.
+    no_password = Settings(smtp_host="relay.wmhtc.co.uk", smtp_username="news")
+    assert any(f.where == "NEWSLETTER_SMTP_PASSWORD" for f in check_settings(no_password))
+    assert for_check(no_password, TODAY) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.helpers import READY_ENV, dry_run_cli, run_cli, said, write_issue
+from support.helpers import CHECK_ENV, dry_run_cli, run_cli, said, write_issue
 
 from newsletter.common.config import Settings
 from newsletter.sending import campaign as campaign_mod
@@ -29,7 +29,7 @@ def test_an_unclosed_quote_that_swallows_members_is_refused_at_its_row(project: 
         encoding="utf-8",
     )
     for command in (["check", "december-2023"], ["send", "december-2023", "--dry-run"]):
-        done = run_cli([*command, "-r", "members.csv"], env=READY_ENV)
+        done = run_cli([*command, "-r", "members.csv"], env=CHECK_ENV)
         assert done.returncode == 2, done.stdout
         assert "READY" not in done.stdout
         assert done.stderr.startswith(
@@ -60,7 +60,7 @@ def test_a_workbook_saved_under_a_csv_name_is_named_as_one(project: Path) -> Non
     (project / "old.csv").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
     for name, kind in (("members.csv", "(.xlsx)"), ("old.csv", "Excel 97-2003 workbook (.xls)")):
         for command in (["check", "december-2023"], ["send", "december-2023", "--dry-run"]):
-            done = run_cli([*command, "-r", name], env=READY_ENV)
+            done = run_cli([*command, "-r", name], env=CHECK_ENV)
             assert done.returncode == 2
             assert done.stderr.startswith(f"error: {name}: is ")
             assert f"{kind}, not a CSV file (in Excel use File > Save As > " in done.stderr
@@ -79,7 +79,7 @@ def test_an_address_copied_with_its_name_or_as_a_mailto_link_is_used(project: Pa
         "Eve <>,Eve\n",
         encoding="utf-8",
     )
-    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=READY_ENV)
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=CHECK_ENV)
     assert (
         "info: members.csv: 3 rows held a name or 'mailto:' around the address: used the "
         "address (rows 2, 3, 4)"
@@ -107,13 +107,13 @@ def test_every_invalid_row_is_named_and_the_dry_run_says_a_send_would_stop(
         "bob@hospital.de;Bob\nBOB@hospital.de;Bob\n",
         encoding="utf-8",
     )
-    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=READY_ENV)
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=CHECK_ENV)
     assert done.returncode == 1
     assert "; and 4 more (rows 7, 8, 9, 10) — fix them, or send with --skip-invalid" in (
         done.stdout
     )
     assert "1 duplicate address(es) will be sent once (row 12 left out)" in done.stdout
-    dry = run_cli(["send", "december-2023", "--dry-run", "-r", "members.csv"], env=READY_ENV)
+    dry = run_cli(["send", "december-2023", "--dry-run", "-r", "members.csv"], env=CHECK_ENV)
     assert "  skipped:   9 invalid (rows 2, 3, 4, 5, 6, 7, 8, 9, 10)\n" in dry.stdout
     assert (
         "  refused:   a real send stops at invalid rows: fix them, or add --skip-invalid\n"
@@ -123,7 +123,7 @@ def test_every_invalid_row_is_named_and_the_dry_run_says_a_send_would_stop(
         "email;first_name\nanna@hospital.de;Anna;Klinik; Berlin\nbob@hospital.de;Bob\n",
         encoding="utf-8",
     )
-    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=READY_ENV)
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=CHECK_ENV)
     assert "2 values more than the header has columns (an unquoted semicolon?)" in done.stdout
 
 
@@ -137,7 +137,7 @@ def test_a_subscribed_column_holding_status_words_is_read(project: Path) -> None
         "dan@hospital.de,Dan,maybe\n",
         encoding="utf-8",
     )
-    done = run_cli(["send", "december-2023", "--dry-run", "-r", "members.csv"], env=READY_ENV)
+    done = run_cli(["send", "december-2023", "--dry-run", "-r", "members.csv"], env=CHECK_ENV)
     assert "  skipped:   1 invalid (row 5)\n" in done.stdout
     assert "  skipped:   2 unsubscribed (rows 3, 4)\n" in done.stdout
     messages = dry_run_cli(project, "december-2023", "-r", "members.csv")
@@ -153,7 +153,7 @@ def test_excels_sep_line_names_the_delimiter(project: Path) -> None:
     )
     messages = dry_run_cli(project, "december-2023", "-r", "members.csv")
     assert [str(m["To"]) for m in messages] == ["Ann <ann@hospital.de>", "Bob <bob@hospital.de>"]
-    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=READY_ENV)
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=CHECK_ENV)
     assert "READY to send to 2 member(s)" in done.stdout
 
 
@@ -168,7 +168,7 @@ def test_a_name_cell_holding_an_address_is_warned_before_it_greets(project: Path
         "carol@hospital.de,Carol Lee\n",
         encoding="utf-8",
     )
-    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=READY_ENV)
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=CHECK_ENV)
     assert (
         "warning: members.csv: the name used in the greeting holds an address for 2 members "
         "(rows 2, 3): row 2 would read 'Dear anna@hospital.de,' — put the member's name in the "
@@ -191,7 +191,7 @@ def test_mailchimps_unsubscribed_export_mails_nobody(project: Path) -> None:
         'bob@hospital.de,Bob,Ray,2,"2023-01-01 10:00:00","2023-07-01 09:00:00",July,Other\n',
         encoding="utf-8",
     )
-    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=READY_ENV)
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=CHECK_ENV)
     assert done.returncode == 1
     assert "error: members.csv: no members to send to" in done.stdout
     assert "2 unsubscribed member(s) skipped" in done.stdout
@@ -216,7 +216,7 @@ def test_invisible_characters_copied_with_an_address_are_dropped(project: Path) 
         "carol@hos\u00adpital.de\u00a0,Carol\n",
         encoding="utf-8",
     )
-    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=READY_ENV)
+    done = run_cli(["check", "december-2023", "-r", "members.csv"], env=CHECK_ENV)
     assert "READY to send to 3 member(s)" in done.stdout, done.stdout
     messages = dry_run_cli(project, "december-2023", "-r", "members.csv")
     assert [m["To"].addresses[0].addr_spec for m in messages] == [

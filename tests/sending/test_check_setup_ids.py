@@ -35,8 +35,10 @@ ROUND_TRIP_ONLY = {
 def test_every_set_up_problem_has_a_check_id() -> None:
     reaches_check = set(Problem) - ROUND_TRIP_ONLY - {Problem.NONE, Problem.NOT_ASKED}
     assert set(SETUP_IDS) == reaches_check
-    # The same words as doctor's problem, so a script can key on either.
-    assert all(SETUP_IDS[p].value == p.value for p in reaches_check)
+    # The same words as doctor's problem, so a script can key on either; a missing setting
+    # is the one check has always called settings-missing.
+    assert SETUP_IDS[Problem.MISSING_SETTING] is Check.SETTINGS_MISSING
+    assert all(SETUP_IDS[p].value == p.value for p in reaches_check - {Problem.MISSING_SETTING})
     assert len(set(SETUP_IDS.values())) == len(SETUP_IDS)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.helpers import READY_ENV, run_check, run_cli, said, write_issue
+from support.helpers import CHECK_ENV, run_check, run_cli, said, write_issue
 from support.projects import ROOT
 
 from newsletter.common.config import Settings
@@ -101,7 +101,7 @@ def test_links_markdown_could_not_read_are_not_ready(project: Path) -> None:
         "<!-- draft note\n\n"  # 21
         "Regards.\n",
     )
-    done = run_cli(["check", slug], env=READY_ENV)
+    done = run_cli(["check", slug], env=CHECK_ENV)
     assert done.returncode == 1
     assert "NOT READY" in done.stdout
     errors = [line for line in done.stdout.splitlines() if line.startswith("error:")]
@@ -130,7 +130,7 @@ def test_links_markdown_could_not_read_are_not_ready(project: Path) -> None:
         "Two studies agree [1][2], as numbered references typed as text.\n\n"
         "[ons]: https://www.ons.gov.uk/stats\n",
     )
-    done = run_cli(["check", slug], env=READY_ENV)
+    done = run_cli(["check", slug], env=CHECK_ENV)
     assert done.returncode == 0, done.stdout
     assert "READY to send to 6 member(s): 0 errors, 0 warnings." in done.stdout
 
@@ -143,7 +143,7 @@ def test_prose_indented_like_in_a_word_processor_is_warned_as_code(project: Path
         "## Skills\n\nFirst paragraph.\n\n\tSecond paragraph, indented as in Word.\n\n"
         "```\nnewsletter send --test\n```\n",
     )
-    done = run_cli(["check", slug], env=READY_ENV)
+    done = run_cli(["check", slug], env=CHECK_ENV)
     assert (
         "warning: issues/probe.md:11: this text is indented by 4 spaces or a tab, so it shows "
         "as code, in a typewriter font — remove the indentation; for code on purpose, put ``` "

@@ -57,6 +57,7 @@ def test_check_with_skip_invalid_agrees_with_the_send_that_leaves_them_out(
         "NEWSLETTER_FROM": "Cluster News <news@wmhtc.co.uk>",
         "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
         "NEWSLETTER_SECRET": "a-long-random-test-secret",
+        "NEWSLETTER_SMTP_HOST": "smtp.wmhtc.co.uk",  # READY needs a server to send through
     }
     plain = run_cli(["check", "december-2023"], env=env)
     assert plain.returncode == 1 and "invalid address(es)" in plain.stdout

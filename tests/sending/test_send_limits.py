@@ -136,7 +136,8 @@ def test_daily_cap_holds_across_two_issues_sent_the_same_day(project: Path, tmp_
         assert first.returncode == 0, first.stdout + first.stderr
         assert "Today:     0 of 8 sent in the last 24 hours" in first.stdout
         assert "To send:   5\n" in first.stdout  # all of them: 5 fit the 8 left
-        second = newsletter(project, env, "send", "january-2024", "--yes")
+        # A copy of the issue just sent: sent again on purpose (issue 17 refuses it unasked).
+        second = newsletter(project, env, "send", "january-2024", "--yes", "--resend-of", SLUG)
         assert second.returncode == 1, second.stderr
         assert "Today:     5 of 8 sent in the last 24 hours (NEWSLETTER_DAILY_LIMIT); 3 left" in (
             second.stdout

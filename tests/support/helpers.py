@@ -32,6 +32,8 @@ READY_ENV = {
     "NEWSLETTER_UNSUBSCRIBE_URL": "https://wmhtc.co.uk/u?t={token}",
     "NEWSLETTER_SECRET": "a-long-random-test-secret",
 }
+# What `check` needs to say READY from the command line: the settings above and a server.
+CHECK_ENV = {**READY_ENV, "NEWSLETTER_SMTP_HOST": "smtp.wmhtc.co.uk"}
 SECRET = READY_ENV["NEWSLETTER_SECRET"]
 TEST_TO = "chair@wmhtc.co.uk"
 ARCHIVE_URL = "https://wmhtc.co.uk/news"

@@ -31,13 +31,18 @@ class Check(StrEnum):
     SIGN_IN = "sign-in"  # the OAuth sign-in a send needs is missing
     SENDER_DOMAIN = "sender-domain"  # From on another domain than the SMTP account
     SEND_AS = "send-as"  # From another mailbox of the account's domain
+    SETTINGS_MISSING = "settings-missing"  # a setting a real send needs is not set (or unusable)
     # The issue's front matter and file
     SUBJECT_LONG = "subject-long"
     PREHEADER_SHORT = "preheader-short"
     PREHEADER_REPEATS_SUBJECT = "preheader-repeats-subject"
     UNKNOWN_KEY = "unknown-key"
+    MISSPELT_KEY = "misspelt-key"  # a near miss of a known key (it would be ignored)
+    FRONT_MATTER = "front-matter"  # a key missing, empty or of the wrong kind; bad YAML
     DRAFT = "draft"
     RENAMED = "renamed"  # sent before under another file name
+    SENT_BEFORE = "sent-before"  # a copy of an issue members already got (another file)
+    UNKNOWN_FIELD = "unknown-field"  # recipient.<field> that is not a column of the list
     SKELETON = "skeleton"  # text `newsletter new` wrote, left unchanged
     # What members would see as typed
     TEMPLATE_SYNTAX = "template-syntax"  # {{ }} / {% %} not filled in where it stands
@@ -78,6 +83,7 @@ class Check(StrEnum):
     COLUMNS = "columns"  # which columns were used (a note)
     LIST_NOTE = "list-note"  # how the CSV was read (a note)
     ENCODING = "encoding"
+    LOST_LETTERS = "lost-letters"  # '?' where the export's code page dropped a letter
     EMPTY_FIELD = "empty-field"
     NAME_IS_ADDRESS = "name-is-address"
     INVALID_ROWS = "invalid-rows"
@@ -87,7 +93,6 @@ class Check(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     NO_MEMBERS = "no-members"
     # The set-up, as `doctor` judges it (newsletter.domain): the same ids as its problems
-    MISSING_SETTING = "missing-setting"  # e.g. the SMTP password (env or keyring)
     NO_MEMBERS_LIST = "no-members-list"
     BASIC_AUTH_ENDING = "basic-auth-ending"  # Microsoft 365 passwords, before the cut-off
     BASIC_AUTH_ENDED = "basic-auth-ended"  # ... on and after it: never sent, even --force

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from ...common.limits import SUBJECT_MAX
-from ...content.frontmatter import OPTIONAL_KEYS, REQUIRED_KEYS, key_line
+from ...content.frontmatter import OPTIONAL_KEYS, REQUIRED_KEYS, key_line, near_miss
 from ...content.inlines import FIELD_RE
 from ..campaign import Campaign
 from .findings import Check, Report, Severity
@@ -22,8 +22,21 @@ def in_issue(campaign: Campaign, line: int) -> str:
 
 def check_front_matter(campaign: Campaign, report: Report) -> None:
     issue = campaign.issue
+    # Read for `check`, the front matter's problems are all here (a send stops at the
+    # first): errors, and the keys they concern are not judged again below.
+    broken = set()
+    for problem in campaign.front_matter_problems:
+        broken.add(problem.key)
+        report.add(
+            Check.MISSPELT_KEY if problem.written else Check.FRONT_MATTER,
+            Severity.ERROR,
+            in_issue(campaign, problem.line),
+            problem.message,
+            problem.hint,
+        )
     # With member fields the length depends on the member: measured in check_members.
-    if not campaign.rendered.subject_filled.has_slots and len(issue.subject) > SUBJECT_MAX:
+    long = len(issue.subject) > SUBJECT_MAX and "subject" not in broken
+    if not campaign.rendered.subject_filled.has_slots and long:
         report.add(
             Check.SUBJECT_LONG,
             Severity.WARNING,
@@ -31,7 +44,7 @@ def check_front_matter(campaign: Campaign, report: Report) -> None:
             f"subject is {len(issue.subject)} characters; inboxes cut it at about {SUBJECT_MAX}",
             "put the words that matter first, or shorten it",
         )
-    if len(issue.preheader) < 30:
+    if len(issue.preheader) < 30 and "preheader" not in broken:
         report.add(
             Check.PREHEADER_SHORT,
             Severity.WARNING,
@@ -61,19 +74,39 @@ def check_front_matter(campaign: Campaign, report: Report) -> None:
             "preheader repeats the subject",
             "use it to say what else is inside",
         )
-    import difflib
-
     known = REQUIRED_KEYS + OPTIONAL_KEYS
     for key in issue.front_matter:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        # A near miss of a known key is an error (above): this is a key unlike any.
+        if key not in known and near_miss(key, issue.front_matter) is None:
             report.add(
                 Check.UNKNOWN_KEY,
                 Severity.WARNING,
                 in_issue(campaign, key_line(campaign.issue.source, key)),
-                f"unknown front-matter key {key!r} is ignored"
-                + (f": did you mean {close[0]!r}?" if close else ""),
+                f"unknown front-matter key {key!r} is ignored",
                 f"known keys: {', '.join(known)}",
+            )
+
+
+def check_member_fields(campaign: Campaign, report: Report) -> None:
+    """Member fields the list has no column for: with a fallback every member reads the
+    fallback (a warning); without one, a gap (an error, where a send refuses at once)."""
+    for missing in campaign.missing_fields:
+        where = missing.error.location()
+        if missing.fallback:
+            report.add(
+                Check.UNKNOWN_FIELD,
+                Severity.WARNING,
+                where,
+                f"{missing.error.message}: every member reads the fallback {missing.fallback!r}",
+                f"add the column to the list to use it ({missing.error.hint})",
+            )
+        else:
+            report.add(
+                Check.UNKNOWN_FIELD,
+                Severity.ERROR,
+                where,
+                missing.error.message,
+                missing.error.hint or "",
             )
 
 
@@ -89,19 +122,20 @@ def check_draft(campaign: Campaign, report: Report) -> None:
         )
 
 
-def check_renamed(campaign: Campaign, report: Report) -> None:
+def check_renamed(campaign: Campaign, report: Report, resend_of: str = "") -> str | None:
     """An issue sent, then its file renamed (``january.md`` → ``january-2026.md``): the
     journal knows its members by the old slug, so a send under the new one would mail every
-    one of them a second copy. Compared by the rendered issue's hash, never by name."""
+    one of them a second copy. Compared by the rendered issue's hash, never by name.
+    Returns the old slug; ``--resend-of`` it makes the error a warning (sent again)."""
     from ...records.journal import JOURNAL_NAME, Journal
     from ..campaign import sent_before_as
 
     path = campaign.settings.state_dir / JOURNAL_NAME
     if not path.is_file():
-        return
+        return None
     with Journal.open(path) as journal:
         if any(journal.counts(campaign.issue.slug).values()):
-            return  # sent (or begun) under this name: a resume, not a rename
+            return None  # sent (or begun) under this name: a resume, not a rename
         runs: dict[str, str] = {}
         counts: dict[str, int] = {}
         for summary in journal.issues_summary():
@@ -109,7 +143,15 @@ def check_renamed(campaign: Campaign, report: Report) -> None:
             if last and summary.counts.get("sent"):
                 runs[summary.slug], counts[summary.slug] = last[0], summary.counts["sent"]
     old = sent_before_as(campaign, runs)
-    if old:
+    if old and old == resend_of:
+        report.add(
+            Check.RENAMED,
+            Severity.WARNING,
+            in_issue(campaign, 1),
+            f"this issue was already sent to {counts[old]} member(s) as {old!r}: sent again "
+            f"as asked (--resend-of {old}), every one of them gets it a second time",
+        )
+    elif old:
         report.add(
             Check.RENAMED,
             Severity.ERROR,
@@ -117,8 +159,10 @@ def check_renamed(campaign: Campaign, report: Report) -> None:
             f"this issue was already sent to {counts[old]} member(s) as {old!r}; its file "
             "was renamed since, and under the new name every one of them would get it again",
             f"rename it back to {campaign.settings.issues_dir / (old + '.md')} "
-            f"('newsletter status {old}' shows who got it)",
+            f"('newsletter status {old}' shows who got it), or add --resend-of {old} to "
+            "send it again anyway",
         )
+    return old
 
 
 def body_lines(campaign: Campaign) -> Iterator[tuple[int, str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ...common.limits import SUBJECT_MAX
 from ...content.frontmatter import key_line
-from ...members.recipients import RecipientReport, normalise_column
+from ...members.recipients import REEXPORT_HINT, RecipientReport, normalise_column
 from ..campaign import EXAMPLE_RECIPIENTS, Campaign
 from .findings import Check, Report, Severity
 from .issue import in_issue
@@ -155,6 +155,12 @@ def check_members(campaign: Campaign, report: Report) -> None:
             Severity.WARNING if ansi else Severity.INFO,
             where,
             recipients.encoding_line(),
+        )
+    if recipients.accented:  # what the guess made of the names: judged without a dry run
+        report.add(Check.ENCODING, Severity.INFO, where, recipients.accented_line())
+    if recipients.lost_letters:
+        report.add(
+            Check.LOST_LETTERS, Severity.ERROR, where, recipients.lost_letters_line(), REEXPORT_HINT
         )
     for name, rows in sorted(empty.items()):
         members = "member" if len(rows) == 1 else "members"

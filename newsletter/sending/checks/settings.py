@@ -130,10 +130,41 @@ def check_sender(campaign: Campaign, report: Report, smtp_username: str) -> None
             )
 
 
+def check_send_settings(campaign: Campaign, report: Report) -> None:
+    """READY means a real send would start: every setting it needs to reach the server is
+    there and usable (an SMTP host; a password for a username; a way to sign in; never
+    credentials over an unencrypted connection). Each gap is an error naming the setting,
+    as the send would stop on it (Settings.require_smtp, the send's own rule)."""
+    from ...common.errors import ConfigError
+
+    settings = campaign.settings
+    if not settings.smtp_host:
+        report.add(
+            Check.SETTINGS_MISSING,
+            Severity.ERROR,
+            "NEWSLETTER_SMTP_HOST",
+            "no SMTP server is set: a real send would stop at once",
+            "set your organisation's sending server in .env, e.g. smtp.office365.com or "
+            "smtp.gmail.com (see .env.example)",
+        )
+        return
+    try:
+        settings.require_smtp()
+    except ConfigError as error:
+        report.add(
+            Check.SETTINGS_MISSING,
+            Severity.ERROR,
+            error.setting or "settings",
+            f"{error.message}: a real send would stop at once",
+            error.hint or "",
+        )
+
+
 # The id each set-up problem (newsletter.domain) has in this report: every problem its
-# offline and DNS checks can find (the round trip's are doctor's only).
+# offline and DNS checks can find (the round trip's are doctor's only). The same words but
+# for a missing setting, which is this report's own settings-missing.
 SETUP_IDS = {
-    Problem.MISSING_SETTING: Check.MISSING_SETTING,
+    Problem.MISSING_SETTING: Check.SETTINGS_MISSING,
     Problem.PLACEHOLDER_SETTING: Check.PLACEHOLDER_SETTING,
     Problem.WEAK_SECRET: Check.WEAK_SECRET,
     Problem.NO_MEMBERS_LIST: Check.NO_MEMBERS_LIST,

@@ -1,11 +1,11 @@
 """The SQLite base the send journal and the feedback log share: how a file of ours is
 opened (durable settings, schema set up once, race-free), and closed.
 
-The schema is applied inside one ``BEGIN IMMEDIATE`` transaction, with any upgrade of an
-older file, and stamped with the schema's fingerprint (``PRAGMA user_version``): two
-commands opening a new or older file at once cannot both upgrade it (the second one, once
-the first committed, finds nothing left to do), and a file already up to date is opened
-without taking SQLite's write lock at all (``status`` during a send never waits on it).
+A new or older file is set up one process at a time (under the file's lock: SQLite does
+not wait for a switch to WAL), the schema and any upgrade in one ``BEGIN IMMEDIATE``
+transaction, stamped with the schema's fingerprint (``PRAGMA user_version``): two commands
+opening it at once cannot both upgrade it (the second finds nothing left to do), and a file
+already up to date is opened without any lock (``status`` during a send never waits).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from ..common.files import locked
 
 Upgrade = Callable[[sqlite3.Connection], None]
 
@@ -61,22 +63,36 @@ def open_database(
     )
     try:
         db.execute("PRAGMA busy_timeout=30000")  # another process (a second run) may write
-        db.execute("PRAGMA journal_mode=WAL")
+        version = fingerprint(schema, upgrade)
+        if not _ready(db, version):
+            # SQLite does not wait for another connection that is switching a new file to
+            # WAL (it answers "database is locked" at once): the set-up of a new or older
+            # file is done one process at a time, under the file's lock.
+            with locked(path):
+                db.execute("PRAGMA journal_mode=WAL")
+                _set_up(db, schema, upgrade, version)
         db.execute("PRAGMA synchronous=FULL")  # fsync on every commit: survives power loss
-        _set_up(db, schema, upgrade)
     except BaseException:
         db.close()
         raise
     return db
 
 
-def _set_up(db: sqlite3.Connection, schema: str, upgrade: Upgrade | None) -> None:
-    version = fingerprint(schema, upgrade)
-    if db.execute("PRAGMA user_version").fetchone()[0] == version:
-        return
+def _ready(db: sqlite3.Connection, version: int) -> bool:
+    """Whether the file is set up already (WAL, this schema): then it is opened without
+    any lock, and ``status`` during a send never waits."""
+    (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    return str(mode).lower() == "wal" and _version(db) == version
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _set_up(db: sqlite3.Connection, schema: str, upgrade: Upgrade | None, version: int) -> None:
     db.execute("BEGIN IMMEDIATE")  # one writer: whoever comes second sees it done
     try:
-        if db.execute("PRAGMA user_version").fetchone()[0] != version:
+        if _version(db) != version:
             for statement in statements(schema):
                 db.execute(statement)
             if upgrade is not None:

@@ -88,14 +88,13 @@ def test_fifty_processes_and_a_feedback_run_at_once_lose_nothing(project: Path) 
     assert leftovers == []
 
 
-def test_two_commands_creating_the_feedback_log_at_once_both_set_it_up(tmp_path: Path) -> None:
-    """The schema and its upgrade run in one transaction: whoever comes second finds it
-    done (before: both saw no ``movable`` column, both added it, one crashed)."""
+def _open_at_once(state: Path, count: int) -> list[BaseException]:
+    """``count`` threads open the feedback log in ``state`` at the same instant and write
+    to it; what they raised."""
     import threading
 
-    state = tmp_path / "state"
     errors: list[BaseException] = []
-    start = threading.Barrier(8)
+    start = threading.Barrier(count)
 
     def open_it() -> None:
         try:
@@ -105,16 +104,26 @@ def test_two_commands_creating_the_feedback_log_at_once_both_set_it_up(tmp_path:
         except BaseException as error:  # noqa: BLE001 - collected for the assertion
             errors.append(error)
 
-    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    threads = [threading.Thread(target=open_it) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
-    with sqlite3.connect(state / "feedback.sqlite3") as db:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(processed)")]
-        assert columns.count("movable") == 1
-        assert db.execute("SELECT COUNT(*) FROM resubscribed").fetchone()[0] == 8
+    return errors
+
+
+def test_commands_creating_the_feedback_log_at_once_all_set_it_up(tmp_path: Path) -> None:
+    """Eight at once, ten times over: the set-up is done once (before: both saw no
+    ``movable`` column, both added it, one crashed "duplicate column name"; and SQLite
+    answers "database is locked" at once to a second switch of a new file to WAL)."""
+    for round_ in range(10):
+        state = tmp_path / f"state-{round_}"
+        assert _open_at_once(state, 8) == [], round_
+        with sqlite3.connect(state / "feedback.sqlite3") as db:
+            columns = [row[1] for row in db.execute("PRAGMA table_info(processed)")]
+            assert columns.count("movable") == 1
+            assert db.execute("SELECT COUNT(*) FROM resubscribed").fetchone()[0] == 8
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_a_log_written_before_movable_existed_is_upgraded_once(tmp_path: Path) -> None:

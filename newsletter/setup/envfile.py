@@ -1,14 +1,14 @@
 """Reading and updating ``.env`` as a chair's file: values changed in place, comments and
-order kept, new settings added at the end, written atomically and readable by the owner only
-(it may hold a password)."""
+order kept, new settings added at the end, written atomically under its lock
+(common.files) and readable by the owner only (it may hold a password)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+
+from ..common.files import atomic_write, locked
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 _PLAIN = re.compile(r"^[A-Za-z0-9_@.,:/+\-{}?=%~]*$")
@@ -58,29 +58,9 @@ def updated_text(text: str, changes: Mapping[str, str]) -> str:
 
 
 def write_env(path: Path, changes: Mapping[str, str]) -> None:
-    """Apply ``changes`` to the file (created if need be) atomically, mode 0600."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    new = updated_text(text, changes)
-    tmp = path.with_name(path.name + ".setup-tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    # 0600: the file may hold the SMTP password (on Windows the mode bits are ignored and
-    # the file inherits the user profile's ACL).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(new)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # POSIX: the rename itself on disk too
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+    """Apply ``changes`` to the file (created if need be) as every shared file is changed
+    (common.files): under its lock, read as it is now, written atomically, mode 0600 (it
+    may hold the SMTP password; on Windows it inherits the user profile's ACL)."""
+    with locked(path):
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        atomic_write(path, updated_text(text, changes).encode("utf-8"), private=True)

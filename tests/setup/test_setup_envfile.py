@@ -45,6 +45,6 @@ def test_the_file_is_private_and_replaced_whole(tmp_path: Path) -> None:
     path.write_text("NEWSLETTER_A=1\n")
     write_env(path, {"NEWSLETTER_A": "2"})
     assert read_env(path) == {"NEWSLETTER_A": "2"}
-    assert not list(tmp_path.glob("*.setup-tmp"))
+    assert not list(tmp_path.glob(".env.*.tmp"))  # no temporary file left behind
     if os.name == "posix":
         assert path.stat().st_mode & 0o077 == 0

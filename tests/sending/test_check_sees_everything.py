@@ -96,7 +96,7 @@ def test_a_misspelt_draft_flag_is_not_ready(project: Path) -> None:
     # As the chair meant it, named as written at its own line (not 'draft: true' at line 1).
     path = project / "issues" / f"{slug}.md"
     line = path.read_text("utf-8").splitlines().index("Draft: true") + 1
-    assert f"{path}:{line}: this issue is a draft (Draft: true)" in checked.stdout
+    assert f"issues/{slug}.md:{line}: this issue is a draft (Draft: true)" in checked.stdout
     published = issue(project, FRONT + "archve: false\n", BODY)
     assert run_cli(["check", published], GOOD).returncode == 1
 

@@ -63,12 +63,33 @@ def render_section(record: dict[str, Any]) -> list[str]:
         "templates: what every `render`/`check`/`send` pays) | "
         f"≤ {targets['fresh_process_render_s']} s | {fresh} s{cpu_note}: "
         f"{_verdict(fresh <= targets['fresh_process_render_s'])} |",
+        *_over_libraries(record),
         f"| `newsletter --help`, whole process | ≤ {targets['help_s']} s | {help_} s: "
         f"{_verdict(help_ <= targets['help_s'])} |",
         f"| December 2023 HTML size | < 102 KB (Gmail clips) | {record['html_bytes'] / 1024:.1f}"
         f" KB (text part {record['text_bytes'] / 1024:.1f} KB) |",
         "",
         _source("render", record),
+    ]
+
+
+def _over_libraries(record: dict[str, Any]) -> list[str]:
+    """The fresh render against importing its libraries, in the same run (if measured)."""
+    if "render_over_libraries" not in record:
+        return []
+    libraries = record["libraries_import_s"]
+    over = record["render_over_libraries"]
+    target = record["targets"]["render_over_libraries"]
+    cpu = (
+        f"; CPU time {libraries['cpu_median']} s, {over['cpu']}×"
+        if "cpu" in over and "cpu_median" in libraries
+        else ""
+    )
+    return [
+        "| fresh `render` ÷ a fresh process importing premailer, mjml, jinja2 and markdown-it "
+        f"(measured in turn) | ≤ {target}× | {over['wall']}× (the import: {libraries['median']} s"
+        f"{cpu}; Typer {record.get('versions', {}).get('typer', '?')}): "
+        f"{_verdict(over['wall'] <= target)} |"
     ]
 
 

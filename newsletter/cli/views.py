@@ -458,6 +458,14 @@ def print_status(slug: str, report: SendStatus, members_list: Path) -> None:
             say(f"{label}:")
             for row in rows:
                 cut = "in flight" if report.running else "no reply (the run ended mid-transaction)"
+                if rows is report.unknown and not row.get("begun", True):
+                    # Claimed with the one before it, whose transaction was still going.
+                    cut = (
+                        "claimed, waiting its turn"
+                        if report.running
+                        else "claimed but not begun when the run ended: not sent (unless the "
+                        "computer itself lost power)"
+                    )
                 reply = row["reply"] or (cut if rows is report.unknown else "-")
                 say(f"  row {row['row']}: {row['address']}: {reply} ({row['updated']})")
     for test in report.test_sends:

@@ -18,6 +18,7 @@ from .passwords import KEYRING, STORES, KeyringUnavailable, read_password
 
 PREFIX = "NEWSLETTER_"
 SECURITY_MODES = ("starttls", "ssl", "none")
+PIPELINING_MODES = ("auto", "off")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 IMAGE_MODES = ("", "hosted", "embed")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -114,6 +115,9 @@ class Settings:
     smtp_allow_insecure: bool = False
     smtp_timeout: float = 30.0
     smtp_max_per_connection: int = 100
+    # "auto": MAIL, RCPT and DATA in one write when the server offers PIPELINING (RFC 2920);
+    # "off": one command at a time, for a server that offers it but mishandles it.
+    smtp_pipelining: str = "auto"
 
     # Reading the sending mailbox (newsletter feedback). Empty host/username/password:
     # derived from the SMTP settings (see newsletter/imap.py).
@@ -292,6 +296,7 @@ def env_name(field_name: str) -> str:
 _ENUMERATED = (
     "smtp_security",
     "smtp_auth",
+    "smtp_pipelining",
     "oauth_provider",
     "imap_security",
     "images",
@@ -347,6 +352,11 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(
             f"must be one of {', '.join(AUTH_MODES)}, not {settings.smtp_auth!r}",
             setting="NEWSLETTER_SMTP_AUTH",
+        )
+    if settings.smtp_pipelining not in PIPELINING_MODES:
+        raise ConfigError(
+            f"must be auto or off, not {settings.smtp_pipelining!r}",
+            setting="NEWSLETTER_SMTP_PIPELINING",
         )
     if settings.oauth_provider not in ("", *OAUTH_PROVIDERS):
         raise ConfigError(

@@ -4,8 +4,8 @@ plain-text part. All of it runs once per issue; member fields stay as slot token
 
 from __future__ import annotations
 
+import hashlib
 import html
-import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -16,6 +16,7 @@ from typing import Any
 from ..common.errors import TemplateError
 from ..common.limits import GMAIL_CLIP_BYTES  # noqa: F401 - re-exported: tests and callers import it here
 from . import images, model
+from .emailhtml import HTML_TEMPLATE, MJML_LINE, check_mjml, mjml_to_html, strip_markers
 from .frontmatter import key_line
 from .inlines import FIELD_RE, field_of
 from .linktags import LinkTagger
@@ -23,7 +24,6 @@ from .organisation import Organisation, load_organisation
 from .plaintext import TextWriter, underline
 from .slots import Filled, RecipientStandIn, Slot, SlotTable
 
-HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
 
 
@@ -279,7 +279,7 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
                 return source
             where = filename or name
             return "".join(
-                f"\x00{where}|{number}\x00{line}" if _MJML_LINE.match(line) else line
+                f"\x00{where}|{number}\x00{line}" if MJML_LINE.match(line) else line
                 for number, line in enumerate(source.splitlines(keepends=True), start=1)
             )
 
@@ -303,6 +303,7 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
         keep_trailing_newline=True,
         auto_reload=True,
         extensions=[LineMarkers],
+        bytecode_cache=_code_cache(),
     )
     for kind in (
         "Paragraph",
@@ -333,6 +334,37 @@ def _new_environment(templates_dir: Path, autoescape: bool | None):
         lambda ctx, nodes, *args: ctx["_writer"].paragraph(nodes, *args)
     )
     return env
+
+
+def _code_cache() -> Any:
+    """Compiled templates kept between runs: compiling them was ~120 ms of every fresh
+    ``render``/``check``/``send`` (10 ms to load). Jinja's own per-user temporary folder
+    (created private, its owner checked); one file per template name, whose code is used
+    only for the same file with the same text, compiled by this version of this module
+    and of Jinja (LineMarkers writes the file's path into it). None (compile each time)
+    where no such folder can be had."""
+    import jinja2
+    from jinja2.bccache import Bucket, FileSystemBytecodeCache
+
+    salt = hashlib.sha256(Path(__file__).read_bytes() + jinja2.__version__.encode()).hexdigest()
+
+    class TemplateCode(FileSystemBytecodeCache):
+        def get_bucket(self, environment: Any, name: str, filename: str | None, source: str) -> Any:
+            checksum = self.get_source_checksum(f"{salt}\0{filename}\0{source}")
+            bucket = Bucket(environment, self.get_cache_key(name), checksum)
+            self.load_bytecode(bucket)
+            return bucket
+
+        def dump_bytecode(self, bucket: Any) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass  # a full or read-only disk: the next run compiles again
+
+    try:
+        return TemplateCode(pattern="__newsletter_%s.cache")
+    except (RuntimeError, OSError):  # no private temporary folder to be had
+        return None
 
 
 def components(blocks: list[model.Block]) -> list[tuple[str, Any]]:
@@ -458,140 +490,3 @@ def _inline_html(
 # ---- MJML ----------------------------------------------------------------------------------
 
 # The MJML components our templates may use; mjml-python silently copies unknown tags.
-MJML_TAGS = frozenset(
-    """mjml mj-head mj-body mj-attributes mj-all mj-class mj-breakpoint mj-font mj-preview
-    mj-style mj-title mj-raw mj-section mj-column mj-group mj-wrapper mj-text mj-button
-    mj-image mj-divider mj-spacer mj-table mj-social mj-social-element mj-navbar
-    mj-navbar-link mj-hero mj-accordion mj-accordion-element mj-accordion-title
-    mj-accordion-text mj-carousel mj-carousel-image mj-include""".split()
-)
-_TAG_RE = re.compile(r"<(/?)(mj[a-z-]*)\b[^>]*?(/?)>", re.S)
-_ENDING_TAGS = frozenset(
-    {
-        "mj-text",
-        "mj-button",
-        "mj-table",
-        "mj-raw",
-        "mj-navbar-link",
-        "mj-accordion-title",
-        "mj-accordion-text",
-        "mj-social-element",
-        "mj-style",
-        "mj-title",
-        "mj-preview",
-    }
-)
-
-
-_MJML_LINE = re.compile(r"\s*</?mj")
-_MARKER = re.compile(r"\x00([^\x00|]*)\|(\d+)\x00")
-
-
-def strip_markers(marked: str) -> tuple[str, dict[int, tuple[str, int]]]:
-    """Remove the LineMarkers tags; return the MJML and {generated line: (template, line)}."""
-    origins: dict[int, tuple[str, int]] = {}
-    lines = marked.split("\n")
-    for number, line in enumerate(lines, start=1):
-        if "\x00" in line:
-            match = _MARKER.search(line)
-            if match:
-                origins[number] = (match.group(1), int(match.group(2)))
-            lines[number - 1] = _MARKER.sub("", line)
-    return "\n".join(lines), origins
-
-
-def check_mjml(source: str, origins: dict[int, tuple[str, int]]) -> None:
-    """Fail loudly on what mjml-python would silently get wrong: unknown or unbalanced tags."""
-    stack: list[tuple[str, int]] = []
-    for match in _TAG_RE.finditer(source):
-        closing, name, self_closing = match.groups()
-        line = source.count("\n", 0, match.start()) + 1
-        if name not in MJML_TAGS:
-            raise _mjml_error(f"unknown MJML tag <{name}>", source, line, origins)
-        if stack and stack[-1][0] in _ENDING_TAGS and not (closing and name == stack[-1][0]):
-            continue  # inside an ending tag: its content is HTML, not MJML
-        if self_closing:
-            continue
-        if not closing:
-            stack.append((name, line))
-        elif not stack or stack[-1][0] != name:
-            expected = f"</{stack[-1][0]}>" if stack else "nothing"
-            raise _mjml_error(
-                f"</{name}> does not match: expected {expected}", source, line, origins
-            )
-        else:
-            stack.pop()
-    if stack:
-        name, line = stack[-1]
-        raise _mjml_error(f"<{name}> is never closed", source, line, origins)
-
-
-def _mjml_error(
-    message: str, source: str, line: int, origins: dict[int, tuple[str, int]]
-) -> TemplateError:
-    """Name the template line that produced generated line ``line`` (or the nearest above)."""
-    for candidate in range(line, 0, -1):
-        if candidate in origins:
-            template, template_line = origins[candidate]
-            return TemplateError(f"MJML: {message}", path=template, line=template_line)
-    text = source.splitlines()[line - 1].strip() if source else ""
-    return TemplateError(
-        f"MJML: {message} (generated MJML line {line}: {text[:60]!r})", path=HTML_TEMPLATE
-    )
-
-
-def mjml_to_html(source: str, origins: dict[int, tuple[str, int]] | None = None) -> str:
-    from mjml import mjml2html
-
-    try:
-        raw = mjml2html(source, disable_comments=True)
-    except ValueError as exc:
-        line = _line_of_position(source, str(exc))
-        raise _mjml_error(str(exc), source, line, origins or {}) from None
-    return inline_css(raw)
-
-
-def _line_of_position(source: str, message: str) -> int:
-    match = re.search(r"position (\d+)", message)
-    if not match:
-        return 1
-    return source.encode("utf-8")[: int(match.group(1))].count(b"\n") + 1
-
-
-INLINE_MARKER = "/* inline */"
-_STYLE_OPEN = re.compile(r"<style\b[^>]*>")
-
-
-def inline_css(document: str) -> str:
-    """premailer, configured for email: offline, keeps media queries, MSO blocks, doctype."""
-    import premailer
-
-    # Inline only our own `mj-style inline="inline"` rules (marked in the template). MJML's
-    # reset styles (`table, td {…}`, `p {…}`) belong in <head>: inlined into every cell they
-    # would add ~25 KB and push a long issue towards Gmail's 102 KB clip.
-    document = _STYLE_OPEN.sub(
-        lambda m: (
-            m.group(0)
-            if INLINE_MARKER in document[m.end() : m.end() + 200]
-            else m.group(0)[:-1] + ' data-premailer="ignore">'
-        ),
-        document,
-    )
-    try:
-        out = premailer.transform(
-            document,
-            allow_network=False,
-            strip_important=False,  # media-query rules need their !important
-            keep_style_tags=True,  # @media blocks stay in <style>
-            remove_classes=False,
-            disable_validation=True,
-            cssutils_logging_level=logging.CRITICAL,
-            # Font @imports would make cssutils resolve URLs (DNS) even offline.
-            exclude_pseudoclasses=True,
-        )
-    except Exception as exc:  # noqa: BLE001 - premailer raises many kinds
-        raise TemplateError(f"CSS inlining failed: {exc}", path=HTML_TEMPLATE) from None
-    # premailer drops MRML's lower-case doctype (it expects lxml's upper-case form).
-    if not out.lstrip().lower().startswith("<!doctype"):
-        out = "<!doctype html>\n" + out
-    return out

@@ -1,16 +1,24 @@
 """The durable send record: one row per (issue, address), so a run can always be resumed.
 
-The journal is written *before* each SMTP transaction (status ``sending``) and *after* it
-(``sent``, ``failed`` or ``deferred``), each write its own commit, in WAL mode with
-``synchronous=FULL``. The claim is fsynced before the transaction starts; the outcome is
-committed at once but left to the next fsync (see ``_finish``): that saves one fsync per
-message and can only turn an outcome into "unknown", never lose a claim. Whatever kills the
-process, even ``kill -9`` or a power cut, every member is in one of these states:
+The journal is written *before* each SMTP transaction (status ``sending``: the claim) and
+*after* it (``sent``, ``failed`` or ``deferred``), in WAL mode with ``synchronous=FULL``.
+Claims are made a few members at a time (see :meth:`Journal.claim`), in one commit whose
+fsync makes them durable before any of their transactions starts; each outcome is committed
+at once but left to the next fsync (see ``_finish``): one fsync per few messages instead of
+two per message, and a lost outcome can only turn into "unknown", never lose a claim.
+Whatever kills the process, even ``kill -9`` or a power cut, every member is in one of
+these states:
 
 * no row, ``deferred`` or ``failed``: certainly not accepted by the server;
 * ``sent``: accepted (the server said 250);
-* ``sending``: *unknown*, the process died during the transaction. Such members are never
-  resent automatically; ``newsletter status`` lists them for a human decision.
+* ``sending``: *unknown*: the process died while the member was claimed. Such members are
+  never resent automatically; ``newsletter status`` lists them for a human decision. A
+  connection begins its claims' transactions in claim order, each after the previous
+  outcome is committed, so of the members a connection had claimed at once only the first
+  still ``sending`` can have been sent: :meth:`Journal.not_begun` names the others (sure
+  after a kill or a crash of the program; a power cut may have lost outcomes not yet
+  fsynced). A run that stops by itself (Ctrl-C, a provider's limit) puts its claims not
+  begun back as they were.
 
 Test sends live in their own table and never count as member sends.
 """
@@ -19,71 +27,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..mail.envelope import Envelope
 from .database import Database, open_database
+from .schema import JOURNAL_SCHEMA as _SCHEMA
 
 JOURNAL_NAME = "journal.sqlite3"
 STATUSES = ("sending", "sent", "failed", "deferred")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    slug       TEXT    NOT NULL,
-    key        TEXT    NOT NULL,  -- casefolded address: what "the same member" means
-    address    TEXT    NOT NULL,  -- as it was given
-    row        INTEGER NOT NULL,  -- CSV row the address came from
-    status     TEXT    NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'deferred')),
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    reply      TEXT    NOT NULL DEFAULT '',
-    message_id TEXT    NOT NULL DEFAULT '',
-    updated    TEXT    NOT NULL,  -- ISO 8601, UTC
-    PRIMARY KEY (slug, key)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (slug, status);
-CREATE TABLE IF NOT EXISTS test_sends (
-    id         INTEGER PRIMARY KEY,
-    slug       TEXT NOT NULL,
-    address    TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    sent_at    TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS test_sends_slug ON test_sends (slug);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- newsletter feedback matches bounces and replies to members by the Message-ID it sent.
-CREATE INDEX IF NOT EXISTS deliveries_message_id ON deliveries (message_id);
--- One row per issue a real send was started for: what the list and the issue were then.
-CREATE TABLE IF NOT EXISTS issue_runs (
-    slug       TEXT PRIMARY KEY,
-    issue_hash TEXT    NOT NULL,  -- hash of the rendered issue the members got
-    members    INTEGER NOT NULL,  -- members the list held (sent, pending, failed, ...)
-    updated    TEXT    NOT NULL
-);
--- What each issue a real send was started for said (content/likeness.py): a copy of it
--- under another name is recognised, even once its file is changed or gone. Public text,
--- the issue's own; no member data.
-CREATE TABLE IF NOT EXISTS issue_texts (
-    slug       TEXT PRIMARY KEY,
-    subject    TEXT NOT NULL,  -- the subject's words, lower-case, without member fields
-    words      TEXT NOT NULL,  -- the body's words, likewise
-    updated    TEXT NOT NULL
-);
--- Why the last run of an issue stopped before its end (a provider's daily limit, a
--- blocked account), for `status`; cleared by a run that ends without such a stop.
-CREATE TABLE IF NOT EXISTS run_stops (
-    slug         TEXT PRIMARY KEY,
-    reason       TEXT NOT NULL,
-    reply        TEXT NOT NULL,
-    advice       TEXT NOT NULL,
-    stopped      TEXT NOT NULL,  -- ISO 8601, UTC
-    resume_after TEXT NOT NULL DEFAULT '',  -- ISO 8601, UTC; '' when not known
-    resume       TEXT NOT NULL DEFAULT '',  -- the command that resumes it
-    why          TEXT NOT NULL DEFAULT ''  -- the typed reason (sending.stops.StopReason)
-);
-"""
 
 
 def _utc_now() -> datetime:
@@ -106,6 +60,19 @@ class JournalRow:
     reply: str
     message_id: str
     updated: str
+
+
+# What a claim replaces, in the order release() writes it back.
+_CLAIMED_FIELDS = "address, row, status, attempts, reply, message_id, updated"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A member claimed for a transaction, with its record before the claim (None: it had
+    none), so that a claim whose transaction never starts can be put back."""
+
+    key: str
+    before: tuple[object, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +223,30 @@ class Journal(Database):
         """Members whose transaction was interrupted: the server may or may not have it."""
         return self.rows(slug, "sending")
 
+    def not_begun(self, slug: str) -> set[str]:
+        """Casefolded addresses of members ``sending`` whose transaction had not begun when
+        the run ended: claimed with others, behind one still without an outcome. Certain
+        after the program was killed or crashed (each outcome is committed before the
+        next transaction begins); a power cut can lose outcomes not yet fsynced, and then
+        some of these may have been sent. Members in flight, or with no reply after the
+        message went out, are not here."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT d.key, d.reply, c.batch FROM deliveries d JOIN claims c "
+                "ON c.slug = d.slug AND c.key = d.key "
+                "WHERE d.slug = ? AND d.status = 'sending' ORDER BY c.batch, c.position",
+                (slug,),
+            ).fetchall()
+        waiting: set[str] = set()
+        first: set[int] = set()  # batches whose first member without an outcome was seen
+        for key, reply, batch in found:
+            if reply:  # "no reply within ...": the message went out
+                continue
+            if batch in first:
+                waiting.add(key)
+            first.add(batch)
+        return waiting
+
     def test_sends(self, slug: str) -> list[TestSend]:
         with self._lock:
             found = self._db.execute(
@@ -313,37 +304,95 @@ class Journal(Database):
     # -- writing (each call is one durable commit) ----------------------------------------
 
     def mark_sending(self, slug: str, msg: Envelope, *, allow_unknown: bool = False) -> bool:
-        """Claim the member for one SMTP transaction; commit before it starts.
+        """Claim one member for one SMTP transaction (see :meth:`claim`); False if it is
+        already ``sent``, or ``sending`` unless ``allow_unknown``."""
+        return self.claim(slug, [(msg, allow_unknown)])[0] is not None
 
-        Returns False (and changes nothing) if the member is already ``sent``, or is
-        ``sending`` (unknown, or in flight in another run) unless ``allow_unknown``. The check
-        and the claim are one transaction, so two runs at once never both send.
+    def claim(self, slug: str, members: Sequence[tuple[Envelope, bool]]) -> list[Claim | None]:
+        """Claim members for their SMTP transactions: ``sending``, in one commit made
+        durable (one fsync for them all) before any of their transactions starts.
+
+        ``members``: (message, allow_unknown) pairs. Each gets a :class:`Claim`, or None
+        (and nothing changes for it) if it is already ``sent``, or ``sending`` (unknown, or
+        in flight in another run) unless allow_unknown. Check and claim are one
+        transaction, so two runs at once never both send.
         """
-        key = address_key(msg.to)
-        blocked = ("sent",) if allow_unknown else ("sent", "sending")
+        claims: list[Claim | None] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                found = self._db.execute(
-                    "SELECT status FROM deliveries WHERE slug = ? AND key = ?", (slug, key)
+                now = self._now()
+                (batch,) = self._db.execute(
+                    "SELECT COALESCE(MAX(batch), 0) + 1 FROM claims"
                 ).fetchone()
-                if found and found[0] in blocked:
-                    self._db.execute("ROLLBACK")
-                    return False
-                self._db.execute(
-                    "INSERT INTO deliveries "
-                    "(slug, key, address, row, status, attempts, message_id, updated) "
-                    "VALUES (?, ?, ?, ?, 'sending', 1, ?, ?) "
-                    "ON CONFLICT (slug, key) DO UPDATE SET status = 'sending', "
-                    "attempts = attempts + 1, address = excluded.address, row = excluded.row, "
-                    "message_id = excluded.message_id, updated = excluded.updated",
-                    (slug, key, msg.to, msg.row, msg.message_id, self._now()),
-                )
-                self._db.execute("COMMIT")
+                for msg, allow_unknown in members:
+                    key = address_key(msg.to)
+                    before = self._db.execute(
+                        f"SELECT {_CLAIMED_FIELDS} FROM deliveries WHERE slug = ? AND key = ?",
+                        (slug, key),
+                    ).fetchone()
+                    blocked = ("sent",) if allow_unknown else ("sent", "sending")
+                    if before and before[2] in blocked:
+                        claims.append(None)
+                        continue
+                    self._db.execute(
+                        "INSERT INTO deliveries "
+                        "(slug, key, address, row, status, attempts, message_id, updated) "
+                        "VALUES (?, ?, ?, ?, 'sending', 1, ?, ?) "
+                        "ON CONFLICT (slug, key) DO UPDATE SET status = 'sending', "
+                        "attempts = attempts + 1, address = excluded.address, "
+                        "row = excluded.row, message_id = excluded.message_id, "
+                        "updated = excluded.updated",
+                        (slug, key, msg.to, msg.row, msg.message_id, now),
+                    )
+                    self._db.execute(
+                        "INSERT INTO claims (slug, key, batch, position) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (slug, key) DO UPDATE SET batch = excluded.batch, "
+                        "position = excluded.position",
+                        (slug, key, batch, len(claims)),
+                    )
+                    claims.append(Claim(key, tuple(before) if before else None))
+                # synchronous=FULL: the fsync; nothing claimed, nothing to make durable.
+                self._db.execute("COMMIT" if any(claims) else "ROLLBACK")
             except BaseException:
                 self._rollback()
                 raise
-            return True
+        return claims
+
+    def release(self, slug: str, claims: Sequence[Claim]) -> None:
+        """Put claimed members whose transaction never started back as they were (the run
+        stopped before their turn). Not fsynced on its own: lost to a power cut, they read
+        ``sending`` (unknown), never a second copy."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for claim in claims:
+                        # Its batch and place no longer tell anything: without them, a
+                        # member still "sending" (an earlier run's unknown) counts as begun.
+                        self._db.execute(
+                            "DELETE FROM claims WHERE slug = ? AND key = ?", (slug, claim.key)
+                        )
+                        if claim.before is None:
+                            self._db.execute(
+                                "DELETE FROM deliveries WHERE slug = ? AND key = ? "
+                                "AND status = 'sending'",
+                                (slug, claim.key),
+                            )
+                            continue
+                        self._db.execute(
+                            "UPDATE deliveries SET address = ?, row = ?, status = ?, "
+                            "attempts = ?, reply = ?, message_id = ?, updated = ? "
+                            "WHERE slug = ? AND key = ? AND status = 'sending'",
+                            (*claim.before, slug, claim.key),
+                        )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def _finish(self, slug: str, address: str, status: str, reply: str) -> None:
         # Committed at once (a killed process never loses it) but not fsynced on its own:

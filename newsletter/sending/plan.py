@@ -174,9 +174,12 @@ def plan(
     return result
 
 
-def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[OutgoingMessage]:
+def pending_messages(
+    send_plan: SendPlan, journal: Journal, suppressed: SuppressionWatch | None = None
+) -> Iterator[OutgoingMessage]:
     """The messages of this run, built lazily in CSV order (nothing held in memory), those
-    an earlier run left pending after a 5xx refusal last."""
+    an earlier run left pending after a 5xx refusal last, none for a member suppressed
+    meanwhile (``suppressed``: the run's watch on the list)."""
     campaign = send_plan.campaign
     slug = campaign.issue.slug
     skip = journal.addresses(slug, "sent")
@@ -194,7 +197,7 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
         if is_permanent(row.reply)
     }
     builder = campaign.builder()
-    suppressed = _SuppressionWatch(campaign)
+    suppressed = suppressed or SuppressionWatch(campaign)
     produced = 0
     for held_back in (False, True):
         for recipient in campaign.recipients(RecipientReport()):
@@ -209,7 +212,7 @@ def pending_messages(send_plan: SendPlan, journal: Journal) -> Iterator[Outgoing
             yield builder.build(recipient)
 
 
-class _SuppressionWatch:
+class SuppressionWatch:
     """The suppression list as it is now, not as it was when the run started: a paced send
     of a long list takes hours, and a member who unsubscribes meanwhile (``newsletter
     unsubscribe`` from the unsubscribe page, a ``feedback`` run) must not get it. Reloaded
@@ -255,8 +258,9 @@ def execute(
             hint="set NEWSLETTER_UNSUBSCRIBE_URL (with NEWSLETTER_SECRET) "
             "or NEWSLETTER_UNSUBSCRIBE_MAILTO",
         )
+    suppressed = SuppressionWatch(campaign)
     return deliver(
-        pending_messages(send_plan, journal),
+        pending_messages(send_plan, journal, suppressed),
         slug=campaign.issue.slug,
         sender=campaign.sender.address,
         journal=journal,
@@ -265,6 +269,8 @@ def execute(
         on_event=on_event,
         on_stopping=on_stopping,
         resend_unknown=send_plan.resend_unknown,
+        # Checked again just before each transaction: messages are built a few ahead.
+        wanted=lambda msg: not suppressed.now(msg.to),
     )
 
 

@@ -10,7 +10,7 @@ from ..common.config import Settings
 from ..common.errors import IssueError, NewsletterError
 from ..content.issue import parse_issue
 from ..content.issuefiles import SkipHandler, issue_path, list_issue_files
-from ..records.journal import JOURNAL_NAME, STATUSES, Journal
+from ..records.journal import JOURNAL_NAME, STATUSES, Journal, address_key
 from .plan import running_send
 
 
@@ -200,11 +200,15 @@ def _send_status(settings: Settings, slug: str, recipients: Path | None) -> Send
         status = SendStatus(slug=slug, counts=journal.counts(slug))
         status.running = running_send(settings.state_dir, slug)  # "sending" is in flight
         _count_pending(status, settings, recipients, journal.addresses(slug, *_SETTLED))
+        waiting = journal.not_begun(slug)
         for row in rows:
             record = asdict(row)
             if row.status == "failed":
                 status.failures.append(record)
             elif row.status == "sending":
+                # False: claimed with others and not begun when the run ended (see
+                # Journal.not_begun); True: in flight, or the message went out.
+                record["begun"] = address_key(row.address) not in waiting
                 status.unknown.append(record)
             elif row.status == "deferred":
                 status.deferred.append(record)

@@ -61,7 +61,7 @@ class _Transport:
     def connect(self) -> None:
         pass
 
-    def send(self, msg: Envelope, sender: str) -> str:
+    def send(self, msg: Envelope, sender: str, following: object = None) -> str:
         if self.accept:
             self.accept -= 1
             return "250 2.0.0 Ok"

@@ -332,7 +332,7 @@ def _paced_run(settings, server, cafile, journal, fake, wall, to, *, after_each=
         def connect(self) -> None:
             self.inner.connect()
 
-        def send(self, msg, sender):
+        def send(self, msg, sender, following=None):
             reply = self.inner.send(msg, sender)
             if after_each:
                 after_each()

@@ -1,5 +1,6 @@
 """Support code for the tests, imported as ``support.<module>`` (tests/ is on sys.path):
 real servers on 127.0.0.1 (``smtp_servers``: aiosmtpd; ``raw_smtp``: scripted sockets;
+``pipelining_servers``: aiosmtpd offering PIPELINING, scripted, and a recording relay;
 ``dovecot``: a private Dovecot; ``oauth_server``: an Authlib authorisation server), headless
 Chromium (``browser``), project folders (``projects``), pictures made by Pillow
 (``images_data``), the mail that comes back after a bulletin (``feedback_mail``), a DNS

@@ -153,6 +153,10 @@ class RawServer:
 
     def _serve(self, sock: socket.socket, number: int) -> None:
         conn = Conn(number, sock)
+        # Each reply leaves at once, as from asyncio servers (aiosmtpd) and servers that batch
+        # pipelined replies: with Nagle, a second small reply would wait for the client's
+        # delayed ACK (~40 ms) whenever the client pipelines and so sends nothing between.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             if self.implicit_tls is not None:
                 conn.sock = self.implicit_tls.wrap_socket(sock, server_side=True)

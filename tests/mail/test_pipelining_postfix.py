@@ -1,0 +1,132 @@
+"""Pipelining against a real Postfix: ``smtp-sink`` (Debian ``postfix``), which advertises
+PIPELINING and reads pipelined commands as Postfix's smtpd does. A relay in front records
+how the commands arrive. Skipped where smtp-sink is not installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from support.pipelining_servers import RecordingRelay
+from support.smtp_servers import HOST, free_port, make_message
+
+from newsletter.common.config import Settings
+from newsletter.mail.failures import SendFailure, TemporaryFailure
+from newsletter.mail.smtp import SmtpTransport
+
+SMTP_SINK = shutil.which("smtp-sink") or next(
+    (p for p in ("/usr/sbin/smtp-sink", "/usr/bin/smtp-sink") if Path(p).exists()), None
+)
+pytestmark = pytest.mark.skipif(SMTP_SINK is None, reason="Postfix's smtp-sink not installed")
+
+
+@contextmanager
+def smtp_sink(*options: str) -> Iterator[int]:
+    """smtp-sink on a free port of 127.0.0.1 (as root it must drop to ``nobody``)."""
+    assert SMTP_SINK is not None
+    port = free_port()
+    user = ["-u", "nobody"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    proc = subprocess.Popen(
+        [SMTP_SINK, *user, *options, f"{HOST}:{port}", "100"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(500):  # until it listens (a hang guard, not a deadline)
+            if proc.poll() is not None:
+                raise AssertionError(f"smtp-sink did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def transport(port: int, mode: str = "auto") -> SmtpTransport:
+    return SmtpTransport(
+        Settings(
+            smtp_host=HOST,
+            smtp_port=port,
+            smtp_security="none",
+            smtp_timeout=10.0,
+            smtp_pipelining=mode,
+            smtp_max_per_connection=100,
+        )
+    )
+
+
+def test_postfix_takes_pipelined_transactions_written_in_one_go() -> None:
+    with smtp_sink() as port, RecordingRelay(port) as relay:
+        client = transport(relay.port)
+        try:
+            replies = [
+                client.send(make_message(f"m{n}@example.org", n, size=20_000), "news@example.org")
+                for n in range(1, 21)
+            ]
+        finally:
+            client.close()
+        assert client.pipelining
+    assert all(reply.startswith("250") for reply in replies)
+    assert client.connections_opened == 1
+    # Every transaction's MAIL, RCPT and DATA arrived in one read.
+    groups = [c for c in relay.chunks if c.upper().startswith(b"MAIL FROM")]
+    assert len(groups) == 20
+    for n, group in enumerate(groups, start=1):
+        assert (
+            group.upper()
+            == (
+                f"MAIL FROM:<news@example.org>\r\nRCPT TO:<m{n}@example.org>\r\nDATA\r\n".upper()
+            ).encode()
+        )
+
+
+def test_postfix_421_mid_pipeline_is_a_connection_failure_as_before() -> None:
+    # smtp-sink -Q RCPT: "421" and a hang-up after RCPT; the DATA written with it is unread.
+    outcomes = {}
+    for mode in ("auto", "off"):
+        with smtp_sink("-Q", "RCPT") as port:
+            client = transport(port, mode)
+            try:
+                client.send(make_message("a@example.org", 1), "news@example.org")
+            except SendFailure as error:
+                outcomes[mode] = error
+            finally:
+                client.close()
+    for error in outcomes.values():
+        assert isinstance(error, TemporaryFailure)
+        assert error.code == 421 and error.connection
+    assert outcomes["auto"].reply == outcomes["off"].reply
+
+
+def test_postfix_hanging_up_at_data_is_a_connection_failure_as_before() -> None:
+    outcomes = {}
+    for mode in ("auto", "off"):
+        with smtp_sink("-q", "DATA") as port:
+            client = transport(port, mode)
+            try:
+                client.send(make_message("a@example.org", 1), "news@example.org")
+            except SendFailure as error:
+                outcomes[mode] = error
+            finally:
+                client.close()
+    for error in outcomes.values():
+        assert isinstance(error, TemporaryFailure)
+        assert error.connection and not error.timed_out
+    assert (
+        outcomes["auto"].reply
+        == outcomes["off"].reply
+        == ("connection closed by server during DATA")
+    )

@@ -1,6 +1,7 @@
 """The fixtures every room shares, each defined once: a project folder (and the factory that
 lays one out), settings for it, a journal, SMTP servers on 127.0.0.1 (plain, and STARTTLS
-with the test account), the session's Dovecot, and the session's headless Chromium. The
+with the test account), the session's Dovecot, the session's headless Chromium, and the
+doctor's DNS server and an in-memory keyring (support/dns_server.py, memory_keyring.py). The
 OAuth server and the XOAUTH2 SMTP server, used by the sign-in tests only, are in
 tests/signin/conftest.py. What they are built from lives in tests/support/.
 
@@ -143,3 +144,33 @@ def browser() -> Iterator[Browser]:
     marked ``browser`` (support/browser.py says when they are skipped)."""
     with chromium() as launched:
         yield launched
+
+
+# ---- the doctor's DNS server, a keyring of its own ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dns_server():
+    """A local DNS server (dnslib) with the doctor's good and broken zones
+    (support/dns_server.py); its ``address`` is what NEWSLETTER_DNS_SERVER takes. Per module:
+    its two server threads must not outlive the tests that use it (some tests count
+    threads)."""
+    from support.dns_server import start
+
+    server = start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def memory_keyring():
+    """The keyring library pointed at an in-memory backend (support/memory_keyring.py) for
+    the test, then back at what it was: no test reads or writes the system's keyring."""
+    import keyring
+    from support.memory_keyring import MemoryKeyring
+
+    before = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(before)

@@ -4,7 +4,7 @@
 shows, ``exits`` the one place a result or an error becomes the exit status, ``reference``
 the README's exit-status table, generated from the code.
 
-May import: common, content, feedback, mail, members, records, sending, signin, web.
+May import: common, content, domain, feedback, mail, members, records, sending, setup, signin, web.
 Nothing imports it (except ``__main__``).
 """
 

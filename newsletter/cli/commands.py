@@ -8,6 +8,8 @@ premailer, lxml, smtplib) are imported inside the commands, so ``--help`` is fas
 
 from __future__ import annotations
 
+# Not imported per command like the heavy libraries: Typer has loaded it already.
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,6 +22,8 @@ from ..common.errors import Interrupted
 from ..common.exitstatus import ExitStatus
 from . import exits, views
 from .arguments import RecipientsOpt, ResendOfOpt, in_project, load, newest_or, slug_of
+from .setup_commands import DnsOpt
+from .setup_commands import register as register_setup_commands
 from .views import kb, notice, say, skipped
 
 if TYPE_CHECKING:  # only for helpers' hints: Typer evaluates the commands' own hints
@@ -29,7 +33,7 @@ if TYPE_CHECKING:  # only for helpers' hints: Typer evaluates the commands' own 
 # order they happen to be defined in; a command not listed here comes after these.
 COMMAND_ORDER = (
     "new", "preview", "check", "send", "status", "list", "archive", "unsubscribe", "feedback",
-    "resubscribe", "render", "login", "logout",
+    "resubscribe", "render", "login", "logout", "setup", "doctor",
 )  # fmt: skip
 
 
@@ -325,12 +329,14 @@ def check(
         ),
     ] = False,
     resend_of: ResendOfOpt = None,
+    dns: DnsOpt = False,
 ) -> object:  # a CheckRun (Typer resolves the hint: no import)
     """Pre-flight report: every problem with its location, severity and fix, then a verdict.
 
     Checks the settings a send needs, the front matter, a copy of an issue already sent,
     links and images, size against Gmail's clip, unsubscribe and sender details, and
-    renders every member's message. Exits 1 if there are errors.
+    renders every member's message (--dns: the sending domain's DNS records too). Exits 1
+    if there are errors.
 
     Example: newsletter check december-2023 --recipients members.csv
     """
@@ -344,6 +350,8 @@ def check(
         recipients=recipients,
         skip_invalid=skip_invalid,
         resend_of=slug_of(settings, resend_of) if resend_of else "",
+        today=dt.date.today(),
+        dns=dns,
     )
     for note in result.notes:
         notice(note)
@@ -431,8 +439,6 @@ def unsubscribe(
 
     Example: newsletter unsubscribe jane@example.org --reason "asked by phone"
     """
-    import datetime as dt
-
     from ..members.suppression import add_suppressed, not_members
 
     settings = load()
@@ -481,8 +487,6 @@ def feedback(
 
     Example: newsletter feedback --dry-run --since 2023-12-01
     """
-    import datetime as dt
-
     from ..common.errors import UsageError
     from ..feedback.run import run_feedback
 
@@ -540,7 +544,6 @@ def login(
 
     Example: newsletter login --device-code
     """
-    import datetime as dt
     import webbrowser
 
     from ..signin import oauth
@@ -580,6 +583,9 @@ def logout() -> None:
 
     info = oauth.logout(load())
     say(f"signed out {info.username} ({info.provider})" if info else "nobody was signed in")
+
+
+register_setup_commands(app)  # setup and doctor, the first-time commands
 
 
 def main(argv: Sequence[str] | None = None) -> None:

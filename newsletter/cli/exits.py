@@ -47,6 +47,10 @@ def exit_status(result: object) -> ExitStatus:
         return ExitStatus.FAILED if result.report.errors else ExitStatus.OK
     if isinstance(result, DryRun | TestSend):
         return ExitStatus.OK  # a failed test copy is an error (DeliveryIncomplete), not this
+    from ..setup.doctor import DoctorReport
+
+    if isinstance(result, DoctorReport):
+        return ExitStatus.FAILED if result.failed else ExitStatus.OK  # as check's errors
     raise TypeError(f"no exit status for a {type(result).__name__}")  # a bug of ours: exit 70
 
 

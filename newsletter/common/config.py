@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .passwords import KEYRING, STORES, KeyringUnavailable, read_password
 
 PREFIX = "NEWSLETTER_"
 SECURITY_MODES = ("starttls", "ssl", "none")
@@ -138,6 +139,14 @@ class Settings:
     oauth_client_secret: str = field(default="", repr=False)
     oauth_tenant: str = "organizations"
     oauth_authority: str = ""  # empty: the provider's public sign-in service
+    # Where the SMTP password lives: "env" (.env or the environment; the default) or
+    # "keyring" (the operating system's, written by `newsletter setup`; see passwords.py).
+    password_store: str = ""
+
+    # The sending domain's checks (doctor, check --dns): a DNS server to ask instead of the
+    # system's ("host" or "host:port"), and DKIM selectors a relay chose for the account.
+    dns_server: str = ""
+    dkim_selector: str = ""
 
     # Pacing and retries.
     connections: int = 1
@@ -164,13 +173,21 @@ class Settings:
             return self.smtp_auth
         if self.smtp_oauth_token_command:
             return "oauth2"
-        if self.provider_from_host and not self.smtp_password:
+        if self.provider_from_host and not self.smtp_password and not self.password_in_keyring:
             return "oauth2"
         if self.provider_from_host and self.oauth_client_id:
             # Moving a Microsoft 365 / Google mailbox off passwords: the old password is often
             # still in .env when the app registration is added. The client ID says which.
             return "oauth2"
         return "password"
+
+    @property
+    def password_in_keyring(self) -> bool:
+        return self.password_store == "keyring"
+
+    @property
+    def dkim_selectors(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.dkim_selector.split(",") if s.strip())
 
     @property
     def provider_from_host(self) -> str:
@@ -208,6 +225,13 @@ class Settings:
             self._require_oauth2()
             return
         if self.auth_mode == "password" and self.smtp_username and not self.smtp_password:
+            if self.password_in_keyring:
+                raise ConfigError(
+                    f"no password for {self.smtp_username} at {self.smtp_host} in the "
+                    "keyring (NEWSLETTER_PASSWORD_STORE=keyring), or the keyring is locked",
+                    setting="NEWSLETTER_PASSWORD_STORE",
+                    hint="unlock the keyring, or store the password again: newsletter setup",
+                )
             raise ConfigError(
                 "a username is set but no password",
                 setting="NEWSLETTER_SMTP_PASSWORD",
@@ -276,6 +300,7 @@ _ENUMERATED = (
     "oauth_provider",
     "imap_security",
     "images",
+    "password_store",
 )
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n", ""}
@@ -373,6 +398,11 @@ def _validate(settings: Settings) -> Settings:
             setting="NEWSLETTER_SMTP_TIMEOUT",
             hint="how long to wait for the server's reply; 0 would wait for ever (default 30)",
         )
+    if settings.password_store not in ("", *STORES):
+        raise ConfigError(
+            f"must be env or keyring, not {settings.password_store!r}",
+            setting="NEWSLETTER_PASSWORD_STORE",
+        )
     if settings.images not in IMAGE_MODES:
         raise ConfigError(
             f"must be hosted or embed, not {settings.images!r}", setting="NEWSLETTER_IMAGES"
@@ -391,9 +421,17 @@ def _validate(settings: Settings) -> Settings:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: str | Path | None = ".env",
+    *,
+    keyring_read: Callable[[str, str], str] = read_password,
 ) -> Settings:
-    """Read settings from ``environ`` (default: ``os.environ``) over the ``.env`` file."""
+    """Read settings from ``environ`` (default: ``os.environ``) over the ``.env`` file.
+
+    With NEWSLETTER_PASSWORD_STORE=keyring and no password set, the SMTP password is read
+    from the keyring here (``keyring_read(host, username)``), the one place the send and
+    ``feedback`` get it from. A keyring that cannot be read leaves it empty: commands that
+    need no password still work, and those that do say so (``require_smtp``)."""
     values: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
         from dotenv import dotenv_values  # imported here: only needed when a .env exists
@@ -413,6 +451,13 @@ def load_settings(
     for name in _ENUMERATED:  # "None", "STARTTLS", "Microsoft": the choice, in any case
         if name in kwargs:
             kwargs[name] = kwargs[name].lower()
+    if kwargs.get("password_store") == KEYRING and not kwargs.get("smtp_password"):
+        try:
+            kwargs["smtp_password"] = keyring_read(
+                kwargs.get("smtp_host", ""), kwargs.get("smtp_username", "")
+            )
+        except KeyringUnavailable:
+            pass
     return _validate(Settings(**kwargs))
 
 

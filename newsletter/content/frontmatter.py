@@ -92,12 +92,12 @@ class KeyProblem:
         return IssueError(self.message, path=path, line=self.line, hint=self.hint or None)
 
 
-# What a misspelt optional key silently does: it is ignored, so its default applies.
+# What a misspelt optional key would silently do if it were ignored: its default applies.
 _IGNORED_MEANS = {
-    "draft": "as written, the issue is not held back as a draft",
-    "archive": "as written, the issue is published in the web archive",
-    "greeting": "as written, members are greeted by name",
-    "lang": "as written, the organisation's language is used",
+    "draft": "ignored, it would not hold the issue back as a draft",
+    "archive": "ignored, it would let the issue be published in the web archive",
+    "greeting": "ignored, it would let members be greeted by name",
+    "lang": "ignored, it would leave the organisation's language in use",
 }
 # Words chairs use for a key that difflib does not find close enough.
 _ALIASES = {"language": "lang", "locale": "lang"}

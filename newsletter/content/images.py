@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..common.errors import IssueError, TemplateError
+from ..common.files import atomic_write
 from . import model
 from .organisation import FILE_NAME as ORGANISATION_FILE
 from .organisation import Organisation
@@ -446,4 +447,5 @@ def write_assets(folder: Path, prepared: list[PreparedImage]) -> None:
     for image in prepared:
         target = assets / image.name
         if not target.exists():
-            target.write_bytes(image.data)
+            # Atomic: a file cut short by a killed run would keep its name, and so be kept.
+            atomic_write(target, image.data)

@@ -2,5 +2,5 @@
 (``classify``, ``bounces``), deciding what to do about each address, typed (``actions``),
 and keeping the suppression list clean (``run``: the feedback command).
 
-May import: common, content, mail, members, records, signin.
+May import: common, content, domain, mail, members, records, signin.
 """

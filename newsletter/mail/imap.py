@@ -303,6 +303,14 @@ class Mailbox:
             raise self._fail(f"search failed: {_text(found)}")
         return sorted(int(u) for u in (found[0] or b"").split())
 
+    def search_subject(self, text: str) -> list[int]:
+        """UIDs of the open folder whose Subject contains ``text`` (ASCII), e.g. a token."""
+        with self._talking("searching", _AGAIN):
+            typ, found = self._conn.uid("SEARCH", "SUBJECT", f'"{text}"')
+        if typ != "OK":
+            raise self._fail(f"search failed: {_text(found)}")
+        return sorted(int(u) for u in (found[0] or b"").split())
+
     def fetch(self, uid: int) -> bytes | None:
         """The whole message, without setting \\Seen; None if it vanished meanwhile, or if
         the server will not give this one message (Exchange Online answers ``NO`` for a

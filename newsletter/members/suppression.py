@@ -13,9 +13,6 @@ import datetime
 import hashlib
 import hmac
 import io
-import os
-import secrets
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from ..common.csvfile import (
     open_error,
 )
 from ..common.errors import ConfigError, NewsletterError, RecipientsError
+from ..common.files import atomic_write, locked
 from .recipients import ALIASES, iter_recipients, unwrap_address, validate_address
 
 __all__ = [
@@ -131,22 +129,24 @@ def add_suppressed(
 
     All addresses are validated before anything is written, so a typo in one of them leaves
     the file untouched. The file (with its header) is created if missing; an existing file
-    keeps its delimiter, column order and line endings.
+    keeps its delimiter, column order and line endings. Read and rewritten under the list's
+    lock: many at once (an unsubscribe page running this per click) all land.
     """
     path = Path(path)
     valid = [_valid(path, value) for value in addresses]
-    known = set(load_suppressed(path))  # also refuses to append to a broken file
-    added: list[str] = []
-    present: list[str] = []
-    for address in valid:
-        key = address.casefold()
-        if key in known:
-            present.append(address)
-        else:
-            known.add(key)
-            added.append(address)
-    if added:
-        _append(path, added, clean_text(reason), today.isoformat())
+    with locked(path):
+        known = set(load_suppressed(path))  # also refuses to append to a broken file
+        added: list[str] = []
+        present: list[str] = []
+        for address in valid:
+            key = address.casefold()
+            if key in known:
+                present.append(address)
+            else:
+                known.add(key)
+                added.append(address)
+        if added:
+            _append(path, added, clean_text(reason), today.isoformat())
     return added, present
 
 
@@ -180,52 +180,57 @@ def suppress_entries(
     anything is written. Returns the entries written, addresses normalised.
     """
     path = Path(path)
-    known = set(load_suppressed(path))
-    rows: list[dict[str, str]] = []
-    written: list[tuple[str, str, str]] = []
-    for value, reason, issue in entries:
-        address = _valid(path, value)
-        if address.casefold() in known:
-            continue
-        known.add(address.casefold())
-        rows.append(
-            {"email": address, "reason": clean_text(reason), "date": today.isoformat(),
-             "issue": clean_text(issue)}
-        )  # fmt: skip
-        written.append((address, reason, issue))
-    if rows:
-        _write_rows(path, rows)
+    entries = list(entries)
+    with locked(path):
+        known = set(load_suppressed(path))
+        rows: list[dict[str, str]] = []
+        written: list[tuple[str, str, str]] = []
+        for value, reason, issue in entries:
+            address = _valid(path, value)
+            if address.casefold() in known:
+                continue
+            known.add(address.casefold())
+            rows.append(
+                {"email": address, "reason": clean_text(reason), "date": today.isoformat(),
+                 "issue": clean_text(issue)}
+            )  # fmt: skip
+            written.append((address, reason, issue))
+        if rows:
+            _write_rows(path, rows)
     return written
 
 
 def remove_suppressed(path: Path, address: str) -> int:
     """Take ``address`` off the list (every row for it); the number of rows removed.
 
-    The file is rewritten through a temporary file and an atomic replace, keeping its
+    The file is rewritten under the list's lock and replaced atomically, keeping its
     header, delimiter and line endings.
     """
     path = Path(path)
     key = unwrap_address(address).casefold()
-    if not path.is_file() or path.stat().st_size == 0:
+    if not path.is_file():
         return 0
-    file, header = open_csv(path, _check_columns)
-    email_at = _email_at(header)
-    kept: list[list[str]] = []
-    removed = 0
-    with file:
-        for record in csv.reader(file, delimiter=header.delimiter, skipinitialspace=True):
-            raw = record[email_at].strip() if email_at < len(record) else ""
-            normalised, _ = validate_address(raw)
-            if raw and (raw.casefold() == key or (normalised or "").casefold() == key):
-                removed += 1
-            else:
-                kept.append(record)
-    if removed:
-        text = io.StringIO()
-        writer = csv.writer(text, delimiter=header.delimiter, lineterminator=header.line_ending)
-        writer.writerow(header.raw)
-        writer.writerows(kept)
-        _replace(path, _bom(path, header) + text.getvalue().encode("utf-8"), keep_old=False)
+    with locked(path):
+        if not path.is_file() or path.stat().st_size == 0:
+            return 0
+        file, header = open_csv(path, _check_columns)
+        email_at = _email_at(header)
+        kept: list[list[str]] = []
+        removed = 0
+        with file:
+            for record in csv.reader(file, delimiter=header.delimiter, skipinitialspace=True):
+                raw = record[email_at].strip() if email_at < len(record) else ""
+                normalised, _ = validate_address(raw)
+                if raw and (raw.casefold() == key or (normalised or "").casefold() == key):
+                    removed += 1
+                else:
+                    kept.append(record)
+        if removed:
+            text = io.StringIO()
+            writer = csv.writer(text, delimiter=header.delimiter, lineterminator=header.line_ending)
+            writer.writerow(header.raw)
+            writer.writerows(kept)
+            _save(path, _bom(path, header) + text.getvalue().encode("utf-8"))
     return removed
 
 
@@ -234,9 +239,8 @@ def _append(path: Path, addresses: list[str], reason: str, date: str) -> None:
 
 
 def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    """Write old content + new rows to a temporary file, then atomically replace the file.
-
-    A crash leaves either the old list or the new one, never a half-written row.
+    """The file becomes its old content + ``rows``, replaced atomically (the caller holds
+    the lock): a crash leaves either the old list or the new one, never a half-written row.
     """
     exists = path.is_file() and path.stat().st_size > 0
     old = b""
@@ -252,18 +256,22 @@ def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
             text = path.read_bytes().decode(detect_encoding(path)).lstrip("\ufeff")
             if not text.endswith(("\n", "\r")):
                 text += ending
-            old, exists = "\ufeff".encode() + text.encode("utf-8"), False
+            old = "\ufeff".encode() + text.encode("utf-8")
+        else:
+            old = path.read_bytes()
+            if not old.endswith((b"\n", b"\r")):
+                old += ending.encode()  # the last row had no line ending
     else:
         names, delimiter, ending = list(HEADER), ",", "\n"
         if any("issue" in values for values in rows):
             names.append("issue")
     text = io.StringIO()
     writer = csv.writer(text, delimiter=delimiter, lineterminator=ending)
-    if not exists and not old:
+    if not old:
         writer.writerow(names)
     for values in rows:
         writer.writerow([values.get(n, "") for n in names])
-    _replace(path, old + text.getvalue().encode("utf-8"), keep_old=exists, ending=ending)
+    _save(path, old + text.getvalue().encode("utf-8"))
 
 
 def _bom(path: Path, header: Header) -> bytes:
@@ -274,13 +282,10 @@ def _bom(path: Path, header: Header) -> bytes:
     return "\ufeff".encode() if had or header.encoding else b""
 
 
-def _replace(path: Path, new_rows: bytes, *, keep_old: bool, ending: str = "\n") -> None:
-    """``path`` becomes (its old bytes if ``keep_old``) + ``new_rows``, atomically."""
-    exists = keep_old
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+def _save(path: Path, data: bytes) -> None:
+    """``path`` holds ``data``, atomically (see :func:`newsletter.common.files.atomic_write`)."""
     try:
-        _write_and_replace(path, temp, new_rows, exists=exists, ending=ending)
+        atomic_write(path, data)
     except PermissionError as error:
         # Windows refuses to replace a file another program holds open (Excel keeps the
         # list it shows locked): one line that says so, not an internal error.
@@ -290,30 +295,6 @@ def _replace(path: Path, new_rows: bytes, *, keep_old: bool, ending: str = "\n")
             hint="close it in Excel or any program that has it open, then run this again; "
             "the list was not changed",
         ) from None
-
-
-def _write_and_replace(
-    path: Path, temp: Path, new_rows: bytes, *, exists: bool, ending: str
-) -> None:
-    # os.open with 0o666 so the new file gets the usual umask-derived permissions.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if exists:
-                with path.open("rb") as old:
-                    shutil.copyfileobj(old, out)
-                    old.seek(-1, os.SEEK_END)
-                    if old.read(1) not in (b"\n", b"\r"):
-                        out.write(ending.encode())  # the last row had no line ending
-            out.write(new_rows)
-            out.flush()
-            os.fsync(out.fileno())
-        if path.exists():
-            shutil.copymode(path, temp)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def _require_secret(secret: str) -> bytes:

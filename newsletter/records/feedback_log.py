@@ -24,10 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 
+from .database import Database, open_database
 from .journal import address_key as _key
-from .journal import open_database
 
 LOG_NAME = "feedback.sqlite3"
 
@@ -51,6 +50,7 @@ CREATE TABLE IF NOT EXISTS processed (
     uid         INTEGER NOT NULL,
     kind        TEXT    NOT NULL,
     at          TEXT    NOT NULL,
+    movable     INTEGER NOT NULL DEFAULT 0,  -- feedback (not a reply): --move-to moves it
     PRIMARY KEY (folder, uidvalidity, uid)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
@@ -84,40 +84,26 @@ class Event:
     detail: str = ""
 
 
-class FeedbackLog:
-    """The feedback memory; every ``commit`` is one transaction."""
+def _add_movable(db: sqlite3.Connection) -> None:
+    """A memory written before ``movable`` existed gets it (inside the set-up transaction:
+    two commands opening it at once no longer both try, "duplicate column name")."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(processed)")}
+    if "movable" not in columns:
+        db.execute("ALTER TABLE processed ADD COLUMN movable INTEGER NOT NULL DEFAULT 0")
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
-        self._db = db
-        self.path = path
+
+class FeedbackLog(Database):
+    """The feedback memory; every ``commit`` is one transaction."""
 
     @classmethod
     def for_state_dir(cls, state_dir: str | Path) -> FeedbackLog:
         path = Path(state_dir) / LOG_NAME
-        db = open_database(path, _SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(processed)")}
-        if "movable" not in columns:  # a memory written before the column existed
-            db.execute("ALTER TABLE processed ADD COLUMN movable INTEGER NOT NULL DEFAULT 0")
-        return cls(db, path)
+        return cls(open_database(path, _SCHEMA, upgrade=_add_movable), path)
 
     @classmethod
     def open_existing(cls, state_dir: str | Path) -> FeedbackLog | None:
         """For read-only reports: None when feedback was never run."""
         return cls.for_state_dir(state_dir) if (Path(state_dir) / LOG_NAME).is_file() else None
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> FeedbackLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -226,8 +212,7 @@ class FeedbackLog:
             self._db.execute("INSERT INTO runs (at) VALUES (?)", (at,))
             self._db.execute("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def record_resubscribe(self, address: str, reason: str, at: str) -> None:

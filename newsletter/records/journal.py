@@ -31,31 +31,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 
 from ..mail.envelope import Envelope
+from .database import Database, open_database
 from .schema import JOURNAL_SCHEMA as _SCHEMA
 
 JOURNAL_NAME = "journal.sqlite3"
 STATUSES = ("sending", "sent", "failed", "deferred")
-
-
-def open_database(path: Path, schema: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """A SQLite file of ours (created with its folder if needed), set up for durability:
-    WAL, an fsync on every commit, a wait while another process writes, ``schema`` applied.
-
-    The journal and the feedback log both use it, so both survive a crash the same way."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # isolation_level=None: callers issue BEGIN/COMMIT themselves, so each commit point is
-    # exactly where the durability argument needs it.
-    db = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=check_same_thread, timeout=30
-    )
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")  # fsync on every commit: survives power loss
-    db.execute("PRAGMA busy_timeout=30000")  # another process (a second run) may write
-    db.executescript(schema)
-    return db
 
 
 def _utc_now() -> datetime:
@@ -128,14 +110,13 @@ class IssueSummary:
     last_update: str
 
 
-class Journal:
+class Journal(Database):
     """The SQLite journal. Safe to share between threads (writes are serialised)."""
 
     def __init__(
         self, db: sqlite3.Connection, path: Path, clock: Callable[[], datetime] = _utc_now
     ) -> None:
-        self._db = db
-        self.path = path
+        super().__init__(db, path)
         self._clock = clock
         # One connection shared by the delivery threads: sqlite3 objects are not safe for
         # concurrent use, and one writer at a time is what SQLite allows anyway.
@@ -167,18 +148,7 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+            super().close()
 
     def _now(self) -> str:
         return self._clock().astimezone(UTC).isoformat(timespec="seconds")
@@ -199,10 +169,6 @@ class Journal:
                 if not fsync:
                     self._db.execute("PRAGMA synchronous=FULL")
             return count
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
 
     # -- reading --------------------------------------------------------------------------
 

@@ -3,5 +3,5 @@ checks, the send policy, the delivery engine (``engine``: the run; ``workers``: 
 threads, claims and transactions; ``pacing``: rate limit and back-off; ``outcomes``: what
 it reports; ``stops``: why a run stopped early, typed), the daily cap and the status report.
 
-May import: common, content, mail, members, records, signin.
+May import: common, content, domain, mail, members, records, signin.
 """

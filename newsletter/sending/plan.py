@@ -42,15 +42,19 @@ from .engine import DeliveryResult, EventHandler, deliver
 @contextmanager
 def run_lock(state_dir: Path, slug: str) -> Iterator[None]:
     """One send of an issue at a time. Two at once could both claim a member left unknown
-    (``--resend-unknown``) while the other is still talking to the server about it."""
+    (``--resend-unknown``) while the other is still talking to the server about it.
+
+    The send also holds a second lock, ``send-SLUG.running``, for ``status`` to probe: a
+    probe of the send lock itself, at the moment a send starts, made that send fail with
+    "another send is running". A probe of the second one only makes a starting send wait
+    the instant the probe takes."""
     # filelock: flock on Linux and macOS, LockFileEx on Windows (fcntl does not exist there).
     from filelock import FileLock, Timeout
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / f"send-{slug}.lock"
     # Who holds it goes beside the lock: Windows locks the lock file's bytes against reading.
     owner = state_dir / f"send-{slug}.owner"
-    lock = FileLock(path, timeout=0)
+    lock = FileLock(state_dir / f"send-{slug}.lock", timeout=0)
     try:
         lock.acquire()
     except Timeout:
@@ -63,29 +67,41 @@ def run_lock(state_dir: Path, slug: str) -> Iterator[None]:
             hint="wait for it to finish, or stop it; then run this again to resume",
         ) from None
     try:
-        owner.write_text(f"pid {os.getpid()}\n", encoding="utf-8")
-        yield
+        # Only `running_send` ever takes this one, for an instant, so the wait is short.
+        running = FileLock(_running_path(state_dir, slug), timeout=_PROBE_WAIT)
+        with running:
+            owner.write_text(f"pid {os.getpid()}\n", encoding="utf-8")
+            yield
     finally:
         lock.release()
 
 
+_PROBE_WAIT = 30.0  # seconds a starting send waits for status probes (each takes an instant)
+
+
+def _running_path(state_dir: Path, slug: str) -> Path:
+    return state_dir / f"send-{slug}.running"
+
+
 def running_send(state_dir: Path, slug: str) -> str:
-    """Who is sending ``slug`` right now ("pid 4242"), or "" if no send of it runs."""
+    """Who is sending ``slug`` right now ("pid 4242"), or "" if no send of it runs.
+
+    Never waits, and never takes the send lock (see :func:`run_lock`)."""
     from filelock import FileLock, Timeout
 
-    path = state_dir / f"send-{slug}.lock"
+    path = _running_path(state_dir, slug)
     if not path.exists():
         return ""
-    lock = FileLock(path, timeout=0)
+    probe = FileLock(path, timeout=0)
     try:
-        lock.acquire()
+        probe.acquire()
     except Timeout:
         try:
             owner = (state_dir / f"send-{slug}.owner").read_text(encoding="utf-8").strip()
         except OSError:
             owner = ""
         return owner or "another process"
-    lock.release()
+    probe.release()
     return ""
 
 
@@ -207,12 +223,13 @@ class SuppressionWatch:
         self._stamp = self._stat()
         self._known = campaign.suppressed
 
-    def _stat(self) -> tuple[int, int] | None:
+    def _stat(self) -> tuple[int, int, int] | None:
         try:
             info = self._path.stat()
         except OSError:
             return None
-        return (info.st_mtime_ns, info.st_size)
+        # Every write replaces the file: a new inode even within a coarse mtime's tick.
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
 
     def now(self, address: str) -> bool:
         stamp = self._stat()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +24,8 @@ from ..common.errors import (
     UsageError,
 )
 from ..content.likeness import body_words, subject_words
+from ..domain.offline import for_check
+from ..mail.providers import SIGN_IN_GUIDANCE, provider_from_smtp_host
 from ..mail.smtp import Transport
 from ..members.recipients import RecipientReport
 from ..members.suppression import load_suppressed
@@ -75,6 +77,8 @@ UNFORCEABLE = {
     "add --resend-of and the earlier issue's name (above) to send it again anyway",
     Check.RENAMED: "an issue members already got under another name is not sent with "
     "--force: rename it back, or add --resend-of and its old name (above) to send it again",
+    # Microsoft 365 refuses the password at the first connection anyway (535 5.7.139).
+    Check.BASIC_AUTH_ENDED: "Microsoft 365 no longer takes passwords for SMTP: " + SIGN_IN_GUIDANCE,
 }
 
 _MEMBER_SEND_ONLY = {
@@ -256,12 +260,15 @@ def check(
     recipients: Path | None = None,
     skip_invalid: bool = False,
     resend_of: str = "",
+    today: date | None = None,
+    dns: bool = False,
 ) -> CheckRun:
     """The pre-flight report a real send would act on (``skip_invalid``, ``resend_of`` as
     the send's flags). The front matter's problems are findings with everything else, not
     a stop at the first. The sign-in is checked as the send will do it: a stale access
     token is refreshed, so a revoked sign-in is NOT READY here, not a surprise at the
-    first connection."""
+    first connection. The set-up checks (sign-in, SMTP) are judged on ``today``; ``dns``:
+    the sending domain's too."""
     from ..signin.oauth import sending_account, sign_in_problem
     from .checks import run_checks
 
@@ -271,13 +278,26 @@ def check(
     # Without an unsubscribe link the last note says what the report's error says again.
     notes = camp.notices[:-1] if not camp.sender.has_unsubscribe else list(camp.notices)
     missing, fix = sign_in_problem(settings)
+    account = sending_account(settings)
+    setup = for_check(settings, today or date.today())
+    if dns:
+        from ..domain.dnschecks import domain_checks
+
+        setup += domain_checks(
+            settings.dns_server,
+            camp.sender.domain,
+            provider_from_smtp_host(settings.smtp_host),
+            envelope_domain=account.rpartition("@")[2] if "@" in account else "",
+            dkim_selectors=settings.dkim_selectors,
+        )
     report = run_checks(
         camp,
-        smtp_username=sending_account(settings),
+        smtp_username=account,
         sign_in_missing=missing,
         sign_in_fix=fix,
         skip_invalid=skip_invalid,
         resend_of=resend_of,
+        setup=setup,
     )
     return CheckRun(notes, report)
 
@@ -290,11 +310,13 @@ def send_to_members(
     *,
     journal_clock: Callable[[], datetime] | None = None,
     transport_factory: Callable[[], Transport] | None = None,
+    today: date | None = None,
 ) -> MemberSend:
     """The real send: checks, plan, confirmation, delivery, final summary.
 
     ``journal_clock`` (what "the last 24 hours" is measured against) and
-    ``transport_factory`` (one SMTP connection per call) default to the real ones."""
+    ``transport_factory`` (one SMTP connection per call) default to the real ones;
+    ``today``, what the set-up checks are judged on, to the journal clock's day."""
     from ..mail.smtp import transport_factory as smtp_factory
     from ..signin.oauth import sending_account, sign_in_missing
     from .checks import run_checks
@@ -302,11 +324,13 @@ def send_to_members(
     resume, details = resume_commands(slug, options)
     camp = campaign_mod.prepare(settings, slug, recipients=options.recipients)
     camp.read_members_once()  # checks, plan and delivery share one read of the CSV
+    day = today or (journal_clock().date() if journal_clock else date.today())
     checks = run_checks(
         camp,
         smtp_username=sending_account(settings),
         sign_in_missing=sign_in_missing(settings),
         resend_of=options.resend_of or "",
+        setup=for_check(settings, day),
     )
     problems = [
         f for f in checks.errors if not (options.skip_invalid and f.check is Check.INVALID_ROWS)

@@ -21,7 +21,7 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from ..common.config import Settings
 from ..common.errors import SignInError, SignInRequired
 from .loopback import LoopbackReceiver
-from .store import damaged, read_json, remove, token_path, write_private
+from .store import damaged, locked, read_json, remove, token_path, write_private
 from .tokens import (
     Clock,
     Echo,
@@ -122,15 +122,33 @@ class GoogleBackend:
             raise damaged(self.path)  # not the file _store writes
         return saved
 
-    def _store(self, token: dict[str, Any], username: str) -> dict[str, Any]:
+    def _store(
+        self, token: dict[str, Any], username: str, *, refreshed: str | None = None
+    ) -> dict[str, Any]:
+        """Save a new token. ``refreshed``: the refresh token it was got with; it is saved
+        only if the file still holds that one (else another command signed out, or in
+        anew, while this one was refreshing: theirs stays, this run still uses its own)."""
         saved = {
             "username": username,
             "refresh_token": token["refresh_token"],
             "access_token": token["access_token"],
             "expires_at": self._clock() + float(token.get("expires_in", 3600)),
         }
-        write_private(self.path, json.dumps(saved))
+        with locked(self.path):
+            if refreshed is None or self._holds(refreshed):
+                write_private(self.path, json.dumps(saved))
         return saved
+
+    def _holds(self, refresh_token: str) -> bool:
+        current = self._load()
+        return bool(current) and current.get("refresh_token") == refresh_token
+
+    def _forget(self, dead: str) -> None:
+        """Remove the sign-in whose refresh token ``dead`` was refused, unless another
+        command has signed in anew meanwhile."""
+        with locked(self.path):
+            if self._holds(dead):
+                remove(self.path)
 
     def account(self) -> str | None:
         saved = self._load()
@@ -161,13 +179,13 @@ class GoogleBackend:
             if "invalid_grant" in (refused.hint or ""):
                 # The refresh token is dead (revoked, expired): forget it, so `login --status`
                 # says "not signed in" as the send's "sign in again" does.
-                remove(self.path)
+                self._forget(saved["refresh_token"])
             raise
         if not token.get("access_token"):
             raise not_a_token_answer(self.authority)
         # Google keeps the refresh token (no rotation) and omits it from the answer.
         token.setdefault("refresh_token", saved["refresh_token"])
-        saved = self._store(token, saved["username"])
+        saved = self._store(token, saved["username"], refreshed=saved["refresh_token"])
         return Grant(saved["username"], saved["access_token"], float(token.get("expires_in", 3600)))
 
     def login_browser(self, *, open_browser: OpenBrowser, echo: Echo, timeout: float) -> Grant:
@@ -248,4 +266,5 @@ class GoogleBackend:
                     )
                 except (OAuthError, requests.RequestException, ValueError):
                     pass
-        remove(self.path)
+        with locked(self.path):
+            remove(self.path)

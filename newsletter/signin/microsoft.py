@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import msal
 
 from ..common.config import Settings
 from ..common.errors import SignInError, SignInRequired
 from .loopback import LoopbackReceiver
-from .store import damaged, remove, token_path, write_private
+from .store import damaged, locked, remove, token_path, write_private
 from .tokens import (
     Echo,
     Grant,
@@ -91,6 +93,98 @@ def entra_hint(result: dict[str, Any], default: str | None = None) -> str | None
     return default
 
 
+_T = TypeVar("_T")
+
+
+class SharedCache(msal.SerializableTokenCache):
+    """MSAL's token cache, kept in the token file and shared with every other process of
+    ours (a send, ``login``, ``logout``, ``feedback``): each change MSAL makes is applied to
+    what the file holds *now*, under its lock, and saved at once; a look-up first picks up
+    what another process saved meanwhile. (MSAL rotates refresh tokens: an older copy
+    written back over a newer one could sign the chair out.)"""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        # MSAL's own lock (an RLock, held while its look-ups run) guards ours too: one lock
+        # order, so two threads (a send's) never wait on each other in opposite orders.
+        self._guard = getattr(self, "_lock", None) or threading.RLock()
+        self._depth = 0  # add() calls modify(): one reload and one save for the whole
+        self._reload()
+
+    def _reload(self) -> None:
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
+            return
+        try:
+            text = self.path.read_text(encoding="utf-8") if stamp else ""
+            self.deserialize(text)
+            # MSAL trusts the file's shape; one it did not write (another version's,
+            # edited, another program's) would fail later with an AttributeError.
+            types = msal.TokenCache.CredentialType
+            for account in super().search(types.ACCOUNT):
+                if not isinstance(account.get("username", ""), str):
+                    raise ValueError("account")
+            for token in super().search(types.ACCESS_TOKEN):
+                float(token.get("expires_on") or 0)
+        except (ValueError, AttributeError, TypeError):
+            raise damaged(self.path) from None
+        self._stamp = stamp
+
+    def _change(self, apply: Callable[[], _T]) -> _T:
+        with self._guard:
+            if self._depth:
+                return apply()
+            with locked(self.path):
+                self._depth += 1
+                try:
+                    self._reload()
+                    result = apply()
+                    if self.has_state_changed:
+                        write_private(self.path, self.serialize())
+                        self._stamp = _stamp(self.path)
+                finally:
+                    self._depth -= 1
+            return result
+
+    def add(self, event: dict[str, Any], **kwargs: Any) -> None:
+        self._change(lambda: super(SharedCache, self).add(event, **kwargs))
+
+    def modify(
+        self,
+        credential_type: str,
+        old_entry: dict[str, Any],
+        new_key_value_pairs: dict[str, Any] | None = None,
+    ) -> Any:
+        return self._change(
+            lambda: super(SharedCache, self).modify(
+                credential_type, old_entry, new_key_value_pairs=new_key_value_pairs
+            )
+        )
+
+    def search(self, credential_type: str, *args: Any, **kwargs: Any) -> Any:
+        with self._guard:
+            if not self._depth:
+                self._reload()
+        return super().search(credential_type, *args, **kwargs)
+
+    def forget(self) -> None:
+        """Sign out: the file goes, and with it every token of every process's copy."""
+        with self._guard, locked(self.path):
+            remove(self.path)
+            self._reload()
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What identifies one version of the file: every save replaces it (a new inode)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
 class MicrosoftBackend:
     def __init__(self, settings: Settings, *, http: Any = None) -> None:
         self._settings = settings
@@ -100,20 +194,7 @@ class MicrosoftBackend:
             or f"https://login.microsoftonline.com/{settings.oauth_tenant}"
         )
         self._http = http
-        self._cache = msal.SerializableTokenCache()
-        if self.path.is_file():
-            try:
-                self._cache.deserialize(self.path.read_text(encoding="utf-8"))
-                # MSAL trusts the file's shape; one it did not write (another version's,
-                # edited, another program's) would fail later with an AttributeError.
-                types = msal.TokenCache.CredentialType
-                for account in self._cache.search(types.ACCOUNT):
-                    if not isinstance(account.get("username", ""), str):
-                        raise ValueError("account")
-                for token in self._cache.search(types.ACCESS_TOKEN):
-                    float(token.get("expires_on") or 0)
-            except (ValueError, AttributeError, TypeError):
-                raise damaged(self.path) from None
+        self._cache = SharedCache(self.path)  # a damaged file: "run logout, then login"
         self._app: msal.PublicClientApplication | None = None
 
     @contextmanager
@@ -153,11 +234,6 @@ class MicrosoftBackend:
                     instance_discovery=False if self._settings.oauth_authority else None,
                 )
         return self._app
-
-    def _save(self) -> None:
-        if self._cache.has_state_changed:
-            write_private(self.path, self._cache.serialize())
-            self._cache.has_state_changed = False
 
     def _accounts(self) -> list[dict[str, Any]]:
         # Only accounts this app registration holds a refresh token for: a cache written
@@ -201,14 +277,12 @@ class MicrosoftBackend:
         if not result or "access_token" not in result:
             error = (result or {}).get("error")
             if result is None or error in SIGN_IN_AGAIN:
-                self._save()
                 reason = _one_line(result) if result else "no saved sign-in"
                 # Consent, Conditional Access, a disabled account: signing in again alone
                 # does not help, so say who can.
                 extra = entra_hint(result) if result else None
                 raise SignInRequired(f"{reason}; {extra}" if extra else reason)
             raise SignInError(f"{what} failed: {_one_line(result)}", hint=entra_hint(result))
-        self._save()
         claims = result.get("id_token_claims") or {}
         username = claims.get("preferred_username") or self.account() or ""
         return Grant(username, result["access_token"], float(result.get("expires_in", 3600)))
@@ -261,7 +335,6 @@ class MicrosoftBackend:
         for account in app.get_accounts():
             if account.get("username") != grant.username:
                 app.remove_account(account)
-        self._save()
         return grant
 
     def login_device(self, *, echo: Echo, timeout: float) -> Grant:
@@ -297,5 +370,4 @@ class MicrosoftBackend:
     def logout(self) -> None:
         # Microsoft offers public clients no revocation endpoint: forgetting the tokens is
         # all a client can do (an admin revokes sessions in Entra if a device is lost).
-        remove(self.path)
-        self._cache = msal.SerializableTokenCache()
+        self._cache.forget()

@@ -3,18 +3,22 @@
 A refresh token is as good as the mailbox password for as long as it lives, so the file is
 created with mode 0600 (on Windows the mode bits are ignored; the file then inherits the
 user profile's ACL, which only the user can read) and replaced atomically, so a crash never
-leaves half a token file behind.
+leaves half a token file behind. Every change (a refresh, a sign-in, a sign-out) is made
+under the file's lock (:func:`newsletter.common.files.locked`, re-exported here as
+``locked``) to what the file holds at that moment: a send refreshing its token while
+another command signs out or in must not write back what that command just changed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ..common.errors import SignInError
+from ..common.files import atomic_write, locked
+
+__all__ = ["damaged", "locked", "read_json", "remove", "token_path", "write_private"]
 
 
 def token_path(state_dir: Path, provider: str) -> Path:
@@ -22,9 +26,9 @@ def token_path(state_dir: Path, provider: str) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600, atomically."""
+    """Write ``text`` to ``path`` with mode 0600, atomically (the caller holds the lock)."""
     try:
-        _write_private(path, text)
+        atomic_write(path, text.encode("utf-8"), private=True)
     except PermissionError as error:
         # Windows refuses to replace a file another process holds open (a backup or
         # sync client, a virus scanner): one line, never an internal error.
@@ -32,27 +36,6 @@ def write_private(path: Path, text: str) -> None:
             f"{path}: cannot save the sign-in ({error.strerror or error})",
             hint="close any program that has it open, then run newsletter login again",
         ) from None
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            # On disk before the rename: else a power cut can leave an empty token file in
-            # place of the old one (MSAL rotates refresh tokens: the old one is gone too).
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    # os.open honours the umask, which can only remove bits: 0600 stays 0600 or less.
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

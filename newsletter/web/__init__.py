@@ -1,5 +1,5 @@
 """Pages for looking at: the rendered preview, the local preview server, and the web
 archive with its feed.
 
-May import: common, content, feedback, mail, members, records, sending, signin.
+May import: common, content, domain, feedback, mail, members, records, sending, signin.
 """

@@ -50,7 +50,8 @@ def build_archive(
         reverse=True,
     )
     pages = []
-    with staged(out_dir, example="site/") as folder:
+    # durable: pictures once published are never lost, not even to a power cut.
+    with staged(out_dir, example="site/", durable=True) as folder:
         _keep_published_assets(out_dir, folder)
         kept = _keep_sent_pages(settings, out_dir, folder)
         for issue in issues:

@@ -9,10 +9,12 @@ server (:mod:`newsletter.web.server`) builds on this module, never the other way
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..common.config import Settings
 from ..common.errors import RecipientsError, UsageError
+from ..common.files import atomic_write
 from ..content import images
 from ..content.issue import parse_issue
 from ..content.issuefiles import SkipHandler, issue_path, newest_issue
@@ -174,5 +176,7 @@ def _write_assets(folder: Path, rendered: RenderedIssue) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    # Whole or not at all: a page the preview server reloads, or a killed run, never shows
+    # half a file.
+    # Line ends as text mode writes them (CRLF on Windows), as before.
+    atomic_write(path, text.replace("\n", os.linesep).encode("utf-8"))

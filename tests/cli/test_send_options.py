@@ -241,8 +241,13 @@ def test_status_while_a_send_runs_says_so(project: Path) -> None:
         journal.mark_sending(SLUG, Envelope(addresses[0], 2, "<1@x.org>", b""))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     (state / f"send-{SLUG}.owner").write_text("pid 4242\n")
-    with (state / f"send-{SLUG}.lock").open("a+") as held:
+    # A send holds the send lock and, for status to probe, send-SLUG.running.
+    with (
+        (state / f"send-{SLUG}.lock").open("a+") as held,
+        (state / f"send-{SLUG}.running").open("a+") as running,
+    ):
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
         during = newsletter(project, env, "status", SLUG)
     assert during.returncode == 0, during.stderr
     assert "sending 1" in during.stdout.splitlines()[0]

@@ -58,7 +58,7 @@ def test_the_error_says_what_the_misspelt_key_does_as_written(tmp_path: Path) ->
     with pytest.raises(IssueError) as caught:
         parse_issue(path)
     assert caught.value.hint == (
-        "rename it to 'draft:' (as written, the issue is not held back as a draft)"
+        "rename it to 'draft:' (ignored, it would not hold the issue back as a draft)"
     )
 
 

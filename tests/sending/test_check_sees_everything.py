@@ -93,7 +93,10 @@ def test_a_misspelt_draft_flag_is_not_ready(project: Path) -> None:
     checked = run_cli(["check", slug], GOOD)
     assert checked.returncode == 1, checked.stdout
     assert "unknown key 'Draft': did you mean 'draft'?" in checked.stdout
-    assert "this issue is a draft (draft: true)" in checked.stdout  # as the chair meant it
+    # As the chair meant it, named as written at its own line (not 'draft: true' at line 1).
+    path = project / "issues" / f"{slug}.md"
+    line = path.read_text("utf-8").splitlines().index("Draft: true") + 1
+    assert f"issues/{slug}.md:{line}: this issue is a draft (Draft: true)" in checked.stdout
     published = issue(project, FRONT + "archve: false\n", BODY)
     assert run_cli(["check", published], GOOD).returncode == 1
 

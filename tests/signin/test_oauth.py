@@ -703,7 +703,8 @@ def test_check_is_not_ready_while_nobody_is_signed_in(
     assert after.exit_code == 0 and "READY to send" in after.output, after.output
     # An app password beside the OAuth client ID is ignored: say how to use it instead.
     monkeypatch.setenv("NEWSLETTER_SMTP_USERNAME", "chair@example.org")
-    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "app-password")
+    # (Google's app passwords are 16 letters; `check` warns about any other password.)
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "abcdefghijklmnop")
     monkeypatch.setenv("NEWSLETTER_STATE_DIR", str(tmp_path / "fresh-state"))
     both = CliRunner().invoke(app, ["check", "december-2023"])
     assert "set NEWSLETTER_SMTP_AUTH=password" in both.output, both.output

@@ -15,6 +15,8 @@ footer), :mod:`.members` (the list). :func:`run_checks` runs them all.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ...content.published import HeadFunction
 from ...content.published import http_head as http_head_default
@@ -33,7 +35,10 @@ from .markup import check_literal_markdown, check_source
 from .members import check_members
 from .pictures import check_colours, check_images, check_logo
 from .rendered import check_compliance, check_size
-from .settings import check_send_settings, check_sender, check_settings
+from .settings import check_send_settings, check_sender, check_settings, check_setup
+
+if TYPE_CHECKING:
+    from ...domain.findings import Finding as SetupFinding
 
 
 def run_checks(
@@ -45,6 +50,7 @@ def run_checks(
     sign_in_fix: str = "",
     skip_invalid: bool = False,
     resend_of: str = "",
+    setup: Sequence[SetupFinding] = (),
 ) -> Report:
     """All checks over one prepared campaign (issue rendered, recipients readable).
 
@@ -52,7 +58,8 @@ def run_checks(
     ``sign_in_missing``: why the OAuth sign-in a send needs is not there ("" when it is;
     the caller asks `oauth.sign_in_problem`, which also gives ``sign_in_fix``).
     ``skip_invalid``: invalid member rows are a warning, as ``send --skip-invalid`` takes them.
-    ``resend_of``: the slug ``send --resend-of`` names, whose copy is sent again as asked."""
+    ``resend_of``: the slug ``send --resend-of`` names, whose copy is sent again as asked.
+    ``setup``: the set-up and sending-domain findings (newsletter.domain), added as they are."""
     report = Report()
     check_settings(campaign, report)
     check_send_settings(campaign, report)
@@ -81,6 +88,7 @@ def run_checks(
             sign_in_fix or "run 'newsletter login' and sign in with the sending mailbox",
         )
     check_members(campaign, report)
+    check_setup(report, setup)
     if skip_invalid:
         # As the send with --skip-invalid: the invalid rows are left out, not a refusal.
         report.findings = [

@@ -92,6 +92,33 @@ class Check(StrEnum):
     SUPPRESSED = "suppressed"
     UNSUBSCRIBED = "unsubscribed"
     NO_MEMBERS = "no-members"
+    # The set-up, as `doctor` judges it (newsletter.domain): the same ids as its problems
+    NO_MEMBERS_LIST = "no-members-list"
+    BASIC_AUTH_ENDING = "basic-auth-ending"  # Microsoft 365 passwords, before the cut-off
+    BASIC_AUTH_ENDED = "basic-auth-ended"  # ... on and after it: never sent, even --force
+    APP_PASSWORD = "app-password"  # Google takes only an app password
+    # The From domain's DNS (`check --dns`)
+    DNS_UNAVAILABLE = "dns-unavailable"
+    NO_MX = "no-mx"
+    NO_SPF = "no-spf"
+    MULTIPLE_SPF = "multiple-spf"
+    SPF_SYNTAX = "spf-syntax"
+    SPF_TOO_MANY_LOOKUPS = "spf-too-many-lookups"
+    SPF_WITHOUT_PROVIDER = "spf-without-provider"
+    SPF_PASS_ALL = "spf-pass-all"
+    SPF_SOFT = "spf-soft"
+    SPF_PROVIDER_UNKNOWN = "spf-provider-unknown"
+    NO_DKIM = "no-dkim"
+    DKIM_MALFORMED = "dkim-malformed"
+    DKIM_REVOKED = "dkim-revoked"
+    DKIM_WEAK = "dkim-weak"
+    DKIM_SELECTOR_UNKNOWN = "dkim-selector-unknown"
+    NO_DMARC = "no-dmarc"
+    MULTIPLE_DMARC = "multiple-dmarc"
+    DMARC_MALFORMED = "dmarc-malformed"
+    DMARC_NO_RUA = "dmarc-no-rua"
+    ONLY_SPF_ALIGNS = "only-spf-aligns"
+    NOTHING_ALIGNS = "nothing-aligns"
 
 
 @dataclass(frozen=True)

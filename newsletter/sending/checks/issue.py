@@ -112,11 +112,23 @@ def check_member_fields(campaign: Campaign, report: Report) -> None:
 
 def check_draft(campaign: Campaign, report: Report) -> None:
     if campaign.issue.draft:
+        # A draft flag read from a misspelt key ('Draft: true') is named as written, at its
+        # own line, so the finding agrees with that key's own error.
+        from ...content.frontmatter import near_miss
+
+        written = next(
+            (
+                k
+                for k in campaign.issue.front_matter
+                if k == "draft" or near_miss(str(k)) == "draft"
+            ),
+            "draft",
+        )
         report.add(
             Check.DRAFT,
             Severity.ERROR,
-            in_issue(campaign, key_line(campaign.issue.source, "draft")),
-            "this issue is a draft (draft: true): it cannot be sent to members",
+            in_issue(campaign, key_line(campaign.issue.source, written)),
+            f"this issue is a draft ({written}: true): it cannot be sent to members",
             "delete the 'draft: true' line when it is ready; previews and --test sends work "
             "meanwhile",
         )

@@ -1,10 +1,14 @@
 """Checks of the settings: values still as .env.example ships them, a guessable secret, a
-From address the sending account cannot use, a missing sign-in."""
+From address the sending account cannot use, a missing sign-in, and the set-up findings
+``doctor`` makes too (the SMTP sign-in; with ``check --dns``, the From domain's DNS)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from ...domain.findings import Finding as SetupFinding
+from ...domain.findings import Problem, Status
 from ..campaign import Campaign
 from .findings import Check, Report, Severity
 
@@ -154,3 +158,52 @@ def check_send_settings(campaign: Campaign, report: Report) -> None:
             f"{error.message}: a real send would stop at once",
             error.hint or "",
         )
+
+
+# The id each set-up problem (newsletter.domain) has in this report: every problem its
+# offline and DNS checks can find (the round trip's are doctor's only). The same words but
+# for a missing setting, which is this report's own settings-missing.
+SETUP_IDS = {
+    Problem.MISSING_SETTING: Check.SETTINGS_MISSING,
+    Problem.PLACEHOLDER_SETTING: Check.PLACEHOLDER_SETTING,
+    Problem.WEAK_SECRET: Check.WEAK_SECRET,
+    Problem.NO_MEMBERS_LIST: Check.NO_MEMBERS_LIST,
+    Problem.BASIC_AUTH_ENDING: Check.BASIC_AUTH_ENDING,
+    Problem.BASIC_AUTH_ENDED: Check.BASIC_AUTH_ENDED,
+    Problem.APP_PASSWORD: Check.APP_PASSWORD,
+    Problem.DNS_UNAVAILABLE: Check.DNS_UNAVAILABLE,
+    Problem.NO_MX: Check.NO_MX,
+    Problem.NO_SPF: Check.NO_SPF,
+    Problem.MULTIPLE_SPF: Check.MULTIPLE_SPF,
+    Problem.SPF_SYNTAX: Check.SPF_SYNTAX,
+    Problem.SPF_TOO_MANY_LOOKUPS: Check.SPF_TOO_MANY_LOOKUPS,
+    Problem.SPF_WITHOUT_PROVIDER: Check.SPF_WITHOUT_PROVIDER,
+    Problem.SPF_PASS_ALL: Check.SPF_PASS_ALL,
+    Problem.SPF_SOFT: Check.SPF_SOFT,
+    Problem.SPF_PROVIDER_UNKNOWN: Check.SPF_PROVIDER_UNKNOWN,
+    Problem.NO_DKIM: Check.NO_DKIM,
+    Problem.DKIM_MALFORMED: Check.DKIM_MALFORMED,
+    Problem.DKIM_REVOKED: Check.DKIM_REVOKED,
+    Problem.DKIM_WEAK: Check.DKIM_WEAK,
+    Problem.DKIM_SELECTOR_UNKNOWN: Check.DKIM_SELECTOR_UNKNOWN,
+    Problem.NO_DMARC: Check.NO_DMARC,
+    Problem.MULTIPLE_DMARC: Check.MULTIPLE_DMARC,
+    Problem.DMARC_MALFORMED: Check.DMARC_MALFORMED,
+    Problem.DMARC_NO_RUA: Check.DMARC_NO_RUA,
+    Problem.ONLY_SPF_ALIGNS: Check.ONLY_SPF_ALIGNS,
+    Problem.NOTHING_ALIGNS: Check.NOTHING_ALIGNS,
+}
+
+
+def check_setup(report: Report, findings: Sequence[SetupFinding]) -> None:
+    """The set-up findings (:mod:`newsletter.domain`, as ``doctor`` makes them) in this
+    report: a failure is an error, a warning a warning, each under its problem's id."""
+    for finding in findings:
+        if finding.status in (Status.FAIL, Status.WARN):
+            report.add(
+                SETUP_IDS[finding.problem],
+                Severity.ERROR if finding.status is Status.FAIL else Severity.WARNING,
+                finding.where or str(finding.check),
+                finding.message,
+                finding.fix,
+            )

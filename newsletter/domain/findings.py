@@ -1,0 +1,116 @@
+"""One finding of ``newsletter doctor`` (and of ``check``'s set-up part): which check, how it
+stands, what is wrong and the record or setting that fixes it; typed, so that no caller
+decides anything from the words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class CheckId(StrEnum):
+    SETTINGS = "settings"
+    SMTP_AUTH = "smtp-auth"
+    MX = "mx"
+    SPF = "spf"
+    DKIM = "dkim"
+    DMARC = "dmarc"
+    ALIGNMENT = "alignment"
+    ROUND_TRIP = "round-trip"
+    RECEIVED_SPF = "received-spf"
+    RECEIVED_DKIM = "received-dkim"
+    RECEIVED_DMARC = "received-dmarc"
+    SIZE = "size"
+    LIST_UNSUBSCRIBE = "list-unsubscribe"
+
+
+class Problem(StrEnum):
+    """What exactly is wrong (or right), for callers and tests; never shown as such."""
+
+    NONE = "none"
+    MISSING_SETTING = "missing-setting"
+    PLACEHOLDER_SETTING = "placeholder-setting"
+    WEAK_SECRET = "weak-secret"
+    NO_MEMBERS_LIST = "no-members-list"
+    BASIC_AUTH_ENDING = "basic-auth-ending"
+    BASIC_AUTH_ENDED = "basic-auth-ended"
+    APP_PASSWORD = "app-password"
+    DNS_UNAVAILABLE = "dns-unavailable"
+    NO_MX = "no-mx"
+    NO_SPF = "no-spf"
+    MULTIPLE_SPF = "multiple-spf"
+    SPF_SYNTAX = "spf-syntax"
+    SPF_TOO_MANY_LOOKUPS = "spf-too-many-lookups"
+    SPF_WITHOUT_PROVIDER = "spf-without-provider"
+    SPF_PASS_ALL = "spf-pass-all"
+    SPF_SOFT = "spf-soft"
+    SPF_PROVIDER_UNKNOWN = "spf-provider-unknown"
+    NO_DKIM = "no-dkim"
+    DKIM_MALFORMED = "dkim-malformed"
+    DKIM_REVOKED = "dkim-revoked"
+    DKIM_WEAK = "dkim-weak"
+    DKIM_SELECTOR_UNKNOWN = "dkim-selector-unknown"
+    NO_DMARC = "no-dmarc"
+    MULTIPLE_DMARC = "multiple-dmarc"
+    DMARC_MALFORMED = "dmarc-malformed"
+    DMARC_NO_RUA = "dmarc-no-rua"
+    ONLY_SPF_ALIGNS = "only-spf-aligns"
+    NOTHING_ALIGNS = "nothing-aligns"
+    NOT_FOUND = "not-found"
+    IN_JUNK = "in-junk"
+    NO_AUTH_RESULTS = "no-auth-results"
+    VERDICT = "verdict"  # the receiving server's result, in the message
+    UNALIGNED_SIGNATURE = "unaligned-signature"
+    CLIPPED = "clipped"
+    NEAR_CLIP = "near-clip"
+    NO_LIST_UNSUBSCRIBE = "no-list-unsubscribe"
+    NO_ONE_CLICK = "no-one-click"
+    SEND_FAILED = "send-failed"
+    NO_ISSUE = "no-issue"
+    NOT_ASKED = "not-asked"  # skipped on request (--no-send, no --dns)
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: CheckId
+    status: Status
+    message: str
+    fix: str = ""
+    problem: Problem = Problem.NONE
+    where: str = ""  # the setting (or DNS name) the fix is about, for `check`'s report
+
+    def as_json(self) -> dict[str, str]:
+        """The documented shape of ``doctor --json``: check, status, message, fix."""
+        return {
+            "check": str(self.check),
+            "status": str(self.status),
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+def passed(check: CheckId, message: str) -> Finding:
+    return Finding(check, Status.PASS, message)
+
+
+def failed(check: CheckId, problem: Problem, message: str, fix: str, where: str = "") -> Finding:
+    return Finding(check, Status.FAIL, message, fix, problem, where)
+
+
+def warned(check: CheckId, problem: Problem, message: str, fix: str, where: str = "") -> Finding:
+    return Finding(check, Status.WARN, message, fix, problem, where)
+
+
+def skipped(check: CheckId, message: str, problem: Problem = Problem.NOT_ASKED) -> Finding:
+    return Finding(check, Status.SKIP, message, "", problem)
+
+
+def any_failed(findings: list[Finding]) -> bool:
+    return any(f.status == Status.FAIL for f in findings)

@@ -1,0 +1,140 @@
+"""The offline checks (`settings`, `smtp-auth`), the password read from the keyring, and the
+Microsoft 365 password cut-off: warned before the end of December 2026, refused after."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from newsletter.common.config import Settings, load_settings
+from newsletter.common.errors import ConfigError
+from newsletter.common.passwords import store_password
+from newsletter.domain.findings import CheckId, Problem, Status
+from newsletter.domain.offline import check_settings, check_smtp_auth, for_check
+
+TODAY = dt.date(2026, 12, 7)
+M365 = dict(smtp_host="smtp.office365.com", smtp_username="news@wmhtc.co.uk", smtp_auth="password")
+
+
+def test_microsoft_password_warns_before_the_cut_off_naming_the_date_and_the_way_out() -> None:
+    finding = check_smtp_auth(Settings(**M365, smtp_password="pw"), TODAY)
+    assert (finding.check, finding.status) == (CheckId.SMTP_AUTH, Status.WARN)
+    assert finding.problem == Problem.BASIC_AUTH_ENDING
+    assert "end of December 2026" in finding.message and "25 days" in finding.message
+    assert "newsletter login" in finding.fix and "For the IT person" in finding.fix
+
+
+@pytest.mark.parametrize("day", [dt.date(2027, 1, 1), dt.date(2027, 6, 30)])
+def test_microsoft_password_fails_on_and_after_the_cut_off(day: dt.date) -> None:
+    finding = check_smtp_auth(Settings(**M365, smtp_password="pw"), day)
+    assert finding.status == Status.FAIL and finding.problem == Problem.BASIC_AUTH_ENDED
+    assert "newsletter login" in finding.fix
+
+
+def test_the_last_day_of_december_still_warns() -> None:
+    finding = check_smtp_auth(Settings(**M365, smtp_password="pw"), dt.date(2026, 12, 31))
+    assert finding.status == Status.WARN and "1 day from now" in finding.message
+
+
+def test_oauth_and_other_providers_pass() -> None:
+    oauth = Settings(smtp_host="smtp.office365.com", oauth_client_id="id")
+    assert check_smtp_auth(oauth, dt.date(2027, 3, 1)).status == Status.PASS
+    relay = Settings(smtp_host="smtp.postmarkapp.com", smtp_username="tok", smtp_password="tok")
+    assert check_smtp_auth(relay, dt.date(2027, 3, 1)).status == Status.PASS
+
+
+def test_google_with_an_account_password_asks_for_an_app_password() -> None:
+    google = Settings(smtp_host="smtp.gmail.com", smtp_username="a@b.org", smtp_auth="password")
+    own = check_smtp_auth(replace(google, smtp_password="Hunter2!"), TODAY)
+    assert own.status == Status.WARN and own.problem == Problem.APP_PASSWORD
+    assert "app password" in own.fix.lower()
+    app = check_smtp_auth(replace(google, smtp_password="abcd efgh ijkl mnop"), TODAY)
+    assert app.status == Status.PASS
+
+
+def test_settings_names_each_missing_or_placeholder_setting(tmp_path: Path) -> None:
+    settings = Settings(
+        smtp_host="smtp.example.org",
+        from_="News <news@example.org>",
+        unsubscribe_url="https://wmhtc.co.uk/u?t={token}",
+        secret="short",
+        recipients=tmp_path / "none.csv",
+    )
+    findings = check_settings(settings)
+    where = {f.where: f.problem for f in findings}
+    assert where == {
+        "NEWSLETTER_SMTP_HOST": Problem.PLACEHOLDER_SETTING,
+        "NEWSLETTER_FROM": Problem.PLACEHOLDER_SETTING,
+        "NEWSLETTER_TEST_TO": Problem.MISSING_SETTING,
+        "NEWSLETTER_SECRET": Problem.WEAK_SECRET,
+        "NEWSLETTER_RECIPIENTS": Problem.NO_MEMBERS_LIST,
+    }
+    assert all(f.status == Status.FAIL and f.fix for f in findings)
+
+
+def test_settings_pass_when_all_is_set(tmp_path: Path) -> None:
+    members = tmp_path / "members.csv"
+    members.write_text("email\na@b.org\n")
+    settings = Settings(
+        smtp_host="smtp.office365.com",
+        oauth_client_id="client",
+        from_="News <news@wmhtc.co.uk>",
+        test_to="chair@wmhtc.co.uk",
+        unsubscribe_mailto="news@wmhtc.co.uk",
+        recipients=members,
+    )
+    (finding,) = check_settings(settings)
+    assert finding.status == Status.PASS
+
+
+def test_the_password_is_read_from_the_keyring_when_the_settings_say_so(memory_keyring) -> None:
+    store_password("smtp.postmarkapp.com", "token-user", "kept-in-the-keyring")
+    env = {
+        "NEWSLETTER_SMTP_HOST": "smtp.postmarkapp.com",
+        "NEWSLETTER_SMTP_USERNAME": "token-user",
+        "NEWSLETTER_PASSWORD_STORE": "keyring",
+    }
+    settings = load_settings(env, None)
+    assert settings.smtp_password == "kept-in-the-keyring"
+    assert "kept-in-the-keyring" not in repr(settings)
+    # Without the setting the keyring is not asked.
+    plain = load_settings({k: v for k, v in env.items() if "STORE" not in k}, None)
+    assert plain.smtp_password == ""
+
+
+def test_a_locked_keyring_stops_only_what_needs_the_password(memory_keyring) -> None:
+    memory_keyring.locked = True
+    env = {
+        "NEWSLETTER_SMTP_HOST": "smtp.office365.com",
+        "NEWSLETTER_SMTP_USERNAME": "news@wmhtc.co.uk",
+        "NEWSLETTER_PASSWORD_STORE": "keyring",
+    }
+    settings = load_settings(env, None)  # a preview or a dry run still loads
+    # With the password in the keyring, a Microsoft host is still a password set-up.
+    assert settings.auth_mode == "password"
+    with pytest.raises(ConfigError) as refused:
+        settings.require_smtp()
+    assert refused.value.setting == "NEWSLETTER_PASSWORD_STORE"
+    (finding,) = [f for f in check_settings(settings) if f.where == "NEWSLETTER_PASSWORD_STORE"]
+    assert finding.status == Status.FAIL and "cannot be read" in finding.message
+
+
+def test_check_adds_only_what_a_send_would_stop_on() -> None:
+    assert for_check(Settings(), TODAY) == []  # no SMTP server yet: the issue alone
+    findings = for_check(Settings(**M365, smtp_password="pw"), TODAY)
+    assert [(f.check, f.status) for f in findings] == [(CheckId.SMTP_AUTH, Status.WARN)]
+
+
+def test_check_leaves_to_doctor_what_check_says_itself_or_a_send_does_not_stop_on() -> None:
+    # A relay taking mail without a sign-in: doctor warns, check stays READY.
+    relay = Settings(smtp_host="relay.wmhtc.co.uk")
+    doctor = check_smtp_auth(relay, TODAY)
+    assert (doctor.status, doctor.where) == (Status.WARN, "NEWSLETTER_SMTP_USERNAME")
+    assert for_check(relay, TODAY) == []
+    # A username without its password: check says it as the send's own settings-missing.
+    no_password = Settings(smtp_host="relay.wmhtc.co.uk", smtp_username="news")
+    assert any(f.where == "NEWSLETTER_SMTP_PASSWORD" for f in check_settings(no_password))
+    assert for_check(no_password, TODAY) == []

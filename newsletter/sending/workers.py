@@ -264,7 +264,10 @@ class Run:
                 self.fail(error)
         finally:
             if claimed and not self.abandoned:
-                self.release([job for job, _ in claimed])
+                try:
+                    self.release([job for job, _ in claimed])
+                except BaseException as error:  # left "sending" (unknown): never resent
+                    self.fail(error)
             if transport is not None:
                 try:
                     transport.close()
@@ -350,10 +353,17 @@ class Run:
         abandoning workers). A retry among them is counted deferred, as it was."""
         with self._lock:
             keys = self._ahead if jobs is None else [address_key(job.msg.to) for job in jobs]
-            taken = [claimed for key in list(keys) if (claimed := self._ahead.pop(key, None))]
-            self._released.extend(job for job, _ in taken if job.attempts)
-        if taken:
-            self.journal.release(self.slug, [claim for _, claim in taken])
+            taken = {key: claimed for key in list(keys) if (claimed := self._ahead.pop(key, None))}
+        if not taken:
+            return
+        try:
+            self.journal.release(self.slug, [claim for _, claim in taken.values()])
+        except BaseException:
+            with self._lock:  # still "sending" in the journal: reported unknown
+                self._ahead.update(taken)
+            raise
+        with self._lock:
+            self._released.extend(job for job, _ in taken.values() if job.attempts)
 
     def handle(self, transport: Transport, job: Job, following: OutgoingMessage | None) -> None:
         """One transaction for a claimed member, and what its outcome means for the run."""

@@ -190,3 +190,25 @@ def test_a_retry_put_back_is_deferred_again_with_its_reply(journal: Journal) -> 
     assert run_.unknown() == [] and run_.released() == [job]
     [row] = journal.rows(SLUG)
     assert (row.status, row.attempts, row.reply) == ("deferred", 1, "451 4.7.1 greylisted")
+
+
+def test_claims_that_cannot_be_put_back_stay_unknown_and_the_run_says_why(
+    tmp_path: Path,
+) -> None:
+    # The journal refuses the put-back (a disk gone read-only): those members stay
+    # "sending" (unknown, never resent by themselves) and the error ends the run.
+    class StuckJournal(Journal):
+        def release(self, slug: str, claims: Sequence[Claim]) -> None:
+            raise OSError("disk I/O error")
+
+    handler = QuotaHandler(accept=2, reply=GMAIL_DAILY_LIMIT, stage="RCPT")
+    with (
+        StuckJournal.for_state_dir(tmp_path / "state") as journal,
+        start_server(handler) as server,
+        pytest.raises(OSError, match="disk I/O error"),
+    ):
+        send(server, journal, addresses(12), settings_for(server))
+    with Journal.for_state_dir(tmp_path / "state") as journal:
+        assert journal.counts(SLUG)["sending"] == CLAIM_AHEAD - 3  # the five not begun
+        assert journal.counts(SLUG)["sent"] == 2
+    assert handler.count() == 2

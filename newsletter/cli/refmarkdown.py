@@ -18,7 +18,8 @@ REGENERATE = "python -m newsletter.cli.reference docs/reference"
 
 # What a reader would type, shown as code: options, setting names, file names, commands.
 _CODE = re.compile(
-    r"(?<![\w`-])("
+    r"`(?P<span>[^`\n]+)`"  # a code span written so in the help: kept as one
+    r"|(?<![\w`-])(?P<word>"
     r"--?[a-z][a-z0-9-]*(?:=[\w.{}-]+)?"  # --dry-run, -o, --smtp-security=none
     r"|NEWSLETTER_[A-Z0-9_]*\*?"  # NEWSLETTER_TEST_TO, NEWSLETTER_IMAP_*
     rf"|newsletter (?:{'|'.join(COMMAND_ORDER)})\b(?: [A-Z]+\b| --[a-z-]+| [a-z]+-\d{{4}})*"
@@ -46,7 +47,7 @@ def prose(text: str) -> str:
     """Terminal text as Markdown: escaped, with what a reader types as code spans."""
     parts, last = [], 0
     for match in _CODE.finditer(text):
-        parts += [escape(text[last : match.start()]), code(match.group(1))]
+        parts += [escape(text[last : match.start()]), code(match["span"] or match["word"])]
         last = match.end()
     return "".join([*parts, escape(text[last:])])
 

@@ -144,10 +144,8 @@ def _kind(param: Any, ctx: Any) -> str:
     choices = getattr(kind, "choices", None)
     if choices:
         text = "one of " + ", ".join(md.code(str(c)) for c in choices)
-    elif kind.name in ("integer range", "float range"):
-        text = f"{'whole ' if kind.name.startswith('integer') else ''}number{_range(kind)}"
-    elif kind.name in ("integer", "float"):
-        text = "whole number" if kind.name == "integer" else "number"
+    elif kind.name in ("integer", "int range", "float", "float range"):
+        text = ("whole number" if kind.name.startswith("int") else "number") + _range(kind)
     else:
         metavar = param.make_metavar(ctx).strip("{}[]. ")
         text = "path" if kind.name == "path" else md.code(metavar)
@@ -160,7 +158,7 @@ def _kind(param: Any, ctx: Any) -> str:
 
 def _range(kind: Any) -> str:
     """`, ≥ 1`, `, 1 to 65535`: the bounds a range type accepts."""
-    low, high = kind.min, kind.max
+    low, high = getattr(kind, "min", None), getattr(kind, "max", None)
     if low is not None and high is not None:
         return f", {low:g} to {high:g}"
     if low is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .docs import DocPage
 from .errors import ConfigError
 from .limits import provider_daily_limit, provider_rate
 from .passwords import KEYRING, STORES, KeyringUnavailable, read_password
@@ -391,8 +392,8 @@ class Settings:
             raise ConfigError(
                 "no app registration for signing in",
                 setting="NEWSLETTER_OAUTH_CLIENT_ID",
-                hint="ask your IT person for the application (client) ID; see the README's "
-                "'Signing in with Microsoft 365 or Google'",
+                hint="ask your IT person for the application (client) ID; see "
+                f"{DocPage.for_provider(self.oauth_provider_name)}",
             )
         if self.oauth_provider_name == "google" and not self.oauth_client_secret:
             # Google's token endpoint refuses a Desktop app client without its secret; say so
@@ -401,7 +402,7 @@ class Settings:
                 "Google desktop app clients need their client secret to sign in",
                 setting="NEWSLETTER_OAUTH_CLIENT_SECRET",
                 hint="ask your IT person for the OAuth client's secret (Google Cloud console, "
-                "Credentials); see the README's 'Signing in with Microsoft 365 or Google'",
+                f"Credentials); see {DocPage.GOOGLE}",
             )
 
 
@@ -436,7 +437,7 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
                 return False
             raise ValueError
         if kind in (int, "int"):
-            # "10,000" as the README and provider pages write limits: accept the groups.
+            # "10,000" as the documentation and provider pages write limits: accept the groups.
             grouped = _THOUSANDS.fullmatch(value)
             return int(re.sub(r"[, _]", "", value) if grouped else value)
         if kind in (float, "float"):

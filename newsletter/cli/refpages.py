@@ -10,8 +10,6 @@ prose around the tables is written here, so each page stays one generated file.
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from ..members.recipients import (
 from ..members.suppression import HEADER as SUPPRESSION_HEADER
 from ..records.feedback_log import FEEDBACK_SCHEMA, LOG_NAME
 from ..records.journal import JOURNAL_NAME
-from ..records.schema import JOURNAL_SCHEMA
+from ..records.schema import JOURNAL_SCHEMA, describe_tables
 from ..sending.checks.findings import GROUPS, Check
 from ..sending.policy import UNFORCEABLE
 from . import refmarkdown as md
@@ -269,40 +267,13 @@ def _databases() -> list[str]:
 
 def _schema_tables(schema: str) -> list[str]:
     """One table per SQL table: its columns, types and the comment beside each."""
-    db = sqlite3.connect(":memory:")
-    try:
-        db.executescript(schema)
-        names = [r[0] for r in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]  # fmt: skip
-        lines: list[str] = []
-        for name in names:
-            columns = db.execute(f"PRAGMA table_info({name})").fetchall()
-            keys = [c[1] for c in sorted(columns, key=lambda c: c[5]) if c[5]]
-            rows = [
-                (md.code(c[1]), c[2], md.prose(_column_comment(schema, name, c[1])))
-                for c in columns
-            ]
-            lines += [f"Table {md.code(name)}" + (f" (key: {', '.join(keys)})" if keys else "")
-                      + ":", "", *md.table(("column", "type", "meaning"), rows), ""]  # fmt: skip
-        return lines
-    finally:
-        db.close()
-
-
-def _column_comment(schema: str, table: str, column: str) -> str:
-    """The ``-- comment`` after a column's definition in ``table``'s CREATE TABLE."""
-    body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\)", schema, re.S)
-    if body is None:
-        return ""
-    line = re.search(rf"^\s*{column}\s+(.*)$", body.group(1), re.M)
-    if line is None:
-        return ""
-    comment = line.group(1).partition("--")[2].strip()
-    allowed = re.search(r"CHECK \(\w+ IN \(([^)]*)\)\)", line.group(1))
-    if allowed:  # the values a CHECK constraint allows, as the schema declares them
-        values = ", ".join(v.strip().strip("'") for v in allowed.group(1).split(","))
-        comment = "; ".join(filter(None, [f"one of {values}", comment]))
-    return comment
+    lines: list[str] = []
+    for table in describe_tables(schema):
+        key = f" (key: {', '.join(table.key)})" if table.key else ""
+        rows = [(md.code(c.name), c.type, md.prose(c.meaning)) for c in table.columns]
+        lines += [f"Table {md.code(table.name)}{key}:", ""]
+        lines += [*md.table(("column", "type", "meaning"), rows), ""]
+    return lines
 
 
 def _output_folders() -> list[str]:

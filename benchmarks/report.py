@@ -1,10 +1,13 @@
-"""Write the README's Performance tables from the committed results (benchmarks/results/).
+"""Write the benchmark page of the documentation from the committed results.
 
     python benchmarks/report.py [--check]
 
-Replaces what lies between ``<!-- performance:begin -->`` and ``<!-- performance:end -->``
-in README.md, so every figure there is one a script measured and saved. ``--check``: only
-say whether the README is up to date (exit 1 if not).
+Writes docs/developers/benchmarks.md whole, from benchmarks/results/*.json, so every figure
+there is one a script measured and saved (tests/docs/test_generated_pages.py fails while the
+page differs from a fresh generation). ``--check``: only say whether the page is up to date
+(exit 1 if not). A results file may carry ``"notes"``: a list of Markdown paragraphs that
+read its figures (what was missed and why), shown under its table; they belong with the
+measurement, so they are re-written with it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,44 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-README = HERE.parent / "README.md"
+PAGE = HERE.parent / "docs" / "developers" / "benchmarks.md"
 RESULTS = HERE / "results"
-BEGIN, END = "<!-- performance:begin -->", "<!-- performance:end -->"
+REGENERATE = "python benchmarks/report.py"
+
+INTRO = """\
+<!-- Generated from benchmarks/results/*.json by `python benchmarks/report.py`: do not edit
+     this file; re-run a benchmark (it saves its results), then that command. -->
+
+# Benchmarks
+
+Measured by hand with the scripts in `benchmarks/` (each has `--help`; none runs in the test
+suite). Nothing is sent anywhere but 127.0.0.1. Each script writes
+`benchmarks/results/<name>.json` — the exact command line, the machine, the date, the load
+average before and after, and every raw run — and the tables below are generated from those
+files by `python benchmarks/report.py` (a test checks that they agree). Figures are medians;
+percentages and factors are truncated, never rounded up, and a target not reached says
+**missed**. The machine these ran on is shared and often busy (see the load figures): every
+number is a pessimistic one, and re-running on an idle machine is the way to get yours.
+
+How to read the delivery figures:
+
+- Like with like. Every contender sends the DATA payload exactly as `newsletter.mail.smtp`
+  does (smtplib's `sendmail()` runs a dot-stuffing regex over every message that delivery
+  skips when no line starts with "."), so the gaps below are what delivery adds: the
+  journal (one fsync per claim of up to 8 members, a commit per outcome: the
+  no-second-copy promise, kept on purpose), building each message in the sending thread,
+  reconnecting every `NEWSLETTER_SMTP_MAX_PER_CONNECTION` messages, and thread hand-offs.
+  Where the server offers PIPELINING, `deliver()` uses it (within and across messages)
+  and the bare loops do not: that is the feature, measured.
+- Reuse and parallelism apart. *Reuse* is `deliver()` on 1 connection against one new
+  connection per message (both one message at a time); *parallel* is 4 connections against
+  1. Each `deliver()` run is compared with the bare loop on as many connections.
+- On loopback a connection costs almost nothing, so reuse cannot win much there; the
+  latency scenario (`latency.py`, through `proxy.py`) is where it shows, as with a real ESP
+  relay.
+- Compare the ratios, measured in one run, rather than absolute times across dates: the
+  same code ran about three times slower on a busier day on the same machine.
+"""
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -251,8 +289,15 @@ def mailmerge_section(record: dict[str, Any]) -> list[str]:
     return [*lines, "", _source("mailmerge", record)]
 
 
+def _notes(record: dict[str, Any]) -> list[str]:
+    """The results file's own reading of its figures (Markdown paragraphs), if it has one."""
+    notes = record.get("notes") or []
+    return [line for note in notes for line in ("", note)]
+
+
 def generate() -> str:
-    parts: list[str] = [BEGIN, ""]
+    """The whole page (Markdown)."""
+    parts: list[str] = [INTRO.rstrip("\n"), ""]
     sections = [
         ("render", "Start-up and rendering", render_section),
         ("messages", "Building messages", messages_section),
@@ -262,32 +307,26 @@ def generate() -> str:
     ]
     for name, title, make in sections:
         record = _load(name)
-        parts.append(f"**{title}**")
-        parts.append("")
+        parts += [f"## {title}", ""]
         if record is None:
             parts += [f"(no `results/{name}.json` yet: run `python benchmarks/{name}.py`)", ""]
             continue
-        parts += make(record)
-        parts.append("")
-    parts.append(END)
-    return "\n".join(parts)
+        parts += [*make(record), *_notes(record), ""]
+    return "\n".join(parts).rstrip("\n") + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
     args = parser.parse_args()
-    text = README.read_text(encoding="utf-8")
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < 0:
-        sys.exit(f"README.md has no {BEGIN} … {END} block")
-    updated = text[:start] + generate() + text[end + len(END) :]
+    text = generate()
+    current = PAGE.read_text(encoding="utf-8") if PAGE.is_file() else ""
     if args.check:
-        if updated != text:
-            sys.exit("README.md's Performance tables differ from benchmarks/results/")
+        if current != text:
+            sys.exit(f"{PAGE} differs from benchmarks/results/: run {REGENERATE}")
         return
-    README.write_text(updated, encoding="utf-8")
-    print("README.md: Performance tables written from benchmarks/results/")
+    PAGE.write_bytes(text.encode("utf-8"))  # "\n" line ends on every platform
+    print(f"{PAGE.relative_to(HERE.parent)}: written from benchmarks/results/")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
 Build: ``python -m sphinx -W --keep-going -b html docs docs/_build/html`` (the README names it;
 .ci/run runs it with warnings as errors, so a broken link or reference fails CI).
+
+reference/*.md and developers/benchmarks.md are generated from the code (``python -m
+newsletter.cli.reference docs/reference``, ``python benchmarks/report.py``): never edit them.
+Their headings get anchors like every page's: ``reference/commands.md#newsletter-send``,
+``reference/settings.md#smtp``, ``reference/checks.md#the-members-list``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``commands`` holds the Typer app (options, one core call each), ``views`` what the terminal
 shows, ``exits`` the one place a result or an error becomes the exit status, ``reference``
-the README's exit-status table, generated from the code.
+(with ``refcommands``, ``refpages``, ``refmarkdown``) the documentation's Reference pages,
+generated from the code.
 
 May import: common, content, domain, feedback, mail, members, records, sending, setup, signin, web.
 Nothing imports it (except ``__main__``).

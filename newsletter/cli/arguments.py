@@ -57,8 +57,8 @@ def newest_or(settings: Settings, slug: str | None) -> str:
 
 
 def in_project(settings: Settings, **where: Any) -> Settings:
-    """``settings``, once the current folder is a project (config.require_project)."""
-    from ..common.config import require_project
+    """``settings``, once the current folder is a project (common.project.require_project)."""
+    from ..common.project import require_project
 
     require_project(settings, **where)
     return settings

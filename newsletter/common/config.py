@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .docs import DocPage
 from .errors import ConfigError
+from .limits import provider_daily_limit, provider_rate
 from .passwords import KEYRING, STORES, KeyringUnavailable, read_password
 
 PREFIX = "NEWSLETTER_"
@@ -39,123 +41,239 @@ def _host_in(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
 
-# Safe default pacing (messages per minute) for hosted mailboxes with per-minute limits;
-# relays and ESPs default to unlimited. NEWSLETTER_RATE always wins.
-PROVIDER_RATES = {
-    "office365.com": 30.0,  # Microsoft 365: 30 messages a minute per mailbox
-    "outlook.com": 30.0,
-    "gmail.com": 20.0,  # Gmail / Workspace: daily caps; spread the load
-    "googlemail.com": 20.0,
+def _setting(default: Any, help: str, *, secret: bool = False, example: str | None = None) -> Any:
+    """A setting's field: its default and what it means, in words a chair reads.
+
+    ``help`` is the one description of the setting: the settings reference page
+    (``python -m newsletter.cli.reference``) and .env.example's comments are made from it.
+    ``example``: the value .env.example shows, when not the default (a placeholder `check`
+    refuses). A ``secret`` is kept out of ``repr``, so it never reaches output or logs."""
+    metadata = {"help": help} if example is None else {"help": help, "example": example}
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+# The settings' sections, by the first setting of each (the fields below are in this order).
+SECTIONS = {
+    "from_": "Who the bulletin is from",
+    "unsubscribe_url": "Unsubscribe (at least one is required for a real send)",
+    "issues_dir": "Files and folders (relative to where you run newsletter)",
+    "smtp_host": "SMTP",
+    "imap_host": "Reading the sending mailbox (newsletter feedback)",
+    "smtp_auth": "Signing in with OAuth 2.0 (Microsoft 365, Google)",
+    "dns_server": "The sending domain's checks (newsletter doctor, newsletter check --dns)",
+    "connections": "Pacing and retries",
+    "utm": "Links and pictures",
 }
-
-
-# Recipients a day per account (rolling 24 hours); NEWSLETTER_DAILY_LIMIT always wins.
-PROVIDER_DAILY_LIMITS = {
-    "office365.com": 10_000,  # Microsoft 365: 10,000 recipients a day
-    "outlook.com": 10_000,
-    "gmail.com": 2_000,  # Google Workspace: 2,000 a day (consumer Gmail: 500)
-    "googlemail.com": 2_000,
-}
-
-
-def provider_rate(host: str) -> float:
-    host = host.lower().rstrip(".")
-    for domain, rate in PROVIDER_RATES.items():
-        if host == domain or host.endswith("." + domain):
-            return rate
-    return 0.0
-
-
-def provider_daily_limit(host: str) -> int:
-    host = host.lower().rstrip(".")
-    for domain, limit in PROVIDER_DAILY_LIMITS.items():
-        if host == domain or host.endswith("." + domain):
-            return limit
-    return 0
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting, with its default. Names map to ``NEWSLETTER_<NAME upper-cased>``."""
+    """Every setting, with its default and meaning. Names map to ``NEWSLETTER_<NAME
+    upper-cased>`` (``from_``: NEWSLETTER_FROM); :data:`SECTIONS` groups them."""
 
-    # Where things live (relative to the working directory).
-    issues_dir: Path = Path("issues")
-    templates_dir: Path = Path("templates")
-    recipients: Path = Path("recipients.csv")
-    suppressed: Path = Path("suppressed.csv")
-    state_dir: Path = Path(".newsletter")
-    outbox: Path = Path("outbox")
+    from_: str = _setting(
+        "",
+        "The sender, as 'Name <address>'. Default: the name and email in "
+        "templates/organisation.toml.",
+        example='"Cluster News <news@example.org>"',
+    )
+    reply_to: str = _setting("", "Optional Reply-To header.")
+    test_to: str = _setting(
+        "",
+        "Where `newsletter send SLUG --test` sends its copy; several addresses: separate "
+        "with commas (or semicolons).",
+        example="chair@example.org",
+    )
+    list_id: str = _setting(
+        "", 'List-Id header; default: "<bulletin> <bulletin-name.your-domain>".'
+    )
 
-    # Identity and list headers. Empty ``from_`` means: the organisation's name and email.
-    from_: str = ""
-    reply_to: str = ""
-    test_to: str = ""
-    list_id: str = ""
-    unsubscribe_url: str = ""
-    unsubscribe_mailto: str = ""
-    secret: str = field(default="", repr=False)
-    archive_url: str = ""
-    # Local pictures: "hosted" (in the web archive) or "embed" (inline parts); empty = hosted
-    # when archive_url is set, else embed. See image_mode.
-    images: str = ""
+    unsubscribe_url: str = _setting(
+        "",
+        "The unsubscribe page. {token} carries the member's address and an HMAC of it under "
+        "NEWSLETTER_SECRET: your page gets the address back with "
+        "newsletter.members.unsubscribe.verify(token, secret), and forged links fail. (The "
+        "older form ?email={email}&token={token} still works, but `check` warns: the address "
+        "in clear is scored by spam filters and lands in web logs.) An https URL also adds "
+        "the RFC 8058 one-click header that Gmail and Yahoo expect.",
+        example="https://example.org/unsubscribe?token={token}",
+    )
+    unsubscribe_mailto: str = _setting(
+        "",
+        "The address members write to to unsubscribe (a mailto: List-Unsubscribe).",
+        example="unsubscribe@example.org",
+    )
+    secret: str = _setting(
+        "",
+        "The key that signs unsubscribe links: a long random string (newsletter setup makes "
+        "one); never share it.",
+        secret=True,
+        example="change-me-to-a-long-random-string",
+    )
 
-    # Link tagging.
-    utm: bool = False
-    utm_source: str = "newsletter"
-    utm_medium: str = "email"
-    utm_campaign: str = "{slug}"
+    issues_dir: Path = _setting(Path("issues"), "The folder of issue files (SLUG.md).")
+    templates_dir: Path = _setting(Path("templates"), "The email templates and organisation.toml.")
+    recipients: Path = _setting(Path("recipients.csv"), "The members list (CSV).")
+    suppressed: Path = _setting(
+        Path("suppressed.csv"), "The suppression list: addresses never mailed again."
+    )
+    state_dir: Path = _setting(Path(".newsletter"), "The send journal, sign-in tokens and locks.")
+    outbox: Path = _setting(Path("outbox"), "Where `send --dry-run` writes messages.")
 
-    # SMTP.
-    smtp_host: str = ""
-    smtp_port: int = 0  # 0: by security mode
-    smtp_security: str = "starttls"
-    smtp_username: str = ""
-    smtp_password: str = field(default="", repr=False)
-    smtp_cafile: str = ""
-    smtp_allow_insecure: bool = False
-    smtp_timeout: float = 30.0
-    smtp_max_per_connection: int = 100
-    # "auto": MAIL, RCPT and DATA in one write when the server offers PIPELINING (RFC 2920);
-    # "off": one command at a time, for a server that offers it but mishandles it.
-    smtp_pipelining: str = "auto"
+    smtp_host: str = _setting(
+        "", "The SMTP server, e.g. smtp.office365.com.", example="smtp.example.org"
+    )
+    smtp_port: int = _setting(0, "Default by security mode: starttls 587, ssl 465, none 25.")
+    smtp_security: str = _setting(
+        "starttls",
+        "starttls (default) | ssl | none (any case). Certificates are always verified.",
+    )
+    smtp_username: str = _setting("", "The SMTP account, usually the sending mailbox.")
+    smtp_password: str = _setting("", "The SMTP password (password sign-in).", secret=True)
+    password_store: str = _setting(
+        "",
+        "Where the password lives: env (NEWSLETTER_SMTP_PASSWORD, here or in the environment; "
+        "the default) or keyring (the operating system's keyring, where `newsletter setup` "
+        "stores it).",
+    )
+    smtp_cafile: str = _setting("", "Trust a private CA (PEM file) in addition to the system's.")
+    smtp_allow_insecure: bool = _setting(
+        False, "`none` is allowed without this only for 127.0.0.1/localhost."
+    )
+    smtp_timeout: float = _setting(
+        30.0,
+        "Seconds to wait for each reply of the server (more than 0), and for the OAuth "
+        "sign-in service; no reply after a whole message leaves that member unknown, three "
+        "connection failures in a row stop the run.",
+    )
+    smtp_max_per_connection: int = _setting(
+        100, "Reconnect after this many messages on one connection."
+    )
+    smtp_pipelining: str = _setting(
+        "auto",
+        "auto (default): send MAIL, RCPT and DATA together when the server offers "
+        "PIPELINING, RFC 2920 (half the round trips a message); off: one command at a time, "
+        "for a server that offers it but mishandles it.",
+    )
 
-    # Reading the sending mailbox (newsletter feedback). Empty host/username/password:
-    # derived from the SMTP settings (see newsletter/imap.py).
-    imap_host: str = ""
-    imap_port: int = 0  # 0: 993 for ssl, 143 otherwise
-    imap_security: str = "ssl"
-    imap_username: str = ""
-    imap_password: str = field(default="", repr=False)
-    imap_folder: str = "INBOX"
-    imap_cafile: str = ""
-    soft_bounce_limit: int = 3
-    # Sign-in (OAuth 2.0). Empty smtp_auth: oauth2 for a Microsoft 365/Google host without a
-    # password (or with a token command or a client ID), else password (AUTH only if a
-    # username is set).
-    smtp_auth: str = ""
-    smtp_oauth_token_command: str = field(default="", repr=False)
-    oauth_provider: str = ""  # empty: inferred from the SMTP host
-    oauth_client_id: str = ""
-    oauth_client_secret: str = field(default="", repr=False)
-    oauth_tenant: str = "organizations"
-    oauth_authority: str = ""  # empty: the provider's public sign-in service
-    # Where the SMTP password lives: "env" (.env or the environment; the default) or
-    # "keyring" (the operating system's, written by `newsletter setup`; see passwords.py).
-    password_store: str = ""
+    imap_host: str = _setting(
+        "",
+        "Empty: outlook.office365.com for Microsoft 365, imap.gmail.com for Gmail (from the "
+        "SMTP host).",
+    )
+    imap_port: int = _setting(0, "Default by security mode: ssl 993, starttls 143.")
+    imap_security: str = _setting(
+        "ssl",
+        "ssl (default) | starttls | none (only to localhost). Certificates are always verified.",
+    )
+    imap_username: str = _setting(
+        "",
+        "Empty: the SMTP username and password (usually the same mailbox). With OAuth "
+        "sign-in for SMTP and no IMAP password, IMAP signs in with the same tokens (XOAUTH2).",
+    )
+    imap_password: str = _setting(
+        "", "Empty: the SMTP password (see NEWSLETTER_IMAP_USERNAME).", secret=True
+    )
+    imap_folder: str = _setting("INBOX", "The folder bounces and replies arrive in.")
+    imap_cafile: str = _setting("", "Trust a private CA (PEM file); empty: NEWSLETTER_SMTP_CAFILE.")
+    soft_bounce_limit: int = _setting(
+        3,
+        "Suppress an address after soft bounces (mailbox full, policy, 4xx) in this many "
+        "different issues.",
+    )
 
-    # The sending domain's checks (doctor, check --dns): a DNS server to ask instead of the
-    # system's ("host" or "host:port"), and DKIM selectors a relay chose for the account.
-    dns_server: str = ""
-    dkim_selector: str = ""
+    smtp_auth: str = _setting(
+        "",
+        "password | oauth2 | none. Empty: oauth2 for smtp.office365.com / smtp.gmail.com "
+        "when no password is set or NEWSLETTER_OAUTH_CLIENT_ID is (or a token command is), "
+        "else password. Then run `newsletter login`.",
+    )
+    oauth_provider: str = _setting(
+        "", "microsoft | google; empty: inferred from NEWSLETTER_SMTP_HOST."
+    )
+    oauth_client_id: str = _setting(
+        "",
+        "The app registration's Application (client) ID, from your IT person (see "
+        "docs/it/microsoft-365.md or docs/it/google.md).",
+    )
+    oauth_client_secret: str = _setting(
+        "",
+        "Google desktop clients only (required for Google: the sign-in needs it).",
+        secret=True,
+    )
+    oauth_tenant: str = _setting(
+        "organizations",
+        "Microsoft: your Directory (tenant) ID or domain; required when the app is "
+        'registered for "this organisational directory only" (organizations works for '
+        "multi-tenant apps only).",
+    )
+    oauth_authority: str = _setting(
+        "",
+        "Another sign-in service (https), e.g. https://login.microsoftonline.us/TENANT; "
+        "empty: the provider's.",
+    )
+    smtp_oauth_token_command: str = _setting(
+        "",
+        "IT-managed: a command that prints an access token, run at each connection (no "
+        "login needed; set NEWSLETTER_SMTP_USERNAME to the mailbox).",
+        secret=True,
+    )
 
-    # Pacing and retries.
-    connections: int = 1
-    rate: float = 0.0  # messages per minute, 0 = unlimited
-    batch_size: int = 0  # 0 = no batches
-    batch_pause: float = 0.0
-    max_attempts: int = 5
-    retry_base_delay: float = 2.0
-    daily_limit: int = 0  # messages per rolling 24 hours, all issues; 0 = no cap
+    dns_server: str = _setting(
+        "", "Ask this DNS server (host or host:port) instead of the system's."
+    )
+    dkim_selector: str = _setting(
+        "",
+        "DKIM selectors your relay signs with, separated by commas (known for Microsoft 365 "
+        "and Google).",
+    )
+
+    connections: int = _setting(1, "Parallel SMTP connections.")
+    rate: float = _setting(
+        0.0,
+        "Messages per minute across all connections; 0 = as fast as the server accepts. "
+        "Empty: 30 for Microsoft 365 (smtp.office365.com), 20 for Gmail, otherwise "
+        "unlimited.",
+        example="",
+    )
+    batch_size: int = _setting(
+        0,
+        "Pause NEWSLETTER_BATCH_PAUSE seconds after every NEWSLETTER_BATCH_SIZE messages; 0 = off.",
+    )
+    batch_pause: float = _setting(0.0, "Seconds to pause between batches (see above).")
+    max_attempts: int = _setting(
+        5,
+        "Attempts per message for temporary failures (4xx, dropped connection), with "
+        "exponential backoff from NEWSLETTER_RETRY_BASE_DELAY seconds; then the member is "
+        "left `deferred`.",
+    )
+    retry_base_delay: float = _setting(2.0, "Seconds before the first retry (see above).")
+    daily_limit: int = _setting(
+        0,
+        "Messages per rolling 24 hours for this account, over all issues and test copies "
+        "(the journal counts them); a send stops at what is left today and says when to "
+        "resume. Empty: 10000 for Microsoft 365, 2000 for Gmail/Workspace (consumer Gmail: "
+        "set 500), otherwise no cap. 0 = no cap.",
+        example="",
+    )
+
+    utm: bool = _setting(
+        False,
+        "Add utm_source/utm_medium/utm_campaign to every http(s) link ({slug} = the issue's slug).",
+    )
+    utm_source: str = _setting("newsletter", "The utm_source value.")
+    utm_medium: str = _setting("email", "The utm_medium value.")
+    utm_campaign: str = _setting("{slug}", "The utm_campaign value.")
+    archive_url: str = _setting(
+        "", "Public web archive; when set, each email links to ARCHIVE_URL/SLUG.html."
+    )
+    images: str = _setting(
+        "",
+        "Local pictures (![alt](images/x.jpg) beside the issue): `hosted` puts them in the "
+        "web archive's assets/ folder and the email loads them from ARCHIVE_URL/assets/ (a "
+        "real send checks they are online); `embed` carries them inside each message "
+        "(multipart/related). Empty: hosted when NEWSLETTER_ARCHIVE_URL is set, else embed.",
+    )
 
     @property
     def image_mode(self) -> str:
@@ -274,8 +392,8 @@ class Settings:
             raise ConfigError(
                 "no app registration for signing in",
                 setting="NEWSLETTER_OAUTH_CLIENT_ID",
-                hint="ask your IT person for the application (client) ID; see the README's "
-                "'Signing in with Microsoft 365 or Google'",
+                hint="ask your IT person for the application (client) ID; see "
+                f"{DocPage.for_provider(self.oauth_provider_name)}",
             )
         if self.oauth_provider_name == "google" and not self.oauth_client_secret:
             # Google's token endpoint refuses a Desktop app client without its secret; say so
@@ -284,7 +402,7 @@ class Settings:
                 "Google desktop app clients need their client secret to sign in",
                 setting="NEWSLETTER_OAUTH_CLIENT_SECRET",
                 hint="ask your IT person for the OAuth client's secret (Google Cloud console, "
-                "Credentials); see the README's 'Signing in with Microsoft 365 or Google'",
+                f"Credentials); see {DocPage.GOOGLE}",
             )
 
 
@@ -319,7 +437,7 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
                 return False
             raise ValueError
         if kind in (int, "int"):
-            # "10,000" as the README and provider pages write limits: accept the groups.
+            # "10,000" as the documentation and provider pages write limits: accept the groups.
             grouped = _THOUSANDS.fullmatch(value)
             return int(re.sub(r"[, _]", "", value) if grouped else value)
         if kind in (float, "float"):
@@ -459,36 +577,3 @@ def load_settings(
         except KeyringUnavailable:
             pass
     return _validate(Settings(**kwargs))
-
-
-def require_project(
-    settings: Settings,
-    dotenv_path: str | Path = ".env",
-    *,
-    also: tuple[Path, ...] = (),
-    creates: Path | None = None,
-) -> None:
-    """Refuse to run outside a newsletter project: none of the issues folder, the members
-    list or a ``.env`` where the settings point (run from ``issues/``, or any other folder,
-    every command would read nothing and ``unsubscribe`` would start a suppression list
-    there that no send ever reads). ``also``: further files that make a project for this
-    command (``new`` needs only the templates). ``creates``: a file the command would
-    create; it is refused without a members list or an issues folder, even with a ``.env``
-    (the suppression list, which belongs beside the members it protects)."""
-    issues, members = Path(settings.issues_dir), Path(settings.recipients)
-    where = Path.cwd()
-    found = issues.is_dir() or members.is_file()
-    # The organisation's details mark a project too (an issue file given by its path, with
-    # the templates where NEWSLETTER_TEMPLATES_DIR points).
-    markers = (*also, Path(settings.templates_dir) / "organisation.toml")
-    if not (found or Path(dotenv_path).is_file() or any(Path(p).is_file() for p in markers)):
-        raise ConfigError(
-            f"this folder is not a newsletter project (no {issues.as_posix()}/, {members} or "
-            f"{Path(dotenv_path)} in {where}): run newsletter from the project folder"
-        )
-    if creates is not None and not found and not Path(creates).exists():
-        raise ConfigError(
-            f"this folder is not a newsletter project (no {issues.as_posix()}/ or "
-            f"{members} in {where}): run newsletter from the project folder",
-            hint=f"{creates} was not created",
-        )

@@ -1,9 +1,9 @@
 """How a ``newsletter`` command ends: one exit status per kind of ending, with its meaning.
 
 Every exit goes through :class:`ExitStatus`: an error's status is decided by its class
-(:mod:`.errors`), a command's typed result is mapped to one in ``cli.exits``. The README's
-exit-status table is generated from the members below (``cli.reference``), so each
-member's ``meaning`` is the documentation a chair's script relies on: change it here.
+(:mod:`.errors`), a command's typed result is mapped to one in ``cli.exits``. The page
+docs/reference/exit-codes.md is generated from the members below (``cli.reference``), so
+each member's ``meaning`` is the documentation a chair's script relies on: change it here.
 """
 
 from __future__ import annotations

@@ -16,9 +16,50 @@ from typing import Any
 from ..common.errors import IssueError
 from .dates import read_date
 
-REQUIRED_KEYS = ("title", "subject", "preheader", "date")
-# Optional front-matter keys (documented in the README).
-OPTIONAL_KEYS = ("lang", "greeting", "archive", "draft")
+
+@dataclass(frozen=True)
+class Key:
+    """A front-matter key: its kind of value and what it means (Markdown, for the front-matter
+    reference page, docs/reference/front-matter.md, which is generated from :data:`KEYS`)."""
+
+    name: str
+    required: bool
+    kind: str
+    meaning: str
+    default: str = ""
+
+
+# Every front-matter key: the required ones first.
+KEYS = (
+    Key("title", True, "text, one line",
+        "The issue's title, shown in the header, the web archive and its feed. No member "
+        "fields here: `{{ … }}` in it is a `check` error."),
+    Key("subject", True, "text, one line",
+        "The email's subject line; may use member fields, e.g. "
+        '`"{{ recipient.first_name }}, your December news"`.'),
+    Key("preheader", True, "text, one line",
+        "The preview text inboxes show after the subject (hidden in the body); member "
+        'fields are filled in as in the subject (`{{ recipient.first_name or "Dear member" '
+        "}}, …`; the web archive shows the fallback)."),
+    Key("date", True, "date",
+        "`YYYY-MM-DD` (also `2023-12-1`, `2023/12/01`), or written out with the month's name "
+        "in English (`1 December 2023`, `December 1, 2023`, `Friday 1st Dec 2023`); numbers "
+        "only in another order (`01/12/2023`) are refused, naming both readings. The newest "
+        "date is the issue `preview` shows by default."),
+    Key("lang", False, "language tag",
+        "The issue's language (`<html lang>`, e.g. `en-GB`), when it differs from "
+        "`organisation.toml`'s.", "the organisation's language"),
+    Key("greeting", False, "`true` or `false`",
+        '`false` leaves out the "Dear …," line for this issue.', "`true`"),
+    Key("archive", False, "`true` or `false`",
+        "`false` keeps the issue out of the web archive.", "`true`"),
+    Key("draft", False, "`true` or `false`",
+        "`true` (written by `newsletter new`): previews and `--test` sends work, a real send "
+        "is refused (even with `--force`), the archive leaves it out. Delete the line when "
+        "the issue is ready.", "`false`"),
+)  # fmt: skip
+REQUIRED_KEYS = tuple(key.name for key in KEYS if key.required)
+OPTIONAL_KEYS = tuple(key.name for key in KEYS if not key.required)
 _FENCE = "---"
 
 

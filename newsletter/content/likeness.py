@@ -1,7 +1,7 @@
 """Whether two issues are the same issue for the members: the rule that stops a copy of a
 sent issue (``cp january-2027.md january-2027-final.md``) going to everyone again.
 
-The rule, as the README states it:
+The rule, as the documentation states it:
 
 * Only the words the chair wrote count: the body's headings, paragraphs, lists, quotes,
   facts, tables, buttons and picture descriptions, lower-cased, without punctuation,

@@ -16,19 +16,44 @@ class Status(StrEnum):
 
 
 class CheckId(StrEnum):
-    SETTINGS = "settings"
-    SMTP_AUTH = "smtp-auth"
-    MX = "mx"
-    SPF = "spf"
-    DKIM = "dkim"
-    DMARC = "dmarc"
-    ALIGNMENT = "alignment"
-    ROUND_TRIP = "round-trip"
-    RECEIVED_SPF = "received-spf"
-    RECEIVED_DKIM = "received-dkim"
-    RECEIVED_DMARC = "received-dmarc"
-    SIZE = "size"
-    LIST_UNSUBSCRIBE = "list-unsubscribe"
+    """What ``doctor`` checks, each with a line saying what (Markdown, for the checks
+    reference page, docs/reference/checks.md, generated from this class)."""
+
+    description: str
+
+    def __new__(cls, value: str, description: str) -> CheckId:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    SETTINGS = (
+        "settings",
+        "The settings a send needs are set, none is a placeholder, the secret is strong, "
+        "the members list is there.",
+    )
+    SMTP_AUTH = (
+        "smtp-auth",
+        "How the SMTP account signs in suits the provider (Microsoft 365 passwords end; "
+        "Google takes app passwords).",
+    )
+    MX = ("mx", "The From domain has MX records (and DNS answers at all).")
+    SPF = ("spf", "The From domain's SPF record is valid and authorises the provider.")
+    DKIM = ("dkim", "A usable DKIM key is published for the provider's selectors.")
+    DMARC = ("dmarc", "The From domain has one valid DMARC record that asks for reports.")
+    ALIGNMENT = ("alignment", "SPF or DKIM aligns with the From domain, so DMARC passes.")
+    ROUND_TRIP = (
+        "round-trip",
+        "A real test message to `NEWSLETTER_TEST_TO` is found again through IMAP, not in junk.",
+    )
+    RECEIVED_SPF = ("received-spf", "The receiving server's SPF verdict on that message.")
+    RECEIVED_DKIM = ("received-dkim", "The receiving server's DKIM verdict on that message.")
+    RECEIVED_DMARC = ("received-dmarc", "The receiving server's DMARC verdict on that message.")
+    SIZE = ("size", "The message is under Gmail's 102 KB clip.")
+    LIST_UNSUBSCRIBE = (
+        "list-unsubscribe",
+        "The message has `List-Unsubscribe` headers, with one-click unsubscribe.",
+    )
 
 
 class Problem(StrEnum):

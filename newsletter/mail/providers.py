@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..common.docs import DocPage
+
 
 class Provider(StrEnum):
     MICROSOFT365 = "microsoft365"
@@ -135,7 +137,7 @@ def info(provider: Provider) -> ProviderInfo:
 # refused clients get 535 5.7.139 or 550 5.7.30. New tenants never have it.
 BASIC_AUTH_CUTOFF = dt.date(2027, 1, 1)  # the first day passwords are refused
 BASIC_AUTH_CUTOFF_TEXT = "the end of December 2026"
-IT_PAGE = "the README's 'For the IT person: Microsoft Entra ID (Microsoft 365)'"
+IT_PAGE = f"see {DocPage.MICROSOFT_365}"
 
 
 class BasicAuth(StrEnum):

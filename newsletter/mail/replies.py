@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+from ..common.docs import DocPage
+
 CREDENTIALS_HINT = "check NEWSLETTER_SMTP_USERNAME and NEWSLETTER_SMTP_PASSWORD"
 ADDRESS_HINT = "check NEWSLETTER_SMTP_HOST and NEWSLETTER_SMTP_PORT"
 SECURITY_HINT = (
@@ -20,13 +22,13 @@ SECURITY_HINT = (
 )
 BASIC_AUTH_HINT = (
     "this server no longer accepts passwords: set NEWSLETTER_SMTP_AUTH=oauth2 and "
-    "NEWSLETTER_OAUTH_CLIENT_ID (README: 'Signing in with Microsoft 365 or Google'), "
+    f"NEWSLETTER_OAUTH_CLIENT_ID (see {DocPage.MICROSOFT_365} or {DocPage.GOOGLE}), "
     "then run newsletter login"
 )
 SMTP_AUTH_OFF_HINT = (
     "SMTP AUTH is switched off for this mailbox or tenant, for passwords and OAuth alike: "
     "ask your Microsoft 365 administrator to enable Authenticated SMTP for the mailbox "
-    "(README: 'For the IT person', step 5), then sign in with OAuth 2.0: "
+    f"(see {DocPage.MICROSOFT_365}, Authenticated SMTP), then sign in with OAuth 2.0: "
     "set NEWSLETTER_SMTP_AUTH=oauth2 and run newsletter login"
 )
 APP_PASSWORD_HINT = (
@@ -38,7 +40,7 @@ APP_PASSWORD_HINT = (
 SMTP_AUTH_OFF_OAUTH_HINT = (
     "SMTP AUTH is switched off for this mailbox or tenant, for passwords and OAuth alike "
     "(signing in again will not help): ask your Microsoft 365 administrator to enable "
-    "Authenticated SMTP for the mailbox (README: 'For the IT person', step 5)"
+    f"Authenticated SMTP for the mailbox (see {DocPage.MICROSOFT_365}, Authenticated SMTP)"
 )
 OAUTH_HINT = (
     "the mailbox refused the sign-in token: check that SMTP AUTH is enabled for the mailbox "

@@ -43,7 +43,7 @@ class EventKind(StrEnum):
 
 EVENT_KINDS = tuple(EventKind)
 
-_SCHEMA = """
+FEEDBACK_SCHEMA = """
 CREATE TABLE IF NOT EXISTS processed (
     folder      TEXT    NOT NULL,
     uidvalidity INTEGER NOT NULL,
@@ -98,7 +98,7 @@ class FeedbackLog(Database):
     @classmethod
     def for_state_dir(cls, state_dir: str | Path) -> FeedbackLog:
         path = Path(state_dir) / LOG_NAME
-        return cls(open_database(path, _SCHEMA, upgrade=_add_movable), path)
+        return cls(open_database(path, FEEDBACK_SCHEMA, upgrade=_add_movable), path)
 
     @classmethod
     def open_existing(cls, state_dir: str | Path) -> FeedbackLog | None:

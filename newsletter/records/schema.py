@@ -1,6 +1,12 @@
 """The send journal's tables (:mod:`.journal`), as SQL applied each time it is opened: every
 statement is ``IF NOT EXISTS``, so a journal an older version wrote gains the tables it
-lacks."""
+lacks. :func:`describe_tables` reads a schema back for the documentation's file-formats page."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
 
 JOURNAL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -68,3 +74,49 @@ CREATE TABLE IF NOT EXISTS run_stops (
     why          TEXT NOT NULL DEFAULT ''  -- the typed reason (sending.stops.StopReason)
 );
 """
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    meaning: str  # the values a CHECK allows, and the ``--`` comment beside the column
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: tuple[str, ...]  # the primary key's columns
+    columns: tuple[Column, ...]
+
+
+def describe_tables(schema: str) -> list[Table]:
+    """The tables ``schema`` creates, as SQLite reads them (in an in-memory database), with
+    the comment written beside each column."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(schema)
+        names = [row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]  # fmt: skip
+        tables = []
+        for name in names:
+            info = db.execute(f"PRAGMA table_info({name})").fetchall()
+            key = tuple(c[1] for c in sorted(info, key=lambda c: c[5]) if c[5])
+            columns = tuple(Column(c[1], c[2], _meaning(schema, name, c[1])) for c in info)
+            tables.append(Table(name, key, columns))
+        return tables
+    finally:
+        db.close()
+
+
+def _meaning(schema: str, table: str, column: str) -> str:
+    body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\)", schema, re.S)
+    line = re.search(rf"^\s*{column}\s+(.*)$", body.group(1), re.M) if body else None
+    if line is None:
+        return ""
+    comment = line.group(1).partition("--")[2].strip()
+    allowed = re.search(r"CHECK \(\w+ IN \(([^)]*)\)\)", line.group(1))
+    if allowed:
+        values = ", ".join(v.strip().strip("'") for v in allowed.group(1).split(","))
+        comment = "; ".join(filter(None, [f"one of {values}", comment]))
+    return comment

@@ -43,7 +43,7 @@ def test_addresses(settings: Settings, to: tuple[str, ...]) -> tuple[list[str], 
     """Where the test copy goes, and which option or setting said so."""
     if to:
         return list(to), "--to"
-    # Commas as the README says, semicolons as Outlook writes address lists.
+    # Commas as the settings reference says, semicolons as Outlook writes address lists.
     parts = [part.strip() for part in settings.test_to.replace(";", ",").split(",")]
     return [part for part in parts if part], "NEWSLETTER_TEST_TO"
 

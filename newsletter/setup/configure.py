@@ -16,6 +16,7 @@ from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Protocol
 
+from ..common.docs import DocPage
 from ..common.errors import UsageError
 from ..common.passwords import (
     ENV,
@@ -449,7 +450,7 @@ def _next_steps(desired: dict[str, str]) -> list[str]:
     if desired.get("NEWSLETTER_SMTP_AUTH") == "oauth2":
         if "NEWSLETTER_OAUTH_CLIENT_ID" not in desired:
             steps.append(
-                "ask your IT person to register the app (README: 'For the IT person'), then "
+                f"ask your IT person to register the app (see {DocPage.IT}), then "
                 "newsletter setup --oauth-client-id ID"
             )
         steps.append("newsletter login")

@@ -19,6 +19,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 from ..common.config import Settings
+from ..common.docs import DocPage
 from ..common.errors import SignInError, SignInRequired
 from .loopback import LoopbackReceiver
 from .store import damaged, locked, read_json, remove, token_path, write_private
@@ -213,8 +214,7 @@ class GoogleBackend:
             raise SignInError(
                 f"sign-in refused: {params['error']}",
                 hint="run newsletter login again and choose Allow; with a Workspace account "
-                "your IT person may need to allow the app (README: 'For the IT person: "
-                "Google Cloud')",
+                f"your IT person may need to allow the app (see {DocPage.GOOGLE})",
             )
         with self._service("sign-in"):
             if params.get("state") != state:

@@ -24,7 +24,7 @@ def test_microsoft_password_warns_before_the_cut_off_naming_the_date_and_the_way
     assert (finding.check, finding.status) == (CheckId.SMTP_AUTH, Status.WARN)
     assert finding.problem == Problem.BASIC_AUTH_ENDING
     assert "end of December 2026" in finding.message and "25 days" in finding.message
-    assert "newsletter login" in finding.fix and "For the IT person" in finding.fix
+    assert "newsletter login" in finding.fix and "docs/it/microsoft-365.md" in finding.fix
 
 
 @pytest.mark.parametrize("day", [dt.date(2027, 1, 1), dt.date(2027, 6, 30)])

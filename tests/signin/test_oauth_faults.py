@@ -430,7 +430,7 @@ def test_smtp_auth_switched_off_names_the_it_step_not_only_a_new_sign_in(
     tmp_path, auth_server, cafile
 ):
     # With a password, the hint said only "switch to OAuth"; with a token, "or sign in
-    # again". Neither helps while SMTP AUTH is off: the IT person must enable it (step 5).
+    # again". Neither helps while SMTP AUTH is off: the IT person must enable it (docs/it/microsoft-365.md).
     from support.smtp_servers import PasswordOffHandler
 
     from newsletter.common.errors import DeliveryError
@@ -444,7 +444,7 @@ def test_smtp_auth_switched_off_names_the_it_step_not_only_a_new_sign_in(
         with pytest.raises(DeliveryError) as caught:
             SmtpTransport(password).connect()
     message = str(caught.value)
-    assert "enable Authenticated SMTP" in message and "step 5" in message
+    assert "enable Authenticated SMTP" in message and "docs/it/microsoft-365.md" in message
     assert "NEWSLETTER_SMTP_AUTH=oauth2" in message and "newsletter login" in message
     assert "old-password" not in message and "\n" not in message
 

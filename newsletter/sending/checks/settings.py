@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from ...common.docs import DocPage
 from ...domain.findings import Finding as SetupFinding
 from ...domain.findings import Problem, Status
 from ..campaign import Campaign
@@ -124,9 +125,10 @@ def check_sender(campaign: Campaign, report: Report, smtp_username: str) -> None
                 "NEWSLETTER_FROM",
                 f"From is {campaign.sender.address} but the mail goes out as "
                 f"{smtp_username} (the signed-in or SMTP account)",
-                "Microsoft 365 needs Send As rights on the From mailbox (README, For the IT "
-                "person, step 6) and Gmail a verified 'Send mail as' address, else it is "
-                "refused or members see the account's address: send a --test copy first",
+                "Microsoft 365 needs Send As rights on the From mailbox "
+                f"(see {DocPage.MICROSOFT_365}, Send As) and Gmail a verified 'Send mail as' "
+                "address, else it is refused or members see the account's address: send a "
+                "--test copy first",
             )
 
 

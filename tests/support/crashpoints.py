@@ -164,10 +164,10 @@ def describe(run: Run) -> str:
 def make_project(folder: Path, members: Sequence[str] = ()) -> Path:
     """A project folder of the test's own: the product's templates, an empty issues
     folder, and a members list of ``members`` (nothing of the checkout's issues or lists)."""
-    import shutil
+    from support.projects import copy_templates
 
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "templates", folder / "templates")
+    copy_templates(folder / "templates")
     (folder / "issues").mkdir()
     rows = ["email,first_name", *(f"{a},{a.split('@')[0].title()}" for a in members)]
     (folder / "recipients.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")

@@ -2,8 +2,10 @@
 
 A chair's checkout holds their own ``issues/``, ``recipients.csv`` and ``.env``: no test reads
 those. A project here gets the December 2023 example from tests/data/issues/ (a copy of the
-shipped ``issues/december-2023.md``), the shipped ``templates/``, and a members' list made
-from the shipped ``recipients.csv.example``.
+shipped ``issues/december-2023.md``), the shipped ``templates/`` with the tests' own copy of
+the example organisation (tests/data/organisation.toml: a chair puts their own details in the
+checkout's ``templates/organisation.toml``, as Getting started says), and a members' list
+made from the shipped ``recipients.csv.example``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from newsletter.common.config import Settings
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: code, templates/, *.example
 DATA = ROOT / "tests" / "data"
 EXAMPLE_ISSUES = DATA / "issues"  # the example issue as shipped (and any pictures it uses)
+EXAMPLE_ORGANISATION = DATA / "organisation.toml"  # the shipped organisation.toml, as shipped
 SEED = DATA / "cluster-news-december-2023.txt"  # the December bulletin's text, as sent
 # What the project's members list has instead of the example's placeholder domains.
 MEMBER_DOMAINS = {
@@ -34,6 +37,14 @@ def filled_members() -> str:
     return example
 
 
+def copy_templates(where: Path) -> Path:
+    """The shipped templates in ``where``, with the example organisation rather than the
+    checkout's own (which a chair edits). Returns ``where``."""
+    shutil.copytree(ROOT / "templates", where)
+    shutil.copy(EXAMPLE_ORGANISATION, where / "organisation.toml")
+    return where
+
+
 def make_project(
     folder: Path, *, members: str | None = "filled", issues: bool = True, templates: bool = True
 ) -> Path:
@@ -45,7 +56,7 @@ def make_project(
     if issues:
         shutil.copytree(EXAMPLE_ISSUES, folder / "issues")
     if templates:
-        shutil.copytree(ROOT / "templates", folder / "templates")
+        copy_templates(folder / "templates")
     if members == "filled":
         (folder / "recipients.csv").write_text(filled_members(), encoding="utf-8")
     elif members == "example":

@@ -42,6 +42,7 @@ class Problem(StrEnum):
     BASIC_AUTH_ENDING = "basic-auth-ending"
     BASIC_AUTH_ENDED = "basic-auth-ended"
     APP_PASSWORD = "app-password"
+    TRANSACTIONAL_STREAM = "transactional-stream"  # bulk mail on Postmark's transactional host
     DNS_UNAVAILABLE = "dns-unavailable"
     NO_MX = "no-mx"
     NO_SPF = "no-spf"

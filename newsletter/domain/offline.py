@@ -13,10 +13,14 @@ from ..common.passwords import KeyringUnavailable, read_password
 from ..mail.providers import (
     BASIC_AUTH_CUTOFF,
     BASIC_AUTH_CUTOFF_TEXT,
+    POSTMARK_STREAM_CREDENTIALS,
+    PROVIDERS,
     SIGN_IN_GUIDANCE,
     BasicAuth,
+    MessageStream,
     Provider,
     basic_auth_state,
+    message_stream,
     provider_from_smtp_host,
 )
 from .findings import CheckId, Finding, Problem, Status, failed, passed, skipped, warned
@@ -224,12 +228,32 @@ def check_smtp_auth(settings: Settings, today: dt.date) -> Finding:
     )
 
 
+def check_stream(settings: Settings) -> list[Finding]:
+    """A warning when the SMTP host carries only a relay's transactional mail (Postmark's
+    smtp.postmarkapp.com): a bulletin to every member there breaks the relay's terms."""
+    if message_stream(settings.smtp_host) is not MessageStream.TRANSACTIONAL:
+        return []
+    broadcast = PROVIDERS[Provider.POSTMARK].smtp_host
+    return [
+        warned(
+            CheckId.SETTINGS,
+            Problem.TRANSACTIONAL_STREAM,
+            f"{settings.smtp_host} is Postmark's transactional stream: a bulletin to every "
+            "member is bulk mail, which Postmark's terms put on a Broadcast stream",
+            f"set NEWSLETTER_SMTP_HOST={broadcast} and use the Broadcast stream's SMTP "
+            f"token: {POSTMARK_STREAM_CREDENTIALS} (newsletter setup --provider postmark)",
+            "NEWSLETTER_SMTP_HOST",
+        )
+    ]
+
+
 def offline_checks(
     settings: Settings, today: dt.date, *, organisation_email: str = ""
 ) -> list[Finding]:
-    """``settings`` then ``smtp-auth``, as ``doctor`` shows them."""
+    """``settings`` (and the relay's stream), then ``smtp-auth``, as ``doctor`` shows them."""
     return [
         *check_settings(settings, organisation_email=organisation_email),
+        *check_stream(settings),
         check_smtp_auth(settings, today),
     ]
 

@@ -26,7 +26,16 @@ from ..common.passwords import (
 )
 from ..domain.dns import DnsResolver, DnsUnavailable, Lookup
 from ..domain.offline import SECRET_MIN, placeholder
-from ..mail.providers import RELAYS, Provider, info, provider_from_mx, provider_from_smtp_host
+from ..mail.providers import (
+    POSTMARK_STREAM_CREDENTIALS,
+    RELAYS,
+    MessageStream,
+    Provider,
+    info,
+    message_stream,
+    provider_from_mx,
+    provider_from_smtp_host,
+)
 from .envfile import read_env, write_env
 
 SECRET_SETTINGS = {
@@ -446,6 +455,16 @@ def _imap_host(
 
 def _next_steps(desired: dict[str, str]) -> list[str]:
     steps = []
+    stream = message_stream(desired.get("NEWSLETTER_SMTP_HOST", ""))
+    if stream is MessageStream.BROADCAST:
+        steps.append(f"Postmark: {POSTMARK_STREAM_CREDENTIALS}")
+    elif stream is MessageStream.TRANSACTIONAL:
+        # Given by hand (--smtp-host): say so now rather than only in doctor's report.
+        steps.append(
+            f"Postmark: {desired['NEWSLETTER_SMTP_HOST']} is the transactional stream; a "
+            f"bulletin belongs on a Broadcast stream: newsletter setup --smtp-host "
+            f"{info(Provider.POSTMARK).smtp_host}, with {POSTMARK_STREAM_CREDENTIALS}"
+        )
     if desired.get("NEWSLETTER_SMTP_AUTH") == "oauth2":
         if "NEWSLETTER_OAUTH_CLIENT_ID" not in desired:
             steps.append(

@@ -13,7 +13,7 @@ from newsletter.common.config import Settings, load_settings
 from newsletter.common.errors import ConfigError
 from newsletter.common.passwords import store_password
 from newsletter.domain.findings import CheckId, Problem, Status
-from newsletter.domain.offline import check_settings, check_smtp_auth, for_check
+from newsletter.domain.offline import check_settings, check_smtp_auth, for_check, offline_checks
 
 TODAY = dt.date(2026, 12, 7)
 M365 = dict(smtp_host="smtp.office365.com", smtp_username="news@wmhtc.co.uk", smtp_auth="password")
@@ -138,3 +138,28 @@ def test_check_leaves_to_doctor_what_check_says_itself_or_a_send_does_not_stop_o
     no_password = Settings(smtp_host="relay.wmhtc.co.uk", smtp_username="news")
     assert any(f.where == "NEWSLETTER_SMTP_PASSWORD" for f in check_settings(no_password))
     assert for_check(no_password, TODAY) == []
+
+
+POSTMARK = dict(smtp_username="tok", smtp_password="tok", smtp_auth="password")
+
+
+def test_postmark_transactional_host_warns_that_bulk_mail_breaks_the_terms() -> None:
+    settings = Settings(smtp_host="smtp.postmarkapp.com", **POSTMARK)
+    stream = [
+        f for f in offline_checks(settings, TODAY) if f.problem == Problem.TRANSACTIONAL_STREAM
+    ]
+    assert len(stream) == 1
+    finding = stream[0]
+    assert (finding.check, finding.status) == (CheckId.SETTINGS, Status.WARN)
+    assert finding.where == "NEWSLETTER_SMTP_HOST"
+    assert "smtp-broadcasts.postmarkapp.com" in finding.fix and "SMTP token" in finding.fix
+    # `check` shows it too (a setting it does not judge in words of its own).
+    assert Problem.TRANSACTIONAL_STREAM in [f.problem for f in for_check(settings, TODAY)]
+
+
+@pytest.mark.parametrize(
+    "host", ["smtp-broadcasts.postmarkapp.com", "email-smtp.eu-west-1.amazonaws.com", "localhost"]
+)
+def test_broadcast_stream_and_other_hosts_do_not_warn_about_the_stream(host: str) -> None:
+    settings = Settings(smtp_host=host, **POSTMARK)
+    assert Problem.TRANSACTIONAL_STREAM not in [f.problem for f in offline_checks(settings, TODAY)]

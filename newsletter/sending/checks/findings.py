@@ -97,6 +97,7 @@ class Check(StrEnum):
     BASIC_AUTH_ENDING = "basic-auth-ending"  # Microsoft 365 passwords, before the cut-off
     BASIC_AUTH_ENDED = "basic-auth-ended"  # ... on and after it: never sent, even --force
     APP_PASSWORD = "app-password"  # Google takes only an app password
+    TRANSACTIONAL_STREAM = "transactional-stream"  # Postmark's host for one-to-one mail
     # The From domain's DNS (`check --dns`)
     DNS_UNAVAILABLE = "dns-unavailable"
     NO_MX = "no-mx"

@@ -129,6 +129,23 @@ def provider_from_smtp_host(host: str) -> Provider:
     return Provider.OTHER
 
 
+# IMAP host suffixes of the mailbox providers (the relays have no mailbox to read).
+_IMAP = (
+    ("office365.com", Provider.MICROSOFT365),
+    ("outlook.com", Provider.MICROSOFT365),
+    ("gmail.com", Provider.GOOGLE),
+    ("googlemail.com", Provider.GOOGLE),
+)
+
+
+def provider_from_imap_host(host: str) -> Provider:
+    """Whose mailbox NEWSLETTER_IMAP_HOST is (OTHER: one we do not know)."""
+    for suffix, provider in _IMAP:
+        if _under(host, suffix):
+            return provider
+    return Provider.OTHER
+
+
 def info(provider: Provider) -> ProviderInfo:
     return PROVIDERS[provider]
 

@@ -163,3 +163,57 @@ def test_postmark_transactional_host_warns_that_bulk_mail_breaks_the_terms() -> 
 def test_broadcast_stream_and_other_hosts_do_not_warn_about_the_stream(host: str) -> None:
     settings = Settings(smtp_host=host, **POSTMARK)
     assert Problem.TRANSACTIONAL_STREAM not in [f.problem for f in offline_checks(settings, TODAY)]
+
+
+# -- how `feedback` would sign in to the mailbox ---------------------------------------------
+
+SES = dict(
+    smtp_host="email-smtp.eu-west-1.amazonaws.com",
+    smtp_username="AKIAEXAMPLEACCESSKEY",
+    smtp_password="ses-smtp-secret",
+    smtp_auth="password",
+)
+
+
+def _feedback(settings: Settings) -> list[Problem]:
+    return [
+        f.problem for f in offline_checks(settings, TODAY) if f.where.startswith("NEWSLETTER_IMAP")
+    ]
+
+
+def test_a_microsoft_365_mailbox_behind_a_relay_cannot_be_read_and_doctor_says_so() -> None:
+    settings = Settings(**SES, imap_host="outlook.office365.com", imap_username="news@x.org")
+    [finding] = [f for f in offline_checks(settings, TODAY) if f.where == "NEWSLETTER_IMAP_HOST"]
+    assert finding.status == Status.WARN  # feedback, not the send: doctor can still say READY
+    assert finding.problem == Problem.FEEDBACK_PASSWORD_REFUSED
+    assert "refuses" in finding.message and "NEWSLETTER_IMAP_HOST=" in finding.fix
+    # With an IMAP password of its own it is still a password: still refused.
+    assert _feedback(replace(settings, imap_password="pw")) == [Problem.FEEDBACK_PASSWORD_REFUSED]
+    # `check` is about the send: it leaves the mailbox's sign-in to doctor.
+    assert not [f for f in for_check(settings, TODAY) if f.where.startswith("NEWSLETTER_IMAP")]
+
+
+def test_microsoft_365_over_oauth_reads_the_mailbox_with_the_smtp_sign_in() -> None:
+    settings = Settings(smtp_host="smtp.office365.com", oauth_client_id="id")
+    assert _feedback(settings) == []  # the derived outlook.office365.com, XOAUTH2
+
+
+def test_the_relays_smtp_login_is_not_the_mailboxs() -> None:
+    settings = Settings(**SES, imap_host="imap.gmail.com")
+    assert _feedback(settings) == [Problem.FEEDBACK_RELAY_ACCOUNT]
+    named = replace(settings, imap_username="news@x.org")
+    [finding] = [f for f in offline_checks(named, TODAY) if f.where.startswith("NEWSLETTER_IMAP")]
+    assert finding.where == "NEWSLETTER_IMAP_PASSWORD"  # the relay's password would be used
+    own = replace(named, imap_password="abcd efgh ijkl mnop")
+    assert _feedback(own) == []
+
+
+def test_a_google_mailbox_takes_only_an_app_password() -> None:
+    settings = Settings(**SES, imap_host="imap.gmail.com", imap_username="news@x.org")
+    assert _feedback(replace(settings, imap_password="Hunter2!")) == [Problem.FEEDBACK_APP_PASSWORD]
+
+
+def test_no_mailbox_or_an_own_server_says_nothing() -> None:
+    assert _feedback(Settings(**SES)) == []  # no IMAP host: feedback reads no mailbox
+    own = Settings(smtp_host="mail.x.org", smtp_username="news", smtp_password="pw")
+    assert _feedback(replace(own, imap_host="mail.x.org")) == []

@@ -98,6 +98,10 @@ class Check(StrEnum):
     BASIC_AUTH_ENDED = "basic-auth-ended"  # ... on and after it: never sent, even --force
     APP_PASSWORD = "app-password"  # Google takes only an app password
     TRANSACTIONAL_STREAM = "transactional-stream"  # Postmark's host for one-to-one mail
+    # How `feedback` signs in to the mailbox (doctor's; `check` leaves them out)
+    FEEDBACK_PASSWORD_REFUSED = "feedback-password-refused"
+    FEEDBACK_APP_PASSWORD = "feedback-app-password"
+    FEEDBACK_RELAY_ACCOUNT = "feedback-relay-account"
     # The From domain's DNS (`check --dns`)
     DNS_UNAVAILABLE = "dns-unavailable"
     NO_MX = "no-mx"

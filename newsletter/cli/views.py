@@ -231,6 +231,13 @@ def print_result(slug: str, outcome: MemberSend) -> None:
         if result.skipped:
             say(f"Skipped:   {result.skipped} (already sent or in progress elsewhere)")
         say(f"Time:      {result.elapsed:.1f} s")
+        if result.slowed_to:
+            # The provider said "too fast": next time start at the rate that got through.
+            say(
+                f"Slowed:    the server said the run sent too fast; it went on at "
+                f"{result.slowed_to:g} a minute (set NEWSLETTER_RATE={result.slowed_to:g} "
+                "or a little under your provider's limit to avoid it)"
+            )
         for address, reply in result.failures[:20]:
             say(f"  failed   {address}: {reply}")
         for address, reply in result.deferrals[:20]:

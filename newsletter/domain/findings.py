@@ -67,6 +67,10 @@ class Problem(StrEnum):
     BASIC_AUTH_ENDING = "basic-auth-ending"
     BASIC_AUTH_ENDED = "basic-auth-ended"
     APP_PASSWORD = "app-password"
+    FEEDBACK_PASSWORD_REFUSED = "feedback-password-refused"  # M365 mailbox, password sign-in
+    FEEDBACK_APP_PASSWORD = "feedback-app-password"  # Google mailbox, not an app password
+    FEEDBACK_RELAY_ACCOUNT = "feedback-relay-account"  # IMAP would use the relay's SMTP login
+    TRANSACTIONAL_STREAM = "transactional-stream"  # bulk mail on Postmark's transactional host
     DNS_UNAVAILABLE = "dns-unavailable"
     NO_MX = "no-mx"
     NO_SPF = "no-spf"

@@ -10,13 +10,19 @@ from pathlib import Path
 
 from ..common.config import LOCAL_HOSTS, Settings
 from ..common.passwords import KeyringUnavailable, read_password
+from ..mail.imap import derived_host
 from ..mail.providers import (
     BASIC_AUTH_CUTOFF,
     BASIC_AUTH_CUTOFF_TEXT,
+    POSTMARK_STREAM_CREDENTIALS,
+    PROVIDERS,
     SIGN_IN_GUIDANCE,
     BasicAuth,
+    MessageStream,
     Provider,
     basic_auth_state,
+    message_stream,
+    provider_from_imap_host,
     provider_from_smtp_host,
 )
 from .findings import CheckId, Finding, Problem, Status, failed, passed, skipped, warned
@@ -224,12 +230,103 @@ def check_smtp_auth(settings: Settings, today: dt.date) -> Finding:
     )
 
 
+def check_stream(settings: Settings) -> list[Finding]:
+    """A warning when the SMTP host carries only a relay's transactional mail (Postmark's
+    smtp.postmarkapp.com): a bulletin to every member there breaks the relay's terms."""
+    if message_stream(settings.smtp_host) is not MessageStream.TRANSACTIONAL:
+        return []
+    broadcast = PROVIDERS[Provider.POSTMARK].smtp_host
+    return [
+        warned(
+            CheckId.SETTINGS,
+            Problem.TRANSACTIONAL_STREAM,
+            f"{settings.smtp_host} is Postmark's transactional stream: a bulletin to every "
+            "member is bulk mail, which Postmark's terms put on a Broadcast stream",
+            f"set NEWSLETTER_SMTP_HOST={broadcast} and use the Broadcast stream's SMTP "
+            f"token: {POSTMARK_STREAM_CREDENTIALS} (newsletter setup --provider postmark)",
+            "NEWSLETTER_SMTP_HOST",
+        )
+    ]
+
+
+_RELAYS = (Provider.AMAZON_SES, Provider.POSTMARK, Provider.MAILGUN)
+_IMAP_WITH_RELAY = (
+    "OAuth 2.0 sign-in to IMAP comes only with the SMTP sign-in (NEWSLETTER_SMTP_AUTH=oauth2 "
+    "and newsletter login, sending through the mailbox's provider itself)"
+)
+
+
+def _app_password(password: str) -> bool:
+    """Looks like a Google app password: 16 lower-case letters (shown in groups of four)."""
+    password = password.replace(" ", "")
+    return len(password) == 16 and password.isalpha() and password.islower()
+
+
+def check_feedback_sign_in(settings: Settings) -> list[Finding]:
+    """How ``newsletter feedback`` would sign in to the mailbox, where it cannot work: a
+    password to Microsoft 365 (which takes none over IMAP), a Google account's own password
+    (it takes only an app password), a relay's SMTP login used for the mailbox. Nothing
+    when no mailbox is set or the sign-in is OAuth 2.0."""
+    host = settings.imap_host or derived_host(settings.smtp_host)
+    if not host or (settings.auth_mode == "oauth2" and not settings.imap_password):
+        return []  # no mailbox to read, or XOAUTH2 with the SMTP sign-in's tokens
+    mailbox = provider_from_imap_host(host)
+    where = "NEWSLETTER_IMAP_HOST"
+    if mailbox is Provider.MICROSOFT365:
+        return [
+            warned(
+                CheckId.SETTINGS,
+                Problem.FEEDBACK_PASSWORD_REFUSED,
+                f"newsletter feedback would sign in to the Microsoft 365 mailbox ({host}) with "
+                "a password, which Microsoft 365 refuses for IMAP: it cannot read bounces, "
+                "complaints or unsubscribe requests there",
+                f"{_IMAP_WITH_RELAY}; this program cannot sign in to IMAP alone with OAuth. "
+                "With a relay, set NEWSLETTER_IMAP_HOST= (empty): feedback then still acts on "
+                "the addresses refused during the send, and the rest is read in the mailbox "
+                "or the relay's console by hand",
+                where,
+            )
+        ]
+    relay = provider_from_smtp_host(settings.smtp_host) in _RELAYS
+    if relay and not (settings.imap_username and settings.imap_password):
+        # Each defaults to the SMTP one, which for a relay is its own login, no mailbox's.
+        unset = "NEWSLETTER_IMAP_USERNAME" if not settings.imap_username else ""
+        return [
+            warned(
+                CheckId.SETTINGS,
+                Problem.FEEDBACK_RELAY_ACCOUNT,
+                f"newsletter feedback would sign in to the mailbox at {host} with the relay's "
+                f"SMTP {'username' if unset else 'password'}, which is not the mailbox's",
+                "set NEWSLETTER_IMAP_USERNAME to the mailbox's address and "
+                "NEWSLETTER_IMAP_PASSWORD to its password (newsletter setup asks for the "
+                "username)",
+                unset or "NEWSLETTER_IMAP_PASSWORD",
+            )
+        ]
+    password = settings.imap_password or settings.smtp_password
+    if mailbox is Provider.GOOGLE and password and not _app_password(password):
+        return [
+            warned(
+                CheckId.SETTINGS,
+                Problem.FEEDBACK_APP_PASSWORD,
+                f"newsletter feedback would sign in to the Google mailbox ({host}) with a "
+                "password that is not an app password, which Google refuses for IMAP",
+                "create an app password for the mailbox (Google Account, Security, App "
+                "passwords; needs 2-Step Verification) and set it as NEWSLETTER_IMAP_PASSWORD",
+                "NEWSLETTER_IMAP_PASSWORD",
+            )
+        ]
+    return []
+
+
 def offline_checks(
     settings: Settings, today: dt.date, *, organisation_email: str = ""
 ) -> list[Finding]:
-    """``settings`` then ``smtp-auth``, as ``doctor`` shows them."""
+    """``settings`` (and the relay's stream), then ``smtp-auth``, as ``doctor`` shows them."""
     return [
         *check_settings(settings, organisation_email=organisation_email),
+        *check_stream(settings),
+        *check_feedback_sign_in(settings),
         check_smtp_auth(settings, today),
     ]
 
@@ -249,6 +346,10 @@ _CHECK_HAS_ITS_OWN = {
     "NEWSLETTER_SECRET",
     "NEWSLETTER_RECIPIENTS",
     "NEWSLETTER_OAUTH_CLIENT_ID",
+    # How `feedback` signs in to the mailbox: not needed for a send.
+    "NEWSLETTER_IMAP_HOST",
+    "NEWSLETTER_IMAP_USERNAME",
+    "NEWSLETTER_IMAP_PASSWORD",
 }
 
 

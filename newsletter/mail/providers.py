@@ -67,7 +67,10 @@ PROVIDERS: dict[Provider, ProviderInfo] = {
         "records",
     ),
     Provider.POSTMARK: ProviderInfo(
-        Provider.POSTMARK, "Postmark", "smtp.postmarkapp.com", 587, "starttls", "password",
+        # The Broadcast message stream's host: a bulletin is a broadcast (the transactional
+        # host, POSTMARK_TRANSACTIONAL_HOST, is for one-to-one mail only).
+        Provider.POSTMARK, "Postmark", "smtp-broadcasts.postmarkapp.com", 587, "starttls",
+        "password",
         "", "", "spf.mtasv.net", (), False,
         "Postmark, Sender Signatures, your domain: publish the DKIM TXT record it shows",
     ),
@@ -128,8 +131,53 @@ def provider_from_smtp_host(host: str) -> Provider:
     return Provider.OTHER
 
 
+# IMAP host suffixes of the mailbox providers (the relays have no mailbox to read).
+_IMAP = (
+    ("office365.com", Provider.MICROSOFT365),
+    ("outlook.com", Provider.MICROSOFT365),
+    ("gmail.com", Provider.GOOGLE),
+    ("googlemail.com", Provider.GOOGLE),
+)
+
+
+def provider_from_imap_host(host: str) -> Provider:
+    """Whose mailbox NEWSLETTER_IMAP_HOST is (OTHER: one we do not know)."""
+    for suffix, provider in _IMAP:
+        if _under(host, suffix):
+            return provider
+    return Provider.OTHER
+
+
 def info(provider: Provider) -> ProviderInfo:
     return PROVIDERS[provider]
+
+
+# Postmark keeps transactional and broadcast mail on separate streams and infrastructure; its
+# terms put newsletters and other bulk mail on a Broadcast stream, whose SMTP host is
+# PROVIDERS[POSTMARK].smtp_host. This one carries the Transactional stream only.
+POSTMARK_TRANSACTIONAL_HOST = "smtp.postmarkapp.com"
+POSTMARK_STREAM_CREDENTIALS = (
+    "the SMTP username and password are the Broadcast stream's SMTP token (Postmark: your "
+    "server, the Broadcast stream, Settings: the Access Key is the username, the Secret Key "
+    "the password), not the Server API token"
+)
+
+
+class MessageStream(StrEnum):
+    """Which of a relay's streams an SMTP host carries, where the relay has several."""
+
+    NOT_APPLICABLE = "not-applicable"  # not a relay with separate streams
+    BROADCAST = "broadcast"
+    TRANSACTIONAL = "transactional"  # bulk mail there breaks the relay's terms
+
+
+def message_stream(smtp_host: str) -> MessageStream:
+    """The Postmark stream NEWSLETTER_SMTP_HOST sends on (by its host name)."""
+    if provider_from_smtp_host(smtp_host) != Provider.POSTMARK:
+        return MessageStream.NOT_APPLICABLE
+    if _under(smtp_host, POSTMARK_TRANSACTIONAL_HOST):
+        return MessageStream.TRANSACTIONAL
+    return MessageStream.BROADCAST
 
 
 # Microsoft turns Basic authentication (passwords) for SMTP AUTH off by default for existing

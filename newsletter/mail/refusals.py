@@ -49,6 +49,7 @@ class RefusalKind(StrEnum):
     conclusion from the pattern of refusals."""
 
     GMAIL_DAILY = "gmail-daily"
+    SES_DAILY = "ses-daily"  # Amazon SES: the account's sending quota (per 24 hours)
     RELAY_DAILY = "relay-daily"
     M365_DAILY = "m365-daily"
     M365_TENANT_BLOCKED = "m365-tenant-blocked"
@@ -69,6 +70,12 @@ _ADMIN_RELEASE = (
 # What each known refusal means, what to do, and when a plain re-run can work.
 _MEANINGS: dict[RefusalKind, tuple[str, str, timedelta | None]] = {
     RefusalKind.GMAIL_DAILY: ("Gmail's daily sending limit was reached", _DAILY, DAY),
+    RefusalKind.SES_DAILY: (
+        "Amazon SES's daily sending quota for the account was reached",
+        # A rolling 24 hours, like the others; a larger quota is asked for in the console.
+        f"{_DAILY} (or ask AWS for a larger sending quota: SES console, Account dashboard)",
+        DAY,
+    ),
     RefusalKind.RELAY_DAILY: ("Google Workspace's daily SMTP relay limit was reached", _DAILY, DAY),
     RefusalKind.M365_DAILY: ("Microsoft 365's daily recipient limit was reached", _DAILY, DAY),
     RefusalKind.M365_TENANT_BLOCKED: (
@@ -165,8 +172,13 @@ class SenderRefusal:
         return meaning[2] if meaning else None
 
 
+# Amazon SES answers both of its limits with 454 and these words (its SMTP interface's
+# documented replies; an enhanced code, should one come, is allowed before them).
+_SES = r"^\s*454[ -](?:4\.\d{1,3}\.\d{1,3}\s+)?Throttling failure:?\s*"
+
 # The provider's known words and enhanced codes for each refusal (first match wins).
 _KNOWN: tuple[tuple[re.Pattern[str], RefusalKind], ...] = (
+    (re.compile(_SES + r"Daily message quota exceeded", re.I), RefusalKind.SES_DAILY),
     (
         re.compile(r"daily (?:user )?sending (?:limit|quota) exceeded|\b5\.4\.5\b", re.I),
         RefusalKind.GMAIL_DAILY,
@@ -236,6 +248,23 @@ def classify(reply: str) -> SenderRefusal | None:
         if pattern.search(reply):
             return SenderRefusal(reply, kind)
     return None
+
+
+class Throttle(StrEnum):
+    """A temporary refusal that says the run sends too *fast* (not too much): slow down and
+    retry the message; the run goes on."""
+
+    SES_RATE = "ses-rate"  # Amazon SES: over the account's maximum send rate (per second)
+
+
+_THROTTLES: tuple[tuple[re.Pattern[str], Throttle], ...] = (
+    (re.compile(_SES + r"Maximum sending rate exceeded", re.I), Throttle.SES_RATE),
+)
+
+
+def throttle(reply: str) -> Throttle | None:
+    """Whether a (temporary) reply asks the sender to slow down, and whose words say so."""
+    return next((kind for words, kind in _THROTTLES if words.search(reply)), None)
 
 
 _ADDRESS = re.compile(r"<[^<>]*>|\S+@\S+|\[[^\[\]]*\]|\([^()]*\)")

@@ -26,7 +26,7 @@ from ..mail.envelope import Envelope as OutgoingMessage
 from ..mail.smtp import Transport
 from ..records.journal import Journal
 from .outcomes import DeliveryEvent, DeliveryResult, EventHandler, Outcome
-from .pacing import MAX_RETRY_DELAY, Pacer, retry_delay
+from .pacing import MAX_RETRY_DELAY, Pacer, ThrottleWatch, retry_delay
 from .stops import Stop, StopReason
 from .workers import CLAIM_AHEAD, TROUBLE_LIMIT, Job, Run
 
@@ -91,6 +91,9 @@ def deliver(
         transport_factory=transport_factory, settings=settings,
         resend_unknown=resend_unknown, clock=clock, sleep=sleep, rng=rng, wanted=wanted,
     )  # fmt: skip
+    # A server's "too fast" slows the shared pacer, seen in the worker that got it.
+    watch = ThrottleWatch(run.pacer, clock)
+    run.transport_factory = lambda: watch.transport(transport_factory())
     grace = settings.smtp_timeout if grace is None else grace
     workers = [
         threading.Thread(target=run.work, name=f"smtp-{i + 1}", daemon=True)
@@ -154,6 +157,8 @@ def deliver(
     if not run.abandoned:  # else a worker may still write; its members stay "unknown"
         journal.flush()  # the last outcomes were committed without an fsync of their own
     result.elapsed = clock() - started
+    if watch.slowed:
+        result.slowed_to = run.pacer.rate
     if run.error is not None and not result.interrupted:
         raise run.error
     return result

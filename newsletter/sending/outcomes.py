@@ -55,6 +55,9 @@ class DeliveryResult:
     # or the server stopped answering. ``returned``: members put back to pending for it.
     stopped: Stop | None = None
     returned: list[str] = field(default_factory=list)
+    # The server said the run sent too fast (e.g. Amazon SES's maximum send rate): the
+    # rate, messages a minute, the run slowed down to (0.0: it was not slowed).
+    slowed_to: float = 0.0
 
 
 EventHandler = Callable[[DeliveryEvent], None]

@@ -27,7 +27,17 @@ from ..common.passwords import (
 )
 from ..domain.dns import DnsResolver, DnsUnavailable, Lookup
 from ..domain.offline import SECRET_MIN, placeholder
-from ..mail.providers import RELAYS, Provider, info, provider_from_mx, provider_from_smtp_host
+from ..mail.providers import (
+    POSTMARK_STREAM_CREDENTIALS,
+    RELAYS,
+    MessageStream,
+    Provider,
+    info,
+    message_stream,
+    provider_from_imap_host,
+    provider_from_mx,
+    provider_from_smtp_host,
+)
 from .envfile import read_env, write_env
 
 SECRET_SETTINGS = {
@@ -235,9 +245,26 @@ def run_setup(
         password_where, password = _password_answers(
             options, asker, answers, current, desired, keep_smtp
         )
-    imap = _imap_host(options, answers, current, mx_provider, sending)
+    oauth = desired.get("NEWSLETTER_SMTP_AUTH") == "oauth2"
+    imap = _imap_host(options, answers, current, mx_provider, sending, oauth, notes)
     if imap:
         desired["NEWSLETTER_IMAP_HOST"] = imap
+        if not oauth and _mailbox_is_not_smtp_account(mx_provider, sending):
+            # The relay's SMTP username (an SES access key, a Postmark token) is no
+            # mailbox: feedback signs in as the mailbox bounces reach, the From address.
+            desired["NEWSLETTER_IMAP_USERNAME"] = answers.get(
+                None,
+                "NEWSLETTER_IMAP_USERNAME",
+                "IMAP username of that mailbox (its address)",
+                address,
+            )
+            if not current.get("NEWSLETTER_IMAP_PASSWORD"):
+                mailbox = provider_from_imap_host(imap)
+                what = "an app password of" if mailbox is Provider.GOOGLE else "the password of"
+                notes.append(
+                    f"for newsletter feedback, set NEWSLETTER_IMAP_PASSWORD in .env to {what} "
+                    f"{desired['NEWSLETTER_IMAP_USERNAME']} (not the relay's SMTP password)"
+                )
     desired["NEWSLETTER_TEST_TO"] = answers.get(
         options.test_to, "NEWSLETTER_TEST_TO", "Send test copies to", address
     )
@@ -426,17 +453,37 @@ def _store_password(host: str, username: str, password: str) -> None:
         ) from None
 
 
+def _mailbox_is_not_smtp_account(mx: Provider | None, sending: Provider) -> bool:
+    """The SMTP sign-in is not the mailbox's: a known relay (its own credentials), or
+    another server than the one the MX records name."""
+    if sending in (Provider.AMAZON_SES, Provider.POSTMARK, Provider.MAILGUN):
+        return True
+    return mx in (Provider.MICROSOFT365, Provider.GOOGLE) and mx != sending
+
+
 def _imap_host(
     options: SetupOptions,
     answers: _Answers,
     current: dict[str, str],
     mx: Provider | None,
     sending: Provider,
+    oauth: bool,
+    notes: list[str],
 ) -> str:
     # The mailbox bounces and replies reach is the From address's: its provider is the one
     # the MX records name (a relay such as Amazon SES has no mailbox to read).
     mailbox = mx if mx in (Provider.MICROSOFT365, Provider.GOOGLE) else sending
     default = info(mailbox).imap_host if mailbox in (Provider.MICROSOFT365, Provider.GOOGLE) else ""
+    if mailbox is Provider.MICROSOFT365 and not oauth:
+        # Microsoft 365 takes no passwords over IMAP, and OAuth for IMAP comes only with
+        # the SMTP sign-in: filled in, feedback could only fail to sign in.
+        default = ""
+        if not options.imap_host and not current.get("NEWSLETTER_IMAP_HOST"):
+            notes.append(
+                "newsletter feedback cannot read the Microsoft 365 mailbox when the SMTP "
+                "sign-in is a password (Microsoft 365 takes none over IMAP): no IMAP server "
+                "is set, so feedback acts only on the addresses refused during the send"
+            )
     return answers.get(
         options.imap_host,
         "NEWSLETTER_IMAP_HOST",
@@ -447,6 +494,16 @@ def _imap_host(
 
 def _next_steps(desired: dict[str, str]) -> list[str]:
     steps = []
+    stream = message_stream(desired.get("NEWSLETTER_SMTP_HOST", ""))
+    if stream is MessageStream.BROADCAST:
+        steps.append(f"Postmark: {POSTMARK_STREAM_CREDENTIALS}")
+    elif stream is MessageStream.TRANSACTIONAL:
+        # Given by hand (--smtp-host): say so now rather than only in doctor's report.
+        steps.append(
+            f"Postmark: {desired['NEWSLETTER_SMTP_HOST']} is the transactional stream; a "
+            f"bulletin belongs on a Broadcast stream: newsletter setup --smtp-host "
+            f"{info(Provider.POSTMARK).smtp_host}, with {POSTMARK_STREAM_CREDENTIALS}"
+        )
     if desired.get("NEWSLETTER_SMTP_AUTH") == "oauth2":
         if "NEWSLETTER_OAUTH_CLIENT_ID" not in desired:
             steps.append(

@@ -13,7 +13,7 @@ from newsletter.common.config import Settings, load_settings
 from newsletter.common.errors import ConfigError
 from newsletter.common.passwords import store_password
 from newsletter.domain.findings import CheckId, Problem, Status
-from newsletter.domain.offline import check_settings, check_smtp_auth, for_check
+from newsletter.domain.offline import check_settings, check_smtp_auth, for_check, offline_checks
 
 TODAY = dt.date(2026, 12, 7)
 M365 = dict(smtp_host="smtp.office365.com", smtp_username="news@wmhtc.co.uk", smtp_auth="password")
@@ -138,3 +138,82 @@ def test_check_leaves_to_doctor_what_check_says_itself_or_a_send_does_not_stop_o
     no_password = Settings(smtp_host="relay.wmhtc.co.uk", smtp_username="news")
     assert any(f.where == "NEWSLETTER_SMTP_PASSWORD" for f in check_settings(no_password))
     assert for_check(no_password, TODAY) == []
+
+
+POSTMARK = dict(smtp_username="tok", smtp_password="tok", smtp_auth="password")
+
+
+def test_postmark_transactional_host_warns_that_bulk_mail_breaks_the_terms() -> None:
+    settings = Settings(smtp_host="smtp.postmarkapp.com", **POSTMARK)
+    stream = [
+        f for f in offline_checks(settings, TODAY) if f.problem == Problem.TRANSACTIONAL_STREAM
+    ]
+    assert len(stream) == 1
+    finding = stream[0]
+    assert (finding.check, finding.status) == (CheckId.SETTINGS, Status.WARN)
+    assert finding.where == "NEWSLETTER_SMTP_HOST"
+    assert "smtp-broadcasts.postmarkapp.com" in finding.fix and "SMTP token" in finding.fix
+    # `check` shows it too (a setting it does not judge in words of its own).
+    assert Problem.TRANSACTIONAL_STREAM in [f.problem for f in for_check(settings, TODAY)]
+
+
+@pytest.mark.parametrize(
+    "host", ["smtp-broadcasts.postmarkapp.com", "email-smtp.eu-west-1.amazonaws.com", "localhost"]
+)
+def test_broadcast_stream_and_other_hosts_do_not_warn_about_the_stream(host: str) -> None:
+    settings = Settings(smtp_host=host, **POSTMARK)
+    assert Problem.TRANSACTIONAL_STREAM not in [f.problem for f in offline_checks(settings, TODAY)]
+
+
+# -- how `feedback` would sign in to the mailbox ---------------------------------------------
+
+SES = dict(
+    smtp_host="email-smtp.eu-west-1.amazonaws.com",
+    smtp_username="AKIAEXAMPLEACCESSKEY",
+    smtp_password="ses-smtp-secret",
+    smtp_auth="password",
+)
+
+
+def _feedback(settings: Settings) -> list[Problem]:
+    return [
+        f.problem for f in offline_checks(settings, TODAY) if f.where.startswith("NEWSLETTER_IMAP")
+    ]
+
+
+def test_a_microsoft_365_mailbox_behind_a_relay_cannot_be_read_and_doctor_says_so() -> None:
+    settings = Settings(**SES, imap_host="outlook.office365.com", imap_username="news@x.org")
+    [finding] = [f for f in offline_checks(settings, TODAY) if f.where == "NEWSLETTER_IMAP_HOST"]
+    assert finding.status == Status.WARN  # feedback, not the send: doctor can still say READY
+    assert finding.problem == Problem.FEEDBACK_PASSWORD_REFUSED
+    assert "refuses" in finding.message and "NEWSLETTER_IMAP_HOST=" in finding.fix
+    # With an IMAP password of its own it is still a password: still refused.
+    assert _feedback(replace(settings, imap_password="pw")) == [Problem.FEEDBACK_PASSWORD_REFUSED]
+    # `check` is about the send: it leaves the mailbox's sign-in to doctor.
+    assert not [f for f in for_check(settings, TODAY) if f.where.startswith("NEWSLETTER_IMAP")]
+
+
+def test_microsoft_365_over_oauth_reads_the_mailbox_with_the_smtp_sign_in() -> None:
+    settings = Settings(smtp_host="smtp.office365.com", oauth_client_id="id")
+    assert _feedback(settings) == []  # the derived outlook.office365.com, XOAUTH2
+
+
+def test_the_relays_smtp_login_is_not_the_mailboxs() -> None:
+    settings = Settings(**SES, imap_host="imap.gmail.com")
+    assert _feedback(settings) == [Problem.FEEDBACK_RELAY_ACCOUNT]
+    named = replace(settings, imap_username="news@x.org")
+    [finding] = [f for f in offline_checks(named, TODAY) if f.where.startswith("NEWSLETTER_IMAP")]
+    assert finding.where == "NEWSLETTER_IMAP_PASSWORD"  # the relay's password would be used
+    own = replace(named, imap_password="abcd efgh ijkl mnop")
+    assert _feedback(own) == []
+
+
+def test_a_google_mailbox_takes_only_an_app_password() -> None:
+    settings = Settings(**SES, imap_host="imap.gmail.com", imap_username="news@x.org")
+    assert _feedback(replace(settings, imap_password="Hunter2!")) == [Problem.FEEDBACK_APP_PASSWORD]
+
+
+def test_no_mailbox_or_an_own_server_says_nothing() -> None:
+    assert _feedback(Settings(**SES)) == []  # no IMAP host: feedback reads no mailbox
+    own = Settings(smtp_host="mail.x.org", smtp_username="news", smtp_password="pw")
+    assert _feedback(replace(own, imap_host="mail.x.org")) == []

@@ -316,3 +316,35 @@ def test_no_secret_in_the_doctor_report(project: Path, dns_server) -> None:
     json_done = run_cli(["doctor", "--no-send", "--json"], env=env)
     for output in (done.stdout + done.stderr, json_done.stdout + json_done.stderr):
         assert "very-secret-pw" not in output and "s3cret-s3cret-s3cret" not in output
+
+
+def test_doctor_and_check_warn_about_postmarks_transactional_stream(
+    project: Path, dns_server
+) -> None:
+    env = _zone_env(project, dns_server, "other-zone.uk")
+    env |= {"NEWSLETTER_SMTP_HOST": "smtp.postmarkapp.com", "NEWSLETTER_SECRET": "x" * 32}
+    done = run_cli(["doctor", "--no-send", "--json"], env=env)
+    stream = [f for f in json.loads(done.stdout) if "transactional stream" in f["message"]]
+    assert [(f["check"], f["status"]) for f in stream] == [("settings", "warn")]
+    assert "smtp-broadcasts.postmarkapp.com" in stream[0]["fix"]
+    checked = run_cli(["check", "december-2023"], env=env)
+    assert "warning: NEWSLETTER_SMTP_HOST: smtp.postmarkapp.com is Postmark's transactional" in (
+        checked.stdout
+    )
+
+
+def test_doctor_says_feedback_cannot_sign_in_to_microsoft_365_behind_a_relay(
+    project: Path, dns_server
+) -> None:
+    env = _zone_env(project, dns_server, "good-zone.uk")
+    env |= {
+        "NEWSLETTER_SMTP_HOST": "email-smtp.eu-west-1.amazonaws.com",
+        "NEWSLETTER_SMTP_AUTH": "password",
+        "NEWSLETTER_SMTP_USERNAME": "AKIAEXAMPLEACCESSKEY",
+        "NEWSLETTER_SMTP_PASSWORD": "ses-secret",
+        "NEWSLETTER_IMAP_HOST": "outlook.office365.com",
+    }
+    done = run_cli(["doctor", "--no-send", "--json"], env=env)
+    said = [f for f in json.loads(done.stdout) if "Microsoft 365 refuses for IMAP" in f["message"]]
+    assert [(f["check"], f["status"]) for f in said] == [("settings", "warn")], done.stdout
+    assert "NEWSLETTER_IMAP_HOST=" in said[0]["fix"] and "OAuth" in said[0]["fix"]

@@ -101,13 +101,60 @@ def test_a_known_relay_by_name(project: Path, dns_server) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     env = _env(project)
-    assert env["NEWSLETTER_SMTP_HOST"] == "smtp.postmarkapp.com"
+    # A bulletin is a broadcast: Postmark's Broadcast stream host, and its own credentials.
+    assert env["NEWSLETTER_SMTP_HOST"] == "smtp-broadcasts.postmarkapp.com"
+    assert "Broadcast stream's SMTP token" in done.stdout
     assert env["NEWSLETTER_SMTP_AUTH"] == "password"
     assert env["NEWSLETTER_PASSWORD_STORE"] == "env"
     assert env["NEWSLETTER_SMTP_PASSWORD"] == "server-token"
     assert "server-token" not in done.stdout.replace("NEWSLETTER_SMTP_USERNAME=server-token", "")
     if hasattr(__import__("os"), "geteuid"):  # POSIX: the file holding it is private
         assert (project / ".env").stat().st_mode & 0o077 == 0
+
+
+def test_postmark_transactional_host_given_by_hand_is_questioned(project: Path, dns_server) -> None:
+    done = _setup(
+        dns_server,
+        "--from", "news@ses-unsigned-zone.uk", "--provider", "postmark",
+        "--smtp-host", "smtp.postmarkapp.com", "--username", "tok", "--yes",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # Written as asked (the chair may know better), but the next steps say what is wrong.
+    assert _env(project)["NEWSLETTER_SMTP_HOST"] == "smtp.postmarkapp.com"
+    assert "transactional stream" in done.stdout
+    assert "--smtp-host smtp-broadcasts.postmarkapp.com" in done.stdout
+
+
+def test_a_relay_with_a_microsoft_365_mailbox_sets_no_imap_server_and_says_why(
+    project: Path, dns_server
+) -> None:
+    done = _setup(
+        dns_server,
+        "--from", "news@good-zone.uk", "--provider", "ses",
+        "--username", "AKIAEXAMPLEACCESSKEY", "--yes",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    env = _env(project)
+    # Microsoft 365 takes no password over IMAP: filled in, feedback could only fail.
+    assert "NEWSLETTER_IMAP_HOST" not in env and "NEWSLETTER_IMAP_USERNAME" not in env
+    assert "cannot read the Microsoft 365 mailbox" in done.stderr  # notes go to stderr
+
+
+def test_a_relay_with_a_google_mailbox_signs_in_to_imap_as_the_from_address(
+    project: Path, dns_server
+) -> None:
+    done = _setup(
+        dns_server,
+        "--from", "news@google-good-zone.uk", "--provider", "ses",
+        "--username", "AKIAEXAMPLEACCESSKEY", "--yes",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    env = _env(project)
+    assert env["NEWSLETTER_SMTP_USERNAME"] == "AKIAEXAMPLEACCESSKEY"
+    assert env["NEWSLETTER_IMAP_HOST"] == "imap.gmail.com"
+    # Not the SES access key: the mailbox bounces reach.
+    assert env["NEWSLETTER_IMAP_USERNAME"] == "news@google-good-zone.uk"
+    assert "NEWSLETTER_IMAP_PASSWORD" in done.stderr and "app password" in done.stderr
 
 
 def test_re_running_changes_only_what_is_asked_and_asks_before_replacing(

@@ -138,6 +138,37 @@ MICROSOFT_QUOTA = (
 )
 
 
+# Amazon SES's SMTP replies for its two sending limits (its documented words).
+SES_RATE_EXCEEDED = "454 Throttling failure: Maximum sending rate exceeded."
+SES_QUOTA_EXCEEDED = "454 Throttling failure: Daily message quota exceeded."
+
+
+class ThrottlingHandler(RecordingHandler):
+    """Accepts ``accept`` messages, then answers the next ``throttled`` transactions at
+    DATA with ``reply`` (a "too fast" refusal, as Amazon SES sends over its maximum send
+    rate), then accepts again. ``refused`` lists the members refused so."""
+
+    def __init__(self, accept: int, throttled: int, reply: str = SES_RATE_EXCEEDED) -> None:
+        super().__init__()
+        self.accept = accept
+        self.throttled = throttled
+        self.reply = reply
+        self.refused: list[str] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.lock:
+            over = self.count_unlocked() >= self.accept and len(self.refused) < self.throttled
+            if over:
+                self.refused.extend(envelope.rcpt_tos)
+        if over:
+            return self.reply
+        self.record(server, envelope)
+        return "250 2.0.0 Ok: queued"
+
+    def count_unlocked(self) -> int:
+        return len(self.messages)
+
+
 class QuotaHandler(RecordingHandler):
     """Accepts ``accept`` messages, then answers every transaction with ``reply`` at
     ``stage`` ("MAIL", "RCPT" or "DATA"), as a provider does once the account's daily quota

@@ -353,6 +353,28 @@ class Check(StrEnum):
         _WARNING,
         "Google takes only an app password (or OAuth 2.0), not the account's password.",
     )
+    TRANSACTIONAL_STREAM = (
+        "transactional-stream",
+        _WARNING,
+        "`NEWSLETTER_SMTP_HOST` is Postmark's transactional host: a bulletin belongs on a "
+        "Broadcast stream (`smtp-broadcasts.postmarkapp.com`).",
+    )
+    # How `feedback` signs in to the mailbox (doctor's; `check` leaves them out)
+    FEEDBACK_PASSWORD_REFUSED = (
+        "feedback-password-refused",
+        _WARNING,
+        "`feedback` would sign in to a Microsoft 365 mailbox with a password, which it refuses.",
+    )
+    FEEDBACK_APP_PASSWORD = (
+        "feedback-app-password",
+        _WARNING,
+        "`feedback` would sign in to Google with what does not look like an app password.",
+    )
+    FEEDBACK_RELAY_ACCOUNT = (
+        "feedback-relay-account",
+        _WARNING,
+        "`feedback` would sign in to the mailbox with the relay's SMTP user name or password.",
+    )
     # The From domain's DNS (`check --dns`)
     DNS_UNAVAILABLE = ("dns-unavailable", _ERROR, "DNS did not answer: nothing was checked.")
     NO_MX = (

@@ -88,7 +88,11 @@ def run(app: typer.Typer, argv: Sequence[str] | None) -> ExitStatus:
 
 def main(app: typer.Typer, argv: Sequence[str] | None = None) -> None:
     """Run ``app`` and exit the process with its status."""
-    sys.exit(run(app, argv))
+    from .ctrlc import handled
+
+    with handled():  # a Ctrl-C after the one the run is ending for changes nothing
+        status = run(app, argv)
+    sys.exit(status)
 
 
 _SECRET_NAMES = ("PASSWORD", "SECRET", "TOKEN")

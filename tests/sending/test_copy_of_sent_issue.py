@@ -12,8 +12,14 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
 from support.helpers import run_cli
 from support.smtp_servers import start_server
+
+from newsletter.common.config import Settings
+from newsletter.sending import campaign as campaign_mod
+from newsletter.sending.checks.copies import check_sent_before
+from newsletter.sending.checks.findings import Check, Report, Severity
 
 MEMBERS = ["anna@nghealth.uk", "ben@mmedtech.uk", "chen@cdhealth.uk"]
 SENT = "january-2027"
@@ -56,6 +62,16 @@ def send_january(project: Path, port: int) -> None:
     assert sent.returncode == 0, sent.stdout + sent.stderr
 
 
+def received(project: Path, slug: str = SENT) -> str:
+    """When the journal says members got ``slug``, as the copy check words it."""
+    with sqlite3.connect(project / ".newsletter" / "journal.sqlite3") as db:
+        first, last = db.execute(
+            "SELECT MIN(updated), MAX(updated) FROM deliveries WHERE slug = ? AND status = 'sent'",
+            (slug,),
+        ).fetchone()
+    return f"on {first[:10]}" if first[:10] == last[:10] else f"{first[:10]} to {last[:10]}"
+
+
 def test_a_copy_of_a_sent_issue_is_not_ready_and_not_sent(project: Path) -> None:
     with start_server() as server:
         send_january(project, server.port)
@@ -64,7 +80,11 @@ def test_a_copy_of_a_sent_issue_is_not_ready_and_not_sent(project: Path) -> None
         assert checked.returncode == 1, checked.stdout
         line = next(x for x in checked.stdout.splitlines() if "copy of" in x)
         assert line.startswith(f"error: {Path('issues', COPY + '.md')}:1: ")
-        assert f"this issue is a copy of '{SENT}', which 3 member(s) already got" in line
+        assert (
+            f"this issue is a copy of '{SENT}' (100% of its text is the same): all 3 "
+            f"member(s) on this list already received it {received(project)}; sent under "
+            "this name, those 3 would get it again"
+        ) in line
         assert f"--resend-of {SENT}" in line
         assert "NOT READY" in checked.stdout
 
@@ -110,7 +130,8 @@ def test_the_dry_run_says_a_real_send_would_refuse_the_copy(project: Path) -> No
     dry = run_cli(["send", COPY, "--dry-run"], env(1))
     assert dry.returncode == 0, dry.stderr
     assert "refused:   a real send would refuse this issue" in dry.stdout
-    assert f"this issue is a copy of '{SENT}', which 3 member(s) already got" in dry.stdout
+    assert f"this issue is a copy of '{SENT}' (100% of" in dry.stdout
+    assert f"all 3 member(s) on this list already received it {received(project)}" in dry.stdout
 
 
 def test_a_send_recorded_before_the_journal_kept_texts_is_compared_by_its_file(
@@ -140,8 +161,8 @@ def test_the_recorded_text_finds_a_copy_whose_original_file_was_edited_or_remove
         path.write_text(path.read_text("utf-8").replace("Forty", "Forty-one"), "utf-8")
         checked = run_cli(["check", COPY], env(server.port))
     assert checked.returncode == 1, checked.stdout
-    assert f"a copy of '{SENT}', which 3 member(s) already got" in checked.stdout
-    assert "its file is gone since" in checked.stdout
+    assert f"a copy of '{SENT}' (" in checked.stdout
+    assert "; its file is gone since): all 3 member(s) on this list" in checked.stdout
 
 
 def test_resuming_the_copy_sent_on_purpose_and_the_original_is_no_copy(project: Path) -> None:
@@ -167,3 +188,86 @@ def test_resend_of_an_issue_it_does_not_copy_is_said_and_nothing_else(project: P
         checked = run_cli(["check", "february-2027", "--resend-of", SENT], env(server.port))
     assert checked.returncode == 0, checked.stdout
     assert f"warning: --resend-of: --resend-of {SENT} does nothing" in checked.stdout
+
+
+def write_list(project: Path, name: str, addresses: list[str]) -> str:
+    rows = "".join(f"{address},{address[0].upper()}\n" for address in addresses)
+    (project / name).write_text("email,first_name\n" + rows, encoding="utf-8")
+    return name
+
+
+NEW_MEMBERS = ["dana@bcuhealth.uk", "eli@wmsurgical.uk"]
+
+
+@pytest.mark.parametrize(
+    ("members", "said", "again"),
+    [
+        pytest.param(MEMBERS[:1] + NEW_MEMBERS, "1 of the 3 member(s)", "that member", id="one"),
+        pytest.param(MEMBERS[:2] + NEW_MEMBERS, "2 of the 4 member(s)", "those 2", id="partly"),
+        # Another file with the same members (other case, other order): all of them.
+        pytest.param(
+            [a.upper() for a in reversed(MEMBERS)], "all 3 member(s)", "those 3", id="fully"
+        ),
+    ],
+)
+def test_another_list_is_told_how_many_of_its_members_got_the_copy(
+    project: Path, members: list[str], said: str, again: str
+) -> None:
+    with start_server() as server:
+        send_january(project, server.port)
+        shutil.copy(project / "issues" / f"{SENT}.md", project / "issues" / f"{COPY}.md")
+        other = write_list(project, "other.csv", members)
+        checked = run_cli(["check", COPY, "-r", other], env(server.port))
+        assert checked.returncode == 1, checked.stdout
+        line = next(x for x in checked.stdout.splitlines() if "copy of" in x)
+        assert f": {said} on this list already received it {received(project)}; " in line
+        assert f"sent under this name, {again} would get it again" in line
+        assert "every one of them" not in line
+
+        refused = run_cli(["send", COPY, "--yes", "-r", other], env(server.port))
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"{said} on this list already received it" in refused.stderr
+        assert server.handler.copies() == {a: 1 for a in MEMBERS}  # nobody got it twice
+
+
+def test_another_list_that_shares_no_member_gets_the_copy_without_a_finding(
+    project: Path,
+) -> None:
+    with start_server() as server:
+        send_january(project, server.port)
+        shutil.copy(project / "issues" / f"{SENT}.md", project / "issues" / f"{COPY}.md")
+        other = write_list(project, "other.csv", NEW_MEMBERS)
+        checked = run_cli(["check", COPY, "-r", other], env(server.port))
+        assert checked.returncode == 0, checked.stdout
+        assert "copy of" not in checked.stdout and "READY to send to 2" in checked.stdout
+        # --resend-of has nothing to allow then, and says so.
+        resend = run_cli(["check", COPY, "-r", other, "--resend-of", SENT], env(server.port))
+        assert resend.returncode == 0, resend.stdout
+        assert (
+            f"warning: --resend-of: --resend-of {SENT} does nothing: none of the members on "
+            f"this list received '{SENT}'"
+        ) in resend.stdout
+
+        sent = run_cli(["send", COPY, "--yes", "-r", other], env(server.port))
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert server.handler.copies() == dict.fromkeys(MEMBERS + NEW_MEMBERS, 1)
+
+
+def test_when_the_list_cannot_be_read_the_copy_is_counted_by_the_journal(
+    project: Path, settings: Settings
+) -> None:
+    # The list went missing after the campaign was prepared (its own check says so): the
+    # copy is still an error, counted as the journal knows it.
+    with start_server() as server:
+        send_january(project, server.port)
+    shutil.copy(project / "issues" / f"{SENT}.md", project / "issues" / f"{COPY}.md")
+    campaign = campaign_mod.prepare(settings, COPY)
+    (project / "recipients.csv").unlink()
+    report = Report()
+    check_sent_before(campaign, report)
+    [finding] = report.findings
+    assert (finding.check, finding.severity) == (Check.SENT_BEFORE, Severity.ERROR)
+    assert f"a copy of '{SENT}' (100% of its text is the same), which 3 member(s)" in (
+        finding.message
+    )
+    assert finding.message.endswith("those of them on the list would get it again")

@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -104,10 +103,11 @@ def test_server_gone_mid_run_is_reported_as_such(project: Path, tmp_path: Path) 
     server = start_server(_Slow(), tls="starttls", auth=True, cafile_dir=tmp_path)
     env = cli_env(server, NEWSLETTER_RETRY_BASE_DELAY="0.01", NEWSLETTER_MAX_ATTEMPTS="2")
 
+    finished = threading.Event()
+
     def stop_after_some() -> None:
-        deadline = time.monotonic() + 60
-        while server.handler.count() < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # Woken by the 5th message; a send that ended before it stops waiting at once.
+        server.handler.wait_for(5, alive=lambda: not finished.is_set())
         server.stop()
 
     stopper = threading.Thread(target=stop_after_some)
@@ -115,6 +115,7 @@ def test_server_gone_mid_run_is_reported_as_such(project: Path, tmp_path: Path) 
     try:
         result = newsletter(project, env, "send", SLUG, "--yes")
     finally:
+        finished.set()
         stopper.join()
     assert result.returncode == 1, result.stderr
     sent = server.handler.count()

@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from newsletter.sending.message import OutgoingMessage
 HOST = "127.0.0.1"
 USERNAME = "bulletin"
 PASSWORD = "s3cret-Pa55word"
+HANG_GUARD = 300.0  # seconds: only a hung sender ever waits this long
+_SLICE = 0.05  # seconds between two looks at whether the sender still runs
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class RecordingHandler:
     def __init__(self) -> None:
         self.messages: list[Received] = []
         self.lock = threading.Lock()
+        self._arrival = threading.Condition(self.lock)  # woken by every message stored
 
     def record(self, server: SMTP, envelope: Envelope) -> None:
         data = envelope.original_content or b""
@@ -58,8 +61,9 @@ class RecordingHandler:
             getattr(server, "connection_number", 0),
             envelope.mail_from or "",
         )
-        with self.lock:
+        with self._arrival:
             self.messages.append(item)
+            self._arrival.notify_all()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.record(server, envelope)
@@ -68,6 +72,21 @@ class RecordingHandler:
     def count(self) -> int:
         with self.lock:
             return len(self.messages)
+
+    def wait_for(self, count: int, *, alive: Callable[[], bool] = lambda: True) -> bool:
+        """Block until ``count`` messages have arrived: True; False if ``alive()`` (asked
+        between short slices: "is the sender still running?") turns False first.
+
+        Woken by each arrival, never by reading a clock. A sender that neither progresses
+        nor ends raises AssertionError after HANG_GUARD seconds of slices: a failure
+        instead of a hung suite, far beyond any busy machine's pace."""
+        with self._arrival:
+            for _ in range(int(HANG_GUARD / _SLICE)):
+                if self._arrival.wait_for(lambda: len(self.messages) >= count, _SLICE):
+                    return True
+                if not alive():
+                    return False
+        raise AssertionError(f"no progress: {self.count()} of {count} message(s) arrived")
 
     def copies(self) -> dict[str, int]:
         """Copies received per recipient (casefolded)."""

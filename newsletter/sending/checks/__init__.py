@@ -104,7 +104,8 @@ def issue_refusals(campaign: Campaign) -> list[Finding]:
     """The errors in the issue itself that a real send would refuse (a draft, skeleton
     text, a copy of a sent issue, template syntax members would see, ...): for the dry run
     and the test copy, which go ahead regardless and say so. Only the quick checks that
-    need neither the network nor the whole members list (`check` runs them all)."""
+    need neither the network nor the whole members list (`check` runs them all); the copy
+    check reads the list only for an issue that is a copy, to count who already got it."""
     report = Report()
     check_front_matter(campaign, report)
     check_member_fields(campaign, report)

@@ -4,7 +4,9 @@ same bulletin again. The journal knows members by slug, so the new name looks un
 
 Compared by what the chair wrote (:mod:`newsletter.content.likeness`): with every issue the
 journal says reached at least one member, by the text recorded when its send started, or
-for a send recorded before that, by its issue file. ``--resend-of SLUG`` sends it anyway."""
+for a send recorded before that, by its issue file. ``--resend-of SLUG`` sends it anyway.
+Counted on the member list a send now would mail: ``-r OTHER.csv`` may share only some of
+its members with the list the copy went to, or none (then there is nothing to say)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,21 @@ class SentCopy:
     members: int  # members the journal says got it
     score: float  # how alike, 0 to 1 (content.likeness.similarity)
     file_gone: bool  # its issue file is no longer there (renamed or deleted)
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Of the member list a send now would mail, those who already received a copy:
+    with ``-r OTHER.csv`` a list may share only some members, or none, with the one the
+    copy went to."""
+
+    on_list: int  # members on this list
+    received: int  # of them, those the journal says got the copy
+    first: str = ""  # YYYY-MM-DD (UTC, as `newsletter list`) the first of them got it
+    last: str = ""  # ... and the last (a send held by a daily limit spans days)
+
+    def when(self) -> str:
+        return f"on {self.first}" if self.first == self.last else f"{self.first} to {self.last}"
 
 
 def sent_copies(campaign: Campaign) -> list[SentCopy] | None:
@@ -72,43 +89,103 @@ def _words_of_file(issues_dir: Path, slug: str) -> str | None:
         return None
 
 
+def overlaps(campaign: Campaign, copies: list[SentCopy]) -> dict[str, Overlap] | None:
+    """Per copy's slug, how many members on this campaign's list already received it, by
+    one read of the list; None when the list cannot be read (its own check says why)."""
+    from ...members.recipients import RecipientReport
+    from ...records.journal import JOURNAL_NAME, Journal, address_key
+
+    if not copies:
+        return {}
+    with Journal.open(campaign.settings.state_dir / JOURNAL_NAME) as journal:
+        # key -> date it was marked sent, per copy: one query each, a dict lookup per member.
+        when = {
+            copy.slug: {
+                address_key(r.address): r.updated[:10] for r in journal.rows(copy.slug, "sent")
+            }
+            for copy in copies
+        }
+    on_list = 0
+    dates: dict[str, list[str]] = {copy.slug: [] for copy in copies}
+    try:
+        for recipient in campaign.recipients(RecipientReport()):
+            on_list += 1
+            key = address_key(recipient.email)
+            for slug, got in when.items():
+                if key in got:
+                    dates[slug].append(got[key])
+    except NewsletterError:
+        return None
+    return {
+        slug: Overlap(on_list, len(found), min(found, default=""), max(found, default=""))
+        for slug, found in dates.items()
+    }
+
+
 def check_sent_before(
     campaign: Campaign, report: Report, resend_of: str = "", renamed: str | None = None
 ) -> None:
-    """An error for each sent issue this one is a copy of, naming it and whom it reached;
-    a warning instead for the one ``--resend-of`` names (sent again as asked). ``renamed``:
+    """An error for each sent issue this one is a copy of, naming it and how many members
+    on this list already received it (none: no finding; nobody would get it twice); a
+    warning instead for the one ``--resend-of`` names (sent again as asked). ``renamed``:
     the old name the rename check found this very issue sent under (said there already)."""
     copies = [copy for copy in sent_copies(campaign) or [] if copy.slug != renamed]
+    shared = overlaps(campaign, copies)
     where = in_issue(campaign, 1)
+    reported = set()
     for copy in copies:
+        overlap = shared.get(copy.slug) if shared is not None else None
+        if overlap is not None and not overlap.received:
+            continue  # a list of other members: nobody on it would get the copy twice
+        reported.add(copy.slug)
         alike = f"{copy.score:.0%} of its text is the same"
-        what = (
-            f"this issue is a copy of {copy.slug!r}, which {copy.members} member(s) already "
-            f"got ({alike}{'; its file is gone since' if copy.file_gone else ''})"
-        )
+        gone = "; its file is gone since" if copy.file_gone else ""
+        if overlap is None:  # the list is unreadable: say what the journal knows
+            what = (
+                f"this issue is a copy of {copy.slug!r} ({alike}{gone}), which "
+                f"{copy.members} member(s) already received"
+            )
+            again, twice = "those of them on the list would get it again", "those of them"
+        else:
+            received = (
+                f"all {overlap.on_list}"
+                if overlap.received == overlap.on_list
+                else f"{overlap.received} of the {overlap.on_list}"
+            )
+            what = (
+                f"this issue is a copy of {copy.slug!r} ({alike}{gone}): {received} "
+                f"member(s) on this list already received it {overlap.when()}"
+            )
+            twice = "that member" if overlap.received == 1 else f"those {overlap.received}"
+            again = f"{twice} would get it again"
         if copy.slug == resend_of:
             report.add(
                 Check.SENT_BEFORE,
                 Severity.WARNING,
                 where,
-                f"{what}: sent again as asked (--resend-of {copy.slug}), every one of them "
-                "gets it a second time",
+                f"{what}: sent again as asked (--resend-of {copy.slug}), {twice} get it "
+                "a second time",
             )
             continue
         report.add(
             Check.SENT_BEFORE,
             Severity.ERROR,
             where,
-            f"{what}: sent under this name, every one of them would get it again",
+            f"{what}; sent under this name, {again}",
             f"write this issue's own text, or add --resend-of {copy.slug} to send it "
             f"again anyway ('newsletter status {copy.slug}' shows who got it)",
         )
-    if resend_of and resend_of not in {copy.slug for copy in copies} | {renamed}:
+    if resend_of and resend_of not in reported | {renamed}:
+        copied = any(copy.slug == resend_of for copy in copies)
+        why = (
+            f"none of the members on this list received {resend_of!r}"
+            if copied
+            else f"this issue is not a copy of an issue sent as {resend_of!r}"
+        )
         report.add(
             Check.SENT_BEFORE,
             Severity.WARNING,
             "--resend-of",
-            f"--resend-of {resend_of} does nothing: this issue is not a copy of an issue "
-            f"sent as {resend_of!r}",
+            f"--resend-of {resend_of} does nothing: {why}",
             "leave it out",
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from ...content import model
 from ...content.body import indented_code_lines
@@ -20,6 +21,56 @@ from .links import links_in, source_line
 _RAW_HTML = re.compile(r"</?(?![Bb][Rr]\s*/?>)[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _FOOTNOTE = re.compile(r"\[\^[^\]]+\]")
 _STRIKE = re.compile(r"~~[^~]+~~")
+
+
+class _Rule(NamedTuple):
+    """Markup found in a line: reported once a line, with what was found in ``message``."""
+
+    pattern: re.Pattern[str]
+    check: Check
+    severity: Severity
+    message: str  # a format string: {!r} is what the pattern found
+    fix: str
+
+
+# Searched once member fields are taken out: any template syntax left is sent as typed.
+_UNFILLED_SYNTAX = _Rule(
+    TEMPLATE_SYNTAX,
+    Check.TEMPLATE_SYNTAX,
+    Severity.ERROR,
+    "template syntax {!r} would be sent as typed",
+    'only member fields are filled in, e.g. {{ recipient.first_name or "member" }}',
+)
+_SHOWN_AS_TYPED = (
+    _Rule(
+        _RAW_HTML,
+        Check.RAW_HTML,
+        Severity.WARNING,
+        "raw HTML {!r} is shown as text in the email",
+        "use Markdown instead: **bold**, _italic_, [text](https://…), a blank line",
+    ),
+    _Rule(
+        _FOOTNOTE,
+        Check.FOOTNOTE,
+        Severity.WARNING,
+        "footnote {!r} is not supported: it is shown as typed",
+        "put the source in the sentence, or make it a link",
+    ),
+    _Rule(
+        _STRIKE,
+        Check.STRIKETHROUGH,
+        Severity.WARNING,
+        "strikethrough {!r} is not supported: it is shown as typed",
+        "delete the words instead",
+    ),
+)
+
+
+def _report_first(report: Report, where: str, text: str, rule: _Rule) -> None:
+    """The rule's first match in ``text``, if any, as one finding at ``where``."""
+    found = rule.pattern.search(text)
+    if found:
+        report.add(rule.check, rule.severity, where, rule.message.format(found.group(0)), rule.fix)
 
 
 def check_source(campaign: Campaign, report: Report) -> None:
@@ -50,43 +101,9 @@ def check_source(campaign: Campaign, report: Report) -> None:
                         f'add one, e.g. {{{{ recipient.{used.group(1)} or "…" }}}}, '
                         "or 'archive: false' in the front matter",
                     )
-        unfilled = FIELD_RE.sub("", without_code)
-        syntax = TEMPLATE_SYNTAX.search(unfilled)
-        if syntax:
-            report.add(
-                Check.TEMPLATE_SYNTAX,
-                Severity.ERROR,
-                where,
-                f"template syntax {syntax.group(0)!r} would be sent as typed",
-                'only member fields are filled in, e.g. {{ recipient.first_name or "member" }}',
-            )
-        tag = _RAW_HTML.search(without_code)
-        if tag:
-            report.add(
-                Check.RAW_HTML,
-                Severity.WARNING,
-                where,
-                f"raw HTML {tag.group(0)!r} is shown as text in the email",
-                "use Markdown instead: **bold**, _italic_, [text](https://…), a blank line",
-            )
-        footnote = _FOOTNOTE.search(without_code)
-        if footnote:
-            report.add(
-                Check.FOOTNOTE,
-                Severity.WARNING,
-                where,
-                f"footnote {footnote.group(0)!r} is not supported: it is shown as typed",
-                "put the source in the sentence, or make it a link",
-            )
-        strike = _STRIKE.search(without_code)
-        if strike:
-            report.add(
-                Check.STRIKETHROUGH,
-                Severity.WARNING,
-                where,
-                f"strikethrough {strike.group(0)!r} is not supported: it is shown as typed",
-                "delete the words instead",
-            )
+        _report_first(report, where, FIELD_RE.sub("", without_code), _UNFILLED_SYNTAX)
+        for rule in _SHOWN_AS_TYPED:
+            _report_first(report, where, without_code, rule)
 
 
 # Markdown link syntax left in the text: markdown-it did not read it as a link (a space in
@@ -158,6 +175,26 @@ def _broken_link_hint(fragment: str, after: str) -> str:
     return "write it as [text](https://…) ([text][name] needs a line '[name]: https://…')"
 
 
+# Markup still in the shown text after parsing was left open: (marker, check, severity,
+# message, fix), reported at the first source line holding the marker.
+_LEFT_OPEN = (
+    (
+        "<!--",
+        Check.UNCLOSED_COMMENT,
+        Severity.ERROR,
+        "a comment '<!--' is never closed, so what follows shows as text",
+        "end the comment with '-->'",
+    ),
+    (
+        "**",
+        Check.UNPAIRED_BOLD,
+        Severity.WARNING,
+        "'**' without its pair is shown as typed",
+        "close the bold text with '**', or delete the '**'",
+    ),
+)
+
+
 def check_literal_markdown(campaign: Campaign, report: Report) -> None:
     """Markup every member would see as typed, or a link that cannot work: link syntax
     markdown-it could not read (an error: the link is lost), a '<!--' never closed
@@ -180,22 +217,10 @@ def check_literal_markdown(campaign: Campaign, report: Report) -> None:
                     f"{shown!r}",
                     _broken_link_hint(fragment, text[broken.end() :]),
                 )
-            if "<!--" in text:
-                report.add(
-                    Check.UNCLOSED_COMMENT,
-                    Severity.ERROR,
-                    in_issue(campaign, source_line(campaign, block.line, "<!--")),
-                    "a comment '<!--' is never closed, so what follows shows as text",
-                    "end the comment with '-->'",
-                )
-            if "**" in text:
-                report.add(
-                    Check.UNPAIRED_BOLD,
-                    Severity.WARNING,
-                    in_issue(campaign, source_line(campaign, block.line, "**")),
-                    "'**' without its pair is shown as typed",
-                    "close the bold text with '**', or delete the '**'",
-                )
+            for marker, check, severity, message, fix in _LEFT_OPEN:
+                if marker in text:
+                    where = in_issue(campaign, source_line(campaign, block.line, marker))
+                    report.add(check, severity, where, message, fix)
     for number in indented_code_lines(campaign.issue):
         report.add(
             Check.INDENTED_CODE,

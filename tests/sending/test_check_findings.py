@@ -11,6 +11,7 @@ from pathlib import Path
 from support.helpers import write_issue
 
 from newsletter.common.config import Settings
+from newsletter.domain.findings import Problem
 from newsletter.sending import campaign as campaign_mod
 from newsletter.sending.checks import run_checks
 from newsletter.sending.checks.findings import Check, Finding, Report, Severity
@@ -38,7 +39,14 @@ def test_every_id_is_produced_by_some_check() -> None:
         for path in CHECKS_PACKAGE.glob("*.py")
         if path.name != "findings.py"
     )
-    unused = [check.name for check in Check if f"Check.{check.name}" not in source]
+    # The set-up ids come from doctor's problems by their words (checks.settings.setup_id;
+    # tests/sending/test_check_setup_ids.py proves each is reached).
+    from_setup = {problem.value for problem in Problem}
+    unused = [
+        check.name
+        for check in Check
+        if f"Check.{check.name}" not in source and check.value not in from_setup
+    ]
     assert not unused, unused
 
 

@@ -211,6 +211,7 @@ class SmtpTransport:
                 unread = 2
             else:
                 code, resp = conn.mail(sender, options)
+            self._in_step("MAIL", code, resp)
             if code != 250:
                 self._after_refusal(code, unread)
                 if 500 <= code < 600:
@@ -235,6 +236,7 @@ class SmtpTransport:
                 unread = 1
             else:
                 code, resp = conn.rcpt(msg.to)
+            self._in_step("RCPT", code, resp)
             if code not in (250, 251):
                 self._after_refusal(code, unread)
                 raise _classify(code, resp)
@@ -331,6 +333,18 @@ class SmtpTransport:
         if not msg.data.isascii() and conn.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
         return options
+
+    def _in_step(self, stage: str, code: int, resp: bytes) -> None:
+        """Raise (and hang up) if ``code`` cannot answer MAIL or RCPT (a 354, a 1xx, a line
+        that is not SMTP): the replies are out of step with the commands (a server that left
+        one out, or sent one more), so no later reply on this connection can be trusted to
+        be about the command it is read for. Nothing of the message was sent."""
+        if 200 <= code < 300 or 400 <= code < 600:
+            return
+        self._drop()
+        raise TemporaryFailure(
+            f"unexpected reply to {stage}: {reply_text(code, resp)}", connection=True
+        )
 
     def _after_refusal(self, code: int, unread: int = 0) -> None:
         # 421: the server is closing the connection; otherwise reset the transaction so the

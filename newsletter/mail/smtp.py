@@ -262,7 +262,9 @@ class SmtpTransport:
                 raise TemporaryFailure(
                     f"unexpected reply to DATA: {reply_text(code, resp)}", connection=True
                 )
-            if code != 250:
+            # Any 2xx is a positive completion (RFC 5321, 4.2.1), if not the usual 250: the
+            # server has the message, and taken for a failure its retry is a second copy.
+            if not 200 <= code < 300:
                 if self._ahead is None:
                     self._after_refusal(code)
                 elif code == 421:

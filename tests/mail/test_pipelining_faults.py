@@ -175,6 +175,10 @@ CASES: list[tuple[str, dict[tuple[Any, str], Any], Ended, Ended]] = [
         Ended("PermanentFailure", 554),
         ACCEPTED,
     ),
+    # Any 2xx is a positive completion (RFC 5321, 4.2.1): the server has it. Read as a
+    # failure, the retry would be a second copy.
+    ("2xx-other-than-250-to-message", {(2, "END"): "200 2.0.0 Ok"}, Ended("accepted", 200),
+     ACCEPTED),
 ]  # fmt: skip
 
 

@@ -254,6 +254,16 @@ class SmtpTransport:
                 if ahead:
                     self._ahead = following
                 code, resp = conn.getreply()
+                if not (200 <= code < 300 or 400 <= code < 600):
+                    # No reply a server gives to a message (a line that is not SMTP, a
+                    # stray 354): what it said of the message, which went out whole,
+                    # cannot be known. Unknown, as when no reply comes: never retried.
+                    self._drop()
+                    raise UnknownOutcome(
+                        f"unexpected reply after the message was sent ({reply_text(code, resp)})"
+                        "; it may have been delivered",
+                        timed_out=False,
+                    )
             elif code < 400:
                 # A 2xx to DATA itself (not to the message): the server is confused, or its
                 # replies are out of step with our commands (an extra line earlier). The

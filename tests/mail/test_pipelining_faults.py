@@ -43,6 +43,7 @@ ACCEPTED = Ended("accepted", 250)
 # was not sent (nothing of its data went out), and a fresh connection takes the next one.
 OUT_OF_STEP = Ended("TemporaryFailure", None, True)
 SILENCE = Ended("TemporaryFailure", None, True, True)  # no reply within the timeout
+UNKNOWN_REPLY = Ended("UnknownOutcome", None, None, False)
 
 
 def ended(outcome: str | BaseException) -> Ended:
@@ -179,6 +180,11 @@ CASES: list[tuple[str, dict[tuple[Any, str], Any], Ended, Ended]] = [
     # failure, the retry would be a second copy.
     ("2xx-other-than-250-to-message", {(2, "END"): "200 2.0.0 Ok"}, Ended("accepted", 200),
      ACCEPTED),
+    # Kept, then a reply no server gives to a message (a garbled line, a stray 354): what
+    # it meant cannot be known, so the member is unknown, never retried.
+    ("not-SMTP-reply-to-message", {(2, "END"): (SILENT, b"Ok thanks\r\n")}, UNKNOWN_REPLY,
+     ACCEPTED),
+    ("354-to-message", {(2, "END"): (SILENT, "354 Go ahead")}, UNKNOWN_REPLY, ACCEPTED),
 ]  # fmt: skip
 
 

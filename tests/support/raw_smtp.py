@@ -376,10 +376,10 @@ class _Closed(Exception):
 
 def _positive(reply: Any) -> bool:
     """A 2xx reply (one line, several lines or raw bytes)."""
-    if reply is SILENT:
-        return True
     if isinstance(reply, tuple) and reply:
         reply = reply[0]
+    if reply is SILENT:
+        return True
     if isinstance(reply, Late):
         reply = reply.reply
     if isinstance(reply, list) and reply:

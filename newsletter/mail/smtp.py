@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Protocol
@@ -249,7 +250,10 @@ class SmtpTransport:
             if code == 354:
                 payload = _dot_stuffed(msg.data)
                 ahead = self._next_commands(conn, sender, following)
-                conn.send(payload + ahead if ahead else payload)
+                try:
+                    send_counted(conn.sock, payload + ahead if ahead else payload)
+                except WriteCut as cut:
+                    raise self._write_cut(cut, len(payload)) from None
                 message_out = True  # the whole message is out: the server may now have it
                 if ahead:
                     self._ahead = following
@@ -346,6 +350,26 @@ class SmtpTransport:
             options.append("BODY=8BITMIME")
         return options
 
+    def _write_cut(self, cut: WriteCut, message: int) -> SendFailure:
+        """What a write of the message (``message`` bytes up to its final ".", then perhaps
+        the next message's commands) that failed midway means, the connection dropped."""
+        self._drop()
+        timeout = self._settings.smtp_timeout
+        if not isinstance(cut.error, TimeoutError):
+            return TemporaryFailure(f"connection lost during DATA: {cut.error}", connection=True)
+        if cut.written >= message:
+            # Only the next message's commands were left: the server may read the "." and
+            # keep the message. Unknown, as when no reply comes, never retried.
+            return UnknownOutcome(
+                f"the server stopped reading right after the message (nothing taken for "
+                f"{timeout:g}s); it may have been delivered"
+            )
+        return TemporaryFailure(
+            f"the server stopped reading the message (nothing taken for {timeout:g}s)",
+            connection=True,
+            timed_out=True,
+        )
+
     def _in_step(self, stage: str, code: int, resp: bytes) -> None:
         """Raise (and hang up) if ``code`` cannot answer MAIL or RCPT (a 354, a 1xx, a line
         that is not SMTP): the replies are out of step with the commands (a server that left
@@ -415,6 +439,34 @@ def _pipelined_commands(
         if "\r" in line or "\n" in line:  # smtplib's putcmd refuses them the same way
             raise ValueError(f"command contains a line break: {line!r}")
     return "".join(f"{line}\r\n" for line in lines).encode(conn.command_encoding)
+
+
+class WriteCut(Exception):
+    """A write that failed (``error``) after ``written`` of its bytes went to the kernel."""
+
+    def __init__(self, written: int, error: OSError) -> None:
+        super().__init__(f"{error} after {written} bytes")
+        self.written = written
+        self.error = error
+
+
+def send_counted(sock: socket.socket | None, data: bytes) -> None:
+    """Write all of ``data``, as smtplib's ``send`` does, but on failure raise
+    :class:`WriteCut` saying how much of it went out: with the next message's commands
+    written behind a message's final ".", the "." may be out when the write fails.
+
+    Each ``send`` waits up to the socket's timeout for room (RFC 5321, 4.5.3.2, times
+    each block of data): a server that stops reading times out; a slow link that keeps
+    taking the message does not, however long the message."""
+    if sock is None:
+        raise smtplib.SMTPServerDisconnected("please run connect() first")
+    view = memoryview(data)
+    written = 0
+    try:
+        while written < len(view):
+            written += sock.send(view[written:])
+    except OSError as error:
+        raise WriteCut(written, error) from None
 
 
 def _drain(conn: smtplib.SMTP, unread: int) -> bool:

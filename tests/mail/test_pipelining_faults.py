@@ -12,17 +12,18 @@ never be a second copy), and only an unknown outcome may be either.
 from __future__ import annotations
 
 import dataclasses
+import socket
 from typing import Any
 
 import pytest
-from support.raw_smtp import DROP, HANG, SILENT, Behaviour, Late, RawServer, Scripted
+from support.raw_smtp import DROP, HANG, SILENT, Behaviour, Conn, Late, RawServer, Scripted
 from support.smtp_servers import make_message
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import DeliveryError
 from newsletter.mail.envelope import Envelope
 from newsletter.mail.failures import SendFailure, TemporaryFailure, UnknownOutcome
-from newsletter.mail.smtp import SmtpTransport
+from newsletter.mail.smtp import SmtpTransport, WriteCut, send_counted
 
 SENDER = "news@example.org"
 TIMEOUT = 0.5  # seconds: the faults that wait cost this much, never the 30 s default
@@ -216,3 +217,48 @@ def test_without_pipelining_in_the_ehlo_reply_commands_go_one_at_a_time() -> Non
     mail = [chunk.upper() for chunk in chain.chunks if chunk.upper().startswith(b"MAIL FROM")]
     assert len(mail) == 4 and all(b"RCPT TO" not in chunk for chunk in mail)
     assert not any(b".\r\nMAIL FROM" in chunk.upper() for chunk in chain.chunks)
+
+
+class StopsReading(Scripted):
+    """Stops reading transaction 2's message after a few lines (and never answers)."""
+
+    def data_line(self, conn: Conn, count: int) -> object:
+        return HANG if conn.transaction == 2 and count == 20 else None
+
+
+def test_a_server_that_stops_reading_a_large_message_times_out_without_it() -> None:
+    # 24 MB: more than the socket buffers of both ends can take, so the write itself
+    # stalls (a smaller message would sit in the buffers, its reply then awaited: unknown).
+    msgs = [make_message(f"m{n}@example.org", n) for n in range(1, 4)]
+    line = b"\r\n" + b"y" * 78
+    msgs[1] = dataclasses.replace(msgs[1], data=msgs[1].data + line * 300_000)
+    chain = send_chain(StopsReading({}), msgs=msgs)
+    assert chain.ended == [ACCEPTED, SILENCE, ACCEPTED]
+    failure = chain.outcomes[1]
+    assert isinstance(failure, TemporaryFailure)
+    assert (
+        failure.reply == f"the server stopped reading the message (nothing taken for {TIMEOUT:g}s)"
+    )
+    assert chain.connections == 2
+
+
+def test_a_cut_write_says_exactly_how_much_went_out() -> None:
+    # Whether a message's final "." went out, when the next message's commands behind it
+    # did not, is decided from this count: it must be what the other end can read.
+    ours, theirs = socket.socketpair()
+    data = bytes(range(256)) * 65_536  # 16 MB: more than the buffers hold
+    try:
+        ours.settimeout(0.2)
+        with pytest.raises(WriteCut) as cut:
+            send_counted(ours, data)
+        assert isinstance(cut.value.error, TimeoutError)
+        assert 0 < cut.value.written < len(data)
+        ours.shutdown(socket.SHUT_WR)
+        got = bytearray()
+        theirs.settimeout(5)
+        while chunk := theirs.recv(1 << 20):
+            got += chunk
+    finally:
+        ours.close()
+        theirs.close()
+    assert bytes(got) == data[: cut.value.written]

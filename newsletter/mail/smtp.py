@@ -92,6 +92,12 @@ class SmtpTransport:
         # The next message, whose MAIL, RCPT and DATA went out with this one's data and
         # whose replies are not read yet (pipelining across messages).
         self._ahead: Envelope | None = None
+        # Cleared for good when a pipelined group's replies never came (or came out of step)
+        # before its data went out: a server, or something on the way, that loses commands
+        # written together. Nothing of that message was sent; the rest of the run goes
+        # without what the server cannot take, instead of a timeout every other message.
+        self._across = True  # the next message's commands may ride behind this one's data
+        self._grouped = True  # MAIL, RCPT and DATA may go in one write
         self.connections_opened = 0
 
     def __repr__(self) -> str:
@@ -111,8 +117,10 @@ class SmtpTransport:
         self._transactions = 0
         self._ahead = None
         # Asked of the server's last EHLO (after STARTTLS: the one that counts).
-        self._pipelining = self._settings.smtp_pipelining == "auto" and bool(
-            self._conn.has_extn("pipelining")
+        self._pipelining = (
+            self._grouped
+            and self._settings.smtp_pipelining == "auto"
+            and bool(self._conn.has_extn("pipelining"))
         )
         self.connections_opened += 1
 
@@ -194,6 +202,9 @@ class SmtpTransport:
         # Replies to commands already written but not read yet (pipelining): a refusal
         # reads them before RSET, so that the next transaction's replies stay in step.
         unread = 0
+        # Whose replies are read: commands written behind the previous message's data
+        # ("ahead"), or in one write just now ("grouped"); None once the 354 came.
+        group = "ahead" if self._ahead is msg else "grouped" if self._pipelining else None
         try:
             options = self._mail_options(conn, msg, sender)
             if self._ahead is msg:
@@ -248,6 +259,7 @@ class SmtpTransport:
             else:
                 code, resp = conn.docmd("data")
             if code == 354:
+                group = None
                 payload = _dot_stuffed(msg.data)
                 ahead = self._next_commands(conn, sender, following)
                 try:
@@ -287,6 +299,10 @@ class SmtpTransport:
                 # commands, already written, must not be reset.
                 raise _classify(code, resp)
             return reply_text(code, resp)
+        except TemporaryFailure as failure:
+            if failure.code is None:  # replies out of step, not a refusal
+                self._lost_commands(group, stage)
+            raise
         except smtplib.SMTPServerDisconnected as error:
             self._drop()
             if message_out and isinstance(error.__context__, TimeoutError):
@@ -298,6 +314,7 @@ class SmtpTransport:
             if isinstance(error.__context__, TimeoutError):
                 # Silent, not closed (smtplib words both alike); not stale either: retrying
                 # at once would only wait as long again.
+                self._lost_commands(group, stage)
                 raise TemporaryFailure(
                     f"no reply within {self._settings.smtp_timeout:g}s during {stage}",
                     connection=True,
@@ -313,6 +330,7 @@ class SmtpTransport:
             if stage == "MAIL" and not isinstance(error, TimeoutError):
                 raise _StaleConnection(f"connection lost ({error})") from None
             if isinstance(error, TimeoutError):
+                self._lost_commands(group, stage)
                 raise TemporaryFailure(
                     f"no reply within {self._settings.smtp_timeout:g}s during {stage}",
                     connection=True,
@@ -328,7 +346,7 @@ class SmtpTransport:
     def _next_commands(self, conn: smtplib.SMTP, sender: str, following: Envelope | None) -> bytes:
         """The next message's MAIL, RCPT and DATA to write with this one's data, if this
         connection pipelines and will carry it (empty otherwise)."""
-        if following is None or not self._pipelining:
+        if following is None or not self._pipelining or not self._across:
             return b""
         if self._transactions >= self._settings.smtp_max_per_connection:
             return b""  # it goes on the next connection
@@ -349,6 +367,16 @@ class SmtpTransport:
         if not msg.data.isascii() and conn.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
         return options
+
+    def _lost_commands(self, group: str | None, stage: str) -> None:
+        """No reply (or one out of step) while reading a pipelined group's replies: stop
+        writing what this server loses. Commands behind a message's data: their MAIL reply
+        is the first one missing. A group of its own: past MAIL (which any server reading
+        line by line answers), where a silent MAIL is just a silent server."""
+        if group == "ahead":
+            self._across = False
+        elif group == "grouped" and stage != "MAIL":
+            self._grouped = False
 
     def _write_cut(self, cut: WriteCut, message: int) -> SendFailure:
         """What a write of the message (``message`` bytes up to its final ".", then perhaps

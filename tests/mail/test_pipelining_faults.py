@@ -262,3 +262,29 @@ def test_a_cut_write_says_exactly_how_much_went_out() -> None:
         ours.close()
         theirs.close()
     assert bytes(got) == data[: cut.value.written]
+
+
+def test_a_server_that_loses_commands_behind_the_data_costs_one_timeout_not_one_in_two() -> None:
+    # Against RFC 2920 (3.2), it drops what followed a message's final "." in the same
+    # read: the next message's commands. Before: a timeout every other message.
+    behaviour = Scripted({})
+    behaviour.discards = "after-data"
+    msgs = [make_message(f"m{n}@example.org", n) for n in range(1, 7)]
+    chain = send_chain(behaviour, msgs=msgs)
+    assert chain.ended == [ACCEPTED, SILENCE, *[ACCEPTED] * 4]
+    assert chain.connections == 2
+    carriers = [c for c in chain.chunks if b"\r\n.\r\nMAIL FROM:" in c.upper()]
+    assert len(carriers) == 1  # only the first: the transport wrote no more behind the data
+
+
+def test_a_server_that_loses_commands_written_together_costs_one_timeout() -> None:
+    # It answers MAIL and loses the RCPT and DATA written with it. Before: every message
+    # timed out, and the run stopped advising a longer timeout, which cannot help.
+    behaviour = Scripted({})
+    behaviour.discards = "after-command"
+    msgs = [make_message(f"m{n}@example.org", n) for n in range(1, 7)]
+    chain = send_chain(behaviour, msgs=msgs)
+    assert chain.ended == [SILENCE, *[ACCEPTED] * 5]
+    assert chain.connections == 2
+    mail = [c.upper() for c in chain.chunks if c.upper().startswith(b"MAIL FROM")]
+    assert len(mail) == 6 and all(b"RCPT TO" not in c for c in mail[1:])  # one at a time

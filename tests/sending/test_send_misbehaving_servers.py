@@ -205,3 +205,22 @@ def test_ctrl_c_twice_mid_pipeline_leaves_only_the_message_in_flight_unknown(
     assert "Pending: 0" in again.stdout and "Unknown: 1" in again.stdout
     assert all(n == 1 for n in total.values())
     assert sorted(total) == sorted(a.casefold() for a in addresses)
+
+
+@pytest.mark.parametrize("discards", ["after-command", "after-data"])
+def test_a_server_that_loses_pipelined_commands_still_gets_everyone_once(
+    project: Path, discards: str
+) -> None:
+    # It offers PIPELINING and then loses commands written together (the RCPT and DATA
+    # behind a MAIL, or the next message's commands behind the data). Before: the first
+    # stopped the run after three timeouts, advising a longer timeout; the second cost a
+    # timeout every other message and left members deferred.
+    addresses = write_members(project, MEMBERS)
+    behaviour = Scripted({})
+    behaviour.discards = discards
+    with RawServer(behaviour) as server:
+        result = send(env_for(server))
+        copies = server.copies()
+    assert result.returncode == 0, result.stdout
+    assert copies == {a: 1 for a in addresses}
+    assert "Pending: 0" in result.stdout and "Unknown: 0" in result.stdout

@@ -63,6 +63,10 @@ class Behaviour:
     starttls_context: ssl.SSLContext | None = None  # offer STARTTLS with this context
     auth: tuple[str, ...] = ()  # AUTH mechanisms to advertise
     trickle = False  # send replies one byte at a time
+    # Loses what the client wrote together (against RFC 2920, 3.2, as broken servers and
+    # middleboxes do): "after-command", the rest of a read after MAIL or RCPT;
+    # "after-data", whatever followed the end of a message in the same read.
+    discards = ""
 
     def greeting(self, conn: Conn) -> Any:
         return "220 raw.test ESMTP ready"
@@ -269,6 +273,18 @@ class RawServer:
         for index in range(len(data)):  # TCP_NODELAY: one segment each
             conn.sock.sendall(data[index : index + 1])
 
+    def _discard(self, conn: Conn, buffer: bytearray) -> None:
+        """Lose what was read but not handled yet, and whatever else is already waiting."""
+        buffer.clear()
+        conn.sock.setblocking(False)
+        try:
+            while conn.sock.recv(65536):
+                pass
+        except (BlockingIOError, ssl.SSLWantReadError):
+            pass
+        finally:
+            conn.sock.settimeout(0.2)
+
     def _until_hung_up(self, conn: Conn) -> None:
         """Wait, ignoring anything more the client writes, until it closes the connection."""
         while not self._stop.is_set():
@@ -329,12 +345,17 @@ class RawServer:
             elif verb == "MAIL":
                 conn.mail_from = _address(arg)
                 conn.rcpts = []
-                self._say(conn, b.mail(conn, conn.mail_from))
+                reply = b.mail(conn, conn.mail_from)
+                if b.discards == "after-command":
+                    self._discard(conn, buffer)  # before the reply: nothing else can be lost
+                self._say(conn, reply)
             elif verb == "RCPT":
                 address = _address(arg)
                 reply = b.rcpt(conn, address)
                 if _positive(reply):
                     conn.rcpts.append(address)
+                if b.discards == "after-command":
+                    self._discard(conn, buffer)
                 self._say(conn, reply)
             elif verb == "DATA":
                 reply = b.data(conn)
@@ -349,6 +370,8 @@ class RawServer:
                     lines.append(chunk[1:] if chunk.startswith(b"..") else chunk)
                     self._say(conn, b.data_line(conn, len(lines)))
                 data = b"".join(lines)
+                if b.discards == "after-data":
+                    self._discard(conn, buffer)
                 reply = b.end_of_data(conn, data)
                 ok = _positive(reply)
                 if ok:

@@ -14,7 +14,9 @@ Set-up (connect, TLS, sign-in) is :mod:`.connect`; what the server's words mean 
 When the server offers PIPELINING (RFC 2920) and ``smtp_pipelining`` is ``auto``, MAIL, RCPT
 and DATA go out in one write and their replies are read in order, each decided exactly as
 in the one-command-at-a-time dialogue (a refusal reads the replies still due, answers a
-354 with a lone "." and resets): two round trips a message instead of four.
+354 with a lone "." and resets): two round trips a message instead of four. A server that
+loses commands written together (no reply, or replies out of step, before the data went
+out) costs one timeout: the transport then stops writing what it loses, for the run.
 
 The password never appears in an exception message, a log line or a ``repr``.
 """

@@ -265,7 +265,7 @@ class SmtpTransport:
                 payload = _dot_stuffed(msg.data)
                 ahead = self._next_commands(conn, sender, following)
                 try:
-                    send_counted(conn.sock, payload + ahead if ahead else payload)
+                    send_counted(conn.sock, payload, ahead)
                 except WriteCut as cut:
                     raise self._write_cut(cut, len(payload)) from None
                 message_out = True  # the whole message is out: the server may now have it
@@ -472,7 +472,7 @@ def _pipelined_commands(
 
 
 class WriteCut(Exception):
-    """A write that failed (``error``) after ``written`` of its bytes went to the kernel."""
+    """A write that failed (``error``) once ``written`` of its bytes were surely out."""
 
     def __init__(self, written: int, error: OSError) -> None:
         super().__init__(f"{error} after {written} bytes")
@@ -480,23 +480,37 @@ class WriteCut(Exception):
         self.error = error
 
 
-def send_counted(sock: socket.socket | None, data: bytes) -> None:
-    """Write all of ``data``, as smtplib's ``send`` does, but on failure raise
-    :class:`WriteCut` saying how much of it went out: with the next message's commands
-    written behind a message's final ".", the "." may be out when the write fails.
+def send_counted(sock: socket.socket | None, data: bytes, after: bytes = b"") -> None:
+    """Write ``data`` then ``after`` (in one write where the socket allows), as smtplib's
+    ``send`` does, but on failure raise :class:`WriteCut` saying how much surely went out:
+    with the next message's commands (``after``) behind a message's final ".", the "."
+    may be out when the write fails.
+
+    ``written`` is exact on a plain socket. TLS writes whole records, so a write cut
+    short leaves its last record incomplete (unreadable by the server) but earlier ones
+    out: there ``data`` and ``after`` are writes of their own, and ``written`` is exact
+    at the end of ``data``, a lower bound within either.
 
     Each ``send`` waits up to the socket's timeout for room (RFC 5321, 4.5.3.2, times
     each block of data): a server that stops reading times out; a slow link that keeps
     taking the message does not, however long the message."""
     if sock is None:
         raise smtplib.SMTPServerDisconnected("please run connect() first")
-    view = memoryview(data)
-    written = 0
+    if not after:
+        parts: tuple[bytes, ...] = (data,)
+    elif isinstance(sock, ssl.SSLSocket):
+        parts = (data, after)
+    else:
+        parts = (data + after,)
+    written = done = 0
     try:
-        while written < len(view):
-            written += sock.send(view[written:])
+        for part in parts:
+            view, done = memoryview(part), 0
+            while done < len(view):
+                done += sock.send(view[done:])
+            written, done = written + done, 0
     except OSError as error:
-        raise WriteCut(written, error) from None
+        raise WriteCut(written + done, error) from None
 
 
 def _drain(conn: smtplib.SMTP, unread: int) -> bool:

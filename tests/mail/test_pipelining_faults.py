@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import ssl
 from typing import Any
 
 import pytest
 from support.raw_smtp import DROP, HANG, SILENT, Behaviour, Conn, Late, RawServer, Scripted
-from support.smtp_servers import make_message
+from support.smtp_servers import make_message, server_tls_context, test_ca
 
 from newsletter.common.config import Settings
 from newsletter.common.errors import DeliveryError
@@ -70,20 +71,25 @@ class Chain:
 
 
 def send_chain(
-    behaviour: Behaviour, mode: str = "auto", msgs: list[Envelope] | None = None
+    behaviour: Behaviour,
+    mode: str = "auto",
+    msgs: list[Envelope] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Chain:
+    """Send ``msgs`` (four small ones by default); ``tls``: implicit TLS with the test CA."""
     msgs = msgs or [make_message(f"m{n}@example.org", n) for n in range(1, 5)]
     outcomes: list[str | BaseException] = []
-    with RawServer(behaviour) as server:
-        transport = SmtpTransport(
-            Settings(
-                smtp_host=server.host,
-                smtp_port=server.port,
-                smtp_security="none",
-                smtp_timeout=TIMEOUT,
-                smtp_pipelining=mode,
-            )
+    with RawServer(behaviour, implicit_tls=tls) as server:
+        settings = Settings(
+            smtp_host=server.host,
+            smtp_port=server.port,
+            smtp_security="ssl" if tls else "none",
+            smtp_timeout=TIMEOUT,
+            smtp_pipelining=mode,
         )
+        client_tls = ssl.create_default_context()
+        test_ca().configure_trust(client_tls)
+        transport = SmtpTransport(settings, ssl_context=client_tls if tls else None)
         try:
             for n, msg in enumerate(msgs):
                 following = msgs[n + 1] if n + 1 < len(msgs) else None
@@ -226,13 +232,14 @@ class StopsReading(Scripted):
         return HANG if conn.transaction == 2 and count == 20 else None
 
 
-def test_a_server_that_stops_reading_a_large_message_times_out_without_it() -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_server_that_stops_reading_a_large_message_times_out_without_it(tls: bool) -> None:
     # 24 MB: more than the socket buffers of both ends can take, so the write itself
     # stalls (a smaller message would sit in the buffers, its reply then awaited: unknown).
     msgs = [make_message(f"m{n}@example.org", n) for n in range(1, 4)]
     line = b"\r\n" + b"y" * 78
     msgs[1] = dataclasses.replace(msgs[1], data=msgs[1].data + line * 300_000)
-    chain = send_chain(StopsReading({}), msgs=msgs)
+    chain = send_chain(StopsReading({}), msgs=msgs, tls=server_tls_context() if tls else None)
     assert chain.ended == [ACCEPTED, SILENCE, ACCEPTED]
     failure = chain.outcomes[1]
     assert isinstance(failure, TemporaryFailure)

@@ -24,7 +24,8 @@ from newsletter.common.config import Settings
 from newsletter.common.errors import DeliveryError
 from newsletter.mail.envelope import Envelope
 from newsletter.mail.failures import SendFailure, TemporaryFailure, UnknownOutcome
-from newsletter.mail.smtp import SmtpTransport, WriteCut, send_counted
+from newsletter.mail.smtp import SmtpTransport
+from newsletter.mail.writes import WriteCut, send_counted
 
 SENDER = "news@example.org"
 TIMEOUT = 0.5  # seconds: the faults that wait cost this much, never the 30 s default

@@ -55,12 +55,13 @@ class PermanentFailure(SendFailure):
 
 
 class UnknownOutcome(SendFailure):
-    """The whole message went out and the server's reply did not come in time: it may be
-    accepted (a slow server usually is). Never retried automatically, because a retry
-    could be a second copy; the member stays ``sending`` (unknown) in the journal."""
+    """The whole message went out and the server's reply did not come in time (or was no
+    reply to a message: ``timed_out=False``): it may be accepted (a slow server usually
+    is). Never retried automatically, because a retry could be a second copy; the member
+    stays ``sending`` (unknown) in the journal."""
 
-    def __init__(self, reply: str) -> None:
-        super().__init__(reply, timed_out=True)
+    def __init__(self, reply: str, *, timed_out: bool = True) -> None:
+        super().__init__(reply, timed_out=timed_out)
 
 
 class ConnectProblem(StrEnum):

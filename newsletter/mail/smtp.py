@@ -14,7 +14,9 @@ Set-up (connect, TLS, sign-in) is :mod:`.connect`; what the server's words mean 
 When the server offers PIPELINING (RFC 2920) and ``smtp_pipelining`` is ``auto``, MAIL, RCPT
 and DATA go out in one write and their replies are read in order, each decided exactly as
 in the one-command-at-a-time dialogue (a refusal reads the replies still due, answers a
-354 with a lone "." and resets): two round trips a message instead of four.
+354 with a lone "." and resets): two round trips a message instead of four. A server that
+loses commands written together (no reply, or replies out of step, before the data went
+out) costs one timeout: the transport then stops writing what it loses, for the run.
 
 The password never appears in an exception message, a log line or a ``repr``.
 """
@@ -41,6 +43,7 @@ from .failures import (
     UnknownOutcome,
 )
 from .replies import reply_text
+from .writes import WriteCut, send_counted
 
 __all__ = [
     "ConnectionFailed",
@@ -91,6 +94,12 @@ class SmtpTransport:
         # The next message, whose MAIL, RCPT and DATA went out with this one's data and
         # whose replies are not read yet (pipelining across messages).
         self._ahead: Envelope | None = None
+        # Cleared for good when a pipelined group's replies never came (or came out of step)
+        # before its data went out: a server, or something on the way, that loses commands
+        # written together. Nothing of that message was sent; the rest of the run goes
+        # without what the server cannot take, instead of a timeout every other message.
+        self._across = True  # the next message's commands may ride behind this one's data
+        self._grouped = True  # MAIL, RCPT and DATA may go in one write
         self.connections_opened = 0
 
     def __repr__(self) -> str:
@@ -110,8 +119,10 @@ class SmtpTransport:
         self._transactions = 0
         self._ahead = None
         # Asked of the server's last EHLO (after STARTTLS: the one that counts).
-        self._pipelining = self._settings.smtp_pipelining == "auto" and bool(
-            self._conn.has_extn("pipelining")
+        self._pipelining = (
+            self._grouped
+            and self._settings.smtp_pipelining == "auto"
+            and bool(self._conn.has_extn("pipelining"))
         )
         self.connections_opened += 1
 
@@ -193,6 +204,9 @@ class SmtpTransport:
         # Replies to commands already written but not read yet (pipelining): a refusal
         # reads them before RSET, so that the next transaction's replies stay in step.
         unread = 0
+        # Whose replies are read: commands written behind the previous message's data
+        # ("ahead"), or in one write just now ("grouped"); None once the 354 came.
+        group = "ahead" if self._ahead is msg else "grouped" if self._pipelining else None
         try:
             options = self._mail_options(conn, msg, sender)
             if self._ahead is msg:
@@ -211,6 +225,7 @@ class SmtpTransport:
                 unread = 2
             else:
                 code, resp = conn.mail(sender, options)
+            self._in_step("MAIL", code, resp)
             if code != 250:
                 self._after_refusal(code, unread)
                 if 500 <= code < 600:
@@ -235,6 +250,7 @@ class SmtpTransport:
                 unread = 1
             else:
                 code, resp = conn.rcpt(msg.to)
+            self._in_step("RCPT", code, resp)
             if code not in (250, 251):
                 self._after_refusal(code, unread)
                 raise _classify(code, resp)
@@ -245,13 +261,27 @@ class SmtpTransport:
             else:
                 code, resp = conn.docmd("data")
             if code == 354:
+                group = None
                 payload = _dot_stuffed(msg.data)
                 ahead = self._next_commands(conn, sender, following)
-                conn.send(payload + ahead if ahead else payload)
+                try:
+                    send_counted(conn.sock, payload, ahead)
+                except WriteCut as cut:
+                    raise self._write_cut(cut, len(payload)) from None
                 message_out = True  # the whole message is out: the server may now have it
                 if ahead:
                     self._ahead = following
                 code, resp = conn.getreply()
+                if not (200 <= code < 300 or 400 <= code < 600):
+                    # No reply a server gives to a message (a line that is not SMTP, a
+                    # stray 354): what it said of the message, which went out whole,
+                    # cannot be known. Unknown, as when no reply comes: never retried.
+                    self._drop()
+                    raise UnknownOutcome(
+                        f"unexpected reply after the message was sent ({reply_text(code, resp)})"
+                        "; it may have been delivered",
+                        timed_out=False,
+                    )
             elif code < 400:
                 # A 2xx to DATA itself (not to the message): the server is confused, or its
                 # replies are out of step with our commands (an extra line earlier). The
@@ -260,7 +290,9 @@ class SmtpTransport:
                 raise TemporaryFailure(
                     f"unexpected reply to DATA: {reply_text(code, resp)}", connection=True
                 )
-            if code != 250:
+            # Any 2xx is a positive completion (RFC 5321, 4.2.1), if not the usual 250: the
+            # server has the message, and taken for a failure its retry is a second copy.
+            if not 200 <= code < 300:
                 if self._ahead is None:
                     self._after_refusal(code)
                 elif code == 421:
@@ -269,6 +301,10 @@ class SmtpTransport:
                 # commands, already written, must not be reset.
                 raise _classify(code, resp)
             return reply_text(code, resp)
+        except TemporaryFailure as failure:
+            if failure.code is None:  # replies out of step, not a refusal
+                self._lost_commands(group, stage)
+            raise
         except smtplib.SMTPServerDisconnected as error:
             self._drop()
             if message_out and isinstance(error.__context__, TimeoutError):
@@ -280,6 +316,7 @@ class SmtpTransport:
             if isinstance(error.__context__, TimeoutError):
                 # Silent, not closed (smtplib words both alike); not stale either: retrying
                 # at once would only wait as long again.
+                self._lost_commands(group, stage)
                 raise TemporaryFailure(
                     f"no reply within {self._settings.smtp_timeout:g}s during {stage}",
                     connection=True,
@@ -295,6 +332,7 @@ class SmtpTransport:
             if stage == "MAIL" and not isinstance(error, TimeoutError):
                 raise _StaleConnection(f"connection lost ({error})") from None
             if isinstance(error, TimeoutError):
+                self._lost_commands(group, stage)
                 raise TemporaryFailure(
                     f"no reply within {self._settings.smtp_timeout:g}s during {stage}",
                     connection=True,
@@ -310,7 +348,7 @@ class SmtpTransport:
     def _next_commands(self, conn: smtplib.SMTP, sender: str, following: Envelope | None) -> bytes:
         """The next message's MAIL, RCPT and DATA to write with this one's data, if this
         connection pipelines and will carry it (empty otherwise)."""
-        if following is None or not self._pipelining:
+        if following is None or not self._pipelining or not self._across:
             return b""
         if self._transactions >= self._settings.smtp_max_per_connection:
             return b""  # it goes on the next connection
@@ -331,6 +369,48 @@ class SmtpTransport:
         if not msg.data.isascii() and conn.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
         return options
+
+    def _lost_commands(self, group: str | None, stage: str) -> None:
+        """No reply (or one out of step) while reading a pipelined group's replies: stop
+        writing what this server loses. Commands behind a message's data: their MAIL reply
+        is the first one missing. A group of its own: past MAIL (which any server reading
+        line by line answers), where a silent MAIL is just a silent server."""
+        if group == "ahead":
+            self._across = False
+        elif group == "grouped" and stage != "MAIL":
+            self._grouped = False
+
+    def _write_cut(self, cut: WriteCut, message: int) -> SendFailure:
+        """What a write of the message (``message`` bytes up to its final ".", then perhaps
+        the next message's commands) that failed midway means, the connection dropped."""
+        self._drop()
+        timeout = self._settings.smtp_timeout
+        if not isinstance(cut.error, TimeoutError):
+            return TemporaryFailure(f"connection lost during DATA: {cut.error}", connection=True)
+        if cut.written >= message:
+            # Only the next message's commands were left: the server may read the "." and
+            # keep the message. Unknown, as when no reply comes, never retried.
+            return UnknownOutcome(
+                f"the server stopped reading right after the message (nothing taken for "
+                f"{timeout:g}s); it may have been delivered"
+            )
+        return TemporaryFailure(
+            f"the server stopped reading the message (nothing taken for {timeout:g}s)",
+            connection=True,
+            timed_out=True,
+        )
+
+    def _in_step(self, stage: str, code: int, resp: bytes) -> None:
+        """Raise (and hang up) if ``code`` cannot answer MAIL or RCPT (a 354, a 1xx, a line
+        that is not SMTP): the replies are out of step with the commands (a server that left
+        one out, or sent one more), so no later reply on this connection can be trusted to
+        be about the command it is read for. Nothing of the message was sent."""
+        if 200 <= code < 300 or 400 <= code < 600:
+            return
+        self._drop()
+        raise TemporaryFailure(
+            f"unexpected reply to {stage}: {reply_text(code, resp)}", connection=True
+        )
 
     def _after_refusal(self, code: int, unread: int = 0) -> None:
         # 421: the server is closing the connection; otherwise reset the transaction so the

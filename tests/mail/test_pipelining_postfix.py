@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,3 +131,46 @@ def test_postfix_hanging_up_at_data_is_a_connection_failure_as_before() -> None:
         == outcomes["off"].reply
         == ("connection closed by server during DATA")
     )
+
+
+def test_postfix_sink_answering_out_of_order_costs_one_message_not_one_in_two(
+    tmp_path: Path,
+) -> None:
+    # smtp-sink -W .:1 holds its reply to each message for a second but answers the next
+    # message's MAIL, RCPT and DATA, written behind the data, at once: replies out of
+    # order. The first message reads the next one's MAIL reply as its own (it was kept);
+    # the next one finds a 354 for its RCPT: replies out of step, dropped, not sent.
+    # Before: the same every other message (a '354' deferral each). Now the transport
+    # stops writing commands behind the data, and the rest go in order.
+    dump = Path(tempfile.mkdtemp())  # smtp-sink runs as nobody: a folder it can reach
+    os.chmod(dump, 0o777)
+    try:
+        with smtp_sink("-W", ".:1", "-D", f"{dump}/%M") as port, RecordingRelay(port) as relay:
+            client = transport(relay.port)
+            msgs = [make_message(f"m{n}@example.org", n) for n in range(1, 6)]
+            outcomes: list[str | SendFailure] = []
+            try:
+                for n, msg in enumerate(msgs):
+                    following = msgs[n + 1] if n + 1 < len(msgs) else None
+                    try:
+                        outcomes.append(client.send(msg, "news@example.org", following))
+                    except SendFailure as error:
+                        outcomes.append(error)
+            finally:
+                client.close()
+        kept = sorted(
+            line.split(b"<")[1].split(b">")[0].decode()
+            for path in dump.iterdir()
+            for line in path.read_bytes().splitlines()
+            if line.startswith(b"X-Rcpt-Args:")
+        )
+    finally:
+        shutil.rmtree(dump, ignore_errors=True)
+    assert isinstance(outcomes[0], str)
+    second = outcomes[1]
+    assert isinstance(second, TemporaryFailure) and second.connection
+    assert second.reply.startswith("unexpected reply to RCPT: 354")
+    assert all(isinstance(outcome, str) for outcome in outcomes[2:])
+    assert kept == [f"m{n}@example.org" for n in (1, 3, 4, 5)]  # each once; m2 to retry
+    assert client.connections_opened == 2
+    assert sum(b"\r\n.\r\nMAIL FROM:" in c.upper() for c in relay.chunks) == 1

@@ -4,8 +4,15 @@ silent greeting, a 250 then a hang-up, replies in Latin-1, a reset in the middle
 Plain sockets and one thread per connection. A behaviour is a subclass of
 :class:`Behaviour` overriding the hooks it needs; each hook returns the reply line(s) to
 send, or one of the actions :data:`DROP` (close the connection at once), :data:`HANG`
-(say nothing until the server stops) and :data:`RESET` (close with a TCP RST).
-``server.received`` lists what was accepted (``250`` after DATA), as :class:`Got`.
+(say nothing, read nothing, until the server stops: from ``data_line``, a server that
+stops reading mid-message), :data:`RESET` (close with a TCP RST), :data:`SILENT` (take the
+command as accepted, say nothing, read on: a reply missing from a pipelined group) and
+:class:`Late` (hold the reply until the client has hung up: a pause longer than any
+timeout, without racing one). A tuple is said part by part: ``("421 4.3.2 Bye", DROP)``
+answers, then hangs up. :class:`Scripted` misbehaves at one stage of one transaction.
+``server.received`` lists what was accepted (``250`` after DATA), as :class:`Got`;
+``server.chunks`` what the client's writes brought, one entry per read.
+``Behaviour.trickle``: every reply goes out one byte per TCP segment.
 """
 
 from __future__ import annotations
@@ -21,6 +28,15 @@ HOST = "127.0.0.1"
 DROP = object()
 HANG = object()
 RESET = object()
+SILENT = object()
+
+
+@dataclass(frozen=True)
+class Late:
+    """Say ``reply`` only after the client has hung up (it waited longer than its timeout);
+    a positive ``reply`` still counts: a server that took the message, then was slow."""
+
+    reply: Any
 
 
 @dataclass
@@ -38,6 +54,7 @@ class Conn:
     rcpts: list[str] = field(default_factory=list)
     accepted: int = 0  # messages accepted on this connection
     tls: bool = False
+    transaction: int = 0  # its MAIL command's number, counted over all connections
 
 
 class Behaviour:
@@ -45,6 +62,11 @@ class Behaviour:
 
     starttls_context: ssl.SSLContext | None = None  # offer STARTTLS with this context
     auth: tuple[str, ...] = ()  # AUTH mechanisms to advertise
+    trickle = False  # send replies one byte at a time
+    # Loses what the client wrote together (against RFC 2920, 3.2, as broken servers and
+    # middleboxes do): "after-command", the rest of a read after MAIL or RCPT;
+    # "after-data", whatever followed the end of a message in the same read.
+    discards = ""
 
     def greeting(self, conn: Conn) -> Any:
         return "220 raw.test ESMTP ready"
@@ -96,6 +118,47 @@ class Behaviour:
         """The connection ended (either side)."""
 
 
+STAGES = ("MAIL", "RCPT", "DATA", "END")  # END: the reply to the message
+
+
+class Scripted(Behaviour):
+    """Answers ``plan[(n, stage)]`` at ``stage`` of transaction ``n`` (1-based, counted at
+    MAIL over all connections; ``"*"`` for every transaction), and everything else as a
+    well-behaved server. ``pipelining=False``: PIPELINING is not in the EHLO reply;
+    ``"after-tls"``: only in the one after STARTTLS."""
+
+    def __init__(self, plan: dict[tuple[int | str, str], Any], pipelining: bool | str = True):
+        self.plan = plan
+        self.pipelining = pipelining
+        self.transactions = 0
+        self.lock = threading.Lock()
+
+    def ehlo(self, conn: Conn, arg: str) -> Any:
+        lines = [line[4:] for line in super().ehlo(conn, arg)]
+        if not self.pipelining or (self.pipelining == "after-tls" and not conn.tls):
+            lines.remove("PIPELINING")
+        return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
+
+    def scripted(self, conn: Conn, stage: str, well: Any) -> Any:
+        reply = self.plan.get((conn.transaction, stage), self.plan.get(("*", stage)))
+        return well if reply is None else reply
+
+    def mail(self, conn: Conn, address: str) -> Any:
+        with self.lock:
+            self.transactions += 1
+            conn.transaction = self.transactions
+        return self.scripted(conn, "MAIL", super().mail(conn, address))
+
+    def rcpt(self, conn: Conn, address: str) -> Any:
+        return self.scripted(conn, "RCPT", super().rcpt(conn, address))
+
+    def data(self, conn: Conn) -> Any:
+        return self.scripted(conn, "DATA", super().data(conn))
+
+    def end_of_data(self, conn: Conn, data: bytes) -> Any:
+        return self.scripted(conn, "END", super().end_of_data(conn, data))
+
+
 class RawServer:
     """``RawServer(behaviour)`` listens on a free port of 127.0.0.1; use as a context manager."""
 
@@ -103,6 +166,7 @@ class RawServer:
         self.behaviour = behaviour
         self.implicit_tls = implicit_tls
         self.received: list[Got] = []
+        self.chunks: list[bytes] = []  # the client's bytes, as each read brought them
         self.connections = 0
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -176,8 +240,19 @@ class RawServer:
 
     def _say(self, conn: Conn, reply: Any) -> None:
         """Send ``reply`` or perform an action; raise _Closed when the dialogue ends."""
-        if reply is None:
+        if reply is None or reply is SILENT:
             return
+        if isinstance(reply, tuple):
+            for part in reply:
+                self._say(conn, part)
+            return
+        if isinstance(reply, Late):
+            self._until_hung_up(conn)
+            try:
+                self._say(conn, reply.reply)
+            except OSError:
+                pass
+            raise _Closed
         if reply is DROP:
             raise _Closed
         if reply is RESET:
@@ -188,10 +263,38 @@ class RawServer:
                 self._stop.wait(0.1)
             raise _Closed
         if isinstance(reply, bytes):
-            conn.sock.sendall(reply)
+            data = reply
+        else:
+            lines = [reply] if isinstance(reply, str) else list(reply)
+            data = b"".join(line.encode("utf-8") + b"\r\n" for line in lines)
+        if not self.behaviour.trickle:
+            conn.sock.sendall(data)
             return
-        lines = [reply] if isinstance(reply, str) else list(reply)
-        conn.sock.sendall(b"".join(line.encode("utf-8") + b"\r\n" for line in lines))
+        for index in range(len(data)):  # TCP_NODELAY: one segment each
+            conn.sock.sendall(data[index : index + 1])
+
+    def _discard(self, conn: Conn, buffer: bytearray) -> None:
+        """Lose what was read but not handled yet, and whatever else is already waiting."""
+        buffer.clear()
+        conn.sock.setblocking(False)
+        try:
+            while conn.sock.recv(65536):
+                pass
+        except (BlockingIOError, ssl.SSLWantReadError):
+            pass
+        finally:
+            conn.sock.settimeout(0.2)
+
+    def _until_hung_up(self, conn: Conn) -> None:
+        """Wait, ignoring anything more the client writes, until it closes the connection."""
+        while not self._stop.is_set():
+            try:
+                if not conn.sock.recv(65536):
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
 
     def _readline(self, conn: Conn, buffer: bytearray) -> bytes:
         while True:
@@ -210,6 +313,8 @@ class RawServer:
                 continue
             if not chunk:
                 raise _Closed
+            with self.lock:
+                self.chunks.append(chunk)
             buffer += chunk
 
     def _dialogue(self, conn: Conn) -> None:
@@ -240,17 +345,22 @@ class RawServer:
             elif verb == "MAIL":
                 conn.mail_from = _address(arg)
                 conn.rcpts = []
-                self._say(conn, b.mail(conn, conn.mail_from))
+                reply = b.mail(conn, conn.mail_from)
+                if b.discards == "after-command":
+                    self._discard(conn, buffer)  # before the reply: nothing else can be lost
+                self._say(conn, reply)
             elif verb == "RCPT":
                 address = _address(arg)
                 reply = b.rcpt(conn, address)
                 if _positive(reply):
                     conn.rcpts.append(address)
+                if b.discards == "after-command":
+                    self._discard(conn, buffer)
                 self._say(conn, reply)
             elif verb == "DATA":
                 reply = b.data(conn)
                 self._say(conn, reply)
-                if not (isinstance(reply, str) and reply.startswith("354")):
+                if not (reply is SILENT or _last_line(reply).startswith("354")):
                     continue
                 lines: list[bytes] = []
                 while True:
@@ -260,6 +370,8 @@ class RawServer:
                     lines.append(chunk[1:] if chunk.startswith(b"..") else chunk)
                     self._say(conn, b.data_line(conn, len(lines)))
                 data = b"".join(lines)
+                if b.discards == "after-data":
+                    self._discard(conn, buffer)
                 reply = b.end_of_data(conn, data)
                 ok = _positive(reply)
                 if ok:
@@ -287,11 +399,24 @@ class _Closed(Exception):
 
 def _positive(reply: Any) -> bool:
     """A 2xx reply (one line, several lines or raw bytes)."""
+    if isinstance(reply, tuple) and reply:
+        reply = reply[0]
+    if reply is SILENT:
+        return True
+    if isinstance(reply, Late):
+        reply = reply.reply
     if isinstance(reply, list) and reply:
         reply = reply[-1]
     if isinstance(reply, bytes):
         return reply.startswith(b"2")
     return isinstance(reply, str) and reply.startswith("2")
+
+
+def _last_line(reply: Any) -> str:
+    """The line of a reply (one line or several) that carries its final code."""
+    if isinstance(reply, list) and reply:
+        reply = reply[-1]
+    return reply if isinstance(reply, str) else ""
 
 
 def _address(arg: str) -> str:

@@ -142,8 +142,9 @@ class Settings:
     )
     smtp_timeout: float = _setting(
         30.0,
-        "Seconds to wait for each reply of the server (more than 0), and for the OAuth "
-        "sign-in service; no reply after a whole message leaves that member unknown, three "
+        "Seconds to wait for each reply of the server, or for it to take the next block of "
+        "a message (more than 0; not a limit on a whole upload), and for the OAuth sign-in "
+        "service; no reply after a whole message leaves that member unknown, three "
         "connection failures in a row stop the run.",
     )
     smtp_max_per_connection: int = _setting(

@@ -112,6 +112,14 @@ class Change:
         return f"{self.name}={self.new}"
 
 
+@dataclass(frozen=True)
+class MxLookup:
+    """What the From domain's MX records said: who receives its mail, or why nobody knows."""
+
+    provider: Provider | None  # None: the look-up failed (``failure`` says why)
+    failure: str = ""
+
+
 @dataclass
 class SetupResult:
     env_path: Path
@@ -184,8 +192,9 @@ def run_setup(
     )
     if options.dns_server:
         desired["NEWSLETTER_DNS_SERVER"] = options.dns_server
-    mx_provider = _mx_provider(lookup, dns_server, domain, asker, notes)
-    provider = _choose_provider(options, asker, current, mx_provider)
+    mx = _mx_lookup(lookup, dns_server, domain, asker, notes)
+    mx_provider = mx.provider
+    provider = _choose_provider(options, asker, current, mx, domain, notes)
     carrier = info(provider)
     keep_smtp = options.provider is None and bool(current.get("NEWSLETTER_SMTP_HOST"))
     if provider in (Provider.MICROSOFT365, Provider.GOOGLE):
@@ -324,46 +333,74 @@ def run_setup(
     return result
 
 
-def _mx_provider(
+def _mx_lookup(
     lookup: Lookup | None, dns_server: str, domain: str, asker: Asker, notes: list[str]
-) -> Provider | None:
+) -> MxLookup:
     try:
         resolver = lookup or DnsResolver(dns_server)
         hosts = resolver.mx(domain)
     except DnsUnavailable as error:
-        notes.append(f"could not read the MX records of {domain}: {error}")
-        return None
+        # Said by _choose_provider: before its question, or as a note when none is asked.
+        return MxLookup(None, str(error))
     provider = provider_from_mx(hosts)
     if hosts:
         label = info(provider).label if provider != Provider.OTHER else "its own mail servers"
         asker.say(f"Mail for {domain} is handled by {label} ({hosts[0]}).")
     else:
         notes.append(f"{domain} has no MX records: replies and bounces cannot reach it")
-    return provider
+    return MxLookup(provider)
 
 
 def _choose_provider(
-    options: SetupOptions, asker: Asker, current: dict[str, str], mx: Provider | None
+    options: SetupOptions,
+    asker: Asker,
+    current: dict[str, str],
+    mx: MxLookup,
+    domain: str,
+    notes: list[str],
 ) -> Provider:
+    failed = mx.provider is None
+    unknown = f"could not look up where {domain}'s mail goes ({mx.failure})"
     if options.provider is not None:
         try:
-            return Provider(options.provider.lower())
+            chosen = Provider(options.provider.lower())
         except ValueError:
             names = ", ".join(p.value for p in Provider)
             raise UsageError(
                 f"--provider must be one of {names}, not {options.provider!r}"
             ) from None
-    if current.get("NEWSLETTER_SMTP_HOST"):
-        return provider_from_smtp_host(current["NEWSLETTER_SMTP_HOST"])
-    if mx in (Provider.MICROSOFT365, Provider.GOOGLE):
-        return mx
-    if not asker.interactive:
-        return Provider.OTHER
-    choices = [p.value for p in RELAYS]
-    asker.say("Which service sends your mail? (your domain's mail is not Microsoft 365 or Google)")
-    for p in RELAYS:
-        asker.say(f"  {p.value}: {info(p).label}")
-    return Provider(asker.choose("Service", choices, Provider.OTHER.value))
+    elif current.get("NEWSLETTER_SMTP_HOST"):
+        chosen = provider_from_smtp_host(current["NEWSLETTER_SMTP_HOST"])
+    elif mx.provider in (Provider.MICROSOFT365, Provider.GOOGLE):
+        return mx.provider
+    elif failed and asker.interactive:
+        # Offline, a Microsoft 365 or Google domain looks like any other: say so first and
+        # offer them too, with no default, rather than steer the chair to a relay.
+        asker.say(f"{unknown[0].upper()}{unknown[1:]}: tell me.")
+        asker.say("Which service sends your mail?")
+        for p in Provider:
+            asker.say(f"  {p.value}: {info(p).label}")
+        return Provider(asker.choose("Service", [p.value for p in Provider], ""))
+    elif asker.interactive:
+        asker.say(
+            "Which service sends your mail? (your domain's mail is not Microsoft 365 or Google)"
+        )
+        for p in RELAYS:
+            asker.say(f"  {p.value}: {info(p).label}")
+        return Provider(asker.choose("Service", [p.value for p in RELAYS], Provider.OTHER.value))
+    elif failed and options.smtp_host is None:
+        names = "|".join(p.value for p in Provider if p is not Provider.OTHER)
+        raise UsageError(
+            f"{unknown}: nothing was written",
+            hint=f"name who sends your mail: --provider {names}, or --smtp-host HOST "
+            "for another server",
+        )
+    else:
+        chosen = Provider.OTHER
+    if failed:
+        # No question said it: the MX records also choose the mailbox feedback reads.
+        notes.append(f"could not read the MX records of {domain}: {mx.failure}")
+    return chosen
 
 
 def _oauth_answers(

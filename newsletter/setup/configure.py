@@ -64,8 +64,9 @@ class SetupOptions:
     password_store: str | None = None  # env | keyring
     oauth_client_id: str | None = None
     oauth_tenant: str | None = None
-    oauth_client_secret: str | None = field(default=None, repr=False)
+    oauth_client_secret: str | None = field(default=None, repr=False)  # --…-secret-stdin
     imap_host: str | None = None
+    imap_username: str | None = None
     test_to: str | None = None
     unsubscribe_mailto: str | None = None
     recipients: str | None = None
@@ -255,14 +256,25 @@ def run_setup(
             options, asker, answers, current, desired, keep_smtp
         )
     oauth = desired.get("NEWSLETTER_SMTP_AUTH") == "oauth2"
+    if options.oauth_client_secret is not None and "NEWSLETTER_OAUTH_CLIENT_SECRET" not in desired:
+        raise UsageError(
+            "--oauth-client-secret-stdin is for Google's OAuth sign-in only (Microsoft 365 and "
+            "password sign-ins take no client secret): nothing was written",
+            hint="leave it out, or name Google: --provider google",
+        )
     imap = _imap_host(options, answers, current, mx_provider, sending, oauth, notes)
+    if options.imap_username is not None and not imap:
+        raise UsageError(
+            "--imap-username needs an IMAP server: nothing was written",
+            hint="add --imap-host HOST (the sending mailbox's, for newsletter feedback)",
+        )
     if imap:
         desired["NEWSLETTER_IMAP_HOST"] = imap
         if not oauth and _mailbox_is_not_smtp_account(mx_provider, sending):
             # The relay's SMTP username (an SES access key, a Postmark token) is no
             # mailbox: feedback signs in as the mailbox bounces reach, the From address.
             desired["NEWSLETTER_IMAP_USERNAME"] = answers.get(
-                None,
+                options.imap_username,
                 "NEWSLETTER_IMAP_USERNAME",
                 "IMAP username of that mailbox (its address)",
                 address,
@@ -274,6 +286,9 @@ def run_setup(
                     f"for newsletter feedback, set NEWSLETTER_IMAP_PASSWORD in .env to {what} "
                     f"{desired['NEWSLETTER_IMAP_USERNAME']} (not the relay's SMTP password)"
                 )
+        elif options.imap_username is not None:
+            # Not asked (the SMTP account's mailbox is the default), but named by the chair.
+            desired["NEWSLETTER_IMAP_USERNAME"] = options.imap_username.strip()
     desired["NEWSLETTER_TEST_TO"] = answers.get(
         options.test_to, "NEWSLETTER_TEST_TO", "Send test copies to", address
     )

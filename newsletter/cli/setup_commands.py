@@ -65,9 +65,24 @@ def setup(
             metavar="TENANT", help="Microsoft: tenant ID or domain [default: the From domain]."
         ),
     ] = None,
+    oauth_client_secret_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--oauth-client-secret-stdin",
+            help="Google: read the OAuth client secret from the first line of standard input.",
+        ),
+    ] = False,
     imap_host: Annotated[
         str | None,
         typer.Option(metavar="HOST", help="IMAP server of the sending mailbox, for feedback."),
+    ] = None,
+    imap_username: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="IMAP username of that mailbox [default: with a relay, the From address; "
+            "otherwise the SMTP username].",
+        ),
     ] = None,
     test_to: Annotated[
         str | None,
@@ -120,28 +135,47 @@ def setup(
 
     from ..setup.configure import SetupOptions, run_setup
 
-    password = None
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise UsageError("--password-stdin read an empty line: nothing was written")
+    # Secrets come on standard input, never as a value on the command line (which shell
+    # history and the process list keep); one line each, so one of them per run.
+    if password_stdin and oauth_client_secret_stdin:
+        raise UsageError(
+            "--password-stdin and --oauth-client-secret-stdin both read standard input",
+            hint="a password sign-in takes the one, Google's OAuth sign-in the other",
+        )
+    password = _stdin_line("--password-stdin") if password_stdin else None
+    client_secret = (
+        _stdin_line("--oauth-client-secret-stdin") if oauth_client_secret_stdin else None
+    )
     options = SetupOptions(
         from_address=from_address, name=name, provider=provider, smtp_host=smtp_host,
         smtp_port=smtp_port, smtp_security=smtp_security, username=username, password=password,
         password_store=password_store, oauth_client_id=oauth_client_id, oauth_tenant=oauth_tenant,
-        imap_host=imap_host, test_to=test_to, unsubscribe_mailto=unsubscribe_mailto,
+        oauth_client_secret=client_secret, imap_host=imap_host, imap_username=imap_username,
+        test_to=test_to, unsubscribe_mailto=unsubscribe_mailto,
         recipients=recipients, dns_server=dns_server, yes=yes,
     )  # fmt: skip
     org = _organisation()
     result = run_setup(
         options,
         # Questions only at a terminal: piped or scheduled, the options are the answers.
-        setupview.SetupTerminal(interactive=not yes and sys.stdin.isatty() and not password_stdin),
+        setupview.SetupTerminal(
+            interactive=not yes
+            and sys.stdin.isatty()
+            and not password_stdin
+            and not oauth_client_secret_stdin
+        ),
         env_path=Path(".env"),
         organisation=(org[0], org[1] or ""),
         environ_dns_server=os.environ.get("NEWSLETTER_DNS_SERVER", ""),
     )
     setupview.print_setup(result)
+
+
+def _stdin_line(flag: str) -> str:
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise UsageError(f"{flag} read an empty line: nothing was written")
+    return line
 
 
 def _organisation() -> tuple[str, str]:

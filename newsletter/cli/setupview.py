@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..common.errors import UsageError
+from ..common.errors import Interrupted, NewsletterError, UsageError
 from .views import notice, plain
 
 if TYPE_CHECKING:
@@ -32,8 +32,9 @@ class SetupTerminal:
             if secret:
                 return typer.prompt(question, default="", hide_input=True, show_default=False)
             return typer.prompt(question, default=default, show_default=bool(default))
-        except typer.Abort:
-            raise _no_answer() from None
+        except typer.Abort as abort:
+            # A hidden prompt ends its line itself when it gives up; a visible one does not.
+            raise _no_answer(abort, line_open=not secret) from None
 
     def choose(self, question: str, choices: list[str], default: str) -> str:
         while True:
@@ -45,14 +46,22 @@ class SetupTerminal:
     def confirm(self, question: str, default: bool) -> bool:
         try:
             return typer.confirm(question, default=default)
-        except typer.Abort:
-            raise _no_answer() from None
+        except typer.Abort as abort:
+            raise _no_answer(abort, line_open=True) from None
 
     def say(self, text: str) -> None:
         typer.echo(text)
 
 
-def _no_answer() -> UsageError:
+def _no_answer(abort: BaseException, *, line_open: bool) -> NewsletterError:
+    """Why a question got no answer: Ctrl-C (the chair stopped it: exit 130) or the end of
+    the input (Ctrl-D, a closed stdin: the advice to pass the answers as options)."""
+    if line_open:
+        typer.echo(err=True)  # the error's line must not run on after the question
+    # click turns both into the same Abort, raised while handling the original: which one
+    # it was is the exception it replaced (kept as __context__ by `raise ... from None`).
+    if isinstance(abort.__context__, KeyboardInterrupt):
+        return Interrupted("setup stopped, nothing was written", where="at the question")
     return UsageError(
         "no answer to the question (end of input): nothing was written",
         hint="run it in a terminal, or pass the answers as options with --yes "

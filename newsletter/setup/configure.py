@@ -64,8 +64,9 @@ class SetupOptions:
     password_store: str | None = None  # env | keyring
     oauth_client_id: str | None = None
     oauth_tenant: str | None = None
-    oauth_client_secret: str | None = field(default=None, repr=False)
+    oauth_client_secret: str | None = field(default=None, repr=False)  # --…-secret-stdin
     imap_host: str | None = None
+    imap_username: str | None = None
     test_to: str | None = None
     unsubscribe_mailto: str | None = None
     recipients: str | None = None
@@ -110,6 +111,14 @@ class Change:
         if self.replaces:
             return f"{self.name}: {self.old} -> {self.new}"
         return f"{self.name}={self.new}"
+
+
+@dataclass(frozen=True)
+class MxLookup:
+    """What the From domain's MX records said: who receives its mail, or why nobody knows."""
+
+    provider: Provider | None  # None: the look-up failed (``failure`` says why)
+    failure: str = ""
 
 
 @dataclass
@@ -184,8 +193,9 @@ def run_setup(
     )
     if options.dns_server:
         desired["NEWSLETTER_DNS_SERVER"] = options.dns_server
-    mx_provider = _mx_provider(lookup, dns_server, domain, asker, notes)
-    provider = _choose_provider(options, asker, current, mx_provider)
+    mx = _mx_lookup(lookup, dns_server, domain, asker, notes)
+    mx_provider = mx.provider
+    provider = _choose_provider(options, asker, current, mx, domain, notes)
     carrier = info(provider)
     keep_smtp = options.provider is None and bool(current.get("NEWSLETTER_SMTP_HOST"))
     if provider in (Provider.MICROSOFT365, Provider.GOOGLE):
@@ -246,14 +256,25 @@ def run_setup(
             options, asker, answers, current, desired, keep_smtp
         )
     oauth = desired.get("NEWSLETTER_SMTP_AUTH") == "oauth2"
+    if options.oauth_client_secret is not None and "NEWSLETTER_OAUTH_CLIENT_SECRET" not in desired:
+        raise UsageError(
+            "--oauth-client-secret-stdin is for Google's OAuth sign-in only (Microsoft 365 and "
+            "password sign-ins take no client secret): nothing was written",
+            hint="leave it out, or name Google: --provider google",
+        )
     imap = _imap_host(options, answers, current, mx_provider, sending, oauth, notes)
+    if options.imap_username is not None and not imap:
+        raise UsageError(
+            "--imap-username needs an IMAP server: nothing was written",
+            hint="add --imap-host HOST (the sending mailbox's, for newsletter feedback)",
+        )
     if imap:
         desired["NEWSLETTER_IMAP_HOST"] = imap
         if not oauth and _mailbox_is_not_smtp_account(mx_provider, sending):
             # The relay's SMTP username (an SES access key, a Postmark token) is no
             # mailbox: feedback signs in as the mailbox bounces reach, the From address.
             desired["NEWSLETTER_IMAP_USERNAME"] = answers.get(
-                None,
+                options.imap_username,
                 "NEWSLETTER_IMAP_USERNAME",
                 "IMAP username of that mailbox (its address)",
                 address,
@@ -265,6 +286,9 @@ def run_setup(
                     f"for newsletter feedback, set NEWSLETTER_IMAP_PASSWORD in .env to {what} "
                     f"{desired['NEWSLETTER_IMAP_USERNAME']} (not the relay's SMTP password)"
                 )
+        elif options.imap_username is not None:
+            # Not asked (the SMTP account's mailbox is the default), but named by the chair.
+            desired["NEWSLETTER_IMAP_USERNAME"] = options.imap_username.strip()
     desired["NEWSLETTER_TEST_TO"] = answers.get(
         options.test_to, "NEWSLETTER_TEST_TO", "Send test copies to", address
     )
@@ -324,46 +348,74 @@ def run_setup(
     return result
 
 
-def _mx_provider(
+def _mx_lookup(
     lookup: Lookup | None, dns_server: str, domain: str, asker: Asker, notes: list[str]
-) -> Provider | None:
+) -> MxLookup:
     try:
         resolver = lookup or DnsResolver(dns_server)
         hosts = resolver.mx(domain)
     except DnsUnavailable as error:
-        notes.append(f"could not read the MX records of {domain}: {error}")
-        return None
+        # Said by _choose_provider: before its question, or as a note when none is asked.
+        return MxLookup(None, str(error))
     provider = provider_from_mx(hosts)
     if hosts:
         label = info(provider).label if provider != Provider.OTHER else "its own mail servers"
         asker.say(f"Mail for {domain} is handled by {label} ({hosts[0]}).")
     else:
         notes.append(f"{domain} has no MX records: replies and bounces cannot reach it")
-    return provider
+    return MxLookup(provider)
 
 
 def _choose_provider(
-    options: SetupOptions, asker: Asker, current: dict[str, str], mx: Provider | None
+    options: SetupOptions,
+    asker: Asker,
+    current: dict[str, str],
+    mx: MxLookup,
+    domain: str,
+    notes: list[str],
 ) -> Provider:
+    failed = mx.provider is None
+    unknown = f"could not look up where {domain}'s mail goes ({mx.failure})"
     if options.provider is not None:
         try:
-            return Provider(options.provider.lower())
+            chosen = Provider(options.provider.lower())
         except ValueError:
             names = ", ".join(p.value for p in Provider)
             raise UsageError(
                 f"--provider must be one of {names}, not {options.provider!r}"
             ) from None
-    if current.get("NEWSLETTER_SMTP_HOST"):
-        return provider_from_smtp_host(current["NEWSLETTER_SMTP_HOST"])
-    if mx in (Provider.MICROSOFT365, Provider.GOOGLE):
-        return mx
-    if not asker.interactive:
-        return Provider.OTHER
-    choices = [p.value for p in RELAYS]
-    asker.say("Which service sends your mail? (your domain's mail is not Microsoft 365 or Google)")
-    for p in RELAYS:
-        asker.say(f"  {p.value}: {info(p).label}")
-    return Provider(asker.choose("Service", choices, Provider.OTHER.value))
+    elif current.get("NEWSLETTER_SMTP_HOST"):
+        chosen = provider_from_smtp_host(current["NEWSLETTER_SMTP_HOST"])
+    elif mx.provider in (Provider.MICROSOFT365, Provider.GOOGLE):
+        return mx.provider
+    elif failed and asker.interactive:
+        # Offline, a Microsoft 365 or Google domain looks like any other: say so first and
+        # offer them too, with no default, rather than steer the chair to a relay.
+        asker.say(f"{unknown[0].upper()}{unknown[1:]}: tell me.")
+        asker.say("Which service sends your mail?")
+        for p in Provider:
+            asker.say(f"  {p.value}: {info(p).label}")
+        return Provider(asker.choose("Service", [p.value for p in Provider], ""))
+    elif asker.interactive:
+        asker.say(
+            "Which service sends your mail? (your domain's mail is not Microsoft 365 or Google)"
+        )
+        for p in RELAYS:
+            asker.say(f"  {p.value}: {info(p).label}")
+        return Provider(asker.choose("Service", [p.value for p in RELAYS], Provider.OTHER.value))
+    elif failed and options.smtp_host is None:
+        names = "|".join(p.value for p in Provider if p is not Provider.OTHER)
+        raise UsageError(
+            f"{unknown}: nothing was written",
+            hint=f"name who sends your mail: --provider {names}, or --smtp-host HOST "
+            "for another server",
+        )
+    else:
+        chosen = Provider.OTHER
+    if failed:
+        # No question said it: the MX records also choose the mailbox feedback reads.
+        notes.append(f"could not read the MX records of {domain}: {mx.failure}")
+    return chosen
 
 
 def _oauth_answers(

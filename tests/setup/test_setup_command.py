@@ -254,3 +254,71 @@ def test_from_setup_to_a_test_copy_without_editing_anything(project: Path, dns_s
     assert received.rcpts == ("news@other-zone.uk",)
     assert b"From: Cluster News <news@other-zone.uk>" in received.data
     assert b"List-Unsubscribe: <mailto:news@other-zone.uk?subject=unsubscribe>" in received.data
+
+
+def test_the_google_client_secret_is_read_from_standard_input(project: Path, dns_server) -> None:
+    # Never a value on the command line, which shell history and the process list keep.
+    done = _setup(
+        dns_server,
+        "--from", "news@google-good-zone.uk", "--oauth-client-id", "cid.apps",
+        "--oauth-client-secret-stdin", "--yes",
+        input="GOCSPX-the-secret\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _env(project)["NEWSLETTER_OAUTH_CLIENT_SECRET"] == "GOCSPX-the-secret"
+    assert "GOCSPX-the-secret" not in done.stdout + done.stderr
+    assert "NEWSLETTER_OAUTH_CLIENT_SECRET: a new value (not shown)" in done.stdout
+
+
+def test_a_client_secret_no_sign_in_would_use_is_refused(project: Path, dns_server) -> None:
+    done = _setup(
+        dns_server,
+        "--from", "news@good-zone.uk", "--oauth-client-secret-stdin", "--yes",
+        input="the-secret\n",
+    )  # fmt: skip
+    assert done.returncode == 2 and "Google's OAuth sign-in only" in done.stderr
+    assert "the-secret" not in done.stdout + done.stderr
+    assert not (project / ".env").exists()
+    both = _setup(
+        dns_server,
+        "--from", "news@google-good-zone.uk", "--password-stdin",
+        "--oauth-client-secret-stdin", "--yes",
+        input="a\nb\n",
+    )  # fmt: skip
+    assert both.returncode == 2 and "both read standard input" in both.stderr
+    empty = _setup(
+        dns_server, "--from", "news@google-good-zone.uk", "--oauth-client-secret-stdin", "--yes",
+        input="\n",
+    )  # fmt: skip
+    assert empty.returncode == 2 and "read an empty line" in empty.stderr
+    assert not (project / ".env").exists()
+
+
+def test_the_imap_username_as_an_option(project: Path, dns_server) -> None:
+    # With a relay the question's default is the From address; the option answers it.
+    relay = _setup(
+        dns_server,
+        "--from", "news@google-good-zone.uk", "--provider", "ses",
+        "--username", "AKIAEXAMPLEACCESSKEY", "--imap-username", "bounces@google-good-zone.uk",
+        "--yes",
+    )  # fmt: skip
+    assert relay.returncode == 0, relay.stderr
+    assert _env(project)["NEWSLETTER_IMAP_USERNAME"] == "bounces@google-good-zone.uk"
+    (project / ".env").unlink()
+    # Not asked otherwise (the SMTP account's mailbox), but written when given.
+    own = _setup(
+        dns_server,
+        "--from", "news@other-zone.uk", "--smtp-host", "mail.other-zone.uk",
+        "--username", "news", "--imap-host", "mail.other-zone.uk",
+        "--imap-username", "replies@other-zone.uk", "--yes",
+    )  # fmt: skip
+    assert own.returncode == 0, own.stderr
+    assert _env(project)["NEWSLETTER_IMAP_USERNAME"] == "replies@other-zone.uk"
+    (project / ".env").unlink()
+    nowhere = _setup(
+        dns_server,
+        "--from", "news@other-zone.uk", "--smtp-host", "mail.other-zone.uk",
+        "--imap-username", "replies@other-zone.uk", "--yes",
+    )  # fmt: skip
+    assert nowhere.returncode == 2 and "--imap-username needs an IMAP server" in nowhere.stderr
+    assert not (project / ".env").exists()

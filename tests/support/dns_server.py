@@ -19,6 +19,9 @@ from dnslib import CNAME, MX, QTYPE, RCODE, RR, TXT, DNSLabel
 from dnslib.server import BaseResolver, DNSServer
 
 HOST = "127.0.0.1"
+# Every question about a name under this domain is answered SERVFAIL, at once: a look-up
+# that fails (as on a network whose DNS is down), without waiting for a timeout.
+UNANSWERED = "servfail-zone.uk"
 M365_SPF = "include:spf.protection.outlook.com"
 GOOD_DMARC = "v=DMARC1; p=quarantine; rua=mailto:dmarc@{d}"
 
@@ -218,6 +221,9 @@ class _Resolver(BaseResolver):
         name = request.q.qname
         qtype = request.q.qtype
         self.queries.append((str(name).rstrip("."), QTYPE[qtype]))
+        if name.matchSuffix(UNANSWERED):
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
         for _ in range(8):
             here = [rr for rr in self.records if rr.rname == name]
             direct = [rr for rr in here if rr.rtype == qtype]

@@ -317,8 +317,10 @@ class MessageBuilder:
         # Each value encoded for its part: HTML-escaped then QP for HTML, QP for text.
         html_values = [_qp_chunk(html.escape(v, quote=True)) + b"=\r\n" for v in slot_values]
         text_values = [_qp_chunk(v) + b"=\r\n" for v in slot_values]
-        message_id = f"<{secrets.token_hex(12)}@{self.sender.domain}>"
-        boundary = "=_" + secrets.token_hex(16)
+        # One draw from the system's random source for both (each draw is a system call).
+        token = secrets.token_hex(28)
+        message_id = f"<{token[:24]}@{self.sender.domain}>"
+        boundary = "=_" + token[24:]
 
         headers = [self._static_headers]
         headers.append(_header("To", to or _address(recipient.name, recipient.email)))

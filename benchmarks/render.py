@@ -172,11 +172,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="newsletter-render-bench-temp-"))
     try:
         process_repeats = max(5, args.repeats // 3)
-        render = [*_command(), "render", "december-2023", "--out", str(out)]
+        fresh_render = [*_command(), "render", "december-2023", "--out", str(out)]
         timed = bench_processes(
             {
-                "render": render,
-                "render, cold": render,
+                "render": fresh_render,
+                "render, cold": fresh_render,
                 "libraries": [sys.executable, "-c", LIBRARIES],
                 "help": [*_command(), "--help"],
             },

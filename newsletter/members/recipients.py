@@ -9,7 +9,6 @@ that grows is the set of addresses already seen (for de-duplication) and the
 from __future__ import annotations
 
 import csv
-import functools
 import re
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,13 +16,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TextIO
 
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
-
-from ..common.csvfile import CONTROL_CHARS as _CONTROL
 from ..common.csvfile import Header, csv_error, decode_error, normalise_column, open_csv
 from ..common.csvfile import clean_text as _clean_text
 from ..common.errors import RecipientsError
+from .addresses import validate_address
 
 __all__ = [
     "Recipient",
@@ -50,8 +46,6 @@ REEXPORT_HINT = (
 # '?' beside a letter in a name: where an ANSI export put a letter its code page lacks.
 _LOST_LETTER = re.compile(r"(?<=[^\W\d_])\?|\?(?=[^\W\d_])")
 
-# Control characters are never valid in an address (a CR/LF would let a cell inject headers).
-_CONTROL_RE = re.compile(f"[{re.escape(_CONTROL)}]")
 # The headers chairs' exports use, normalised, for the columns the tool itself needs:
 # Excel users ("Email", "E-mail", "Email address"), Outlook ("E-mail Address", "First Name",
 # "Last Name"), Mailchimp ("Email Address", …) and Google Contacts ("E-mail 1 - Value",
@@ -380,66 +374,6 @@ def _ansi_names(report: RecipientReport, row: int, cells: list[str]) -> None:
         accented = next((cell for cell in cells if not cell.isascii()), "")
         if accented:
             report.accented.append((row, _shorten(accented)))
-
-
-# A plain ASCII dot-atom local part (RFC 5322 atext, dots between): what nearly every member
-# has. email-validator returns such a part unchanged (an RFC 2142 role name such as
-# "Postmaster" aside, which it lowercases), so only the domain needs its full checks.
-_PLAIN_LOCAL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z"
-)
-_MAX_LOCAL, _MAX_ADDRESS = 64, 254  # octets (RFC 5321), as email-validator checks them
-
-
-@functools.lru_cache(maxsize=4096)
-def _domain_forms(domain: str) -> tuple[str, str] | None:
-    """(normalised domain, its IDNA ASCII form) as email-validator finds them, or None if
-    it refuses the domain. A list's members share a few domains, and the domain's checks
-    (IDNA, UTS #46) are most of the validation's cost (~130 µs an address)."""
-    try:
-        checked = validate_email("a@" + domain, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError:
-        return None
-    return checked.domain, checked.ascii_domain
-
-
-def _plain_address(value: str) -> str | None:
-    """What :func:`validate_address` returns for ``value`` when it is a plain address (ASCII
-    dot-atom local part, a domain email-validator accepts, within every length limit),
-    found without validating the same domain again; None: not that simple, validate it
-    in full (which also words the reason for a refusal)."""
-    local, at, domain = value.partition("@")
-    if not at or len(local) > _MAX_LOCAL or not _PLAIN_LOCAL.match(local):
-        return None
-    if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
-        return None
-    forms = _domain_forms(domain)
-    if forms is None:
-        return None
-    unicode_domain, ascii_domain = forms
-    # The three lengths email-validator checks: as given, normalised, and in ASCII.
-    for whole in (value, f"{local}@{unicode_domain}", f"{local}@{ascii_domain}"):
-        if len(whole.encode("utf-8")) > _MAX_ADDRESS:
-            return None
-    return f"{local}@{ascii_domain}"
-
-
-def validate_address(value: str) -> tuple[str | None, str]:
-    """(normalised address, "") or (None, reason)."""
-    if not value:
-        return None, "no address"
-    if _CONTROL_RE.search(value):
-        return None, "contains a line break or control character"
-    plain = _plain_address(value)
-    if plain is not None:
-        return plain, ""
-    try:
-        # ASCII only (IDN domains as punycode): headers and the SMTP envelope stay 7-bit,
-        # which every server accepts; non-ASCII local parts would need SMTPUTF8.
-        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
-        return checked.ascii_email or checked.normalized, ""
-    except EmailNotValidError as error:
-        return None, str(error)
 
 
 def _check_swallowed_rows(

@@ -100,8 +100,8 @@ def _over_libraries(record: dict[str, Any]) -> list[str]:
             f", CPU time {cold['cpu_median']} s, {cold_over['cpu']}×" if "cpu" in cold_over else ""
         )
         lines.append(
-            "| the same, cold: an empty temporary folder each run (no compiled templates or "
-            f"inlined HTML kept: the first render after an edit) | ≤ {target}× | "
+            "| the same after an edit of the issue (compiled templates kept, the inlined HTML "
+            f"not: premailer imported and run) | ≤ {target}× | "
             f"{cold_over['wall']}× ({cold['median']} s{cold_cpu}): "
             f"{_verdict(cold_over['wall'] <= target)} |"
         )

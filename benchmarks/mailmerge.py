@@ -15,6 +15,11 @@ names, on non-placeholder domains), each as its own fresh process, timed from st
   ``mailmerge --dry-run --no-limit --output-format raw`` (each message printed; to
   /dev/null).
 
+``newsletter`` runs as an installed program does (see ``python_env``): compiled bytecode,
+and its own temporary folder, where the issue's compiled templates and inlined HTML are kept
+from the ``newsletter render`` that makes mailmerge's template — as when the chair renders
+or checks an issue before sending it.
+
 The server is Postfix's ``smtp-sink`` (Debian ``postfix``; PIPELINING offered, as by the
 relays the chair uses), on 127.0.0.1 only; as root it runs as ``nobody``. Contenders run in
 turn over ``--repeats`` rounds; medians. Targets: the send ≥ 5× mailmerge's, the dry run
@@ -88,16 +93,26 @@ def write_members(path: Path, count: int) -> None:
             )
 
 
-def python_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+def python_env(temp: Path | None = None) -> dict[str, str]:
+    """As an installed program runs: with compiled bytecode (an inherited
+    ``PYTHONDONTWRITEBYTECODE`` would make each process compile our modules from source) and,
+    given ``temp``, a temporary folder of its own (compiled templates and inlined HTML kept
+    there between runs, not evicted by other processes on a shared machine)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NEWSLETTER_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if temp is not None:
+        env["TMPDIR"] = env["TEMP"] = env["TMP"] = str(temp)
     return env
 
 
 def newsletter(project: Path, *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "newsletter", *args],
-        cwd=project, env=python_env(), check=True, capture_output=True,
+        cwd=project, env=python_env(project.parent / "temp"), check=True, capture_output=True,
     )  # fmt: skip
 
 
@@ -144,12 +159,13 @@ def main() -> None:
         project, merge = work / "project", work / "mailmerge"
         project.mkdir()
         merge.mkdir()
+        (work / "temp").mkdir()
         shutil.copytree(ROOT / "issues", project / "issues")
         shutil.copytree(ROOT / "templates", project / "templates")
         write_members(project / "recipients.csv", args.members)
         (project / ".env").write_text(ENV.format(port=port, sender=SENDER), encoding="utf-8")
         mailmerge_folder(merge, project, port)
-        env = python_env()
+        env = python_env(work / "temp")
         outbox = work / "outbox"
 
         def newsletter_send() -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from pathlib import Path
 
 from ..common.errors import TemplateError
 
@@ -96,7 +97,14 @@ def _mjml_error(
     )
 
 
-def mjml_to_html(source: str, origins: dict[int, tuple[str, int]] | None = None) -> str:
+def mjml_to_html(
+    source: str,
+    origins: dict[int, tuple[str, int]] | None = None,
+    *,
+    cache_dir: str | None = None,
+    nonce: str = "",
+) -> str:
+    """The email's HTML; ``cache_dir`` and ``nonce``: see :func:`inline_css`."""
     from mjml import mjml2html
 
     try:
@@ -104,7 +112,7 @@ def mjml_to_html(source: str, origins: dict[int, tuple[str, int]] | None = None)
     except ValueError as exc:
         line = _line_of_position(source, str(exc))
         raise _mjml_error(str(exc), source, line, origins or {}) from None
-    return inline_css(raw)
+    return inline_css(raw, cache_dir=cache_dir, nonce=nonce)
 
 
 def _line_of_position(source: str, message: str) -> int:
@@ -130,8 +138,68 @@ INLINE_MARKER = "/* inline */"
 _STYLE_OPEN = re.compile(r"<style\b[^>]*>")
 
 
-def inline_css(document: str) -> str:
-    """premailer, configured for email: offline, keeps media queries, MSO blocks, doctype."""
+INLINED_KEPT = 16  # inlined documents kept in the cache folder (an issue being edited makes many)
+_INLINER = ("premailer", "cssutils", "lxml")  # what the inlined HTML depends on, with this module
+
+
+def inline_css(document: str, *, cache_dir: str | None = None, nonce: str = "") -> str:
+    """premailer, configured for email: offline, keeps media queries, MSO blocks, doctype.
+
+    ``cache_dir`` (a private folder: the compiled templates' one): the result is kept there
+    and reused for the same document inlined by the same code (this module and premailer's,
+    cssutils' and lxml's installed files): a fresh ``render``/``check``/``send`` of an issue
+    inlined before then neither imports premailer nor runs it (~0.3 s of CPU). None, or a
+    folder that cannot be used: inlined every time. ``nonce``: the random part of this
+    render's member-field tokens (a new one each render, see ``slots``), inlined as a fixed
+    stand-in of the same length and put back after: opaque letters and digits to premailer,
+    they are kept out of what the cache is keyed on."""
+    if cache_dir is None:
+        return _inline(document)
+    stand_in = "0" * len(nonce)
+    if nonce and stand_in not in document:
+        inlined = inline_css(document.replace(nonce, stand_in), cache_dir=cache_dir)
+        return inlined.replace(stand_in, nonce)
+    import hashlib
+    import os
+    import sys
+    from importlib.util import find_spec
+
+    digest = hashlib.sha256(Path(__file__).read_bytes() + sys.version.encode())
+    for name in _INLINER:
+        spec = find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin is None:
+            return _inline(document)  # not installed: let the import say so
+        info = os.stat(origin)  # reinstalled or upgraded: another file
+        digest.update(f"\0{origin}\0{info.st_mtime_ns}\0{info.st_size}".encode())
+    digest.update(b"\0" + document.encode("utf-8"))
+    folder = Path(cache_dir)
+    path = folder / f"__newsletter_inlined_{digest.hexdigest()[:40]}.html"
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+    out = _inline(document)
+    try:
+        kept = sorted(folder.glob("__newsletter_inlined_*.html"), key=_modified)
+        for old in kept[: max(0, len(kept) - INLINED_KEPT + 1)]:
+            old.unlink(missing_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        partial.write_text(out, encoding="utf-8")
+        os.replace(partial, path)  # whole or absent for a reader in another process
+    except OSError:
+        pass  # a full or read-only disk, a race with another process: inlined next time
+    return out
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _inline(document: str) -> str:
     import premailer
 
     _without_css_validation()

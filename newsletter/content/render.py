@@ -168,7 +168,12 @@ def render_issue(
     env = environment(templates_dir)
     mjml_source, origins = strip_markers(render_template(env, HTML_TEMPLATE, context))
     check_mjml(mjml_source, origins)
-    final_html = scalable_images(mjml_to_html(mjml_source, origins))
+    cache = env.bytecode_cache  # its private folder also keeps inlined documents
+    final_html = scalable_images(
+        mjml_to_html(
+            mjml_source, origins, cache_dir=getattr(cache, "directory", None), nonce=slots.nonce
+        )
+    )
 
     text_context = dict(
         context,

@@ -16,12 +16,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TextIO
 
-from email_validator import EmailNotValidError, validate_email
-
-from ..common.csvfile import CONTROL_CHARS as _CONTROL
 from ..common.csvfile import Header, csv_error, decode_error, normalise_column, open_csv
 from ..common.csvfile import clean_text as _clean_text
 from ..common.errors import RecipientsError
+from .addresses import validate_address
 
 __all__ = [
     "Recipient",
@@ -48,8 +46,6 @@ REEXPORT_HINT = (
 # '?' beside a letter in a name: where an ANSI export put a letter its code page lacks.
 _LOST_LETTER = re.compile(r"(?<=[^\W\d_])\?|\?(?=[^\W\d_])")
 
-# Control characters are never valid in an address (a CR/LF would let a cell inject headers).
-_CONTROL_RE = re.compile(f"[{re.escape(_CONTROL)}]")
 # The headers chairs' exports use, normalised, for the columns the tool itself needs:
 # Excel users ("Email", "E-mail", "Email address"), Outlook ("E-mail Address", "First Name",
 # "Last Name"), Mailchimp ("Email Address", …) and Google Contacts ("E-mail 1 - Value",
@@ -378,21 +374,6 @@ def _ansi_names(report: RecipientReport, row: int, cells: list[str]) -> None:
         accented = next((cell for cell in cells if not cell.isascii()), "")
         if accented:
             report.accented.append((row, _shorten(accented)))
-
-
-def validate_address(value: str) -> tuple[str | None, str]:
-    """(normalised address, "") or (None, reason)."""
-    if not value:
-        return None, "no address"
-    if _CONTROL_RE.search(value):
-        return None, "contains a line break or control character"
-    try:
-        # ASCII only (IDN domains as punycode): headers and the SMTP envelope stay 7-bit,
-        # which every server accepts; non-ASCII local parts would need SMTPUTF8.
-        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
-        return checked.ascii_email or checked.normalized, ""
-    except EmailNotValidError as error:
-        return None, str(error)
 
 
 def _check_swallowed_rows(

@@ -189,11 +189,21 @@ class _QPTemplate:
         self.chunks[-1] = self.chunks[-1][:-3] + b"\r\n" if self.chunks[-1] else b"\r\n"
 
     def fill(self, values: list[bytes]) -> bytes:
+        return b"".join(self.pieces(values))
+
+    def pieces(self, values: list[bytes]) -> list[bytes]:
+        """The filled text as a list of pieces, for one join of the whole message (each
+        join of ~60 KB is a copy)."""
         out = [self.chunks[0]]
         for slot_id, chunk in zip(self.slot_ids, self.chunks[1:], strict=True):
             out.append(values[slot_id])
             out.append(chunk)
-        return b"".join(out)
+        return out
+
+
+# Where email.header may fold an ASCII value, and the line length it folds at.
+_FOLDABLE = re.compile(r"\s")
+MAX_HEADER_LINE = 78  # email.header.MAXLINELEN
 
 
 def _header(name: str, value: str) -> str:
@@ -204,6 +214,15 @@ def _header(name: str, value: str) -> str:
         raise ValueError(f"line break in the {name} header")
     if value.isascii() and len(name) + len(value) < 76:
         return f"{name}: {value}\r\n"
+    if (
+        value.isascii()
+        and len(name) + 2 + len(value) > MAX_HEADER_LINE
+        and not _FOLDABLE.search(value)
+    ):
+        # One ASCII word too long for the line (List-Unsubscribe with one link): email.header
+        # can only move it to a continuation line of its own, which is what this writes
+        # (~40 µs a member through Header; the tests compare the two).
+        return f"{name}: \r\n {value}\r\n"
     folded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name)
     return f"{name}: {folded.encode(linesep=chr(13) + chr(10))}\r\n"
 
@@ -261,6 +280,16 @@ class MessageBuilder:
         static.append(_header("List-Id", sender.list_id))
         static.append("MIME-Version: 1.0\r\n")
         self._static_headers = "".join(static)
+        self._date: tuple[tuple[dt.datetime, dt.timedelta | None], str] | None = None
+
+    def _date_header(self) -> str:
+        """The Date line: the same for every message built within one second, so written
+        once a second (formatting it was ~14 µs a member)."""
+        now = self.clock()
+        key = (now.replace(microsecond=0), now.utcoffset())
+        if self._date is None or self._date[0] != key:
+            self._date = (key, f"Date: {format_datetime(now)}\r\n")
+        return self._date[1]
 
     @staticmethod
     def fields(recipient: Recipient, unsubscribe_url: str) -> dict[str, str]:
@@ -288,8 +317,10 @@ class MessageBuilder:
         # Each value encoded for its part: HTML-escaped then QP for HTML, QP for text.
         html_values = [_qp_chunk(html.escape(v, quote=True)) + b"=\r\n" for v in slot_values]
         text_values = [_qp_chunk(v) + b"=\r\n" for v in slot_values]
-        message_id = f"<{secrets.token_hex(12)}@{self.sender.domain}>"
-        boundary = "=_" + secrets.token_hex(16)
+        # One draw from the system's random source for both (each draw is a system call).
+        token = secrets.token_hex(28)
+        message_id = f"<{token[:24]}@{self.sender.domain}>"
+        boundary = "=_" + token[24:]
 
         headers = [self._static_headers]
         headers.append(_header("To", to or _address(recipient.name, recipient.email)))
@@ -298,7 +329,7 @@ class MessageBuilder:
         else:
             subject = self.rendered.subject_filled.fill(slot_values)
             headers.append(_subject_header(self.subject_prefix + _clean(subject)))
-        headers.append(f"Date: {format_datetime(self.clock())}\r\n")
+        headers.append(self._date_header())
         headers.append(f"Message-ID: {message_id}\r\n")
         if list_unsubscribe:
             headers.append(_header("List-Unsubscribe", list_unsubscribe))
@@ -314,7 +345,7 @@ class MessageBuilder:
             'Content-Type: text/{kind}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         )
-        html_part = (part_head.format(kind="html").encode("ascii"), self._html.fill(html_values))
+        html_part = (part_head.format(kind="html").encode("ascii"), *self._html.pieces(html_values))
         if self._inline:
             # multipart/related(HTML, pictures by Content-ID) as the second alternative: the
             # structure Gmail, Outlook, Apple Mail and Thunderbird all show inline.
@@ -323,7 +354,7 @@ class MessageBuilder:
                 f'--{boundary}\r\nContent-Type: multipart/related; type="text/html";\r\n'
                 f' boundary="{related}"\r\n\r\n'.encode("ascii"),
                 html_part[0].replace(boundary.encode("ascii"), related.encode("ascii"), 1),
-                html_part[1],
+                *html_part[1:],
                 *(f"--{related}\r\n".encode("ascii") + part for part in self._inline),
                 f"--{related}--\r\n".encode("ascii"),
             )
@@ -331,7 +362,7 @@ class MessageBuilder:
             (
                 head,
                 part_head.format(kind="plain").encode("ascii"),
-                self._text.fill(text_values),
+                *self._text.pieces(text_values),
                 *html_part,
                 f"--{boundary}--\r\n".encode("ascii"),
             )

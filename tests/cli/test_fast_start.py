@@ -45,8 +45,11 @@ def typer_without_pydantic() -> bool:
 
 
 def loaded_by(project: Path, *args: str) -> set[str]:
-    """The top-level modules a fresh ``newsletter ARGS`` process had loaded at its end."""
+    """The top-level modules a fresh ``newsletter ARGS`` process had loaded at its end, its
+    temporary folder (where compiled templates and inlined HTML are kept) the project's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    (project / "temp").mkdir(exist_ok=True)
+    env["TMPDIR"] = env["TEMP"] = env["TMP"] = str(project / "temp")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     out = subprocess.run(
         [sys.executable, "-c", LOADED, *args],
@@ -77,6 +80,26 @@ def test_a_command_loads_only_the_libraries_it_uses(
         unused -= {"pydantic"}  # Typer 0.29 loads it for any parameter (pyproject pins <0.29)
     assert not loaded & unused, sorted(loaded & unused)
     assert needs <= loaded  # the test names what each command really needs
+
+
+def test_a_second_render_of_the_same_issue_does_not_load_the_css_inliner(project: Path) -> None:
+    first = project / "first"
+    assert {"premailer", "cssutils"} <= loaded_by(
+        project, "render", "december-2023", "--out", str(first)
+    )
+    html = (first / "december-2023.html").read_text(encoding="utf-8")
+    again = project / "again"
+    loaded = loaded_by(project, "render", "december-2023", "--out", str(again))
+    assert not loaded & {"premailer", "cssutils", "requests", "lxml"}
+    assert (again / "december-2023.html").read_text(encoding="utf-8") == html
+    # An edited issue is inlined again.
+    issue = project / "issues" / "december-2023.md"
+    issue.write_text(
+        issue.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8"
+    )
+    edited = project / "edited"
+    assert "premailer" in loaded_by(project, "render", "december-2023", "--out", str(edited))
+    assert "A new closing line." in (edited / "december-2023.html").read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -159,7 +182,7 @@ def test_inlining_without_css_validation_writes_the_same_html(
     from newsletter.content import emailhtml
 
     captured: list[str] = []
-    monkeypatch.setattr(emailhtml, "inline_css", lambda doc: captured.append(doc) or doc)
+    monkeypatch.setattr(emailhtml, "inline_css", lambda doc, **_: captured.append(doc) or doc)
     rendered(make_project(tmp_path / "project"))
     source = tmp_path / "mjml-output.html"
     source.write_text(captured[0], encoding="utf-8")
@@ -176,3 +199,29 @@ def test_inlining_without_css_validation_writes_the_same_html(
     }
     assert hashes["validating"] == hashes["fast"]
     assert len(hashes["fast"]) == len(hashlib.sha256().hexdigest())
+
+
+def test_kept_inlined_html_is_what_inlining_writes_and_the_folder_stays_small(
+    tmp_path: Path, make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsletter.content import emailhtml
+
+    captured: list[str] = []
+    monkeypatch.setattr(emailhtml, "inline_css", lambda doc, **_: captured.append(doc) or doc)
+    rendered(make_project(tmp_path / "project"))
+    monkeypatch.undo()
+    document = captured[0]
+    nonce = re.search(r"zz([0-9a-f]{12})s\d+zz", document).group(1)  # type: ignore[union-attr]
+    expected = emailhtml.inline_css(document)  # no folder: inlined, nothing kept
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    assert emailhtml.inline_css(document, cache_dir=str(folder), nonce=nonce) == expected
+    assert len(list(folder.iterdir())) == 1
+    # Kept: another render's nonce gets its own tokens back from the same file.
+    other = "0123456789ab"
+    again = emailhtml.inline_css(document.replace(nonce, other), cache_dir=str(folder), nonce=other)
+    assert again == expected.replace(nonce, other)
+    assert len(list(folder.iterdir())) == 1
+    for n in range(emailhtml.INLINED_KEPT + 3):
+        emailhtml.inline_css(f"<p>{n}</p>", cache_dir=str(folder))
+    assert len(list(folder.iterdir())) == emailhtml.INLINED_KEPT

@@ -1,0 +1,87 @@
+"""The bytes of each member's message stay what they were when the builder took shortcuts
+for speed: a long one-link List-Unsubscribe written directly instead of through
+email.header, the Date line formatted once a second, the parts joined once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import re
+from email.header import Header
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from newsletter.common.config import Settings
+from newsletter.members.recipients import Recipient
+from newsletter.sending import campaign as campaign_mod
+from newsletter.sending.message import MessageBuilder
+
+
+def builder_for(folder: Path, clock=None, **changes: str) -> MessageBuilder:
+    (folder / "members.csv").write_text(
+        "email,first_name,last_name,organisation\n", encoding="utf-8"
+    )
+    settings = Settings(
+        issues_dir=folder / "issues",
+        templates_dir=folder / "templates",
+        suppressed=folder / "suppressed.csv",
+        from_="Cluster News <news@wmhtc.co.uk>",
+        secret="s3cret",
+        **changes,  # type: ignore[arg-type]
+    )
+    camp = campaign_mod.prepare(settings, "december-2023", recipients=folder / "members.csv")
+    if clock is not None:
+        camp.clock = clock
+    return camp.builder()
+
+
+def header_block(data: bytes) -> str:
+    return data.split(b"\r\n\r\n", 1)[0].decode("ascii") + "\r\n"
+
+
+def member(address: str) -> Recipient:
+    return Recipient(email=address, row=2, fields={"email": address, "first_name": "Jane"})
+
+
+@pytest.mark.parametrize("mailto", ["", "unsubscribe@wmhtc.co.uk"])
+def test_list_unsubscribe_is_folded_exactly_as_email_header_folds_it(
+    tmp_path: Path, make_project, mailto: str
+) -> None:
+    folder = make_project(tmp_path, members=None)
+    checked = 0
+    # URLs whose header line falls just under, on and over the 78-character fold.
+    for pad in range(0, 40, 3):
+        url = "https://wm.example.org/u?" + "p" * pad + "&t={token}"
+        for address in ("j@x.org", "jane.doe@example.org", "a" * 40 + "@example.co.uk"):
+            builder = builder_for(
+                folder, unsubscribe_url=url.replace("&t={token}", "") + "&e={email}",
+                unsubscribe_mailto=mailto,
+            )  # fmt: skip
+            _, value = builder.sender.unsubscribe_target(address)
+            reference = Header(value, "us-ascii", header_name="List-Unsubscribe").encode(
+                linesep="\r\n"
+            )
+            block = header_block(builder.build(member(address)).data)
+            assert f"\r\nList-Unsubscribe: {reference}\r\n" in block, (value, block)
+            checked += 1
+    assert checked == 3 * 14
+
+
+def test_the_date_line_is_the_clock_s_second_for_every_message(
+    tmp_path: Path, make_project
+) -> None:
+    folder = make_project(tmp_path, members=None)
+    start = dt.datetime(2026, 12, 7, 23, 59, 58, 100_000, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    times = [start + dt.timedelta(milliseconds=300 * n) for n in range(12)]
+    # The same instant in another zone right after: its own offset, not the cached line.
+    times.append(times[-1].astimezone(dt.UTC))
+    given = iter(times)
+    builder = builder_for(folder, clock=lambda: next(given))
+    for when in times:
+        data = builder.build(member("jane@example.org")).data
+        msg = email.message_from_bytes(data, policy=email.policy.SMTP)
+        assert re.search(rf"\r\nDate: {re.escape(format_datetime(when))}\r\n", header_block(data))
+        assert msg["Date"].datetime == when.replace(microsecond=0)

@@ -158,6 +158,12 @@ def crop_height(image, height: int):
 
 
 def main() -> None:
+    import argparse
+
+    # No options: --help says what the script does (its docstring) instead of running it.
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     if not CHROMIUM.exists():
         sys.exit(
             f"{CHROMIUM} not found: apt-get install -y chromium (or set NEWSLETTER_TEST_CHROMIUM)"

@@ -199,7 +199,7 @@ def send_one(conn: smtplib.SMTP, sender: str, msg: OutgoingMessage) -> None:
     assert code == 250, reply
     code, reply = conn.docmd("data")
     assert code == 354, reply
-    conn.send(_dot_stuffed(msg.data))
+    conn.send(_dot_stuffed(msg.data, dot_safe=msg.dot_safe))
     code, reply = conn.getreply()
     assert code == 250, reply
 
@@ -211,7 +211,7 @@ def send_one_pipelined(conn: smtplib.SMTP, sender: str, msg: OutgoingMessage) ->
     for expected in (250, 250, 354):
         code, reply = conn.getreply()
         assert code == expected, reply
-    conn.send(_dot_stuffed(msg.data))
+    conn.send(_dot_stuffed(msg.data, dot_safe=msg.dot_safe))
     code, reply = conn.getreply()
     assert code == 250, reply
 

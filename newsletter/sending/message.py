@@ -367,8 +367,14 @@ class MessageBuilder:
                 f"--{boundary}--\r\n".encode("ascii"),
             )
         )
+        # No line starts with ".": the parts are _qp_chunk's output (which writes "=2E"),
+        # base64 and headers (whose continuation lines start with a space).
         return OutgoingMessage(
-            to=to or recipient.email, row=recipient.row, message_id=message_id, data=data
+            to=to or recipient.email,
+            row=recipient.row,
+            message_id=message_id,
+            data=data,
+            dot_safe=True,
         )
 
 

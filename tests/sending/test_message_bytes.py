@@ -85,3 +85,22 @@ def test_the_date_line_is_the_clock_s_second_for_every_message(
         msg = email.message_from_bytes(data, policy=email.policy.SMTP)
         assert re.search(rf"\r\nDate: {re.escape(format_datetime(when))}\r\n", header_block(data))
         assert msg["Date"].datetime == when.replace(microsecond=0)
+
+
+def test_every_built_message_says_no_line_starts_with_a_dot_and_none_does(
+    tmp_path: Path, make_project
+) -> None:
+    # SMTP skips its dot-stuffing scan for messages marked dot_safe: the mark must be true
+    # whatever the member's values hold (leading dots, a lone "." on a line, line breaks).
+    folder = make_project(tmp_path, members=None)
+    builder = builder_for(folder, unsubscribe_mailto="unsubscribe@wmhtc.co.uk")
+    values = [".Dot", ".", "a\n.b", "x\r\n.\r\ny", "." * 90, "..", "=2E", "\n.\n"]
+    for value in values:
+        fields = {"email": "jane@example.org", "first_name": value, "last_name": value,
+                  "organisation": value}  # fmt: skip
+        msg = builder.build(Recipient(email="jane@example.org", row=2, fields=fields))
+        assert msg.dot_safe
+        assert not msg.data.startswith(b".")
+        assert b"\n." not in msg.data, value
+        parsed = email.message_from_bytes(msg.data, policy=email.policy.default)
+        assert not parsed.defects

@@ -224,7 +224,10 @@ class SmtpTransport:
                 code, resp = conn.getreply()
                 unread = 2
             else:
-                code, resp = conn.mail(sender, options)
+                # smtplib's mail(), with the address quoted as quoteaddr() would, cheaply.
+                _use_encoding(conn, options)
+                conn.putcmd("mail", _mail_argument(sender, options))
+                code, resp = conn.getreply()
             self._in_step("MAIL", code, resp)
             if code != 250:
                 self._after_refusal(code, unread)
@@ -249,7 +252,8 @@ class SmtpTransport:
                 code, resp = conn.getreply()
                 unread = 1
             else:
-                code, resp = conn.rcpt(msg.to)
+                conn.putcmd("rcpt", f"TO:{_quoted(msg.to)}")  # smtplib's rcpt(), no options
+                code, resp = conn.getreply()
             self._in_step("RCPT", code, resp)
             if code not in (250, 251):
                 self._after_refusal(code, unread)
@@ -458,18 +462,42 @@ def _pipelined_commands(
 ) -> bytes:
     """MAIL, RCPT and DATA as one write, worded and encoded as smtplib's ``mail()``,
     ``rcpt()`` and ``docmd("data")`` send them one at a time."""
-    if "SMTPUTF8" in options:
-        conn.command_encoding = "utf-8"  # as smtplib's mail() does (checked by _mail_options)
-    option_list = "".join(f" {option}" for option in options)
-    lines = [
-        f"mail FROM:{smtplib.quoteaddr(sender)}{option_list}",
-        f"rcpt TO:{smtplib.quoteaddr(recipient)}",
-        "data",
-    ]
+    _use_encoding(conn, options)
+    lines = [f"mail {_mail_argument(sender, options)}", f"rcpt TO:{_quoted(recipient)}", "data"]
     for line in lines:
         if "\r" in line or "\n" in line:  # smtplib's putcmd refuses them the same way
             raise ValueError(f"command contains a line break: {line!r}")
     return "".join(f"{line}\r\n" for line in lines).encode(conn.command_encoding)
+
+
+# An address smtplib.quoteaddr() (through email.utils.parseaddr, ~10 µs) returns as it is,
+# in angle brackets: dot-separated words of letters, digits, "_", "+" and "-" (a subset of
+# RFC 5322's dot-atom; tests/mail/test_smtp_commands.py checks it against quoteaddr).
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+
+
+def _quoted(address: str) -> str:
+    """``smtplib.quoteaddr(address)``, without its parser for a plain address."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return _quoteaddr(address)
+
+
+# The sender is the same in every message: an unusual one is parsed once, not per message.
+_quoteaddr = functools.lru_cache(maxsize=16)(smtplib.quoteaddr)
+
+
+def _mail_argument(sender: str, options: list[str]) -> str:
+    """MAIL's argument as smtplib's ``mail()`` words it (options only with ESMTP, which
+    _mail_options's has_extn checks imply)."""
+    return f"FROM:{_quoted(sender)}{''.join(f' {option}' for option in options)}"
+
+
+def _use_encoding(conn: smtplib.SMTP, options: list[str]) -> None:
+    if "SMTPUTF8" in options:
+        conn.command_encoding = "utf-8"  # as smtplib's mail() does (checked by _mail_options)
 
 
 def _drain(conn: smtplib.SMTP, unread: int) -> bool:

@@ -208,9 +208,9 @@ class SmtpTransport:
         # ("ahead"), or in one write just now ("grouped"); None once the 354 came.
         group = "ahead" if self._ahead is msg else "grouped" if self._pipelining else None
         try:
-            options = self._mail_options(conn, msg, sender)
             if self._ahead is msg:
-                # Written with the previous message's data: only the replies are due.
+                # Written with the previous message's data (its options asked then: a scan
+                # of the whole message, not repeated): only the replies are due.
                 self._ahead = None
                 unread = 3
                 code, resp = conn.getreply()
@@ -219,12 +219,14 @@ class SmtpTransport:
                 # RFC 2920: MAIL, RCPT and DATA in one write, their replies read in order
                 # below, each decided exactly as the classic dialogue decides it: two round
                 # trips a message (this write, then the message) instead of four.
+                options = self._mail_options(conn, msg, sender)
                 conn.send(_pipelined_commands(conn, sender, options, msg.to))
                 unread = 3
                 code, resp = conn.getreply()
                 unread = 2
             else:
                 # smtplib's mail(), with the address quoted as quoteaddr() would, cheaply.
+                options = self._mail_options(conn, msg, sender)
                 _use_encoding(conn, options)
                 conn.putcmd("mail", _mail_argument(sender, options))
                 code, resp = conn.getreply()

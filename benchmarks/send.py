@@ -18,8 +18,9 @@ Four ways to send, each in ``none`` (plain) and ``starttls`` (STARTTLS + AUTH PL
 connection, trustme test CA) mode, round-robin over ``--repeats`` rounds, medians reported:
 
 Every contender sends DATA exactly as delivery does (``newsletter.mail.smtp``'s payload: no
-smtplib dot-stuffing regex when no line starts with "."), so the comparison is like with
-like: only connections, threads, the journal and message building differ.
+smtplib dot-stuffing regex, and no scan at all of a built message, which the builder marks
+``dot_safe``), so the comparison is like with like: only connections, threads, the journal
+and message building differ.
 
 * ``new connection per message``: connect, EHLO, [STARTTLS, EHLO, AUTH], MAIL/RCPT/DATA,
   QUIT for each message, as mail-merge tools do; pre-built messages, one TLS context for

@@ -47,6 +47,12 @@ __all__ = [
 ]
 
 
+# Seconds the main thread lets events gather between relays: waking it for each one costs
+# the worker a GIL hand-off (~60 µs CPU a message at ~1,000 messages/s); a progress line
+# 10 ms late is not seen, nor is a stop asked for by on_event 10 ms later.
+RELAY_PAUSE = 0.01
+
+
 def deliver(
     messages: Iterable[OutgoingMessage],
     *,
@@ -113,10 +119,22 @@ def deliver(
                 event = run.events.get(timeout=timeout)
             except queue.Empty:
                 continue
-            if event is None:
-                alive -= 1
-            elif call and on_event is not None:
-                on_event(event)
+            while True:  # everything waiting, then a pause: see RELAY_PAUSE
+                if event is None:
+                    alive -= 1
+                elif call and on_event is not None:
+                    on_event(event)
+                try:
+                    event = run.events.get_nowait()
+                except queue.Empty:
+                    break
+            if alive:
+                # Sleeping is interrupted by Ctrl-C (in this frame, as ctrlc.py expects).
+                time.sleep(
+                    RELAY_PAUSE
+                    if deadline is None
+                    else min(RELAY_PAUSE, max(0.0, deadline - time.monotonic()))
+                )
 
     try:
         for worker in workers:

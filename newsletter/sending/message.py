@@ -223,8 +223,31 @@ def _header(name: str, value: str) -> str:
         # can only move it to a continuation line of its own, which is what this writes
         # (~40 µs a member through Header; the tests compare the two).
         return f"{name}: \r\n {value}\r\n"
+    if value.isascii():
+        first, comma, second = value.partition(", ")
+        if comma and not _BREAKS.search(first) and not _BREAKS.search(second):
+            # Two words (List-Unsubscribe with an https and a mailto link): folded where
+            # email.header folds them (~40 µs a member through it; the tests compare).
+            return f"{name}: {_two_words(len(name) + 2, first + ',', second)}\r\n"
     folded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name)
     return f"{name}: {folded.encode(linesep=chr(13) + chr(10))}\r\n"
+
+
+# Where email.header's ASCII folding looks for a break (whitespace and its splitchars).
+_BREAKS = re.compile(r"[\s;,]")
+
+
+def _two_words(first_line: int, first: str, second: str) -> str:
+    """ "first second" folded as email.header folds two unbreakable ASCII words when
+    ``first_line`` characters of the first line are taken (the name and ": "): each on
+    the line it fits on, a word that fits no line on a continuation line of its own."""
+    if first_line + len(first) + 1 + len(second) <= MAX_HEADER_LINE:
+        return f"{first} {second}"
+    if first_line + len(first) <= MAX_HEADER_LINE:
+        return f"{first}\r\n {second}"
+    if 1 + len(first) + 1 + len(second) <= MAX_HEADER_LINE:
+        return f"\r\n {first} {second}"
+    return f"\r\n {first}\r\n {second}"
 
 
 def _subject_header(value: str) -> str:
@@ -367,8 +390,14 @@ class MessageBuilder:
                 f"--{boundary}--\r\n".encode("ascii"),
             )
         )
+        # No line starts with ".": the parts are _qp_chunk's output (which writes "=2E"),
+        # base64 and headers (whose continuation lines start with a space).
         return OutgoingMessage(
-            to=to or recipient.email, row=recipient.row, message_id=message_id, data=data
+            to=to or recipient.email,
+            row=recipient.row,
+            message_id=message_id,
+            data=data,
+            dot_safe=True,
         )
 
 

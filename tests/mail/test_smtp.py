@@ -206,3 +206,22 @@ def test_leading_dots_survive_the_transaction(plain_smtp_server: Server) -> None
     transport.close()
     received = plain_smtp_server.handler.messages[0].data
     assert received.replace(b"\r\n", b"\n").endswith(b".starts with a dot\n..two dots\nplain\n.\n")
+
+
+def test_a_message_marked_dot_safe_goes_out_unscanned_and_unmarked_ones_are_stuffed(
+    plain_smtp_server: Server,
+) -> None:
+    # dot_safe is the maker's promise (the message builder's): the transport trusts it and
+    # skips the scan; without it, leading dots are stuffed as before.
+    from newsletter.mail.smtp import _dot_stuffed
+
+    body = b"Subject: dots\r\n\r\n.x\r\n"
+    assert _dot_stuffed(body) == b"Subject: dots\r\n\r\n..x\r\n.\r\n"
+    assert _dot_stuffed(body, dot_safe=True) == body + b".\r\n"
+    safe = b"Subject: no dots\r\n\r\nplain\r\n=2Eencoded\r\n"
+    transport = SmtpTransport(settings_for(plain_smtp_server))
+    message = make_message("safe@example.org")
+    transport.send(OutgoingMessage(message.to, 1, message.message_id, safe, dot_safe=True), SENDER)
+    transport.close()
+    received = plain_smtp_server.handler.messages[0].data
+    assert received.replace(b"\r\n", b"\n").endswith(b"\nplain\n=2Eencoded\n")

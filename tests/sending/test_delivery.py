@@ -121,6 +121,28 @@ def test_delivers_each_member_once_and_reports_events(
     assert {r.reply for r in journal.rows(SLUG)} == {"250 2.0.0 Ok: queued"}
 
 
+def test_events_relayed_in_batches_arrive_each_once_in_order_on_the_calling_thread(
+    plain_smtp_server: Server, journal: Journal
+) -> None:
+    # The main thread takes the events waiting, a batch at a time, from 4 connections:
+    # none lost, none twice, each on this thread (two workers may put theirs in either
+    # order, so the running counts are compared as a set).
+    to = addresses(60)
+    seen: list[tuple[int, str, int]] = []
+
+    def on_event(event: DeliveryEvent) -> None:
+        seen.append((event.sent, event.address, threading.get_ident()))
+
+    result = run(
+        plain_smtp_server, journal, to, on_event=on_event,
+        settings=settings_for(plain_smtp_server, connections=4),
+    )  # fmt: skip
+    assert result.sent == 60
+    assert sorted(sent for sent, _, _ in seen) == list(range(1, 61))
+    assert sorted(address for _, address, _ in seen) == sorted(to)
+    assert {thread for _, _, thread in seen} == {threading.get_ident()}
+
+
 def test_starttls_auth_run(smtp_server: Server, journal: Journal) -> None:
     settings = tls_settings(smtp_server, connections=2)
     result = run(smtp_server, journal, addresses(10), settings)

@@ -107,10 +107,14 @@ def deliver(
     ]
     alive = 0
 
-    def relay(deadline: float | None, call: bool = True) -> None:
+    def relay(deadline: float | None, call: bool = True, notice: str = "") -> None:
         # Pass worker events on until every worker has ended (or the deadline passed).
         # get() with a timeout keeps the main thread responsive to KeyboardInterrupt.
+        # The notice is said from in here, so that a Ctrl-C answering it already lands in
+        # this frame, where cli/ctrlc.py lets a second press stop the wait.
         nonlocal alive
+        if notice and on_stopping is not None:
+            on_stopping(notice)
         while alive:
             timeout = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
             if timeout <= 0:
@@ -146,13 +150,14 @@ def deliver(
         run.stop.set()
         try:
             in_flight = run.in_flight()
-            if on_stopping is not None and in_flight:
-                # The wait can be as long as the SMTP timeout: say why nothing happens.
-                on_stopping(
-                    f"Stopping: waiting up to {grace:g} s for the {in_flight} message(s) in "
-                    "flight; press Ctrl-C again to stop at once (they are then left unknown)"
-                )
-            relay(time.monotonic() + grace)
+            # The wait can be as long as the SMTP timeout: say why nothing happens.
+            notice = (
+                f"Stopping: waiting up to {grace:g} s for the {in_flight} message(s) in "
+                "flight; press Ctrl-C again to stop at once (they are then left unknown)"
+                if in_flight
+                else ""
+            )
+            relay(time.monotonic() + grace, notice=notice)
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: do not wait for transactions in flight
     except BaseException as error:  # on_event failed: stop cleanly, then re-raise

@@ -91,6 +91,9 @@ def test_kill_minus_9_with_claims_ahead_then_resume(
     try:
         args = [sys.executable, str(script), str(server.port), str(connections), str(state)]
         kill_after(args, server, received)
+        # What the killed sender wrote before it died may still be in the server's socket
+        # buffer: count the copies once the server has read and closed every connection.
+        server.wait_until_idle()
         at_kill = server.handler.copies()
         with Journal.for_state_dir(state) as journal:
             unknown = {address_key(r.address) for r in journal.unknown(SLUG)}

@@ -20,7 +20,14 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from support.smtp_servers import HOST, RecordingHandler, Server, _CountingController, free_port
+from support.smtp_servers import (
+    HANG_GUARD,
+    HOST,
+    RecordingHandler,
+    Server,
+    _CountingController,
+    free_port,
+)
 
 DROP = "drop"  # close the connection without a reply
 HANG = "hang"  # never answer (the client times out)
@@ -98,6 +105,11 @@ class _PipeliningSMTP(SMTP):
 
     chunks: list[bytes]
     scripted: ScriptedHandler
+    closed: Any  # the controller's Open: told when this connection is gone
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self.closed.leave()
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(bytes(data))
@@ -117,14 +129,40 @@ class _PipeliningSMTP(SMTP):
         await super().smtp_DATA(arg)
 
 
+class Open:
+    """How many connections are open; waited on until none is (a killed sender's last
+    bytes read and handled: what the server has is then all it will ever get from it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def enter(self) -> None:
+        with self._changed:
+            self.count += 1
+
+    def leave(self) -> None:
+        with self._changed:
+            self.count -= 1
+            self._changed.notify_all()
+
+    def wait_until_none(self) -> None:
+        """Woken by each close, never by a clock; AssertionError after HANG_GUARD s."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.count <= 0, HANG_GUARD), self.count
+
+
 class _PipeliningController(_CountingController):
     def __init__(self, handler: ScriptedHandler, chunks: list[bytes], **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.chunks = chunks
+        self.open = Open()
 
     def factory(self) -> SMTP:
         self.connections = next(self._numbers)
+        self.open.enter()
         server = _PipeliningSMTP(self.handler, **self.SMTP_kwargs)
+        server.closed = self.open
         server.chunks = self.chunks
         server.scripted = self.handler
         server.connection_number = self.connections  # type: ignore[attr-defined]
@@ -134,6 +172,10 @@ class _PipeliningController(_CountingController):
 @dataclass
 class PipeliningServer(Server):
     chunks: list[bytes] = field(default_factory=list)
+
+    def wait_until_idle(self) -> None:
+        """Until every connection made so far has closed (see :class:`Open`)."""
+        self.controller.open.wait_until_none()  # type: ignore[attr-defined]
 
     def written_with(self, command: bytes) -> bytes:
         """The chunk in which the first ``command`` (e.g. b"MAIL FROM") arrived."""

@@ -94,11 +94,12 @@ def test_postfix_takes_pipelined_transactions_written_in_one_go() -> None:
         )
 
 
-def test_postfix_421_mid_pipeline_is_a_connection_failure_as_before() -> None:
-    # smtp-sink -Q RCPT: "421" and a hang-up after RCPT; the DATA written with it is unread.
-    outcomes = {}
+def failures_with_and_without_pipelining(*sink_options: str) -> dict[str, SendFailure]:
+    """One message sent to a fresh smtp-sink started with ``sink_options``, pipelining
+    "auto" and "off": the failure each mode ended in (absent: it did not fail)."""
+    outcomes: dict[str, SendFailure] = {}
     for mode in ("auto", "off"):
-        with smtp_sink("-Q", "RCPT") as port:
+        with smtp_sink(*sink_options) as port:
             client = transport(port, mode)
             try:
                 client.send(make_message("a@example.org", 1), "news@example.org")
@@ -106,6 +107,12 @@ def test_postfix_421_mid_pipeline_is_a_connection_failure_as_before() -> None:
                 outcomes[mode] = error
             finally:
                 client.close()
+    return outcomes
+
+
+def test_postfix_421_mid_pipeline_is_a_connection_failure_as_before() -> None:
+    # smtp-sink -Q RCPT: "421" and a hang-up after RCPT; the DATA written with it is unread.
+    outcomes = failures_with_and_without_pipelining("-Q", "RCPT")
     for error in outcomes.values():
         assert isinstance(error, TemporaryFailure)
         assert error.code == 421 and error.connection
@@ -113,16 +120,7 @@ def test_postfix_421_mid_pipeline_is_a_connection_failure_as_before() -> None:
 
 
 def test_postfix_hanging_up_at_data_is_a_connection_failure_as_before() -> None:
-    outcomes = {}
-    for mode in ("auto", "off"):
-        with smtp_sink("-q", "DATA") as port:
-            client = transport(port, mode)
-            try:
-                client.send(make_message("a@example.org", 1), "news@example.org")
-            except SendFailure as error:
-                outcomes[mode] = error
-            finally:
-                client.close()
+    outcomes = failures_with_and_without_pipelining("-q", "DATA")
     for error in outcomes.values():
         assert isinstance(error, TemporaryFailure)
         assert error.connection and not error.timed_out
